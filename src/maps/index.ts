@@ -1,0 +1,13 @@
+export * from './types.ts';
+export * from './errors.ts';
+export { mapByteSize, mapLayout, validateSpec, type MapLayout } from './layout.ts';
+export { readHeaderSpec } from './header.ts';
+export { hashBytes } from './keyhash.ts';
+export { MapBase } from './base.ts';
+export { HashMap } from './hash.ts';
+export { LruHashMap } from './lru.ts';
+export { LpmTrieMap } from './lpm.ts';
+export { ArrayMap } from './array.ts';
+export { memoryStorage, fileStorage, type MapFileOpener, type MapFileSync } from './storage.ts';
+export { openMap, openPinned, type AnyMap, type MapOf, type MapClasses, type PinnedOptions } from './open.ts';
+export { MapRegistry, type RegistryOptions } from './registry.ts';
