@@ -1,0 +1,126 @@
+// The agent: wires config, kvstore, maps, datapath, host device and endpoints, and answers the API.
+import { mkdirSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { native } from '../native/index.ts';
+import { MapRegistry } from '../maps/index.ts';
+import { Datapath } from '../dataplane/datapath.ts';
+import { formatterFor } from '../dataplane/map-defs.ts';
+import type { AgentConfig } from '../control/config.ts';
+import { openKVStore, type KVStore } from '../control/kvstore.ts';
+import { claimPodCidr, Ipam } from '../control/ipam.ts';
+import { cidrString } from '../control/cidr.ts';
+import { setupHostDevice } from '../control/host.ts';
+import { EndpointManager } from '../control/endpoints.ts';
+import { IdentityAllocator } from '../identity/allocator.ts';
+import type { AgentFacade, AgentStatus, Endpoint, MapEntryView, MapSummary, MonitorEvent, Pod, PodSpec } from '../control/types.ts';
+
+export const VERSION = '0.1.0';
+const KUBE_DNS_IP = '10.96.0.10';
+
+export class Agent implements AgentFacade {
+  readonly nodeName: string;
+  private readonly started = Date.now();
+  private kv!: KVStore;
+  private registry!: MapRegistry;
+  private dp!: Datapath;
+  private ipam!: Ipam;
+  private endpointsMgr!: EndpointManager;
+  private hostFd = -1;
+
+  constructor(private readonly cfg: AgentConfig, private readonly log: Logger) {
+    this.nodeName = cfg['node-name'];
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.cfg;
+    const stateDir = cfg['state-dir'];
+    mkdirSync(stateDir, { recursive: true });
+    this.kv = await openKVStore(cfg.kvstore, stateDir);
+    this.registry = new MapRegistry(stateDir, native.mapFile, { sync: native.syncMap });
+    this.dp = new Datapath(this.registry, cfg['monitor-queue-size']);
+    const cidr = await claimPodCidr(this.kv, this.nodeName, cfg['ipv4-pod-cidr'], cfg['cluster-pool-ipv4-cidr'], cfg['cluster-pool-ipv4-mask-size']);
+    this.ipam = await Ipam.open(this.kv, this.nodeName, cidr);
+    const host = await setupHostDevice(this.ipam.routerIP, cidrString(cidr), cfg.mtu, cfg['enable-offloads']);
+    this.hostFd = host.fd;
+    this.endpointsMgr = new EndpointManager(
+      { node: this.nodeName, nodeIP: cfg['node-ip'], cluster: cfg['cluster-name'], stateDir, mtu: cfg.mtu, offloads: cfg['enable-offloads'], dnsIP: KUBE_DNS_IP },
+      this.kv, this.dp, this.ipam, new IdentityAllocator(this.kv), this.log,
+    );
+    await this.endpointsMgr.setupHost(host.fd, host.ifindex);
+    const restored = await this.endpointsMgr.restore();
+    this.log.info({ node: this.nodeName, podCIDR: cidrString(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');
+  }
+
+  /** Stops the datapath; pods, devices and pinned maps stay for the next agent process. */
+  async stop(): Promise<void> {
+    this.endpointsMgr?.shutdown();
+    if (this.hostFd >= 0) native.closeFd(this.hostFd);
+    this.hostFd = -1;
+    await this.kv?.close();
+  }
+
+  status(): AgentStatus {
+    const eps = this.endpointsMgr.endpoints();
+    const io = native.ioStats();
+    return {
+      node: this.nodeName,
+      nodeIP: this.cfg['node-ip'],
+      version: VERSION,
+      uptimeSeconds: Math.round((Date.now() - this.started) / 1000),
+      kvstore: this.cfg.kvstore === 'etcd' ? 'Ok etcd' : `Ok local ${this.cfg['state-dir']}/kvstore.json`,
+      ipam: { cidr: cidrString(this.ipam.cidr), allocated: this.ipam.allocated },
+      routerIP: this.ipam.routerIP,
+      routingMode: this.cfg['routing-mode'],
+      endpoints: { total: eps.length, ready: eps.filter((e) => e.state === 'ready').length },
+      maps: this.listMaps(),
+      datapath: {
+        devices: eps.length, rxPackets: io.rxPackets, rxBytes: io.rxBytes, txPackets: io.txPackets, txBytes: io.txBytes,
+        drops: this.dp.counters.drops, forwards: this.dp.counters.forwards,
+      },
+      controllers: { total: 0, failing: 0 },
+    };
+  }
+
+  config(): Record<string, unknown> {
+    return { ...this.cfg };
+  }
+
+  listPods(): Pod[] {
+    return this.endpointsMgr.list();
+  }
+
+  getPod(namespace: string, name: string): Pod | undefined {
+    return this.endpointsMgr.get(namespace, name);
+  }
+
+  createPod(spec: PodSpec): Promise<Pod> {
+    return this.endpointsMgr.create(spec);
+  }
+
+  deletePod(namespace: string, name: string): Promise<void> {
+    return this.endpointsMgr.delete(namespace, name);
+  }
+
+  listEndpoints(): Endpoint[] {
+    return this.endpointsMgr.endpoints();
+  }
+
+  getEndpoint(id: number): Endpoint | undefined {
+    return this.listEndpoints().find((e) => e.id === id);
+  }
+
+  listMaps(): MapSummary[] {
+    return this.registry.openAll().map((m) => m.info()).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  dumpMap(name: string): MapEntryView[] | undefined {
+    if (!this.registry.names().includes(name)) return undefined;
+    const m = this.registry.get(name) ?? this.registry.open(this.registry.specOnDisk(name));
+    const fmt = formatterFor(name);
+    return m.dump().map((e) => fmt(e.key, e.value));
+  }
+
+  subscribeMonitor(cb: (e: MonitorEvent) => void): () => void {
+    return this.dp.events.subscribe(cb);
+  }
+}

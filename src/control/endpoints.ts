@@ -1,0 +1,348 @@
+// Endpoints: a pod's whole life on this node. Create = namespace + eth0 + address + identity +
+// map entries + program array + reader + process, all or nothing; delete = the reverse, leaving
+// nothing behind; restore = re-attach to everything a previous agent process left running.
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, rmSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { native } from '../native/index.ts';
+import type { Datapath } from '../dataplane/datapath.ts';
+import * as D from '../dataplane/map-defs.ts';
+import { ENDPOINT_CALLS, HOST_CALLS } from '../dataplane/programs/index.ts';
+import { securityLabels } from '../identity/labels.ts';
+import type { IdentityAllocator } from '../identity/allocator.ts';
+import type { Ipam } from './ipam.ts';
+import type { KVStore } from './kvstore.ts';
+import { ApiError, type Endpoint, type Pod, type PodSpec } from './types.ts';
+import { attachPodDevice, createPodNetwork, deletePodNetwork, netnsExists, POD_IFNAME } from './podnet.ts';
+
+const HOST_IDENTITY = 1;
+const WORLD_IDENTITY = 2;
+const MAX_ENDPOINT_ID = 4095;
+
+/** What the kvstore keeps per endpoint, enough to restore it after a restart. */
+interface EndpointRecord {
+  id: number;
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  podIP: string;
+  netns: string;
+  identity: number;
+  securityLabels: string[];
+  ifindex: number;
+  command?: string[];
+  pid?: number;
+  createdAt: string;
+}
+
+export interface EndpointManagerOptions {
+  node: string;
+  nodeIP: string;
+  cluster: string;
+  stateDir: string;
+  mtu: number;
+  offloads: boolean;
+  dnsIP: string;
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+export class EndpointManager {
+  private readonly records = new Map<string, EndpointRecord>(); // "ns/name" → record
+  private readonly fds = new Map<number, number>(); // endpoint id → TUN fd
+  private readonly busy = new Set<string>(); // pods being created or deleted
+  hostEndpointID = 0;
+
+  constructor(
+    private readonly o: EndpointManagerOptions,
+    private readonly kv: KVStore,
+    private readonly dp: Datapath,
+    private readonly ipam: Ipam,
+    private readonly identities: IdentityAllocator,
+    private readonly log: Logger,
+  ) {}
+
+  private get prefix(): string {
+    return `ciliary/endpoints/${this.o.node}/`;
+  }
+
+  netnsName(namespace: string, name: string): string {
+    return `cil-${this.o.node}-${namespace}-${name}`;
+  }
+
+  // ---- host endpoint ---------------------------------------------------------------------------
+
+  /** Registers the host endpoint (cilium_host) and the host's addresses in the maps. */
+  async setupHost(fd: number, ifindex: number): Promise<void> {
+    const key = `${this.prefix}host`;
+    let id = Number(await this.kv.get(key));
+    if (!id) {
+      id = await this.allocateId();
+      await this.kv.put(key, String(id));
+    }
+    this.hostEndpointID = id;
+    const dp = this.dp;
+    dp.hostEp = id;
+    dp.hostFd = fd;
+    dp.epIdentity[id] = HOST_IDENTITY;
+    dp.epIfindex[id] = ifindex;
+    dp.epIp[id] = D.ipToU32(this.ipam.routerIP);
+    dp.installPrograms(id, HOST_CALLS);
+    for (const ip of [this.ipam.routerIP, this.o.nodeIP].filter(Boolean)) {
+      this.putLxc(ip, id, ifindex, HOST_IDENTITY, D.ENDPOINT_F_HOST);
+      this.putIpcache(ip, 32, HOST_IDENTITY);
+    }
+    this.putIpcache('0.0.0.0', 0, WORLD_IDENTITY);
+    dp.attach(id, fd);
+  }
+
+  // ---- pods ------------------------------------------------------------------------------------
+
+  list(): Pod[] {
+    return [...this.records.values()].map((r) => this.toPod(r));
+  }
+
+  get(namespace: string, name: string): Pod | undefined {
+    const r = this.records.get(`${namespace}/${name}`);
+    return r && this.toPod(r);
+  }
+
+  endpoints(): Endpoint[] {
+    const host: Endpoint = {
+      id: this.hostEndpointID, podName: '', identity: HOST_IDENTITY, labels: ['reserved:host'], ipv4: this.ipam.routerIP,
+      ifindex: this.dp.epIfindex[this.hostEndpointID], ifname: 'cilium_host', state: 'ready', policyIngress: 'Disabled', policyEgress: 'Disabled', isHost: true,
+    };
+    const pods = [...this.records.values()].map((r): Endpoint => ({
+      id: r.id, podName: `${r.namespace}/${r.name}`, identity: r.identity, labels: r.securityLabels, ipv4: r.podIP,
+      ifindex: r.ifindex, ifname: POD_IFNAME, state: 'ready', policyIngress: 'Disabled', policyEgress: 'Disabled', isHost: false,
+    }));
+    return [host, ...pods].sort((a, b) => a.id - b.id);
+  }
+
+  async create(spec: PodSpec): Promise<Pod> {
+    const namespace = spec.namespace || 'default';
+    const key = `${namespace}/${spec.name}`;
+    if (!DNS_LABEL.test(spec.name) || spec.name.length > 63) throw new ApiError(400, `name: "${spec.name}" must be a DNS-1123 label`);
+    if (!DNS_LABEL.test(namespace)) throw new ApiError(400, `namespace: "${namespace}" must be a DNS-1123 label`);
+    if (spec.node && spec.node !== this.o.node) throw new ApiError(400, `node: this agent runs node ${this.o.node}, not ${spec.node}`);
+    if (this.records.has(key) || this.busy.has(key)) throw new ApiError(409, `pod "${key}" already exists`);
+    const netns = this.netnsName(namespace, spec.name);
+    if (netns.length > 200) throw new ApiError(400, 'name: too long');
+    this.busy.add(key);
+    const undo: Array<() => Promise<void> | void> = [];
+    try {
+      const id = await this.allocateId();
+      undo.push(() => this.kv.delete(`${this.prefix}id/${id}`).then(() => undefined));
+      const podIP = await this.ipam.allocate(key);
+      undo.push(() => this.ipam.release(podIP));
+      const labels = spec.labels ?? {};
+      const secLabels = securityLabels(labels, namespace, this.o.cluster);
+      const identity = await this.identities.acquire(secLabels);
+      undo.push(() => this.identities.release(identity));
+      const dev = await createPodNetwork({
+        netns, podIP, routerIP: this.ipam.routerIP, hostname: spec.name, namespace, dnsIP: this.o.dnsIP, mtu: this.o.mtu, offloads: this.o.offloads,
+      });
+      undo.push(async () => {
+        native.closeFd(dev.fd);
+        await deletePodNetwork(netns);
+      });
+      const r: EndpointRecord = {
+        id, name: spec.name, namespace, labels, podIP, netns, identity, securityLabels: secLabels, ifindex: dev.ifindex,
+        command: spec.command?.length ? spec.command : undefined, createdAt: new Date().toISOString(),
+      };
+      this.plumb(r, dev.fd);
+      undo.push(() => this.unplumb(r));
+      if (r.command) r.pid = this.startProcess(r);
+      await this.kv.put(this.prefix + key, JSON.stringify(r));
+      this.records.set(key, r);
+      this.log.info({ pod: key, id, ip: podIP, identity }, 'endpoint created');
+      return this.toPod(r);
+    } catch (e) {
+      for (const u of undo.reverse()) await Promise.resolve(u()).catch((err) => this.log.warn({ err }, 'cleanup step failed'));
+      if (e instanceof ApiError) throw e;
+      throw new ApiError(500, `creating pod "${key}": ${(e as Error).message}`);
+    } finally {
+      this.busy.delete(key);
+    }
+  }
+
+  async delete(namespace: string, name: string): Promise<void> {
+    const key = `${namespace}/${name}`;
+    const r = this.records.get(key);
+    if (!r) throw new ApiError(404, `pod "${key}" not found`);
+    if (this.busy.has(key)) throw new ApiError(409, `pod "${key}" is busy`);
+    this.busy.add(key);
+    try {
+      this.records.delete(key);
+      await this.stopProcess(r);
+      this.unplumb(r);
+      await deletePodNetwork(r.netns);
+      rmSync(this.logPath(r), { force: true });
+      await this.ipam.release(r.podIP);
+      this.identities.release(r.identity);
+      await this.kv.delete(`${this.prefix}id/${r.id}`);
+      await this.kv.delete(this.prefix + key);
+      this.log.info({ pod: key, id: r.id }, 'endpoint deleted');
+    } finally {
+      this.busy.delete(key);
+    }
+  }
+
+  /** After a restart: re-attach to every stored endpoint whose namespace still exists. */
+  async restore(): Promise<number> {
+    let n = 0;
+    for (const p of await this.kv.list(this.prefix)) {
+      if (p.key.slice(this.prefix.length).startsWith('id/') || p.key === `${this.prefix}host`) continue;
+      const r = JSON.parse(p.value) as EndpointRecord;
+      const key = `${r.namespace}/${r.name}`;
+      try {
+        if (!netnsExists(r.netns)) throw new Error('namespace is gone');
+        const dev = attachPodDevice(r.netns, this.o.offloads);
+        r.ifindex = dev.ifindex;
+        await this.identities.acquire(r.securityLabels);
+        this.plumb(r, dev.fd);
+        this.records.set(key, r);
+        n++;
+      } catch (e) {
+        this.log.warn({ pod: key, err: (e as Error).message }, 'dropping endpoint that cannot be restored');
+        await deletePodNetwork(r.netns);
+        await this.ipam.release(r.podIP);
+        await this.kv.delete(p.key);
+        await this.kv.delete(`${this.prefix}id/${r.id}`);
+      }
+    }
+    return n;
+  }
+
+  /** Stops reading devices; pods, devices and maps stay for the next agent process. */
+  shutdown(): void {
+    this.dp.detachAll();
+    for (const fd of this.fds.values()) native.closeFd(fd);
+    this.fds.clear();
+  }
+
+  // ---- pieces ----------------------------------------------------------------------------------
+
+  private async allocateId(): Promise<number> {
+    for (let tries = 0; tries < 10_000; tries++) {
+      const id = 1 + Math.floor(Math.random() * MAX_ENDPOINT_ID);
+      if (await this.kv.createOnly(`${this.prefix}id/${id}`, '1')) return id;
+    }
+    throw new Error('no free endpoint id');
+  }
+
+  /** Datapath state of an endpoint: per-endpoint arrays, cilium_lxc, cilium_ipcache, program array, reader. */
+  private plumb(r: EndpointRecord, fd: number): void {
+    const dp = this.dp;
+    dp.epIp[r.id] = D.ipToU32(r.podIP);
+    dp.epIdentity[r.id] = r.identity;
+    dp.epIfindex[r.id] = r.ifindex;
+    dp.installPrograms(r.id, ENDPOINT_CALLS);
+    this.putLxc(r.podIP, r.id, r.ifindex, r.identity, 0);
+    this.putIpcache(r.podIP, 32, r.identity);
+    this.fds.set(r.id, fd);
+    dp.attach(r.id, fd);
+  }
+
+  private unplumb(r: EndpointRecord): void {
+    const dp = this.dp;
+    dp.detach(r.id);
+    const fd = this.fds.get(r.id);
+    if (fd !== undefined) native.closeFd(fd);
+    this.fds.delete(r.id);
+    this.deleteLxc(r.podIP);
+    this.deleteIpcache(r.podIP, 32);
+    dp.calls[r.id] = undefined;
+    try {
+      unlinkSync(join(this.o.stateDir, 'maps', D.callsMapName(r.id)));
+    } catch {
+      /* never created */
+    }
+    dp.epIp[r.id] = 0;
+    dp.epIdentity[r.id] = 0;
+    dp.epIfindex[r.id] = 0;
+  }
+
+  private putLxc(ip: string, id: number, ifindex: number, identity: number, flags: number): void {
+    const k = new Uint8Array(D.LXC_KEY);
+    new DataView(k.buffer).setUint32(0, D.ipToU32(ip));
+    const v = new Uint8Array(D.LXC_VALUE);
+    const vv = new DataView(v.buffer);
+    vv.setUint32(D.LXC_IFINDEX, ifindex, true);
+    vv.setUint16(D.LXC_ID, id, true);
+    vv.setUint16(D.LXC_FLAGS, flags, true);
+    vv.setUint32(D.LXC_SEC_ID, identity, true);
+    const rc = this.dp.lxc.update(k, 0, v, 0, 0);
+    if (rc < 0) throw new Error(`cilium_lxc update for ${ip} failed (${rc})`);
+  }
+
+  private deleteLxc(ip: string): void {
+    const k = new Uint8Array(D.LXC_KEY);
+    new DataView(k.buffer).setUint32(0, D.ipToU32(ip));
+    this.dp.lxc.delete(k, 0);
+  }
+
+  private ipcacheKey(ip: string, prefix: number): Uint8Array {
+    const k = new Uint8Array(D.IPCACHE_KEY);
+    const kv = new DataView(k.buffer);
+    kv.setUint32(0, prefix, true);
+    kv.setUint32(4, D.ipToU32(ip));
+    return k;
+  }
+
+  private putIpcache(ip: string, prefix: number, identity: number): void {
+    const v = new Uint8Array(D.IPCACHE_VALUE);
+    new DataView(v.buffer).setUint32(D.IPC_SEC_ID, identity, true);
+    const rc = this.dp.ipcache.update(this.ipcacheKey(ip, prefix), 0, v, 0, 0);
+    if (rc < 0) throw new Error(`cilium_ipcache update for ${ip}/${prefix} failed (${rc})`);
+  }
+
+  private deleteIpcache(ip: string, prefix: number): void {
+    this.dp.ipcache.delete(this.ipcacheKey(ip, prefix), 0);
+  }
+
+  private logPath(r: EndpointRecord): string {
+    return join(this.o.stateDir, 'pods', `${r.namespace}_${r.name}.log`);
+  }
+
+  /** The pod's command, in its namespace, in its own session so it outlives an agent restart. */
+  private startProcess(r: EndpointRecord): number {
+    mkdirSync(join(this.o.stateDir, 'pods'), { recursive: true });
+    const out = openSync(this.logPath(r), 'a');
+    try {
+      const child = spawn('ip', ['netns', 'exec', r.netns, ...r.command!], { detached: true, stdio: ['ignore', out, out] });
+      child.unref();
+      child.on('error', (err) => this.log.warn({ pod: `${r.namespace}/${r.name}`, err: err.message }, 'pod command failed'));
+      return child.pid ?? 0;
+    } finally {
+      closeSync(out);
+    }
+  }
+
+  private async stopProcess(r: EndpointRecord): Promise<void> {
+    if (!r.pid) return;
+    const alive = () => {
+      try {
+        process.kill(-r.pid!, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    try {
+      process.kill(-r.pid, 'SIGTERM');
+    } catch {
+      return;
+    }
+    for (let i = 0; i < 50 && alive(); i++) await new Promise((res) => setTimeout(res, 100));
+    if (alive()) process.kill(-r.pid, 'SIGKILL');
+  }
+
+  private toPod(r: EndpointRecord): Pod {
+    return {
+      name: r.name, namespace: r.namespace, labels: r.labels, node: this.o.node, podIP: r.podIP, endpointID: r.id, state: 'ready',
+      netns: r.netns, ifindex: r.ifindex, createdAt: r.createdAt, command: r.command, pid: r.pid,
+    };
+  }
+}

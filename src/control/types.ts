@@ -1,0 +1,122 @@
+// The contract between the agent core (dataplane, endpoints) and its API/CLI.
+// The API plugins call an AgentFacade; nothing else of the agent is visible to them.
+
+export interface PodSpec {
+  name: string;
+  namespace: string; // default "default"
+  labels: Record<string, string>;
+  node?: string; // must be this agent's node when given
+  /** Command run inside the pod's namespace; none = an idle pod. */
+  command?: string[];
+}
+
+export type EndpointState = 'waiting-for-identity' | 'regenerating' | 'ready' | 'disconnected';
+
+export interface Pod {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  node: string;
+  podIP: string;
+  endpointID: number;
+  state: EndpointState;
+  /** Network namespace name, usable with `ip netns exec`. */
+  netns: string;
+  /** Interface name inside the pod (eth0) and the TUN ifindex. */
+  ifindex: number;
+  createdAt: string;
+  command?: string[];
+  pid?: number; // pid of the pod's main process, when running
+}
+
+export interface Endpoint {
+  id: number;
+  podName: string; // "namespace/name", or "" for the host endpoint
+  identity: number;
+  labels: string[]; // "k8s:key=value" form, sorted
+  ipv4: string;
+  ifindex: number;
+  ifname: string;
+  state: EndpointState;
+  policyIngress: 'Enabled' | 'Disabled';
+  policyEgress: 'Enabled' | 'Disabled';
+  isHost: boolean;
+}
+
+export interface MapSummary {
+  name: string;
+  type: string;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  count: number;
+  pressure: number;
+}
+
+/** One decoded map entry: column values ready for printing (as `cilium bpf ... list` prints them). */
+export interface MapEntryView {
+  key: string;
+  value: string;
+}
+
+export interface AgentStatus {
+  node: string;
+  nodeIP: string;
+  version: string;
+  uptimeSeconds: number;
+  kvstore: string; // "Disabled" / "Ok local" / "Ok etcd ..."
+  ipam: { cidr: string; allocated: Array<{ ip: string; owner: string }> };
+  routerIP: string;
+  routingMode: 'tunnel' | 'native';
+  endpoints: { total: number; ready: number };
+  maps: MapSummary[];
+  datapath: {
+    devices: number;
+    rxPackets: number; rxBytes: number; txPackets: number; txBytes: number;
+    drops: number; forwards: number;
+  };
+  controllers: { total: number; failing: number };
+}
+
+/** A monitor event as the API streams it (one JSON object per line). */
+export interface MonitorEvent {
+  type: 'drop' | 'trace' | 'policy-verdict' | 'l7' | 'agent';
+  time: string; // ISO
+  /** Printed line in cilium-monitor's format (the default, non-verbose form). */
+  summary: string;
+  /** Drop reason code (drop events). */
+  reason?: number;
+  reasonDesc?: string;
+  /** trace observation point, e.g. "to-endpoint", "to-stack", "from-endpoint". */
+  observationPoint?: string;
+  source?: number; // endpoint id
+  srcIdentity?: number;
+  dstIdentity?: number;
+  ifindex?: number;
+  hex?: string; // packet bytes in hex (for -v -v --hex)
+  verbose?: string; // multi-line verbose form (-v)
+}
+
+export class ApiError extends Error {
+  constructor(public readonly statusCode: number, message: string) {
+    super(message);
+  }
+}
+
+export interface AgentFacade {
+  readonly nodeName: string;
+  status(): AgentStatus;
+  config(): Record<string, unknown>;
+  listPods(): Pod[];
+  getPod(namespace: string, name: string): Pod | undefined;
+  /** Creates everything or nothing; throws ApiError(400|409) with a message naming the field. */
+  createPod(spec: PodSpec): Promise<Pod>;
+  deletePod(namespace: string, name: string): Promise<void>;
+  listEndpoints(): Endpoint[];
+  getEndpoint(id: number): Endpoint | undefined;
+  listMaps(): MapSummary[];
+  /** Entries of a named map, decoded; undefined for an unknown map. */
+  dumpMap(name: string): MapEntryView[] | undefined;
+  /** Subscribe to monitor events; returns an unsubscribe function. */
+  subscribeMonitor(cb: (e: MonitorEvent) => void): () => void;
+}

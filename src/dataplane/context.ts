@@ -1,0 +1,77 @@
+// The per-packet context programs read and write: one instance, reused for every packet
+// (the __sk_buff of this datapath). Fields are plain numbers so V8 keeps it monomorphic.
+import type { ArrayMap } from '../maps/index.ts';
+import * as M from '../native/meta.ts';
+
+/** Verdicts a program returns, named as tc's. */
+export const CTX_ACT_OK = 0; // hand to the host stack (through cilium_host)
+export const CTX_ACT_DROP = 2;
+export const CTX_ACT_REDIRECT = 7; // write to ctx.outFd
+
+/** Metric / event directions as Cilium's METRIC_INGRESS / METRIC_EGRESS. */
+export const DIR_INGRESS = 1;
+export const DIR_EGRESS = 2;
+
+export class PacketContext {
+  buf: Uint8Array = new Uint8Array(0);
+  view: DataView = new DataView(this.buf.buffer);
+  meta: Uint32Array = new Uint32Array(M.META_WORDS);
+  /** Index of this packet's record in `meta`. */
+  m = 0;
+  off = 0; // frame start (virtio-net header)
+  len = 0; // frame length
+  l3 = 0;
+  end = 0; // end of the IP packet
+  flags = 0; // M_FLAGS
+  saddr = 0;
+  daddr = 0;
+  proto = 0;
+  sport = 0;
+  dport = 0;
+  tcpFlags = 0;
+  /** Endpoint whose device the packet came from (the host endpoint for cilium_host). */
+  srcEp = 0;
+  dstEp = 0;
+  srcIdentity = 0;
+  dstIdentity = 0;
+  ifindex = 0;
+  /** Program array of the endpoint whose programs run now (tail calls go through it). */
+  calls: ArrayMap | null = null;
+  tailCalls = 0;
+  outFd = -1;
+  dropReason = 0;
+  direction = 0;
+  /** CT state reported in trace events: 0 new, 1 established, 2 reply, 3 related. */
+  ctState = 0;
+
+  /** Loads the parsed fields of record `i` of a batch. */
+  load(buf: Uint8Array, view: DataView, meta: Uint32Array, i: number): void {
+    const m = i * M.META_WORDS;
+    this.buf = buf;
+    this.view = view;
+    this.meta = meta;
+    this.m = m;
+    this.off = meta[m + M.M_OFF];
+    this.len = meta[m + M.M_LEN];
+    this.l3 = meta[m + M.M_L3_OFF];
+    this.end = this.l3 + meta[m + M.M_TOT_LEN];
+    this.flags = meta[m + M.M_FLAGS];
+    this.saddr = meta[m + M.M_SADDR];
+    this.daddr = meta[m + M.M_DADDR];
+    this.proto = meta[m + M.M_PROTO];
+    this.sport = meta[m + M.M_SPORT];
+    this.dport = meta[m + M.M_DPORT];
+    this.tcpFlags = meta[m + M.M_TCP_FLAGS];
+    this.srcEp = meta[m + M.M_SOURCE];
+    this.dstEp = 0;
+    this.srcIdentity = 0;
+    this.dstIdentity = 0;
+    this.ifindex = 0;
+    this.calls = null;
+    this.tailCalls = 0;
+    this.outFd = -1;
+    this.dropReason = 0;
+    this.direction = 0;
+    this.ctState = 0;
+  }
+}

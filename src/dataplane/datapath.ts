@@ -1,0 +1,196 @@
+// The datapath engine: device readers feed batches into the hook programs, programs tail-call
+// through per-endpoint program arrays, verdicts become batched writes, drops become events and
+// metrics. Everything per packet works on preallocated state.
+import { native, type ReaderHandle } from '../native/index.ts';
+import { META_WORDS } from '../native/meta.ts';
+import type { ArrayMap, HashMap, LpmTrieMap, MapRegistry } from '../maps/index.ts';
+import { PacketContext, CTX_ACT_DROP, CTX_ACT_OK, CTX_ACT_REDIRECT, DIR_EGRESS } from './context.ts';
+import { MAX_TAIL_CALLS } from './calls.ts';
+import { DROP_MISSED_TAIL_CALL, DROP_UNROUTABLE, DROP_WRITE_ERROR } from './drop-reasons.ts';
+import { MonitorRing, EVENT_DROP, EVENT_TRACE } from './events.ts';
+import * as D from './map-defs.ts';
+import { PROGRAMS, type Program } from './programs/index.ts';
+import { cil_from_container } from './programs/cil_from_container.ts';
+import { cil_from_host } from './programs/cil_from_host.ts';
+
+export const SLOT_SIZE = 65600; // a 64 KiB super-packet plus its virtio-net header
+export const BATCH = 64;
+const MAX_ENDPOINTS = 65536;
+const WORLD_ID = 2;
+
+export interface DatapathCounters {
+  packets: number;
+  forwards: number;
+  drops: number;
+}
+
+export class Datapath {
+  readonly ctx = new PacketContext();
+  readonly arena = new Uint8Array(SLOT_SIZE * BATCH);
+  readonly arenaView = new DataView(this.arena.buffer);
+  readonly meta = new Uint32Array(META_WORDS * BATCH);
+  readonly lxc: HashMap;
+  readonly ipcache: LpmTrieMap;
+  readonly metrics: ArrayMap;
+  readonly events: MonitorRing;
+  /** Per-endpoint state the programs need, indexed by endpoint id. */
+  readonly calls: Array<ArrayMap | undefined> = [];
+  readonly epFd = new Int32Array(MAX_ENDPOINTS).fill(-1);
+  readonly epIp = new Uint32Array(MAX_ENDPOINTS);
+  readonly epIdentity = new Uint32Array(MAX_ENDPOINTS);
+  readonly epIfindex = new Uint32Array(MAX_ENDPOINTS);
+  hostEp = 0;
+  hostFd = -1;
+  readonly counters: DatapathCounters = { packets: 0, forwards: 0, drops: 0 };
+
+  private readonly key = new Uint8Array(16);
+  private readonly keyView = new DataView(this.key.buffer);
+  private readonly tx = new Int32Array(4 * BATCH);
+  private readonly readers = new Map<number, ReaderHandle>();
+  private readonly onBatch = (count: number): void => this.processBatch(count);
+
+  constructor(private readonly registry: MapRegistry, monitorCapacity = 4096) {
+    const specs = D.mapSpecs();
+    this.lxc = registry.open(specs[0] as never) as HashMap;
+    this.ipcache = registry.open(specs[1] as never) as LpmTrieMap;
+    this.metrics = registry.open(specs[2] as never) as ArrayMap;
+    this.events = new MonitorRing(monitorCapacity);
+  }
+
+  // ---- device attachment (control plane) -----------------------------------------------------
+
+  /** Starts reading an endpoint's device; packets enter through its hook program. */
+  attach(epId: number, fd: number): void {
+    this.detach(epId);
+    this.epFd[epId] = fd;
+    this.readers.set(epId, native.readerStart(fd, this.arena, this.meta, SLOT_SIZE, BATCH, true, epId, this.onBatch));
+  }
+
+  detach(epId: number): void {
+    const r = this.readers.get(epId);
+    if (r) native.readerStop(r);
+    this.readers.delete(epId);
+    this.epFd[epId] = -1;
+  }
+
+  detachAll(): void {
+    for (const id of [...this.readers.keys()]) this.detach(id);
+  }
+
+  /** Opens (or re-opens) an endpoint's program array and fills it with `slots` → program. */
+  installPrograms(epId: number, slots: Array<[number, Program]>): ArrayMap {
+    const calls = this.registry.open(D.callsSpec(epId) as never) as ArrayMap;
+    calls.clear();
+    for (const [slot, prog] of slots) {
+      const off = calls.lookupIndex(slot);
+      calls.view.setUint32(off, PROGRAMS.indexOf(prog) + 1, true);
+    }
+    this.calls[epId] = calls;
+    return calls;
+  }
+
+  // ---- the hot path ----------------------------------------------------------------------------
+
+  processBatch(count: number): void {
+    if (count < 0) return; // a device went away; the endpoint manager notices on its own
+    const ctx = this.ctx;
+    let n = 0;
+    for (let i = 0; i < count; i++) {
+      ctx.load(this.arena, this.arenaView, this.meta, i);
+      ctx.calls = this.calls[ctx.srcEp] ?? null;
+      const fromHost = ctx.srcEp === this.hostEp;
+      let verdict = fromHost ? cil_from_host(ctx, this) : cil_from_container(ctx, this);
+      if (verdict === CTX_ACT_OK) {
+        // Pods' packets for the stack go into cilium_host; the host's own cannot loop back.
+        if (fromHost) verdict = this.drop(ctx, DROP_UNROUTABLE);
+        else {
+          ctx.outFd = this.hostFd;
+          verdict = CTX_ACT_REDIRECT;
+        }
+      }
+      this.counters.packets++;
+      if (verdict === CTX_ACT_REDIRECT && ctx.outFd >= 0) {
+        const t = n * 4;
+        this.tx[t] = ctx.outFd;
+        this.tx[t + 1] = ctx.off;
+        this.tx[t + 2] = ctx.len;
+        n++;
+        this.count(0, ctx.direction || DIR_EGRESS, ctx.len);
+        this.counters.forwards++;
+      } else {
+        this.recordDrop(ctx);
+      }
+    }
+    if (n > 0) this.flush(n);
+  }
+
+  private flush(n: number): void {
+    const ok = native.writeBatch(this.arena, this.tx, n);
+    if (ok === n) return;
+    for (let i = 0; i < n; i++) if (this.tx[i * 4 + 3] < 0) this.count(DROP_WRITE_ERROR, DIR_EGRESS, this.tx[i * 4 + 2]);
+  }
+
+  /** Chains to slot `slot` of ctx.calls, as bpf_tail_call; a missing slot or too long a chain drops. */
+  tailCall(ctx: PacketContext, slot: number): number {
+    const calls = ctx.calls;
+    if (calls === null || ++ctx.tailCalls > MAX_TAIL_CALLS) return this.drop(ctx, DROP_MISSED_TAIL_CALL);
+    const off = calls.lookupIndex(slot);
+    const id = off < 0 ? 0 : calls.view.getUint32(off, true);
+    if (id === 0 || id > PROGRAMS.length) return this.drop(ctx, DROP_MISSED_TAIL_CALL);
+    return PROGRAMS[id - 1](ctx, this);
+  }
+
+  drop(ctx: PacketContext, reason: number): number {
+    ctx.dropReason = reason;
+    return CTX_ACT_DROP;
+  }
+
+  private recordDrop(ctx: PacketContext): void {
+    const reason = ctx.dropReason || DROP_UNROUTABLE;
+    this.count(reason, ctx.direction || DIR_EGRESS, ctx.len);
+    this.counters.drops++;
+    this.events.emit(ctx, EVENT_DROP, reason);
+  }
+
+  trace(ctx: PacketContext, point: number): void {
+    this.events.emit(ctx, EVENT_TRACE, point);
+  }
+
+  /** cilium_metrics: f64 packet and byte counters per (reason, direction). */
+  private count(reason: number, dir: number, bytes: number): void {
+    const off = this.metrics.lookupIndex(((reason & 0xff) << 2) | (dir & 3));
+    if (off < 0) return;
+    const v = this.metrics.view;
+    v.setFloat64(off, v.getFloat64(off, true) + 1, true);
+    v.setFloat64(off + 8, v.getFloat64(off + 8, true) + bytes, true);
+  }
+
+  // ---- map lookups programs use ----------------------------------------------------------------
+
+  /** cilium_lxc: endpoint id owning `addr`, or 0. */
+  lookupEndpoint(addr: number): number {
+    this.keyView.setUint32(0, addr);
+    const off = this.lxc.lookup(this.key, 0);
+    return off < 0 ? 0 : this.lxc.view.getUint16(off + D.LXC_ID, true);
+  }
+
+  /** cilium_ipcache: security identity of `addr` by longest prefix; world when nothing matches. */
+  lookupIdentity(addr: number): number {
+    this.keyView.setUint32(0, 32, true);
+    this.keyView.setUint32(4, addr);
+    const off = this.ipcache.lookup(this.key, 0);
+    return off < 0 ? WORLD_ID : this.ipcache.view.getUint32(off + D.IPC_SEC_ID, true);
+  }
+
+  /** Reads the (reason, direction) counters back: for metrics and status. */
+  metricsSnapshot(): Array<{ reason: number; direction: number; packets: number; bytes: number }> {
+    const out = [];
+    const v = this.metrics.view;
+    for (let i = 0; i < D.METRICS_ENTRIES; i++) {
+      const off = this.metrics.lookupIndex(i);
+      const packets = v.getFloat64(off, true);
+      if (packets > 0) out.push({ reason: i >> 2, direction: i & 3, packets, bytes: v.getFloat64(off + 8, true) });
+    }
+    return out;
+  }
+}

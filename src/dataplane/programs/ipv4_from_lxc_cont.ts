@@ -1,0 +1,22 @@
+// Tail call CILIUM_CALL_IPV4_FROM_LXC_CONT (handle_ipv4_from_lxc): where does the packet go?
+// A local pod (tail call into its program array), the host, or the stack for everything else.
+import type { PacketContext } from '../context.ts';
+import type { Datapath } from '../datapath.ts';
+import { CILIUM_CALL_IPV4_TO_ENDPOINT } from '../calls.ts';
+import { DROP_TTL_EXCEEDED } from '../drop-reasons.ts';
+import { ipv4DecTtl } from '../lib/l3.ts';
+import { cil_to_host } from './cil_to_host.ts';
+
+export function handle_ipv4_from_lxc(ctx: PacketContext, dp: Datapath): number {
+  ctx.dstIdentity = dp.lookupIdentity(ctx.daddr);
+  const ep = dp.lookupEndpoint(ctx.daddr);
+  if (ep !== 0 && ep === dp.hostEp) return cil_to_host(ctx, dp);
+  if (ep !== 0) {
+    // ipv4_local_delivery: route between two pods, as a router would.
+    if (!ipv4DecTtl(ctx)) return dp.drop(ctx, DROP_TTL_EXCEEDED);
+    ctx.dstEp = ep;
+    ctx.calls = dp.calls[ep] ?? null;
+    return dp.tailCall(ctx, CILIUM_CALL_IPV4_TO_ENDPOINT);
+  }
+  return cil_to_host(ctx, dp);
+}

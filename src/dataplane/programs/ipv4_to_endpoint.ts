@@ -1,0 +1,10 @@
+// Tail call CILIUM_CALL_IPV4_TO_ENDPOINT (tail_ipv4_to_endpoint), run from the destination
+// endpoint's program array: ingress side of pod-to-pod traffic on this node.
+import { DIR_INGRESS, type PacketContext } from '../context.ts';
+import type { Datapath } from '../datapath.ts';
+import { redirectToEndpoint } from '../lib/deliver.ts';
+
+export function tail_ipv4_to_endpoint(ctx: PacketContext, dp: Datapath): number {
+  ctx.direction = DIR_INGRESS;
+  return redirectToEndpoint(ctx, dp);
+}
