@@ -2,7 +2,7 @@
 // map entries + program array + reader + process, all or nothing; delete = the reverse, leaving
 // nothing behind; restore = re-attach to everything a previous agent process left running.
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, rmSync, unlinkSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { native } from '../native/index.ts';
@@ -253,12 +253,7 @@ export class EndpointManager {
     this.fds.delete(r.id);
     this.deleteLxc(r.podIP);
     this.deleteIpcache(r.podIP, 32);
-    dp.calls[r.id] = undefined;
-    try {
-      unlinkSync(join(this.o.stateDir, 'maps', D.callsMapName(r.id)));
-    } catch {
-      /* never created */
-    }
+    dp.removePrograms(r.id);
     dp.epIp[r.id] = 0;
     dp.epIdentity[r.id] = 0;
     dp.epIfindex[r.id] = 0;

@@ -89,6 +89,11 @@ export class Datapath {
     return calls;
   }
 
+  removePrograms(epId: number): void {
+    this.calls[epId] = undefined;
+    this.registry.remove(D.callsMapName(epId));
+  }
+
   // ---- the hot path ----------------------------------------------------------------------------
 
   processBatch(count: number): void {

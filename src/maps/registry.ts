@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync, readSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { readHeaderSpec } from './header.ts';
 import { HEADER_SIZE } from './layout.ts';
@@ -89,6 +89,12 @@ export class MapRegistry {
   /** Rows for `ciliary map list`, sorted by name. */
   list(): MapInfo[] {
     return [...this.maps.values()].map((m) => m.info()).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Unpins a map: forgets it and removes its file (an endpoint's program array when it goes). */
+  remove(name: string): void {
+    this.maps.delete(name);
+    rmSync(this.pathOf(name), { force: true });
   }
 
   flushAll(): void {
