@@ -1,0 +1,315 @@
+#!/usr/bin/env bash
+# Multi-node ciliary lab on one machine: node network namespaces on a Linux bridge, one agent per node.
+#
+#   cluster.sh up [N]     build N nodes (1..3: k8s-ctr, k8s-w1, k8s-w2) and start their agents
+#   cluster.sh down       stop the agents, remove pods, nodes, veths, bridge and state
+#   cluster.sh status     one line per node: name, IP, agent pid, healthz
+#
+# Options:  --state-root DIR  (default /run/ciliary; /run/ciliary/<prefix> when CILIARY_LAB_PREFIX is set)
+# Env:      CILIARY_LAB_PREFIX  prefix for namespace, bridge and veth names (tests), default empty
+#           CILIARY_LAB_NET     first three octets of the node network, default 192.168.10
+#           CILIARY_LAB_BRIDGE  bridge name override
+#           CILIARY_AGENT_CMD   agent command (default <repo>/bin/ciliary-agent), split on spaces
+#           CILIARY_AGENT_ARGS  extra arguments appended to every agent's command line
+set -euo pipefail
+
+REPO="$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)"
+NODES=(k8s-ctr k8s-w1 k8s-w2)
+PREFIX="${CILIARY_LAB_PREFIX:-}"
+NET="${CILIARY_LAB_NET:-192.168.10}"
+ROUTER_IP="$NET.1"
+HEALTH_TIMEOUT_S=30
+STOP_TIMEOUT_S=10
+STATE_ROOT=""
+
+log() { printf '[cluster] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+usage() {
+  local code="${1:-0}"
+  local fd=1
+  [ "$code" = 0 ] || fd=2
+  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&"$fd"
+  exit "$code"
+}
+
+# ---- names -------------------------------------------------------------------------------------
+
+node_ns() { printf '%s%s' "$PREFIX" "$1"; }              # namespace of node $1
+node_ip() { printf '%s.%d' "$NET" $((100 + $1)); }        # address of node index $1
+pod_cidr() { printf '172.20.%d.0/24' "$1"; }
+state_dir() { printf '%s/%s' "$STATE_ROOT" "$1"; }
+
+bridge_name() {
+  local name="${CILIARY_LAB_BRIDGE:-${PREFIX}cil-lab-br}"
+  [ ${#name} -le 15 ] || name="${PREFIX}br"
+  [ ${#name} -le 15 ] || die "bridge name '$name' is longer than 15 characters: shorten CILIARY_LAB_PREFIX"
+  printf '%s' "$name"
+}
+
+# Host side of node $2's veth (index $1): vl-<node>, or a shorter form when the prefix makes it too long.
+host_veth() {
+  local name="${PREFIX}vl-$2"
+  [ ${#name} -le 15 ] || name="${PREFIX}vl$1"
+  [ ${#name} -le 15 ] || die "veth name '$name' is longer than 15 characters: shorten CILIARY_LAB_PREFIX"
+  printf '%s' "$name"
+}
+
+# ---- small predicates --------------------------------------------------------------------------
+
+# (No `| grep -q` on pipelines here: under pipefail an early exit of grep can fail the writer.)
+ns_names() { ip netns list | awk '{print $1}'; }
+ns_exists() { ns_names | awk -v n="$1" '$1 == n { found = 1 } END { exit !found }'; }
+link_exists() { ip link show dev "$1" >/dev/null 2>&1; }
+link_is() {   # link $1 is of kind $2 (bridge, veth)
+  local details
+  details="$(ip -d link show dev "$1" 2>/dev/null)" || return 1
+  [[ " ${details//$'\n'/ } " == *" $2 "* ]]
+}
+
+# Process $1 is running: exists and is not a zombie (the agent's parent is whoever adopts orphans,
+# which may reap it late, and kill -0 succeeds on a zombie).
+running() {
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  stat="${stat##*) }"
+  [ "${stat%% *}" != Z ]
+}
+
+# The pid in $1/agent.pid, if that process is alive and is the agent started for state dir $1.
+agent_pid() {
+  local dir="$1" pid args
+  [ -f "$dir/agent.pid" ] || return 1
+  pid="$(tr -dc '0-9' <"$dir/agent.pid")"
+  [ -n "$pid" ] && running "$pid" || return 1
+  # Our agents carry "--state-dir <dir>" on their command line (the real one runs as node, not as
+  # ciliary-agent, once the shim has exec'd), so that identifies them against pid reuse.
+  args="$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+  [[ $'\n'"$args"$'\n' == *$'\n--state-dir\n'"$dir"$'\n'* ]] || return 1
+  printf '%s' "$pid"
+}
+
+healthy() {
+  [ -S "$1" ] && curl -sf --max-time 2 --unix-socket "$1" http://x/v1/healthz >/dev/null 2>&1
+}
+
+# ---- up ----------------------------------------------------------------------------------------
+
+ensure_bridge() {
+  local br; br="$(bridge_name)"
+  if ! link_exists "$br"; then
+    log "bridge $br"
+    ip link add "$br" type bridge
+  fi
+  link_is "$br" bridge || die "$br exists and is not a bridge"
+  ip addr replace "$ROUTER_IP/24" dev "$br"
+  ip link set "$br" up
+}
+
+ensure_node() {
+  local idx="$1" node="$2" ns veth ip br
+  ns="$(node_ns "$node")"; veth="$(host_veth "$idx" "$node")"; ip="$(node_ip "$idx")"; br="$(bridge_name)"
+
+  if ! ns_exists "$ns"; then
+    log "namespace $ns"
+    ip netns add "$ns"
+  fi
+  # Before eth1 exists, so it inherits rp_filter=0 from default as well.
+  ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
+    net.ipv4.conf.default.rp_filter=0 >/dev/null
+  ip -n "$ns" link set lo up
+
+  if ! link_exists "$veth"; then
+    ip -n "$ns" link del eth1 2>/dev/null || true   # orphan left by a half-built run
+    log "veth $veth <-> $ns:eth1"
+    ip link add "$veth" type veth peer name eth1 netns "$ns"
+  fi
+  link_is "$veth" veth || die "$veth exists and is not a veth"
+  ip link set "$veth" master "$br"
+  ip link set "$veth" up
+
+  ip netns exec "$ns" sysctl -qw net.ipv4.conf.eth1.rp_filter=0 >/dev/null
+  ip -n "$ns" addr replace "$ip/24" dev eth1
+  ip -n "$ns" link set eth1 up
+  ip -n "$ns" route replace default via "$ROUTER_IP" dev eth1
+}
+
+start_agent() {
+  local idx="$1" node="$2" ns dir sock pid
+  ns="$(node_ns "$node")"; dir="$(state_dir "$node")"; sock="$dir/agent.sock"
+  mkdir -p "$dir"
+  if pid="$(agent_pid "$dir")"; then
+    log "$node: agent already running (pid $pid)"
+    return 0
+  fi
+  rm -f "$dir/agent.pid"
+
+  local -a cmd extra
+  read -ra cmd <<<"${CILIARY_AGENT_CMD:-$REPO/bin/ciliary-agent}"
+  read -ra extra <<<"${CILIARY_AGENT_ARGS:-}"
+  cmd+=(--node-name "$node" --node-ip "$(node_ip "$idx")" --ipv4-pod-cidr "$(pod_cidr "$idx")"
+    --kvstore local --state-dir "$dir" --api-socket "$sock" "${extra[@]}")
+
+  log "$node: starting agent in $ns (log $dir/agent.log)"
+  # The inner shell writes its own pid, then execs the agent: the pid file names the agent itself.
+  # shellcheck disable=SC2016  # $$ and $@ belong to the inner shell
+  # nsenter --net, not `ip netns exec`: the agent must share the root mount namespace, or the
+  # pod namespaces it mounts under /var/run/netns would be invisible to everyone else.
+  setsid nsenter --net="/var/run/netns/$ns" bash -c 'echo $$ >"$0"; exec nohup "$@"' "$dir/agent.pid" "${cmd[@]}" \
+    >>"$dir/agent.log" 2>&1 </dev/null &
+}
+
+wait_healthy() {
+  local node="$1" dir sock deadline
+  dir="$(state_dir "$node")"; sock="$dir/agent.sock"
+  deadline=$((SECONDS + HEALTH_TIMEOUT_S))
+  until healthy "$sock"; do
+    if [ $SECONDS -ge $deadline ]; then
+      agent_failed "$node" "did not answer $sock/v1/healthz within ${HEALTH_TIMEOUT_S}s"
+    fi
+    # The pid file appears once the agent has started; a pid file without a live agent means it died.
+    if [ -s "$dir/agent.pid" ] && ! agent_pid "$dir" >/dev/null; then
+      agent_failed "$node" "exited before answering $sock/v1/healthz"
+    fi
+    sleep 0.2
+  done
+}
+
+agent_failed() {
+  local dir; dir="$(state_dir "$1")"
+  log "$1: agent $2; last lines of $dir/agent.log:"
+  tail -n 30 "$dir/agent.log" >&2 2>/dev/null || true
+  exit 1
+}
+
+cmd_up() {
+  local n="${1:-1}" i
+  if ! [[ "$n" =~ ^[0-9]+$ ]] || [ "$n" -lt 1 ] || [ "$n" -gt ${#NODES[@]} ]; then
+    die "N must be 1..${#NODES[@]}, got '$n'"
+  fi
+  mkdir -p "$STATE_ROOT"
+  ensure_bridge
+  for ((i = 0; i < n; i++)); do ensure_node "$i" "${NODES[$i]}"; done
+  for ((i = 0; i < n; i++)); do start_agent "$i" "${NODES[$i]}"; done
+  for ((i = 0; i < n; i++)); do wait_healthy "${NODES[$i]}"; done
+
+  echo "lab up: bridge $(bridge_name) $ROUTER_IP/24"
+  for ((i = 0; i < n; i++)); do
+    printf '  %-8s netns %-14s %-16s pods %-15s api %s\n' "${NODES[$i]}" "$(node_ns "${NODES[$i]}")" \
+      "$(node_ip "$i")" "$(pod_cidr "$i")" "$(state_dir "${NODES[$i]}")/agent.sock"
+  done
+  echo "next: ciliary --node ${NODES[0]} status"
+}
+
+# ---- down --------------------------------------------------------------------------------------
+
+stop_agent() {
+  local dir="$1" pid deadline
+  if pid="$(agent_pid "$dir")"; then
+    log "stopping agent pid $pid"
+    kill -TERM "$pid" 2>/dev/null || true
+    deadline=$((SECONDS + STOP_TIMEOUT_S))
+    while running "$pid" && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+    if running "$pid"; then
+      log "agent pid $pid ignored SIGTERM; SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      while running "$pid"; do sleep 0.1; done
+    fi
+    # The agent led its own session (setsid): whatever it started and left in its group goes too.
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+  rm -f "$dir/agent.pid"
+}
+
+# Pod namespaces of node $1: the agent names them "cil-<node>-<namespace>-<pod>".
+pod_namespaces() {
+  ns_names | awk -v p="cil-$(node_ns "$1")-" 'index($1, p) == 1 { print $1 }'
+}
+
+remove_pod_ns() {
+  local ns="$1" pids
+  [[ "$ns" =~ ^[A-Za-z0-9_.-]+$ && "$ns" != . && "$ns" != .. ]] || return 0
+  if ns_exists "$ns"; then
+    pids="$(ip netns pids "$ns" 2>/dev/null || true)"
+    # shellcheck disable=SC2086  # a list of pids
+    [ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
+    log "pod namespace $ns"
+    ip netns del "$ns" 2>/dev/null || true
+  fi
+  if [[ "$ns" == cil-* ]] && [ -d "/etc/netns/$ns" ]; then rm -rf -- "/etc/netns/$ns"; fi
+}
+
+remove_node() {
+  local idx="$1" node="$2" ns veth dir pod
+  ns="$(node_ns "$node")"; veth="$(host_veth "$idx" "$node")"; dir="$(state_dir "$node")"
+  stop_agent "$dir"
+  for pod in $(pod_namespaces "$node" | sort -u); do remove_pod_ns "$pod"; done
+  # The veth first: deleting a namespace frees its end of the pair asynchronously.
+  if link_exists "$veth" && link_is "$veth" veth; then
+    ip link del "$veth" 2>/dev/null || ! link_exists "$veth" || die "cannot delete $veth"
+  fi
+  if ns_exists "$ns"; then
+    log "namespace $ns"
+    ip netns del "$ns"
+  fi
+  rm -rf -- "$dir"
+}
+
+cmd_down() {
+  local i br
+  for ((i = 0; i < ${#NODES[@]}; i++)); do remove_node "$i" "${NODES[$i]}"; done
+  br="$(bridge_name)"
+  if link_exists "$br" && link_is "$br" bridge; then
+    log "bridge $br"
+    ip link del "$br"
+  fi
+  rmdir "$STATE_ROOT" 2>/dev/null || true
+  echo "lab down"
+}
+
+# ---- status ------------------------------------------------------------------------------------
+
+cmd_status() {
+  local i node ns dir pid ip health
+  for ((i = 0; i < ${#NODES[@]}; i++)); do
+    node="${NODES[$i]}"; ns="$(node_ns "$node")"; dir="$(state_dir "$node")"
+    if ! ns_exists "$ns"; then
+      [ -d "$dir" ] || continue
+      printf '%-8s %-16s %-12s %s\n' "$node" "-" "pid -" "no namespace $ns"
+      continue
+    fi
+    ip="$(ip -n "$ns" -4 -o addr show dev eth1 2>/dev/null | awk 'NR == 1 { print $4 }')"
+    pid="$(agent_pid "$dir")" || pid="-"
+    if healthy "$dir/agent.sock"; then health="healthy"; else health="not answering"; fi
+    printf '%-8s %-16s %-12s %s\n' "$node" "${ip:--}" "pid $pid" "$health ($dir/agent.sock)"
+  done
+}
+
+# ---- main --------------------------------------------------------------------------------------
+
+main() {
+  local -a args=()
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --state-root) [ $# -ge 2 ] || die "--state-root needs a directory"; STATE_ROOT="$2"; shift 2 ;;
+      --state-root=*) STATE_ROOT="${1#*=}"; shift ;;
+      -h | --help) usage 0 ;;
+      *) args+=("$1"); shift ;;
+    esac
+  done
+  if [ -z "$STATE_ROOT" ]; then
+    if [ -n "$PREFIX" ]; then STATE_ROOT="/run/ciliary/${PREFIX%-}"; else STATE_ROOT=/run/ciliary; fi
+  fi
+  STATE_ROOT="$(realpath -m -- "$STATE_ROOT")"
+  [ ${#args[@]} -ge 1 ] || usage 1
+  [ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
+
+  case "${args[0]}" in
+    up) [ ${#args[@]} -le 2 ] || usage 1; cmd_up "${args[1]:-1}" ;;
+    down) [ ${#args[@]} -eq 1 ] || usage 1; cmd_down ;;
+    status) [ ${#args[@]} -eq 1 ] || usage 1; cmd_status ;;
+    *) usage 1 ;;
+  esac
+}
+
+main "$@"
