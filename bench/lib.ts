@@ -80,19 +80,31 @@ async function iperf(client: string, server: string, serverIp: string, clientArg
   }
 }
 
-export const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
+export const DURATION = Number(process.env.BENCH_SECONDS ?? 3);
+export const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
+
+/** Median of REPEAT runs: two cores shared by sender, receiver and forwarder make single runs noisy. */
+async function median(measure: () => Promise<number>): Promise<number> {
+  const xs: number[] = [];
+  for (let i = 0; i < REPEAT; i++) xs.push(await measure());
+  return xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+}
 
 /** TCP throughput in Gbit/s, received side. */
-export async function tcpGbps(client: string, server: string, serverIp = IP_B): Promise<number> {
-  const j = await iperf(client, server, serverIp, ['-t', String(DURATION), '-O', '1']);
-  return j.end.sum_received.bits_per_second / 1e9;
+export function tcpGbps(client: string, server: string, serverIp = IP_B): Promise<number> {
+  return median(async () => {
+    const j = await iperf(client, server, serverIp, ['-t', String(DURATION), '-O', '1']);
+    return j.end.sum_received.bits_per_second / 1e9;
+  });
 }
 
 /** 64-byte IPv4 UDP packets (36 bytes of payload) delivered per second. */
-export async function udpPps(client: string, server: string, serverIp = IP_B): Promise<number> {
-  const j = await iperf(client, server, serverIp, ['-u', '-b', '0', '-l', '36', '-t', String(DURATION)]);
-  const s = j.end.sum;
-  return (s.packets - s.lost_packets) / s.seconds;
+export function udpPps(client: string, server: string, serverIp = IP_B): Promise<number> {
+  return median(async () => {
+    const j = await iperf(client, server, serverIp, ['-u', '-b', '0', '-l', '36', '-t', String(DURATION)]);
+    const s = j.end.sum;
+    return (s.packets - s.lost_packets) / s.seconds;
+  });
 }
 
 export const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
