@@ -1,5 +1,5 @@
 import { MapBase } from './base.ts';
-import { BPF_ANY, BPF_EXIST, BPF_NOEXIST, E2BIG, EEXIST, EINVAL, ENOENT } from './errors.ts';
+import { BPF_ANY, BPF_EXIST, BPF_NOEXIST, E2BIG, EEXIST, EINVAL, ENOENT, UPDATED_EVICTED } from './errors.ts';
 import { H_COUNT, H_DIRTY, H_FREE_HEAD, H_USED } from './header.ts';
 import { copyBytes, hashBytes } from './keyhash.ts';
 import type { MapSpec, MapStorage, MapType, OpenOptions } from './types.ts';
@@ -103,7 +103,7 @@ export class HashMap extends MapBase {
     this.hdr[H_DIRTY] = 1;
     const r = this.upsert(key, keyOff, flags, value, valueOff);
     this.hdr[H_DIRTY] = 0;
-    return r < 0 ? r : this.madeRoom ? 1 : 0;
+    return r < 0 ? r : this.madeRoom ? UPDATED_EVICTED : 0;
   }
 
   /**
