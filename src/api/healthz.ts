@@ -1,0 +1,13 @@
+// GET /v1/healthz: the agent answers, so it is alive.
+import type { FastifyPluginAsync } from 'fastify';
+import type { ApiPluginOptions } from './plugin.ts';
+
+export const healthzPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app) => {
+  app.get('/v1/healthz', {
+    schema: {
+      summary: 'Liveness of the agent',
+      tags: ['agent'],
+      response: { 200: { type: 'object', properties: { status: { type: 'string', enum: ['ok'] } } } },
+    },
+  }, async () => ({ status: 'ok' }));
+};

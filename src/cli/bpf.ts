@@ -1,0 +1,91 @@
+// `bpf endpoint list`, `bpf ipcache list`, `map list`, `map get`: through the API, or from the pinned files.
+import type { MapEntryView, MapSummary } from '../control/types.ts';
+import { bool, checkFlags, count, str, type ParsedArgs } from './args.ts';
+import type { AgentClient } from './client.ts';
+import { AgentUnreachableError, UsageError } from './errors.ts';
+import { dumpPinnedMap, listPinnedMaps } from './local-maps.ts';
+import type { Out } from './pods.ts';
+import { addressOrder, formatTable } from './table.ts';
+
+/** `cilium bpf ... list` subcommands: map name and the two column titles. */
+export const BPF_LISTS: Record<string, { map: string; titles: [string, string] }> = {
+  endpoint: { map: 'cilium_lxc', titles: ['IP ADDRESS', 'LOCAL ENDPOINT INFO'] },
+  ipcache: { map: 'cilium_ipcache', titles: ['IP PREFIX/ADDRESS', 'IDENTITY'] },
+};
+
+/** Two-column listing as cilium's TablePrinter: sorted keys, header, one line per entry. */
+export function formatBpfList(titles: [string, string], entries: MapEntryView[]): string {
+  const sorted = [...entries].sort((a, b) => addressOrder(a.key, b.key));
+  return formatTable([titles, ...sorted.map((e) => [e.key, e.value])], { padding: 3, minWidth: 5 });
+}
+
+/** `cilium map list` columns, plus size and pressure (and type and sizes with --verbose). */
+export function formatMapList(maps: MapSummary[], verbose = false): string {
+  const header = ['Name', 'Num entries', 'Num errors', 'Cache enabled', 'Max entries', 'Pressure', ...(verbose ? ['Type', 'Key size', 'Value size'] : [])];
+  const rows = [...maps].sort((a, b) => (a.name < b.name ? -1 : 1)).map((m) => [
+    m.name, String(m.count), '0', 'true', String(m.maxEntries), `${(m.pressure * 100).toFixed(2)}%`,
+    ...(verbose ? [m.type, String(m.keySize), String(m.valueSize)] : []),
+  ]);
+  return formatTable([header, ...rows], { padding: 3, minWidth: 5 });
+}
+
+/** `cilium map get NAME`. */
+export function formatMapGet(entries: MapEntryView[]): string {
+  return formatTable([['Key', 'Value', 'State', 'Error'], ...entries.map((e) => [e.key, e.value, 'sync', ''])], { padding: 3, minWidth: 5 });
+}
+
+/** Through the agent unless --from-file; falls back to the files when the agent does not answer. */
+async function withFallback<T>(args: ParsedArgs, client: AgentClient, io: Out, viaApi: () => Promise<T>, viaFiles: () => Promise<T>): Promise<T> {
+  if (bool(args, 'from-file')) return viaFiles();
+  try {
+    return await viaApi();
+  } catch (e) {
+    if (!(e instanceof AgentUnreachableError)) throw e;
+    io.err(`(agent not reachable at ${e.socketPath}: reading pinned maps in ${client.target.stateDir}/maps)\n`);
+    return viaFiles();
+  }
+}
+
+async function entriesOf(args: ParsedArgs, client: AgentClient, io: Out, name: string): Promise<MapEntryView[]> {
+  return withFallback(args, client, io,
+    async () => (await client.get<{ entries: MapEntryView[] }>(`/v1/map/${encodeURIComponent(name)}`)).entries,
+    () => dumpPinnedMap(client.target.stateDir, name));
+}
+
+function printEntries(args: ParsedArgs, io: Out, entries: MapEntryView[], text: () => string): void {
+  const output = str(args, 'output');
+  if (output === 'json') io.out(JSON.stringify(entries, null, 2) + '\n');
+  else if (output !== undefined) throw new UsageError(`--output must be json, not "${output}"`);
+  else if (!entries.length) io.err('No entries found.\n');
+  else io.out(text());
+}
+
+export async function bpfCommand(args: ParsedArgs, client: AgentClient, io: Out): Promise<number> {
+  const [what, verb, ...extra] = args.positionals;
+  const def = what ? BPF_LISTS[what] : undefined;
+  if (!def || verb !== 'list' || extra.length) {
+    throw new UsageError(`bpf supports: ${Object.keys(BPF_LISTS).map((k) => `bpf ${k} list`).join(', ')}`);
+  }
+  checkFlags(args, `bpf ${what} list`, ['from-file', 'output']);
+  const entries = await entriesOf(args, client, io, def.map);
+  printEntries(args, io, entries, () => formatBpfList(def.titles, entries));
+  return 0;
+}
+
+export async function mapCommand(args: ParsedArgs, client: AgentClient, io: Out): Promise<number> {
+  const [verb, name, ...extra] = args.positionals;
+  if (verb === 'list' && !name) {
+    checkFlags(args, 'map list', ['verbose', 'from-file', 'output']);
+    const maps = await withFallback(args, client, io, () => client.get<MapSummary[]>('/v1/map'), () => listPinnedMaps(client.target.stateDir));
+    if (str(args, 'output') === 'json') io.out(JSON.stringify(maps, null, 2) + '\n');
+    else io.out(formatMapList(maps, count(args, 'verbose') > 0));
+    return 0;
+  }
+  if (verb === 'get' && name && !extra.length) {
+    checkFlags(args, 'map get', ['from-file', 'output']);
+    const entries = await entriesOf(args, client, io, name);
+    printEntries(args, io, entries, () => formatMapGet(entries));
+    return 0;
+  }
+  throw new UsageError('map supports: map list [--verbose], map get NAME');
+}

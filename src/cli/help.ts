@@ -1,0 +1,39 @@
+// The `ciliary help` text: every verb with its flags.
+export const USAGE = `ciliary: the command line of ciliary (Cilium as a userspace daemon)
+
+Usage: ciliary [--node NAME | --socket PATH] COMMAND [ARGS] [FLAGS]
+
+Pods (kubectl-like):
+  run NAME [-n NS] [--labels k=v,k2=v2] [--node NODE] [-- COMMAND ARGS...]
+                                   create a pod (a netns with a TUN eth0); COMMAND runs inside it
+  delete pod NAME... [-n NS]       delete pods
+  get pods [NAME...] [-n NS | -A] [-o wide|json]
+                                   list pods
+  exec POD [-n NS] -- COMMAND ARGS...
+                                   run COMMAND in the pod's network namespace
+
+Agent (cilium-dbg-like):
+  status [--verbose] [-o json]     agent status
+  endpoint list [-o json]          local endpoints
+  endpoint get ID                  one endpoint, as JSON
+  bpf endpoint list [--from-file] [-o json]
+                                   cilium_lxc: local endpoints by IP
+  bpf ipcache list [--from-file] [-o json]
+                                   cilium_ipcache: prefix -> identity, tunnel endpoint
+  map list [--verbose] [--from-file]
+                                   datapath maps, entries and pressure
+  map get NAME [--from-file]       one map's entries
+  monitor [-v [-v --hex]] [--type drop|trace|policy-verdict|l7|agent] [--related-to ID]
+                                   stream datapath events until Ctrl-C
+  help                             this text
+
+Global flags:
+  --node NAME        talk to the agent of node NAME (/run/ciliary/NAME/agent.sock);
+                     default: $CILIARY_NODE, else the only running agent, else this hostname
+  --socket PATH      talk to the agent on this unix socket
+  --state-dir DIR    where pinned maps are read from with --from-file (default: the socket's directory)
+  -h, --help         this text
+
+bpf and map commands read the pinned map files directly with --from-file, or when the agent
+does not answer.
+`;

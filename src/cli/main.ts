@@ -1,0 +1,79 @@
+// `ciliary`: parses the command line, picks the agent, runs one verb, exits with its status.
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { bool, parseArgs, str, type ParsedArgs } from './args.ts';
+import { bpfCommand, mapCommand } from './bpf.ts';
+import { AgentClient, resolveTarget } from './client.ts';
+import { endpointCommand } from './endpoint.ts';
+import { CliError, UsageError } from './errors.ts';
+import { USAGE } from './help.ts';
+import { monitorCommand } from './monitor.ts';
+import { deleteCommand, execCommand, getCommand, runCommand, type Out } from './pods.ts';
+import { statusCommand } from './status.ts';
+
+type Verb = (args: ParsedArgs, client: AgentClient, io: Out) => Promise<number>;
+
+const VERBS: Record<string, Verb> = {
+  run: runCommand,
+  delete: deleteCommand,
+  get: getCommand,
+  exec: (args, client) => execCommand(args, client),
+  endpoint: endpointCommand,
+  bpf: bpfCommand,
+  map: mapCommand,
+  status: statusCommand,
+  monitor: monitorCommand,
+};
+
+/** Runs one command line; returns the exit status (never calls process.exit, so tests can call it). */
+export async function main(argv: string[], io: Out, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  try {
+    const args = parseArgs(argv);
+    const [verb, ...rest] = args.positionals;
+    if (bool(args, 'help') || verb === 'help' || verb === undefined) {
+      if (verb === undefined && !bool(args, 'help')) {
+        io.err(USAGE);
+        return 2;
+      }
+      io.out(USAGE);
+      return 0;
+    }
+    const run = VERBS[verb];
+    if (!run) throw new UsageError(`unknown command "${verb}"`);
+    if (args.rest !== undefined && verb !== 'run' && verb !== 'exec') throw new UsageError(`"${verb}" takes no command after --`);
+    const target = resolveTarget({ socket: str(args, 'socket'), node: str(args, 'node'), stateDir: str(args, 'state-dir'), env });
+    return await run({ ...args, positionals: rest }, new AgentClient(target), io);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`Error: ${e.message}\nRun 'ciliary help' for usage.\n`);
+      return e.exitCode;
+    }
+    if (e instanceof CliError) {
+      io.err(`Error: ${e.message}\n`);
+      return e.exitCode;
+    }
+    io.err(`Error: ${(e as Error).stack ?? String(e)}\n`);
+    return 1;
+  }
+}
+
+const stdio: Out = {
+  out: (s) => void process.stdout.write(s),
+  err: (s) => void process.stderr.write(s),
+};
+
+function isEntryPoint(): boolean {
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+// Run when executed (bin/ciliary), not when imported by tests.
+if (isEntryPoint()) {
+  // A closed pipe (ciliary monitor | head) ends quietly.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); });
+  // Exit at once: a keep-alive socket must not hold the process (stdout to a pipe or file is synchronous on Linux).
+  void main(process.argv.slice(2), stdio).then((code) => process.exit(code));
+}

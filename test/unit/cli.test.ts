@@ -1,0 +1,420 @@
+// The ciliary CLI: pure formatters against REFERENCE.md shapes, argument handling, and real runs against a fake agent.
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApi, type ApiServer } from '../../src/api/index.ts';
+import { parseArgs } from '../../src/cli/args.ts';
+import { BPF_LISTS, formatBpfList, formatMapGet, formatMapList } from '../../src/cli/bpf.ts';
+import { resolveTarget } from '../../src/cli/client.ts';
+import { formatEndpointList } from '../../src/cli/endpoint.ts';
+import { main } from '../../src/cli/main.ts';
+import { formatMonitorEvent, hexDump } from '../../src/cli/monitor.ts';
+import { exitStatus, formatPodsTable, humanAge, parseLabels, podsJson } from '../../src/cli/pods.ts';
+import { cidrCapacity, formatStatus } from '../../src/cli/status.ts';
+import { addressOrder, formatTable } from '../../src/cli/table.ts';
+import {
+  ApiError, type AgentFacade, type AgentStatus, type Endpoint, type MapEntryView, type MapSummary, type MonitorEvent, type Pod, type PodSpec,
+} from '../../src/control/types.ts';
+
+const repo = join(import.meta.dirname, '..', '..');
+const reference = readFileSync('/work/shared/REFERENCE.md', 'utf8');
+/** The fenced block after a `title`: line of REFERENCE.md. */
+function refBlock(title: string): string[] {
+  const start = reference.indexOf(`${title}:\n\`\`\`\n`);
+  if (start < 0) throw new Error(`no block ${title}`);
+  const body = reference.slice(reference.indexOf('```\n', start) + 4);
+  return body.slice(0, body.indexOf('```')).trimEnd().split('\n');
+}
+const lines = (s: string) => s.trimEnd().split('\n');
+
+const T0 = Date.parse('2025-07-25T17:00:00Z');
+function pod(name: string, extra: Partial<Pod> = {}): Pod {
+  return {
+    name, namespace: 'default', labels: {}, node: 'k8s-ctr', podIP: '172.20.0.10', endpointID: 312, state: 'ready',
+    netns: `ciliary-default-${name}`, ifindex: 2, createdAt: new Date(T0).toISOString(), ...extra,
+  };
+}
+
+describe('table', () => {
+  it('pads every column but the last to its widest cell plus 3, with no trailing spaces', () => {
+    expect(formatTable([['A', 'BB', 'C'], ['aaaa', '', 'c'], ['x', 'y', '']])).toBe('A      BB   C\naaaa        c\nx      y\n');
+    expect(formatTable([['IPv6', 'x'], ['', 'y']], { minWidth: 8 })).toBe('IPv6    x\n        y\n');
+  });
+  it('orders addresses numerically', () => {
+    expect(['10.1.5.0/24', '0.0.0.0/0', '10.0.0.130/32', '9.0.0.0/8', '10.0.0.130/24'].sort(addressOrder))
+      .toEqual(['0.0.0.0/0', '9.0.0.0/8', '10.0.0.130/24', '10.0.0.130/32', '10.1.5.0/24']);
+  });
+});
+
+describe('get pods formatting', () => {
+  it('prints kubectl columns, NAMESPACE with -A and IP NODE with wide', () => {
+    const pods = [pod('xwing', { createdAt: new Date(T0 - 300_000).toISOString() }), pod('deathstar-8c4c77fb7-nnzkt', { state: 'regenerating', podIP: '172.20.0.66' }), pod('db', { namespace: 'kube-system' })];
+    expect(formatPodsTable(pods.slice(0, 2), { now: T0 + 45_000 })).toBe([
+      'NAME                        READY   STATUS              RESTARTS   AGE',
+      'deathstar-8c4c77fb7-nnzkt   0/1     ContainerCreating   0          45s',
+      'xwing                       1/1     Running             0          5m45s',
+      '',
+    ].join('\n'));
+    expect(lines(formatPodsTable(pods, { now: T0, allNamespaces: true, wide: true }))).toEqual([
+      'NAMESPACE     NAME                        READY   STATUS              RESTARTS   AGE   IP            NODE',
+      'default       deathstar-8c4c77fb7-nnzkt   0/1     ContainerCreating   0          0s    172.20.0.66   k8s-ctr',
+      'default       xwing                       1/1     Running             0          5m    172.20.0.10   k8s-ctr',
+      'kube-system   db                          1/1     Running             0          0s    172.20.0.10   k8s-ctr',
+    ]);
+  });
+  it('ages like kubectl', () => {
+    expect([0, 119, 120, 185, 600, 3 * 3600 + 1200, 7 * 3600, 30 * 3600, 50 * 3600, 9 * 86400, 800 * 86400].map(humanAge))
+      .toEqual(['0s', '119s', '2m', '3m5s', '10m', '3h20m', '7h', '30h', '2d2h', '9d', '2y70d']);
+  });
+  it('json lists the fields scripts use', () => {
+    const out = JSON.parse(podsJson([pod('xwing', { labels: { org: 'alliance' }, pid: 5 })]));
+    expect(out).toEqual([{ name: 'xwing', namespace: 'default', labels: { org: 'alliance' }, node: 'k8s-ctr', podIP: '172.20.0.10', endpointID: 312, state: 'ready' }]);
+  });
+  it('parses labels and exit statuses', () => {
+    expect(parseLabels('org=empire, class=deathstar,app.kubernetes.io/name=x=y')).toEqual({ org: 'empire', class: 'deathstar', 'app.kubernetes.io/name': 'x=y' });
+    expect(() => parseLabels('org')).toThrow(/not key=value/);
+    expect(exitStatus(3, null)).toBe(3);
+    expect(exitStatus(null, 'SIGKILL')).toBe(137);
+    expect(exitStatus(null, 'SIGINT')).toBe(130);
+  });
+});
+
+describe('endpoint list formatting (REFERENCE.md)', () => {
+  const xwingLabels = [
+    'k8s:class=xwing',
+    'k8s:io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name=default',
+    'k8s:io.cilium.k8s.policy.cluster=default',
+    'k8s:io.cilium.k8s.policy.serviceaccount=default',
+    'k8s:io.kubernetes.pod.namespace=default',
+    'k8s:org=alliance',
+  ];
+  const eps: Endpoint[] = [
+    { id: 1972, podName: 'default/deathstar', identity: 21144, labels: ['k8s:class=deathstar', 'k8s:org=empire'], ipv4: '172.16.2.66', ifindex: 3, ifname: 'lxc1', state: 'ready', policyIngress: 'Enabled', policyEgress: 'Disabled', isHost: false },
+    { id: 312, podName: 'default/xwing', identity: 18300, labels: xwingLabels, ipv4: '172.16.2.161', ifindex: 2, ifname: 'lxc0', state: 'ready', policyIngress: 'Disabled', policyEgress: 'Disabled', isHost: false },
+  ];
+  const out = lines(formatEndpointList(eps));
+  const ref = refBlock('`endpoint list`');
+
+  it('has the reference header, columns and one label per line', () => {
+    // Up to the LABELS column the layout is the reference's exactly.
+    const upToLabels = ref[0].indexOf('LABELS');
+    expect(out[0].slice(0, upToLabels)).toBe(ref[0].slice(0, upToLabels));
+    expect(out[1]).toBe(ref[1]);
+    expect(out[2].slice(0, upToLabels)).toBe(ref[2].slice(0, upToLabels));
+    expect(out[3].slice(0, upToLabels + 'k8s:io.cilium'.length)).toBe(ref[3].slice(0, upToLabels + 'k8s:io.cilium'.length));
+    // Labels column as wide as the widest label + 3, then IPv6 (empty, 7 wide), IPv4 (15), STATUS.
+    const ipv6At = upToLabels + Math.max(...xwingLabels.map((l) => l.length)) + 3;
+    expect(out[0].slice(upToLabels)).toBe('LABELS (source:key[=value])'.padEnd(ipv6At - upToLabels) + 'IPv6   IPv4           STATUS');
+    expect(out[2]).toBe(ref[2].slice(0, upToLabels) + 'k8s:class=xwing'.padEnd(ipv6At - upToLabels) + '       172.16.2.161   ready');
+    expect(out.slice(3, 8)).toEqual(xwingLabels.slice(1).map((l) => ' '.repeat(upToLabels) + l));
+    expect(out[8].slice(0, upToLabels)).toBe(ref.find((l) => l.startsWith('1972'))!.slice(0, upToLabels));
+    expect(out[8].endsWith('       172.16.2.66    ready')).toBe(true);
+    expect(out).toHaveLength(2 + 6 + 2);
+  });
+});
+
+describe('bpf list formatting (REFERENCE.md)', () => {
+  it('ipcache list', () => {
+    const ref = refBlock('`bpf ipcache list`');
+    const entries = ref.slice(1).map((l) => ({ key: l.split(/\s+/)[0], value: l.slice(l.indexOf('identity=')) }));
+    const out = lines(formatBpfList(BPF_LISTS.ipcache.titles, entries));
+    expect(out[0]).toBe(ref[0]);
+    expect(out.slice(1)).toEqual([ref[3], ref[2], ref[1]]); // numeric order
+  });
+  it('endpoint list', () => {
+    const ref = refBlock('`bpf endpoint list`');
+    const value = 'id=1583  flags=0x0000 ifindex=12  mac=F2:78:5C:6D:DE:3F nodemac=36:C7:3C:43:0A:17';
+    const out = lines(formatBpfList(BPF_LISTS.endpoint.titles, [{ key: '10.242.0.178:0', value }, { key: '192.168.10.100:0', value: '(localhost)' }]));
+    expect(out).toEqual([ref[0], ref[1], '192.168.10.100:0   (localhost)']);
+  });
+  it('map list and map get', () => {
+    const maps: MapSummary[] = [
+      { name: 'cilium_lxc', type: 'hash', keySize: 4, valueSize: 32, maxEntries: 65535, count: 3, pressure: 3 / 65535 },
+      { name: 'cilium_ipcache', type: 'lpm_trie', keySize: 8, valueSize: 12, maxEntries: 512000, count: 256000, pressure: 0.5 },
+    ];
+    expect(lines(formatMapList(maps))).toEqual([
+      'Name             Num entries   Num errors   Cache enabled   Max entries   Pressure',
+      'cilium_ipcache   256000        0            true            512000        50.00%',
+      'cilium_lxc       3             0            true            65535         0.00%',
+    ]);
+    expect(lines(formatMapList(maps, true))[0]).toBe('Name             Num entries   Num errors   Cache enabled   Max entries   Pressure   Type       Key size   Value size');
+    expect(lines(formatMapGet([{ key: '10.0.0.1/32', value: 'identity=1' }]))).toEqual(['Key           Value        State   Error', '10.0.0.1/32   identity=1   sync']);
+  });
+});
+
+const STATUS: AgentStatus = {
+  node: 'k8s-ctr', nodeIP: '192.168.10.100', version: '0.1.0', uptimeSeconds: 60, kvstore: 'Ok local',
+  ipam: { cidr: '172.20.0.0/24', allocated: [{ ip: '172.20.0.106', owner: 'router' }, { ip: '172.20.0.10', owner: 'default/xwing' }, { ip: '172.20.0.11', owner: 'health' }] },
+  routerIP: '172.20.0.106', routingMode: 'tunnel', endpoints: { total: 3, ready: 3 }, maps: [],
+  datapath: { devices: 3, rxPackets: 10, rxBytes: 1000, txPackets: 9, txBytes: 900, drops: 1, forwards: 8 }, controllers: { total: 35, failing: 0 },
+};
+
+describe('status formatting (REFERENCE.md)', () => {
+  const cfg = { 'enable-bandwidth-manager': true, 'cluster-pool-ipv4-cidr': '172.20.0.0/16', 'tunnel-protocol': 'vxlan' };
+  it('prints the reference lines', () => {
+    const ref = refBlock('`status --verbose` (excerpt)');
+    const out = lines(formatStatus(STATUS, cfg, true));
+    for (const want of [
+      'IPAM:                   IPv4: 3/254 allocated from 172.20.0.0/24',
+      'Allocated addresses:',
+      '  172.20.0.106 (router)',
+      'Routing:                Network: Tunnel [vxlan]   Host: BPF',
+      'Proxy Status:           OK, ip 172.20.0.106, 0 redirects active on ports 10000-20000',
+      'KubeProxyReplacement Details:',
+      '  Backend Selection:      Random',
+      '  Session Affinity:       Enabled',
+      '  Services:',
+      '  - ClusterIP:      Enabled',
+      '  - NodePort:       Enabled (Range: 30000-32767)',
+      '  - LoadBalancer:   Enabled',
+      '  - externalIPs:    Enabled',
+    ]) {
+      expect(ref).toContain(want);
+      expect(out).toContain(want);
+    }
+    expect(out).toContain('KubeProxyReplacement:   True   [192.168.10.100 (Direct Routing)]');
+    expect(out).toContain('Masquerading:           BPF   172.20.0.0/16 [IPv4: Enabled, IPv6: Disabled]');
+    expect(out).toContain('BandwidthManager:       EDT with BPF [CUBIC]');
+    expect(out).toContain('KVStore:                Ok   local');
+    expect(out).toContain('Kubernetes:             Disabled');
+    expect(out).toContain('Controller Status:      35/35 healthy');
+    expect(out).toContain('Cluster health:         Probe disabled');
+  });
+  it('hides allocated addresses without --verbose and follows the config', () => {
+    const out = lines(formatStatus({ ...STATUS, routingMode: 'native', controllers: { total: 4, failing: 1 } }, { 'enable-ipv4-masquerade': false, 'enable-l7-proxy': false, 'bpf-lb-algorithm': 'maglev' }));
+    expect(out).not.toContain('Allocated addresses:');
+    expect(out).toContain('Routing:                Network: Native   Host: BPF');
+    expect(out).toContain('Masquerading:           Disabled');
+    expect(out).toContain('Proxy Status:           Disabled');
+    expect(out).toContain('Controller Status:      3/4 healthy');
+    expect(cidrCapacity('172.20.0.0/24')).toBe(254);
+    expect(cidrCapacity('10.0.0.0/16')).toBe(65534);
+  });
+});
+
+describe('monitor formatting', () => {
+  const ev: MonitorEvent = { type: 'trace', time: 't', summary: '-> endpoint 1174 flow 0x1', verbose: 'CPU 00: MARK 0x0 FROM 1174 to-endpoint', hex: '450000' + '41'.repeat(18) };
+  it('summary, verbose and hex forms', () => {
+    expect(formatMonitorEvent(ev)).toBe('-> endpoint 1174 flow 0x1\n');
+    expect(formatMonitorEvent(ev, 1, true)).toBe('CPU 00: MARK 0x0 FROM 1174 to-endpoint\n');
+    expect(formatMonitorEvent({ ...ev, verbose: undefined }, 1)).toBe('-> endpoint 1174 flow 0x1\n');
+    const two = formatMonitorEvent(ev, 2, true).split('\n');
+    expect(two[0]).toMatch(/^-{78}$/);
+    expect(two[2]).toBe('00000000  45 00 00 41 41 41 41 41  41 41 41 41 41 41 41 41  |E..AAAAAAAAAAAAA|');
+    expect(two[3]).toBe('00000010  41 41 41 41 41                                    |AAAAA|');
+    expect(hexDump('')).toBe('');
+  });
+});
+
+describe('arguments and targets', () => {
+  it('parses flags anywhere, -- rest, combined short flags', () => {
+    expect(parseArgs(['--node', 'k8s-w1', 'run', 'xwing', '-n', 'sw', '--labels=org=alliance', '--', 'sleep', '-n', '1'])).toEqual({
+      positionals: ['run', 'xwing'], flags: { node: 'k8s-w1', namespace: 'sw', labels: 'org=alliance' }, rest: ['sleep', '-n', '1'],
+    });
+    expect(parseArgs(['monitor', '-vv', '--hex', '--type', 'drop', '-t', 'trace']).flags).toEqual({ verbose: 2, hex: true, type: ['drop', 'trace'] });
+    expect(parseArgs(['get', 'pods', '-A', '-owide']).flags).toEqual({ 'all-namespaces': true, output: 'wide' });
+    expect(() => parseArgs(['--nope'])).toThrow(/unknown flag --nope/);
+    expect(() => parseArgs(['-x'])).toThrow(/unknown flag -x/);
+    expect(() => parseArgs(['-n'])).toThrow(/needs a value/);
+  });
+  it('resolves the agent socket: --socket, --node, CILIARY_NODE, the only agent, the hostname', () => {
+    const run = mkdtempSync(join(tmpdir(), 'ciliary-run-'));
+    try {
+      expect(resolveTarget({ socket: '/x/y/agent.sock', env: {} })).toMatchObject({ socketPath: '/x/y/agent.sock', stateDir: '/x/y' });
+      expect(resolveTarget({ node: 'k8s-w1', env: { CILIARY_NODE: 'no' }, runDir: run })).toEqual({ node: 'k8s-w1', socketPath: join(run, 'k8s-w1/agent.sock'), stateDir: join(run, 'k8s-w1') });
+      expect(resolveTarget({ env: { CILIARY_NODE: 'k8s-w2' }, runDir: run }).node).toBe('k8s-w2');
+      expect(resolveTarget({ env: {}, runDir: run, hostname: 'myhost' }).node).toBe('myhost');
+      mkdirSync(join(run, 'k8s-ctr'));
+      mkdirSync(join(run, 'stale'));
+      writeFileSync(join(run, 'k8s-ctr', 'agent.sock'), '');
+      expect(resolveTarget({ env: {}, runDir: run, hostname: 'myhost' }).node).toBe('k8s-ctr');
+      mkdirSync(join(run, 'k8s-w1'));
+      writeFileSync(join(run, 'k8s-w1', 'agent.sock'), '');
+      expect(resolveTarget({ env: {}, runDir: run, hostname: 'myhost' }).node).toBe('myhost'); // two agents: ambiguous
+    } finally {
+      rmSync(run, { recursive: true, force: true });
+    }
+  });
+});
+
+class FakeAgent implements AgentFacade {
+  readonly nodeName = 'k8s-ctr';
+  pods = new Map<string, Pod>([
+    ['default/xwing', pod('xwing', { labels: { org: 'alliance', class: 'xwing' } })],
+    ['default/tiefighter', pod('tiefighter', { podIP: '172.20.0.11', endpointID: 313 })],
+    ['kube-system/coredns', pod('coredns', { namespace: 'kube-system', podIP: '172.20.0.2', endpointID: 5 })],
+  ]);
+  subscribers = new Set<(e: MonitorEvent) => void>();
+  status(): AgentStatus { return STATUS; }
+  config(): Record<string, unknown> { return { 'routing-mode': 'tunnel' }; }
+  listPods(): Pod[] { return [...this.pods.values()]; }
+  getPod(ns: string, name: string): Pod | undefined { return this.pods.get(`${ns}/${name}`); }
+  async createPod(spec: PodSpec): Promise<Pod> {
+    if (this.pods.has(`${spec.namespace}/${spec.name}`)) throw new ApiError(409, `pod "${spec.namespace}/${spec.name}" already exists`);
+    const p = pod(spec.name, { namespace: spec.namespace, labels: spec.labels, command: spec.command, node: spec.node ?? this.nodeName });
+    this.pods.set(`${spec.namespace}/${spec.name}`, p);
+    return p;
+  }
+  async deletePod(ns: string, name: string): Promise<void> { this.pods.delete(`${ns}/${name}`); }
+  listEndpoints(): Endpoint[] {
+    return [{ id: 312, podName: 'default/xwing', identity: 18300, labels: ['k8s:class=xwing', 'k8s:org=alliance'], ipv4: '172.20.0.10', ifindex: 2, ifname: 'lxc0', state: 'ready', policyIngress: 'Disabled', policyEgress: 'Disabled', isHost: false }];
+  }
+  getEndpoint(id: number): Endpoint | undefined { return this.listEndpoints().find((e) => e.id === id); }
+  listMaps(): MapSummary[] { return [{ name: 'cilium_lxc', type: 'hash', keySize: 4, valueSize: 32, maxEntries: 65535, count: 1, pressure: 0 }]; }
+  dumpMap(name: string): MapEntryView[] | undefined {
+    return name === 'cilium_ipcache' ? [{ key: '172.20.0.10/32', value: 'identity=18300 encryptkey=0 tunnelendpoint=0.0.0.0' }] : name === 'cilium_lxc' ? [] : undefined;
+  }
+  subscribeMonitor(cb: (e: MonitorEvent) => void): () => void {
+    this.subscribers.add(cb);
+    return () => this.subscribers.delete(cb);
+  }
+}
+
+describe('ciliary against a fake agent', () => {
+  let dir: string;
+  let sock: string;
+  let agent: FakeAgent;
+  let api: ApiServer;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ciliary-cli-'));
+    sock = join(dir, 'agent.sock');
+    agent = new FakeAgent();
+    api = await startApi(agent, { socketPath: sock, logger: pino({ level: 'silent' }) });
+  });
+  afterAll(async () => {
+    await api?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+    let out = '';
+    let err = '';
+    const code = await main(['--socket', sock, ...argv], { out: (s) => (out += s), err: (s) => (err += s) }, {});
+    return { code, out, err };
+  }
+
+  it('runs, lists and deletes pods', async () => {
+    expect(await cli('run', 'netpod', '-n', 'lab', '--labels', 'app=netpod', '--', 'sleep', 'infinity')).toEqual({ code: 0, out: 'pod/netpod created\n', err: '' });
+    expect(agent.pods.get('lab/netpod')).toMatchObject({ labels: { app: 'netpod' }, command: ['sleep', 'infinity'] });
+    expect((await cli('run', 'netpod', '-n', 'lab')).err).toBe('Error: pod "lab/netpod" already exists\n');
+    expect((await cli('run', 'Bad')).err).toContain('body/name must match pattern');
+    const list = await cli('get', 'pods');
+    expect(lines(list.out).map((l) => l.split(/\s+/)[0])).toEqual(['NAME', 'tiefighter', 'xwing']);
+    const all = await cli('get', 'pods', '-A', '-o', 'wide');
+    expect(lines(all.out)[0]).toMatch(/^NAMESPACE {5}NAME {9}READY {3}STATUS {4}RESTARTS {3}AGE +IP {12}NODE$/);
+    expect(all.out).toContain('lab           netpod');
+    expect(await cli('get', 'pods', '-n', 'empty')).toEqual({ code: 0, out: '', err: 'No resources found in empty namespace.\n' });
+    expect(await cli('delete', 'pod', 'netpod', '-n', 'lab')).toEqual({ code: 0, out: 'pod "netpod" deleted\n', err: '' });
+    expect(await cli('delete', 'pod', 'netpod', '-n', 'lab')).toEqual({ code: 1, out: '', err: 'Error: pod "lab/netpod" not found\n' });
+  });
+
+  it('prints endpoints, bpf lists, maps and status through the API', async () => {
+    expect(lines((await cli('endpoint', 'list')).out)).toHaveLength(4);
+    expect(JSON.parse((await cli('endpoint', 'get', '312')).out).identity).toBe(18300);
+    expect((await cli('endpoint', 'get', '9')).err).toBe('Error: endpoint 9 not found\n');
+    expect((await cli('bpf', 'ipcache', 'list')).out).toBe('IP PREFIX/ADDRESS   IDENTITY\n172.20.0.10/32      identity=18300 encryptkey=0 tunnelendpoint=0.0.0.0\n');
+    expect(await cli('bpf', 'endpoint', 'list')).toEqual({ code: 0, out: '', err: 'No entries found.\n' });
+    expect((await cli('map', 'list')).out).toContain('cilium_lxc   1             0            true            65535         0.00%');
+    const st = await cli('status', '--verbose');
+    expect(st.code).toBe(0);
+    expect(st.out).toContain('IPAM:                   IPv4: 3/254 allocated from 172.20.0.0/24');
+    expect(st.out).toContain('  172.20.0.106 (router)');
+  });
+
+  it('streams monitor events with the cilium monitor header', async () => {
+    let out = '';
+    const done = main(['monitor', '--type', 'drop', '--socket', sock], { out: (s) => (out += s), err: () => {} }, {});
+    while (agent.subscribers.size === 0) await new Promise((r) => setTimeout(r, 5));
+    for (const s of agent.subscribers) {
+      s({ type: 'trace', time: 't', summary: 'not shown' });
+      s({ type: 'drop', time: 't', summary: 'xx drop (Policy denied) flow 0x0 to endpoint 312' });
+    }
+    while (!out.includes('Policy denied')) await new Promise((r) => setTimeout(r, 5));
+    await api.close(); // the agent goes away: monitor ends with an error
+    expect(await done).toBe(1);
+    expect(out).toBe('Listening for events on 2 CPUs with 64x4096 of shared memory\nPress Ctrl-C to quit\nxx drop (Policy denied) flow 0x0 to endpoint 312\n');
+    api = await startApi(agent, { socketPath: sock, logger: pino({ level: 'silent' }) });
+  });
+
+  it('usage errors exit 2, an absent agent exits 1 with a clear message', async () => {
+    expect((await cli('frobnicate')).code).toBe(2);
+    expect((await cli('get', 'pods', '--hex')).err).toContain('flag --hex is not accepted by "ciliary get"');
+    expect((await cli('monitor', '--type', 'bogus')).code).toBe(2);
+    expect((await cli('get', 'services')).code).toBe(2);
+    expect((await cli('exec', 'xwing')).err).toContain('needs a command after --');
+    expect((await cli('help')).out).toContain('bpf ipcache list');
+    const gone = await main(['status', '--socket', join(dir, 'none.sock')], { out: () => {}, err: (s) => expect(s).toMatch(/cannot reach the ciliary agent at .*none\.sock \(ENOENT\)/) }, {});
+    expect(gone).toBe(1);
+  });
+
+  it('bin/ciliary get pods -o json works as a child process, through a symlink, from another cwd', async () => {
+    const link = join(dir, 'ciliary');
+    symlinkSync(join(repo, 'bin', 'ciliary'), link);
+    const { stdout, code } = await new Promise<{ stdout: string; code: number }>((resolve) => {
+      execFile(link, ['get', 'pods', '-o', 'json', '--socket', sock], { cwd: tmpdir(), env: { ...process.env, CILIARY_NODE: '' } }, (err, stdout) => {
+        resolve({ stdout, code: err ? (err as { code?: number }).code ?? 1 : 0 });
+      });
+    });
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout).map((p: Pod) => `${p.namespace}/${p.name}`)).toEqual(['default/tiefighter', 'default/xwing']);
+    const bad = await new Promise<number>((resolve) => execFile(link, ['nope'], (err) => resolve((err as { code?: number } | null)?.code ?? 0)));
+    expect(bad).toBe(2);
+  });
+});
+
+describe('bpf lists from the pinned map files', () => {
+  it('reads cilium_lxc and cilium_ipcache without an agent (--from-file, and as a fallback)', async () => {
+    const [{ native }, { MapRegistry }, defs] = await Promise.all([
+      import('../../src/native/index.ts'), import('../../src/maps/index.ts'), import('../../src/dataplane/map-defs.ts'),
+    ]);
+    const state = mkdtempSync(join(tmpdir(), 'ciliary-pinned-'));
+    try {
+      const reg = new MapRegistry(state, native.mapFile);
+      const specs = defs.mapSpecs();
+      const lxc = reg.open(specs.find((s) => s.name === defs.ENDPOINTS_MAP)!);
+      const ipc = reg.open(specs.find((s) => s.name === defs.IPCACHE_MAP)!);
+      const key = new Uint8Array([10, 242, 0, 178]);
+      const val = new Uint8Array(defs.LXC_VALUE);
+      const v = new DataView(val.buffer);
+      v.setUint32(defs.LXC_IFINDEX, 12, true);
+      v.setUint16(defs.LXC_ID, 1583, true);
+      v.setUint32(defs.LXC_SEC_ID, 18300, true);
+      val.set([0xf2, 0x78, 0x5c, 0x6d, 0xde, 0x3f], defs.LXC_MAC);
+      val.set([0x36, 0xc7, 0x3c, 0x43, 0x0a, 0x17], defs.LXC_NODE_MAC);
+      expect(lxc.update(key, 0, val)).toBeGreaterThanOrEqual(0);
+      const ipKey = (a: number[], len: number) => { const k = new Uint8Array(8); new DataView(k.buffer).setUint32(0, len, true); k.set(a, 4); return k; };
+      const ipVal = (id: number, tun: number[]) => { const x = new Uint8Array(defs.IPCACHE_VALUE); new DataView(x.buffer).setUint32(defs.IPC_SEC_ID, id, true); x.set(tun, defs.IPC_TUNNEL); return x; };
+      expect(ipc.update(ipKey([10, 1, 5, 0], 24), 0, ipVal(2, [10, 169, 72, 36]))).toBeGreaterThanOrEqual(0);
+      expect(ipc.update(ipKey([0, 0, 0, 0], 0), 0, ipVal(2, [0, 0, 0, 0]))).toBeGreaterThanOrEqual(0);
+      reg.flushAll();
+
+      const run = async (...argv: string[]) => {
+        let out = '';
+        let err = '';
+        const code = await main(['--socket', join(state, 'agent.sock'), ...argv], { out: (s) => (out += s), err: (s) => (err += s) }, {});
+        return { code, out, err };
+      };
+      const ipcache = await run('bpf', 'ipcache', 'list', '--from-file');
+      expect(ipcache).toMatchObject({ code: 0, err: '' });
+      expect(lines(ipcache.out)).toEqual([
+        'IP PREFIX/ADDRESS   IDENTITY',
+        '0.0.0.0/0           identity=2 encryptkey=0 tunnelendpoint=0.0.0.0',
+        '10.1.5.0/24         identity=2 encryptkey=0 tunnelendpoint=10.169.72.36',
+      ]);
+      // No agent on the socket: falls back to the files and says so on stderr.
+      const eps = await run('bpf', 'endpoint', 'list');
+      expect(eps.code).toBe(0);
+      expect(eps.err).toContain('agent not reachable');
+      expect(lines(eps.out)[0]).toBe('IP ADDRESS       LOCAL ENDPOINT INFO');
+      expect(lines(eps.out)[1]).toMatch(/^10\.242\.0\.178:0   id=1583 .*ifindex=12 .*mac=F2:78:5C:6D:DE:3F nodemac=36:C7:3C:43:0A:17$/);
+      const maps = await run('map', 'list', '--from-file');
+      expect(lines(maps.out).slice(1).map((l) => l.split(/\s+/).slice(0, 2).join(' '))).toEqual(['cilium_ipcache 2', 'cilium_lxc 1']);
+      expect((await run('bpf', 'ipcache', 'list', '--from-file', '--state-dir', join(state, 'nope'))).err).toContain('map "cilium_ipcache" not found');
+    } finally {
+      rmSync(state, { recursive: true, force: true });
+    }
+  });
+});
