@@ -409,7 +409,7 @@ describe('bpf lists from the pinned map files', () => {
       expect(eps.code).toBe(0);
       expect(eps.err).toContain('agent not reachable');
       expect(lines(eps.out)[0]).toBe('IP ADDRESS       LOCAL ENDPOINT INFO');
-      expect(lines(eps.out)[1]).toMatch(/^10\.242\.0\.178:0   id=1583 .*ifindex=12 .*mac=F2:78:5C:6D:DE:3F nodemac=36:C7:3C:43:0A:17$/);
+      expect(lines(eps.out)[1]).toMatch(/^10\.242\.0\.178:0 {3}id=1583 .*ifindex=12 .*mac=F2:78:5C:6D:DE:3F nodemac=36:C7:3C:43:0A:17$/);
       const maps = await run('map', 'list', '--from-file');
       expect(lines(maps.out).slice(1).map((l) => l.split(/\s+/).slice(0, 2).join(' '))).toEqual(['cilium_ipcache 2', 'cilium_lxc 1']);
       expect((await run('bpf', 'ipcache', 'list', '--from-file', '--state-dir', join(state, 'nope'))).err).toContain('map "cilium_ipcache" not found');
