@@ -12,10 +12,12 @@ import { cidrString } from '../control/cidr.ts';
 import { setupHostDevice } from '../control/host.ts';
 import { EndpointManager } from '../control/endpoints.ts';
 import { IdentityAllocator } from '../identity/allocator.ts';
+import { timeoutsFromConfig } from '../conntrack/timeouts.ts';
 import type { AgentFacade, AgentStatus, Endpoint, MapEntryView, MapSummary, MonitorEvent, Pod, PodSpec } from '../control/types.ts';
 
 export const VERSION = '0.1.0';
 const KUBE_DNS_IP = '10.96.0.10';
+const CT_GC_BUDGET = 16384;
 
 export class Agent implements AgentFacade {
   readonly nodeName: string;
@@ -26,6 +28,7 @@ export class Agent implements AgentFacade {
   private ipam!: Ipam;
   private endpointsMgr!: EndpointManager;
   private hostFd = -1;
+  private gcTimer?: NodeJS.Timeout;
 
   constructor(private readonly cfg: AgentConfig, private readonly log: Logger) {
     this.nodeName = cfg['node-name'];
@@ -37,7 +40,15 @@ export class Agent implements AgentFacade {
     mkdirSync(stateDir, { recursive: true });
     this.kv = await openKVStore(cfg.kvstore, stateDir);
     this.registry = new MapRegistry(stateDir, native.mapFile, { sync: native.syncMap });
-    this.dp = new Datapath(this.registry, cfg['monitor-queue-size']);
+    this.dp = new Datapath(this.registry, {
+      monitorCapacity: cfg['monitor-queue-size'],
+      ct: { tcp: cfg['bpf-ct-global-tcp-max'], any: cfg['bpf-ct-global-any-max'] },
+      ctTimeouts: timeoutsFromConfig(cfg as unknown as Record<string, unknown>),
+      lb: { services: cfg['bpf-lb-map-max'], backends: cfg['bpf-lb-map-max'], maglevTableSize: cfg['bpf-lb-maglev-table-size'], maglevServices: 1024 },
+    });
+    // CT garbage collection in bounded slices: the datapath never waits for a full sweep.
+    this.gcTimer = setInterval(() => this.dp.ct.gc(CT_GC_BUDGET), 1000);
+    this.gcTimer.unref();
     const cidr = await claimPodCidr(this.kv, this.nodeName, cfg['ipv4-pod-cidr'], cfg['cluster-pool-ipv4-cidr'], cfg['cluster-pool-ipv4-mask-size']);
     this.ipam = await Ipam.open(this.kv, this.nodeName, cidr);
     const host = await setupHostDevice(this.ipam.routerIP, cidrString(cidr), cfg.mtu, cfg['enable-offloads']);
@@ -53,6 +64,7 @@ export class Agent implements AgentFacade {
 
   /** Stops the datapath; pods, devices and pinned maps stay for the next agent process. */
   async stop(): Promise<void> {
+    clearInterval(this.gcTimer);
     this.endpointsMgr?.shutdown();
     if (this.hostFd >= 0) native.closeFd(this.hostFd);
     this.hostFd = -1;

@@ -43,6 +43,14 @@ export class PacketContext {
   direction = 0;
   /** CT state reported in trace events: 0 new, 1 established, 2 reply, 3 related. */
   ctState = 0;
+  /** Whether this packet deserves a trace event (new connection, new TCP flags, or 5 s passed). */
+  report = true;
+  /** Reverse-NAT index of the service this packet was translated for (0 = none). */
+  revNat = 0;
+  /** Hairpin: the client is its own backend, so the source was rewritten to the loopback address. */
+  loopback = false;
+  /** The reply was already translated back on the sender's side. */
+  revNatDone = false;
 
   /** Loads the parsed fields of record `i` of a batch. */
   load(buf: Uint8Array, view: DataView, meta: Uint32Array, i: number): void {
@@ -73,5 +81,9 @@ export class PacketContext {
     this.dropReason = 0;
     this.direction = 0;
     this.ctState = 0;
+    this.report = true;
+    this.revNat = 0;
+    this.loopback = false;
+    this.revNatDone = false;
   }
 }

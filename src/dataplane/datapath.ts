@@ -10,6 +10,10 @@ import { DROP_MISSED_TAIL_CALL, DROP_UNROUTABLE, DROP_WRITE_ERROR } from './drop
 import { MonitorRing, EVENT_DROP, EVENT_TRACE } from './events.ts';
 import * as D from './map-defs.ts';
 import { PROGRAMS, type Program } from './programs/index.ts';
+import { Conntrack, type CtSizes } from '../conntrack/conntrack.ts';
+import { DEFAULT_CT_TIMEOUTS, type CtTimeouts } from '../conntrack/timeouts.ts';
+import { monoSeconds } from '../conntrack/clock.ts';
+import { LoadBalancer, type LbSizes } from '../nat/lb.ts';
 import { cil_from_container } from './programs/cil_from_container.ts';
 import { cil_from_host } from './programs/cil_from_host.ts';
 
@@ -17,6 +21,20 @@ export const SLOT_SIZE = 65600; // a 64 KiB super-packet plus its virtio-net hea
 export const BATCH = 64;
 const MAX_ENDPOINTS = 65536;
 const WORLD_ID = 2;
+
+export interface DatapathOptions {
+  monitorCapacity: number;
+  ct: CtSizes;
+  ctTimeouts: CtTimeouts;
+  lb: LbSizes;
+}
+
+export const DEFAULT_DATAPATH_OPTIONS: DatapathOptions = {
+  monitorCapacity: 4096,
+  ct: { tcp: 524288, any: 262144 },
+  ctTimeouts: DEFAULT_CT_TIMEOUTS,
+  lb: { services: 65536, backends: 65536, maglevTableSize: 16381, maglevServices: 1024 },
+};
 
 export interface DatapathCounters {
   packets: number;
@@ -33,6 +51,8 @@ export class Datapath {
   readonly ipcache: LpmTrieMap;
   readonly metrics: ArrayMap;
   readonly events: MonitorRing;
+  readonly ct: Conntrack;
+  readonly lb: LoadBalancer;
   /** Per-endpoint state the programs need, indexed by endpoint id. */
   readonly calls: Array<ArrayMap | undefined> = [];
   readonly epFd = new Int32Array(MAX_ENDPOINTS).fill(-1);
@@ -49,12 +69,14 @@ export class Datapath {
   private readonly readers = new Map<number, ReaderHandle>();
   private readonly onBatch = (count: number): void => this.processBatch(count);
 
-  constructor(private readonly registry: MapRegistry, monitorCapacity = 4096) {
+  constructor(private readonly registry: MapRegistry, opts: DatapathOptions = DEFAULT_DATAPATH_OPTIONS) {
     const specs = D.mapSpecs();
     this.lxc = registry.open(specs[0] as never) as HashMap;
     this.ipcache = registry.open(specs[1] as never) as LpmTrieMap;
     this.metrics = registry.open(specs[2] as never) as ArrayMap;
-    this.events = new MonitorRing(monitorCapacity);
+    this.events = new MonitorRing(opts.monitorCapacity);
+    this.ct = new Conntrack(registry, opts.ct, opts.ctTimeouts);
+    this.lb = new LoadBalancer(registry, opts.lb);
   }
 
   // ---- device attachment (control plane) -----------------------------------------------------
@@ -99,6 +121,7 @@ export class Datapath {
   processBatch(count: number): void {
     if (count < 0) return; // a device went away; the endpoint manager notices on its own
     const ctx = this.ctx;
+    this.ct.now = monoSeconds();
     let n = 0;
     for (let i = 0; i < count; i++) {
       ctx.load(this.arena, this.arenaView, this.meta, i);
@@ -157,8 +180,9 @@ export class Datapath {
     this.events.emit(ctx, EVENT_DROP, reason);
   }
 
+  /** A trace event, when monitor aggregation says this packet shows something new. */
   trace(ctx: PacketContext, point: number): void {
-    this.events.emit(ctx, EVENT_TRACE, point);
+    if (ctx.report) this.events.emit(ctx, EVENT_TRACE, point);
   }
 
   /** cilium_metrics: f64 packet and byte counters per (reason, direction). */

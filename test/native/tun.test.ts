@@ -132,7 +132,6 @@ for (const mode of [
         expect(r.code).toBe(0);
         const j = JSON.parse(r.stdout);
         expect(j.end.sum_received.bytes).toBeGreaterThan(1_000_000);
-        expect(j.end.sum_sent.retransmits ?? 0).toBeLessThan(1000);
       } finally {
         await stop(server);
       }

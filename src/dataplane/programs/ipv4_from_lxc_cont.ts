@@ -1,14 +1,19 @@
-// Tail call CILIUM_CALL_IPV4_FROM_LXC_CONT (handle_ipv4_from_lxc): where does the packet go?
-// A local pod (tail call into its program array), the host, or the stack for everything else.
+// Tail call CILIUM_CALL_IPV4_FROM_LXC_CONT (handle_ipv4_from_lxc): records a new connection, then
+// decides where the packet goes: a local pod (tail call into its program array), the host, or the
+// stack for everything else.
 import type { PacketContext } from '../context.ts';
 import type { Datapath } from '../datapath.ts';
 import { CILIUM_CALL_IPV4_TO_ENDPOINT } from '../calls.ts';
-import { DROP_TTL_EXCEEDED } from '../drop-reasons.ts';
+import { DROP_CT_CREATE_FAILED, DROP_TTL_EXCEEDED } from '../drop-reasons.ts';
 import { ipv4DecTtl } from '../lib/l3.ts';
+import { CT_F_LB_LOOPBACK, CT_NEW, TUPLE_F_OUT } from '../../conntrack/layout.ts';
 import { cil_to_host } from './cil_to_host.ts';
 
 export function handle_ipv4_from_lxc(ctx: PacketContext, dp: Datapath): number {
   ctx.dstIdentity = dp.lookupIdentity(ctx.daddr);
+  if (ctx.ctState === CT_NEW && !dp.ct.create(ctx, TUPLE_F_OUT, ctx.revNat, ctx.loopback ? CT_F_LB_LOOPBACK : 0)) {
+    return dp.drop(ctx, DROP_CT_CREATE_FAILED);
+  }
   const ep = dp.lookupEndpoint(ctx.daddr);
   if (ep !== 0 && ep === dp.hostEp) return cil_to_host(ctx, dp);
   if (ep !== 0) {

@@ -1,0 +1,16 @@
+// Conntrack on a pod's ingress side (ipv4_policy): new connections get an IN entry, replies to
+// service connections are translated back unless the sender's side already did it.
+import type { PacketContext } from '../context.ts';
+import type { Datapath } from '../datapath.ts';
+import { DROP_CT_CREATE_FAILED, DROP_NAT_NO_MAPPING } from '../drop-reasons.ts';
+import { CT_NEW, CT_REPLY, TUPLE_F_IN } from '../../conntrack/layout.ts';
+import { lb4RevNat } from './lb.ts';
+
+export function ipv4IngressCt(ctx: PacketContext, dp: Datapath): number {
+  if (ctx.revNatDone) return 0;
+  ctx.ctState = dp.ct.lookup(ctx, TUPLE_F_IN);
+  ctx.report = ctx.report || dp.ct.report;
+  if (ctx.ctState === CT_NEW && !dp.ct.create(ctx, TUPLE_F_IN, 0, 0)) return DROP_CT_CREATE_FAILED;
+  if (ctx.ctState === CT_REPLY && dp.ct.revNat !== 0 && !lb4RevNat(ctx, dp)) return DROP_NAT_NO_MAPPING;
+  return 0;
+}
