@@ -13,10 +13,14 @@ import { setupHostDevice } from '../control/host.ts';
 import { EndpointManager } from '../control/endpoints.ts';
 import { IdentityAllocator } from '../identity/allocator.ts';
 import { timeoutsFromConfig } from '../conntrack/timeouts.ts';
-import type { AgentFacade, AgentStatus, Endpoint, MapEntryView, MapSummary, MonitorEvent, Pod, PodSpec } from '../control/types.ts';
+import { formatCtEntry } from '../conntrack/format.ts';
+import { ServiceManager } from '../nat/services.ts';
+import { lbListRows } from '../nat/format.ts';
+import type { AgentFacade, AgentStatus, Endpoint, MapEntryView, MapSummary, MonitorEvent, Pod, PodSpec, Service, ServiceSpec } from '../control/types.ts';
 
 export const VERSION = '0.1.0';
 const KUBE_DNS_IP = '10.96.0.10';
+const KUBERNETES_SVC_IP = '10.96.0.1';
 const CT_GC_BUDGET = 16384;
 
 export class Agent implements AgentFacade {
@@ -27,6 +31,7 @@ export class Agent implements AgentFacade {
   private dp!: Datapath;
   private ipam!: Ipam;
   private endpointsMgr!: EndpointManager;
+  private services!: ServiceManager;
   private hostFd = -1;
   private gcTimer?: NodeJS.Timeout;
 
@@ -51,14 +56,21 @@ export class Agent implements AgentFacade {
     this.gcTimer.unref();
     const cidr = await claimPodCidr(this.kv, this.nodeName, cfg['ipv4-pod-cidr'], cfg['cluster-pool-ipv4-cidr'], cfg['cluster-pool-ipv4-mask-size']);
     this.ipam = await Ipam.open(this.kv, this.nodeName, cidr);
-    const host = await setupHostDevice(this.ipam.routerIP, cidrString(cidr), cfg.mtu, cfg['enable-offloads']);
+    const host = await setupHostDevice(this.ipam.routerIP, cidrString(cidr), cfg['service-cluster-ip-range'], cfg.mtu, cfg['enable-offloads']);
     this.hostFd = host.fd;
     this.endpointsMgr = new EndpointManager(
-      { node: this.nodeName, nodeIP: cfg['node-ip'], cluster: cfg['cluster-name'], stateDir, mtu: cfg.mtu, offloads: cfg['enable-offloads'], dnsIP: KUBE_DNS_IP },
+      {
+        node: this.nodeName, nodeIP: cfg['node-ip'], cluster: cfg['cluster-name'], stateDir, mtu: cfg.mtu, offloads: cfg['enable-offloads'], dnsIP: KUBE_DNS_IP,
+        onChange: () => this.services.syncAll(),
+      },
       this.kv, this.dp, this.ipam, new IdentityAllocator(this.kv), this.log,
     );
     await this.endpointsMgr.setupHost(host.fd, host.ifindex);
+    this.services = new ServiceManager(this.kv, this.dp.lb, () => this.endpointsMgr.list(), {
+      serviceCidr: cfg['service-cluster-ip-range'], maglev: cfg['bpf-lb-algorithm'] === 'maglev', reservedIPs: [KUBERNETES_SVC_IP, KUBE_DNS_IP],
+    }, this.log);
     const restored = await this.endpointsMgr.restore();
+    await this.services.restore();
     this.log.info({ node: this.nodeName, podCIDR: cidrString(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');
   }
 
@@ -130,6 +142,39 @@ export class Agent implements AgentFacade {
     const m = this.registry.get(name) ?? this.registry.open(this.registry.specOnDisk(name));
     const fmt = formatterFor(name);
     return m.dump().map((e) => fmt(e.key, e.value));
+  }
+
+  listServices(): Service[] {
+    return this.services.list();
+  }
+
+  getService(namespace: string, name: string): Service | undefined {
+    return this.services.get(namespace, name);
+  }
+
+  applyService(spec: ServiceSpec) {
+    return this.services.apply(spec);
+  }
+
+  deleteService(namespace: string, name: string): Promise<void> {
+    return this.services.delete(namespace, name);
+  }
+
+  lbList(revnat: boolean): Array<[string, string]> {
+    const lb = this.dp.lb;
+    return lbListRows(lb.services, lb.backends, lb.revNatMap, revnat);
+  }
+
+  ctList(): string[] {
+    const lines: string[] = [];
+    for (const m of [this.dp.ct.tcp, this.dp.ct.any]) {
+      for (const e of m.dump()) lines.push(formatCtEntry(e.key, e.value));
+    }
+    return lines;
+  }
+
+  ctFlush(): number {
+    return this.dp.ct.flush();
   }
 
   subscribeMonitor(cb: (e: MonitorEvent) => void): () => void {

@@ -11,7 +11,20 @@ export function errorResponses(...codes: number[]): Record<number, object> {
 
 /** Validation errors worded so the offending field is named, e.g. `body/name must match pattern "..."`. */
 export function formatSchemaErrors(errors: FastifySchemaValidationError[], dataVar: string): Error {
-  const e = errors[0] as FastifySchemaValidationError & { propertyName?: string; keyword: string };
+  type Err = FastifySchemaValidationError & { propertyName?: string; keyword: string };
+  const all = errors as Err[];
+  let e = all[0];
+  // anyOf (e.g. a port number or a port name): the branch whose type matched says what is wrong; if none did, list the types.
+  const alt = all.find((x) => x.keyword === 'anyOf' || x.keyword === 'oneOf');
+  if (alt) {
+    const branches = all.filter((x) => x !== alt && x.instancePath === alt.instancePath);
+    const specific = branches.find((x) => x.keyword !== 'type');
+    if (specific) e = specific;
+    else {
+      const types = branches.map((x) => String((x.params as { type?: unknown }).type));
+      return new Error(`${dataVar}${alt.instancePath ?? ''} must be ${types.length ? types.join(' or ') : 'one of the allowed forms'}`);
+    }
+  }
   const at = `${dataVar}${e.instancePath ?? ''}`;
   const params = (e.params ?? {}) as Record<string, unknown>;
   let msg: string;

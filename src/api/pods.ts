@@ -12,7 +12,22 @@ export const LABEL_KEY =
 /** Label values: empty, or up to 63 alphanumerics with '-', '_', '.' inside. */
 export const LABEL_VALUE = '^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?$';
 
+/** Port names (Kubernetes IANA_SVC_NAME): a DNS-1123 label of at most 15 characters with a letter and no '--'. */
+export const IANA_SVC_NAME = '^(?=.{1,15}$)(?=.*[a-z])[a-z0-9]+(?:-[a-z0-9]+)*$';
+
 const str = { type: 'string' } as const;
+
+/** A container port; named ones are what a service's string targetPort refers to. */
+export const ContainerPortSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['containerPort'],
+  properties: {
+    name: { type: 'string', minLength: 1, maxLength: 15, pattern: IANA_SVC_NAME },
+    containerPort: { type: 'integer', minimum: 1, maximum: 65535 },
+    protocol: { type: 'string', enum: ['TCP', 'UDP'] },
+  },
+} as const;
 
 export const PodSpecSchema = {
   type: 'object',
@@ -29,6 +44,7 @@ export const PodSpecSchema = {
     },
     node: { type: 'string', minLength: 1, maxLength: 253 },
     command: { type: 'array', minItems: 1, items: { type: 'string' } },
+    ports: { type: 'array', items: ContainerPortSchema },
   },
 } as const;
 
@@ -47,6 +63,7 @@ export const PodSchema = {
     ifindex: { type: 'integer' },
     createdAt: { type: 'string', format: 'date-time' },
     command: { type: 'array', items: str },
+    ports: { type: 'array', items: { type: 'object', additionalProperties: true, properties: { name: str, containerPort: { type: 'integer' }, protocol: str } } },
     pid: { type: 'integer' },
   },
 } as const;

@@ -7,13 +7,16 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from 'pino';
 import type { AgentFacade } from '../control/types.ts';
 import { configPlugin } from './config.ts';
+import { ctPlugin } from './ct.ts';
 import { endpointPlugin } from './endpoint.ts';
 import { formatSchemaErrors, installErrorHandlers } from './errors.ts';
 import { healthzPlugin } from './healthz.ts';
+import { lbPlugin } from './lb.ts';
 import { mapPlugin } from './map.ts';
 import { monitorPlugin } from './monitor.ts';
 import { openapiPlugin } from './openapi.ts';
 import { podsPlugin } from './pods.ts';
+import { servicesPlugin } from './services.ts';
 import { statusPlugin } from './status.ts';
 
 export interface ApiOptions {
@@ -57,8 +60,11 @@ export async function buildApi(agent: AgentFacade, logger: Logger, opts: { onHan
   await app.register(statusPlugin, { agent });
   await app.register(configPlugin, { agent });
   await app.register(podsPlugin, { agent });
+  await app.register(servicesPlugin, { agent });
   await app.register(endpointPlugin, { agent });
   await app.register(mapPlugin, { agent });
+  await app.register(lbPlugin, { agent });
+  await app.register(ctPlugin, { agent });
   await app.register(monitorPlugin, { agent, maxBufferedBytes: opts.monitorMaxBufferedBytes });
   return app;
 }

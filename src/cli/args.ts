@@ -25,6 +25,17 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'related-to', kind: 'string', repeat: true },
   { name: 'hex', kind: 'bool' },
   { name: 'from-file', kind: 'bool' },
+  // services
+  { name: 'selector', kind: 'string' },
+  { name: 'port', kind: 'string', repeat: true },
+  { name: 'target-port', kind: 'string' },
+  { name: 'name', kind: 'string' },
+  { name: 'protocol', kind: 'string' },
+  { name: 'cluster-ip', kind: 'string' },
+  { name: 'session-affinity', kind: 'string' },
+  { name: 'session-affinity-timeout', kind: 'string' },
+  { name: 'external-ip', kind: 'string', repeat: true },
+  { name: 'revnat', kind: 'bool' },
 ];
 
 /** Flags every command accepts. */

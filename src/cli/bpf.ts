@@ -19,6 +19,18 @@ export function formatBpfList(titles: [string, string], entries: MapEntryView[])
   return formatTable([titles, ...sorted.map((e) => [e.key, e.value])], { padding: 3, minWidth: 5 });
 }
 
+/** `cilium bpf lb list` titles: services and their backends, or with --revnat the rev-NAT entries. */
+export const LB_TITLES: [string, string] = ['SERVICE ADDRESS', 'BACKEND ADDRESS'];
+export const LB_REVNAT_TITLES: [string, string] = ['ID', 'SERVICE ADDRESS'];
+
+/** `bpf lb list [--revnat]`: rows as the agent gives them (continuation rows have an empty first cell). */
+export function formatLbList(rows: Array<[string, string]>, revnat = false): string {
+  return formatTable([revnat ? LB_REVNAT_TITLES : LB_TITLES, ...rows], { padding: 3, minWidth: 5 });
+}
+
+/** The CT maps `bpf ct flush global` empties. */
+export const CT_GLOBAL_MAPS = ['cilium_ct4_global', 'cilium_ct_any4_global'];
+
 /** `cilium map list` columns, plus size and pressure (and type and sizes with --verbose). */
 export function formatMapList(maps: MapSummary[], verbose = false): string {
   const header = ['Name', 'Num entries', 'Num errors', 'Cache enabled', 'Max entries', 'Pressure', ...(verbose ? ['Type', 'Key size', 'Value size'] : [])];
@@ -60,12 +72,50 @@ function printEntries(args: ParsedArgs, io: Out, entries: MapEntryView[], text: 
   else io.out(text());
 }
 
+const BPF_USAGE = `bpf supports: ${Object.keys(BPF_LISTS).map((k) => `bpf ${k} list`).join(', ')}, bpf lb list [--revnat], bpf ct list global, bpf ct flush global`;
+
+function jsonOrText(args: ParsedArgs, io: Out, json: unknown, text: () => string): void {
+  const output = str(args, 'output');
+  if (output === 'json') io.out(JSON.stringify(json, null, 2) + '\n');
+  else if (output !== undefined) throw new UsageError(`--output must be json, not "${output}"`);
+  else io.out(text());
+}
+
+async function lbCommand(args: ParsedArgs, client: AgentClient, io: Out, rest: string[]): Promise<number> {
+  if (rest[0] !== 'list' || rest.length > 1) throw new UsageError('bpf lb supports: bpf lb list [--revnat] [-o json]');
+  checkFlags(args, 'bpf lb list', ['revnat', 'output']);
+  const revnat = bool(args, 'revnat');
+  const { rows } = await client.get<{ rows: Array<[string, string]> }>(`/v1/lb?revnat=${revnat}`);
+  if (!rows.length && str(args, 'output') === undefined) {
+    io.err('No entries found.\n');
+    return 0;
+  }
+  jsonOrText(args, io, rows, () => formatLbList(rows, revnat));
+  return 0;
+}
+
+async function ctCommand(args: ParsedArgs, client: AgentClient, io: Out, rest: string[]): Promise<number> {
+  const [verb, scope, ...extra] = rest;
+  if ((verb !== 'list' && verb !== 'flush') || extra.length) throw new UsageError('bpf ct supports: bpf ct list global, bpf ct flush global');
+  if (scope !== 'global') throw new UsageError(`bpf ct ${verb} supports the global table only: bpf ct ${verb} global${scope ? ` (not "${scope}")` : ''}`);
+  if (verb === 'list') {
+    checkFlags(args, 'bpf ct list', ['output']);
+    const { lines } = await client.get<{ lines: string[] }>('/v1/ct');
+    jsonOrText(args, io, lines, () => lines.map((l) => l + '\n').join(''));
+    return 0;
+  }
+  checkFlags(args, 'bpf ct flush', []);
+  const { flushed } = await client.call<{ flushed: number }>('DELETE', '/v1/ct');
+  io.out(`Flushed ${flushed} entries from ${CT_GLOBAL_MAPS.join(' and ')}\n`);
+  return 0;
+}
+
 export async function bpfCommand(args: ParsedArgs, client: AgentClient, io: Out): Promise<number> {
   const [what, verb, ...extra] = args.positionals;
+  if (what === 'lb') return lbCommand(args, client, io, args.positionals.slice(1));
+  if (what === 'ct') return ctCommand(args, client, io, args.positionals.slice(1));
   const def = what ? BPF_LISTS[what] : undefined;
-  if (!def || verb !== 'list' || extra.length) {
-    throw new UsageError(`bpf supports: ${Object.keys(BPF_LISTS).map((k) => `bpf ${k} list`).join(', ')}`);
-  }
+  if (!def || verb !== 'list' || extra.length) throw new UsageError(BPF_USAGE);
   checkFlags(args, `bpf ${what} list`, ['from-file', 'output']);
   const entries = await entriesOf(args, client, io, def.map);
   printEntries(args, io, entries, () => formatBpfList(def.titles, entries));

@@ -12,6 +12,17 @@ Pods (kubectl-like):
   exec POD [-n NS] -- COMMAND ARGS...
                                    run COMMAND in the pod's network namespace
 
+Services (kubectl-like):
+  create service NAME [-n NS] --port PORT[:TARGET][/TCP|UDP] [--port ...] [--selector k=v[,k=v]]
+         [--type ClusterIP|NodePort|LoadBalancer] [--cluster-ip IP] [--external-ip IP[,IP]]
+         [--session-affinity ClientIP] [--session-affinity-timeout SECONDS]
+                                   create or update a service; TARGET is a number or a container port name
+  expose pod|deployment NAME [-n NS] [--port PORT] [--target-port PORT|NAME] [--name SVC] [--protocol TCP|UDP]
+                                   a service selecting the pod's labels (ports: the pod's when --port is absent)
+  get svc [NAME...] [-n NS | -A] [-o wide|json]
+                                   list services
+  delete svc NAME... [-n NS]       delete services
+
 Agent (cilium-dbg-like):
   status [--verbose] [-o json]     agent status
   endpoint list [-o json]          local endpoints
@@ -20,6 +31,10 @@ Agent (cilium-dbg-like):
                                    cilium_lxc: local endpoints by IP
   bpf ipcache list [--from-file] [-o json]
                                    cilium_ipcache: prefix -> identity, tunnel endpoint
+  service list [-o json]           service frontends and their numbered backends
+  bpf lb list [--revnat] [-o json] load-balancer maps: service -> backends (--revnat: ID -> service)
+  bpf ct list global [-o json]     connection tracking entries
+  bpf ct flush global              empty the connection tracking maps
   map list [--verbose] [--from-file]
                                    datapath maps, entries and pressure
   map get NAME [--from-file]       one map's entries

@@ -9,14 +9,22 @@ import { CliError, UsageError } from './errors.ts';
 import { USAGE } from './help.ts';
 import { monitorCommand } from './monitor.ts';
 import { deleteCommand, execCommand, getCommand, runCommand, type Out } from './pods.ts';
+import { createCommand, deleteServicesCommand, exposeCommand, getServicesCommand, SERVICE_KINDS, serviceCommand, splitKind } from './services.ts';
 import { statusCommand } from './status.ts';
 
 type Verb = (args: ParsedArgs, client: AgentClient, io: Out) => Promise<number>;
 
+/** get/delete: services by kind (svc, service, services, svc/NAME), pods otherwise. */
+const byKind = (pods: Verb, services: Verb): Verb => (args, client, io) =>
+  (SERVICE_KINDS.includes(splitKind(args.positionals).kind ?? '') ? services : pods)(args, client, io);
+
 const VERBS: Record<string, Verb> = {
   run: runCommand,
-  delete: deleteCommand,
-  get: getCommand,
+  delete: byKind(deleteCommand, deleteServicesCommand),
+  get: byKind(getCommand, getServicesCommand),
+  create: createCommand,
+  expose: exposeCommand,
+  service: serviceCommand,
   exec: (args, client) => execCommand(args, client),
   endpoint: endpointCommand,
   bpf: bpfCommand,

@@ -13,11 +13,11 @@ export interface Out {
 }
 
 /** `a=b,c=d` → { a: 'b', c: 'd' }. */
-export function parseLabels(s: string): Record<string, string> {
+export function parseLabels(s: string, flag = '--labels'): Record<string, string> {
   const out: Record<string, string> = {};
   for (const part of s.split(',').map((p) => p.trim()).filter(Boolean)) {
     const eq = part.indexOf('=');
-    if (eq <= 0) throw new UsageError(`--labels: "${part}" is not key=value`);
+    if (eq <= 0) throw new UsageError(`${flag}: "${part}" is not key=value`);
     out[part.slice(0, eq)] = part.slice(eq + 1);
   }
   return out;
@@ -107,7 +107,7 @@ export async function deleteCommand(args: ParsedArgs, client: AgentClient, io: O
   let [kind, ...names] = args.positionals;
   // kubectl also takes pod/NAME.
   if (kind?.includes('/')) { names = [kind.slice(kind.indexOf('/') + 1), ...names]; kind = kind.slice(0, kind.indexOf('/')); }
-  if (!kind || !['pod', 'pods', 'po'].includes(kind)) throw new UsageError(`delete supports pods: ciliary delete pod NAME [-n NS]${kind ? ` (not "${kind}")` : ''}`);
+  if (!kind || !['pod', 'pods', 'po'].includes(kind)) throw new UsageError(`delete supports pods and services: ciliary delete pod|svc NAME [-n NS]${kind ? ` (not "${kind}")` : ''}`);
   if (!names.length) throw new UsageError('delete pod needs a pod name');
   const ns = str(args, 'namespace') ?? 'default';
   for (const name of names) {
@@ -120,7 +120,7 @@ export async function deleteCommand(args: ParsedArgs, client: AgentClient, io: O
 export async function getCommand(args: ParsedArgs, client: AgentClient, io: Out): Promise<number> {
   checkFlags(args, 'get', ['namespace', 'all-namespaces', 'output']);
   const [kind, ...extra] = args.positionals;
-  if (!kind || !['pods', 'pod', 'po'].includes(kind)) throw new UsageError(`get supports pods: ciliary get pods [-n NS|-A] [-o wide|json]${kind ? ` (not "${kind}")` : ''}`);
+  if (!kind || !['pods', 'pod', 'po'].includes(kind)) throw new UsageError(`get supports pods and services: ciliary get pods|svc [-n NS|-A] [-o wide|json]${kind ? ` (not "${kind}")` : ''}`);
   const output = str(args, 'output');
   if (output !== undefined && output !== 'wide' && output !== 'json') throw new UsageError(`--output must be wide or json, not "${output}"`);
   const all = bool(args, 'all-namespaces');

@@ -5,6 +5,7 @@ import type { LruHashMap, MapRegistry } from '../maps/index.ts';
 import type { PacketContext } from '../dataplane/context.ts';
 import * as L from './layout.ts';
 import type { CtTimeouts } from './timeouts.ts';
+import { monoSeconds } from './clock.ts';
 
 const TCP = 6;
 const ICMP = 1;
@@ -174,6 +175,7 @@ export class Conntrack {
 
   /** Removes expired entries, at most `budget` visits per map per call, so the datapath never stalls. */
   gc(budget: number): number {
+    this.now = monoSeconds();
     let removed = 0;
     this.map = this.tcp;
     this.tcpCursor = this.tcp.sweep(this.tcpCursor, budget, this.expired);

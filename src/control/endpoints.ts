@@ -13,7 +13,7 @@ import { securityLabels } from '../identity/labels.ts';
 import type { IdentityAllocator } from '../identity/allocator.ts';
 import type { Ipam } from './ipam.ts';
 import type { KVStore } from './kvstore.ts';
-import { ApiError, type Endpoint, type Pod, type PodSpec } from './types.ts';
+import { ApiError, type ContainerPort, type Endpoint, type Pod, type PodSpec } from './types.ts';
 import { attachPodDevice, createPodNetwork, deletePodNetwork, netnsExists, POD_IFNAME } from './podnet.ts';
 
 const HOST_IDENTITY = 1;
@@ -32,6 +32,7 @@ interface EndpointRecord {
   securityLabels: string[];
   ifindex: number;
   command?: string[];
+  ports?: ContainerPort[];
   pid?: number;
   createdAt: string;
 }
@@ -44,6 +45,8 @@ export interface EndpointManagerOptions {
   mtu: number;
   offloads: boolean;
   dnsIP: string;
+  /** Called after a pod appeared or went away (services recompute their backends). */
+  onChange?: () => Promise<void>;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -149,7 +152,7 @@ export class EndpointManager {
       });
       const r: EndpointRecord = {
         id, name: spec.name, namespace, labels, podIP, netns, identity, securityLabels: secLabels, ifindex: dev.ifindex,
-        command: spec.command?.length ? spec.command : undefined, createdAt: new Date().toISOString(),
+        command: spec.command?.length ? spec.command : undefined, ports: spec.ports, createdAt: new Date().toISOString(),
       };
       this.plumb(r, dev.fd);
       undo.push(() => this.unplumb(r));
@@ -157,6 +160,7 @@ export class EndpointManager {
       await this.kv.put(this.prefix + key, JSON.stringify(r));
       this.records.set(key, r);
       this.log.info({ pod: key, id, ip: podIP, identity }, 'endpoint created');
+      await this.o.onChange?.();
       return this.toPod(r);
     } catch (e) {
       for (const u of undo.reverse()) await Promise.resolve(u()).catch((err) => this.log.warn({ err }, 'cleanup step failed'));
@@ -184,6 +188,7 @@ export class EndpointManager {
       await this.kv.delete(`${this.prefix}id/${r.id}`);
       await this.kv.delete(this.prefix + key);
       this.log.info({ pod: key, id: r.id }, 'endpoint deleted');
+      await this.o.onChange?.();
     } finally {
       this.busy.delete(key);
     }
@@ -337,7 +342,7 @@ export class EndpointManager {
   private toPod(r: EndpointRecord): Pod {
     return {
       name: r.name, namespace: r.namespace, labels: r.labels, node: this.o.node, podIP: r.podIP, endpointID: r.id, state: 'ready',
-      netns: r.netns, ifindex: r.ifindex, createdAt: r.createdAt, command: r.command, pid: r.pid,
+      netns: r.netns, ifindex: r.ifindex, createdAt: r.createdAt, command: r.command, ports: r.ports, pid: r.pid,
     };
   }
 }

@@ -1,6 +1,12 @@
 // The contract between the agent core (dataplane, endpoints) and its API/CLI.
 // The API plugins call an AgentFacade; nothing else of the agent is visible to them.
 
+export interface ContainerPort {
+  name?: string;
+  containerPort: number;
+  protocol?: 'TCP' | 'UDP';
+}
+
 export interface PodSpec {
   name: string;
   namespace: string; // default "default"
@@ -8,6 +14,8 @@ export interface PodSpec {
   node?: string; // must be this agent's node when given
   /** Command run inside the pod's namespace; none = an idle pod. */
   command?: string[];
+  /** Named container ports, for services whose targetPort is a name. */
+  ports?: ContainerPort[];
 }
 
 export type EndpointState = 'waiting-for-identity' | 'regenerating' | 'ready' | 'disconnected';
@@ -26,7 +34,58 @@ export interface Pod {
   ifindex: number;
   createdAt: string;
   command?: string[];
+  ports?: ContainerPort[];
   pid?: number; // pid of the pod's main process, when running
+}
+
+export interface ServicePort {
+  name?: string;
+  port: number;
+  /** Number, or the name of a container port; defaults to `port`. */
+  targetPort?: number | string;
+  protocol?: 'TCP' | 'UDP';
+  nodePort?: number;
+}
+
+export interface ServiceSpec {
+  name: string;
+  namespace: string;
+  type?: 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+  /** Pods whose labels include all of these are the backends. */
+  selector?: Record<string, string>;
+  ports: ServicePort[];
+  /** Given, or allocated from service-cluster-ip-range. */
+  clusterIP?: string;
+  sessionAffinity?: 'None' | 'ClientIP';
+  /** ClientIP affinity timeout (default 10800). */
+  sessionAffinityTimeoutSeconds?: number;
+  externalIPs?: string[];
+  /** Backends given explicitly (a selector-less service such as kube-dns). */
+  backends?: Array<{ ip: string; port?: number }>;
+}
+
+export interface ServiceBackend {
+  id: number;
+  ip: string;
+  port: number;
+  pod: string; // "namespace/name" or "" for explicit backends
+  state: 'active' | 'terminating';
+}
+
+export interface ServiceFrontend {
+  /** Service ID, also the rev-NAT index. */
+  id: number;
+  address: string;
+  port: number;
+  protocol: 'TCP' | 'UDP';
+  type: string; // ClusterIP, NodePort, LoadBalancer, ExternalIP
+  backends: ServiceBackend[];
+}
+
+export interface Service extends ServiceSpec {
+  clusterIP: string;
+  frontends: ServiceFrontend[];
+  createdAt: string;
 }
 
 export interface Endpoint {
@@ -117,6 +176,17 @@ export interface AgentFacade {
   listMaps(): MapSummary[];
   /** Entries of a named map, decoded; undefined for an unknown map. */
   dumpMap(name: string): MapEntryView[] | undefined;
+  listServices(): Service[];
+  getService(namespace: string, name: string): Service | undefined;
+  /** Creates or updates (kubectl apply semantics); throws ApiError(400) naming the field. */
+  applyService(spec: ServiceSpec): Promise<{ service: Service; result: 'created' | 'configured' | 'unchanged' }>;
+  deleteService(namespace: string, name: string): Promise<void>;
+  /** `bpf lb list` rows: [service address, backend address] with the continuation rows' first column empty. */
+  lbList(revnat: boolean): Array<[string, string]>;
+  /** `bpf ct list global` lines. */
+  ctList(): string[];
+  /** Empties both CT maps; returns how many entries were removed. */
+  ctFlush(): number;
   /** Subscribe to monitor events; returns an unsubscribe function. */
   subscribeMonitor(cb: (e: MonitorEvent) => void): () => void;
 }

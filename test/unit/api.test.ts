@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type ApiServer } from '../../src/api/index.ts';
 import {
   ApiError, type AgentFacade, type AgentStatus, type Endpoint, type MapEntryView, type MapSummary, type MonitorEvent, type Pod, type PodSpec,
+  type Service, type ServiceSpec,
 } from '../../src/control/types.ts';
 
 class FakeAgent implements AgentFacade {
@@ -63,6 +64,47 @@ class FakeAgent implements AgentFacade {
   }
   dumpMap(name: string): MapEntryView[] | undefined {
     return name === 'cilium_lxc' ? [{ key: '172.20.0.10:0', value: 'id=100' }] : undefined;
+  }
+  services = new Map<string, Service>();
+  applied: ServiceSpec[] = [];
+  ctEntries = ['TCP OUT 10.96.43.209:80 -> 10.0.1.90:59668 service expires=475561 RevNAT=5', 'TCP IN 10.0.1.90:59668 -> 10.0.1.108:80 expires=475561 RevNAT=0'];
+  listServices(): Service[] {
+    return [...this.services.values()];
+  }
+  getService(namespace: string, name: string): Service | undefined {
+    return this.services.get(`${namespace}/${name}`);
+  }
+  async applyService(spec: ServiceSpec): Promise<{ service: Service; result: 'created' | 'configured' | 'unchanged' }> {
+    this.applied.push(spec);
+    if (spec.name === 'boom') throw new ApiError(400, 'clusterIP: 10.0.0.1 is not in service-cluster-ip-range');
+    const key = `${spec.namespace}/${spec.name}`;
+    const old = this.services.get(key);
+    const { clusterIP: _c, frontends: _f, createdAt: _t, ...oldSpec } = old ?? ({} as Service);
+    if (old && JSON.stringify({ ...oldSpec, clusterIP: old.clusterIP }) === JSON.stringify({ ...spec, clusterIP: spec.clusterIP ?? old.clusterIP })) return { service: old, result: 'unchanged' };
+    const clusterIP = spec.clusterIP ?? old?.clusterIP ?? `10.96.0.${this.services.size + 10}`;
+    const service: Service = {
+      ...spec, clusterIP, createdAt: old?.createdAt ?? new Date().toISOString(),
+      frontends: spec.ports.map((p, i) => ({
+        id: 16 + i, address: clusterIP, port: p.port, protocol: p.protocol ?? 'TCP', type: 'ClusterIP',
+        backends: [{ id: 1, ip: '172.20.0.10', port: typeof p.targetPort === 'number' ? p.targetPort : p.port, pod: 'default/xwing', state: 'active' }],
+      })),
+    };
+    this.services.set(key, service);
+    return { service, result: old ? 'configured' : 'created' };
+  }
+  async deleteService(namespace: string, name: string): Promise<void> {
+    this.services.delete(`${namespace}/${name}`);
+  }
+  lbList(revnat: boolean): Array<[string, string]> {
+    return revnat ? [['16', '10.108.12.195:80']] : [['10.108.12.195:80', '0.0.0.0:0 (16) [ClusterIP, non-routable]'], ['', '172.16.1.234:80 (16)']];
+  }
+  ctList(): string[] {
+    return [...this.ctEntries];
+  }
+  ctFlush(): number {
+    const n = this.ctEntries.length;
+    this.ctEntries = [];
+    return n;
   }
   subscribeMonitor(cb: (e: MonitorEvent) => void): () => void {
     this.subscribers.add(cb);
@@ -173,6 +215,114 @@ describe('agent API on a unix socket', () => {
     expect(typeof badJson.body.error).toBe('string');
   });
 
+  it('accepts container ports on pods and rejects bad ones naming the field', async () => {
+    const ports = [{ name: 'http', containerPort: 8080, protocol: 'TCP' }, { containerPort: 53, protocol: 'UDP' }];
+    const created = await call(sock, 'POST', '/v1/pods', { name: 'web', ports });
+    expect(created.status).toBe(201);
+    expect(agent.created.at(-1)?.ports).toEqual(ports);
+    const cases: Array<[unknown, string]> = [
+      [[{ containerPort: 0 }], 'body/ports/0/containerPort must be >= 1'],
+      [[{ containerPort: 65536 }], 'body/ports/0/containerPort must be <= 65535'],
+      [[{ containerPort: '80' }], 'body/ports/0/containerPort must be integer'],
+      [[{ name: 'http' }], 'body/ports/0/containerPort is required'],
+      [[{ containerPort: 80, protocol: 'SCTP' }], 'body/ports/0/protocol must be equal to one of the allowed values'],
+      [[{ containerPort: 80, name: 'Http_Port' }], 'body/ports/0/name must match pattern'],
+      [[{ containerPort: 80, name: 'a-very-long-port-name' }], 'body/ports/0/name must NOT have more than 15 characters'],
+      [[{ containerPort: 80, hostPort: 80 }], 'body/ports/0/hostPort is not allowed (unknown field)'],
+      [{ containerPort: 80 }, 'body/ports must be array'],
+    ];
+    for (const [p, msg] of cases) {
+      const r = await call(sock, 'POST', '/v1/pods', { name: 'web2', ports: p });
+      expect(r.status, JSON.stringify(p)).toBe(400);
+      expect(r.body.error, JSON.stringify(p)).toContain(msg);
+    }
+    await call(sock, 'DELETE', '/v1/pods/default/web');
+  });
+
+  it('applies, gets, lists and deletes services', async () => {
+    const spec = { name: 'deathstar', selector: { org: 'empire', class: 'deathstar' }, ports: [{ port: 80, targetPort: 'http', protocol: 'TCP' }] };
+    const created = await call(sock, 'POST', '/v1/services', spec);
+    expect(created.status).toBe(200);
+    expect(created.body.result).toBe('created');
+    expect(created.body.service).toMatchObject({ name: 'deathstar', namespace: 'default', clusterIP: '10.96.0.10', ports: [{ port: 80, targetPort: 'http' }] });
+    expect(created.body.service.frontends[0]).toEqual({
+      id: 16, address: '10.96.0.10', port: 80, protocol: 'TCP', type: 'ClusterIP',
+      backends: [{ id: 1, ip: '172.20.0.10', port: 80, pod: 'default/xwing', state: 'active' }],
+    });
+    expect(agent.applied.at(-1)).toEqual({ ...spec, namespace: 'default' });
+    expect((await call(sock, 'POST', '/v1/services', spec)).body.result).toBe('unchanged');
+    const nodePort = { ...spec, type: 'NodePort', ports: [{ port: 80, targetPort: 8080, nodePort: 31234 }], sessionAffinity: 'ClientIP', sessionAffinityTimeoutSeconds: 60, externalIPs: ['192.168.10.50'] };
+    expect((await call(sock, 'POST', '/v1/services', nodePort)).body).toMatchObject({ result: 'configured', service: { type: 'NodePort', ports: [{ nodePort: 31234, targetPort: 8080 }] } });
+    const dns = { name: 'kube-dns', namespace: 'kube-system', clusterIP: '10.96.0.10', ports: [{ name: 'dns', port: 53, protocol: 'UDP' }, { name: 'dns-tcp', port: 53 }], backends: [{ ip: '172.20.0.2', port: 53 }, { ip: '172.20.0.3' }] };
+    expect((await call(sock, 'POST', '/v1/services', dns)).body.result).toBe('created');
+    expect((await call(sock, 'GET', '/v1/services')).body.map((s: Service) => `${s.namespace}/${s.name}`)).toEqual(['default/deathstar', 'kube-system/kube-dns']);
+    expect((await call(sock, 'GET', '/v1/service')).body.map((s: Service) => s.frontends.map((f) => f.id))).toEqual([[16], [16, 17]]);
+    expect((await call(sock, 'GET', '/v1/services/kube-system/kube-dns')).body.backends).toEqual([{ ip: '172.20.0.2', port: 53 }, { ip: '172.20.0.3' }]);
+    expect(await call(sock, 'GET', '/v1/services/default/nope')).toMatchObject({ status: 404, body: { error: 'service "default/nope" not found' } });
+    expect(await call(sock, 'POST', '/v1/services', { ...spec, name: 'boom' })).toMatchObject({ status: 400, body: { error: expect.stringContaining('clusterIP: 10.0.0.1') } });
+    expect(await call(sock, 'DELETE', '/v1/services/kube-system/kube-dns')).toMatchObject({ status: 200, body: { namespace: 'kube-system', name: 'kube-dns', deleted: true } });
+    expect(await call(sock, 'DELETE', '/v1/services/kube-system/kube-dns')).toMatchObject({ status: 404, body: { error: 'service "kube-system/kube-dns" not found' } });
+    expect(await call(sock, 'GET', '/v1/services/default/Bad_Name')).toMatchObject({ status: 400, body: { error: expect.stringContaining('params/name') } });
+  });
+
+  it('rejects invalid service specs naming the field', async () => {
+    const ok = { name: 'svc', selector: { app: 'web' }, ports: [{ port: 80 }] };
+    const port = (p: object) => ({ ...ok, ports: [{ port: 80, ...p }] });
+    const cases: Array<[unknown, string]> = [
+      [{ ...ok, name: 'Svc' }, 'body/name must match pattern'],
+      [{ name: 'svc' }, 'body/ports is required'],
+      [{ ...ok, ports: [] }, 'body/ports must NOT have fewer than 1 items'],
+      [{ ...ok, bogus: true }, 'body/bogus is not allowed (unknown field)'],
+      [{ ...ok, ports: [{ port: 80, hostPort: 1 }] }, 'body/ports/0/hostPort is not allowed (unknown field)'],
+      [port({ port: 0 }), 'body/ports/0/port must be >= 1'],
+      [port({ port: 65536 }), 'body/ports/0/port must be <= 65535'],
+      [port({ port: '80' }), 'body/ports/0/port must be integer'],
+      [port({ protocol: 'SCTP' }), 'body/ports/0/protocol must be equal to one of the allowed values'],
+      [port({ protocol: 'tcp' }), 'body/ports/0/protocol must be equal to one of the allowed values'],
+      [port({ targetPort: 0 }), 'body/ports/0/targetPort must be >= 1'],
+      [port({ targetPort: 70000 }), 'body/ports/0/targetPort must be <= 65535'],
+      [port({ targetPort: 'Http_Port' }), 'body/ports/0/targetPort must match pattern'],
+      [port({ targetPort: '8080' }), 'body/ports/0/targetPort must match pattern'],
+      [port({ targetPort: true }), 'body/ports/0/targetPort must be integer or string'],
+      [port({ targetPort: 80.5 }), 'body/ports/0/targetPort must be integer or string'],
+      [{ ...port({ nodePort: 80 }), type: 'NodePort' }, 'body/ports/0/nodePort must be >= 30000'],
+      [{ ...port({ nodePort: 32768 }), type: 'NodePort' }, 'body/ports/0/nodePort must be <= 32767'],
+      [port({ nodePort: 30080 }), 'body/ports/0/nodePort may not be used when type is ClusterIP'],
+      [{ ...ok, ports: [{ port: 80 }, { port: 81 }] }, 'body/ports/0/name is required when a service has more than one port'],
+      [{ ...ok, ports: [{ name: 'a', port: 80 }, { name: 'a', port: 81 }] }, 'body/ports/1/name "a" is used by another port'],
+      [{ ...ok, type: 'ExternalName' }, 'body/type must be equal to one of the allowed values'],
+      [{ ...ok, clusterIP: '10.96.0' }, 'body/clusterIP must match pattern'],
+      [{ ...ok, clusterIP: '10.96.0.300' }, 'body/clusterIP must match pattern'],
+      [{ ...ok, sessionAffinity: 'Sticky' }, 'body/sessionAffinity must be equal to one of the allowed values'],
+      [{ ...ok, sessionAffinity: 'ClientIP', sessionAffinityTimeoutSeconds: 0 }, 'body/sessionAffinityTimeoutSeconds must be >= 1'],
+      [{ ...ok, sessionAffinity: 'ClientIP', sessionAffinityTimeoutSeconds: 86401 }, 'body/sessionAffinityTimeoutSeconds must be <= 86400'],
+      [{ ...ok, sessionAffinityTimeoutSeconds: 60 }, 'body/sessionAffinityTimeoutSeconds needs sessionAffinity ClientIP'],
+      [{ ...ok, externalIPs: ['nope'] }, 'body/externalIPs/0 must match pattern'],
+      [{ ...ok, selector: { app: 5 } }, 'body/selector/app must be string'],
+      [{ ...ok, selector: { 'bad key!': 'x' } }, 'body/selector key "bad key!"'],
+      [{ ...ok, backends: [{ port: 80 }] }, 'body/backends/0/ip is required'],
+      [{ ...ok, backends: [{ ip: '10.0.0.1', port: 0 }] }, 'body/backends/0/port must be >= 1'],
+      [{ ...ok, backends: [{ ip: '10.0.0.1', weight: 1 }] }, 'body/backends/0/weight is not allowed (unknown field)'],
+    ];
+    for (const [body, msg] of cases) {
+      const r = await call(sock, 'POST', '/v1/services', body);
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(r.body.error, JSON.stringify(body)).toContain(msg);
+    }
+    expect(agent.getService('default', 'svc')).toBeUndefined();
+  });
+
+  it('serves bpf lb rows and the CT table, and flushes it', async () => {
+    expect((await call(sock, 'GET', '/v1/lb')).body).toEqual({ rows: [['10.108.12.195:80', '0.0.0.0:0 (16) [ClusterIP, non-routable]'], ['', '172.16.1.234:80 (16)']] });
+    expect((await call(sock, 'GET', '/v1/lb?revnat=false')).body.rows).toHaveLength(2);
+    expect((await call(sock, 'GET', '/v1/lb?revnat=true')).body).toEqual({ rows: [['16', '10.108.12.195:80']] });
+    expect(await call(sock, 'GET', '/v1/lb?revnat=yes')).toMatchObject({ status: 400, body: { error: expect.stringContaining('querystring/revnat') } });
+    expect(await call(sock, 'GET', '/v1/lb?frontends=true')).toMatchObject({ status: 400, body: { error: 'querystring/frontends is not allowed (unknown field)' } });
+    expect((await call(sock, 'GET', '/v1/ct')).body.lines).toHaveLength(2);
+    expect(await call(sock, 'DELETE', '/v1/ct')).toMatchObject({ status: 200, body: { flushed: 2 } });
+    expect((await call(sock, 'GET', '/v1/ct')).body).toEqual({ lines: [] });
+  });
+
   it('maps ApiError to its status and other errors to 500', async () => {
     expect(await call(sock, 'POST', '/v1/pods', { name: 'y', node: 'other' })).toMatchObject({ status: 400, body: { error: expect.stringContaining('node: "other"') } });
     expect(await call(sock, 'POST', '/v1/pods', { name: 'explode' })).toMatchObject({ status: 500, body: { error: 'netns creation failed: boom' } });
@@ -256,9 +406,16 @@ describe('agent API on a unix socket', () => {
     const doc = (await call(sock, 'GET', '/v1/openapi.json')).body;
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).sort()).toEqual([
-      '/v1/config', '/v1/endpoint', '/v1/endpoint/{id}', '/v1/healthz', '/v1/map', '/v1/map/{name}', '/v1/monitor', '/v1/openapi.json',
-      '/v1/pods', '/v1/pods/{namespace}/{name}', '/v1/status',
+      '/v1/config', '/v1/ct', '/v1/endpoint', '/v1/endpoint/{id}', '/v1/healthz', '/v1/lb', '/v1/map', '/v1/map/{name}', '/v1/monitor', '/v1/openapi.json',
+      '/v1/pods', '/v1/pods/{namespace}/{name}', '/v1/service', '/v1/services', '/v1/services/{namespace}/{name}', '/v1/status',
     ]);
+    expect(Object.keys(doc.paths['/v1/services']).sort()).toEqual(['get', 'post']);
+    expect(Object.keys(doc.paths['/v1/services/{namespace}/{name}']).sort()).toEqual(['delete', 'get']);
+    expect(Object.keys(doc.paths['/v1/ct']).sort()).toEqual(['delete', 'get']);
+    expect(doc.paths['/v1/lb'].get.parameters.map((p: any) => p.name)).toEqual(['revnat']);
+    const svcBody = doc.paths['/v1/services'].post.requestBody.content['application/json'].schema;
+    expect(svcBody.properties.ports.items.properties.targetPort.anyOf).toHaveLength(2);
+    expect(doc.paths['/v1/pods'].post.requestBody.content['application/json'].schema.properties.ports.items.required).toEqual(['containerPort']);
     expect(Object.keys(doc.paths['/v1/pods']).sort()).toEqual(['get', 'post']);
     expect(Object.keys(doc.paths['/v1/pods/{namespace}/{name}']).sort()).toEqual(['delete', 'get']);
     const post = doc.paths['/v1/pods'].post;

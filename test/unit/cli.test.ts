@@ -7,16 +7,20 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type ApiServer } from '../../src/api/index.ts';
 import { parseArgs } from '../../src/cli/args.ts';
-import { BPF_LISTS, formatBpfList, formatMapGet, formatMapList } from '../../src/cli/bpf.ts';
+import { BPF_LISTS, formatBpfList, formatLbList, formatMapGet, formatMapList } from '../../src/cli/bpf.ts';
 import { resolveTarget } from '../../src/cli/client.ts';
 import { formatEndpointList } from '../../src/cli/endpoint.ts';
 import { main } from '../../src/cli/main.ts';
 import { formatMonitorEvent, hexDump } from '../../src/cli/monitor.ts';
 import { exitStatus, formatPodsTable, humanAge, parseLabels, podsJson } from '../../src/cli/pods.ts';
+import {
+  commonLabels, formatExternalIP, formatPorts, formatSelector, formatServiceList, formatServicesTable, namePorts, parsePortSpec,
+} from '../../src/cli/services.ts';
 import { cidrCapacity, formatStatus } from '../../src/cli/status.ts';
 import { addressOrder, formatTable } from '../../src/cli/table.ts';
 import {
   ApiError, type AgentFacade, type AgentStatus, type Endpoint, type MapEntryView, type MapSummary, type MonitorEvent, type Pod, type PodSpec,
+  type Service, type ServiceFrontend, type ServiceSpec,
 } from '../../src/control/types.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
@@ -145,6 +149,96 @@ describe('bpf list formatting (REFERENCE.md)', () => {
   });
 });
 
+function svc(name: string, extra: Partial<Service> = {}): Service {
+  return { name, namespace: 'default', type: 'ClusterIP', selector: {}, ports: [{ port: 80, protocol: 'TCP' }], clusterIP: '10.96.0.10', frontends: [], createdAt: new Date(T0).toISOString(), ...extra };
+}
+function fe(id: number, address: string, port: number, type: string, backends: Array<[string, number, ('active' | 'terminating')?]>): ServiceFrontend {
+  return { id, address, port, protocol: 'TCP', type, backends: backends.map(([ip, p, state], i) => ({ id: i + 1, ip, port: p, pod: '', state: state ?? 'active' })) };
+}
+
+describe('service formatting (REFERENCE.md)', () => {
+  it('service list: the reference rows, backends numbered under the Backend column, sorted by ID', () => {
+    const ref = refBlock('`service list`');
+    const web = svc('svc', {
+      type: 'NodePort', clusterIP: '10.108.12.195', ports: [{ port: 80, nodePort: 30080 }],
+      frontends: [
+        // The reference's Frontend column is 22 wide: a 19-character frontend (a NodePort one here) sets it.
+        fe(17, '192.168.10.10', 30080, 'NodePort', [['172.16.2.157', 80], ['172.16.1.234', 80, 'terminating']]),
+        fe(16, '10.108.12.195', 80, 'ClusterIP', [['172.16.2.157', 80], ['172.16.1.234', 80]]),
+      ],
+    });
+    const empty = svc('empty', { clusterIP: '10.96.0.20', frontends: [fe(3, '10.96.0.20', 53, 'ClusterIP', [])] });
+    const out = lines(formatServiceList([web, empty]));
+    expect(out.slice(0, 1)).toEqual(ref.slice(0, 1));
+    expect(out[1]).toBe('3    10.96.0.20:53         ClusterIP');
+    expect(out.slice(2, 4)).toEqual(ref.slice(1, 3));
+    expect(out.slice(4)).toEqual([
+      '17   192.168.10.10:30080   NodePort       1 => 172.16.2.157:80',
+      '                                          2 => 172.16.1.234:80 (terminating)',
+    ]);
+    expect(lines(formatServiceList([]))).toEqual(['ID   Frontend   Service Type   Backend']);
+  });
+
+  it('bpf lb list: the reference rows, and --revnat', () => {
+    const ref = refBlock('`bpf lb list`');
+    const rows: Array<[string, string]> = [
+      ['10.108.12.195:80', '0.0.0.0:0 (16) [ClusterIP, non-routable]'], ['', '172.16.1.234:80 (16)'], ['', '172.16.2.157:80 (16)'],
+      ['192.168.10.10:30080', '0.0.0.0:0 (17) [NodePort]'], ['', '172.16.2.157:80 (17)'],
+    ];
+    const out = lines(formatLbList(rows));
+    expect(out.slice(0, 4)).toEqual(ref);
+    expect(out.slice(4)).toEqual(['192.168.10.10:30080   0.0.0.0:0 (17) [NodePort]', '                      172.16.2.157:80 (17)']);
+    expect(lines(formatLbList([['16', '10.108.12.195:80'], ['17', '192.168.10.10:30080']], true))).toEqual([
+      'ID   SERVICE ADDRESS', '16   10.108.12.195:80', '17   192.168.10.10:30080',
+    ]);
+  });
+
+  it('get svc: kubectl columns, NAMESPACE with -A, SELECTOR with wide', () => {
+    const svcs = [
+      svc('webpod', { clusterIP: '10.96.166.184', selector: { app: 'webpod' }, createdAt: new Date(T0 - 300_000).toISOString() }),
+      svc('deathstar', { clusterIP: '10.96.43.209', selector: { org: 'empire', class: 'deathstar' } }),
+      svc('np', { type: 'NodePort', clusterIP: '10.96.0.50', ports: [{ name: 'http', port: 80, nodePort: 31234 }, { name: 'dns', port: 53, protocol: 'UDP', nodePort: 30053 }] }),
+      svc('lb', { type: 'LoadBalancer', clusterIP: '10.96.0.60', ports: [{ port: 80 }], frontends: [fe(9, '10.96.0.60', 80, 'ClusterIP', []), fe(10, '192.168.10.100', 32000, 'NodePort', []), fe(11, '10.10.200.1', 80, 'LoadBalancer', [])] }),
+      svc('dns', { namespace: 'kube-system', ports: [{ name: 'dns', port: 53, protocol: 'UDP' }, { name: 'dns-tcp', port: 53, protocol: 'TCP' }], externalIPs: ['192.168.10.53'] }),
+    ];
+    expect(formatServicesTable(svcs.slice(0, 4), { now: T0 + 45_000 })).toBe([
+      'NAME        TYPE           CLUSTER-IP      EXTERNAL-IP   PORT(S)                     AGE',
+      'deathstar   ClusterIP      10.96.43.209    <none>        80/TCP                      45s',
+      'lb          LoadBalancer   10.96.0.60      10.10.200.1   80:32000/TCP                45s',
+      'np          NodePort       10.96.0.50      <none>        80:31234/TCP,53:30053/UDP   45s',
+      'webpod      ClusterIP      10.96.166.184   <none>        80/TCP                      5m45s',
+      '',
+    ].join('\n'));
+    expect(lines(formatServicesTable([svcs[1], svcs[4]], { now: T0, allNamespaces: true, wide: true }))).toEqual([
+      'NAMESPACE     NAME        TYPE        CLUSTER-IP     EXTERNAL-IP     PORT(S)         AGE   SELECTOR',
+      'default       deathstar   ClusterIP   10.96.43.209   <none>          80/TCP          0s    class=deathstar,org=empire',
+      'kube-system   dns         ClusterIP   10.96.0.10     192.168.10.53   53/UDP,53/TCP   0s    <none>',
+    ]);
+    expect(formatExternalIP(svc('x', { type: 'LoadBalancer' }))).toBe('<pending>');
+    expect(formatPorts(svc('x', { ports: [] }))).toBe('<none>');
+    expect(formatSelector(undefined)).toBe('<none>');
+  });
+
+  it('parses --port specs, names several ports, and finds a deployment selector', () => {
+    expect(parsePortSpec('80')).toEqual({ port: 80, protocol: 'TCP' });
+    expect(parsePortSpec('80:8080')).toEqual({ port: 80, targetPort: 8080, protocol: 'TCP' });
+    expect(parsePortSpec('53/udp')).toEqual({ port: 53, protocol: 'UDP' });
+    expect(parsePortSpec('80:http/TCP')).toEqual({ port: 80, targetPort: 'http', protocol: 'TCP' });
+    expect(parsePortSpec('5353', 'UDP')).toEqual({ port: 5353, protocol: 'UDP' });
+    expect(() => parsePortSpec('http')).toThrow(/"http" is not a port number/);
+    expect(() => parsePortSpec('70000')).toThrow(/not a port number/);
+    expect(() => parsePortSpec('80:99999')).toThrow(/target port: "99999"/);
+    expect(() => parsePortSpec('80/SCTP')).toThrow(/protocol must be TCP or UDP/);
+    expect(() => parsePortSpec('80:81:82')).toThrow(/not PORT\[:TARGET\]/);
+    expect(namePorts([{ port: 80 }])).toEqual([{ port: 80 }]);
+    expect(namePorts([{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }, { port: 80, targetPort: 8080 }]).map((p) => p.name)).toEqual(['53-53', '53-53-tcp', '80-8080']);
+    expect(commonLabels([
+      pod('deathstar-1', { labels: { org: 'empire', class: 'deathstar', 'pod-template-hash': 'a' } }),
+      pod('deathstar-2', { labels: { org: 'empire', class: 'deathstar', 'pod-template-hash': 'a', extra: 'x' } }),
+    ])).toEqual({ org: 'empire', class: 'deathstar' });
+  });
+});
+
 const STATUS: AgentStatus = {
   node: 'k8s-ctr', nodeIP: '192.168.10.100', version: '0.1.0', uptimeSeconds: 60, kvstore: 'Ok local',
   ipam: { cidr: '172.20.0.0/24', allocated: [{ ip: '172.20.0.106', owner: 'router' }, { ip: '172.20.0.10', owner: 'default/xwing' }, { ip: '172.20.0.11', owner: 'health' }] },
@@ -267,6 +361,30 @@ class FakeAgent implements AgentFacade {
   dumpMap(name: string): MapEntryView[] | undefined {
     return name === 'cilium_ipcache' ? [{ key: '172.20.0.10/32', value: 'identity=18300 encryptkey=0 tunnelendpoint=0.0.0.0' }] : name === 'cilium_lxc' ? [] : undefined;
   }
+  services = new Map<string, Service>();
+  applied: ServiceSpec[] = [];
+  ct = ['TCP OUT 10.96.43.209:80 -> 10.0.1.90:59668 service expires=475561 RevNAT=5', 'ICMP OUT 10.5.2.101:47153 -> 10.4.9.11:0 expires=1987951 RevNAT=0'];
+  listServices(): Service[] { return [...this.services.values()]; }
+  getService(ns: string, name: string): Service | undefined { return this.services.get(`${ns}/${name}`); }
+  async applyService(spec: ServiceSpec): Promise<{ service: Service; result: 'created' | 'configured' | 'unchanged' }> {
+    this.applied.push(spec);
+    const key = `${spec.namespace}/${spec.name}`;
+    const old = this.services.get(key);
+    if (old && JSON.stringify(this.applied.filter((a) => `${a.namespace}/${a.name}` === key).at(-2)) === JSON.stringify(spec)) return { service: old, result: 'unchanged' };
+    const clusterIP = spec.clusterIP ?? old?.clusterIP ?? `10.96.0.${10 + this.services.size}`;
+    const service: Service = {
+      ...spec, clusterIP, createdAt: new Date().toISOString(),
+      frontends: spec.ports.map((p, i) => ({ id: 16 + i, address: clusterIP, port: p.port, protocol: p.protocol ?? 'TCP', type: 'ClusterIP', backends: [{ id: 1, ip: '172.20.0.10', port: 80, pod: 'default/xwing', state: 'active' as const }] })),
+    };
+    this.services.set(key, service);
+    return { service, result: old ? 'configured' : 'created' };
+  }
+  async deleteService(ns: string, name: string): Promise<void> { this.services.delete(`${ns}/${name}`); }
+  lbList(revnat: boolean): Array<[string, string]> {
+    return revnat ? [['16', '10.96.0.10:80']] : [['10.96.0.10:80', '0.0.0.0:0 (16) [ClusterIP, non-routable]'], ['', '172.20.0.10:80 (16)']];
+  }
+  ctList(): string[] { return [...this.ct]; }
+  ctFlush(): number { const n = this.ct.length; this.ct = []; return n; }
   subscribeMonitor(cb: (e: MonitorEvent) => void): () => void {
     this.subscribers.add(cb);
     return () => this.subscribers.delete(cb);
@@ -324,6 +442,73 @@ describe('ciliary against a fake agent', () => {
     expect(st.out).toContain('  172.20.0.106 (router)');
   });
 
+  it('creates, exposes, lists and deletes services', async () => {
+    expect(await cli('create', 'service', 'deathstar', '--selector', 'org=empire,class=deathstar', '--port', '80:http', '--session-affinity-timeout', '60'))
+      .toEqual({ code: 0, out: 'service/deathstar created\n', err: '' });
+    expect(agent.applied.at(-1)).toEqual({
+      name: 'deathstar', namespace: 'default', selector: { org: 'empire', class: 'deathstar' }, ports: [{ port: 80, targetPort: 'http', protocol: 'TCP' }],
+      sessionAffinity: 'ClientIP', sessionAffinityTimeoutSeconds: 60,
+    });
+    expect((await cli('create', 'service', 'deathstar', '--selector', 'org=empire,class=deathstar', '--port', '80:http', '--session-affinity-timeout', '60')).out).toBe('service/deathstar unchanged\n');
+    expect((await cli('create', 'svc', 'nodeport', 'np', '-n', 'lab', '--port', '80:8080', '--port', '53/UDP', '--cluster-ip', '10.96.0.99')).out).toBe('service/np created\n');
+    expect(agent.applied.at(-1)).toEqual({
+      name: 'np', namespace: 'lab', type: 'NodePort', clusterIP: '10.96.0.99',
+      ports: [{ name: '80-8080', port: 80, targetPort: 8080, protocol: 'TCP' }, { name: '53-53', port: 53, protocol: 'UDP' }],
+    });
+    expect((await cli('create', 'service', 'np', '-n', 'lab', '--port', '80', '--type', 'LoadBalancer')).out).toBe('service/np configured\n');
+    expect(await cli('create', 'service', 'x', '--port', '80', '--type', 'ExternalName')).toMatchObject({ code: 2, err: expect.stringContaining('--type must be ClusterIP, NodePort, LoadBalancer') });
+    expect(await cli('create', 'service', 'x')).toMatchObject({ code: 2, err: expect.stringContaining('at least one --port') });
+    expect(await cli('create', 'service', 'x', '--port', '80:Bad_Name')).toMatchObject({ code: 1, err: expect.stringContaining('body/ports/0/targetPort must match pattern') });
+    expect(await cli('create', 'pod', 'x')).toMatchObject({ code: 2, err: expect.stringContaining('create supports services') });
+
+    // expose: the selector is the pod's labels; ports from --port, else the pod's container ports.
+    expect(await cli('expose', 'pod', 'xwing', '--port', '80', '--target-port', '8080')).toEqual({ code: 0, out: 'service/xwing exposed\n', err: '' });
+    expect(agent.applied.at(-1)).toEqual({ name: 'xwing', namespace: 'default', selector: { org: 'alliance', class: 'xwing' }, ports: [{ port: 80, targetPort: 8080, protocol: 'TCP' }] });
+    agent.pods.set('default/deathstar-8c4c77fb7-nnzkt', pod('deathstar-8c4c77fb7-nnzkt', { labels: { org: 'empire', class: 'deathstar', 'pod-template-hash': '8c4c77fb7' }, ports: [{ name: 'http', containerPort: 80 }] }));
+    agent.pods.set('default/deathstar-8c4c77fb7-ksnbd', pod('deathstar-8c4c77fb7-ksnbd', { labels: { org: 'empire', class: 'deathstar', 'pod-template-hash': '8c4c77fb7' }, ports: [{ name: 'http', containerPort: 80 }] }));
+    expect((await cli('expose', 'deployment', 'deathstar', '--name', 'ds', '--protocol', 'UDP')).out).toBe('service/ds exposed\n');
+    expect(agent.applied.at(-1)).toEqual({ name: 'ds', namespace: 'default', selector: { org: 'empire', class: 'deathstar' }, ports: [{ port: 80, targetPort: 80, protocol: 'UDP' }] });
+    expect(await cli('expose', 'pod', 'tiefighter', '--port', '80')).toMatchObject({ code: 1, err: expect.stringContaining("couldn't retrieve selectors") });
+    expect(await cli('expose', 'pod', 'xwing')).toMatchObject({ code: 2, err: expect.stringContaining("couldn't find port") });
+    expect(await cli('expose', 'pod', 'ghost', '--port', '80')).toMatchObject({ code: 1, err: 'Error: pod "default/ghost" not found\n' });
+    expect(await cli('expose', 'deployment', 'ghost', '--port', '80')).toMatchObject({ code: 1, err: expect.stringContaining('deployments "ghost" not found') });
+
+    const table = await cli('get', 'svc');
+    expect(lines(table.out)[0]).toMatch(/^NAME {8}TYPE {8}CLUSTER-IP {3}EXTERNAL-IP {3}PORT\(S\) {3}AGE$/);
+    expect(lines(table.out).slice(1).map((l) => l.split(/\s+/).slice(0, 5).join(' '))).toEqual([
+      'deathstar ClusterIP 10.96.0.10 <none> 80/TCP', 'ds ClusterIP 10.96.0.13 <none> 80/UDP', 'xwing ClusterIP 10.96.0.12 <none> 80/TCP',
+    ]);
+    expect(lines((await cli('get', 'services', 'xwing', '-o', 'wide')).out)[1]).toMatch(/^xwing .* 80\/TCP +\d+s +class=xwing,org=alliance$/);
+    expect(lines((await cli('get', 'svc', '-A')).out).map((l) => l.split(/\s+/).slice(0, 2).join(' '))).toEqual(['NAMESPACE NAME', 'default deathstar', 'default ds', 'default xwing', 'lab np']);
+    expect(JSON.parse((await cli('get', 'service', '-n', 'lab', '-o', 'json')).out).map((s: Service) => s.name)).toEqual(['np']);
+    expect(await cli('get', 'svc', 'nope')).toMatchObject({ code: 1, err: 'Error: services "nope" not found\n' });
+    expect(await cli('get', 'svc', '-n', 'empty')).toEqual({ code: 0, out: '', err: 'No resources found in empty namespace.\n' });
+
+    const list = await cli('service', 'list');
+    expect(lines(list.out)[0]).toBe('ID   Frontend        Service Type   Backend');
+    expect(lines(list.out)).toContain('16   10.96.0.10:80   ClusterIP      1 => 172.20.0.10:80');
+    expect(JSON.parse((await cli('service', 'list', '-o', 'json')).out)).toHaveLength(4);
+
+    expect(await cli('delete', 'svc', 'ds', 'xwing')).toEqual({ code: 0, out: 'service "ds" deleted\nservice "xwing" deleted\n', err: '' });
+    expect(await cli('delete', 'service/np', '-n', 'lab')).toEqual({ code: 0, out: 'service "np" deleted\n', err: '' });
+    expect(await cli('delete', 'svc', 'np', '-n', 'lab')).toEqual({ code: 1, out: '', err: 'Error: service "lab/np" not found\n' });
+    expect([...agent.services.keys()]).toEqual(['default/deathstar']);
+    agent.pods.delete('default/deathstar-8c4c77fb7-nnzkt');
+    agent.pods.delete('default/deathstar-8c4c77fb7-ksnbd');
+  });
+
+  it('prints bpf lb list and the CT table, and flushes it', async () => {
+    expect((await cli('bpf', 'lb', 'list')).out).toBe('SERVICE ADDRESS   BACKEND ADDRESS\n10.96.0.10:80     0.0.0.0:0 (16) [ClusterIP, non-routable]\n                  172.20.0.10:80 (16)\n');
+    expect((await cli('bpf', 'lb', 'list', '--revnat')).out).toBe('ID   SERVICE ADDRESS\n16   10.96.0.10:80\n');
+    expect(JSON.parse((await cli('bpf', 'lb', 'list', '-o', 'json')).out)).toHaveLength(2);
+    expect((await cli('bpf', 'lb', 'list', '--from-file')).code).toBe(2);
+    expect((await cli('bpf', 'ct', 'list', 'global')).out).toBe(agent.ct.map((l) => l + '\n').join(''));
+    expect(await cli('bpf', 'ct', 'list', '312')).toMatchObject({ code: 2, err: expect.stringContaining('global table only') });
+    expect(await cli('bpf', 'ct', 'flush', 'global')).toEqual({ code: 0, out: 'Flushed 2 entries from cilium_ct4_global and cilium_ct_any4_global\n', err: '' });
+    expect(await cli('bpf', 'ct', 'list', 'global')).toEqual({ code: 0, out: '', err: '' });
+    expect((await cli('help')).out).toMatch(/service list[\s\S]*bpf lb list[\s\S]*bpf ct flush global/);
+  });
+
   it('streams monitor events with the cilium monitor header', async () => {
     let out = '';
     const done = main(['monitor', '--type', 'drop', '--socket', sock], { out: (s) => (out += s), err: () => {} }, {});
@@ -343,7 +528,7 @@ describe('ciliary against a fake agent', () => {
     expect((await cli('frobnicate')).code).toBe(2);
     expect((await cli('get', 'pods', '--hex')).err).toContain('flag --hex is not accepted by "ciliary get"');
     expect((await cli('monitor', '--type', 'bogus')).code).toBe(2);
-    expect((await cli('get', 'services')).code).toBe(2);
+    expect((await cli('get', 'deployments')).code).toBe(2);
     expect((await cli('exec', 'xwing')).err).toContain('needs a command after --');
     expect((await cli('help')).out).toContain('bpf ipcache list');
     const gone = await main(['status', '--socket', join(dir, 'none.sock')], { out: () => {}, err: (s) => expect(s).toMatch(/cannot reach the ciliary agent at .*none\.sock \(ENOENT\)/) }, {});

@@ -1,0 +1,351 @@
+// Services, the control-plane side of the load balancer: ClusterIP allocation, frontends (one per
+// port), backends from the pods a selector matches, written into the LB maps in the order that
+// keeps the datapath consistent (backends, then slots, then the service entry), and persisted in
+// the kvstore so a restarted agent keeps its addresses and IDs.
+import type { Logger } from 'pino';
+import type { KVStore } from '../control/kvstore.ts';
+import { ApiError, type Pod, type Service, type ServiceBackend, type ServiceFrontend, type ServiceSpec } from '../control/types.ts';
+import { parseCidr, contains, type Cidr } from '../control/cidr.ts';
+import { ipToU32, u32ToIp } from '../dataplane/map-defs.ts';
+import type { LoadBalancer } from './lb.ts';
+import * as L from './lb-layout.ts';
+import { maglevTable } from './maglev.ts';
+
+const SPEC_PREFIX = 'ciliary/services/';
+const FRONTEND_ID_PREFIX = 'ciliary/lb/frontend-ids/';
+const BACKEND_ID_PREFIX = 'ciliary/lb/backend-ids/';
+const MAX_ID = 65535;
+const DEFAULT_AFFINITY_TIMEOUT = 10800;
+
+interface Stored {
+  spec: ServiceSpec;
+  clusterIP: string;
+  createdAt: string;
+}
+
+export interface ServiceManagerOptions {
+  serviceCidr: string;
+  maglev: boolean;
+  /** IPs that are never allocated (kube-dns, the kubernetes service). */
+  reservedIPs: string[];
+}
+
+export class ServiceManager {
+  private readonly services = new Map<string, Stored>();
+  private readonly frontendIds = new Map<string, number>(); // "ip:port/PROTO" → id
+  private readonly backendIds = new Map<string, number>(); // "ip:port/PROTO" → id
+  private readonly backendNames = new Map<number, string>();
+  private readonly usedIps = new Set<string>();
+  /** What each frontend id holds now, to remove stale slots and find unreferenced backends. */
+  private readonly written = new Map<number, { addr: number; port: number; proto: number; count: number; backends: number[] }>();
+  private readonly cidr: Cidr;
+  private readonly key = new Uint8Array(L.SVC_KEY_SIZE);
+  private readonly kv4 = new Uint8Array(4);
+  private readonly value = new Uint8Array(16);
+
+  constructor(
+    private readonly kv: KVStore,
+    private readonly lb: LoadBalancer,
+    private readonly pods: () => Pod[],
+    private readonly o: ServiceManagerOptions,
+    private readonly log: Logger,
+  ) {
+    this.cidr = parseCidr(o.serviceCidr);
+  }
+
+  async restore(): Promise<void> {
+    for (const p of await this.kv.list(FRONTEND_ID_PREFIX)) this.frontendIds.set(p.key.slice(FRONTEND_ID_PREFIX.length), Number(p.value));
+    for (const p of await this.kv.list(BACKEND_ID_PREFIX)) this.backendIds.set(p.key.slice(BACKEND_ID_PREFIX.length), Number(p.value));
+    for (const [name, id] of this.backendIds) this.backendNames.set(id, name);
+    for (const p of await this.kv.list(SPEC_PREFIX)) {
+      const s = JSON.parse(p.value) as Stored;
+      this.services.set(`${s.spec.namespace}/${s.spec.name}`, s);
+      this.usedIps.add(s.clusterIP);
+    }
+    await this.syncAll();
+  }
+
+  list(): Service[] {
+    const pods = this.pods();
+    return [...this.services.values()].map((s) => this.view(s, pods)).sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+  }
+
+  get(namespace: string, name: string): Service | undefined {
+    const s = this.services.get(`${namespace}/${name}`);
+    return s && this.view(s);
+  }
+
+  async apply(spec: ServiceSpec): Promise<{ service: Service; result: 'created' | 'configured' | 'unchanged' }> {
+    const namespace = spec.namespace || 'default';
+    const key = `${namespace}/${spec.name}`;
+    const norm: ServiceSpec = { ...spec, namespace };
+    this.validate(norm);
+    const old = this.services.get(key);
+    if (old && norm.clusterIP && norm.clusterIP !== old.clusterIP) throw new ApiError(422, `spec.clusterIP: field is immutable (is ${old.clusterIP})`);
+    const clusterIP = old?.clusterIP ?? (norm.clusterIP ? this.claimIP(norm.clusterIP) : this.allocateIP());
+    const next: Stored = { spec: { ...norm, clusterIP }, clusterIP, createdAt: old?.createdAt ?? new Date().toISOString() };
+    const result = !old ? 'created' : JSON.stringify(old.spec) === JSON.stringify(next.spec) ? 'unchanged' : 'configured';
+    if (result !== 'unchanged') {
+      this.services.set(key, next);
+      try {
+        await this.kv.put(SPEC_PREFIX + key, JSON.stringify(next));
+        await this.syncService(next, old);
+      } catch (e) {
+        if (old) this.services.set(key, old);
+        else {
+          this.services.delete(key);
+          this.usedIps.delete(clusterIP);
+        }
+        await this.syncAll();
+        throw e;
+      }
+      this.log.info({ service: key, clusterIP, result }, 'service applied');
+    }
+    return { service: this.view(next), result };
+  }
+
+  async delete(namespace: string, name: string): Promise<void> {
+    const key = `${namespace}/${name}`;
+    const s = this.services.get(key);
+    if (!s) throw new ApiError(404, `service "${key}" not found`);
+    this.services.delete(key);
+    this.usedIps.delete(s.clusterIP);
+    await this.kv.delete(SPEC_PREFIX + key);
+    await this.syncService(undefined, s);
+  }
+
+  /** Writes one service's frontends and removes those it no longer has; cheap with many services. */
+  private async syncService(s: Stored | undefined, old: Stored | undefined): Promise<void> {
+    const pods = this.pods();
+    const live = new Set<number>();
+    for (const fe of s ? await this.frontends(s, pods) : []) {
+      live.add(fe.id);
+      for (const b of fe.backends) this.writeBackend(b, fe.protocol, L.BE_STATE_ACTIVE);
+      this.writeFrontend(fe, s!.spec, fe.backends.map((b) => b.id));
+    }
+    for (const fe of old ? await this.frontends(old, []) : []) if (!live.has(fe.id) && this.written.has(fe.id)) this.removeFrontend(fe.id);
+  }
+
+  /** Recomputes every frontend from the services and the pods that exist now. */
+  async syncAll(): Promise<void> {
+    const pods = this.pods();
+    const live = new Set<number>();
+    const referenced = new Set<number>();
+    for (const s of this.services.values()) {
+      for (const fe of await this.frontends(s, pods)) {
+        live.add(fe.id);
+        const active = fe.backends.map((b) => b.id);
+        for (const b of fe.backends) this.writeBackend(b, fe.protocol, L.BE_STATE_ACTIVE);
+        this.writeFrontend(fe, s.spec, active);
+        for (const id of active) referenced.add(id);
+      }
+    }
+    for (const id of [...this.written.keys()]) if (!live.has(id)) this.removeFrontend(id);
+    this.sweepBackends(referenced, pods);
+  }
+
+  // ---- frontends and backends -------------------------------------------------------------------
+
+  private async frontends(s: Stored, pods: Pod[]): Promise<ServiceFrontend[]> {
+    const out: ServiceFrontend[] = [];
+    const type = s.spec.type ?? 'ClusterIP';
+    const addresses: Array<[string, string]> = [[s.clusterIP, type === 'LoadBalancer' || type === 'NodePort' ? 'ClusterIP' : 'ClusterIP'], ...(s.spec.externalIPs ?? []).map((ip): [string, string] => [ip, 'ExternalIP'])];
+    for (const p of s.spec.ports) {
+      const protocol = p.protocol ?? 'TCP';
+      const backends: ServiceBackend[] = [];
+      if (s.spec.backends) {
+        for (const b of s.spec.backends) backends.push({ id: await this.backendId(b.ip, b.port ?? p.port, protocol), ip: b.ip, port: b.port ?? p.port, pod: '', state: 'active' });
+      } else if (s.spec.selector && Object.keys(s.spec.selector).length > 0) {
+        for (const pod of pods) {
+          if (pod.namespace !== s.spec.namespace || pod.state !== 'ready' || !matches(s.spec.selector, pod.labels)) continue;
+          const port = targetPort(p.targetPort ?? p.port, pod, protocol);
+          if (port === undefined) continue;
+          backends.push({ id: await this.backendId(pod.podIP, port, protocol), ip: pod.podIP, port, pod: `${pod.namespace}/${pod.name}`, state: 'active' });
+        }
+      }
+      backends.sort((a, b) => a.id - b.id);
+      for (const [address, kind] of addresses) {
+        out.push({ id: await this.frontendId(address, p.port, protocol), address, port: p.port, protocol, type: kind, backends });
+      }
+    }
+    return out;
+  }
+
+  private writeBackend(b: ServiceBackend, protocol: string, state: number): void {
+    const v = new DataView(this.value.buffer);
+    this.value.fill(0);
+    v.setUint32(L.BE_ADDRESS, ipToU32(b.ip));
+    v.setUint16(L.BE_PORT, b.port);
+    v.setUint8(L.BE_PROTO, L.protoNumber(protocol));
+    v.setUint8(L.BE_FLAGS, state);
+    new DataView(this.kv4.buffer).setUint32(0, b.id, true);
+    this.check(this.lb.backends.update(this.kv4, 0, this.value, 0, 0), 'backend');
+  }
+
+  private setKey(addr: number, port: number, slot: number, proto: number): void {
+    const k = new DataView(this.key.buffer);
+    this.key.fill(0);
+    k.setUint32(L.SK_ADDRESS, addr);
+    k.setUint16(L.SK_DPORT, port);
+    k.setUint16(L.SK_SLOT, slot, true);
+    this.key[L.SK_PROTO] = proto;
+  }
+
+  private writeFrontend(fe: ServiceFrontend, spec: ServiceSpec, active: number[]): void {
+    const addr = ipToU32(fe.address);
+    const proto = L.protoNumber(fe.protocol);
+    const v = new DataView(this.value.buffer);
+    // Slots first, then the service entry: the datapath never sees a count without its slots.
+    for (let i = 0; i < active.length; i++) {
+      this.value.fill(0);
+      v.setUint32(L.SV_BACKEND_ID, active[i], true);
+      v.setUint16(L.SV_REV_NAT, fe.id, true);
+      this.setKey(addr, fe.port, i + 1, proto);
+      this.check(this.lb.services.update(this.key, 0, this.value, 0, 0), 'service slot');
+    }
+    if (this.o.maglev) {
+      const table = maglevTable(fe.backends.map((b) => ({ id: b.id, name: `${b.ip}:${b.port}` })), this.lb.maglevSize);
+      const row = this.lb.maglev.lookupIndex(fe.id);
+      if (row >= 0) this.lb.maglev.bytes.set(new Uint8Array(table.buffer), row);
+    }
+    this.value.fill(0);
+    v.setUint32(L.SV_BACKEND_ID, spec.sessionAffinity === 'ClientIP' ? spec.sessionAffinityTimeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT : 0, true);
+    v.setUint16(L.SV_COUNT, active.length, true);
+    v.setUint16(L.SV_REV_NAT, fe.id, true);
+    let flags = spec.sessionAffinity === 'ClientIP' ? L.SVC_FLAG_AFFINITY : 0;
+    if (fe.type === 'ExternalIP') flags |= L.SVC_FLAG_EXTERNAL_IP | L.SVC_FLAG_ROUTABLE;
+    v.setUint8(L.SV_FLAGS, flags);
+    v.setUint8(L.SV_FLAGS2, this.o.maglev ? L.SVC_FLAG2_MAGLEV : 0);
+    this.setKey(addr, fe.port, 0, proto);
+    this.check(this.lb.services.update(this.key, 0, this.value, 0, 0), 'service');
+    // Reverse NAT for replies.
+    this.value.fill(0);
+    v.setUint32(L.RN_ADDRESS, addr);
+    v.setUint16(L.RN_PORT, fe.port);
+    new DataView(this.kv4.buffer).setUint32(0, fe.id, true);
+    this.check(this.lb.revNatMap.update(this.kv4, 0, this.value, 0, 0), 'reverse NAT');
+    // Slots beyond the new count go last.
+    const prev = this.written.get(fe.id);
+    for (let i = active.length + 1; prev && i <= prev.count; i++) {
+      this.setKey(addr, fe.port, i, proto);
+      this.lb.services.delete(this.key, 0);
+    }
+    this.written.set(fe.id, { addr, port: fe.port, proto, count: active.length, backends: active });
+  }
+
+  private removeFrontend(id: number): void {
+    const w = this.written.get(id)!;
+    for (let i = 0; i <= w.count; i++) {
+      this.setKey(w.addr, w.port, i, w.proto);
+      this.lb.services.delete(this.key, 0);
+    }
+    new DataView(this.kv4.buffer).setUint32(0, id, true);
+    this.lb.revNatMap.delete(this.kv4, 0);
+    this.written.delete(id);
+  }
+
+  /** Backends no frontend uses: kept as terminating while their pod lives (open connections finish), else removed. */
+  private sweepBackends(referenced: Set<number>, pods: Pod[]): void {
+    const podIPs = new Set(pods.map((p) => p.podIP));
+    for (const [name, id] of this.backendIds) {
+      if (referenced.has(id)) continue;
+      const ip = name.slice(0, name.indexOf(':'));
+      new DataView(this.kv4.buffer).setUint32(0, id, true);
+      const off = this.lb.backends.lookup(this.kv4, 0);
+      if (off < 0) continue;
+      if (podIPs.has(ip)) this.lb.backends.view.setUint8(off + L.BE_FLAGS, L.BE_STATE_TERMINATING);
+      else this.lb.backends.delete(this.kv4, 0);
+    }
+  }
+
+  private check(rc: number, what: string): void {
+    if (rc < 0) throw new ApiError(507, `${what} map is full (${rc}); raise bpf-lb-map-max`);
+  }
+
+  // ---- ids and addresses ------------------------------------------------------------------------
+
+  private async frontendId(ip: string, port: number, protocol: string): Promise<number> {
+    return this.id(this.frontendIds, FRONTEND_ID_PREFIX, `${ip}:${port}/${protocol}`);
+  }
+
+  private async backendId(ip: string, port: number, protocol: string): Promise<number> {
+    const name = `${ip}:${port}/${protocol}`;
+    const id = await this.id(this.backendIds, BACKEND_ID_PREFIX, name);
+    this.backendNames.set(id, name);
+    return id;
+  }
+
+  /** A stable id per name, the lowest free one; ids of removed names are not reused (CT may hold them). */
+  private async id(ids: Map<string, number>, prefix: string, name: string): Promise<number> {
+    const have = ids.get(name);
+    if (have) return have;
+    const id = ids.size + 1;
+    if (id > MAX_ID) throw new ApiError(507, 'no free service or backend id');
+    ids.set(name, id);
+    await this.kv.put(prefix + name, String(id));
+    return id;
+  }
+
+  private claimIP(ip: string): string {
+    let n: number;
+    try {
+      n = ipToU32(ip);
+    } catch {
+      throw new ApiError(400, `spec.clusterIP: "${ip}" is not an IPv4 address`);
+    }
+    if (!contains(this.cidr, n)) throw new ApiError(422, `spec.clusterIP: ${ip} is not in the service range ${this.o.serviceCidr}`);
+    if (this.usedIps.has(ip)) throw new ApiError(422, `spec.clusterIP: ${ip} is already allocated`);
+    this.usedIps.add(ip);
+    return ip;
+  }
+
+  private allocateIP(): string {
+    const reserved = new Set(this.o.reservedIPs);
+    for (let i = 1; i < this.cidr.size - 1; i++) {
+      const ip = u32ToIp(this.cidr.base + i);
+      if (this.usedIps.has(ip) || reserved.has(ip)) continue;
+      this.usedIps.add(ip);
+      return ip;
+    }
+    throw new ApiError(507, `service range ${this.o.serviceCidr} is exhausted`);
+  }
+
+  private validate(s: ServiceSpec): void {
+    if (!s.ports?.length) throw new ApiError(400, 'spec.ports: at least one port is required');
+    const seen = new Set<string>();
+    for (const [i, p] of s.ports.entries()) {
+      const k = `${p.port}/${p.protocol ?? 'TCP'}`;
+      if (seen.has(k)) throw new ApiError(400, `spec.ports[${i}]: duplicate port ${k}`);
+      seen.add(k);
+    }
+  }
+
+  private view(s: Stored, pods = this.pods()): Service {
+    const frontends: ServiceFrontend[] = [];
+    for (const p of s.spec.ports) {
+      const protocol = p.protocol ?? 'TCP';
+      const id = this.frontendIds.get(`${s.clusterIP}:${p.port}/${protocol}`) ?? 0;
+      const w = this.written.get(id);
+      const backends: ServiceBackend[] = (w?.backends ?? []).map((bid) => {
+        const name = this.backendNames.get(bid) ?? '';
+        const [ip, rest] = name.split(':');
+        const pod = pods.find((x) => x.podIP === ip);
+        return { id: bid, ip, port: Number(rest?.split('/')[0]), pod: pod ? `${pod.namespace}/${pod.name}` : '', state: 'active' };
+      });
+      frontends.push({ id, address: s.clusterIP, port: p.port, protocol, type: 'ClusterIP', backends });
+    }
+    return { ...s.spec, clusterIP: s.clusterIP, frontends, createdAt: s.createdAt };
+  }
+}
+
+function matches(selector: Record<string, string>, labels: Record<string, string>): boolean {
+  for (const [k, v] of Object.entries(selector)) if (labels[k] !== v) return false;
+  return true;
+}
+
+/** A service port's target on one pod: a number, or a container port looked up by name. */
+function targetPort(target: number | string, pod: Pod, protocol: string): number | undefined {
+  if (typeof target === 'number') return target;
+  if (/^\d+$/.test(target)) return Number(target);
+  return pod.ports?.find((p) => p.name === target && (p.protocol ?? 'TCP') === protocol)?.containerPort;
+}
