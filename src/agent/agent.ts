@@ -16,10 +16,11 @@ import { timeoutsFromConfig } from '../conntrack/timeouts.ts';
 import { formatCtEntry } from '../conntrack/format.ts';
 import { ServiceManager } from '../nat/services.ts';
 import { lbListRows } from '../nat/format.ts';
+import { startClusterDns, KUBE_DNS_IP } from './dns.ts';
+import type { ClusterDnsServer } from '../proxy/dns/index.ts';
 import type { AgentFacade, AgentStatus, Endpoint, MapEntryView, MapSummary, MonitorEvent, Pod, PodSpec, Service, ServiceSpec } from '../control/types.ts';
 
 export const VERSION = '0.1.0';
-const KUBE_DNS_IP = '10.96.0.10';
 const KUBERNETES_SVC_IP = '10.96.0.1';
 const CT_GC_BUDGET = 16384;
 
@@ -32,6 +33,7 @@ export class Agent implements AgentFacade {
   private ipam!: Ipam;
   private endpointsMgr!: EndpointManager;
   private services!: ServiceManager;
+  private dns?: ClusterDnsServer;
   private hostFd = -1;
   private gcTimer?: NodeJS.Timeout;
 
@@ -71,12 +73,14 @@ export class Agent implements AgentFacade {
     }, this.log);
     const restored = await this.endpointsMgr.restore();
     await this.services.restore();
+    this.dns = await startClusterDns(this.services, this.ipam.routerIP, this.log);
     this.log.info({ node: this.nodeName, podCIDR: cidrString(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');
   }
 
   /** Stops the datapath; pods, devices and pinned maps stay for the next agent process. */
   async stop(): Promise<void> {
     clearInterval(this.gcTimer);
+    await this.dns?.close();
     this.endpointsMgr?.shutdown();
     if (this.hostFd >= 0) native.closeFd(this.hostFd);
     this.hostFd = -1;

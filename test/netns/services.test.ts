@@ -1,7 +1,7 @@
 // ClusterIP services end to end: random and Maglev selection, UDP, affinity, hairpin, node to
 // ClusterIP, no-backend drops, conntrack entries and their expiry, a tiny CT map under load.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { requireRoot, run, sleep, nsSpawn, stop } from '../helpers/sys.ts';
+import { requireRoot, run, sleep } from '../helpers/sys.ts';
 import { TestAgent } from '../helpers/agent.ts';
 
 const root = requireRoot();
@@ -197,4 +197,44 @@ describe.skipIf(!root)('session affinity, Maglev and a small CT map', () => {
     expect(ct.maxEntries).toBe(64);
     expect(ct.count).toBeLessThanOrEqual(64);
   }, 150_000);
+});
+
+describe.skipIf(!root)('cluster DNS', () => {
+  let agent: TestAgent;
+
+  beforeAll(async () => {
+    agent = new TestAgent();
+    await agent.start();
+    await agent.createPod('web', { app: 'web' }, namedServer('web'));
+    await agent.createPod('client', { app: 'client' });
+    await applyService(agent, { name: 'web', selector: { app: 'web' }, ports: [{ port: 80 }] });
+  });
+  afterAll(async () => {
+    await agent?.destroy();
+  });
+
+  it('kube-dns is a service at 10.96.0.10 like any other', async () => {
+    const s = (await agent.api('GET', '/v1/services/kube-system/kube-dns')).body;
+    expect(s.clusterIP).toBe('10.96.0.10');
+    expect(s.frontends.map((f: any) => `${f.port}/${f.protocol}`).sort()).toEqual(['53/TCP', '53/UDP']);
+  });
+
+  it('a pod curls a service by its full name and by its short name', async () => {
+    const svc = (await agent.api('GET', '/v1/services/default/web')).body;
+    await waitHttp(agent, 'client', 'http://web.default.svc.cluster.local/');
+    const full = await inPod(agent, 'client', ['curl', '-s', 'http://web.default.svc.cluster.local/']);
+    expect(full.stdout).toMatch(/^web /);
+    const short = await inPod(agent, 'client', ['curl', '-s', 'http://web/']);
+    expect(short.stdout).toMatch(/^web /);
+    const dig = await inPod(agent, 'client', ['dig', '+short', 'web.default.svc.cluster.local']);
+    expect(dig.stdout.trim()).toBe(svc.clusterIP);
+    const tcp = await inPod(agent, 'client', ['dig', '+tcp', '+short', 'web.default.svc.cluster.local']);
+    expect(tcp.stdout.trim()).toBe(svc.clusterIP);
+  });
+
+  it('answers NXDOMAIN for an unknown cluster name', async () => {
+    const r = await inPod(agent, 'client', ['dig', 'nope.default.svc.cluster.local']);
+    expect(r.stdout).toMatch(/status: NXDOMAIN/);
+    expect(r.stdout).toMatch(/SERVER: 10\.96\.0\.10#53/);
+  });
 });
