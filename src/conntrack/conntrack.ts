@@ -3,6 +3,7 @@
 // object (no result objects): the entry's map and offset, its rev-NAT index and backend.
 import type { LruHashMap, MapRegistry } from '../maps/index.ts';
 import type { PacketContext } from '../dataplane/context.ts';
+import { F_ICMP_ERROR } from '../native/meta.ts';
 import * as L from './layout.ts';
 import type { CtTimeouts } from './timeouts.ts';
 import { monoSeconds } from './clock.ts';
@@ -61,6 +62,7 @@ export class Conntrack {
    * of this node (an egress entry first: it carries the rev-NAT index), else CT_NEW.
    */
   lookup(ctx: PacketContext, dir: number): number {
+    if (ctx.flags & F_ICMP_ERROR) return this.lookupRelated(ctx);
     const map = ctx.proto === TCP ? this.tcp : this.any;
     this.map = map;
     this.setKey(ctx.saddr, ctx.daddr, ctx.sport, ctx.dport, ctx.proto, dir);
@@ -88,6 +90,43 @@ export class Conntrack {
     this.report = true;
     return L.CT_NEW;
   }
+
+  /**
+   * An ICMP error (unreachable, time exceeded) quotes the packet that caused it: if that packet's
+   * connection is tracked here the error is CT_RELATED, and `innerL3` points at the quote.
+   */
+  private lookupRelated(ctx: PacketContext): number {
+    const b = ctx.buf;
+    const inner = ctx.l3 + (b[ctx.l3] & 15) * 4 + 8;
+    this.innerL3 = -1;
+    if (inner + 20 > ctx.end || b[inner] >> 4 !== 4) return L.CT_NEW;
+    const ihl = (b[inner] & 15) * 4;
+    const proto = b[inner + 9];
+    const v = ctx.view;
+    const l4 = inner + ihl;
+    const ports = proto !== ICMP && l4 + 4 <= ctx.end;
+    const sport = ports ? v.getUint16(l4) : proto === ICMP && l4 + 8 <= ctx.end ? v.getUint16(l4 + 4) : 0;
+    const dport = ports ? v.getUint16(l4 + 2) : 0;
+    const map = proto === TCP ? this.tcp : this.any;
+    this.map = map;
+    // The quoted packet went the other way: it is the tracked connection's own direction.
+    this.setKey(v.getUint32(inner + 12), v.getUint32(inner + 16), sport, dport, proto, L.TUPLE_F_OUT);
+    let off = map.lookup(this.key, 0);
+    if (off < 0) {
+      this.key[L.K_FLAGS] = L.TUPLE_F_IN;
+      off = map.lookup(this.key, 0);
+    }
+    if (off < 0) return L.CT_NEW;
+    this.off = off;
+    this.revNat = map.view.getUint16(off + L.V_REV_NAT, true);
+    this.entryFlags = map.view.getUint16(off + L.V_FLAGS, true);
+    this.innerL3 = inner;
+    this.report = true;
+    return L.CT_RELATED;
+  }
+
+  /** Where the quoted packet of the last CT_RELATED ICMP error starts (-1 otherwise). */
+  innerL3 = -1;
 
   /** Creates the entry for a new connection; false when the map refuses (DROP_CT_CREATE_FAILED). */
   create(ctx: PacketContext, dir: number, revNat: number, extraFlags: number): boolean {

@@ -28,6 +28,8 @@ export class LoadBalancer {
   svcAffinityTimeout = 0;
   backendAddr = 0;
   backendPort = 0;
+  /** Frontend port found by the last revNat(). */
+  revNatPort = 0;
 
   private readonly key = new Uint8Array(L.SVC_KEY_SIZE);
   private readonly kv = new DataView(this.key.buffer);
@@ -139,6 +141,7 @@ export class LoadBalancer {
     const v = this.revNatMap.view;
     const addr = v.getUint32(off + L.RN_ADDRESS);
     const port = v.getUint16(off + L.RN_PORT);
+    this.revNatPort = port;
     const partial = (ctx.meta[ctx.m + M_FLAGS] & F_NEEDS_CSUM) !== 0;
     if (!native.rewriteAddr(ctx.buf, ctx.l3, ctx.end, false, addr, partial)) return false;
     if (ctx.sport !== port && ctx.proto !== 1 && !native.rewritePort(ctx.buf, ctx.l3, ctx.end, false, port, partial)) return false;

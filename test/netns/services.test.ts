@@ -86,6 +86,14 @@ describe.skipIf(!root)('ClusterIP services (random selection)', () => {
     expect(r.stdout.trim()).toBe(`echo ping from ${s.clusterIP}:53`);
   });
 
+  it('an ICMP error about a service connection is RELATED and translated back to the frontend', async () => {
+    const s = await applyService(agent, { name: 'refuse', selector: { app: 'echo' }, ports: [{ port: 53, targetPort: 5454, protocol: 'UDP' }] });
+    const r = await inPod(agent, 'client', ['dig', `@${s.clusterIP}`, '+tries=1', '+timeout=3', 'x.example']);
+    expect(r.stdout + r.stderr).toMatch(/connection refused/);
+    const related = (await agent.api('GET', '/v1/ct')).body.lines.filter((l: string) => l.startsWith(`UDP OUT ${s.clusterIP}:53 `));
+    expect(related.length).toBeGreaterThan(0);
+  });
+
   it('hairpin: a pod reaches itself through its own service', async () => {
     const s = await applyService(agent, { name: 'self', selector: { app: 'named' }, ports: [{ port: 80, targetPort: 8080 }] });
     const r = await inPod(agent, 'named', ['curl', '-s', '--max-time', '3', `http://${s.clusterIP}/`]);

@@ -31,6 +31,38 @@ export function lb4Local(ctx: PacketContext, dp: Datapath): number {
   return lb.dnat(ctx) ? 0 : DROP_WRITE_ERROR;
 }
 
+/** Sets an IPv4 header's checksum over its own bytes (for headers quoted inside ICMP errors). */
+function ipv4HeaderCsum(b: Uint8Array, l3: number): void {
+  const ihl = (b[l3] & 15) * 4;
+  b[l3 + 10] = 0;
+  b[l3 + 11] = 0;
+  let sum = 0;
+  for (let i = 0; i < ihl; i += 2) sum += (b[l3 + i] << 8) | b[l3 + i + 1];
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  sum = ~sum & 0xffff;
+  b[l3 + 10] = sum >>> 8;
+  b[l3 + 11] = sum & 0xff;
+}
+
+/**
+ * An ICMP error about a service connection, from the backend: the error's source and the quoted
+ * packet's destination go back to the frontend, so the client's socket recognises its own packet.
+ */
+export function lb4RevNatRelated(ctx: PacketContext, dp: Datapath): boolean {
+  const inner = dp.ct.innerL3;
+  if (inner < 0 || !dp.lb.revNat(ctx, dp.ct.revNat)) return false;
+  const b = ctx.buf;
+  const v = ctx.view;
+  v.setUint32(inner + 16, ctx.saddr); // lb.revNat left the frontend address in ctx.saddr
+  ipv4HeaderCsum(b, inner);
+  const l4 = inner + (b[inner] & 15) * 4;
+  if (b[inner + 9] !== 1 && l4 + 4 <= ctx.end) v.setUint16(l4 + 2, dp.lb.revNatPort);
+  // The ICMP checksum covers the quote: recompute it (errors are rare, this is not the fast path).
+  native.setChecksums(b, ctx.l3, ctx.end);
+  ctx.revNatDone = true;
+  return true;
+}
+
 /** lb4_rev_nat for a reply matched in CT: source back to the frontend; a hairpin's destination back to the pod. */
 export function lb4RevNat(ctx: PacketContext, dp: Datapath): boolean {
   const backend = ctx.saddr;

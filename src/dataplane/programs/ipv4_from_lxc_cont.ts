@@ -8,10 +8,11 @@ import { DROP_CT_CREATE_FAILED, DROP_TTL_EXCEEDED } from '../drop-reasons.ts';
 import { ipv4DecTtl } from '../lib/l3.ts';
 import { CT_F_LB_LOOPBACK, CT_NEW, TUPLE_F_OUT } from '../../conntrack/layout.ts';
 import { cil_to_host } from './cil_to_host.ts';
+import { F_ICMP_ERROR } from '../../native/meta.ts';
 
 export function handle_ipv4_from_lxc(ctx: PacketContext, dp: Datapath): number {
   ctx.dstIdentity = dp.lookupIdentity(ctx.daddr);
-  if (ctx.ctState === CT_NEW && !dp.ct.create(ctx, TUPLE_F_OUT, ctx.revNat, ctx.loopback ? CT_F_LB_LOOPBACK : 0)) {
+  if (ctx.ctState === CT_NEW && !(ctx.flags & F_ICMP_ERROR) && !dp.ct.create(ctx, TUPLE_F_OUT, ctx.revNat, ctx.loopback ? CT_F_LB_LOOPBACK : 0)) {
     return dp.drop(ctx, DROP_CT_CREATE_FAILED);
   }
   const ep = dp.lookupEndpoint(ctx.daddr);

@@ -1,0 +1,198 @@
+// Turns contributions from rules into policy-map entries that a per-bucket longest-prefix lookup
+// reads correctly.
+//
+// Lookup contract the datapath implements (per packet: remote identity I, direction, proto P, dport N;
+// for ICMP, N = ICMP type):
+//   1. Look up four buckets: (I,P), (I,0), (0,P), (0,0); each is a longest-prefix match on the port
+//      (key prefix 48 + 16). For ICMP (P = 1 or 58) the proto-0 buckets are looked up with prefix 48,
+//      so only their all-ports entries apply: a port on protocol ANY means a TCP/UDP/SCTP port.
+//   2. If any bucket's match has the deny flag → drop (policy denied).
+//   3. Else if none matched → drop (default deny); else allow.
+//   4. Proxy port (and L7 rules) come from the most specific allowing match: longest port prefix,
+//      then a specific identity over 0, then a specific protocol over 0.
+// What this module guarantees so that contract is exact:
+//   - an allow is never more specific than a deny that covers it (such allows are dropped, so a
+//     bucket's longest match can never hide a deny);
+//   - every allow carries the union of the L7 rules of all allows covering it (an L4 allow without
+//     L7 on the same port adds an allow-all `{}` rule, as Cilium merges them);
+//   - where two allows overlap without either covering the other and L7 is involved, the
+//     intersection gets its own entry, so the most specific match always has the complete rules.
+import { blockContains } from './ports.ts';
+import type { DnsRule, HttpRule, PolicyEntry } from './types.ts';
+
+export interface Contribution {
+  identity: number;
+  egress: boolean;
+  protocol: number;
+  port: number;
+  portPrefixLen: number;
+  deny: boolean;
+  http?: HttpRule[];
+  dns?: DnsRule[];
+  labels: readonly string[];
+}
+
+interface Acc {
+  identity: number;
+  egress: boolean;
+  protocol: number;
+  port: number;
+  portPrefixLen: number;
+  deny: boolean;
+  /** An allow without L7 rules contributed here. */
+  plain: boolean;
+  http?: HttpRule[];
+  dns?: DnsRule[];
+  labels: Set<string>;
+  synthetic: boolean;
+}
+
+type Key = Pick<Acc, 'identity' | 'egress' | 'protocol' | 'port' | 'portPrefixLen'>;
+
+const isIcmp = (proto: number) => proto === 1 || proto === 58;
+const keyOf = (k: Key) => `${k.egress ? 1 : 0}/${k.identity}/${k.protocol}/${k.port}/${k.portPrefixLen}`;
+
+/** Every packet matching `inner` also matches `outer`. */
+export function covers(outer: Key, inner: Key): boolean {
+  return (
+    outer.egress === inner.egress &&
+    (outer.identity === 0 || outer.identity === inner.identity) &&
+    (outer.protocol === inner.protocol || (outer.protocol === 0 && (outer.portPrefixLen === 0 || !isIcmp(inner.protocol)))) &&
+    blockContains({ port: outer.port, prefixLen: outer.portPrefixLen }, { port: inner.port, prefixLen: inner.portPrefixLen })
+  );
+}
+
+/** The key matched by exactly the packets both keys match, if it is one key. */
+function intersect(a: Key, b: Key): Key | undefined {
+  if (a.egress !== b.egress) return undefined;
+  const identity = a.identity === b.identity || b.identity === 0 ? a.identity : a.identity === 0 ? b.identity : -1;
+  if (identity < 0) return undefined;
+  const [narrow, wide] = a.portPrefixLen >= b.portPrefixLen ? [a, b] : [b, a];
+  if (!blockContains({ port: wide.port, prefixLen: wide.portPrefixLen }, { port: narrow.port, prefixLen: narrow.portPrefixLen })) return undefined;
+  let protocol: number;
+  if (a.protocol === b.protocol) protocol = a.protocol;
+  else if (a.protocol === 0 || b.protocol === 0) {
+    const [any, specific] = a.protocol === 0 ? [a, b] : [b, a];
+    if (isIcmp(specific.protocol) && any.portPrefixLen > 0) return undefined;
+    protocol = specific.protocol;
+  } else return undefined;
+  return { egress: a.egress, identity, protocol, port: narrow.port, portPrefixLen: narrow.portPrefixLen };
+}
+
+/** Lookup precedence: longer port prefix, then specific identity, then specific protocol. */
+function precedence(k: Key): number {
+  return k.portPrefixLen * 4 + (k.identity !== 0 ? 2 : 0) + (k.protocol !== 0 ? 1 : 0);
+}
+
+function dedupe<T>(rules: T[]): T[] {
+  const seen = new Set<string>();
+  return rules.filter((r) => {
+    const s = JSON.stringify(r);
+    if (seen.has(s)) return false;
+    seen.add(s);
+    return true;
+  });
+}
+
+export class EntryBuilder {
+  private readonly accs = new Map<string, Acc>();
+
+  add(c: Contribution): void {
+    const k = keyOf(c);
+    let a = this.accs.get(k);
+    if (!a) {
+      a = { identity: c.identity, egress: c.egress, protocol: c.protocol, port: c.port, portPrefixLen: c.portPrefixLen, deny: false, plain: false, labels: new Set(), synthetic: false };
+      this.accs.set(k, a);
+    }
+    if (c.deny) {
+      if (!a.deny) a.labels.clear(); // a deny's origin is the deny rule, not the allows it overrides
+      a.deny = true;
+      for (const l of c.labels) a.labels.add(l);
+      return;
+    }
+    if (a.deny) return;
+    if (c.http) a.http = [...(a.http ?? []), ...c.http];
+    else a.plain = true;
+    if (c.dns) a.dns = [...(a.dns ?? []), ...c.dns];
+    for (const l of c.labels) a.labels.add(l);
+  }
+
+  finish(): PolicyEntry[] {
+    const all = [...this.accs.values()];
+    const denies = all.filter((a) => a.deny);
+    let allows = all.filter((a) => !a.deny && !denies.some((d) => covers(d, a)));
+    allows = this.addIntersections(allows, denies);
+    const effective = new Map<Acc, { http?: HttpRule[]; dns?: DnsRule[]; labels: Set<string> }>();
+    for (const a of allows) effective.set(a, this.effective(a, allows));
+    // A synthetic intersection is only kept where the most specific real entry would give other L7 rules.
+    allows = allows.filter((a) => {
+      if (!a.synthetic) return true;
+      const best = allows.filter((c) => !c.synthetic && covers(c, a)).sort((x, y) => precedence(y) - precedence(x))[0];
+      return !best || JSON.stringify(effective.get(best)!.http) !== JSON.stringify(effective.get(a)!.http);
+    });
+    const out: PolicyEntry[] = [];
+    for (const d of denies) out.push(toEntry(d, { labels: d.labels }));
+    for (const a of allows) out.push(toEntry(a, effective.get(a)!));
+    return out.sort(entryOrder);
+  }
+
+  /** Allows overlapping an L7 allow without either covering the other get an entry for the overlap. */
+  private addIntersections(allows: Acc[], denies: Acc[]): Acc[] {
+    const withL7 = allows.filter((a) => a.http);
+    if (withL7.length === 0) return allows;
+    const present = new Set(allows.map(keyOf));
+    const out = [...allows];
+    for (const a of withL7) {
+      for (const b of allows) {
+        if (a === b || covers(a, b) || covers(b, a)) continue;
+        const k = intersect(a, b);
+        if (!k || present.has(keyOf(k)) || denies.some((d) => covers(d, k))) continue;
+        present.add(keyOf(k));
+        out.push({ ...k, deny: false, plain: false, labels: new Set([...a.labels, ...b.labels]), synthetic: true });
+      }
+    }
+    return out;
+  }
+
+  /** L7 rules of every allow covering `a`; an allow without L7 on the very same port adds `{}`. */
+  private effective(a: Acc, allows: Acc[]): { http?: HttpRule[]; dns?: DnsRule[]; labels: Set<string> } {
+    const coverers = allows.filter((c) => covers(c, a));
+    const http = coverers.flatMap((c) => c.http ?? []);
+    const dns = coverers.flatMap((c) => c.dns ?? []);
+    const res: { http?: HttpRule[]; dns?: DnsRule[]; labels: Set<string> } = { labels: a.labels };
+    if (http.length > 0) {
+      const samePortPlain = coverers.some((c) => c.plain && c.port === a.port && c.portPrefixLen === a.portPrefixLen);
+      res.http = dedupe(samePortPlain ? [...http, {}] : http);
+    }
+    if (dns.length > 0) res.dns = dedupe(dns);
+    return res;
+  }
+}
+
+function toEntry(a: Acc, eff: { http?: HttpRule[]; dns?: DnsRule[]; labels: Set<string> }): PolicyEntry {
+  const e: PolicyEntry = {
+    identity: a.identity,
+    egress: a.egress,
+    protocol: a.protocol,
+    port: a.port,
+    portPrefixLen: a.portPrefixLen,
+    deny: a.deny,
+    proxyPort: !a.deny && eff.http ? 1 : 0,
+    ruleLabels: [...eff.labels].sort(),
+  };
+  if (!a.deny && eff.http) e.l7 = eff.http;
+  if (!a.deny && eff.dns) e.dns = eff.dns;
+  return e;
+}
+
+/** Ingress before egress, denies first, then by identity, protocol, port, wider blocks first. */
+export function entryOrder(a: PolicyEntry, b: PolicyEntry): number {
+  return (
+    Number(a.egress) - Number(b.egress) ||
+    Number(b.deny) - Number(a.deny) ||
+    a.identity - b.identity ||
+    a.protocol - b.protocol ||
+    a.port - b.port ||
+    a.portPrefixLen - b.portPrefixLen
+  );
+}
