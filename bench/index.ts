@@ -2,6 +2,7 @@
 // measurements and the ratios against baselines measured in the same run.
 import { benchNative } from './native.ts';
 import { benchPipeline } from './pipeline.ts';
+import { benchServices } from './services.ts';
 import { cleanup, round } from './lib.ts';
 
 type Result = Record<string, number>;
@@ -15,6 +16,7 @@ const SUITES: Record<string, (acc: Result) => Promise<Result>> = {
     out.agent_plus_maps_mib = round(r.agent_rss_mib + r.maps_resident_mib, 1);
     return out;
   },
+  services: () => benchServices(),
 };
 
 async function main(): Promise<void> {

@@ -17,6 +17,7 @@ import { formatCtEntry } from '../conntrack/format.ts';
 import { ServiceManager } from '../nat/services.ts';
 import { lbListRows } from '../nat/format.ts';
 import { startClusterDns, KUBE_DNS_IP } from './dns.ts';
+import { PolicyManager } from '../control/policy.ts';
 import type { ClusterDnsServer } from '../proxy/dns/index.ts';
 import type { AgentFacade, AgentStatus, Endpoint, MapEntryView, MapSummary, MonitorEvent, Pod, PodSpec, Service, ServiceSpec } from '../control/types.ts';
 
@@ -34,6 +35,7 @@ export class Agent implements AgentFacade {
   private endpointsMgr!: EndpointManager;
   private services!: ServiceManager;
   private dns?: ClusterDnsServer;
+  private policy!: PolicyManager;
   private hostFd = -1;
   private gcTimer?: NodeJS.Timeout;
 
@@ -60,19 +62,35 @@ export class Agent implements AgentFacade {
     this.ipam = await Ipam.open(this.kv, this.nodeName, cidr);
     const host = await setupHostDevice(this.ipam.routerIP, cidrString(cidr), cfg['service-cluster-ip-range'], cfg.mtu, cfg['enable-offloads']);
     this.hostFd = host.fd;
+    const identities = new IdentityAllocator(this.kv);
+    await identities.load();
     this.endpointsMgr = new EndpointManager(
       {
         node: this.nodeName, nodeIP: cfg['node-ip'], cluster: cfg['cluster-name'], stateDir, mtu: cfg.mtu, offloads: cfg['enable-offloads'], dnsIP: KUBE_DNS_IP,
-        onChange: () => this.services.syncAll(),
+        policyMapMax: cfg['bpf-policy-map-max'],
+        onChange: async () => {
+          await this.services.syncAll();
+          this.policy.regenerate();
+        },
+        enforcement: (id) => this.policy.enforcement(id),
+        onRemoved: (id) => this.policy.endpointRemoved(id),
       },
-      this.kv, this.dp, this.ipam, new IdentityAllocator(this.kv), this.log,
+      this.kv, this.dp, this.ipam, identities, this.log,
     );
+    this.policy = new PolicyManager({
+      kv: this.kv, log: this.log, enforcement: cfg['policy-enforcement-mode'],
+      endpoints: () => this.endpointsMgr.policyEndpoints(),
+      identities: () => identities.known,
+      policyMap: (id) => this.dp.policy[id],
+      setIpcache: (cidr, id) => this.endpointsMgr.setIpcache(cidr, id),
+    });
     await this.endpointsMgr.setupHost(host.fd, host.ifindex);
     this.services = new ServiceManager(this.kv, this.dp.lb, () => this.endpointsMgr.list(), {
       serviceCidr: cfg['service-cluster-ip-range'], maglev: cfg['bpf-lb-algorithm'] === 'maglev', reservedIPs: [KUBERNETES_SVC_IP, KUBE_DNS_IP],
     }, this.log);
     const restored = await this.endpointsMgr.restore();
     await this.services.restore();
+    await this.policy.restore();
     this.dns = await startClusterDns(this.services, this.ipam.routerIP, this.log);
     this.log.info({ node: this.nodeName, podCIDR: cidrString(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');
   }
@@ -179,6 +197,40 @@ export class Agent implements AgentFacade {
 
   ctFlush(): number {
     return this.dp.ct.flush();
+  }
+
+  importPolicies(objects: unknown[]) {
+    return this.policy.import(objects);
+  }
+
+  listPolicies() {
+    return { revision: this.policy.repo.revision, policies: this.policy.list() };
+  }
+
+  deletePolicy(kind: string, namespace: string | undefined, name: string): Promise<number> {
+    return this.policy.delete(kind, namespace, name);
+  }
+
+  deleteAllPolicies(): Promise<number> {
+    return this.policy.deleteAll();
+  }
+
+  bpfPolicy(endpointID: number): string | undefined {
+    return this.policy.format(endpointID);
+  }
+
+  listIdentities(): Array<{ id: number; labels: string[] }> {
+    return [...this.policy.allIdentities()].map(([id, labels]) => ({ id, labels })).sort((a, b) => a.id - b.id);
+  }
+
+  ipList(): Array<{ prefix: string; identity: number; labels: string[]; source: string }> {
+    const ids = this.policy.allIdentities();
+    return this.dp.ipcache.dump().map((e) => {
+      const { key } = formatterFor('cilium_ipcache')(e.key, e.value);
+      const identity = new DataView(e.value.buffer, e.value.byteOffset).getUint32(0, true);
+      const source = identity === 2 && key === '0.0.0.0/0' ? 'default' : identity >= 1 << 24 ? 'generated' : identity < 256 ? 'kube-apiserver' : 'custom-resource';
+      return { prefix: key, identity, labels: ids.get(identity) ?? [], source };
+    }).sort((a, b) => a.prefix.localeCompare(b.prefix, undefined, { numeric: true }));
   }
 
   subscribeMonitor(cb: (e: MonitorEvent) => void): () => void {

@@ -14,9 +14,12 @@ import type { IdentityAllocator } from '../identity/allocator.ts';
 import type { Ipam } from './ipam.ts';
 import type { KVStore } from './kvstore.ts';
 import { ApiError, type ContainerPort, type Endpoint, type Pod, type PodSpec } from './types.ts';
+import { writePolicyMap, type PolicyEndpoint } from './policy.ts';
+import { POLICY_KEY_SIZE, type PolicyEntry } from '../policy/index.ts';
 import { attachPodDevice, createPodNetwork, deletePodNetwork, netnsExists, POD_IFNAME } from './podnet.ts';
 
 const HOST_IDENTITY = 1;
+const ALLOW_ALL: PolicyEntry[] = [true, false].map((egress) => ({ identity: 0, egress, protocol: 0, port: 0, portPrefixLen: 0, deny: false, proxyPort: 0, ruleLabels: [] }));
 const WORLD_IDENTITY = 2;
 const MAX_ENDPOINT_ID = 4095;
 
@@ -45,8 +48,12 @@ export interface EndpointManagerOptions {
   mtu: number;
   offloads: boolean;
   dnsIP: string;
-  /** Called after a pod appeared or went away (services recompute their backends). */
+  /** Called after a pod appeared or went away (services recompute their backends, policy its maps). */
   onChange?: () => Promise<void>;
+  policyMapMax: number;
+  /** Policy enforcement state of an endpoint, for `endpoint list`. */
+  enforcement?: (id: number) => { ingress: boolean; egress: boolean };
+  onRemoved?: (id: number) => void;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -116,10 +123,13 @@ export class EndpointManager {
       id: this.hostEndpointID, podName: '', identity: HOST_IDENTITY, labels: ['reserved:host'], ipv4: this.ipam.routerIP,
       ifindex: this.dp.epIfindex[this.hostEndpointID], ifname: 'cilium_host', state: 'ready', policyIngress: 'Disabled', policyEgress: 'Disabled', isHost: true,
     };
-    const pods = [...this.records.values()].map((r): Endpoint => ({
-      id: r.id, podName: `${r.namespace}/${r.name}`, identity: r.identity, labels: r.securityLabels, ipv4: r.podIP,
-      ifindex: r.ifindex, ifname: POD_IFNAME, state: 'ready', policyIngress: 'Disabled', policyEgress: 'Disabled', isHost: false,
-    }));
+    const pods = [...this.records.values()].map((r): Endpoint => {
+      const e = this.o.enforcement?.(r.id) ?? { ingress: false, egress: false };
+      return {
+        id: r.id, podName: `${r.namespace}/${r.name}`, identity: r.identity, labels: r.securityLabels, ipv4: r.podIP,
+        ifindex: r.ifindex, ifname: POD_IFNAME, state: 'ready', policyIngress: e.ingress ? 'Enabled' : 'Disabled', policyEgress: e.egress ? 'Enabled' : 'Disabled', isHost: false,
+      };
+    });
     return [host, ...pods].sort((a, b) => a.id - b.id);
   }
 
@@ -244,6 +254,9 @@ export class EndpointManager {
     dp.epIdentity[r.id] = r.identity;
     dp.epIfindex[r.id] = r.ifindex;
     dp.installPrograms(r.id, ENDPOINT_CALLS);
+    const policy = dp.installPolicyMap(r.id, this.o.policyMapMax);
+    // Until policy is computed for it the endpoint keeps what it had (allow all when new).
+    if (policy.count === 0) writePolicyMap(policy, ALLOW_ALL, new Uint8Array(POLICY_KEY_SIZE));
     this.putLxc(r.podIP, r.id, r.ifindex, r.identity, 0);
     this.putIpcache(r.podIP, 32, r.identity);
     this.fds.set(r.id, fd);
@@ -259,6 +272,8 @@ export class EndpointManager {
     this.deleteLxc(r.podIP);
     this.deleteIpcache(r.podIP, 32);
     dp.removePrograms(r.id);
+    dp.removePolicyMap(r.id);
+    this.o.onRemoved?.(r.id);
     dp.epIp[r.id] = 0;
     dp.epIdentity[r.id] = 0;
     dp.epIfindex[r.id] = 0;
@@ -289,6 +304,21 @@ export class EndpointManager {
     kv.setUint32(0, prefix, true);
     kv.setUint32(4, D.ipToU32(ip));
     return k;
+  }
+
+  /** An ipcache prefix for a CIDR identity (identity 0 removes it). */
+  setIpcache(cidr: string, identity: number): void {
+    const [ip, len] = cidr.split('/');
+    if (identity === 0) this.deleteIpcache(ip, Number(len));
+    else this.putIpcache(ip, Number(len), identity);
+  }
+
+  /** What policy resolution needs to know about each pod endpoint. */
+  policyEndpoints(): PolicyEndpoint[] {
+    return [...this.records.values()].map((r) => ({
+      id: r.id, identity: r.identity, labels: r.securityLabels,
+      namedPorts: Object.fromEntries((r.ports ?? []).filter((p) => p.name).map((p) => [p.name!, { port: p.containerPort, protocol: p.protocol ?? 'TCP' }])),
+    }));
   }
 
   private putIpcache(ip: string, prefix: number, identity: number): void {

@@ -156,6 +156,21 @@ export interface MonitorEvent {
   verbose?: string; // multi-line verbose form (-v)
 }
 
+export interface PolicySummary {
+  kind: string;
+  namespace?: string;
+  name: string;
+  /** The object as it was imported. */
+  object: unknown;
+  /** Endpoint ids the policy's rules select. */
+  selects: number[];
+}
+
+export interface PolicyImportResult {
+  revision: number;
+  policies: Array<{ kind: string; namespace?: string; name: string; result: 'created' | 'configured' | 'unchanged' }>;
+}
+
 export class ApiError extends Error {
   constructor(public readonly statusCode: number, message: string) {
     super(message);
@@ -187,6 +202,18 @@ export interface AgentFacade {
   ctList(): string[];
   /** Empties both CT maps; returns how many entries were removed. */
   ctFlush(): number;
+  /** Adds or replaces policies (CiliumNetworkPolicy, CCNP, NetworkPolicy objects): all or nothing. */
+  importPolicies(objects: unknown[]): Promise<PolicyImportResult>;
+  /** Policies as given, with the repository revision. */
+  listPolicies(): { revision: number; policies: PolicySummary[] };
+  deletePolicy(kind: string, namespace: string | undefined, name: string): Promise<number>;
+  deleteAllPolicies(): Promise<number>;
+  /** `bpf policy get` table of one endpoint; undefined for an unknown endpoint. */
+  bpfPolicy(endpointID: number): string | undefined;
+  /** Every identity this node knows: reserved, pods', CIDR. */
+  listIdentities(): Array<{ id: number; labels: string[] }>;
+  /** `ip list`: ipcache prefixes with their identity. */
+  ipList(): Array<{ prefix: string; identity: number; labels: string[]; source: string }>;
   /** Subscribe to monitor events; returns an unsubscribe function. */
   subscribeMonitor(cb: (e: MonitorEvent) => void): () => void;
 }

@@ -14,6 +14,8 @@ import { Conntrack, type CtSizes } from '../conntrack/conntrack.ts';
 import { DEFAULT_CT_TIMEOUTS, type CtTimeouts } from '../conntrack/timeouts.ts';
 import { monoSeconds } from '../conntrack/clock.ts';
 import { LoadBalancer, type LbSizes } from '../nat/lb.ts';
+import { PolicyLookup } from './lib/policy.ts';
+import * as P from '../policy/policymap.ts';
 import { cil_from_container } from './programs/cil_from_container.ts';
 import { cil_from_host } from './programs/cil_from_host.ts';
 
@@ -55,6 +57,9 @@ export class Datapath {
   readonly lb: LoadBalancer;
   /** Per-endpoint state the programs need, indexed by endpoint id. */
   readonly calls: Array<ArrayMap | undefined> = [];
+  /** cilium_policy_<id> of each pod endpoint. */
+  readonly policy: Array<LpmTrieMap | undefined> = [];
+  readonly policyLookup = new PolicyLookup();
   readonly epFd = new Int32Array(MAX_ENDPOINTS).fill(-1);
   readonly epIp = new Uint32Array(MAX_ENDPOINTS);
   readonly epIdentity = new Uint32Array(MAX_ENDPOINTS);
@@ -109,6 +114,18 @@ export class Datapath {
     }
     this.calls[epId] = calls;
     return calls;
+  }
+
+  /** Opens an endpoint's policy map; a new one allows everything until policy is computed. */
+  installPolicyMap(epId: number, maxEntries: number): LpmTrieMap {
+    const map = this.registry.open({ name: P.policyMapName(epId), type: 'lpm_trie', keySize: P.POLICY_KEY_SIZE, valueSize: P.POLICY_VALUE_SIZE, maxEntries }) as LpmTrieMap;
+    this.policy[epId] = map;
+    return map;
+  }
+
+  removePolicyMap(epId: number): void {
+    this.policy[epId] = undefined;
+    this.registry.remove(P.policyMapName(epId));
   }
 
   removePrograms(epId: number): void {

@@ -14,11 +14,14 @@ export interface RawEvent {
   dstIdentity: number;
   ifindex: number;
   origLen: number;
+  reason: number;
+  match: number;
   time: number;
   data: Uint8Array; // IP packet bytes from the start of the IP header
 }
 
 const OBS_POINTS = ['to-endpoint', 'to-proxy', 'to-host', 'to-stack', 'to-overlay', 'from-endpoint', 'from-proxy', 'from-host', 'from-stack', 'from-overlay', 'from-network', 'to-network'];
+const MATCH_NAMES = ['none', 'L3-L4', 'L3-Only', 'L4-Only', 'all', 'L3-Proto'];
 const CT_STATES = ['new', 'established', 'reply', 'related', 'reopened'];
 const RESERVED: Record<number, string> = { 0: 'unknown', 1: 'host', 2: 'world', 3: 'unmanaged', 4: 'health', 5: 'init', 6: 'remote-node', 7: 'kube-apiserver', 8: 'ingress' };
 
@@ -79,6 +82,11 @@ export function formatEvent(r: RawEvent): MonitorEvent {
     const reason = dropReasonText(r.sub);
     const summary = `xx drop (${reason}) flow ${flowHash(r.data)} to endpoint ${r.dstEp}, ifindex ${r.ifindex}, file ${r.direction === 1 ? 'bpf_lxc.c' : 'bpf_lxc.c'}, , ${ids}: ${tuple}`;
     return { ...base, type: 'drop', summary, reason: r.sub, reasonDesc: reason, verbose: `${summary}\n  reason ${r.sub} orig-len ${r.origLen}` };
+  }
+  if (r.type === 9) {
+    const action = r.reason === 0 ? 'allow' : 'deny';
+    const summary = `Policy verdict log: flow ${flowHash(r.data)} local EP ID ${r.srcEp}, remote ID ${identityName(r.srcIdentity)}, proto ${r.data[9] ?? 0}, ${r.sub ? 'egress' : 'ingress'}, action ${action}, auth: disabled, match ${MATCH_NAMES[r.match] ?? 'none'}, ${tuple}`;
+    return { ...base, type: 'policy-verdict', summary, reason: r.reason || undefined, reasonDesc: r.reason ? dropReasonText(r.reason) : undefined, verbose: summary };
   }
   const point = observationPoint(r.sub);
   const target = r.sub === 0 ? `endpoint ${r.dstEp}` : point.replace(/^to-/, '');

@@ -36,7 +36,9 @@ const R_SRC_ID = 12; // u32
 const R_DST_ID = 16; // u32
 const R_IFINDEX = 20; // u32
 const R_ORIG_LEN = 24; // u32
-const R_CAP_LEN = 28; // u32
+const R_CAP_LEN = 28; // u16
+const R_REASON = 30; // u8: drop reason of a policy verdict (0 = allowed)
+const R_MATCH = 31; // u8: policy match kind
 const R_TIME = 32; // f64 ms since epoch
 const R_DATA = 48;
 
@@ -80,7 +82,9 @@ export class MonitorRing {
     const frameEnd = ctx.off + ctx.len;
     const cap = Math.min(CAPTURE, Math.max(0, frameEnd - start));
     v.setUint32(slot + R_ORIG_LEN, Math.max(0, frameEnd - start), true);
-    v.setUint32(slot + R_CAP_LEN, cap, true);
+    v.setUint16(slot + R_CAP_LEN, cap, true);
+    b[slot + R_REASON] = 0;
+    b[slot + R_MATCH] = 0;
     v.setFloat64(slot + R_TIME, Date.now(), true);
     const src = ctx.buf;
     for (let i = 0; i < cap; i++) b[slot + R_DATA + i] = src[start + i]; // a loop: subarray() would allocate
@@ -89,6 +93,18 @@ export class MonitorRing {
       this.scheduled = true;
       setImmediate(this.drainBound);
     }
+  }
+
+  /** A policy-verdict event: endpoint `ep` decided about `peer` (ingress or egress). */
+  emitVerdict(ctx: PacketContext, egress: boolean, match: number, reason: number, ep: number, peer: number): void {
+    if (this.listeners.size === 0) return;
+    const slot = (this.head % this.capacity) * REC;
+    this.emit(ctx, EVENT_POLICY_VERDICT, egress ? 1 : 0);
+    const v = this.view;
+    v.setUint32(slot + R_SRC_EP, ep, true);
+    v.setUint32(slot + R_SRC_ID, peer, true);
+    this.bytes[slot + R_REASON] = reason;
+    this.bytes[slot + R_MATCH] = match;
   }
 
   subscribe(l: MonitorListener): () => void {
@@ -111,7 +127,7 @@ export class MonitorRing {
 
   private decode(slot: number): RawEvent {
     const v = this.view;
-    const cap = v.getUint32(slot + R_CAP_LEN, true);
+    const cap = v.getUint16(slot + R_CAP_LEN, true);
     return {
       type: this.bytes[slot + R_TYPE],
       sub: this.bytes[slot + R_SUB],
@@ -123,6 +139,8 @@ export class MonitorRing {
       dstIdentity: v.getUint32(slot + R_DST_ID, true),
       ifindex: v.getUint32(slot + R_IFINDEX, true),
       origLen: v.getUint32(slot + R_ORIG_LEN, true),
+      reason: this.bytes[slot + R_REASON],
+      match: this.bytes[slot + R_MATCH],
       time: v.getFloat64(slot + R_TIME, true),
       data: this.bytes.slice(slot + R_DATA, slot + R_DATA + cap),
     };

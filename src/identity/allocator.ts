@@ -13,8 +13,15 @@ const VALUE_PREFIX = 'cilium/state/identities/v1/value/';
 
 export class IdentityAllocator {
   private readonly refs = new Map<number, number>();
+  /** Every identity known to this node: id → labels (kept in step with the kvstore). */
+  readonly known = new Map<number, string[]>();
 
   constructor(private readonly kv: KVStore) {}
+
+  /** Loads the identities already allocated in the kvstore. */
+  async load(): Promise<void> {
+    for (const { id, labels } of await this.list()) this.known.set(id, labels);
+  }
 
   /** The identity of a label set, allocating one if none exists; counts a local reference. */
   async acquire(labels: string[]): Promise<number> {
@@ -32,6 +39,7 @@ export class IdentityAllocator {
       }
     }
     this.refs.set(id, (this.refs.get(id) ?? 0) + 1);
+    this.known.set(id, labels);
     return id;
   }
 

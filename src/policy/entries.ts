@@ -1,22 +1,25 @@
-// Turns contributions from rules into policy-map entries that a per-bucket longest-prefix lookup
-// reads correctly.
+// Turns contributions from rules into policy-map entries that per-bucket longest-prefix lookups
+// read correctly.
 //
 // Lookup contract the datapath implements (per packet: remote identity I, direction, proto P, dport N;
 // for ICMP, N = ICMP type):
-//   1. Look up four buckets: (I,P), (I,0), (0,P), (0,0); each is a longest-prefix match on the port
-//      (key prefix 48 + 16). For ICMP (P = 1 or 58) the proto-0 buckets are looked up with prefix 48,
-//      so only their all-ports entries apply: a port on protocol ANY means a TCP/UDP/SCTP port.
+//   1. Look up four buckets (I,P), (I,0), (0,P), (0,0); each is a longest-prefix match on the port
+//      (full key prefix 48 + 16). For ICMP (P = 1 or 58) the proto-0 buckets should be looked up
+//      with prefix 48 (port bits ignored), so only their all-ports entries apply: a port on
+//      protocol ANY means a TCP/UDP/SCTP port.
 //   2. If any bucket's match has the deny flag → drop (policy denied).
 //   3. Else if none matched → drop (default deny); else allow.
-//   4. Proxy port (and L7 rules) come from the most specific allowing match: longest port prefix,
-//      then a specific identity over 0, then a specific protocol over 0.
+//   4. The proxy port (and L7 rules) come from the first allowing match in the order
+//      (I,P), (I,0), (0,P), (0,0) — equivalently the longest port prefix, then identity over 0,
+//      then protocol over 0: the entries below make both readings give the same answer.
 // What this module guarantees so that contract is exact:
-//   - an allow is never more specific than a deny that covers it (such allows are dropped, so a
+//   - an allow is never more specific than a deny covering it (such allows are dropped, so a
 //     bucket's longest match can never hide a deny);
 //   - every allow carries the union of the L7 rules of all allows covering it (an L4 allow without
-//     L7 on the same port adds an allow-all `{}` rule, as Cilium merges them);
-//   - where two allows overlap without either covering the other and L7 is involved, the
-//     intersection gets its own entry, so the most specific match always has the complete rules.
+//     L7 on the very same port adds an allow-all `{}` rule, as Cilium merges them);
+//   - where allows overlap without either covering the other and L7 is involved, the overlap gets
+//     its own entry (closed under intersection), so whichever match the lookup picks for a packet
+//     carries the complete L7 rules for it.
 import { blockContains } from './ports.ts';
 import type { DnsRule, HttpRule, PolicyEntry } from './types.ts';
 
@@ -79,11 +82,6 @@ function intersect(a: Key, b: Key): Key | undefined {
   return { egress: a.egress, identity, protocol, port: narrow.port, portPrefixLen: narrow.portPrefixLen };
 }
 
-/** Lookup precedence: longer port prefix, then specific identity, then specific protocol. */
-function precedence(k: Key): number {
-  return k.portPrefixLen * 4 + (k.identity !== 0 ? 2 : 0) + (k.protocol !== 0 ? 1 : 0);
-}
-
 function dedupe<T>(rules: T[]): T[] {
   const seen = new Set<string>();
   return rules.filter((r) => {
@@ -119,54 +117,97 @@ export class EntryBuilder {
 
   finish(): PolicyEntry[] {
     const all = [...this.accs.values()];
-    const denies = all.filter((a) => a.deny);
-    let allows = all.filter((a) => !a.deny && !denies.some((d) => covers(d, a)));
-    allows = this.addIntersections(allows, denies);
-    const effective = new Map<Acc, { http?: HttpRule[]; dns?: DnsRule[]; labels: Set<string> }>();
-    for (const a of allows) effective.set(a, this.effective(a, allows));
-    // A synthetic intersection is only kept where the most specific real entry would give other L7 rules.
-    allows = allows.filter((a) => {
-      if (!a.synthetic) return true;
-      const best = allows.filter((c) => !c.synthetic && covers(c, a)).sort((x, y) => precedence(y) - precedence(x))[0];
-      return !best || JSON.stringify(effective.get(best)!.http) !== JSON.stringify(effective.get(a)!.http);
-    });
+    const denies = new Buckets(all.filter((a) => a.deny));
+    let allows = all.filter((a) => !a.deny && !denies.anyCovers(a));
+    allows = addIntersections(allows, denies);
+    const byBucket = new Buckets(allows);
     const out: PolicyEntry[] = [];
-    for (const d of denies) out.push(toEntry(d, { labels: d.labels }));
-    for (const a of allows) out.push(toEntry(a, effective.get(a)!));
+    for (const d of denies.all) out.push(toEntry(d, { labels: d.labels }));
+    for (const a of allows) out.push(toEntry(a, effective(a, byBucket)));
     return out.sort(entryOrder);
   }
+}
 
-  /** Allows overlapping an L7 allow without either covering the other get an entry for the overlap. */
-  private addIntersections(allows: Acc[], denies: Acc[]): Acc[] {
-    const withL7 = allows.filter((a) => a.http);
-    if (withL7.length === 0) return allows;
-    const present = new Set(allows.map(keyOf));
-    const out = [...allows];
-    for (const a of withL7) {
-      for (const b of allows) {
-        if (a === b || covers(a, b) || covers(b, a)) continue;
-        const k = intersect(a, b);
-        if (!k || present.has(keyOf(k)) || denies.some((d) => covers(d, k))) continue;
-        present.add(keyOf(k));
-        out.push({ ...k, deny: false, plain: false, labels: new Set([...a.labels, ...b.labels]), synthetic: true });
-      }
-    }
-    return out;
+/** Entries indexed by (direction, identity, protocol): whatever covers a key sits in four buckets. */
+class Buckets {
+  private readonly map = new Map<string, Acc[]>();
+  readonly all: Acc[] = [];
+  private readonly byIdentity = new Map<number, Acc[]>();
+
+  constructor(items: Acc[] = []) {
+    for (const a of items) this.add(a);
   }
 
-  /** L7 rules of every allow covering `a`; an allow without L7 on the very same port adds `{}`. */
-  private effective(a: Acc, allows: Acc[]): { http?: HttpRule[]; dns?: DnsRule[]; labels: Set<string> } {
-    const coverers = allows.filter((c) => covers(c, a));
-    const http = coverers.flatMap((c) => c.http ?? []);
-    const dns = coverers.flatMap((c) => c.dns ?? []);
-    const res: { http?: HttpRule[]; dns?: DnsRule[]; labels: Set<string> } = { labels: a.labels };
-    if (http.length > 0) {
-      const samePortPlain = coverers.some((c) => c.plain && c.port === a.port && c.portPrefixLen === a.portPrefixLen);
-      res.http = dedupe(samePortPlain ? [...http, {}] : http);
-    }
-    if (dns.length > 0) res.dns = dedupe(dns);
-    return res;
+  add(a: Acc): void {
+    this.all.push(a);
+    push(this.map, `${a.egress ? 1 : 0}/${a.identity}/${a.protocol}`, a);
+    push(this.byIdentity, a.identity, a);
   }
+
+  /** Entries that may cover `k`. */
+  *coverCandidates(k: Key): Generator<Acc> {
+    const d = k.egress ? 1 : 0;
+    const ids = k.identity === 0 ? [0] : [k.identity, 0];
+    const protos = k.protocol === 0 ? [0] : [k.protocol, 0];
+    for (const id of ids) for (const p of protos) yield* this.map.get(`${d}/${id}/${p}`) ?? [];
+  }
+
+  anyCovers(k: Key): boolean {
+    for (const c of this.coverCandidates(k)) if (covers(c, k)) return true;
+    return false;
+  }
+
+  /** Entries whose identity can overlap `k`'s. */
+  overlapCandidates(k: Key): Acc[] {
+    if (k.identity === 0) return this.all;
+    return [...(this.byIdentity.get(k.identity) ?? []), ...(this.byIdentity.get(0) ?? [])];
+  }
+}
+
+function push<K>(m: Map<K, Acc[]>, k: K, a: Acc): void {
+  const list = m.get(k);
+  if (list) list.push(a);
+  else m.set(k, [a]);
+}
+
+/** Close the allows under intersection with anything that carries L7 rules (own or inherited). */
+function addIntersections(allows: Acc[], denies: Buckets): Acc[] {
+  if (!allows.some((a) => a.http)) return allows;
+  const present = new Set(allows.map(keyOf));
+  const index = new Map<Acc, number>();
+  const seen = new Buckets();
+  const l7 = new Buckets();
+  const queue = [...allows];
+  for (let i = 0; i < queue.length; i++) {
+    const a = queue[i];
+    index.set(a, i);
+    const carriesL7 = a.synthetic || a.http !== undefined;
+    // Each entry meets every earlier one it can overlap; one side must carry L7 rules.
+    for (const b of (carriesL7 ? seen : l7).overlapCandidates(a)) {
+      if (index.get(b)! >= i || covers(a, b) || covers(b, a)) continue;
+      const k = intersect(a, b);
+      if (!k || present.has(keyOf(k)) || denies.anyCovers(k)) continue;
+      present.add(keyOf(k));
+      queue.push({ ...k, deny: false, plain: false, labels: new Set([...a.labels, ...b.labels]), synthetic: true });
+    }
+    seen.add(a);
+    if (carriesL7) l7.add(a);
+  }
+  return queue;
+}
+
+/** L7 rules of every allow covering `a`; an allow without L7 on the very same port adds `{}`. */
+function effective(a: Acc, allows: Buckets): { http?: HttpRule[]; dns?: DnsRule[]; labels: Set<string> } {
+  const coverers = [...allows.coverCandidates(a)].filter((c) => covers(c, a));
+  const http = coverers.flatMap((c) => c.http ?? []);
+  const dns = coverers.flatMap((c) => c.dns ?? []);
+  const res: { http?: HttpRule[]; dns?: DnsRule[]; labels: Set<string> } = { labels: a.labels };
+  if (http.length > 0) {
+    const samePortPlain = coverers.some((c) => c.plain && c.port === a.port && c.portPrefixLen === a.portPrefixLen);
+    res.http = dedupe(samePortPlain ? [...http, {}] : http);
+  }
+  if (dns.length > 0) res.dns = dedupe(dns);
+  return res;
 }
 
 function toEntry(a: Acc, eff: { http?: HttpRule[]; dns?: DnsRule[]; labels: Set<string> }): PolicyEntry {

@@ -73,6 +73,8 @@ function viewOf(id: number, labels: readonly string[]): IdentityView {
   }
   const world = id === RESERVED_IDENTITIES.world || valuesOf(index, 'reserved', 'world').length > 0;
   if (!prefix && id === RESERVED_IDENTITIES.world) prefix = { addr: 0, len: 0 };
+  // CIDR identities are part of world even when the caller left the label out.
+  if (prefix && !world) index.set('world', [...(index.get('world') ?? []), { source: 'reserved', value: '' }]);
   return { id, labels, index, prefix, outside: world || prefix !== undefined };
 }
 

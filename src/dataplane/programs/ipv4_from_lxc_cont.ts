@@ -6,12 +6,18 @@ import type { Datapath } from '../datapath.ts';
 import { CILIUM_CALL_IPV4_TO_ENDPOINT } from '../calls.ts';
 import { DROP_CT_CREATE_FAILED, DROP_TTL_EXCEEDED } from '../drop-reasons.ts';
 import { ipv4DecTtl } from '../lib/l3.ts';
-import { CT_F_LB_LOOPBACK, CT_NEW, TUPLE_F_OUT } from '../../conntrack/layout.ts';
+import { CT_ESTABLISHED, CT_F_LB_LOOPBACK, CT_NEW, TUPLE_F_OUT } from '../../conntrack/layout.ts';
+import { enforcePolicy } from '../lib/policy.ts';
 import { cil_to_host } from './cil_to_host.ts';
 import { F_ICMP_ERROR } from '../../native/meta.ts';
 
 export function handle_ipv4_from_lxc(ctx: PacketContext, dp: Datapath): number {
   ctx.dstIdentity = dp.lookupIdentity(ctx.daddr);
+  // Egress policy for every packet in the original direction: removing an allow cuts the connection.
+  if (ctx.ctState === CT_NEW || ctx.ctState === CT_ESTABLISHED) {
+    const verdict = enforcePolicy(ctx, dp, ctx.srcEp, true, ctx.dstIdentity);
+    if (verdict !== 0) return dp.drop(ctx, verdict);
+  }
   if (ctx.ctState === CT_NEW && !(ctx.flags & F_ICMP_ERROR) && !dp.ct.create(ctx, TUPLE_F_OUT, ctx.revNat, ctx.loopback ? CT_F_LB_LOOPBACK : 0)) {
     return dp.drop(ctx, DROP_CT_CREATE_FAILED);
   }

@@ -1,0 +1,203 @@
+// Policy in the agent: the repository of rules, their resolution into each endpoint's
+// cilium_policy_<id> map, CIDR identities in the ipcache, persistence in the kvstore.
+// Only endpoints whose selected identities or rules changed are recomputed.
+import type { Logger } from 'pino';
+import type { KVStore } from './kvstore.ts';
+import { ApiError, type PolicyImportResult, type PolicySummary } from './types.ts';
+import type { LpmTrieMap } from '../maps/index.ts';
+import { PolicyError, PolicyRepository, parsePolicy, encodeKey, decodeEntry, formatPolicyEntries, POLICY_KEY_SIZE, POLICY_FLAG_DENY, type PolicyEntry, type PolicyRules, type SourceInfo } from '../policy/index.ts';
+export type { PolicyImportResult };
+import { reservedIdentityLabels } from '../policy/selector-cache.ts';
+import { policyKey } from '../policy/repository.ts';
+import * as PM from '../policy/policymap.ts';
+
+const STORE_PREFIX = 'ciliary/policies/';
+/** Node-local CIDR identities have bit 24 set, as Cilium's. */
+const LOCAL_IDENTITY_BASE = 1 << 24;
+
+export interface PolicyEndpoint {
+  id: number;
+  identity: number;
+  labels: string[];
+  namedPorts?: Record<string, { port: number; protocol: string }>;
+}
+
+export interface PolicyManagerDeps {
+  kv: KVStore;
+  log: Logger;
+  enforcement: 'default' | 'always' | 'never';
+  endpoints: () => PolicyEndpoint[];
+  identities: () => Map<number, string[]>;
+  policyMap: (endpointId: number) => LpmTrieMap | undefined;
+  /** Writes (or removes, identity 0) an ipcache prefix for a CIDR identity. */
+  setIpcache: (cidr: string, identity: number) => void;
+}
+
+
+export class PolicyManager {
+  readonly repo = new PolicyRepository();
+  private readonly cidrIds = new Map<string, number>();
+  private readonly enforced = new Map<number, { ingress: boolean; egress: boolean }>();
+  private readonly key = new Uint8Array(POLICY_KEY_SIZE);
+
+  constructor(private readonly d: PolicyManagerDeps) {}
+
+  async restore(): Promise<void> {
+    for (const p of await this.d.kv.list(STORE_PREFIX)) {
+      try {
+        this.repo.add(parsePolicy(JSON.parse(p.value)));
+      } catch (e) {
+        this.d.log.warn({ key: p.key, err: (e as Error).message }, 'stored policy no longer parses; skipped');
+      }
+    }
+    this.regenerate(true);
+  }
+
+  /** Parses every object first: one invalid object rejects the whole import and nothing changes. */
+  async import(objects: unknown[], sources: SourceInfo[] = []): Promise<PolicyImportResult> {
+    const parsed: PolicyRules[] = [];
+    for (const [i, o] of objects.entries()) {
+      try {
+        parsed.push(parsePolicy(o, sources[i] ?? {}));
+      } catch (e) {
+        if (e instanceof PolicyError) throw new ApiError(400, objects.length > 1 ? `policy #${i + 1}: ${e.message}` : e.message);
+        throw e;
+      }
+    }
+    const policies: PolicyImportResult['policies'] = [];
+    for (const p of parsed) {
+      const old = this.repo.get(p.kind, p.namespace, p.name);
+      const result = !old ? 'created' : JSON.stringify(old.original) === JSON.stringify(p.original) ? 'unchanged' : 'configured';
+      if (result !== 'unchanged') {
+        this.repo.add(p);
+        await this.d.kv.put(STORE_PREFIX + policyKey(p.kind, p.namespace, p.name), JSON.stringify(p.original));
+      }
+      policies.push({ kind: p.kind, namespace: p.namespace, name: p.name, result });
+    }
+    this.regenerate();
+    return { revision: this.repo.revision, policies };
+  }
+
+  async delete(kind: string, namespace: string | undefined, name: string): Promise<number> {
+    if (this.repo.delete(kind, namespace, name) === undefined) throw new ApiError(404, `${kind} "${namespace ? `${namespace}/` : ''}${name}" not found`);
+    await this.d.kv.delete(STORE_PREFIX + policyKey(kind, namespace, name));
+    this.regenerate();
+    return this.repo.revision;
+  }
+
+  async deleteAll(): Promise<number> {
+    for (const p of this.repo.list()) await this.d.kv.delete(STORE_PREFIX + policyKey(p.kind, p.namespace, p.name));
+    this.repo.deleteAll();
+    this.regenerate();
+    return this.repo.revision;
+  }
+
+  list(): PolicySummary[] {
+    const eps = this.d.endpoints();
+    return this.repo.list().map((p) => ({
+      kind: p.kind, namespace: p.namespace, name: p.name, object: p.original,
+      selects: eps.filter((e) => p.rules.some((r) => r.subject.matches(e.labels))).map((e) => e.id),
+    }));
+  }
+
+  /** Every identity known here, CIDR ones included. */
+  allIdentities(): Map<number, string[]> {
+    return this.identities();
+  }
+
+  enforcement(endpointId: number): { ingress: boolean; egress: boolean } {
+    return this.enforced.get(endpointId) ?? { ingress: this.d.enforcement === 'always', egress: this.d.enforcement === 'always' };
+  }
+
+  endpointRemoved(id: number): void {
+    this.repo.forgetEndpoint(id);
+    this.enforced.delete(id);
+  }
+
+  /** Recomputes stale endpoints (all of them with `all`, or when new ones appeared). */
+  regenerate(all = false): number {
+    let n = this.regenerateOnce(all);
+    // Resolving may reveal identities that change other endpoints' policy: settle them too.
+    for (let i = 0; i < 3 && this.staleCount() > 0; i++) n += this.regenerateOnce(false);
+    return n;
+  }
+
+  private staleCount(): number {
+    const stale = this.repo.takeStaleEndpoints();
+    for (const id of stale) this.enforced.delete(id); // re-marks them for regenerateOnce
+    return stale.length;
+  }
+
+  private regenerateOnce(all: boolean): number {
+    const eps = this.d.endpoints();
+    const stale = new Set(this.repo.takeStaleEndpoints());
+    const ctx = {
+      identities: this.identities(),
+      enforcement: this.d.enforcement,
+      cidrIdentity: (cidr: string) => this.cidrIdentity(cidr),
+      namedPortsOf: (identity: number) => eps.find((e) => e.identity === identity)?.namedPorts,
+      allowLocalhost: true,
+    };
+    let n = 0;
+    for (const ep of eps) {
+      if (!all && !stale.has(ep.id) && this.enforced.has(ep.id)) continue;
+      const map = this.d.policyMap(ep.id);
+      if (!map) continue;
+      const res = this.repo.resolve(ep, ctx);
+      writePolicyMap(map, res.entries, this.key);
+      this.enforced.set(ep.id, { ingress: res.ingressEnforced, egress: res.egressEnforced });
+      for (const w of res.warnings) this.d.log.warn({ endpoint: ep.id }, w);
+      n++;
+    }
+    return n;
+  }
+
+  /** `bpf policy get` for one endpoint's map. */
+  format(endpointId: number): string | undefined {
+    const map = this.d.policyMap(endpointId);
+    if (!map) return undefined;
+    const ids = this.identities();
+    const rows = map.dump().map((e) => decodeEntry(e.key, e.value));
+    return formatPolicyEntries(rows, (id) => ids.get(id) ?? (id >= LOCAL_IDENTITY_BASE ? [...this.cidrIds].filter(([, v]) => v === id).map(([c]) => `cidr:${c}`) : undefined));
+  }
+
+  private identities(): Map<number, string[]> {
+    const m = new Map(reservedIdentityLabels());
+    for (const [id, labels] of this.d.identities()) m.set(id, labels);
+    for (const [cidr, id] of this.cidrIds) m.set(id, [`cidr:${cidr}`, 'reserved:world']);
+    return m;
+  }
+
+  private cidrIdentity(cidr: string): number {
+    let id = this.cidrIds.get(cidr);
+    if (id === undefined) {
+      id = LOCAL_IDENTITY_BASE + this.cidrIds.size + 1;
+      this.cidrIds.set(cidr, id);
+      this.d.setIpcache(cidr, id);
+    }
+    return id;
+  }
+}
+
+/**
+ * Brings a policy map to exactly `entries`: existing keys keep their counters, new ones start at
+ * zero, and keys no longer wanted go last, so no packet sees a half-written policy.
+ */
+export function writePolicyMap(map: LpmTrieMap, entries: PolicyEntry[], key: Uint8Array): void {
+  const wanted = new Set<string>();
+  for (const e of entries) {
+    encodeKey(e, key, 0);
+    wanted.add(Buffer.from(key).toString('hex'));
+    const off = map.reserve(key, 0, 0);
+    if (off < 0) throw new ApiError(507, `policy map ${map.name} is full (${map.maxEntries} entries); raise bpf-policy-map-max`);
+    map.bytes[off + PM.V_FLAGS] = e.deny ? POLICY_FLAG_DENY : 0;
+    // L7 rules need the proxy (a later step); until then an L7 allow is enforced at L4.
+    map.view.setUint16(off + PM.V_PROXY_PORT, e.deny || e.proxyPort === 1 ? 0 : e.proxyPort, true);
+  }
+  const stale: Uint8Array[] = [];
+  map.forEach((k) => {
+    const kb = map.bytes.slice(k, k + POLICY_KEY_SIZE);
+    if (!wanted.has(Buffer.from(kb).toString('hex'))) stale.push(kb);
+  });
+  for (const k of stale) map.delete(k, 0);
+}
