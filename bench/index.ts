@@ -2,6 +2,7 @@
 // measurements and the ratios against baselines measured in the same run.
 import { benchNative } from './native.ts';
 import { benchPipeline } from './pipeline.ts';
+import { benchPolicy } from './policy.ts';
 import { benchServices } from './services.ts';
 import { cleanup, round } from './lib.ts';
 
@@ -17,6 +18,7 @@ const SUITES: Record<string, (acc: Result) => Promise<Result>> = {
     return out;
   },
   services: () => benchServices(),
+  policy: () => benchPolicy(),
 };
 
 async function main(): Promise<void> {

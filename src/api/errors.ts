@@ -17,11 +17,13 @@ export function formatSchemaErrors(errors: FastifySchemaValidationError[], dataV
   // anyOf (e.g. a port number or a port name): the branch whose type matched says what is wrong; if none did, list the types.
   const alt = all.find((x) => x.keyword === 'anyOf' || x.keyword === 'oneOf');
   if (alt) {
-    const branches = all.filter((x) => x !== alt && x.instancePath === alt.instancePath);
-    const specific = branches.find((x) => x.keyword !== 'type');
+    const at = alt.instancePath ?? '';
+    const branches = all.filter((x) => x !== alt && (x.instancePath === at || (x.instancePath ?? '').startsWith(`${at}/`)));
+    // An error inside the value (an array's item) also comes from the branch whose type matched.
+    const specific = branches.find((x) => x.keyword !== 'type' || x.instancePath !== at);
     if (specific) e = specific;
     else {
-      const types = branches.map((x) => String((x.params as { type?: unknown }).type));
+      const types = branches.filter((x) => x.instancePath === at).map((x) => String((x.params as { type?: unknown }).type));
       return new Error(`${dataVar}${alt.instancePath ?? ''} must be ${types.length ? types.join(' or ') : 'one of the allowed forms'}`);
     }
   }

@@ -11,11 +11,13 @@ import { ctPlugin } from './ct.ts';
 import { endpointPlugin } from './endpoint.ts';
 import { formatSchemaErrors, installErrorHandlers } from './errors.ts';
 import { healthzPlugin } from './healthz.ts';
+import { identityPlugin } from './identity.ts';
 import { lbPlugin } from './lb.ts';
 import { mapPlugin } from './map.ts';
 import { monitorPlugin } from './monitor.ts';
 import { openapiPlugin } from './openapi.ts';
 import { podsPlugin } from './pods.ts';
+import { policyPlugin } from './policy.ts';
 import { servicesPlugin } from './services.ts';
 import { statusPlugin } from './status.ts';
 
@@ -65,6 +67,8 @@ export async function buildApi(agent: AgentFacade, logger: Logger, opts: { onHan
   await app.register(mapPlugin, { agent });
   await app.register(lbPlugin, { agent });
   await app.register(ctPlugin, { agent });
+  await app.register(policyPlugin, { agent });
+  await app.register(identityPlugin, { agent });
   await app.register(monitorPlugin, { agent, maxBufferedBytes: opts.monitorMaxBufferedBytes });
   return app;
 }

@@ -36,7 +36,17 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'session-affinity-timeout', kind: 'string' },
   { name: 'external-ip', kind: 'string', repeat: true },
   { name: 'revnat', kind: 'bool' },
+  // policy, identity, ip
+  { name: 'all', kind: 'bool' },
+  { name: 'kind', kind: 'string' },
+  { name: 'endpoints', kind: 'bool' },
+  { name: 'numeric', kind: 'bool' },
 ];
+
+/** Short flags that mean something else after a given verb: `ip list -n` is numeric, not a namespace (as cilium's). */
+const VERB_SHORTS: Record<string, Record<string, string>> = {
+  ip: { n: 'numeric' },
+};
 
 /** Flags every command accepts. */
 export const GLOBAL_FLAGS = ['node', 'socket', 'state-dir', 'help'];
@@ -82,13 +92,15 @@ export function parseArgs(argv: string[]): ParsedArgs {
       set(f, value, `--${name}`);
     } else if (a.startsWith('-') && a.length > 1) {
       // -n NS, -nNS, -A, -vv (short bool/count flags combine)
-      const f = byShort.get(a[1]);
+      const local = VERB_SHORTS[out.positionals[0] ?? ''] ?? {};
+      const shortFlag = (ch: string) => (local[ch] !== undefined ? byLong.get(local[ch]) : byShort.get(ch));
+      const f = shortFlag(a[1]);
       if (!f) throw new UsageError(`unknown flag -${a[1]}`);
       if (f.kind === 'string') {
         set(f, a.length > 2 ? a.slice(2) : argv[++i], `-${a[1]}`);
       } else {
         for (const ch of a.slice(1)) {
-          const g = byShort.get(ch);
+          const g = shortFlag(ch);
           if (!g || g.kind === 'string') throw new UsageError(`unknown flag -${ch} in ${a}`);
           set(g, undefined, `-${ch}`);
         }

@@ -1,5 +1,5 @@
 // `bpf endpoint list`, `bpf ipcache list`, `map list`, `map get`: through the API, or from the pinned files.
-import type { MapEntryView, MapSummary } from '../control/types.ts';
+import type { Endpoint, MapEntryView, MapSummary } from '../control/types.ts';
 import { bool, checkFlags, count, str, type ParsedArgs } from './args.ts';
 import type { AgentClient } from './client.ts';
 import { AgentUnreachableError, UsageError } from './errors.ts';
@@ -72,7 +72,37 @@ function printEntries(args: ParsedArgs, io: Out, entries: MapEntryView[], text: 
   else io.out(text());
 }
 
-const BPF_USAGE = `bpf supports: ${Object.keys(BPF_LISTS).map((k) => `bpf ${k} list`).join(', ')}, bpf lb list [--revnat], bpf ct list global, bpf ct flush global`;
+const BPF_USAGE = `bpf supports: ${Object.keys(BPF_LISTS).map((k) => `bpf ${k} list`).join(', ')}, bpf lb list [--revnat], bpf ct list global, bpf ct flush global, bpf policy get ID|--all`;
+
+/** Where cilium pins an endpoint's policy map: cilium_policy_ + the 5-digit endpoint id. */
+export function policyMapPath(endpointID: number): string {
+  return `/sys/fs/bpf/tc/globals/cilium_policy_${String(endpointID).padStart(5, '0')}`;
+}
+
+/** `bpf policy get --all`: per endpoint its id, map path and table (the agent's, verbatim), a blank line between. */
+export function formatPolicyGetAll(tables: Array<{ id: number; table: string }>): string {
+  return tables.map((t) => `Endpoint ID: ${t.id}\nPath: ${policyMapPath(t.id)}\n${t.table.endsWith('\n') || t.table === '' ? t.table : t.table + '\n'}`).join('\n');
+}
+
+async function policyGetCommand(args: ParsedArgs, client: AgentClient, io: Out, rest: string[]): Promise<number> {
+  const [verb, id, ...extra] = rest;
+  const usage = 'bpf policy supports: bpf policy get ID | bpf policy get --all';
+  if (verb !== 'get' || extra.length) throw new UsageError(usage);
+  checkFlags(args, 'bpf policy get', ['all']);
+  const table = (epID: number) => client.get<{ table: string }>(`/v1/bpf/policy/${epID}`).then((r) => r.table);
+  if (bool(args, 'all')) {
+    if (id !== undefined) throw new UsageError('bpf policy get --all takes no endpoint ID');
+    const eps = (await client.get<Endpoint[]>('/v1/endpoint')).filter((e) => !e.isHost).sort((a, b) => a.id - b.id);
+    const tables: Array<{ id: number; table: string }> = [];
+    for (const ep of eps) tables.push({ id: ep.id, table: await table(ep.id) });
+    io.out(formatPolicyGetAll(tables));
+    return 0;
+  }
+  if (id === undefined || !/^\d{1,5}$/.test(id)) throw new UsageError(`bpf policy get needs a numeric endpoint ID${id ? ` (not "${id}")` : ''}: ${usage}`);
+  const t = await table(Number(id));
+  io.out(t.endsWith('\n') || t === '' ? t : t + '\n');
+  return 0;
+}
 
 function jsonOrText(args: ParsedArgs, io: Out, json: unknown, text: () => string): void {
   const output = str(args, 'output');
@@ -114,6 +144,7 @@ export async function bpfCommand(args: ParsedArgs, client: AgentClient, io: Out)
   const [what, verb, ...extra] = args.positionals;
   if (what === 'lb') return lbCommand(args, client, io, args.positionals.slice(1));
   if (what === 'ct') return ctCommand(args, client, io, args.positionals.slice(1));
+  if (what === 'policy') return policyGetCommand(args, client, io, args.positionals.slice(1));
   const def = what ? BPF_LISTS[what] : undefined;
   if (!def || verb !== 'list' || extra.length) throw new UsageError(BPF_USAGE);
   checkFlags(args, `bpf ${what} list`, ['from-file', 'output']);

@@ -3,7 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { AgentUnreachableError, CliError } from './errors.ts';
+import { AgentError, AgentUnreachableError, CliError } from './errors.ts';
 
 export const RUN_DIR = '/run/ciliary';
 
@@ -82,7 +82,7 @@ export class AgentClient {
     }
     if ((res.statusCode ?? 500) >= 400) {
       const msg = (json as { error?: string } | undefined)?.error ?? text;
-      throw new CliError(msg);
+      throw new AgentError(msg, res.statusCode ?? 500);
     }
     return json as T;
   }

@@ -16,3 +16,10 @@ export class AgentUnreachableError extends CliError {
     super(`cannot reach the ciliary agent at ${socketPath} (${code}): ${hint}`);
   }
 }
+
+/** The agent answered with an error status; the message is the agent's. */
+export class AgentError extends CliError {
+  constructor(message: string, readonly statusCode: number) {
+    super(message);
+  }
+}

@@ -23,6 +23,18 @@ Services (kubectl-like):
                                    list services
   delete svc NAME... [-n NS]       delete services
 
+Policies:
+  policy import FILE|-             import CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy / NetworkPolicy
+                                   objects from YAML (multi-document) or JSON, all in one request;
+                                   an invalid one is reported with its document and line
+  policy get [NAME] [-n NS]        the imported policies as JSON, then Revision: N
+  policy delete NAME [-n NS] [--kind cnp|ccnp|netpol]
+  policy delete --all              delete one policy, or all of them; prints Revision: N
+  get cnp|ccnp|netpol [NAME...] [-n NS | -A] [-o json|yaml]
+                                   list policies (kubectl-like; also ciliumnetworkpolicies, networkpolicies, ...)
+  delete cnp|ccnp|netpol NAME... [-n NS]
+                                   delete policies (kubectl-like)
+
 Agent (cilium-dbg-like):
   status [--verbose] [-o json]     agent status
   endpoint list [-o json]          local endpoints
@@ -35,6 +47,10 @@ Agent (cilium-dbg-like):
   bpf lb list [--revnat] [-o json] load-balancer maps: service -> backends (--revnat: ID -> service)
   bpf ct list global [-o json]     connection tracking entries
   bpf ct flush global              empty the connection tracking maps
+  bpf policy get ID | --all        an endpoint's policy map (--all: every pod endpoint's)
+  identity list [--endpoints] [-o json]
+                                   identities this node knows (--endpoints: those in use, with REFCOUNT)
+  ip list [-n] [-o json]           ipcache prefixes and their identity's labels (-n: the numeric identity)
   map list [--verbose] [--from-file]
                                    datapath maps, entries and pressure
   map get NAME [--from-file]       one map's entries

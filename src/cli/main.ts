@@ -5,28 +5,37 @@ import { bool, parseArgs, str, type ParsedArgs } from './args.ts';
 import { bpfCommand, mapCommand } from './bpf.ts';
 import { AgentClient, resolveTarget } from './client.ts';
 import { endpointCommand } from './endpoint.ts';
+import { identityCommand, ipCommand } from './identity.ts';
 import { CliError, UsageError } from './errors.ts';
 import { USAGE } from './help.ts';
 import { monitorCommand } from './monitor.ts';
 import { deleteCommand, execCommand, getCommand, runCommand, type Out } from './pods.ts';
+import { deletePoliciesCommand, getPoliciesCommand, POLICY_KINDS, policyCommand } from './policy.ts';
 import { createCommand, deleteServicesCommand, exposeCommand, getServicesCommand, SERVICE_KINDS, serviceCommand, splitKind } from './services.ts';
 import { statusCommand } from './status.ts';
 
 type Verb = (args: ParsedArgs, client: AgentClient, io: Out) => Promise<number>;
 
-/** get/delete: services by kind (svc, service, services, svc/NAME), pods otherwise. */
-const byKind = (pods: Verb, services: Verb): Verb => (args, client, io) =>
-  (SERVICE_KINDS.includes(splitKind(args.positionals).kind ?? '') ? services : pods)(args, client, io);
+/** get/delete: services by kind (svc, service, services, svc/NAME), policies (cnp, ccnp, netpol, ...), pods otherwise. */
+const byKind = (pods: Verb, services: Verb, policies: Verb): Verb => (args, client, io) => {
+  const kind = splitKind(args.positionals).kind ?? '';
+  if (SERVICE_KINDS.includes(kind)) return services(args, client, io);
+  if (POLICY_KINDS.includes(kind.toLowerCase())) return policies(args, client, io);
+  return pods(args, client, io);
+};
 
 const VERBS: Record<string, Verb> = {
   run: runCommand,
-  delete: byKind(deleteCommand, deleteServicesCommand),
-  get: byKind(getCommand, getServicesCommand),
+  delete: byKind(deleteCommand, deleteServicesCommand, deletePoliciesCommand),
+  get: byKind(getCommand, getServicesCommand, getPoliciesCommand),
   create: createCommand,
   expose: exposeCommand,
   service: serviceCommand,
   exec: (args, client) => execCommand(args, client),
   endpoint: endpointCommand,
+  policy: policyCommand,
+  identity: identityCommand,
+  ip: ipCommand,
   bpf: bpfCommand,
   map: mapCommand,
   status: statusCommand,

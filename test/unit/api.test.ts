@@ -9,8 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type ApiServer } from '../../src/api/index.ts';
 import {
   ApiError, type AgentFacade, type AgentStatus, type Endpoint, type MapEntryView, type MapSummary, type MonitorEvent, type Pod, type PodSpec,
-  type Service, type ServiceSpec,
+  type PolicyImportResult, type PolicySummary, type Service, type ServiceSpec,
 } from '../../src/control/types.ts';
+
+type Obj = { kind?: string; metadata?: { name?: string; namespace?: string }; spec?: { ingress?: Array<{ toPorts?: Array<{ ports?: Array<{ port?: unknown }> }> }> } };
 
 class FakeAgent implements AgentFacade {
   readonly nodeName = 'node-a';
@@ -105,6 +107,61 @@ class FakeAgent implements AgentFacade {
     const n = this.ctEntries.length;
     this.ctEntries = [];
     return n;
+  }
+  policies = new Map<string, PolicySummary>();
+  revision = 1;
+  imported: unknown[][] = [];
+  /** Checks what the real agent checks first (kind, name, port ranges), naming the object and the field. */
+  async importPolicies(objects: unknown[]): Promise<PolicyImportResult> {
+    this.imported.push(objects);
+    for (const [i, raw] of objects.entries()) {
+      const o = raw as Obj;
+      const at = objects.length > 1 ? `policy #${i + 1}: ` : '';
+      if (!o.kind) throw new ApiError(400, `${at}kind: required`);
+      if (!o.metadata?.name) throw new ApiError(400, `${at}metadata.name: required`);
+      for (const [r, rule] of (o.spec?.ingress ?? []).entries()) {
+        for (const [t, tp] of (rule.toPorts ?? []).entries()) {
+          for (const [k, p] of (tp.ports ?? []).entries()) {
+            const port = Number(p.port);
+            if (!(port >= 0 && port <= 65535)) throw new ApiError(400, `${at}spec.ingress[${r}].toPorts[${t}].ports[${k}].port: ${String(p.port)} is out of range 0-65535`);
+          }
+        }
+      }
+    }
+    const policies: PolicyImportResult['policies'] = [];
+    for (const raw of objects) {
+      const o = raw as Obj;
+      const kind = o.kind!;
+      const namespace = kind === 'CiliumClusterwideNetworkPolicy' ? undefined : (o.metadata!.namespace ?? 'default');
+      const key = `${kind}/${namespace ?? ''}/${o.metadata!.name}`;
+      const old = this.policies.get(key);
+      const result = !old ? 'created' : JSON.stringify(old.object) === JSON.stringify(raw) ? 'unchanged' : 'configured';
+      if (result !== 'unchanged') this.revision++;
+      this.policies.set(key, { kind, namespace, name: o.metadata!.name!, object: raw, selects: [7] });
+      policies.push({ kind, namespace, name: o.metadata!.name!, result });
+    }
+    return { revision: this.revision, policies };
+  }
+  listPolicies(): { revision: number; policies: PolicySummary[] } {
+    return { revision: this.revision, policies: [...this.policies.values()] };
+  }
+  async deletePolicy(kind: string, namespace: string | undefined, name: string): Promise<number> {
+    const key = `${kind}/${namespace ?? ''}/${name}`;
+    if (!this.policies.delete(key)) throw new ApiError(404, `policy ${kind} ${namespace ? `${namespace}/` : ''}${name} not found`);
+    return ++this.revision;
+  }
+  async deleteAllPolicies(): Promise<number> {
+    this.policies.clear();
+    return ++this.revision;
+  }
+  bpfPolicy(endpointID: number): string | undefined {
+    return endpointID === 7 ? 'POLICY   DIRECTION   LABELS (source:key[=value])   PORT/PROTO   PROXY PORT   AUTH TYPE   BYTES   PACKETS   PREFIX\nAllow    Ingress     ANY                           ANY          NONE         disabled    0       0         0\n' : undefined;
+  }
+  listIdentities(): Array<{ id: number; labels: string[] }> {
+    return [{ id: 18300, labels: ['k8s:class=xwing', 'k8s:org=alliance'] }, { id: 1, labels: ['reserved:host'] }];
+  }
+  ipList(): Array<{ prefix: string; identity: number; labels: string[]; source: string }> {
+    return [{ prefix: '172.20.0.10/32', identity: 18300, labels: ['k8s:class=xwing'], source: 'custom-resource' }];
   }
   subscribeMonitor(cb: (e: MonitorEvent) => void): () => void {
     this.subscribers.add(cb);
@@ -402,13 +459,99 @@ describe('agent API on a unix socket', () => {
     expect(process.memoryUsage().rss - rss).toBeLessThan(200 * 1024 * 1024);
   });
 
+  const cnp = (name: string, port: unknown = 80, namespace?: string) => ({
+    apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', metadata: { name, ...(namespace ? { namespace } : {}) },
+    spec: { endpointSelector: { matchLabels: { org: 'empire' } }, ingress: [{ toPorts: [{ ports: [{ port, protocol: 'TCP' }] }] }] },
+  });
+
+  it('imports policies: an array or a single object, created / unchanged / configured', async () => {
+    const r = await call(sock, 'PUT', '/v1/policy', [cnp('rule1'), cnp('rule2', 443, 'lab')]);
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({ revision: 3, policies: [
+      { kind: 'CiliumNetworkPolicy', namespace: 'default', name: 'rule1', result: 'created' },
+      { kind: 'CiliumNetworkPolicy', namespace: 'lab', name: 'rule2', result: 'created' },
+    ] });
+    expect(agent.imported.at(-1)).toEqual([cnp('rule1'), cnp('rule2', 443, 'lab')]);
+    expect((await call(sock, 'PUT', '/v1/policy', cnp('rule1'))).body).toEqual({ revision: 3, policies: [{ kind: 'CiliumNetworkPolicy', namespace: 'default', name: 'rule1', result: 'unchanged' }] });
+    expect(agent.imported.at(-1)).toEqual([cnp('rule1')]);
+    expect((await call(sock, 'PUT', '/v1/policy', cnp('rule1', 8080))).body.policies[0].result).toBe('configured');
+    const list = (await call(sock, 'GET', '/v1/policy')).body;
+    expect(list.revision).toBe(4);
+    expect(list.policies).toEqual([
+      { kind: 'CiliumNetworkPolicy', namespace: 'default', name: 'rule1', object: cnp('rule1', 8080), selects: [7] },
+      { kind: 'CiliumNetworkPolicy', namespace: 'lab', name: 'rule2', object: cnp('rule2', 443, 'lab'), selects: [7] },
+    ]);
+  });
+
+  it('rejects bad policy bodies naming the object and the field', async () => {
+    const bad = await call(sock, 'PUT', '/v1/policy', [cnp('ok'), cnp('bad', 70000)]);
+    expect(bad).toMatchObject({ status: 400, body: { error: 'policy #2: spec.ingress[0].toPorts[0].ports[0].port: 70000 is out of range 0-65535' } });
+    expect((await call(sock, 'PUT', '/v1/policy', { kind: 'CiliumNetworkPolicy', metadata: {} })).body.error).toBe('metadata.name: required');
+    const cases: Array<[unknown, string]> = [
+      [[cnp('a'), 'nope'], 'body/1 must be object'],
+      [42, 'body must be array or object'],
+      [[], 'body must hold at least one policy'],
+    ];
+    for (const [body, msg] of cases) {
+      const r = await call(sock, 'PUT', '/v1/policy', body);
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(r.body.error, JSON.stringify(body)).toContain(msg);
+    }
+    expect((await call(sock, 'PUT', '/v1/policy', '[{"kind":')).status).toBe(400);
+    // More than 1 MiB is refused before it reaches the agent.
+    const n = agent.imported.length;
+    const huge = await call(sock, 'PUT', '/v1/policy', [{ ...cnp('big'), pad: 'x'.repeat(1024 * 1024) }]);
+    expect(huge.status).toBe(413);
+    expect(agent.imported.length).toBe(n);
+  });
+
+  it('deletes one policy (404 when absent) or all of them', async () => {
+    await call(sock, 'PUT', '/v1/policy', [cnp('d1'), cnp('d2', 80, 'lab'), { kind: 'CiliumClusterwideNetworkPolicy', metadata: { name: 'cw', namespace: 'ignored' } }]);
+    const rev = agent.revision;
+    expect(await call(sock, 'DELETE', '/v1/policy?name=d1')).toMatchObject({ status: 200, body: { revision: rev + 1 } });
+    expect(await call(sock, 'DELETE', '/v1/policy?name=d1')).toMatchObject({ status: 404, body: { error: 'policy CiliumNetworkPolicy default/d1 not found' } });
+    expect((await call(sock, 'DELETE', '/v1/policy?name=d2')).status).toBe(404);
+    expect((await call(sock, 'DELETE', '/v1/policy?kind=CiliumNetworkPolicy&namespace=lab&name=d2')).status).toBe(200);
+    // namespace is ignored for clusterwide policies
+    expect((await call(sock, 'DELETE', '/v1/policy?kind=CiliumClusterwideNetworkPolicy&namespace=whatever&name=cw')).status).toBe(200);
+    const cases: Array<[string, string]> = [
+      ['/v1/policy', 'querystring/name is required (or all=true)'],
+      ['/v1/policy?kind=Bogus&name=x', 'querystring/kind must be equal to one of the allowed values'],
+      ['/v1/policy?name=Bad_Name', 'querystring/name must match pattern'],
+      ['/v1/policy?all=yes', 'querystring/all must be equal to one of the allowed values'],
+      ['/v1/policy?all=true&name=x', 'querystring/name may not be given with all=true'],
+      ['/v1/policy?name=x&bogus=1', 'querystring/bogus is not allowed'],
+    ];
+    for (const [url, msg] of cases) {
+      const r = await call(sock, 'DELETE', url);
+      expect(r.status, url).toBe(400);
+      expect(r.body.error, url).toContain(msg);
+    }
+    expect(agent.policies.size).toBeGreaterThan(0);
+    expect(await call(sock, 'DELETE', '/v1/policy?all=true')).toMatchObject({ status: 200, body: { revision: agent.revision } });
+    expect(agent.policies.size).toBe(0);
+    expect((await call(sock, 'GET', '/v1/policy')).body.policies).toEqual([]);
+  });
+
+  it('serves bpf policy tables, identities and the ip list', async () => {
+    const t = await call(sock, 'GET', '/v1/bpf/policy/7');
+    expect(t.status).toBe(200);
+    expect(t.body.table).toMatch(/^POLICY {3}DIRECTION/);
+    expect(await call(sock, 'GET', '/v1/bpf/policy/8')).toMatchObject({ status: 404, body: { error: 'endpoint 8 not found' } });
+    expect(await call(sock, 'GET', '/v1/bpf/policy/x')).toMatchObject({ status: 400, body: { error: expect.stringContaining('params/id') } });
+    expect((await call(sock, 'GET', '/v1/identity')).body).toEqual([{ id: 1, labels: ['reserved:host'] }, { id: 18300, labels: ['k8s:class=xwing', 'k8s:org=alliance'] }]);
+    expect((await call(sock, 'GET', '/v1/ip')).body).toEqual([{ prefix: '172.20.0.10/32', identity: 18300, labels: ['k8s:class=xwing'], source: 'custom-resource' }]);
+  });
+
   it('serves an OpenAPI document listing every route with its schemas', async () => {
     const doc = (await call(sock, 'GET', '/v1/openapi.json')).body;
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/v1/config', '/v1/ct', '/v1/endpoint', '/v1/endpoint/{id}', '/v1/healthz', '/v1/lb', '/v1/map', '/v1/map/{name}', '/v1/monitor', '/v1/openapi.json',
       '/v1/pods', '/v1/pods/{namespace}/{name}', '/v1/service', '/v1/services', '/v1/services/{namespace}/{name}', '/v1/status',
-    ]);
+    ].concat(['/v1/bpf/policy/{id}', '/v1/identity', '/v1/ip', '/v1/policy']).sort());
+    expect(Object.keys(doc.paths['/v1/policy']).sort()).toEqual(['delete', 'get', 'put']);
+    expect(doc.paths['/v1/policy'].delete.parameters.map((p: any) => p.name)).toEqual(['kind', 'namespace', 'name', 'all']);
     expect(Object.keys(doc.paths['/v1/services']).sort()).toEqual(['get', 'post']);
     expect(Object.keys(doc.paths['/v1/services/{namespace}/{name}']).sort()).toEqual(['delete', 'get']);
     expect(Object.keys(doc.paths['/v1/ct']).sort()).toEqual(['delete', 'get']);

@@ -7,7 +7,11 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type ApiServer } from '../../src/api/index.ts';
 import { parseArgs } from '../../src/cli/args.ts';
-import { BPF_LISTS, formatBpfList, formatLbList, formatMapGet, formatMapList } from '../../src/cli/bpf.ts';
+import { BPF_LISTS, formatBpfList, formatLbList, formatMapGet, formatMapList, formatPolicyGetAll, policyMapPath } from '../../src/cli/bpf.ts';
+import { formatIdentityEndpoints, formatIdentityList, formatIpList } from '../../src/cli/identity.ts';
+import {
+  formatImportResult, formatPodSelector, formatPoliciesTable, formatPolicyGet, locateImportError, parsePolicyFile, policyKindOf, resourceName,
+} from '../../src/cli/policy.ts';
 import { resolveTarget } from '../../src/cli/client.ts';
 import { formatEndpointList } from '../../src/cli/endpoint.ts';
 import { main } from '../../src/cli/main.ts';
@@ -20,7 +24,7 @@ import { cidrCapacity, formatStatus } from '../../src/cli/status.ts';
 import { addressOrder, formatTable } from '../../src/cli/table.ts';
 import {
   ApiError, type AgentFacade, type AgentStatus, type Endpoint, type MapEntryView, type MapSummary, type MonitorEvent, type Pod, type PodSpec,
-  type Service, type ServiceFrontend, type ServiceSpec,
+  type PolicyImportResult, type PolicySummary, type Service, type ServiceFrontend, type ServiceSpec,
 } from '../../src/control/types.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
@@ -303,6 +307,132 @@ describe('monitor formatting', () => {
   });
 });
 
+// A two-document file whose second policy has a bad port on line 20.
+const BROKEN_YAML = `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: ok
+spec:
+  endpointSelector: {}
+---
+# the Star Wars rule, with a typo in the port
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: rule1
+spec:
+  endpointSelector:
+    matchLabels: {org: empire, class: deathstar}
+  ingress:
+  - fromEndpoints:
+    - matchLabels: {org: empire}
+    toPorts:
+    - ports:
+      - port: "70000"
+        protocol: TCP
+`;
+
+describe('policy formatting and YAML line mapping', () => {
+  it('parses multi-document YAML, lists and kind: List; maps agent errors to the document and line', () => {
+    const f = parsePolicyFile(BROKEN_YAML);
+    expect(f.objects.map((o: any) => o.metadata.name)).toEqual(['ok', 'rule1']);
+    expect(f.sources.map((s) => [s.document, s.line])).toEqual([[1, 1], [2, 9]]);
+    expect(locateImportError('policy #2: spec.ingress[0].toPorts[0].ports[0].port: 70000 is out of range 0-65535', f))
+      .toEqual({ document: 2, line: 21, reason: 'spec.ingress[0].toPorts[0].ports[0].port: 70000 is out of range 0-65535' });
+    // the deepest node the path reaches when it goes further than the file
+    expect(locateImportError('policy #2: spec.ingress[0].toPorts[0].ports[0].endPort: missing', f).line).toBe(21);
+    expect(locateImportError('policy #1: spec.endpointSelector: bad', f)).toMatchObject({ document: 1, line: 6 });
+    expect(locateImportError('something else', f)).toEqual({ reason: 'something else' });
+    // One object sent: the agent does not number it.
+    const one = parsePolicyFile('---\n# nothing\n---\nkind: CiliumNetworkPolicy\nmetadata:\n  name: x\nspec:\n  ingress: []\n');
+    expect(locateImportError('spec.ingress: must not be empty', one)).toEqual({ document: 2, line: 8, reason: 'spec.ingress: must not be empty' });
+    // JSON, an array of objects, and a kubectl List
+    const json = parsePolicyFile('[\n  {"kind": "CiliumNetworkPolicy",\n   "metadata": {"name": "a"}},\n  {"kind": "NetworkPolicy",\n   "metadata": {"name": "b"}}\n]\n');
+    expect(json.objects).toHaveLength(2);
+    expect(locateImportError('policy #2: metadata.name: bad', json)).toMatchObject({ document: 1, line: 5 });
+    const list = parsePolicyFile('kind: List\nitems:\n- kind: NetworkPolicy\n  metadata: {name: a}\n- kind: NetworkPolicy\n  metadata:\n    name: b\n');
+    expect(locateImportError('policy #2: metadata.name: bad', list)).toMatchObject({ document: 1, line: 7 });
+    expect(() => parsePolicyFile('kind: x\n---\n- a: [\n')).toThrow(/^document 2, line \d+: /);
+    expect(() => parsePolicyFile('just a string\n')).toThrow('document 1, line 1: a policy must be a mapping, not string');
+    expect(parsePolicyFile('').objects).toEqual([]);
+  });
+
+  it('prints import results, policy get and kind names as cilium and kubectl', () => {
+    const r: PolicyImportResult = { revision: 7, policies: [
+      { kind: 'CiliumNetworkPolicy', namespace: 'default', name: 'rule1', result: 'created' },
+      { kind: 'CiliumClusterwideNetworkPolicy', name: 'cw', result: 'unchanged' },
+      { kind: 'NetworkPolicy', namespace: 'default', name: 'np', result: 'configured' },
+    ] };
+    expect(formatImportResult(r)).toBe('ciliumnetworkpolicy.cilium.io/rule1 created\nciliumclusterwidenetworkpolicy.cilium.io/cw unchanged\nnetworkpolicy.networking.k8s.io/np configured\nRevision: 7\n');
+    expect(resourceName('CiliumNetworkPolicy', true)).toBe('ciliumnetworkpolicies.cilium.io');
+    expect(['cnp', 'CCNP', 'networkpolicies', 'pods'].map(policyKindOf)).toEqual(['CiliumNetworkPolicy', 'CiliumClusterwideNetworkPolicy', 'NetworkPolicy', undefined]);
+    const ps: PolicySummary[] = [
+      { kind: 'CiliumNetworkPolicy', namespace: 'default', name: 'rule1', object: { metadata: { name: 'rule1' } }, selects: [] },
+      { kind: 'CiliumNetworkPolicy', namespace: 'lab', name: 'rule1', object: { metadata: { name: 'rule1', namespace: 'lab' } }, selects: [] },
+    ];
+    expect(formatPolicyGet({ revision: 3, policies: ps }, { name: 'rule1', namespace: 'lab' })).toBe('[\n  {\n    "metadata": {\n      "name": "rule1",\n      "namespace": "lab"\n    }\n  }\n]\nRevision: 3\n');
+    expect(formatPolicyGet({ revision: 3, policies: [] })).toBe('[]\nRevision: 3\n');
+  });
+
+  it('tables like kubectl get cnp / netpol', () => {
+    const now = Date.parse('2025-07-25T18:00:00Z');
+    const ps: PolicySummary[] = [
+      { kind: 'CiliumNetworkPolicy', namespace: 'default', name: 'rule1', object: { metadata: { name: 'rule1', creationTimestamp: '2025-07-25T17:55:00Z' } }, selects: [] },
+      { kind: 'CiliumNetworkPolicy', namespace: 'default', name: 'l7-visibility', object: { metadata: { name: 'l7-visibility' } }, selects: [] },
+    ];
+    expect(formatPoliciesTable(ps, 'CiliumNetworkPolicy', { now })).toBe('NAME            AGE         VALID\nl7-visibility   <unknown>   True\nrule1           5m          True\n');
+    expect(lines(formatPoliciesTable(ps, 'CiliumNetworkPolicy', { now, allNamespaces: true }))[0]).toBe('NAMESPACE   NAME            AGE         VALID');
+    const np: PolicySummary = { kind: 'NetworkPolicy', namespace: 'default', name: 'deny', object: { spec: { podSelector: { matchLabels: { role: 'db', app: 'x' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['a', 'b'] }] } } }, selects: [] };
+    expect(formatPoliciesTable([np], 'NetworkPolicy', { now })).toBe('NAME   POD-SELECTOR                  AGE\ndeny   app=x,role=db,tier in (a,b)   <unknown>\n');
+    expect(formatPodSelector({ spec: { podSelector: {} } })).toBe('<none>');
+  });
+
+  it('bpf policy get --all: endpoint, pinned path, the agent\'s table', () => {
+    const ref = refBlock('`bpf policy get`').join('\n') + '\n';
+    expect(policyMapPath(312)).toBe('/sys/fs/bpf/tc/globals/cilium_policy_00312');
+    expect(formatPolicyGetAll([{ id: 312, table: ref }, { id: 1972, table: ref }])).toBe(
+      `Endpoint ID: 312\nPath: /sys/fs/bpf/tc/globals/cilium_policy_00312\n${ref}\nEndpoint ID: 1972\nPath: /sys/fs/bpf/tc/globals/cilium_policy_01972\n${ref}`);
+  });
+
+  it('identity list and ip list as cilium-dbg', () => {
+    const ids = [
+      { id: 18300, labels: ['k8s:org=alliance', 'k8s:class=xwing'] },
+      { id: 1, labels: ['reserved:host'] },
+      { id: 7, labels: ['reserved:kube-apiserver', 'reserved:remote-node'] },
+    ];
+    expect(formatIdentityList(ids)).toBe([
+      'ID         LABELS',
+      '1          reserved:host',
+      '7          reserved:kube-apiserver',
+      '           reserved:remote-node',
+      '18300      k8s:class=xwing',
+      '           k8s:org=alliance',
+      '',
+    ].join('\n'));
+    expect(lines(formatIdentityList([{ id: 16777217, labels: ['cidr:10.0.0.0/8', 'reserved:world'] }]))).toEqual(['ID         LABELS', '16777217   cidr:10.0.0.0/8', '           reserved:world']);
+    const ep = (id: number, identity: number): Endpoint => ({ id, podName: 'default/x', identity, labels: [], ipv4: '', ifindex: 1, ifname: 'lxc', state: 'ready', policyIngress: 'Disabled', policyEgress: 'Disabled', isHost: false });
+    expect(formatIdentityEndpoints(ids, [ep(312, 18300), ep(313, 18300), ep(1, 1)])).toBe([
+      'ID      LABELS             REFCOUNT',
+      '1       reserved:host      1',
+      '18300   k8s:class=xwing    2',
+      '        k8s:org=alliance',
+      '',
+    ].join('\n'));
+    const ips = [
+      { prefix: '172.20.0.10/32', identity: 18300, labels: ['k8s:class=xwing', 'k8s:org=alliance'], source: 'custom-resource' },
+      { prefix: '0.0.0.0/0', identity: 2, labels: ['reserved:world'], source: 'generated' },
+    ];
+    expect(formatIpList(ips)).toBe([
+      'IP                  IDENTITY                                   SOURCE',
+      '0.0.0.0/0           reserved:world                             generated',
+      '172.20.0.10/32      k8s:class=xwing                            custom-resource',
+      '                    k8s:org=alliance',
+      '',
+    ].join('\n'));
+    expect(lines(formatIpList(ips, true))[2]).toBe('172.20.0.10/32      18300                                      custom-resource');
+  });
+});
+
 describe('arguments and targets', () => {
   it('parses flags anywhere, -- rest, combined short flags', () => {
     expect(parseArgs(['--node', 'k8s-w1', 'run', 'xwing', '-n', 'sw', '--labels=org=alliance', '--', 'sleep', '-n', '1'])).toEqual({
@@ -385,6 +515,44 @@ class FakeAgent implements AgentFacade {
   }
   ctList(): string[] { return [...this.ct]; }
   ctFlush(): number { const n = this.ct.length; this.ct = []; return n; }
+  policies = new Map<string, PolicySummary>();
+  revision = 1;
+  imported: unknown[][] = [];
+  importError: ApiError | undefined;
+  async importPolicies(objects: unknown[]): Promise<PolicyImportResult> {
+    this.imported.push(objects);
+    if (this.importError) throw this.importError;
+    const policies: PolicyImportResult['policies'] = [];
+    for (const raw of objects) {
+      const o = raw as { kind: string; metadata: { name: string; namespace?: string } };
+      const namespace = o.kind === 'CiliumClusterwideNetworkPolicy' ? undefined : (o.metadata.namespace ?? 'default');
+      const key = `${o.kind}/${namespace ?? ''}/${o.metadata.name}`;
+      const old = this.policies.get(key);
+      const result = !old ? 'created' : JSON.stringify(old.object) === JSON.stringify(raw) ? 'unchanged' : 'configured';
+      if (result !== 'unchanged') this.revision++;
+      this.policies.set(key, { kind: o.kind, namespace, name: o.metadata.name, object: raw, selects: [312] });
+      policies.push({ kind: o.kind, namespace, name: o.metadata.name, result });
+    }
+    return { revision: this.revision, policies };
+  }
+  listPolicies(): { revision: number; policies: PolicySummary[] } { return { revision: this.revision, policies: [...this.policies.values()] }; }
+  async deletePolicy(kind: string, namespace: string | undefined, name: string): Promise<number> {
+    if (!this.policies.delete(`${kind}/${namespace ?? ''}/${name}`)) throw new ApiError(404, `policy ${namespace ? `${namespace}/` : ''}${name} not found`);
+    return ++this.revision;
+  }
+  async deleteAllPolicies(): Promise<number> { this.policies.clear(); return ++this.revision; }
+  bpfPolicy(endpointID: number): string | undefined {
+    return this.getEndpoint(endpointID) ? refBlock('`bpf policy get`').join('\n') + '\n' : undefined;
+  }
+  listIdentities(): Array<{ id: number; labels: string[] }> {
+    return [{ id: 1, labels: ['reserved:host'] }, { id: 2, labels: ['reserved:world'] }, { id: 18300, labels: ['k8s:class=xwing', 'k8s:org=alliance'] }];
+  }
+  ipList(): Array<{ prefix: string; identity: number; labels: string[]; source: string }> {
+    return [
+      { prefix: '0.0.0.0/0', identity: 2, labels: ['reserved:world'], source: 'generated' },
+      { prefix: '172.20.0.10/32', identity: 18300, labels: ['k8s:class=xwing', 'k8s:org=alliance'], source: 'custom-resource' },
+    ];
+  }
   subscribeMonitor(cb: (e: MonitorEvent) => void): () => void {
     this.subscribers.add(cb);
     return () => this.subscribers.delete(cb);
@@ -507,6 +675,85 @@ describe('ciliary against a fake agent', () => {
     expect(await cli('bpf', 'ct', 'flush', 'global')).toEqual({ code: 0, out: 'Flushed 2 entries from cilium_ct4_global and cilium_ct_any4_global\n', err: '' });
     expect(await cli('bpf', 'ct', 'list', 'global')).toEqual({ code: 0, out: '', err: '' });
     expect((await cli('help')).out).toMatch(/service list[\s\S]*bpf lb list[\s\S]*bpf ct flush global/);
+  });
+
+  it('policy import reports a rejected field at its YAML line', async () => {
+    const file = join(dir, 'broken.yaml');
+    writeFileSync(file, BROKEN_YAML);
+    agent.importError = new ApiError(400, 'policy #2: spec.ingress[0].toPorts[0].ports[0].port: 70000 is out of range 0-65535');
+    expect(await cli('policy', 'import', file)).toEqual({
+      code: 1, out: '', err: `error: ${file}: document 2, line 21: spec.ingress[0].toPorts[0].ports[0].port: 70000 is out of range 0-65535\n`,
+    });
+    expect(agent.imported.at(-1)).toHaveLength(2); // both documents, one request
+    // The brief's case: the first policy of a file
+    const first = join(dir, 'first.yaml');
+    writeFileSync(first, BROKEN_YAML.split('---\n')[1]);
+    agent.importError = new ApiError(400, 'policy #1: spec.ingress[0].toPorts[0].ports[0].port: 70000 is out of range 0-65535');
+    expect((await cli('policy', 'import', first)).err).toBe(`error: ${first}: document 1, line 14: spec.ingress[0].toPorts[0].ports[0].port: 70000 is out of range 0-65535\n`);
+    agent.importError = undefined;
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'kind: CiliumNetworkPolicy\nmetadata: {name: [\n');
+    expect(await cli('policy', 'import', bad)).toMatchObject({ code: 1, err: expect.stringMatching(new RegExp(`^error: ${bad}: document 1, line \\d+: `)) });
+    expect(await cli('policy', 'import', join(dir, 'missing.yaml'))).toMatchObject({ code: 1, err: expect.stringContaining('ENOENT') });
+    expect((await cli('policy', 'import')).code).toBe(2);
+  });
+
+  it('imports, gets, lists and deletes policies', async () => {
+    const file = join(dir, 'rules.yaml');
+    const cnp = (name: string, port: string) => `apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: ${name}\nspec:\n  endpointSelector: {matchLabels: {org: empire}}\n  ingress:\n  - toPorts:\n    - ports:\n      - {port: "${port}", protocol: TCP}\n`;
+    writeFileSync(file, `${cnp('rule1', '80')}---\n${cnp('rule2', '443')}---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny-all, namespace: lab}\nspec: {podSelector: {}}\n`);
+    expect(await cli('policy', 'import', file)).toEqual({
+      code: 0, err: '',
+      out: 'ciliumnetworkpolicy.cilium.io/rule1 created\nciliumnetworkpolicy.cilium.io/rule2 created\nnetworkpolicy.networking.k8s.io/deny-all created\nRevision: 4\n',
+    });
+    expect((await cli('policy', 'import', file)).out).toContain('rule1 unchanged\n');
+    const got = await cli('policy', 'get', 'rule1');
+    expect(lines(got.out).at(-1)).toBe('Revision: 4');
+    expect(JSON.parse(got.out.slice(0, got.out.lastIndexOf('Revision:')))).toEqual([expect.objectContaining({ metadata: { name: 'rule1' } })]);
+    expect(JSON.parse((await cli('policy', 'get')).out.split('Revision:')[0])).toHaveLength(3);
+    expect(await cli('policy', 'get', 'nope')).toMatchObject({ code: 1, err: 'Error: policy "nope" not found\n' });
+
+    expect(lines((await cli('get', 'cnp')).out).map((l) => l.split(/\s+/).join(' '))).toEqual(['NAME AGE VALID', 'rule1 <unknown> True', 'rule2 <unknown> True']);
+    expect(await cli('get', 'netpol')).toEqual({ code: 0, out: '', err: 'No resources found in default namespace.\n' });
+    expect(lines((await cli('get', 'networkpolicies', '-A')).out)).toEqual(['NAMESPACE   NAME       POD-SELECTOR   AGE', 'lab         deny-all   <none>         <unknown>']);
+    expect((await cli('get', 'ciliumnetworkpolicies', 'rule2', '-o', 'yaml')).out).toBe([
+      'apiVersion: cilium.io/v2', 'kind: CiliumNetworkPolicy', 'metadata:', '  name: rule2', 'spec:', '  endpointSelector:', '    matchLabels:', '      org: empire',
+      '  ingress:', '  - toPorts:', '    - ports:', '      - port: "443"', '        protocol: TCP', '',
+    ].join('\n'));
+    const json = JSON.parse((await cli('get', 'cnp', '-o', 'json')).out);
+    expect(json).toMatchObject({ kind: 'List', apiVersion: 'v1' });
+    expect(json.items.map((o: any) => o.metadata.name)).toEqual(['rule1', 'rule2']);
+    expect(await cli('get', 'cnp/ghost')).toMatchObject({ code: 1, err: 'Error: ciliumnetworkpolicies.cilium.io "ghost" not found\n' });
+    expect(await cli('get', 'ccnp')).toEqual({ code: 0, out: '', err: 'No resources found\n' });
+
+    expect(await cli('policy', 'delete', 'rule2')).toEqual({ code: 0, out: 'Revision: 5\n', err: '' });
+    expect(await cli('policy', 'delete', 'rule2')).toEqual({ code: 1, out: '', err: 'Error: policy default/rule2 not found\n' });
+    expect(await cli('policy', 'delete', 'deny-all', '--kind', 'netpol')).toMatchObject({ code: 1 });
+    expect(await cli('policy', 'delete', 'deny-all', '--kind', 'netpol', '-n', 'lab')).toEqual({ code: 0, out: 'Revision: 6\n', err: '' });
+    expect(await cli('policy', 'delete', 'x', '--kind', 'bogus')).toMatchObject({ code: 2, err: expect.stringContaining('--kind must be') });
+    expect(await cli('delete', 'cnp', 'rule1')).toEqual({ code: 0, out: 'ciliumnetworkpolicy.cilium.io "rule1" deleted\n', err: '' });
+    await cli('policy', 'import', file);
+    expect(await cli('policy', 'delete', '--all')).toEqual({ code: 0, out: `Revision: ${agent.revision}\n`, err: '' });
+    expect(agent.policies.size).toBe(0);
+    expect((await cli('policy', 'delete')).code).toBe(2);
+  });
+
+  it('prints bpf policy tables, identities and the ip list', async () => {
+    const ref = refBlock('`bpf policy get`');
+    expect(lines((await cli('bpf', 'policy', 'get', '312')).out)).toEqual(ref);
+    expect(await cli('bpf', 'policy', 'get', '9')).toEqual({ code: 1, out: '', err: 'Error: endpoint 9 not found\n' });
+    expect((await cli('bpf', 'policy', 'get')).code).toBe(2);
+    expect(lines((await cli('bpf', 'policy', 'get', '--all')).out)).toEqual(['Endpoint ID: 312', 'Path: /sys/fs/bpf/tc/globals/cilium_policy_00312', ...ref]);
+    expect((await cli('identity', 'list')).out).toBe('ID         LABELS\n1          reserved:host\n2          reserved:world\n18300      k8s:class=xwing\n           k8s:org=alliance\n');
+    expect(lines((await cli('identity', 'list', '--endpoints')).out)).toEqual(['ID      LABELS             REFCOUNT', '18300   k8s:class=xwing    1', '        k8s:org=alliance']);
+    expect(lines((await cli('ip', 'list')).out)).toEqual([
+      'IP                  IDENTITY                                   SOURCE',
+      '0.0.0.0/0           reserved:world                             generated',
+      '172.20.0.10/32      k8s:class=xwing                            custom-resource',
+      '                    k8s:org=alliance',
+    ]);
+    expect(lines((await cli('ip', 'list', '-n')).out)[2]).toBe('172.20.0.10/32      18300                                      custom-resource');
+    expect((await cli('help')).out).toMatch(/policy import FILE[\s\S]*get cnp\|ccnp\|netpol[\s\S]*bpf policy get[\s\S]*identity list[\s\S]*ip list/);
   });
 
   it('streams monitor events with the cilium monitor header', async () => {
