@@ -6,7 +6,6 @@ import type { LpmTrieMap } from '../../maps/index.ts';
 import type { PacketContext } from '../context.ts';
 import type { Datapath } from '../datapath.ts';
 import { DROP_POLICY, DROP_POLICY_DENY } from '../drop-reasons.ts';
-import { EVENT_POLICY_VERDICT } from '../events.ts';
 import { M_ICMP_TYPE } from '../../native/meta.ts';
 import { CT_NEW } from '../../conntrack/layout.ts';
 import * as P from '../../policy/policymap.ts';
@@ -64,10 +63,19 @@ export class PolicyLookup {
       this.proxyPort = 0;
       return DROP_POLICY_DENY;
     }
-    if (a >= 0) (decided = a), (match = MATCH_L3_L4);
-    else if (b >= 0) (decided = b), (match = MATCH_L3_PROTO);
-    else if (c >= 0) (decided = c), (match = MATCH_L4_ONLY);
-    else if (d >= 0) (decided = d), (match = MATCH_ALL);
+    if (a >= 0) {
+      decided = a;
+      match = MATCH_L3_L4;
+    } else if (b >= 0) {
+      decided = b;
+      match = MATCH_L3_PROTO;
+    } else if (c >= 0) {
+      decided = c;
+      match = MATCH_L4_ONLY;
+    } else if (d >= 0) {
+      decided = d;
+      match = MATCH_ALL;
+    }
     this.match = match;
     if (decided < 0) {
       this.proxyPort = 0;
