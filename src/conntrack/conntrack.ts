@@ -73,11 +73,20 @@ export class Conntrack {
     }
     // ICMP echo ids stand in both port slots the same way in both directions: no swap.
     const icmp = ctx.proto === ICMP;
-    this.setKey(ctx.daddr, ctx.saddr, icmp ? ctx.sport : ctx.dport, icmp ? ctx.dport : ctx.sport, ctx.proto, L.TUPLE_F_OUT);
-    off = map.lookup(this.key, 0);
+    this.setKey(ctx.daddr, ctx.saddr, icmp ? ctx.sport : ctx.dport, icmp ? ctx.dport : ctx.sport, ctx.proto, L.TUPLE_F_IN);
+    const inOff = map.lookup(this.key, 0);
+    // An ingress entry marked for the proxy owns its replies; otherwise an egress entry answers
+    // first, as it carries the reverse NAT of a service.
+    off = inOff >= 0 && map.view.getUint16(inOff + L.V_FLAGS, true) & L.CT_F_PROXY_REDIRECT ? inOff : -1;
     if (off < 0) {
-      this.key[L.K_FLAGS] = L.TUPLE_F_IN;
+      this.key[L.K_FLAGS] = L.TUPLE_F_OUT;
       off = map.lookup(this.key, 0);
+      if (off < 0) {
+        off = inOff;
+        this.key[L.K_FLAGS] = L.TUPLE_F_IN;
+      }
+    } else {
+      this.key[L.K_FLAGS] = L.TUPLE_F_IN;
     }
     if (off >= 0) {
       this.touch(off, ctx, false);

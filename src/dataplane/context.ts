@@ -51,6 +51,10 @@ export class PacketContext {
   loopback = false;
   /** The reply was already translated back on the sender's side. */
   revNatDone = false;
+  /** The packet is the L7 proxy's upstream leg (already carrying the client's address). */
+  fromProxy = false;
+  /** The packet was redirected to the L7 proxy. */
+  toProxy = false;
 
   /** Loads the parsed fields of record `i` of a batch. */
   load(buf: Uint8Array, view: DataView, meta: Uint32Array, i: number): void {
@@ -85,5 +89,7 @@ export class PacketContext {
     this.revNat = 0;
     this.loopback = false;
     this.revNatDone = false;
+    this.fromProxy = false;
+    this.toProxy = false;
   }
 }

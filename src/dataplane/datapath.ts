@@ -15,6 +15,7 @@ import { DEFAULT_CT_TIMEOUTS, type CtTimeouts } from '../conntrack/timeouts.ts';
 import { monoSeconds } from '../conntrack/clock.ts';
 import { LoadBalancer, type LbSizes } from '../nat/lb.ts';
 import { PolicyLookup } from './lib/policy.ts';
+import { ProxyRedirects } from './lib/proxy.ts';
 import * as P from '../policy/policymap.ts';
 import { cil_from_container } from './programs/cil_from_container.ts';
 import { cil_from_host } from './programs/cil_from_host.ts';
@@ -60,6 +61,7 @@ export class Datapath {
   /** cilium_policy_<id> of each pod endpoint. */
   readonly policy: Array<LpmTrieMap | undefined> = [];
   readonly policyLookup = new PolicyLookup();
+  readonly proxy: ProxyRedirects;
   readonly epFd = new Int32Array(MAX_ENDPOINTS).fill(-1);
   readonly epIp = new Uint32Array(MAX_ENDPOINTS);
   readonly epIdentity = new Uint32Array(MAX_ENDPOINTS);
@@ -82,6 +84,7 @@ export class Datapath {
     this.events = new MonitorRing(opts.monitorCapacity);
     this.ct = new Conntrack(registry, opts.ct, opts.ctTimeouts);
     this.lb = new LoadBalancer(registry, opts.lb);
+    this.proxy = new ProxyRedirects(registry, 65536);
   }
 
   // ---- device attachment (control plane) -----------------------------------------------------

@@ -2,14 +2,14 @@
 import { CTX_ACT_REDIRECT, type PacketContext } from '../context.ts';
 import type { Datapath } from '../datapath.ts';
 import { DROP_HOST_NOT_READY } from '../drop-reasons.ts';
-import { TRACE_TO_HOST, TRACE_TO_STACK } from '../events.ts';
+import { TRACE_TO_HOST, TRACE_TO_PROXY, TRACE_TO_STACK } from '../events.ts';
 
 export function cil_to_host(ctx: PacketContext, dp: Datapath): number {
   if (dp.hostFd < 0) return dp.drop(ctx, DROP_HOST_NOT_READY);
   if (ctx.dstIdentity === 0) ctx.dstIdentity = dp.lookupIdentity(ctx.daddr);
   ctx.dstEp = ctx.dstIdentity === 1 ? dp.hostEp : 0;
   ctx.ifindex = dp.epIfindex[dp.hostEp];
-  dp.trace(ctx, ctx.dstIdentity === 1 ? TRACE_TO_HOST : TRACE_TO_STACK);
+  dp.trace(ctx, ctx.toProxy ? TRACE_TO_PROXY : ctx.dstIdentity === 1 ? TRACE_TO_HOST : TRACE_TO_STACK);
   ctx.outFd = dp.hostFd;
   return CTX_ACT_REDIRECT;
 }
