@@ -18,6 +18,10 @@ import { ServiceManager } from '../nat/services.ts';
 import { lbListRows } from '../nat/format.ts';
 import { startClusterDns, KUBE_DNS_IP } from './dns.ts';
 import { PolicyManager } from '../control/policy.ts';
+import { ResourceManager } from '../control/resources/manager.ts';
+import { ProxyManager } from '../proxy/http/manager.ts';
+import { formatL7Event } from './l7-events.ts';
+import { ipToU32 } from '../dataplane/map-defs.ts';
 import type { ClusterDnsServer } from '../proxy/dns/index.ts';
 import type { AgentFacade, AgentStatus, Endpoint, MapEntryView, MapSummary, MonitorEvent, Pod, PodSpec, Service, ServiceSpec } from '../control/types.ts';
 
@@ -36,6 +40,7 @@ export class Agent implements AgentFacade {
   private services!: ServiceManager;
   private dns?: ClusterDnsServer;
   private policy!: PolicyManager;
+  private proxies?: ProxyManager;
   private hostFd = -1;
   private gcTimer?: NodeJS.Timeout;
 
@@ -77,7 +82,12 @@ export class Agent implements AgentFacade {
       },
       this.kv, this.dp, this.ipam, identities, this.log,
     );
+    this.dp.proxy.routerIP = ipToU32(this.ipam.routerIP);
+    if (cfg['enable-l7-proxy']) {
+      this.proxies = new ProxyManager(this.ipam.routerIP, this.dp.proxy, (e) => this.dp.events.publish(formatL7Event(e, (ip) => this.describePeer(ip))), this.log);
+    }
     this.policy = new PolicyManager({
+      proxies: this.proxies,
       kv: this.kv, log: this.log, enforcement: cfg['policy-enforcement-mode'],
       endpoints: () => this.endpointsMgr.policyEndpoints(),
       identities: () => identities.known,
@@ -92,12 +102,25 @@ export class Agent implements AgentFacade {
     await this.services.restore();
     await this.policy.restore();
     this.dns = await startClusterDns(this.services, this.ipam.routerIP, this.log);
+    this.resources = new ResourceManager({
+      node: this.nodeName, kv: this.kv, log: this.log,
+      pods: {
+        list: () => this.endpointsMgr.list(),
+        create: (spec) => this.endpointsMgr.create(spec),
+        delete: (ns, name) => this.endpointsMgr.delete(ns, name),
+        logPath: (ns, name) => this.endpointsMgr.podLogPath(ns, name),
+      },
+      services: this.services,
+      policies: { import: (objects) => this.policy.import(objects), list: () => this.policy.list(), delete: (kind, ns, name) => this.policy.delete(kind, ns, name) },
+    });
+    await this.resources.restore();
     this.log.info({ node: this.nodeName, podCIDR: cidrString(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');
   }
 
   /** Stops the datapath; pods, devices and pinned maps stay for the next agent process. */
   async stop(): Promise<void> {
     clearInterval(this.gcTimer);
+    this.proxies?.close();
     await this.dns?.close();
     this.endpointsMgr?.shutdown();
     if (this.hostFd >= 0) native.closeFd(this.hostFd);
@@ -124,6 +147,7 @@ export class Agent implements AgentFacade {
         drops: this.dp.counters.drops, forwards: this.dp.counters.forwards,
       },
       controllers: { total: 0, failing: 0 },
+      proxyRedirects: this.proxies?.count ?? 0,
     };
   }
 
@@ -164,6 +188,14 @@ export class Agent implements AgentFacade {
     const m = this.registry.get(name) ?? this.registry.open(this.registry.specOnDisk(name));
     const fmt = formatterFor(name);
     return m.dump().map((e) => fmt(e.key, e.value));
+  }
+
+  /** Endpoint id, identity and labels of an address, for L7 event lines. */
+  private describePeer(ip: string): { id: number; identity: number; labels: string[] } {
+    const ep = this.endpointsMgr.endpoints().find((e) => e.ipv4 === ip);
+    if (ep) return { id: ep.id, identity: ep.identity, labels: ep.labels };
+    const identity = this.dp.lookupIdentity(ipToU32(ip));
+    return { id: 0, identity, labels: this.policy.allIdentities().get(identity) ?? [] };
   }
 
   listServices(): Service[] {
@@ -236,4 +268,7 @@ export class Agent implements AgentFacade {
   subscribeMonitor(cb: (e: MonitorEvent) => void): () => void {
     return this.dp.events.subscribe(cb);
   }
+
+  /** Manifests (`ciliary apply -f`): set in start(). */
+  resources?: ResourceManager;
 }

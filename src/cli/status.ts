@@ -52,7 +52,7 @@ export function formatStatus(s: AgentStatus, cfg: Config, verbose = false): stri
     ['Device Mode:', 'tun'],
     ['Masquerading:', masq],
     ['Controller Status:', `${s.controllers.total - s.controllers.failing}/${s.controllers.total} healthy`],
-    ['Proxy Status:', on(cfg, 'enable-l7-proxy', true) ? `OK, ip ${s.routerIP}, 0 redirects active on ports 10000-20000` : 'Disabled'],
+    ['Proxy Status:', on(cfg, 'enable-l7-proxy', true) ? `OK, ip ${s.routerIP}, ${s.proxyRedirects ?? 0} redirects active on ports 10000-20000` : 'Disabled'],
     ['Global Identity Range:', 'min 256, max 65535'],
     ['Hubble:', on(cfg, 'enable-hubble', true) ? 'Ok' : 'Disabled'],
     ['Encryption:', 'Disabled'],

@@ -75,9 +75,9 @@ export class Conntrack {
     const icmp = ctx.proto === ICMP;
     this.setKey(ctx.daddr, ctx.saddr, icmp ? ctx.sport : ctx.dport, icmp ? ctx.dport : ctx.sport, ctx.proto, L.TUPLE_F_IN);
     const inOff = map.lookup(this.key, 0);
-    // An ingress entry marked for the proxy owns its replies; otherwise an egress entry answers
-    // first, as it carries the reverse NAT of a service.
-    off = inOff >= 0 && map.view.getUint16(inOff + L.V_FLAGS, true) & L.CT_F_PROXY_REDIRECT ? inOff : -1;
+    // On egress an ingress entry marked for the proxy owns its replies (they go back to the
+    // proxy); otherwise an egress entry answers first, as it carries the reverse NAT of a service.
+    off = dir === L.TUPLE_F_OUT && inOff >= 0 && map.view.getUint16(inOff + L.V_FLAGS, true) & L.CT_F_PROXY_REDIRECT ? inOff : -1;
     if (off < 0) {
       this.key[L.K_FLAGS] = L.TUPLE_F_OUT;
       off = map.lookup(this.key, 0);

@@ -10,6 +10,7 @@ export type { PolicyImportResult };
 import { reservedIdentityLabels } from '../policy/selector-cache.ts';
 import { policyKey } from '../policy/repository.ts';
 import * as PM from '../policy/policymap.ts';
+import type { ProxyManager } from '../proxy/http/manager.ts';
 
 const STORE_PREFIX = 'ciliary/policies/';
 /** Node-local CIDR identities have bit 24 set, as Cilium's. */
@@ -31,6 +32,8 @@ export interface PolicyManagerDeps {
   policyMap: (endpointId: number) => LpmTrieMap | undefined;
   /** Writes (or removes, identity 0) an ipcache prefix for a CIDR identity. */
   setIpcache: (cidr: string, identity: number) => void;
+  /** L7 redirects: entries with HTTP rules get a proxy port from here. */
+  proxies?: ProxyManager;
 }
 
 
@@ -38,6 +41,8 @@ export class PolicyManager {
   readonly repo = new PolicyRepository();
   private readonly cidrIds = new Map<string, number>();
   private readonly enforced = new Map<number, { ingress: boolean; egress: boolean }>();
+  /** Redirect keys each endpoint's policy uses, so unused proxy listeners can close. */
+  private readonly redirectKeys = new Map<number, Set<string>>();
   private readonly key = new Uint8Array(POLICY_KEY_SIZE);
 
   constructor(private readonly d: PolicyManagerDeps) {}
@@ -75,6 +80,7 @@ export class PolicyManager {
       policies.push({ kind: p.kind, namespace: p.namespace, name: p.name, result });
     }
     this.regenerate();
+    await this.redirectsReady();
     return { revision: this.repo.revision, policies };
   }
 
@@ -119,6 +125,7 @@ export class PolicyManager {
     let n = this.regenerateOnce(all);
     // Resolving may reveal identities that change other endpoints' policy: settle them too.
     for (let i = 0; i < 3 && this.staleCount() > 0; i++) n += this.regenerateOnce(false);
+    this.releaseRedirects();
     return n;
   }
 
@@ -144,12 +151,42 @@ export class PolicyManager {
       const map = this.d.policyMap(ep.id);
       if (!map) continue;
       const res = this.repo.resolve(ep, ctx);
-      writePolicyMap(map, res.entries, this.key);
+      writePolicyMap(map, this.withProxyPorts(ep.id, res.entries), this.key);
       this.enforced.set(ep.id, { ingress: res.ingressEnforced, egress: res.egressEnforced });
       for (const w of res.warnings) this.d.log.warn({ endpoint: ep.id }, w);
       n++;
     }
     return n;
+  }
+
+  /** Gives entries that need the L7 proxy (marker proxyPort 1) their listener's real port. */
+  private withProxyPorts(endpointId: number, entries: PolicyEntry[]): PolicyEntry[] {
+    const keys = new Set<string>();
+    this.redirectKeys.set(endpointId, keys);
+    const proxies = this.d.proxies;
+    return entries.map((e) => {
+      if (e.proxyPort !== 1 || e.deny) return e;
+      if (!proxies) return { ...e, proxyPort: 0 }; // no proxy (enable-l7-proxy=false): enforced at L4
+      const key = `${endpointId}/${e.egress ? 'egress' : 'ingress'}/${e.protocol}/${e.port}/${e.portPrefixLen}/${e.identity}`;
+      keys.add(key);
+      return { ...e, proxyPort: proxies.ensure(key, e.l7 ?? []) };
+    });
+  }
+
+  /** Closes proxy listeners no endpoint's policy uses any more. */
+  private releaseRedirects(): void {
+    const keep = new Set<string>();
+    const live = new Set(this.d.endpoints().map((e) => e.id));
+    for (const [id, keys] of this.redirectKeys) {
+      if (!live.has(id)) this.redirectKeys.delete(id);
+      else for (const k of keys) keep.add(k);
+    }
+    this.d.proxies?.retain(keep);
+  }
+
+  /** Waits until every L7 redirect the last regeneration opened is listening. */
+  async redirectsReady(): Promise<void> {
+    await this.d.proxies?.ready();
   }
 
   /** `bpf policy get` for one endpoint's map. */
@@ -191,8 +228,7 @@ export function writePolicyMap(map: LpmTrieMap, entries: PolicyEntry[], key: Uin
     const off = map.reserve(key, 0, 0);
     if (off < 0) throw new ApiError(507, `policy map ${map.name} is full (${map.maxEntries} entries); raise bpf-policy-map-max`);
     map.bytes[off + PM.V_FLAGS] = e.deny ? POLICY_FLAG_DENY : 0;
-    // L7 rules need the proxy (a later step); until then an L7 allow is enforced at L4.
-    map.view.setUint16(off + PM.V_PROXY_PORT, e.deny || e.proxyPort === 1 ? 0 : e.proxyPort, true);
+    map.view.setUint16(off + PM.V_PROXY_PORT, e.deny ? 0 : e.proxyPort, true);
   }
   const stale: Uint8Array[] = [];
   map.forEach((k) => {

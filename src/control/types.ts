@@ -16,6 +16,8 @@ export interface PodSpec {
   command?: string[];
   /** Named container ports, for services whose targetPort is a name. */
   ports?: ContainerPort[];
+  /** Manifest pods: env, hostname, restart policy, image. */
+  process?: PodProcessSpec;
 }
 
 export type EndpointState = 'waiting-for-identity' | 'regenerating' | 'ready' | 'disconnected';
@@ -36,6 +38,8 @@ export interface Pod {
   command?: string[];
   ports?: ContainerPort[];
   pid?: number; // pid of the pod's main process, when running
+  process?: PodProcessSpec;
+  processStatus?: PodProcessStatus;
 }
 
 export interface ServicePort {
@@ -135,6 +139,8 @@ export interface AgentStatus {
     drops: number; forwards: number;
   };
   controllers: { total: number; failing: number };
+  /** L7 proxy redirects (listeners) open now. */
+  proxyRedirects?: number;
 }
 
 /** A monitor event as the API streams it (one JSON object per line). */
@@ -153,6 +159,8 @@ export interface MonitorEvent {
   dstIdentity?: number;
   ifindex?: number;
   hex?: string; // packet bytes in hex (for -v -v --hex)
+  /** L7 events: the request or response (method, url, status, latency, verdict, peers). */
+  l7?: Record<string, unknown>;
   verbose?: string; // multi-line verbose form (-v)
 }
 
@@ -216,4 +224,80 @@ export interface AgentFacade {
   ipList(): Array<{ prefix: string; identity: number; labels: string[]; source: string }>;
   /** Subscribe to monitor events; returns an unsubscribe function. */
   subscribeMonitor(cb: (e: MonitorEvent) => void): () => void;
+  /** Manifests (apply/get/delete/describe/logs); absent on agents without a resource manager. */
+  readonly resources?: ResourceApi;
+}
+
+// ---- manifests (`ciliary apply -f`): Kubernetes objects kept by the resource manager ----------
+
+/** Extra pod process settings (manifest pods); all optional so `ciliary run` pods stay as they were. */
+export interface PodProcessSpec {
+  /** Environment of the pod's process (merged over PATH/HOSTNAME). */
+  env?: Record<string, string>;
+  /** Hostname inside the pod's own UTS namespace (default: the pod name). */
+  hostname?: string;
+  /** When the process exits: Always (default) or OnFailure restart it with a 1 s … 30 s backoff; Never leaves it. */
+  restartPolicy?: 'Always' | 'OnFailure' | 'Never';
+  /** Image the command came from, for `get pods -o wide` / describe. */
+  image?: string;
+}
+
+/** A pod's process as `get pods` shows it. */
+export interface PodProcessStatus {
+  /** Running, Completed, Error, CrashLoopBackOff (waiting for its restart), or Running for a pod without a command. */
+  status: string;
+  restarts: number;
+  exitCode?: number;
+  /** ISO time of the last (re)start. */
+  startedAt?: string;
+}
+
+/** One object of an apply as the API reports it: `deployment.apps/deathstar configured`. */
+export interface ManifestResult {
+  kind: string;
+  /** kubectl's resource name: pod, deployment.apps, service, ciliumnetworkpolicy.cilium.io, ... */
+  resource: string;
+  namespace?: string;
+  name: string;
+  result: 'created' | 'configured' | 'unchanged' | 'deleted' | 'not found';
+}
+
+/** An object that failed validation or applying: which one (1-based index in the request) and the field path. */
+export interface ManifestErrorBody {
+  error: string;
+  document?: number;
+  path?: string;
+}
+
+/** A stored resource as `get` lists it: the manifest plus what the agent knows about it. */
+export interface ResourceView {
+  kind: string;
+  namespace?: string;
+  name: string;
+  createdAt: string;
+  /** The object as applied (with metadata filled), or a synthesized one for objects made otherwise. */
+  manifest: Record<string, unknown>;
+  /** Kind-specific status: pods {phase, ready, restarts, podIP, node, ...}, deployments {replicas, ready, upToDate, available}, ... */
+  status: Record<string, unknown>;
+}
+
+/** What the API's apply/get/delete/logs routes need from the agent (AgentFacade.resources). */
+export interface ResourceApi {
+  /** Validates every object first, then applies in dependency order; all or nothing for created objects. */
+  apply(objects: unknown[], opts?: { dryRun?: boolean }): Promise<ManifestResult[]>;
+  /** Deletes the objects named by the manifests (missing ones are `not found`). */
+  deleteObjects(objects: unknown[]): Promise<ManifestResult[]>;
+  /** kind: any kubectl name (pods, po, deploy, svc, ns, cnp, ...); namespace undefined = all namespaces. */
+  list(kind: string, namespace?: string): ResourceView[];
+  get(kind: string, namespace: string | undefined, name: string): ResourceView | undefined;
+  delete(kind: string, namespace: string | undefined, name: string): Promise<ManifestResult>;
+  /** Path of a pod's log file (may not exist yet); undefined for an unknown pod. */
+  podLogPath(namespace: string, name: string): string | undefined;
+}
+
+/** Thrown by ResourceApi: an ApiError that also says which object and field. */
+export class ManifestError extends ApiError {
+  constructor(statusCode: number, message: string, readonly document?: number, readonly path?: string) {
+    super(statusCode, message);
+  }
 }

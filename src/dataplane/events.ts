@@ -107,6 +107,11 @@ export class MonitorRing {
     this.bytes[slot + R_MATCH] = match;
   }
 
+  /** An event that is not about a packet (L7 requests and responses): straight to listeners. */
+  publish(e: MonitorEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
   subscribe(l: MonitorListener): () => void {
     this.listeners.add(l);
     this.tail = this.head;

@@ -1,0 +1,75 @@
+// The L7 proxy's redirects: one listener per policy entry that needs HTTP inspection, on a port
+// from 10000-20000, opened when a policy first needs it and closed when none does any more.
+import type { Logger } from 'pino';
+import type { HttpRule } from '../../policy/types.ts';
+import type { ProxyRedirects } from '../../dataplane/lib/proxy.ts';
+import { HttpProxyListener, type L7Event } from './listener.ts';
+import { UpstreamPorts } from './upstream-ports.ts';
+import { PROXY_PORT_MAX, PROXY_PORT_MIN } from '../proxymap.ts';
+
+export class ProxyManager {
+  private readonly listeners = new Map<string, HttpProxyListener>();
+  private readonly pending = new Set<Promise<void>>();
+  private readonly upstreamPorts = new UpstreamPorts();
+  private nextPort = PROXY_PORT_MIN;
+
+  constructor(
+    private readonly routerIP: string,
+    private readonly redirects: ProxyRedirects,
+    private readonly onEvent: (e: L7Event) => void,
+    private readonly log: Logger,
+  ) {}
+
+  get count(): number {
+    return this.listeners.size;
+  }
+
+  /** The proxy port for a redirect (an endpoint's policy entry), with these rules now. */
+  ensure(key: string, rules: HttpRule[]): number {
+    const have = this.listeners.get(key);
+    if (have) {
+      have.setRules(rules);
+      return have.port;
+    }
+    const port = this.allocatePort();
+    const l = new HttpProxyListener(port, rules, {
+      routerIP: this.routerIP, redirects: this.redirects, upstreamPorts: this.upstreamPorts, onEvent: this.onEvent, log: this.log,
+    });
+    this.listeners.set(key, l);
+    this.redirects.active[port] = 1;
+    const p = l.listen().catch((err) => this.log.error({ err: err.message, port }, 'proxy listener failed'));
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+    this.log.info({ key, port }, 'L7 redirect opened');
+    return port;
+  }
+
+  /** Closes every redirect not in `keep`. */
+  retain(keep: Set<string>): void {
+    for (const [key, l] of this.listeners) {
+      if (keep.has(key)) continue;
+      l.close();
+      this.listeners.delete(key);
+      this.redirects.active[l.port] = 0;
+      this.log.info({ key, port: l.port }, 'L7 redirect closed');
+    }
+  }
+
+  /** Resolves once every listener opened so far is accepting connections. */
+  async ready(): Promise<void> {
+    await Promise.all([...this.pending]);
+  }
+
+  close(): void {
+    this.retain(new Set());
+  }
+
+  private allocatePort(): number {
+    for (let i = 0; i <= PROXY_PORT_MAX - PROXY_PORT_MIN; i++) {
+      const p = this.nextPort;
+      this.nextPort = p >= PROXY_PORT_MAX ? PROXY_PORT_MIN : p + 1;
+      if (this.redirects.active[p] === 0) return p;
+    }
+    throw new Error('no free proxy port in 10000-20000');
+  }
+}
