@@ -26,7 +26,9 @@ export function lbListRows(services: HashMap, backends: HashMap, revNat: HashMap
   const sv = services.view;
   const bkey = new Uint8Array(4);
   services.forEach((k, v) => {
-    const frontend = `${u32ToIp(sv.getUint32(k + L.SK_ADDRESS))}:${sv.getUint16(k + L.SK_DPORT)}`;
+    // TCP frontends print as Cilium's older `ip:port`; other protocols carry their name.
+    const proto = services.bytes[k + L.SK_PROTO];
+    const frontend = `${u32ToIp(sv.getUint32(k + L.SK_ADDRESS))}:${sv.getUint16(k + L.SK_DPORT)}${proto === L.PROTO_TCP ? '' : `/${L.protoName(proto)}`}`;
     const slot = sv.getUint16(k + L.SK_SLOT, true);
     const revnat = sv.getUint16(v + L.SV_REV_NAT, true);
     let text: string;

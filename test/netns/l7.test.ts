@@ -51,7 +51,7 @@ describe.skipIf(!root)('L7 HTTP policy', () => {
       put = await inPod('tiefighter', ['curl', '-s', '-w', '\n%{http_code} %{content_type}', '-XPUT', url('/v1/exhaust-port')]);
     }, '?type=l7');
     expect(put.stdout).toBe('Access denied\r\n\n403 text/plain');
-    expect(events.some((e) => /^<- Request http from \d+ \(\[.*k8s:class=tiefighter.*\]\) to \d+ \(\[.*k8s:class=deathstar.*\]\), identity \d+->\d+, verdict Denied PUT http:\/\/deathstar\.default\.svc\.cluster\.local\/v1\/exhaust-port$/.test(e.summary))).toBe(true);
+    expect(events.some((e) => /^<- Request http from \d+ \(\[.*k8s:class=tiefighter.*\]\) to \d+ \(\[.*k8s:class=deathstar.*\]\), identity \d+->\d+, verdict Denied PUT http:\/\/deathstar\.default\.svc\.cluster\.local\/v1\/exhaust-port => 403$/.test(e.summary))).toBe(true);
     const xwing = await inPod('xwing', ['curl', '-s', '--connect-timeout', '2', '-XPOST', url('/v1/request-landing')]);
     expect(xwing.code).toBe(28);
     const status = (await agent.api('GET', '/v1/status')).body;

@@ -122,7 +122,7 @@ export class HttpProxyListener {
     };
     const fixes = ds ? allowed(this.rules, { method, path, host, header: (n) => headerValue(req, n) }) : undefined;
     if (!ds || !fixes) {
-      this.d.onEvent({ ...base, type: 'request', verdict: 'Denied' });
+      this.d.onEvent({ ...base, type: 'request', verdict: 'Denied', status: 403 }); // as Cilium logs a denied request
       req.resume(); // drain the body so the connection stays usable
       res.writeHead(403, { 'content-type': 'text/plain', 'content-length': '15' });
       res.end('Access denied\r\n');
