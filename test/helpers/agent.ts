@@ -16,18 +16,29 @@ export interface ApiResponse {
 
 export class TestAgent {
   readonly node: string;
-  readonly nodeNetns: string;
-  readonly stateDir: string;
-  readonly socket: string;
+  private ns = '';
+  private dir = '';
   proc?: ChildProcess;
-  private logFile: string;
 
   constructor(readonly extraArgs: string[] = []) {
     this.node = `t${process.pid % 100000}x${seq++}`;
-    this.nodeNetns = makeNetns('n');
-    this.stateDir = mkdtempSync(join(tmpdir(), 'ciliary-agent-'));
-    this.socket = join(this.stateDir, 'agent.sock');
-    this.logFile = join(this.stateDir, 'agent.log');
+  }
+
+  // Made on first use, so a suite that is filtered out leaves nothing behind.
+  get nodeNetns(): string {
+    return (this.ns ||= makeNetns('n'));
+  }
+
+  get stateDir(): string {
+    return (this.dir ||= mkdtempSync(join(tmpdir(), 'ciliary-agent-')));
+  }
+
+  get socket(): string {
+    return join(this.stateDir, 'agent.sock');
+  }
+
+  private get logFile(): string {
+    return join(this.stateDir, 'agent.log');
   }
 
   /** Starts the agent inside the node namespace (network only: it must share our mount namespace). */
@@ -123,12 +134,13 @@ export class TestAgent {
 
   /** Stops the agent and removes everything it and its pods made. */
   async destroy(): Promise<void> {
+    if (!this.ns) return;
     await this.kill('SIGTERM');
     for (const ns of readdirSync('/var/run/netns').filter((n) => n.startsWith(`cil-${this.node}-`))) {
       sh('ip', ['netns', 'del', ns], { allowFail: true });
       rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
     }
-    removeNetns(this.nodeNetns);
-    rmSync(this.stateDir, { recursive: true, force: true });
+    removeNetns(this.ns);
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
   }
 }
