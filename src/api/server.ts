@@ -6,6 +6,7 @@ import { dirname } from 'node:path';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AgentFacade } from '../control/types.ts';
+import { applyPlugin } from './apply.ts';
 import { configPlugin } from './config.ts';
 import { ctPlugin } from './ct.ts';
 import { endpointPlugin } from './endpoint.ts';
@@ -69,6 +70,7 @@ export async function buildApi(agent: AgentFacade, logger: Logger, opts: { onHan
   await app.register(ctPlugin, { agent });
   await app.register(policyPlugin, { agent });
   await app.register(identityPlugin, { agent });
+  await app.register(applyPlugin, { agent });
   await app.register(monitorPlugin, { agent, maxBufferedBytes: opts.monitorMaxBufferedBytes });
   return app;
 }

@@ -41,11 +41,17 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'kind', kind: 'string' },
   { name: 'endpoints', kind: 'bool' },
   { name: 'numeric', kind: 'bool' },
+  // manifests: apply/delete -f, logs -f
+  { name: 'filename', short: 'f', kind: 'string', repeat: true },
+  { name: 'follow', kind: 'bool' },
+  { name: 'ignore-not-found', kind: 'bool' },
+  { name: 'dry-run', kind: 'string' },
 ];
 
 /** Short flags that mean something else after a given verb: `ip list -n` is numeric, not a namespace (as cilium's). */
 const VERB_SHORTS: Record<string, Record<string, string>> = {
   ip: { n: 'numeric' },
+  logs: { f: 'follow' },
 };
 
 /** Flags every command accepts. */

@@ -82,13 +82,33 @@ export class AgentClient {
     }
     if ((res.statusCode ?? 500) >= 400) {
       const msg = (json as { error?: string } | undefined)?.error ?? text;
-      throw new AgentError(msg, res.statusCode ?? 500);
+      const err = new AgentError(msg, res.statusCode ?? 500);
+      if (json && typeof json === 'object') err.body = json as Record<string, unknown>;
+      throw err;
     }
     return json as T;
   }
 
   get<T>(path: string): Promise<T> {
     return this.call<T>('GET', path);
+  }
+
+  /** A plain-text stream (pod logs): onChunk per piece until the agent ends it. */
+  async streamText(path: string, onChunk: (s: string) => void): Promise<void> {
+    const res = await this.open('GET', path);
+    if ((res.statusCode ?? 500) >= 400) {
+      const text = await readAll(res);
+      let msg = text;
+      try { msg = (JSON.parse(text) as { error?: string }).error ?? text; } catch { /* plain text */ }
+      throw new AgentError(msg, res.statusCode ?? 500);
+    }
+    res.setEncoding('utf8');
+    await new Promise<void>((resolve, reject) => {
+      res.on('data', onChunk);
+      res.on('end', resolve);
+      res.on('error', reject);
+      res.on('aborted', () => resolve());
+    });
   }
 
   /** NDJSON stream: onLine per parsed object until the agent ends it; resolves then. */

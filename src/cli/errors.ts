@@ -19,6 +19,9 @@ export class AgentUnreachableError extends CliError {
 
 /** The agent answered with an error status; the message is the agent's. */
 export class AgentError extends CliError {
+  /** The agent's whole error body ({error, document, path} for manifests). */
+  body?: Record<string, unknown>;
+
   constructor(message: string, readonly statusCode: number) {
     super(message);
   }

@@ -13,6 +13,8 @@ import { deleteCommand, execCommand, getCommand, runCommand, type Out } from './
 import { deletePoliciesCommand, getPoliciesCommand, POLICY_KINDS, policyCommand } from './policy.ts';
 import { createCommand, deleteServicesCommand, exposeCommand, getServicesCommand, SERVICE_KINDS, serviceCommand, splitKind } from './services.ts';
 import { statusCommand } from './status.ts';
+import { applyCommand, deleteFileCommand } from './apply.ts';
+import { deleteResourcesCommand, describeCommand, getResourcesCommand, logsCommand, noResources, resourceKind } from './resources.ts';
 
 type Verb = (args: ParsedArgs, client: AgentClient, io: Out) => Promise<number>;
 
@@ -24,10 +26,42 @@ const byKind = (pods: Verb, services: Verb, policies: Verb): Verb => (args, clie
   return pods(args, client, io);
 };
 
+/** The resource manager's route, or the older one on an agent without it. */
+const orElse = (first: Verb, fallback: Verb): Verb => async (args, client, io) => {
+  try {
+    return await first(args, client, io);
+  } catch (e) {
+    if (noResources(e)) return fallback(args, client, io);
+    throw e;
+  }
+};
+
+/** Pods, deployments, namespaces, pools: the resource manager (pods fall back to /v1/pods); -f: the manifests. */
+const deleteVerb: Verb = (args, client, io) => {
+  if (args.flags.filename !== undefined) return deleteFileCommand(args, client, io);
+  const kind = resourceKind(splitKind(args.positionals).kind)?.kind;
+  if (kind === 'Pod') return orElse(deleteResourcesCommand, deleteCommand)(args, client, io);
+  if (kind === 'Service') return orElse(deleteResourcesCommand, deleteServicesCommand)(args, client, io);
+  if (kind === 'Deployment' || kind === 'Namespace' || kind === 'CiliumLoadBalancerIPPool') return deleteResourcesCommand(args, client, io);
+  return byKind(deleteCommand, deleteServicesCommand, deletePoliciesCommand)(args, client, io);
+};
+
+const getVerb: Verb = (args, client, io) => {
+  const kind = resourceKind(splitKind(args.positionals).kind)?.kind;
+  const output = str(args, 'output');
+  if (kind === 'Pod') return orElse(getResourcesCommand, getCommand)(args, client, io);
+  if (kind === 'Service' && (output === 'yaml' || output?.startsWith('jsonpath='))) return getResourcesCommand(args, client, io);
+  if (kind === 'Deployment' || kind === 'Namespace' || kind === 'CiliumLoadBalancerIPPool') return getResourcesCommand(args, client, io);
+  return byKind(getCommand, getServicesCommand, getPoliciesCommand)(args, client, io);
+};
+
 const VERBS: Record<string, Verb> = {
   run: runCommand,
-  delete: byKind(deleteCommand, deleteServicesCommand, deletePoliciesCommand),
-  get: byKind(getCommand, getServicesCommand, getPoliciesCommand),
+  apply: applyCommand,
+  delete: deleteVerb,
+  get: getVerb,
+  describe: describeCommand,
+  logs: logsCommand,
   create: createCommand,
   expose: exposeCommand,
   service: serviceCommand,

@@ -142,6 +142,24 @@ export async function getCommand(args: ParsedArgs, client: AgentClient, io: Out)
   return 0;
 }
 
+/**
+ * What puts a command into the pod's UTS namespace: the running process's (nsenter), or a new one with the
+ * pod's hostname when no process runs.
+ */
+export function podHostnameWrapper(pod: Pod, alive: (pid: number) => boolean = pidAlive): string[] {
+  if (pod.pid && alive(pod.pid)) return ['nsenter', '-t', String(pod.pid), '-u', '--'];
+  return ['unshare', '--uts', 'sh', '-c', 'hostname "$0" && exec "$@"', pod.process?.hostname ?? pod.name];
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Exit status of a child as a shell reports it: its code, or 128 + signal number. */
 export function exitStatus(code: number | null, signal: NodeJS.Signals | null): number {
   if (code !== null) return code;
@@ -156,7 +174,7 @@ export async function execCommand(args: ParsedArgs, client: AgentClient): Promis
   if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}": the command goes after --`);
   if (!args.rest?.length) throw new UsageError('exec needs a command after --: ciliary exec POD -- COMMAND ARGS...');
   const pod = await client.get<Pod>(podPath(str(args, 'namespace') ?? 'default', name));
-  const child = spawn('ip', ['netns', 'exec', pod.netns, ...args.rest], { stdio: 'inherit' });
+  const child = spawn('ip', ['netns', 'exec', pod.netns, ...podHostnameWrapper(pod), ...args.rest], { stdio: 'inherit' });
   // Ctrl-C reaches the child through the terminal; we stay to report its exit status.
   const ignore = () => {};
   const forward = (sig: NodeJS.Signals) => child.kill(sig);

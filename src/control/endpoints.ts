@@ -13,7 +13,7 @@ import { securityLabels } from '../identity/labels.ts';
 import type { IdentityAllocator } from '../identity/allocator.ts';
 import type { Ipam } from './ipam.ts';
 import type { KVStore } from './kvstore.ts';
-import { ApiError, type ContainerPort, type Endpoint, type Pod, type PodSpec } from './types.ts';
+import { ApiError, type ContainerPort, type Endpoint, type Pod, type PodProcessSpec, type PodProcessStatus, type PodSpec } from './types.ts';
 import { writePolicyMap, type PolicyEndpoint } from './policy.ts';
 import { POLICY_KEY_SIZE, type PolicyEntry } from '../policy/index.ts';
 import { attachPodDevice, createPodNetwork, deletePodNetwork, netnsExists, POD_IFNAME } from './podnet.ts';
@@ -38,7 +38,19 @@ interface EndpointRecord {
   ports?: ContainerPort[];
   pid?: number;
   createdAt: string;
+  process?: PodProcessSpec;
+  restarts?: number;
+  exitCode?: number;
+  startedAt?: string;
 }
+
+/** Restart backoff: 1 s, 2 s, 4 s, ... at most 30 s; a process that ran this long starts the series again. */
+const BACKOFF_MAX_MS = 30_000;
+const BACKOFF_RESET_MS = 60_000;
+/** How often processes adopted from a previous agent (not our children) are checked. */
+const ADOPTED_POLL_MS = 1000;
+/** Runs argv with the pod's hostname in a UTS namespace of its own ($0 is the hostname). */
+const UTS_WRAPPER = ['unshare', '--uts', 'sh', '-c', 'hostname "$0" && exec "$@"'];
 
 export interface EndpointManagerOptions {
   node: string;
@@ -62,6 +74,9 @@ export class EndpointManager {
   private readonly records = new Map<string, EndpointRecord>(); // "ns/name" → record
   private readonly fds = new Map<number, number>(); // endpoint id → TUN fd
   private readonly busy = new Set<string>(); // pods being created or deleted
+  /** Per pod: process state the kvstore does not need (backoff timers, consecutive failures). */
+  private readonly procs = new Map<string, { timer?: NodeJS.Timeout; failures: number; waiting: boolean; adopted: boolean }>();
+  private adoptedTimer?: NodeJS.Timeout;
   hostEndpointID = 0;
 
   constructor(
@@ -163,12 +178,15 @@ export class EndpointManager {
       const r: EndpointRecord = {
         id, name: spec.name, namespace, labels, podIP, netns, identity, securityLabels: secLabels, ifindex: dev.ifindex,
         command: spec.command?.length ? spec.command : undefined, ports: spec.ports, createdAt: new Date().toISOString(),
+        ...(spec.process ? { process: spec.process } : {}),
       };
       this.plumb(r, dev.fd);
       undo.push(() => this.unplumb(r));
-      if (r.command) r.pid = this.startProcess(r);
-      await this.kv.put(this.prefix + key, JSON.stringify(r));
       this.records.set(key, r);
+      undo.push(() => { this.records.delete(key); });
+      if (r.command) r.pid = this.startProcess(r);
+      undo.push(() => this.stopProcess(r));
+      await this.kv.put(this.prefix + key, JSON.stringify(r));
       this.log.info({ pod: key, id, ip: podIP, identity }, 'endpoint created');
       await this.o.onChange?.();
       return this.toPod(r);
@@ -189,6 +207,8 @@ export class EndpointManager {
     this.busy.add(key);
     try {
       this.records.delete(key);
+      clearTimeout(this.procs.get(key)?.timer);
+      this.procs.delete(key);
       await this.stopProcess(r);
       this.unplumb(r);
       await deletePodNetwork(r.netns);
@@ -218,6 +238,7 @@ export class EndpointManager {
         await this.identities.acquire(r.securityLabels);
         this.plumb(r, dev.fd);
         this.records.set(key, r);
+        this.adopt(r);
         n++;
       } catch (e) {
         this.log.warn({ pod: key, err: (e as Error).message }, 'dropping endpoint that cannot be restored');
@@ -232,6 +253,9 @@ export class EndpointManager {
 
   /** Stops reading devices; pods, devices and maps stay for the next agent process. */
   shutdown(): void {
+    clearInterval(this.adoptedTimer);
+    for (const p of this.procs.values()) clearTimeout(p.timer);
+    this.procs.clear();
     this.dp.detachAll();
     for (const fd of this.fds.values()) native.closeFd(fd);
     this.fds.clear();
@@ -336,18 +360,115 @@ export class EndpointManager {
     return join(this.o.stateDir, 'pods', `${r.namespace}_${r.name}.log`);
   }
 
+  /** Path of a pod's log file (stdout and stderr of every start, appended). */
+  podLogPath(namespace: string, name: string): string | undefined {
+    const r = this.records.get(`${namespace}/${name}`);
+    return r && this.logPath(r);
+  }
+
   /** The pod's command, in its namespace, in its own session so it outlives an agent restart. */
   private startProcess(r: EndpointRecord): number {
     mkdirSync(join(this.o.stateDir, 'pods'), { recursive: true });
     const out = openSync(this.logPath(r), 'a');
+    const key = `${r.namespace}/${r.name}`;
+    const hostname = r.process?.hostname ?? r.name;
     try {
-      const child = spawn('ip', ['netns', 'exec', r.netns, ...r.command!], { detached: true, stdio: ['ignore', out, out] });
+      const argv = ['netns', 'exec', r.netns, ...UTS_WRAPPER, hostname, ...r.command!];
+      const env = { ...process.env, HOSTNAME: hostname, ...(r.process?.env ?? {}) };
+      const child = spawn('ip', argv, { detached: true, stdio: ['ignore', out, out], env });
       child.unref();
-      child.on('error', (err) => this.log.warn({ pod: `${r.namespace}/${r.name}`, err: err.message }, 'pod command failed'));
-      return child.pid ?? 0;
+      child.on('error', (err) => this.log.warn({ pod: key, err: err.message }, 'pod command failed'));
+      const pid = child.pid ?? 0;
+      child.on('exit', (code, signal) => this.processExited(r, pid, code ?? (signal ? 128 : 1)));
+      r.startedAt = new Date().toISOString();
+      r.exitCode = undefined;
+      const p = this.procState(key);
+      p.waiting = false;
+      p.adopted = false;
+      return pid;
     } finally {
       closeSync(out);
     }
+  }
+
+  private procState(key: string) {
+    let p = this.procs.get(key);
+    if (!p) this.procs.set(key, (p = { failures: 0, waiting: false, adopted: false }));
+    return p;
+  }
+
+  /** A pod process ended: restart it after the backoff when its restart policy says so. */
+  private processExited(r: EndpointRecord, pid: number, code: number | undefined): void {
+    const key = `${r.namespace}/${r.name}`;
+    if (this.records.get(key) !== r || r.pid !== pid) return; // deleted, or already replaced
+    r.pid = undefined;
+    r.exitCode = code;
+    const policy = r.process?.restartPolicy ?? 'Always';
+    const restart = policy === 'Always' || (policy === 'OnFailure' && code !== 0);
+    this.log.info({ pod: key, pid, exitCode: code, restart }, 'pod process exited');
+    const p = this.procState(key);
+    if (!restart) {
+      void this.saveRecord(r);
+      return;
+    }
+    const ran = r.startedAt ? Date.now() - Date.parse(r.startedAt) : 0;
+    if (ran >= BACKOFF_RESET_MS) p.failures = 0;
+    const delay = Math.min(BACKOFF_MAX_MS, 1000 * 2 ** p.failures);
+    p.failures++;
+    p.waiting = true;
+    p.timer = setTimeout(() => {
+      p.timer = undefined;
+      if (this.records.get(key) !== r || !this.procs.has(key)) return;
+      try {
+        r.restarts = (r.restarts ?? 0) + 1;
+        r.pid = this.startProcess(r);
+      } catch (e) {
+        this.log.warn({ pod: key, err: (e as Error).message }, 'pod restart failed');
+      }
+      void this.saveRecord(r);
+    }, delay);
+    p.timer.unref();
+    void this.saveRecord(r);
+  }
+
+  private async saveRecord(r: EndpointRecord): Promise<void> {
+    const key = `${r.namespace}/${r.name}`;
+    if (this.records.get(key) !== r) return;
+    await this.kv.put(this.prefix + key, JSON.stringify(r)).catch((err: Error) => this.log.warn({ pod: key, err: err.message }, 'saving endpoint failed'));
+  }
+
+  /** After an agent restart: watch the previous agent's process by pid (or start it again if it is gone). */
+  private adopt(r: EndpointRecord): void {
+    if (!r.command) return;
+    const key = `${r.namespace}/${r.name}`;
+    const p = this.procState(key);
+    if (r.pid && pidAlive(r.pid)) {
+      p.adopted = true;
+    } else if (r.pid) {
+      this.processExited(r, r.pid, undefined);
+    }
+    this.adoptedTimer ??= setInterval(() => {
+      for (const [k, st] of this.procs) {
+        const rec = this.records.get(k);
+        if (!st.adopted || !rec?.pid) continue;
+        if (!pidAlive(rec.pid)) {
+          st.adopted = false;
+          this.processExited(rec, rec.pid, undefined);
+        }
+      }
+    }, ADOPTED_POLL_MS);
+    this.adoptedTimer.unref();
+  }
+
+  private processStatus(r: EndpointRecord): PodProcessStatus | undefined {
+    if (!r.command) return undefined;
+    const p = this.procs.get(`${r.namespace}/${r.name}`);
+    const restarts = r.restarts ?? 0;
+    let status: string;
+    if (r.pid) status = 'Running';
+    else if (p?.waiting) status = (p.failures ?? 0) > 1 ? 'CrashLoopBackOff' : r.exitCode === 0 ? 'Completed' : 'Error';
+    else status = r.exitCode === 0 ? 'Completed' : 'Error';
+    return { status, restarts, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}), ...(r.startedAt ? { startedAt: r.startedAt } : {}) };
   }
 
   private async stopProcess(r: EndpointRecord): Promise<void> {
@@ -373,6 +494,17 @@ export class EndpointManager {
     return {
       name: r.name, namespace: r.namespace, labels: r.labels, node: this.o.node, podIP: r.podIP, endpointID: r.id, state: 'ready',
       netns: r.netns, ifindex: r.ifindex, createdAt: r.createdAt, command: r.command, ports: r.ports, pid: r.pid,
+      ...(r.process ? { process: r.process } : {}),
+      ...(r.command ? { processStatus: this.processStatus(r) } : {}),
     };
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -143,9 +143,24 @@ export interface AgentStatus {
   proxyRedirects?: number;
 }
 
+/** The packet an event is about, decoded (for flows and filters). */
+export interface EventPacket {
+  src: string;
+  dst: string;
+  proto: 'TCP' | 'UDP' | 'ICMPv4' | 'other';
+  sport?: number;
+  dport?: number;
+  /** TCP flag bits (FIN 1, SYN 2, RST 4, PSH 8, ACK 16, URG 32, ECE 64, CWR 128). */
+  tcpFlags?: number;
+  icmpType?: number;
+  icmpCode?: number;
+  /** IP packet length. */
+  length: number;
+}
+
 /** A monitor event as the API streams it (one JSON object per line). */
 export interface MonitorEvent {
-  type: 'drop' | 'trace' | 'policy-verdict' | 'l7' | 'agent';
+  type: 'drop' | 'trace' | 'policy-verdict' | 'l7' | 'agent' | 'trace-sock';
   time: string; // ISO
   /** Printed line in cilium-monitor's format (the default, non-verbose form). */
   summary: string;
@@ -161,6 +176,18 @@ export interface MonitorEvent {
   hex?: string; // packet bytes in hex (for -v -v --hex)
   /** L7 events: the request or response (method, url, status, latency, verdict, peers). */
   l7?: Record<string, unknown>;
+  packet?: EventPacket;
+  /** Conntrack state of the packet: new, established, reply, related. */
+  ctState?: string;
+  /** Traffic direction from the local endpoint's view. */
+  direction?: 'ingress' | 'egress';
+  /** Destination endpoint id (0 when not a local endpoint). */
+  dstEndpoint?: number;
+  /** Service translation point of a trace-sock event: pre-xlate-fwd, post-xlate-fwd, pre-xlate-rev, post-xlate-rev. */
+  xlatePoint?: string;
+  /** Policy verdict events: match kind (L3-L4, L3-Only, L4-Only, all, ...) and action. */
+  policyMatch?: string;
+  action?: 'allow' | 'deny';
   verbose?: string; // multi-line verbose form (-v)
 }
 

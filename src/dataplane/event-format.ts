@@ -1,5 +1,5 @@
 // Turns a raw monitor record into the lines `cilium monitor` prints. Runs only for listeners.
-import type { MonitorEvent } from '../control/types.ts';
+import type { EventPacket, MonitorEvent } from '../control/types.ts';
 import { dropReasonText } from './drop-reasons.ts';
 import { u32ToIp } from './map-defs.ts';
 
@@ -21,6 +21,7 @@ export interface RawEvent {
 }
 
 const OBS_POINTS = ['to-endpoint', 'to-proxy', 'to-host', 'to-stack', 'to-overlay', 'from-endpoint', 'from-proxy', 'from-host', 'from-stack', 'from-overlay', 'from-network', 'to-network'];
+const XLATE_POINTS = ['pre-xlate-fwd', 'post-xlate-fwd', 'pre-xlate-rev', 'post-xlate-rev'];
 const MATCH_NAMES = ['none', 'L3-L4', 'L3-Only', 'L4-Only', 'all', 'L3-Proto'];
 const CT_STATES = ['new', 'established', 'reply', 'related', 'reopened'];
 const RESERVED: Record<number, string> = { 0: 'unknown', 1: 'host', 2: 'world', 3: 'unmanaged', 4: 'health', 5: 'init', 6: 'remote-node', 7: 'kube-apiserver', 8: 'ingress' };
@@ -51,6 +52,24 @@ export function describePacket(d: Uint8Array): string {
   return `${src} -> ${dst} proto ${proto}`;
 }
 
+/** The packet's addresses, ports and flags, for flows. */
+export function decodePacket(d: Uint8Array, origLen: number): EventPacket | undefined {
+  if (d.length < 20 || d[0] >> 4 !== 4) return undefined;
+  const v = new DataView(d.buffer, d.byteOffset, d.byteLength);
+  const ihl = (d[0] & 15) * 4;
+  const proto = d[9];
+  const p: EventPacket = { src: u32ToIp(v.getUint32(12)), dst: u32ToIp(v.getUint32(16)), proto: proto === 6 ? 'TCP' : proto === 17 ? 'UDP' : proto === 1 ? 'ICMPv4' : 'other', length: origLen };
+  if ((proto === 6 || proto === 17) && d.length >= ihl + 4) {
+    p.sport = v.getUint16(ihl);
+    p.dport = v.getUint16(ihl + 2);
+    if (proto === 6 && d.length >= ihl + 14) p.tcpFlags = d[ihl + 13];
+  } else if (proto === 1 && d.length >= ihl + 2) {
+    p.icmpType = d[ihl];
+    p.icmpCode = d[ihl + 1];
+  }
+  return p;
+}
+
 /** A stable 32-bit flow id from the packet tuple (FNV-1a), printed as Cilium prints its skb hash. */
 function flowHash(d: Uint8Array): string {
   let h = 0x811c9dc5;
@@ -72,6 +91,10 @@ export function formatEvent(r: RawEvent): MonitorEvent {
   const ids = `identity ${identityName(r.srcIdentity)}->${identityName(r.dstIdentity)}`;
   const base = {
     time: new Date(r.time).toISOString(),
+    packet: decodePacket(r.data, r.origLen),
+    ctState: CT_STATES[r.ctState],
+    direction: r.direction === 1 ? ('ingress' as const) : r.direction === 2 ? ('egress' as const) : undefined,
+    dstEndpoint: r.dstEp,
     source: r.srcEp,
     srcIdentity: r.srcIdentity,
     dstIdentity: r.dstIdentity,
@@ -86,7 +109,15 @@ export function formatEvent(r: RawEvent): MonitorEvent {
   if (r.type === 9) {
     const action = r.reason === 0 ? 'allow' : 'deny';
     const summary = `Policy verdict log: flow ${flowHash(r.data)} local EP ID ${r.srcEp}, remote ID ${identityName(r.srcIdentity)}, proto ${r.data[9] ?? 0}, ${r.sub ? 'egress' : 'ingress'}, action ${action}, auth: disabled, match ${MATCH_NAMES[r.match] ?? 'none'}, ${tuple}`;
-    return { ...base, type: 'policy-verdict', summary, reason: r.reason || undefined, reasonDesc: r.reason ? dropReasonText(r.reason) : undefined, verbose: summary };
+    return {
+      ...base, type: 'policy-verdict', summary, reason: r.reason || undefined, reasonDesc: r.reason ? dropReasonText(r.reason) : undefined, verbose: summary,
+      direction: r.sub ? 'egress' : 'ingress', policyMatch: MATCH_NAMES[r.match] ?? 'none', action,
+    };
+  }
+  if (r.type === 14) {
+    const point = XLATE_POINTS[r.sub] ?? 'unknown';
+    const summary = `${point} ${ids}: ${tuple}`;
+    return { ...base, type: 'trace-sock', summary, xlatePoint: point, verbose: summary };
   }
   const point = observationPoint(r.sub);
   const target = r.sub === 0 ? `endpoint ${r.dstEp}` : point.replace(/^to-/, '');

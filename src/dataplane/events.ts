@@ -8,6 +8,12 @@ import { VNET_HDR_LEN } from '../native/meta.ts';
 export const EVENT_DROP = 1;
 export const EVENT_TRACE = 4;
 export const EVENT_POLICY_VERDICT = 9;
+/** Service translation points (Cilium's trace-sock events: pre/post xlate, fwd/rev). */
+export const EVENT_TRACE_SOCK = 14;
+export const XLATE_PRE_FWD = 0;
+export const XLATE_POST_FWD = 1;
+export const XLATE_PRE_REV = 2;
+export const XLATE_POST_REV = 3;
 
 /** Trace observation points, as Cilium's TRACE_* (pkg/monitor/api/types.go). */
 export const TRACE_TO_LXC = 0;
@@ -93,6 +99,11 @@ export class MonitorRing {
       this.scheduled = true;
       setImmediate(this.drainBound);
     }
+  }
+
+  /** A service translation point of a new connection (or a reported reply). */
+  emitXlate(ctx: PacketContext, point: number): void {
+    this.emit(ctx, EVENT_TRACE_SOCK, point);
   }
 
   /** A policy-verdict event: endpoint `ep` decided about `peer` (ingress or egress). */

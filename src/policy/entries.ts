@@ -128,11 +128,17 @@ export class EntryBuilder {
   }
 }
 
-/** Entries indexed by (direction, identity, protocol): whatever covers a key sits in four buckets. */
+/**
+ * Entries indexed by (direction, identity, protocol): whatever covers a key sits in four buckets.
+ * Within a bucket, entries are indexed by port block — (prefix length, top bits of the port) — so
+ * the blocks that can contain a key's block are found directly (at most 17 look-ups a bucket).
+ */
 class Buckets {
-  private readonly map = new Map<string, Acc[]>();
+  private readonly map = new Map<string, Bucket>();
   readonly all: Acc[] = [];
   private readonly byIdentity = new Map<number, Acc[]>();
+  /** Some entry carries HTTP or DNS rules. */
+  hasL7 = false;
 
   constructor(items: Acc[] = []) {
     for (const a of items) this.add(a);
@@ -140,16 +146,25 @@ class Buckets {
 
   add(a: Acc): void {
     this.all.push(a);
-    push(this.map, `${a.egress ? 1 : 0}/${a.identity}/${a.protocol}`, a);
+    const key = `${a.egress ? 1 : 0}/${a.identity}/${a.protocol}`;
+    let b = this.map.get(key);
+    if (!b) this.map.set(key, (b = new Bucket()));
+    b.add(a);
     push(this.byIdentity, a.identity, a);
+    if (a.http || a.dns) this.hasL7 = true;
   }
 
-  /** Entries that may cover `k`. */
+  /** Entries that may cover `k`: per bucket in insertion order, buckets in the order (I,P), (I,0), (0,P), (0,0). */
   *coverCandidates(k: Key): Generator<Acc> {
     const d = k.egress ? 1 : 0;
     const ids = k.identity === 0 ? [0] : [k.identity, 0];
     const protos = k.protocol === 0 ? [0] : [k.protocol, 0];
-    for (const id of ids) for (const p of protos) yield* this.map.get(`${d}/${id}/${p}`) ?? [];
+    for (const id of ids) {
+      for (const p of protos) {
+        const b = this.map.get(`${d}/${id}/${p}`);
+        if (b) yield* b.containing(k);
+      }
+    }
   }
 
   anyCovers(k: Key): boolean {
@@ -161,6 +176,33 @@ class Buckets {
   overlapCandidates(k: Key): Acc[] {
     if (k.identity === 0) return this.all;
     return [...(this.byIdentity.get(k.identity) ?? []), ...(this.byIdentity.get(0) ?? [])];
+  }
+}
+
+/** One (direction, identity, protocol) bucket, its entries by port block. */
+class Bucket {
+  private count = 0;
+  private readonly seq = new Map<Acc, number>();
+  /** prefix length → (port >>> (16 - prefix length)) → entries, in insertion order. */
+  private readonly blocks = new Map<number, Map<number, Acc[]>>();
+
+  add(a: Acc): void {
+    this.seq.set(a, this.count++);
+    let byPort = this.blocks.get(a.portPrefixLen);
+    if (!byPort) this.blocks.set(a.portPrefixLen, (byPort = new Map()));
+    push(byPort, a.port >>> (16 - a.portPrefixLen), a);
+  }
+
+  /** Entries whose port block contains `k`'s (see blockContains), in insertion order. */
+  containing(k: Key): Acc[] {
+    const lists: Acc[][] = [];
+    for (const [prefixLen, byPort] of this.blocks) {
+      if (prefixLen > k.portPrefixLen) continue;
+      const list = byPort.get(k.port >>> (16 - prefixLen));
+      if (list) lists.push(list);
+    }
+    if (lists.length <= 1) return lists[0] ?? [];
+    return lists.flat().sort((x, y) => this.seq.get(x)! - this.seq.get(y)!);
   }
 }
 
@@ -198,6 +240,7 @@ function addIntersections(allows: Acc[], denies: Buckets): Acc[] {
 
 /** L7 rules of every allow covering `a`; an allow without L7 on the very same port adds `{}`. */
 function effective(a: Acc, allows: Buckets): { http?: HttpRule[]; dns?: DnsRule[]; labels: Set<string> } {
+  if (!allows.hasL7) return { labels: a.labels }; // nothing to inherit
   const coverers = [...allows.coverCandidates(a)].filter((c) => covers(c, a));
   const http = coverers.flatMap((c) => c.http ?? []);
   const dns = coverers.flatMap((c) => c.dns ?? []);

@@ -6,6 +6,7 @@ import { DROP_CT_CREATE_FAILED, DROP_NO_SERVICE, DROP_WRITE_ERROR } from '../dro
 import { native } from '../../native/index.ts';
 import { M_FLAGS, F_NEEDS_CSUM } from '../../native/meta.ts';
 import { CT_F_LB_LOOPBACK } from '../../conntrack/layout.ts';
+import { XLATE_POST_FWD, XLATE_PRE_FWD, XLATE_PRE_REV } from '../events.ts';
 
 /** Cilium's IPV4_LOOPBACK: the source a pod sees when it reaches itself through a service. */
 export const IPV4_LOOPBACK = 0xa9fe2a01; // 169.254.42.1
@@ -15,12 +16,15 @@ export function lb4Local(ctx: PacketContext, dp: Datapath): number {
   const lb = dp.lb;
   if (!lb.lookupService(ctx.daddr, ctx.dport, ctx.proto)) return 0;
   let id = dp.ct.lookupService(ctx) >= 0 ? dp.ct.backendId : 0;
+  let fresh = false;
   // An established connection keeps its backend even while it terminates; new ones pick again.
   if (id === 0 || !lb.lookupBackend(id, true)) {
     id = lb.selectBackend(ctx, dp.ct.now);
     if (id === 0 || !lb.lookupBackend(id)) return DROP_NO_SERVICE;
     if (!dp.ct.createService(ctx, id, lb.svcRevNat)) return DROP_CT_CREATE_FAILED;
+    fresh = true;
   }
+  if (fresh) dp.events.emitXlate(ctx, XLATE_PRE_FWD);
   ctx.revNat = lb.svcRevNat;
   if (lb.backendAddr === ctx.saddr) {
     const partial = (ctx.meta[ctx.m + M_FLAGS] & F_NEEDS_CSUM) !== 0;
@@ -28,7 +32,9 @@ export function lb4Local(ctx: PacketContext, dp: Datapath): number {
     ctx.saddr = IPV4_LOOPBACK;
     ctx.loopback = true;
   }
-  return lb.dnat(ctx) ? 0 : DROP_WRITE_ERROR;
+  if (!lb.dnat(ctx)) return DROP_WRITE_ERROR;
+  if (fresh) dp.events.emitXlate(ctx, XLATE_POST_FWD);
+  return 0;
 }
 
 /** Sets an IPv4 header's checksum over its own bytes (for headers quoted inside ICMP errors). */
@@ -66,6 +72,7 @@ export function lb4RevNatRelated(ctx: PacketContext, dp: Datapath): boolean {
 /** lb4_rev_nat for a reply matched in CT: source back to the frontend; a hairpin's destination back to the pod. */
 export function lb4RevNat(ctx: PacketContext, dp: Datapath): boolean {
   const backend = ctx.saddr;
+  if (ctx.report) dp.events.emitXlate(ctx, XLATE_PRE_REV);
   if (!dp.lb.revNat(ctx, dp.ct.revNat)) return false;
   if (dp.ct.entryFlags & CT_F_LB_LOOPBACK) {
     const partial = (ctx.meta[ctx.m + M_FLAGS] & F_NEEDS_CSUM) !== 0;
