@@ -50,3 +50,11 @@ export interface Flow {
   source_names?: string[];
   destination_names?: string[];
 }
+
+/** What consumers (metrics, export, the web page) need from Hubble's flow ring. */
+export interface FlowSource {
+  /** The newest flows held now, oldest first (at most `n`). */
+  recent(n: number): Flow[];
+  /** Every new flow; returns an unsubscribe function. */
+  onFlow(cb: (f: Flow) => void): () => void;
+}
