@@ -5,10 +5,10 @@ import type { Logger } from 'pino';
 import type { KVStore } from './kvstore.ts';
 import { ApiError, type PolicyImportResult, type PolicySummary } from './types.ts';
 import type { LpmTrieMap } from '../maps/index.ts';
-import { PolicyError, PolicyRepository, parsePolicy, encodeKey, decodeEntry, formatPolicyEntries, POLICY_KEY_SIZE, POLICY_FLAG_DENY, type PolicyEntry, type PolicyRules, type SourceInfo } from '../policy/index.ts';
+import { PolicyError, PolicyRepository, parsePolicy, encodeKey, decodeEntry, formatPolicyEntries, POLICY_KEY_SIZE, POLICY_FLAG_DENY, type PolicyEntry, type PolicyRules, type ResolvedPolicy, type SourceInfo } from '../policy/index.ts';
 export type { PolicyImportResult };
 import { reservedIdentityLabels } from '../policy/selector-cache.ts';
-import { policyKey } from '../policy/repository.ts';
+import { policyKey, resolutionKey } from '../policy/repository.ts';
 import * as PM from '../policy/policymap.ts';
 import type { ProxyManager } from '../proxy/http/manager.ts';
 
@@ -145,12 +145,18 @@ export class PolicyManager {
       namedPortsOf: (identity: number) => eps.find((e) => e.identity === identity)?.namedPorts,
       allowLocalhost: true,
     };
+    // Endpoints with the same labels and named ports (e.g. replicas sharing an identity) resolve
+    // alike: resolve the first, hand its result to the others while the repository is unchanged.
+    const resolved = new Map<string, ResolvedPolicy>();
     let n = 0;
     for (const ep of eps) {
       if (!all && !stale.has(ep.id) && this.enforced.has(ep.id)) continue;
       const map = this.d.policyMap(ep.id);
       if (!map) continue;
-      const res = this.repo.resolve(ep, ctx);
+      const key = resolutionKey(ep);
+      const prior = resolved.get(key);
+      let res = prior && this.repo.reuse(ep, ctx, prior);
+      if (!res) resolved.set(key, (res = this.repo.resolve(ep, ctx)));
       writePolicyMap(map, this.withProxyPorts(ep.id, res.entries), this.key);
       this.enforced.set(ep.id, { ingress: res.ingressEnforced, egress: res.egressEnforced });
       for (const w of res.warnings) this.d.log.warn({ endpoint: ep.id }, w);

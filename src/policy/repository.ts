@@ -6,7 +6,10 @@
 //     (O(tracked endpoints × rules of that policy)).
 //   addIdentity/removeIdentity: O(registered selectors) to update the selector sets, then the
 //     endpoints that read a changed selector (reverse index) are the affected ones — no rule walk.
-//   resolve: O(rules) subject matching + O(entries²) in the entry builder (deny/L7 cover checks).
+//   resolve: O(rules) subject matching + the entry builder (cover checks through a port-block
+//     index; L7 intersections are O(entries²) only where L7 rules are involved).
+//   reuse: O(selectors the resolution read) — endpoints with the same labels and named ports share
+//     one resolution while nothing changes.
 // Callers recompute only what changed: `addIdentity` returns the affected endpoints, and
 // `takeStaleEndpoints()` returns every tracked endpoint whose policy may differ since its last resolve.
 import { normalizeCidr } from './cidr.ts';
@@ -17,6 +20,28 @@ import { RESERVED_IDENTITIES, type EndpointInfo, type PolicyKind, type PolicyRul
 interface TrackedEndpoint {
   labels: readonly string[];
   usedSelectors: Set<string>;
+}
+
+/** What a resolve() result stands for, so reuse() can hand it to a like endpoint. */
+interface Shareable {
+  ctx: ResolveContext;
+  /** Repository state it was computed in (see stamp()). */
+  stamp: string;
+  key: string;
+  usedSelectors: Set<string>;
+}
+
+/**
+ * Everything of an endpoint its resolution reads besides its id: labels and named ports. Endpoints
+ * with equal keys resolve to the same entries under the same repository state and context.
+ */
+export function resolutionKey(ep: EndpointInfo): string {
+  const labels = [...ep.labels].sort().join('\0');
+  const ports = Object.entries(ep.namedPorts ?? {})
+    .map(([name, p]) => `${name}=${p.port}/${p.protocol}`)
+    .sort()
+    .join('\0');
+  return `${labels}\n${ports}`;
 }
 
 export function policyKey(kind: PolicyKind | string, namespace: string | undefined, name: string): string {
@@ -35,6 +60,7 @@ export class PolicyRepository {
   /** Identities learnt from ctx.identities (the only ones a later sync may remove). */
   private readonly synced = new Set<number>();
   private readonly cidrIds = new Map<string, number>();
+  private readonly shareable = new WeakMap<ResolvedPolicy, Shareable>();
 
   constructor() {
     for (const [id, labels] of reservedIdentityLabels()) this.selectorCache.addIdentity(id, labels);
@@ -133,7 +159,7 @@ export class PolicyRepository {
     const res = resolveRules(rules, ep, ctx, this.selectorCache);
     this.track(ep, res.usedSelectors);
     this.stale.delete(ep.id);
-    return {
+    const out: ResolvedPolicy = {
       ingressEnforced: res.ingressEnforced,
       egressEnforced: res.egressEnforced,
       entries: res.entries,
@@ -141,11 +167,34 @@ export class PolicyRepository {
       cidrs: [...cidrs].sort(),
       warnings: res.warnings,
     };
+    // Warnings name the endpoint: such a result is not handed to others.
+    if (res.warnings.length === 0) this.shareable.set(out, { ctx, stamp: this.stamp(), key: resolutionKey(ep), usedSelectors: res.usedSelectors });
+    return out;
+  }
+
+  /**
+   * `ep`'s policy taken from `prior`, a resolve() result for another endpoint with the same
+   * resolutionKey() under the same `ctx`, when nothing has changed in the repository since (no
+   * policy, identity or selector added or removed): `ep` is then tracked exactly as resolve() would
+   * track it. Undefined when `prior` cannot stand for `ep` — call resolve().
+   * The returned entries are the same objects as prior's: neither may be mutated.
+   */
+  reuse(ep: EndpointInfo, ctx: ResolveContext, prior: ResolvedPolicy): ResolvedPolicy | undefined {
+    const s = this.shareable.get(prior);
+    if (!s || s.ctx !== ctx || s.stamp !== this.stamp() || s.key !== resolutionKey(ep)) return undefined;
+    this.track(ep, s.usedSelectors);
+    this.stale.delete(ep.id);
+    return { ...prior, entries: [...prior.entries], cidrs: [...prior.cidrs], warnings: [] };
   }
 
   /** Every rule of every policy, in list() order. */
   rules(): Rule[] {
     return (this.rulesCache ??= this.list().flatMap((p) => p.rules));
+  }
+
+  /** The repository state a resolution depends on: rules and the selector cache. */
+  private stamp(): string {
+    return `${this.rev}/${this.selectorCache.generation}`;
   }
 
   private bump(): number {

@@ -86,11 +86,13 @@ export function reservedIdentityLabels(): Map<number, string[]> {
 export class SelectorCache {
   private readonly identities = new Map<number, IdentityView>();
   private readonly entries = new Map<string, { selector: IdentitySelector; ids: Set<number>; refs: number }>();
+  private gen = 0;
 
   /** Add (or relabel) an identity; returns the keys of selectors whose sets changed. */
   addIdentity(id: number, labels: readonly string[]): string[] {
     const old = this.identities.get(id);
     if (old && sameLabels(old.labels, labels)) return [];
+    this.gen++;
     const view = viewOf(id, labels);
     this.identities.set(id, view);
     const changed: string[] = [];
@@ -107,6 +109,7 @@ export class SelectorCache {
   /** Forget an identity; returns the keys of selectors that had selected it. */
   removeIdentity(id: number): string[] {
     if (!this.identities.delete(id)) return [];
+    this.gen++;
     const changed: string[] = [];
     for (const [key, e] of this.entries) if (e.ids.delete(id)) changed.push(key);
     return changed;
@@ -118,6 +121,11 @@ export class SelectorCache {
 
   labelsOf(id: number): readonly string[] | undefined {
     return this.identities.get(id)?.labels;
+  }
+
+  /** Changes with every identity or selector added or removed (a resolution made at one value holds while it stays). */
+  get generation(): number {
+    return this.gen;
   }
 
   identityIds(): IterableIterator<number> {
@@ -132,6 +140,7 @@ export class SelectorCache {
       for (const view of this.identities.values()) if (selector.selects(view)) ids.add(view.id);
       e = { selector, ids, refs: 0 };
       this.entries.set(selector.key, e);
+      this.gen++;
     }
     e.refs++;
     return e.ids;
@@ -139,7 +148,10 @@ export class SelectorCache {
 
   unregister(key: string): void {
     const e = this.entries.get(key);
-    if (e && --e.refs <= 0) this.entries.delete(key);
+    if (e && --e.refs <= 0) {
+      this.entries.delete(key);
+      this.gen++;
+    }
   }
 
   /** The identities a registered selector selects (empty when unknown). */
