@@ -10,7 +10,19 @@ Pods (kubectl-like):
   get pods [NAME...] [-n NS | -A] [-o wide|json]
                                    list pods
   exec POD [-n NS] -- COMMAND ARGS...
-                                   run COMMAND in the pod's network namespace
+                                   run COMMAND in the pod's network namespace, with the pod's hostname
+
+Manifests (kubectl-like):
+  apply -f FILE|DIR|- [-f ...] [-n NS] [--dry-run=server]
+                                   create or update Namespace, Pod, Deployment, Service, CiliumNetworkPolicy,
+                                   CiliumClusterwideNetworkPolicy, NetworkPolicy, CiliumLoadBalancerIPPool objects
+                                   (multi-document YAML); all validated first, an error names file, document and line
+  delete -f FILE|DIR|- [--ignore-not-found]
+  delete KIND NAME... [-n NS]      KIND: pod, deploy, svc, ns, cnp, ccnp, netpol, ippools (deleting a namespace
+                                   deletes what is in it; a deployment's deleted pod is replaced)
+  get pods|deploy|svc|ns|cnp|ccnp|netpol|ippools [NAME...] [-n NS | -A] [-o wide|yaml|json|jsonpath={.path}]
+  describe KIND [NAME...] [-n NS]  kubectl-like description
+  logs POD [-f] [-n NS]            the pod's output (every start); -f follows it
 
 Services (kubectl-like):
   create service NAME [-n NS] --port PORT[:TARGET][/TCP|UDP] [--port ...] [--selector k=v[,k=v]]

@@ -45,7 +45,7 @@ export function formatResourceTable(kind: KindInfo['kind'], views: ResourceView[
       header = [...nsHead, 'NAME', 'READY', 'UP-TO-DATE', 'AVAILABLE', 'AGE', ...(o.wide ? ['CONTAINERS', 'IMAGES', 'SELECTOR'] : [])];
       rows = views.map((v) => {
         const s = v.status as { replicas: number; ready: number; upToDate: number; available: number };
-        const spec = v.manifest.spec as { selector?: { matchLabels?: Record<string, string> }; template?: { spec?: { containers?: Array<{ name: string; image: string }> } } };
+        const spec = (v.manifest.spec ?? {}) as { selector?: { matchLabels?: Record<string, string> }; template?: { spec?: { containers?: Array<{ name: string; image: string }> } } };
         const cs = spec.template?.spec?.containers ?? [];
         return [...nsCol(v), v.name, `${s.ready}/${s.replicas}`, String(s.upToDate), String(s.available), age(v, now),
           ...(o.wide ? [cs.map((c) => c.name).join(','), cs.map((c) => c.image).join(','), formatSelector(spec.selector?.matchLabels)] : [])];
@@ -73,6 +73,9 @@ export function toObject(v: ResourceView): Record<string, unknown> {
   const m = structuredClone(v.manifest) as Record<string, unknown> & { metadata?: Record<string, unknown> };
   if (m.metadata && v.createdAt) m.metadata.creationTimestamp = v.createdAt.replace(/\.\d+Z$/, 'Z');
   const status = { ...v.status };
+  const svc = status.service as Service | undefined;
+  // A service's allocated address belongs in its spec, as the API server writes it back.
+  if (svc && m.spec && typeof m.spec === 'object') m.spec = { ...(m.spec as object), clusterIP: svc.clusterIP, clusterIPs: [svc.clusterIP] };
   delete status.service;
   delete status.pods;
   return { ...m, status };

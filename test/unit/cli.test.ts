@@ -775,7 +775,7 @@ describe('ciliary against a fake agent', () => {
     expect((await cli('frobnicate')).code).toBe(2);
     expect((await cli('get', 'pods', '--hex')).err).toContain('flag --hex is not accepted by "ciliary get"');
     expect((await cli('monitor', '--type', 'bogus')).code).toBe(2);
-    expect((await cli('get', 'deployments')).code).toBe(2);
+    expect((await cli('get', 'replicasets')).code).toBe(2);
     expect((await cli('exec', 'xwing')).err).toContain('needs a command after --');
     expect((await cli('help')).out).toContain('bpf ipcache list');
     const gone = await main(['status', '--socket', join(dir, 'none.sock')], { out: () => {}, err: (s) => expect(s).toMatch(/cannot reach the ciliary agent at .*none\.sock \(ENOENT\)/) }, {});
