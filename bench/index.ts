@@ -4,6 +4,7 @@ import { benchNative } from './native.ts';
 import { benchPipeline } from './pipeline.ts';
 import { benchPolicy } from './policy.ts';
 import { benchServices } from './services.ts';
+import { benchL7 } from './l7.ts';
 import { cleanup, round } from './lib.ts';
 
 type Result = Record<string, number>;
@@ -19,6 +20,7 @@ const SUITES: Record<string, (acc: Result) => Promise<Result>> = {
   },
   services: () => benchServices(),
   policy: () => benchPolicy(),
+  l7: () => benchL7(),
 };
 
 async function main(): Promise<void> {
