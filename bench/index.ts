@@ -4,6 +4,7 @@ import { benchNative } from './native.ts';
 import { benchPipeline } from './pipeline.ts';
 import { benchPolicy } from './policy.ts';
 import { benchServices } from './services.ts';
+import { benchTrace } from './trace.ts';
 import { benchL7 } from './l7.ts';
 import { cleanup, round } from './lib.ts';
 
@@ -20,6 +21,7 @@ const SUITES: Record<string, (acc: Result) => Promise<Result>> = {
   },
   services: () => benchServices(),
   policy: () => benchPolicy(),
+  trace: () => benchTrace(),
   l7: () => benchL7(),
 };
 

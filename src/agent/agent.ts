@@ -21,9 +21,14 @@ import { PolicyManager } from '../control/policy.ts';
 import { ResourceManager } from '../control/resources/manager.ts';
 import { ProxyManager } from '../proxy/http/manager.ts';
 import { formatL7Event } from './l7-events.ts';
+import { Observability } from '../observe/metrics/index.ts';
 import { ipToU32 } from '../dataplane/map-defs.ts';
 import type { ClusterDnsServer } from '../proxy/dns/index.ts';
+import { startTraceSession, traceFilter } from '../observe/trace/session.ts';
+import type { TraceRequest, TraceSink } from '../observe/trace/types.ts';
 import type { AgentFacade, AgentStatus, Endpoint, MapEntryView, MapSummary, MonitorEvent, Pod, PodSpec, Service, ServiceSpec } from '../control/types.ts';
+import { Hubble } from '../observe/hubble/observer.ts';
+import { AgentResolver } from '../observe/hubble/resolver.ts';
 
 export const VERSION = '0.1.0';
 const KUBERNETES_SVC_IP = '10.96.0.1';
@@ -43,6 +48,7 @@ export class Agent implements AgentFacade {
   private proxies?: ProxyManager;
   private hostFd = -1;
   private gcTimer?: NodeJS.Timeout;
+  private observability?: Observability;
 
   constructor(private readonly cfg: AgentConfig, private readonly log: Logger) {
     this.nodeName = cfg['node-name'];
@@ -114,12 +120,20 @@ export class Agent implements AgentFacade {
       policies: { import: (objects) => this.policy.import(objects), list: () => this.policy.list(), delete: (kind, ns, name) => this.policy.delete(kind, ns, name) },
     });
     await this.resources.restore();
+    this.startHubble();
+    // Metrics (prometheus-serve-addr, hubble-metrics-server) and the flow exporter (hubble-export-file-path).
+    this.observability = await Observability.start(cfg, {
+      metricsSnapshot: () => this.dp.metricsSnapshot(), listMaps: () => this.listMaps(), listEndpoints: () => this.listEndpoints(),
+      listServices: () => this.listServices(), subscribeMonitor: (cb) => this.dp.events.subscribe(cb), version: VERSION,
+    }, this.log);
+    if (this.hubble && this.observability.wantsFlows) this.hubble.onFlow(this.observability.onFlow);
     this.log.info({ node: this.nodeName, podCIDR: cidrString(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');
   }
 
   /** Stops the datapath; pods, devices and pinned maps stay for the next agent process. */
   async stop(): Promise<void> {
     clearInterval(this.gcTimer);
+    await this.observability?.close();
     this.proxies?.close();
     await this.dns?.close();
     this.endpointsMgr?.shutdown();
@@ -269,6 +283,33 @@ export class Agent implements AgentFacade {
     return this.dp.events.subscribe(cb);
   }
 
+  startTrace(req: TraceRequest, sink: TraceSink): () => void {
+    const { filter, timeoutMs } = traceFilter(req, (ns, name) => this.getPod(ns, name));
+    const describeEndpoint = (id: number) => {
+      const p = this.endpointsMgr.list().find((x) => x.endpointID === id);
+      return p ? `${p.namespace}/${p.name}` : undefined;
+    };
+    return startTraceSession(this.dp, filter, sink, { timeoutMs, format: { describeEndpoint, hostEp: this.dp.hostEp } });
+  }
+
   /** Manifests (`ciliary apply -f`): set in start(). */
   resources?: ResourceManager;
+
+  /** Hubble's flow ring (`ciliary observe`, /v1/flows): set in start() unless enable-hubble is false. */
+  hubble?: Hubble;
+
+  /** Subscribes Hubble to the monitor for the agent's life (events are only made while someone listens). */
+  private startHubble(): void {
+    if (this.cfg['enable-hubble'] === false) return;
+    const resolver = new AgentResolver({
+      pods: () => this.endpointsMgr.list(),
+      endpoints: () => this.endpointsMgr.endpoints(),
+      lookupIdentity: (ip) => this.dp.lookupIdentity(ipToU32(ip)),
+      identities: () => this.policy.allIdentities(),
+    });
+    const lost0 = this.dp.events.lost;
+    const hubble = new Hubble({ capacity: this.cfg['hubble-event-buffer-capacity'], nodeName: this.nodeName, resolver, monitorLost: () => this.dp.events.lost - lost0 });
+    this.dp.events.subscribe((e) => hubble.ingest(e));
+    this.hubble = hubble;
+  }
 }

@@ -11,6 +11,7 @@ import { configPlugin } from './config.ts';
 import { ctPlugin } from './ct.ts';
 import { endpointPlugin } from './endpoint.ts';
 import { formatSchemaErrors, installErrorHandlers } from './errors.ts';
+import { flowsPlugin } from './flows.ts';
 import { healthzPlugin } from './healthz.ts';
 import { identityPlugin } from './identity.ts';
 import { lbPlugin } from './lb.ts';
@@ -21,6 +22,7 @@ import { podsPlugin } from './pods.ts';
 import { policyPlugin } from './policy.ts';
 import { servicesPlugin } from './services.ts';
 import { statusPlugin } from './status.ts';
+import { tracePlugin } from './trace.ts';
 
 export interface ApiOptions {
   socketPath: string;
@@ -72,6 +74,8 @@ export async function buildApi(agent: AgentFacade, logger: Logger, opts: { onHan
   await app.register(identityPlugin, { agent });
   await app.register(applyPlugin, { agent });
   await app.register(monitorPlugin, { agent, maxBufferedBytes: opts.monitorMaxBufferedBytes });
+  await app.register(flowsPlugin, { agent });
+  await app.register(tracePlugin, { agent });
   return app;
 }
 

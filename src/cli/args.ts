@@ -46,6 +46,14 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'follow', kind: 'bool' },
   { name: 'ignore-not-found', kind: 'bool' },
   { name: 'dry-run', kind: 'string' },
+  // trace
+  { name: 'pod', kind: 'string' },
+  { name: 'ip', kind: 'string' },
+  { name: 'src-ip', kind: 'string' },
+  { name: 'dst-ip', kind: 'string' },
+  { name: 'proto', kind: 'string' },
+  { name: 'count', kind: 'string' },
+  { name: 'timeout', kind: 'string' },
 ];
 
 /** Short flags that mean something else after a given verb: `ip list -n` is numeric, not a namespace (as cilium's). */

@@ -68,6 +68,15 @@ Agent (cilium-dbg-like):
   map get NAME [--from-file]       one map's entries
   monitor [-v [-v --hex]] [--type drop|trace|policy-verdict|l7|agent] [--related-to ID]
                                    stream datapath events until Ctrl-C
+  observe [FILTERS] [--last N | --first N | --all] [--since T] [--until T] [-f] [-o compact|dict|json|jsonpb|table]
+                                   flows as hubble observe prints them; FILTERS: --pod/--from-pod/--to-pod, -n, --ip,
+                                   --label, --port, --identity (each also from-/to-), --verdict, --type, --protocol,
+                                   --http-method/-path/-status, --not FILTER (ciliary observe --help lists them)
+  hubble status                    flows held/max, flows per second, connected nodes
+  trace [--pod NAME [-n NS]] [--ip IP] [--src-ip IP] [--dst-ip IP] [--port PORT] [--proto tcp|udp|icmp]
+        [--count N] [--timeout S] [-o json]
+                                   each matching packet's path through the datapath (pwru-like): hooks,
+                                   tail calls, map lookups, rewrites, events and the verdict (default 10 packets)
   help                             this text
 
 Global flags:

@@ -9,10 +9,12 @@ import { identityCommand, ipCommand } from './identity.ts';
 import { CliError, UsageError } from './errors.ts';
 import { USAGE } from './help.ts';
 import { monitorCommand } from './monitor.ts';
+import { hubbleMain, isHubbleCommand } from './observe.ts';
 import { deleteCommand, execCommand, getCommand, runCommand, type Out } from './pods.ts';
 import { deletePoliciesCommand, getPoliciesCommand, POLICY_KINDS, policyCommand } from './policy.ts';
 import { createCommand, deleteServicesCommand, exposeCommand, getServicesCommand, SERVICE_KINDS, serviceCommand, splitKind } from './services.ts';
 import { statusCommand } from './status.ts';
+import { traceCommand } from './trace.ts';
 import { applyCommand, deleteFileCommand } from './apply.ts';
 import { deleteResourcesCommand, describeCommand, getResourcesCommand, logsCommand, noResources, resourceKind } from './resources.ts';
 
@@ -74,11 +76,13 @@ const VERBS: Record<string, Verb> = {
   map: mapCommand,
   status: statusCommand,
   monitor: monitorCommand,
+  trace: traceCommand,
 };
 
 /** Runs one command line; returns the exit status (never calls process.exit, so tests can call it). */
 export async function main(argv: string[], io: Out, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   try {
+    if (isHubbleCommand(argv)) return await hubbleMain(argv, io, env);
     const args = parseArgs(argv);
     const [verb, ...rest] = args.positionals;
     if (bool(args, 'help') || verb === 'help' || verb === undefined) {

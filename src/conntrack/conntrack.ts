@@ -7,6 +7,7 @@ import { F_ICMP_ERROR } from '../native/meta.ts';
 import * as L from './layout.ts';
 import type { CtTimeouts } from './timeouts.ts';
 import { monoSeconds } from './clock.ts';
+import type { PacketTracer } from '../observe/trace/tracer.ts';
 
 const TCP = 6;
 const ICMP = 1;
@@ -33,6 +34,8 @@ export class Conntrack {
   entryFlags = 0;
   /** Whether this packet is worth a trace event (monitor aggregation: new flags or 5 s passed). */
   report = false;
+  /** `ciliary trace` (set by Datapath.setTracer); used only for packets with ctx.traced. */
+  tracer: PacketTracer | null = null;
 
   private readonly key = new Uint8Array(L.CT_KEY_SIZE);
   private readonly kv = new DataView(this.key.buffer);
@@ -69,6 +72,7 @@ export class Conntrack {
     let off = map.lookup(this.key, 0);
     if (off >= 0) {
       this.touch(off, ctx, true);
+      if (ctx.traced) this.tracer!.ctLookup(ctx.saddr, ctx.daddr, ctx.sport, ctx.dport, ctx.proto, dir, L.CT_ESTABLISHED, dir, this.revNat, this.entryFlags);
       return L.CT_ESTABLISHED;
     }
     // ICMP echo ids stand in both port slots the same way in both directions: no swap.
@@ -90,6 +94,7 @@ export class Conntrack {
     }
     if (off >= 0) {
       this.touch(off, ctx, false);
+      if (ctx.traced) this.tracer!.ctLookup(ctx.saddr, ctx.daddr, ctx.sport, ctx.dport, ctx.proto, dir, L.CT_REPLY, this.key[L.K_FLAGS], this.revNat, this.entryFlags);
       return L.CT_REPLY;
     }
     this.off = -1;
@@ -97,6 +102,7 @@ export class Conntrack {
     this.backendId = 0;
     this.entryFlags = 0;
     this.report = true;
+    if (ctx.traced) this.tracer!.ctLookup(ctx.saddr, ctx.daddr, ctx.sport, ctx.dport, ctx.proto, dir, L.CT_NEW, dir, 0, 0);
     return L.CT_NEW;
   }
 
@@ -125,13 +131,23 @@ export class Conntrack {
       this.key[L.K_FLAGS] = L.TUPLE_F_IN;
       off = map.lookup(this.key, 0);
     }
-    if (off < 0) return L.CT_NEW;
+    if (off < 0) {
+      if (ctx.traced) this.traceKey(L.CT_NEW, 0);
+      return L.CT_NEW;
+    }
     this.off = off;
     this.revNat = map.view.getUint16(off + L.V_REV_NAT, true);
     this.entryFlags = map.view.getUint16(off + L.V_FLAGS, true);
     this.innerL3 = inner;
     this.report = true;
+    if (ctx.traced) this.traceKey(L.CT_RELATED, this.revNat);
     return L.CT_RELATED;
+  }
+
+  /** Traces the related lookup of the key in the scratch buffer. */
+  private traceKey(state: number, revNat: number): void {
+    const k = this.kv;
+    this.tracer!.ctRelated(k.getUint32(L.K_SADDR), k.getUint32(L.K_DADDR), k.getUint16(L.K_SPORT), k.getUint16(L.K_DPORT), this.key[L.K_NEXTHDR], this.key[L.K_FLAGS], state, revNat);
   }
 
   /** Where the quoted packet of the last CT_RELATED ICMP error starts (-1 otherwise). */
@@ -142,7 +158,9 @@ export class Conntrack {
     const map = ctx.proto === TCP ? this.tcp : this.any;
     this.map = map;
     this.setKey(ctx.saddr, ctx.daddr, ctx.sport, ctx.dport, ctx.proto, dir);
+    const evictions = ctx.traced ? map.evictions : 0;
     const off = map.reserve(this.key, 0, 0);
+    if (ctx.traced) this.tracer!.ctCreate(ctx.saddr, ctx.daddr, ctx.sport, ctx.dport, ctx.proto, dir, off < 0 ? 0 : map.evictions !== evictions ? 2 : 1, revNat, extraFlags);
     if (off < 0) return false;
     const v = map.view;
     map.bytes.fill(0, off, off + L.CT_VALUE_SIZE);
@@ -167,6 +185,7 @@ export class Conntrack {
       this.backendId = map.view.getUint32(off + L.V_BACKEND, true);
       this.touch(off, ctx, true);
     }
+    if (ctx.traced) this.tracer!.ctServiceLookup(ctx.saddr, ctx.daddr, ctx.sport, ctx.dport, ctx.proto, off >= 0, off >= 0 ? this.backendId : 0);
     this.off = off;
     return off;
   }
@@ -175,7 +194,9 @@ export class Conntrack {
     const map = ctx.proto === TCP ? this.tcp : this.any;
     this.map = map;
     this.setKey(ctx.saddr, ctx.daddr, ctx.sport, ctx.dport, ctx.proto, L.TUPLE_F_SERVICE);
+    const evictions = ctx.traced ? map.evictions : 0;
     const off = map.reserve(this.key, 0, 0);
+    if (ctx.traced) this.tracer!.ctServiceCreate(ctx.saddr, ctx.daddr, ctx.sport, ctx.dport, ctx.proto, off < 0 ? 0 : map.evictions !== evictions ? 2 : 1, backendId, revNat);
     if (off < 0) return false;
     map.bytes.fill(0, off, off + L.CT_VALUE_SIZE);
     const v = map.view;

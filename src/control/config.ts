@@ -33,6 +33,13 @@ export interface AgentConfig {
   'prometheus-serve-addr': string;
   'hubble-export-file-path': string;
   'hubble-redact-enabled': boolean;
+  'hubble-metrics': string;
+  'hubble-export-file-max-size-mb': number;
+  'hubble-export-file-max-backups': number;
+  'hubble-export-allowlist': string;
+  'hubble-export-denylist': string;
+  'hubble-export-fieldmask': string;
+  'hubble-redact-http-urlquery': boolean;
   'bpf-lb-algorithm': 'random' | 'maglev';
   'bpf-lb-maglev-table-size': number;
   'bpf-lb-map-max': number;
@@ -111,6 +118,13 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'prometheus-serve-addr', kind: str, default: ':9962', help: 'agent metrics address' },
   { key: 'hubble-export-file-path', kind: str, default: '', help: "flow log file ('' = none)" },
   { key: 'hubble-redact-enabled', kind: bool, default: false, help: 'redact sensitive flow fields' },
+  { key: 'hubble-metrics', kind: str, default: 'dns,drop,tcp,flow,port-distribution,icmp,httpV2', help: "hubble metric handlers, space- or comma-separated, with options: 'httpV2:exemplars=true;labelsContext=source_ip,destination_ip' ('' = none)" },
+  { key: 'hubble-export-file-max-size-mb', kind: num(1, 1 << 20), default: 10, help: 'flow log size (MB) that triggers rotation' },
+  { key: 'hubble-export-file-max-backups', kind: num(0, 1 << 16), default: 5, help: 'rotated flow logs kept (0 = all)' },
+  { key: 'hubble-export-allowlist', kind: str, default: '', help: 'flow log allowlist: JSON flow filters, e.g. {"verdict":["DROPPED"]}' },
+  { key: 'hubble-export-denylist', kind: str, default: '', help: 'flow log denylist: JSON flow filters, e.g. {"source_pod":["kube-system/"]}' },
+  { key: 'hubble-export-fieldmask', kind: str, default: '', help: "flow fields kept in the flow log, e.g. 'time,verdict,source.pod_name' ('' = all)" },
+  { key: 'hubble-redact-http-urlquery', kind: bool, default: false, help: 'with hubble-redact-enabled: remove the query from HTTP URLs' },
   { key: 'bpf-lb-algorithm', kind: oneOf('random', 'maglev'), default: 'random', help: 'backend selection' },
   { key: 'bpf-lb-maglev-table-size', kind: num(251, 131071), default: 16381, help: 'Maglev lookup table size (a prime)' },
   { key: 'bpf-lb-map-max', kind: num(1, U32), default: 65536, help: 'entries of the service maps' },

@@ -251,6 +251,8 @@ export interface AgentFacade {
   ipList(): Array<{ prefix: string; identity: number; labels: string[]; source: string }>;
   /** Subscribe to monitor events; returns an unsubscribe function. */
   subscribeMonitor(cb: (e: MonitorEvent) => void): () => void;
+  /** `ciliary trace`: traces packets matching `req` into `sink` (ApiError 400/404, 409 when a trace runs); returns stop. */
+  startTrace(req: import('../observe/trace/types.ts').TraceRequest, sink: import('../observe/trace/types.ts').TraceSink): () => void;
   /** Manifests (apply/get/delete/describe/logs); absent on agents without a resource manager. */
   readonly resources?: ResourceApi;
 }
@@ -327,4 +329,43 @@ export class ManifestError extends ApiError {
   constructor(statusCode: number, message: string, readonly document?: number, readonly path?: string) {
     super(statusCode, message);
   }
+}
+
+// ---- Hubble (`ciliary observe`, GET /v1/flows, `ciliary hubble status`) -------------------------
+
+/** `hubble status`: the flow ring's fill, flows seen since start and their rate over the last minute. */
+export interface HubbleStatus {
+  currentFlows: number;
+  maxFlows: number;
+  seenFlows: number;
+  /** Flows per second over the last minute (or since start when younger). */
+  flowsPerSecond: number;
+  connectedNodes: number;
+  totalNodes: number;
+  uptimeSeconds: number;
+  /** Monitor events lost before they became flows (the datapath outran the agent). */
+  lostEvents: number;
+}
+
+/** Which flows of the ring: the last `number` (all when absent), or the first with `first`; times in ms. */
+export interface HubbleFlowsQuery {
+  number?: number;
+  first?: boolean;
+  since?: number;
+  until?: number;
+  match?: (f: import('../observe/flow.ts').Flow) => boolean;
+}
+
+type HubbleFlowSource = import('../observe/flow.ts').FlowSource;
+
+/** Hubble's observer: the flow ring built from monitor events (also the FlowSource of metrics, export, web page). */
+export interface HubbleApi extends HubbleFlowSource {
+  status(): HubbleStatus;
+  /** Matching flows held in the ring, oldest first. */
+  flows(q?: HubbleFlowsQuery): Array<import('../observe/flow.ts').Flow>;
+}
+
+export interface AgentFacade {
+  /** Hubble; absent when enable-hubble is false (or on agents without it). */
+  readonly hubble?: HubbleApi;
 }

@@ -55,6 +55,8 @@ export class PacketContext {
   fromProxy = false;
   /** The packet was redirected to the L7 proxy. */
   toProxy = false;
+  /** `ciliary trace` records this packet (set by the datapath when the tracer matches it). */
+  traced = false;
 
   /** Loads the parsed fields of record `i` of a batch. */
   load(buf: Uint8Array, view: DataView, meta: Uint32Array, i: number): void {
@@ -91,5 +93,6 @@ export class PacketContext {
     this.revNatDone = false;
     this.fromProxy = false;
     this.toProxy = false;
+    this.traced = false;
   }
 }

@@ -19,6 +19,7 @@ import { ProxyRedirects } from './lib/proxy.ts';
 import * as P from '../policy/policymap.ts';
 import { cil_from_container } from './programs/cil_from_container.ts';
 import { cil_from_host } from './programs/cil_from_host.ts';
+import type { PacketTracer } from '../observe/trace/tracer.ts';
 
 export const SLOT_SIZE = 65600; // a 64 KiB super-packet plus its virtio-net header
 export const BATCH = 64;
@@ -68,6 +69,8 @@ export class Datapath {
   readonly epIfindex = new Uint32Array(MAX_ENDPOINTS);
   hostEp = 0;
   hostFd = -1;
+  /** `ciliary trace`: null when no trace runs; hook points cost `if (ctx.traced)` otherwise. */
+  tracer: PacketTracer | null = null;
   readonly counters: DatapathCounters = { packets: 0, forwards: 0, drops: 0 };
 
   private readonly key = new Uint8Array(16);
@@ -136,6 +139,14 @@ export class Datapath {
     this.registry.remove(D.callsMapName(epId));
   }
 
+  /** Installs (or, with null, removes) the packet tracer everywhere the datapath has hook points. */
+  setTracer(t: PacketTracer | null): void {
+    this.tracer = t;
+    this.ct.tracer = t;
+    this.lb.tracer = t;
+    this.proxy.tracer = t;
+  }
+
   // ---- the hot path ----------------------------------------------------------------------------
 
   processBatch(count: number): void {
@@ -145,6 +156,7 @@ export class Datapath {
     let n = 0;
     for (let i = 0; i < count; i++) {
       ctx.load(this.arena, this.arenaView, this.meta, i);
+      if (this.tracer !== null && this.tracer.match(ctx)) ctx.traced = true;
       ctx.calls = this.calls[ctx.srcEp] ?? null;
       const fromHost = ctx.srcEp === this.hostEp;
       let verdict = fromHost ? cil_from_host(ctx, this) : cil_from_container(ctx, this);
@@ -168,6 +180,10 @@ export class Datapath {
       } else {
         this.recordDrop(ctx);
       }
+      if (ctx.traced) {
+        this.tracer!.end(ctx, verdict, ctx.outFd === this.hostFd);
+        ctx.traced = false;
+      }
     }
     if (n > 0) this.flush(n);
   }
@@ -181,11 +197,20 @@ export class Datapath {
   /** Chains to slot `slot` of ctx.calls, as bpf_tail_call; a missing slot or too long a chain drops. */
   tailCall(ctx: PacketContext, slot: number): number {
     const calls = ctx.calls;
-    if (calls === null || ++ctx.tailCalls > MAX_TAIL_CALLS) return this.drop(ctx, DROP_MISSED_TAIL_CALL);
+    if (calls === null || ++ctx.tailCalls > MAX_TAIL_CALLS) {
+      if (ctx.traced) this.tracer!.tailCall(slot, 0, this.callsOwner(ctx), ctx.tailCalls, calls !== null);
+      return this.drop(ctx, DROP_MISSED_TAIL_CALL);
+    }
     const off = calls.lookupIndex(slot);
     const id = off < 0 ? 0 : calls.view.getUint32(off, true);
+    if (ctx.traced) this.tracer!.tailCall(slot, id, this.callsOwner(ctx), ctx.tailCalls, false);
     if (id === 0 || id > PROGRAMS.length) return this.drop(ctx, DROP_MISSED_TAIL_CALL);
     return PROGRAMS[id - 1](ctx, this);
+  }
+
+  /** The endpoint whose program array ctx.calls is (for traces). */
+  private callsOwner(ctx: PacketContext): number {
+    return ctx.dstEp !== 0 && ctx.calls === this.calls[ctx.dstEp] ? ctx.dstEp : ctx.srcEp;
   }
 
   drop(ctx: PacketContext, reason: number): number {
@@ -198,11 +223,13 @@ export class Datapath {
     this.count(reason, ctx.direction || DIR_EGRESS, ctx.len);
     this.counters.drops++;
     this.events.emit(ctx, EVENT_DROP, reason);
+    if (ctx.traced) this.tracer!.event(EVENT_DROP, reason, true);
   }
 
   /** A trace event, when monitor aggregation says this packet shows something new. */
   trace(ctx: PacketContext, point: number): void {
     if (ctx.report) this.events.emit(ctx, EVENT_TRACE, point);
+    if (ctx.traced) this.tracer!.event(EVENT_TRACE, point, ctx.report);
   }
 
   /** cilium_metrics: f64 packet and byte counters per (reason, direction). */
@@ -220,7 +247,9 @@ export class Datapath {
   lookupEndpoint(addr: number): number {
     this.keyView.setUint32(0, addr);
     const off = this.lxc.lookup(this.key, 0);
-    return off < 0 ? 0 : this.lxc.view.getUint16(off + D.LXC_ID, true);
+    const id = off < 0 ? 0 : this.lxc.view.getUint16(off + D.LXC_ID, true);
+    if (this.ctx.traced) this.tracer!.lxc(addr, id);
+    return id;
   }
 
   /** cilium_ipcache: security identity of `addr` by longest prefix; world when nothing matches. */
@@ -228,7 +257,9 @@ export class Datapath {
     this.keyView.setUint32(0, 32, true);
     this.keyView.setUint32(4, addr);
     const off = this.ipcache.lookup(this.key, 0);
-    return off < 0 ? WORLD_ID : this.ipcache.view.getUint32(off + D.IPC_SEC_ID, true);
+    const id = off < 0 ? WORLD_ID : this.ipcache.view.getUint32(off + D.IPC_SEC_ID, true);
+    if (this.ctx.traced) this.tracer!.ipcache(addr, id, off >= 0);
+    return id;
   }
 
   /** Reads the (reason, direction) counters back: for metrics and status. */

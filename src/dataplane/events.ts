@@ -124,8 +124,9 @@ export class MonitorRing {
   }
 
   subscribe(l: MonitorListener): () => void {
+    // Nothing was recorded while nobody listened; with listeners already there, keep their place.
+    if (this.listeners.size === 0) this.tail = this.head;
     this.listeners.add(l);
-    this.tail = this.head;
     return () => this.listeners.delete(l);
   }
 

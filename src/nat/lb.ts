@@ -6,6 +6,7 @@ import { native } from '../native/index.ts';
 import { M_FLAGS, F_NEEDS_CSUM } from '../native/meta.ts';
 import type { PacketContext } from '../dataplane/context.ts';
 import * as L from './lb-layout.ts';
+import { RW_DNAT, RW_SNAT, SEL_AFFINITY, SEL_MAGLEV, SEL_NONE, SEL_RANDOM, type PacketTracer } from '../observe/trace/tracer.ts';
 
 export interface LbSizes {
   services: number;
@@ -30,6 +31,8 @@ export class LoadBalancer {
   backendPort = 0;
   /** Frontend port found by the last revNat(). */
   revNatPort = 0;
+  /** `ciliary trace` (set by Datapath.setTracer); used only for packets with ctx.traced. */
+  tracer: PacketTracer | null = null;
 
   private readonly key = new Uint8Array(L.SVC_KEY_SIZE);
   private readonly kv = new DataView(this.key.buffer);
@@ -71,22 +74,32 @@ export class LoadBalancer {
 
   /** A backend for a new connection to the service last looked up; 0 when it has none. */
   selectBackend(ctx: PacketContext, now: number): number {
-    if (this.svcCount === 0) return 0;
+    if (this.svcCount === 0) {
+      if (ctx.traced) this.tracer!.lbSelect(0, SEL_NONE, 0);
+      return 0;
+    }
     const affinity = (this.svcFlags & L.SVC_FLAG_AFFINITY) !== 0;
     if (affinity) {
       const id = this.affinityBackend(ctx.saddr, now);
-      if (id !== 0) return id;
+      if (id !== 0) {
+        if (ctx.traced) this.tracer!.lbSelect(id, SEL_AFFINITY, 0);
+        return id;
+      }
     }
     let id: number;
-    if (this.svcFlags & (L.SVC_FLAG2_MAGLEV << 8)) {
+    let pos: number;
+    const maglev = (this.svcFlags & (L.SVC_FLAG2_MAGLEV << 8)) !== 0;
+    if (maglev) {
       const row = this.maglev.lookupIndex(this.svcRevNat);
-      id = row < 0 ? 0 : this.maglev.view.getUint32(row + 4 * (tupleHash(ctx) % this.maglevSize), true);
+      pos = tupleHash(ctx) % this.maglevSize;
+      id = row < 0 ? 0 : this.maglev.view.getUint32(row + 4 * pos, true);
     } else {
-      const slot = 1 + Math.floor(Math.random() * this.svcCount);
-      this.setSvcKey(ctx.daddr, ctx.dport, slot, ctx.proto);
+      pos = 1 + Math.floor(Math.random() * this.svcCount);
+      this.setSvcKey(ctx.daddr, ctx.dport, pos, ctx.proto);
       const off = this.services.lookup(this.key, 0);
       id = off < 0 ? 0 : this.services.view.getUint32(off + L.SV_BACKEND_ID, true);
     }
+    if (ctx.traced) this.tracer!.lbSelect(id, maglev ? SEL_MAGLEV : SEL_RANDOM, pos);
     if (affinity && id !== 0) this.rememberAffinity(ctx.saddr, id, now);
     return id;
   }
@@ -126,6 +139,7 @@ export class LoadBalancer {
   /** Rewrites the packet's destination to the backend last looked up (checksums follow). */
   dnat(ctx: PacketContext): boolean {
     const partial = (ctx.meta[ctx.m + M_FLAGS] & F_NEEDS_CSUM) !== 0;
+    if (ctx.traced) this.tracer!.rewrite(RW_DNAT, ctx.daddr, ctx.proto === 1 ? -1 : ctx.dport, this.backendAddr, ctx.proto === 1 ? -1 : this.backendPort || ctx.dport);
     if (!native.rewriteAddr(ctx.buf, ctx.l3, ctx.end, true, this.backendAddr, partial)) return false;
     if (this.backendPort !== 0 && ctx.dport !== this.backendPort && !native.rewritePort(ctx.buf, ctx.l3, ctx.end, true, this.backendPort, partial)) return false;
     ctx.daddr = this.backendAddr;
@@ -137,11 +151,18 @@ export class LoadBalancer {
   revNat(ctx: PacketContext, index: number): boolean {
     this.idView.setUint32(0, index, true);
     const off = this.revNatMap.lookup(this.idKey, 0);
-    if (off < 0) return false;
+    if (off < 0) {
+      if (ctx.traced) this.tracer!.lbRevNat(index, false, 0, 0);
+      return false;
+    }
     const v = this.revNatMap.view;
     const addr = v.getUint32(off + L.RN_ADDRESS);
     const port = v.getUint16(off + L.RN_PORT);
     this.revNatPort = port;
+    if (ctx.traced) {
+      this.tracer!.lbRevNat(index, true, addr, port);
+      this.tracer!.rewrite(RW_SNAT, ctx.saddr, ctx.proto === 1 ? -1 : ctx.sport, addr, ctx.proto === 1 ? -1 : port);
+    }
     const partial = (ctx.meta[ctx.m + M_FLAGS] & F_NEEDS_CSUM) !== 0;
     if (!native.rewriteAddr(ctx.buf, ctx.l3, ctx.end, false, addr, partial)) return false;
     if (ctx.sport !== port && ctx.proto !== 1 && !native.rewritePort(ctx.buf, ctx.l3, ctx.end, false, port, partial)) return false;

@@ -167,6 +167,9 @@ class FakeAgent implements AgentFacade {
     this.subscribers.add(cb);
     return () => this.subscribers.delete(cb);
   }
+  startTrace(): () => void {
+    return () => undefined;
+  }
   emit(e: Partial<MonitorEvent>): void {
     const ev: MonitorEvent = { type: 'trace', time: new Date().toISOString(), summary: 'x', ...e };
     for (const s of this.subscribers) s(ev);
@@ -550,7 +553,8 @@ describe('agent API on a unix socket', () => {
       '/v1/config', '/v1/ct', '/v1/endpoint', '/v1/endpoint/{id}', '/v1/healthz', '/v1/lb', '/v1/map', '/v1/map/{name}', '/v1/monitor', '/v1/openapi.json',
       '/v1/pods', '/v1/pods/{namespace}/{name}', '/v1/service', '/v1/services', '/v1/services/{namespace}/{name}', '/v1/status',
     ].concat(['/v1/bpf/policy/{id}', '/v1/identity', '/v1/ip', '/v1/policy'])
-      .concat(['/v1/apply', '/v1/delete', '/v1/resources/{kind}', '/v1/resources/{kind}/{name}', '/v1/pods/{namespace}/{name}/logs']).sort());
+      .concat(['/v1/apply', '/v1/delete', '/v1/resources/{kind}', '/v1/resources/{kind}/{name}', '/v1/pods/{namespace}/{name}/logs'])
+      .concat(['/v1/flows', '/v1/hubble/status']).sort());
     expect(Object.keys(doc.paths['/v1/policy']).sort()).toEqual(['delete', 'get', 'put']);
     expect(doc.paths['/v1/policy'].delete.parameters.map((p: any) => p.name)).toEqual(['kind', 'namespace', 'name', 'all']);
     expect(Object.keys(doc.paths['/v1/services']).sort()).toEqual(['get', 'post']);

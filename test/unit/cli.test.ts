@@ -557,6 +557,9 @@ class FakeAgent implements AgentFacade {
     this.subscribers.add(cb);
     return () => this.subscribers.delete(cb);
   }
+  startTrace(): () => void {
+    return () => undefined;
+  }
 }
 
 describe('ciliary against a fake agent', () => {

@@ -6,7 +6,8 @@ import { DROP_CT_CREATE_FAILED, DROP_NO_SERVICE, DROP_WRITE_ERROR } from '../dro
 import { native } from '../../native/index.ts';
 import { M_FLAGS, F_NEEDS_CSUM } from '../../native/meta.ts';
 import { CT_F_LB_LOOPBACK } from '../../conntrack/layout.ts';
-import { XLATE_POST_FWD, XLATE_PRE_FWD, XLATE_PRE_REV } from '../events.ts';
+import { EVENT_TRACE_SOCK, XLATE_POST_FWD, XLATE_PRE_FWD, XLATE_PRE_REV } from '../events.ts';
+import { RW_DNAT, RW_SNAT } from '../../observe/trace/tracer.ts';
 
 /** Cilium's IPV4_LOOPBACK: the source a pod sees when it reaches itself through a service. */
 export const IPV4_LOOPBACK = 0xa9fe2a01; // 169.254.42.1
@@ -14,26 +15,41 @@ export const IPV4_LOOPBACK = 0xa9fe2a01; // 169.254.42.1
 /** Returns 0 when the packet is not for a service or was translated, else a drop reason. */
 export function lb4Local(ctx: PacketContext, dp: Datapath): number {
   const lb = dp.lb;
-  if (!lb.lookupService(ctx.daddr, ctx.dport, ctx.proto)) return 0;
+  if (!lb.lookupService(ctx.daddr, ctx.dport, ctx.proto)) {
+    if (ctx.traced) dp.tracer!.lbService(ctx.daddr, ctx.dport, ctx.proto, false, 0, 0, 0);
+    return 0;
+  }
+  if (ctx.traced) dp.tracer!.lbService(ctx.daddr, ctx.dport, ctx.proto, true, lb.svcCount, lb.svcRevNat, lb.svcFlags);
   let id = dp.ct.lookupService(ctx) >= 0 ? dp.ct.backendId : 0;
   let fresh = false;
   // An established connection keeps its backend even while it terminates; new ones pick again.
-  if (id === 0 || !lb.lookupBackend(id, true)) {
+  let ok = id !== 0 && lb.lookupBackend(id, true);
+  if (ctx.traced && id !== 0) dp.tracer!.lbBackend(id, ok, lb.backendAddr, lb.backendPort, true);
+  if (!ok) {
     id = lb.selectBackend(ctx, dp.ct.now);
-    if (id === 0 || !lb.lookupBackend(id)) return DROP_NO_SERVICE;
+    ok = id !== 0 && lb.lookupBackend(id);
+    if (ctx.traced && id !== 0) dp.tracer!.lbBackend(id, ok, lb.backendAddr, lb.backendPort, false);
+    if (!ok) return DROP_NO_SERVICE;
     if (!dp.ct.createService(ctx, id, lb.svcRevNat)) return DROP_CT_CREATE_FAILED;
     fresh = true;
   }
-  if (fresh) dp.events.emitXlate(ctx, XLATE_PRE_FWD);
+  if (fresh) {
+    dp.events.emitXlate(ctx, XLATE_PRE_FWD);
+    if (ctx.traced) dp.tracer!.event(EVENT_TRACE_SOCK, XLATE_PRE_FWD, true);
+  }
   ctx.revNat = lb.svcRevNat;
   if (lb.backendAddr === ctx.saddr) {
+    if (ctx.traced) dp.tracer!.rewrite(RW_SNAT, ctx.saddr, -1, IPV4_LOOPBACK, -1);
     const partial = (ctx.meta[ctx.m + M_FLAGS] & F_NEEDS_CSUM) !== 0;
     if (!native.rewriteAddr(ctx.buf, ctx.l3, ctx.end, false, IPV4_LOOPBACK, partial)) return DROP_WRITE_ERROR;
     ctx.saddr = IPV4_LOOPBACK;
     ctx.loopback = true;
   }
   if (!lb.dnat(ctx)) return DROP_WRITE_ERROR;
-  if (fresh) dp.events.emitXlate(ctx, XLATE_POST_FWD);
+  if (fresh) {
+    dp.events.emitXlate(ctx, XLATE_POST_FWD);
+    if (ctx.traced) dp.tracer!.event(EVENT_TRACE_SOCK, XLATE_POST_FWD, true);
+  }
   return 0;
 }
 
@@ -73,9 +89,11 @@ export function lb4RevNatRelated(ctx: PacketContext, dp: Datapath): boolean {
 export function lb4RevNat(ctx: PacketContext, dp: Datapath): boolean {
   const backend = ctx.saddr;
   if (ctx.report) dp.events.emitXlate(ctx, XLATE_PRE_REV);
+  if (ctx.traced) dp.tracer!.event(EVENT_TRACE_SOCK, XLATE_PRE_REV, ctx.report);
   if (!dp.lb.revNat(ctx, dp.ct.revNat)) return false;
   if (dp.ct.entryFlags & CT_F_LB_LOOPBACK) {
     const partial = (ctx.meta[ctx.m + M_FLAGS] & F_NEEDS_CSUM) !== 0;
+    if (ctx.traced) dp.tracer!.rewrite(RW_DNAT, ctx.daddr, -1, backend, -1);
     if (!native.rewriteAddr(ctx.buf, ctx.l3, ctx.end, true, backend, partial)) return false;
     ctx.daddr = backend;
   }

@@ -9,6 +9,7 @@ import { DROP_POLICY, DROP_POLICY_DENY } from '../drop-reasons.ts';
 import { M_ICMP_TYPE } from '../../native/meta.ts';
 import { CT_NEW } from '../../conntrack/layout.ts';
 import * as P from '../../policy/policymap.ts';
+import { EVENT_POLICY_VERDICT } from '../events.ts';
 
 /** Match kinds reported in policy-verdict events (Cilium's POLICY_MATCH_*). */
 export const MATCH_NONE = 0;
@@ -27,6 +28,9 @@ export class PolicyLookup {
   /** Proxy port of the matched allow (L7 redirect), 0 for none. */
   proxyPort = 0;
   match = MATCH_NONE;
+  /** For traces only (set when ctx.traced): the four lookups' hits (bits 0-3) and denies (4-7), the port. */
+  traceHits = 0;
+  tracePort = 0;
 
   private find(map: LpmTrieMap, identity: number, egress: boolean, proto: number, port: number, prefix: number): number {
     const k = this.kv;
@@ -50,6 +54,7 @@ export class PolicyLookup {
     const d = this.find(map, 0, egress, 0, port, anyPrefix);
     const v = map.view;
     const bytes = map.bytes;
+    if (ctx.traced) this.traceLookups(bytes, a, b, c, d, port);
     let decided = -1;
     let match = MATCH_NONE;
     // Deny wins over allow, whatever the specificity.
@@ -86,6 +91,12 @@ export class PolicyLookup {
     return 0;
   }
 
+  private traceLookups(bytes: Uint8Array, a: number, b: number, c: number, d: number, port: number): void {
+    const deny = (off: number, bit: number) => (off < 0 ? 0 : bytes[off + P.V_FLAGS] & P.FLAG_DENY ? bit | (bit << 4) : bit);
+    this.traceHits = deny(a, 1) | deny(b, 2) | deny(c, 4) | deny(d, 8);
+    this.tracePort = port;
+  }
+
   private count(map: LpmTrieMap, off: number, ctx: PacketContext): void {
     const v = map.view;
     v.setFloat64(off + P.V_PACKETS, v.getFloat64(off + P.V_PACKETS, true) + 1, true);
@@ -103,5 +114,9 @@ export function enforcePolicy(ctx: PacketContext, dp: Datapath, ep: number, egre
   const pl = dp.policyLookup;
   const reason = pl.decide(ctx, map, egress, peer);
   if (ctx.ctState === CT_NEW) dp.events.emitVerdict(ctx, egress, pl.match, reason, ep, peer);
+  if (ctx.traced) {
+    dp.tracer!.policy(ep, peer, egress, ctx.proto, pl.tracePort, pl.traceHits, reason, pl.match, pl.proxyPort);
+    if (ctx.ctState === CT_NEW) dp.tracer!.event(EVENT_POLICY_VERDICT, egress ? 1 : 0, true);
+  }
   return reason;
 }

@@ -8,6 +8,7 @@ import type { PacketContext } from '../context.ts';
 import { native } from '../../native/index.ts';
 import { M_FLAGS, F_NEEDS_CSUM } from '../../native/meta.ts';
 import * as X from '../../proxy/proxymap.ts';
+import { PX_REDIRECT, PX_RESTORE_ANSWER, PX_RESTORE_CLIENT, PX_TO_UPSTREAM, RW_DNAT, RW_SNAT, type PacketTracer } from '../../observe/trace/tracer.ts';
 
 export class ProxyRedirects {
   readonly connections: HashMap;
@@ -15,6 +16,8 @@ export class ProxyRedirects {
   /** Ports with a listening proxy (1) — only packets from these are proxy answers. */
   readonly active = new Uint8Array(65536);
   routerIP = 0;
+  /** `ciliary trace` (set by Datapath.setTracer); used only for packets with ctx.traced. */
+  tracer: PacketTracer | null = null;
   private readonly key = new Uint8Array(X.PROXY_KEY_SIZE);
   private readonly kv = new DataView(this.key.buffer);
   private readonly ukey = new Uint8Array(4);
@@ -45,6 +48,10 @@ export class ProxyRedirects {
   redirect(ctx: PacketContext, proxyPort: number, endpoint: number): boolean {
     this.setKey(ctx.saddr, ctx.sport, ctx.proto);
     const off = this.connections.reserve(this.key, 0, 0);
+    if (ctx.traced) {
+      this.tracer!.proxy(PX_REDIRECT, ctx.saddr, ctx.sport, off >= 0, ctx.daddr, ctx.dport);
+      if (off >= 0) this.tracer!.rewrite(RW_DNAT, ctx.daddr, ctx.dport, this.routerIP, proxyPort);
+    }
     if (off < 0) return false;
     const v = this.connections.view;
     v.setUint32(off + X.PV_ORIG_ADDR, ctx.daddr);
@@ -89,10 +96,17 @@ export class ProxyRedirects {
   /** A proxy answer to a client (router IP, proxy port → client): its source becomes the original destination. */
   restoreAnswer(ctx: PacketContext): boolean {
     const off = this.lookup(ctx.daddr, ctx.dport, ctx.proto);
-    if (off < 0) return false;
+    if (off < 0) {
+      if (ctx.traced) this.tracer!.proxy(PX_RESTORE_ANSWER, ctx.daddr, ctx.dport, false, 0, 0);
+      return false;
+    }
     const v = this.connections.view;
     const addr = v.getUint32(off + X.PV_ORIG_ADDR);
     const port = v.getUint16(off + X.PV_ORIG_PORT);
+    if (ctx.traced) {
+      this.tracer!.proxy(PX_RESTORE_ANSWER, ctx.daddr, ctx.dport, true, addr, port);
+      this.tracer!.rewrite(RW_SNAT, ctx.saddr, ctx.sport, addr, port);
+    }
     const partial = this.partial(ctx);
     if (!native.rewriteAddr(ctx.buf, ctx.l3, ctx.end, false, addr, partial)) return false;
     if (!native.rewritePort(ctx.buf, ctx.l3, ctx.end, false, port, partial)) return false;
@@ -105,10 +119,17 @@ export class ProxyRedirects {
   restoreClient(ctx: PacketContext): boolean {
     this.ukv.setUint32(0, ctx.sport, true);
     const off = this.upstreams.lookup(this.ukey, 0);
-    if (off < 0) return false;
+    if (off < 0) {
+      if (ctx.traced) this.tracer!.proxy(PX_RESTORE_CLIENT, ctx.saddr, ctx.sport, false, 0, 0);
+      return false;
+    }
     const v = this.upstreams.view;
     const client = v.getUint32(off + X.UV_CLIENT);
     const port = v.getUint16(off + X.UV_PORT);
+    if (ctx.traced) {
+      this.tracer!.proxy(PX_RESTORE_CLIENT, ctx.saddr, ctx.sport, true, client, port);
+      this.tracer!.rewrite(RW_SNAT, ctx.saddr, ctx.sport, client, port);
+    }
     const partial = this.partial(ctx);
     if (!native.rewriteAddr(ctx.buf, ctx.l3, ctx.end, false, client, partial)) return false;
     if (!native.rewritePort(ctx.buf, ctx.l3, ctx.end, false, port, partial)) return false;
@@ -120,8 +141,15 @@ export class ProxyRedirects {
   /** A server's reply on the upstream leg (server → client): its destination becomes the proxy's socket. */
   toUpstream(ctx: PacketContext): boolean {
     const off = this.lookup(ctx.daddr, ctx.dport, ctx.proto);
-    if (off < 0) return false;
+    if (off < 0) {
+      if (ctx.traced) this.tracer!.proxy(PX_TO_UPSTREAM, ctx.daddr, ctx.dport, false, 0, 0);
+      return false;
+    }
     const up = this.connections.view.getUint16(off + X.PV_UPSTREAM_PORT, true);
+    if (ctx.traced) {
+      this.tracer!.proxy(PX_TO_UPSTREAM, ctx.daddr, ctx.dport, up !== 0, 0, up);
+      if (up !== 0) this.tracer!.rewrite(RW_DNAT, ctx.daddr, ctx.dport, this.routerIP, up);
+    }
     if (up === 0) return false;
     const partial = this.partial(ctx);
     if (!native.rewriteAddr(ctx.buf, ctx.l3, ctx.end, true, this.routerIP, partial)) return false;

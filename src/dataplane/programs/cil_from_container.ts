@@ -5,8 +5,10 @@ import type { Datapath } from '../datapath.ts';
 import { CILIUM_CALL_IPV4_FROM_LXC } from '../calls.ts';
 import { DROP_INVALID, DROP_UNKNOWN_L3, DROP_UNSUPPORTED_L2 } from '../drop-reasons.ts';
 import { F_IPV4, F_IPV6, F_NON_IP } from '../../native/meta.ts';
+import { HOOK_FROM_CONTAINER } from '../../observe/trace/tracer.ts';
 
 export function cil_from_container(ctx: PacketContext, dp: Datapath): number {
+  if (ctx.traced) dp.tracer!.hook(HOOK_FROM_CONTAINER, ctx.srcEp);
   ctx.direction = DIR_EGRESS;
   ctx.ifindex = dp.epIfindex[ctx.srcEp];
   ctx.srcIdentity = dp.epIdentity[ctx.srcEp];

@@ -10,6 +10,7 @@ import { CT_ESTABLISHED, CT_F_LB_LOOPBACK, CT_F_PROXY_REDIRECT, CT_NEW, TUPLE_F_
 import { enforcePolicy } from '../lib/policy.ts';
 import { cil_to_host } from './cil_to_host.ts';
 import { F_ICMP_ERROR } from '../../native/meta.ts';
+import { RW_TTL } from '../../observe/trace/tracer.ts';
 
 export function handle_ipv4_from_lxc(ctx: PacketContext, dp: Datapath): number {
   ctx.dstIdentity = dp.lookupIdentity(ctx.daddr);
@@ -34,6 +35,7 @@ export function handle_ipv4_from_lxc(ctx: PacketContext, dp: Datapath): number {
   if (ep !== 0 && ep === dp.hostEp) return cil_to_host(ctx, dp);
   if (ep !== 0) {
     // ipv4_local_delivery: route between two pods, as a router would.
+    if (ctx.traced) dp.tracer!.rewrite(RW_TTL, ctx.buf[ctx.l3 + 8], -1, ctx.buf[ctx.l3 + 8] - 1, -1);
     if (!ipv4DecTtl(ctx)) return dp.drop(ctx, DROP_TTL_EXCEEDED);
     ctx.dstEp = ep;
     ctx.calls = dp.calls[ep] ?? null;
