@@ -2,9 +2,9 @@
 // through per-endpoint program arrays, verdicts become batched writes, drops become events and
 // metrics. Everything per packet works on preallocated state.
 import { native, type ReaderHandle } from '../native/index.ts';
-import { META_WORDS } from '../native/meta.ts';
+import { META_WORDS, VNET_HDR_LEN } from '../native/meta.ts';
 import type { ArrayMap, HashMap, LpmTrieMap, MapRegistry } from '../maps/index.ts';
-import { PacketContext, CTX_ACT_DROP, CTX_ACT_OK, CTX_ACT_REDIRECT, DIR_EGRESS } from './context.ts';
+import { PacketContext, CTX_ACT_DROP, CTX_ACT_OK, CTX_ACT_REDIRECT, DIR_EGRESS, DIR_INGRESS } from './context.ts';
 import { MAX_TAIL_CALLS } from './calls.ts';
 import { DROP_MISSED_TAIL_CALL, DROP_UNROUTABLE, DROP_WRITE_ERROR } from './drop-reasons.ts';
 import { MonitorRing, EVENT_DROP, EVENT_TRACE } from './events.ts';
@@ -44,6 +44,11 @@ export interface DatapathCounters {
   packets: number;
   forwards: number;
   drops: number;
+}
+
+/** Bytes of the IP packet (metrics count IP bytes, not the virtio-net header in front). */
+function ipLength(ctx: PacketContext): number {
+  return ctx.end > ctx.l3 ? ctx.end - ctx.l3 : Math.max(0, ctx.len - VNET_HDR_LEN);
 }
 
 export class Datapath {
@@ -175,7 +180,10 @@ export class Datapath {
         this.tx[t + 1] = ctx.off;
         this.tx[t + 2] = ctx.len;
         n++;
-        this.count(0, ctx.direction || DIR_EGRESS, ctx.len);
+        // A forward counts where the packet left an endpoint (egress) and where it entered one (ingress).
+        const bytes = ipLength(ctx);
+        if (ctx.srcEp !== this.hostEp) this.count(0, DIR_EGRESS, bytes);
+        if (ctx.direction === DIR_INGRESS && ctx.dstEp !== 0) this.count(0, DIR_INGRESS, bytes);
         this.counters.forwards++;
       } else {
         this.recordDrop(ctx);
@@ -191,7 +199,7 @@ export class Datapath {
   private flush(n: number): void {
     const ok = native.writeBatch(this.arena, this.tx, n);
     if (ok === n) return;
-    for (let i = 0; i < n; i++) if (this.tx[i * 4 + 3] < 0) this.count(DROP_WRITE_ERROR, DIR_EGRESS, this.tx[i * 4 + 2]);
+    for (let i = 0; i < n; i++) if (this.tx[i * 4 + 3] < 0) this.count(DROP_WRITE_ERROR, DIR_EGRESS, this.tx[i * 4 + 2] - VNET_HDR_LEN);
   }
 
   /** Chains to slot `slot` of ctx.calls, as bpf_tail_call; a missing slot or too long a chain drops. */
@@ -220,7 +228,7 @@ export class Datapath {
 
   private recordDrop(ctx: PacketContext): void {
     const reason = ctx.dropReason || DROP_UNROUTABLE;
-    this.count(reason, ctx.direction || DIR_EGRESS, ctx.len);
+    this.count(reason, ctx.direction || DIR_EGRESS, ipLength(ctx));
     this.counters.drops++;
     this.events.emit(ctx, EVENT_DROP, reason);
     if (ctx.traced) this.tracer!.event(EVENT_DROP, reason, true);
