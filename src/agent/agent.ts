@@ -45,6 +45,7 @@ export class Agent implements AgentFacade {
   private services!: ServiceManager;
   private dns?: ClusterDnsServer;
   private policy!: PolicyManager;
+  private identities?: IdentityAllocator;
   private proxies?: ProxyManager;
   private hostFd = -1;
   private gcTimer?: NodeJS.Timeout;
@@ -73,7 +74,7 @@ export class Agent implements AgentFacade {
     this.ipam = await Ipam.open(this.kv, this.nodeName, cidr);
     const host = await setupHostDevice(this.ipam.routerIP, cidrString(cidr), cfg['service-cluster-ip-range'], cfg.mtu, cfg['enable-offloads']);
     this.hostFd = host.fd;
-    const identities = new IdentityAllocator(this.kv);
+    const identities = (this.identities = new IdentityAllocator(this.kv, this.nodeName));
     await identities.load();
     this.endpointsMgr = new EndpointManager(
       {
@@ -133,6 +134,7 @@ export class Agent implements AgentFacade {
   /** Stops the datapath; pods, devices and pinned maps stay for the next agent process. */
   async stop(): Promise<void> {
     clearInterval(this.gcTimer);
+    this.identities?.close();
     await this.observability?.close();
     this.proxies?.close();
     await this.dns?.close();

@@ -10,13 +10,17 @@ export const RESERVED_IDENTITIES: Record<string, number> = {
 
 const ID_PREFIX = 'cilium/state/identities/v1/id/';
 const VALUE_PREFIX = 'cilium/state/identities/v1/value/';
+/** users/<id>/<node>: which nodes hold references, so one node's release never frees another's identity. */
+const USERS_PREFIX = 'cilium/state/identities/v1/users/';
+export const DEFAULT_IDENTITY_GRACE_MS = 30_000;
 
 export class IdentityAllocator {
   private readonly refs = new Map<number, number>();
+  private readonly gcTimers = new Map<number, NodeJS.Timeout>();
   /** Every identity known to this node: id → labels (kept in step with the kvstore). */
   readonly known = new Map<number, string[]>();
 
-  constructor(private readonly kv: KVStore) {}
+  constructor(private readonly kv: KVStore, private readonly node = 'local', private readonly graceMs = DEFAULT_IDENTITY_GRACE_MS) {}
 
   /** Loads the identities already allocated in the kvstore. */
   async load(): Promise<void> {
@@ -38,16 +42,46 @@ export class IdentityAllocator {
         id = Number(await this.kv.get(key));
       }
     }
-    this.refs.set(id, (this.refs.get(id) ?? 0) + 1);
+    const n = (this.refs.get(id) ?? 0) + 1;
+    this.refs.set(id, n);
+    clearTimeout(this.gcTimers.get(id));
+    this.gcTimers.delete(id);
+    if (n === 1) await this.kv.put(`${USERS_PREFIX}${id}/${this.node}`, '1');
     this.known.set(id, labels);
     return id;
   }
 
-  /** Drops a local reference; the identity stays allocated (reuse is cheap, churn is not). */
+  /**
+   * Drops a local reference. When this node holds none any more, its claim goes; after a grace
+   * period (a pod recreated with the same labels keeps its number) an identity no node claims is freed.
+   */
   release(id: number): void {
     const n = (this.refs.get(id) ?? 1) - 1;
-    if (n <= 0) this.refs.delete(id);
-    else this.refs.set(id, n);
+    if (n > 0) {
+      this.refs.set(id, n);
+      return;
+    }
+    this.refs.delete(id);
+    const t = setTimeout(() => void this.collect(id).catch(() => undefined), this.graceMs);
+    t.unref();
+    this.gcTimers.set(id, t);
+  }
+
+  private async collect(id: number): Promise<void> {
+    this.gcTimers.delete(id);
+    if (this.refs.has(id)) return;
+    await this.kv.delete(`${USERS_PREFIX}${id}/${this.node}`);
+    if ((await this.kv.list(`${USERS_PREFIX}${id}/`)).length > 0) return;
+    const labels = await this.kv.get(ID_PREFIX + id);
+    await this.kv.delete(ID_PREFIX + id);
+    if (labels !== undefined) await this.kv.delete(VALUE_PREFIX + labels);
+    this.known.delete(id);
+  }
+
+  /** Stops pending collections (agent shutdown: the next agent process takes over). */
+  close(): void {
+    for (const t of this.gcTimers.values()) clearTimeout(t);
+    this.gcTimers.clear();
   }
 
   async list(): Promise<Array<{ id: number; labels: string[] }>> {
