@@ -29,6 +29,7 @@ import type { TraceRequest, TraceSink } from '../observe/trace/types.ts';
 import type { AgentFacade, AgentStatus, Endpoint, MapEntryView, MapSummary, MonitorEvent, Pod, PodSpec, Service, ServiceSpec } from '../control/types.ts';
 import { Hubble } from '../observe/hubble/observer.ts';
 import { AgentResolver } from '../observe/hubble/resolver.ts';
+import { startWebServer, type WebServer } from '../observe/web/server.ts';
 
 export const VERSION = '0.1.0';
 const KUBERNETES_SVC_IP = '10.96.0.1';
@@ -50,6 +51,7 @@ export class Agent implements AgentFacade {
   private hostFd = -1;
   private gcTimer?: NodeJS.Timeout;
   private observability?: Observability;
+  private web?: WebServer;
 
   constructor(private readonly cfg: AgentConfig, private readonly log: Logger) {
     this.nodeName = cfg['node-name'];
@@ -128,6 +130,11 @@ export class Agent implements AgentFacade {
       listServices: () => this.listServices(), subscribeMonitor: (cb) => this.dp.events.subscribe(cb), version: VERSION,
     }, this.log);
     if (this.hubble && this.observability.wantsFlows) this.hubble.onFlow(this.observability.onFlow);
+    // The Hubble-UI-like page (hubble-ui-listen-address): a busy port is logged, not fatal.
+    if (cfg['hubble-ui-listen-address']) {
+      this.web = await startWebServer({ address: cfg['hubble-ui-listen-address'], flows: () => this.hubble, log: this.log })
+        .catch((err: Error) => { this.log.warn({ err: err.message }, 'hubble ui: not serving'); return undefined; });
+    }
     this.log.info({ node: this.nodeName, podCIDR: cidrString(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');
   }
 
@@ -136,6 +143,7 @@ export class Agent implements AgentFacade {
     clearInterval(this.gcTimer);
     this.identities?.close();
     await this.observability?.close();
+    await this.web?.close();
     this.proxies?.close();
     await this.dns?.close();
     this.endpointsMgr?.shutdown();

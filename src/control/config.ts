@@ -29,6 +29,7 @@ export interface AgentConfig {
   'enable-hubble': boolean;
   'hubble-event-buffer-capacity': number;
   'hubble-listen-address': string;
+  'hubble-ui-listen-address': string;
   'hubble-metrics-server': string;
   'prometheus-serve-addr': string;
   'hubble-export-file-path': string;
@@ -114,6 +115,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'enable-hubble', kind: bool, default: true, help: 'record flows' },
   { key: 'hubble-event-buffer-capacity', kind: num(1, 1 << 24), default: 4095, help: 'flows kept in the ring' },
   { key: 'hubble-listen-address', kind: str, default: ':4244', help: 'hubble server address' },
+  { key: 'hubble-ui-listen-address', kind: str, default: ':12000', help: "Hubble UI web page (service map, live flows) address ('' = off)" },
   { key: 'hubble-metrics-server', kind: str, default: ':9965', help: 'hubble metrics address' },
   { key: 'prometheus-serve-addr', kind: str, default: ':9962', help: 'agent metrics address' },
   { key: 'hubble-export-file-path', kind: str, default: '', help: "flow log file ('' = none)" },

@@ -85,6 +85,23 @@ describe('service map aggregation', () => {
     expect(m.edges[0]).toMatchObject({ verdicts: { FORWARDED: 2, DROPPED: 1, AUDIT: 1 }, ports: ['53/UDP', '80/TCP', '443/TCP', '8080/TCP'], l7: ['DNS'] });
   });
 
+  it('outcomes: a source-side FORWARDED verdict followed by a destination-side drop draws only red', () => {
+    const egress = (v: Verdict) => flow(xwing, deathstarA, v, 80, { traffic_direction: 'EGRESS', event_type: { type: 5 } });
+    const ingress = (v: Verdict, extra: Partial<Flow> = {}) => flow(xwing, deathstarA, v, 80, { traffic_direction: 'INGRESS', ...extra });
+    const outcomes = (flows: Flow[]) => buildServiceMap(flows).edges[0].outcomes;
+    // The Star Wars xwing: allowed out of its own endpoint, dropped at the deathstar.
+    expect(outcomes([egress('FORWARDED'), ingress('DROPPED'), ingress('DROPPED', { event_type: { type: 1, sub_type: 133 } })])).toEqual(['DROPPED']);
+    // Once the policy allows it, delivery shows: both curves over the window.
+    expect(outcomes([egress('FORWARDED'), ingress('DROPPED'), egress('FORWARDED'), ingress('FORWARDED', { trace_observation_point: 'TO_ENDPOINT' })])).toEqual(['DROPPED', 'FORWARDED']);
+    // Destination never observed here (another node, world): the egress verdict is all there is.
+    expect(outcomes([egress('FORWARDED')])).toEqual(['FORWARDED']);
+    // Dropped on the way out.
+    expect(outcomes([egress('DROPPED')])).toEqual(['DROPPED']);
+    // L7 requests the proxy forwarded were delivered; audit-only edges are neither.
+    expect(outcomes([flow(tiefighter, deathstarA, 'FORWARDED', 80, { traffic_direction: undefined, Type: 'L7', l7: { type: 'REQUEST', http: { method: 'GET', url: '/', protocol: 'HTTP/1.1' } } })])).toEqual(['FORWARDED']);
+    expect(outcomes([flow(tiefighter, deathstarA, 'AUDIT', 80)])).toEqual(['other']);
+  });
+
   it('non-pod peers become world / host / remote-node nodes; world splits by DNS name', () => {
     const m = buildServiceMap([
       flow(tiefighter, world, 'FORWARDED', 443, { destination_names: ['api.github.com'] }),

@@ -34,6 +34,13 @@ export interface MapEdge {
   l7: string[];
   flows: number;
   lastSeen: string;
+  /**
+   * What the page draws, one curve each: FORWARDED when traffic evidently reached the destination,
+   * DROPPED when any was dropped, other (AUDIT, ...) when neither. A source-side (egress) FORWARDED
+   * verdict counts as delivery only when the destination side is never observed: xwing's egress
+   * verdict says nothing once deathstar's ingress drops it.
+   */
+  outcomes: Array<'FORWARDED' | 'DROPPED' | 'other'>;
 }
 
 export interface ServiceMap {
@@ -107,7 +114,7 @@ const visibleLabels = (labels: string[]) =>
 /** Folds flows (oldest first) into the map; edges and nodes come out in a stable, sorted order. */
 export function buildServiceMap(flows: Iterable<Flow>): ServiceMap {
   const nodes = new Map<string, MapNode>();
-  const edges = new Map<string, MapEdge & { portSet: Set<string>; l7Set: Set<string> }>();
+  const edges = new Map<string, MapEdge & { portSet: Set<string>; l7Set: Set<string>; delivered: number; egressFwd: number; ingressSeen: boolean }>();
   let total = 0;
   const touch = (ep: FlowEndpoint, names: string[] | undefined): MapNode => {
     const base = nodeOf(ep, names);
@@ -137,7 +144,7 @@ export function buildServiceMap(flows: Iterable<Flow>): ServiceMap {
     const id = `${a.id}->${b.id}`;
     let e = edges.get(id);
     if (!e) {
-      e = { id, source: a.id, destination: b.id, verdicts: {}, ports: [], l7: [], flows: 0, lastSeen: f.time, portSet: new Set(), l7Set: new Set() };
+      e = { id, source: a.id, destination: b.id, verdicts: {}, ports: [], l7: [], flows: 0, lastSeen: f.time, outcomes: [], portSet: new Set(), l7Set: new Set(), delivered: 0, egressFwd: 0, ingressSeen: false };
       edges.set(id, e);
     }
     const proto = l7ProtocolOf(f);
@@ -149,6 +156,12 @@ export function buildServiceMap(flows: Iterable<Flow>): ServiceMap {
     }
     e.flows++;
     e.verdicts[f.verdict] = (e.verdicts[f.verdict] ?? 0) + 1;
+    const atDestination = f.traffic_direction === 'INGRESS' || f.trace_observation_point === 'TO_ENDPOINT';
+    if (atDestination) e.ingressSeen = true;
+    if (f.verdict === 'FORWARDED') {
+      if (atDestination || f.Type === 'L7') e.delivered++;
+      else e.egressFwd++;
+    }
     const port = portOf(f);
     if (port) e.portSet.add(port);
     if (f.time > e.lastSeen) e.lastSeen = f.time;
@@ -156,8 +169,9 @@ export function buildServiceMap(flows: Iterable<Flow>): ServiceMap {
   const portKey = (p: string) => [Number.parseInt(p, 10) || 0, p] as const;
   const outEdges: MapEdge[] = [...edges.values()]
     // An edge seen only through responses (request before the ring's start) still shows the L7 link.
-    .map(({ portSet, l7Set, ...e }) => ({
+    .map(({ portSet, l7Set, delivered, egressFwd, ingressSeen, ...e }) => ({
       ...e,
+      outcomes: outcomesOf(e.verdicts, delivered > 0 || (egressFwd > 0 && !ingressSeen)),
       ports: [...portSet].sort((x, y) => portKey(x)[0] - portKey(y)[0] || x.localeCompare(y)),
       l7: [...l7Set].sort(),
     }))
@@ -166,4 +180,12 @@ export function buildServiceMap(flows: Iterable<Flow>): ServiceMap {
     .map((n) => ({ ...n, pods: [...n.pods].sort(), identities: [...n.identities].sort((x, y) => x - y) }))
     .sort((x, y) => x.id.localeCompare(y.id));
   return { nodes: outNodes, edges: outEdges, flows: total };
+}
+
+function outcomesOf(verdicts: Record<string, number>, forwarded: boolean): MapEdge['outcomes'] {
+  const out: MapEdge['outcomes'] = [];
+  if (verdicts.DROPPED) out.push('DROPPED');
+  if (forwarded) out.push('FORWARDED');
+  if (!out.length && Object.keys(verdicts).length) out.push('other');
+  return out;
 }

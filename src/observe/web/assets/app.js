@@ -35,7 +35,7 @@
   function portText(f) {
     var p = l4Of(f);
     if (!p[0]) return '';
-    if (!p[1]) return p[0];
+    if (!p[1] || !p[1].destination_port) return p[0];
     return p[1].destination_port + '/' + p[0];
   }
   function l7Text(f) {
@@ -241,8 +241,16 @@
     });
     return g;
   }
-  function edgePath(a, b, y1, y2) {
+  var LANE = 26;
+  function spans(a, b) { return b.x - a.x > NODE_W + COL_GAP + 1; }
+  function edgePath(a, b, y1, y2, laneY) {
     var x1 = a.x + NODE_W, x2 = b.x;
+    if (laneY !== undefined) {
+      // Skips a column: up into its own lane above the cards, across, and down into the destination.
+      var d1 = 'M' + x1 + ' ' + y1 + ' C' + (x1 + 70) + ' ' + y1 + ' ' + (x1 + 40) + ' ' + laneY + ' ' + (x1 + 120) + ' ' + laneY
+        + ' L' + (x2 - 120) + ' ' + laneY + ' C' + (x2 - 40) + ' ' + laneY + ' ' + (x2 - 70) + ' ' + y2 + ' ' + (x2 - 8) + ' ' + y2;
+      return { d: d1, mx: (x1 + x2) / 2, my: laneY, ax: x2, ay: y2, dir: 1 };
+    }
     if (b.x > a.x) {
       var dx = (x2 - x1) / 2;
       // The label sits on the curve, two thirds of the way: near the destination, apart from its siblings.
@@ -283,8 +291,11 @@
     $('node-count').textContent = nodes.filter(function (n) { return n.kind === 'workload'; }).length + ' workloads';
     var L = layout(nodes, edges);
     var pad = 40;
-    var w = Math.max(L.width + 2 * pad, 600), h = Math.max(L.height + 2 * pad + 80, 260);
-    var ox = (w - L.width) / 2, oy = pad + 10;
+    var lanes = edges.filter(function (e) { var a = L.pos[e.source], b = L.pos[e.destination]; return a && b && spans(a, b); })
+      .reduce(function (n, e) { return n + Math.max(1, (e.outcomes || []).length); }, 0);
+    var top = lanes ? lanes * LANE + 24 : 0;
+    var w = Math.max(L.width + 2 * pad, 600), h = Math.max(L.height + top + 2 * pad + 80, 260);
+    var ox = (w - L.width) / 2, oy = pad + 10 + top;
     root.setAttribute('viewBox', '0 0 ' + w + ' ' + h);
     root.setAttribute('preserveAspectRatio', 'xMidYMid meet');
     var gEdges = svg('g', { class: 'edges' }), gLabels = svg('g', { class: 'labels' }), gNodes = svg('g', { class: 'nodes' });
@@ -294,15 +305,21 @@
     var curves = [];
     edges.forEach(function (e) {
       if (!P[e.source] || !P[e.destination] || e.source === e.destination) return;
-      var classes = Object.keys(e.verdicts || {}).map(verdictClass).filter(function (v, i, arr) { return arr.indexOf(v) === i; }).sort();
+      var classes = (e.outcomes || []).slice().sort();
       if (!classes.length) classes = ['other'];
       classes.forEach(function (vc, i) { curves.push({ e: e, vc: vc, i: i }); });
     });
     anchors(curves, P);
+    // Lanes: the shortest skip runs nearest the cards, so lanes do not cross each other.
+    var minY = Infinity;
+    for (var k in P) minY = Math.min(minY, P[k].y);
+    curves.filter(function (c) { return spans(P[c.e.source], P[c.e.destination]); })
+      .sort(function (p, q) { return (P[p.e.destination].x - P[p.e.source].x) - (P[q.e.destination].x - P[q.e.source].x) || p.y1 - q.y1; })
+      .forEach(function (c, i) { c.lane = minY - 24 - i * LANE; });
     var placed = [];
     curves.forEach(function (c) {
       var e = c.e, vc = c.vc;
-      var p = edgePath(P[e.source], P[e.destination], c.y1, c.y2);
+      var p = edgePath(P[e.source], P[e.destination], c.y1, c.y2, c.lane);
       var path = svg('path', { class: 'edge ' + vc, d: p.d, 'data-verdict': vc === 'other' ? Object.keys(e.verdicts || {}).join(',') : vc, 'data-source': e.source, 'data-destination': e.destination });
       path.appendChild(svg('title', null, e.source + ' → ' + e.destination + '\n' + Object.keys(e.verdicts || {}).map(function (k) { return k + ': ' + e.verdicts[k]; }).join('\n')));
       gEdges.appendChild(path);
