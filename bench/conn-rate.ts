@@ -1,7 +1,7 @@
 // Connection-rate and throughput helpers for the services suite: a tiny HTTP server, a load generator
 // that opens a fresh TCP connection per request, and an iperf3 run against any address and port.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { DURATION, REPEAT } from './lib.ts';
+import { DURATION, REPEAT, runAsync as run } from './lib.ts';
 
 // Raw `net` on both ends keeps the userspace cost per request small: one request per connection,
 // the server answers and closes, like `http.createServer(...)` with `connection: close`.
@@ -35,16 +35,6 @@ setTimeout(() => {
 const CONCURRENCY = 16;
 const WARMUP_MS = 500;
 
-function run(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(args[0], args.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    c.stdout.on('data', (d) => (out += d));
-    c.stderr.on('data', (d) => (err += d));
-    c.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${args.join(' ')}: ${err || out}`))));
-  });
-}
 
 async function median(measure: () => Promise<number>): Promise<number> {
   const xs: number[] = [];

@@ -55,7 +55,8 @@ export function tunPair(offloads = true): { a: string; b: string; devA: TunDevic
   return { a, b, devA, devB, close: () => { native.closeFd(devA.fd); native.closeFd(devB.fd); } };
 }
 
-function runAsync(args: string[]): Promise<string> {
+/** Runs a command without blocking the event loop; rejects with its stderr when it fails. */
+export function runAsync(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const c = spawn(args[0], args.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

@@ -1,4 +1,5 @@
 // kubectl-like pod verbs: run, delete pod, get pods, exec.
+import { pidAlive } from '../control/process.ts';
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Pod, PodSpec } from '../control/types.ts';
@@ -151,14 +152,6 @@ export function podHostnameWrapper(pod: Pod, alive: (pid: number) => boolean = p
   return ['unshare', '--uts', 'sh', '-c', 'hostname "$0" && exec "$@"', pod.process?.hostname ?? pod.name];
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Exit status of a child as a shell reports it: its code, or 128 + signal number. */
 export function exitStatus(code: number | null, signal: NodeJS.Signals | null): number {

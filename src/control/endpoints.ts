@@ -1,6 +1,7 @@
 // Endpoints: a pod's whole life on this node. Create = namespace + eth0 + address + identity +
 // map entries + program array + reader + process, all or nothing; delete = the reverse, leaving
 // nothing behind; restore = re-attach to everything a previous agent process left running.
+import { pidAlive } from './process.ts';
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -500,11 +501,3 @@ export class EndpointManager {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -1,5 +1,6 @@
 // Monitor event + endpoint metadata → Hubble flow, as Hubble's parsers (threefour, sock, seven) decode
 // Cilium's drop/trace/policy-verdict/trace-sock notifications and proxy access-log records.
+import type { L7Event } from '../../proxy/http/listener.ts';
 import { randomUUID } from 'node:crypto';
 import type { EventPacket, MonitorEvent } from '../../control/types.ts';
 import type { Flow, FlowEndpoint, FlowL4, Verdict } from '../flow.ts';
@@ -205,21 +206,9 @@ export function buildFlow(e: MonitorEvent, r: EndpointResolver, node: string): F
   }
 }
 
-interface L7Record {
-  type: 'request' | 'response';
-  verdict: string;
-  method: string;
-  url: string;
-  protocol: string;
-  status?: number;
-  latencyMs?: number;
-  client: { ip: string; port: number };
-  server: { ip: string; port: number };
-  endpoint?: number;
-}
 
 function l7Flow(e: MonitorEvent, r: EndpointResolver, node: string, time: string): Flow | undefined {
-  const l = e.l7 as unknown as L7Record | undefined;
+  const l = e.l7 as unknown as L7Event | undefined;
   if (!l?.client || !l.server) return undefined;
   const response = l.type === 'response';
   const client = r.resolve(l.client.ip, e.srcIdentity);

@@ -64,10 +64,12 @@ export const DROP_REASON_ENUM: Record<number, string> = {
   200: 'IGMP_SUBSCRIBED', 201: 'MULTICAST_HANDLED', 202: 'DROP_HOST_NOT_READY', 203: 'DROP_EP_NOT_READY', 204: 'DROP_NO_EGRESS_IP', 205: 'DROP_PUNT_PROXY',
 };
 
-/** gopacket's ICMPv4TypeCode.String(): "EchoRequest", "DestinationUnreachable(Port)", "42(0)". */
-const ICMP4: Record<number, { name: string; codes?: Record<number, string> }> = {
+const UNREACH = ['Net', 'Host', 'Protocol', 'Port', 'FragmentationNeeded', 'SourceRoutingFailed', 'NetUnknown', 'HostUnknown', 'SourceIsolated',
+  'NetAdminProhibited', 'HostAdminProhibited', 'NetTOS', 'HostTOS', 'CommAdminProhibited', 'HostPrecedence', 'PrecedenceCutoff'];
+
+const ICMPV4: Record<number, { name: string; codes?: Record<number, string> }> = {
   0: { name: 'EchoReply' },
-  3: { name: 'DestinationUnreachable', codes: { 0: 'Net', 1: 'Host', 2: 'Protocol', 3: 'Port', 4: 'FragmentationNeeded', 5: 'SourceRoutingFailed', 6: 'NetUnknown', 7: 'HostUnknown', 8: 'SourceIsolated', 9: 'NetAdminProhibited', 10: 'HostAdminProhibited', 11: 'NetTOS', 12: 'HostTOS', 13: 'CommAdminProhibited', 14: 'HostPrecedence', 15: 'PrecedenceCutoff' } },
+  3: { name: 'DestinationUnreachable', codes: Object.fromEntries(UNREACH.map((n, i) => [i, n])) },
   4: { name: 'SourceQuench' },
   5: { name: 'Redirect', codes: { 0: 'Net', 1: 'Host', 2: 'TOS+Net', 3: 'TOS+Host' } },
   8: { name: 'EchoRequest' },
@@ -83,9 +85,13 @@ const ICMP4: Record<number, { name: string; codes?: Record<number, string> }> = 
   18: { name: 'AddressMaskReply' },
 };
 
+/** gopacket ICMPv4TypeCode.String(): "EchoRequest", "DestinationUnreachable(Port)", "TimeExceeded(TTLExceeded)". */
 export function icmpv4TypeCode(type: number, code: number): string {
-  const t = ICMP4[type];
-  if (!t) return `${type}(${code})`;
-  if (!t.codes && code === 0) return t.name;
-  return `${t.name}(${t.codes?.[code] ?? String(code)})`;
+  const info = ICMPV4[type];
+  if (!info) return `${type}(${code})`;
+  if (!info.codes) return code === 0 ? info.name : `${info.name}(Code: ${code})`;
+  const c = info.codes[code];
+  return c === undefined ? `${info.name}(Code: ${code})` : `${info.name}(${c})`;
 }
+
+/** Hubble's DNS rcode names (pkg/hubble/metrics/dns). */

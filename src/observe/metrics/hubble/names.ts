@@ -94,37 +94,8 @@ export const TRACE_POINTS: Record<number, string> = {
   7: 'from-host', 8: 'from-stack', 9: 'from-overlay', 10: 'from-network', 11: 'to-network', 12: 'from-crypto', 13: 'to-crypto',
 };
 
-const UNREACH = ['Net', 'Host', 'Protocol', 'Port', 'FragmentationNeeded', 'SourceRoutingFailed', 'NetUnknown', 'HostUnknown', 'SourceIsolated',
-  'NetAdminProhibited', 'HostAdminProhibited', 'NetTOS', 'HostTOS', 'CommAdminProhibited', 'HostPrecedence', 'PrecedenceCutoff'];
+export { icmpv4TypeCode } from '../../hubble/names.ts';
 
-const ICMPV4: Record<number, { name: string; codes?: Record<number, string> }> = {
-  0: { name: 'EchoReply' },
-  3: { name: 'DestinationUnreachable', codes: Object.fromEntries(UNREACH.map((n, i) => [i, n])) },
-  4: { name: 'SourceQuench' },
-  5: { name: 'Redirect', codes: { 0: 'Net', 1: 'Host', 2: 'TOS+Net', 3: 'TOS+Host' } },
-  8: { name: 'EchoRequest' },
-  9: { name: 'RouterAdvertisement' },
-  10: { name: 'RouterSolicitation' },
-  11: { name: 'TimeExceeded', codes: { 0: 'TTLExceeded', 1: 'FragmentReassemblyTimeExceeded' } },
-  12: { name: 'ParameterProblem', codes: { 0: 'PointerIndicatesError', 1: 'MissingOption', 2: 'BadLength' } },
-  13: { name: 'TimestampRequest' },
-  14: { name: 'TimestampReply' },
-  15: { name: 'InfoRequest' },
-  16: { name: 'InfoReply' },
-  17: { name: 'AddressMaskRequest' },
-  18: { name: 'AddressMaskReply' },
-};
-
-/** gopacket ICMPv4TypeCode.String(): "EchoRequest", "DestinationUnreachable(Port)", "TimeExceeded(TTLExceeded)". */
-export function icmpv4TypeCode(type: number, code: number): string {
-  const info = ICMPV4[type];
-  if (!info) return `${type}(${code})`;
-  if (!info.codes) return code === 0 ? info.name : `${info.name}(Code: ${code})`;
-  const c = info.codes[code];
-  return c === undefined ? `${info.name}(Code: ${code})` : `${info.name}(${c})`;
-}
-
-/** Hubble's DNS rcode names (pkg/hubble/metrics/dns). */
 export const RCODE_NAMES: Record<number, string> = {
   0: 'No Error', 1: 'Format Error', 2: 'Server Failure', 3: 'Non-Existent Domain', 4: 'Not Implemented', 5: 'Query Refused',
   6: 'Name Exists when it should not', 7: 'RR Set Exists when it should not', 8: 'RR Set that should exist does not',
