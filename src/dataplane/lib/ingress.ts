@@ -3,7 +3,8 @@
 // back unless the sender's side already did it.
 import type { PacketContext } from '../context.ts';
 import type { Datapath } from '../datapath.ts';
-import { DROP_CT_CREATE_FAILED, DROP_NAT_NO_MAPPING, DROP_PROXY_SET_FAILED } from '../drop-reasons.ts';
+import { DROP_CT_CREATE_FAILED, DROP_NAT_NO_MAPPING } from '../drop-reasons.ts';
+import { redirectToProxy } from './proxy.ts';
 import { CT_ESTABLISHED, CT_F_PROXY_REDIRECT, CT_NEW, CT_RELATED, CT_REPLY, TUPLE_F_IN } from '../../conntrack/layout.ts';
 import { F_ICMP_ERROR } from '../../native/meta.ts';
 import { enforcePolicy } from './policy.ts';
@@ -30,9 +31,8 @@ export function ipv4IngressCt(ctx: PacketContext, dp: Datapath): number {
   // ICMP errors are never new connections: untracked ones pass untracked, as replies would.
   if (ctx.ctState === CT_NEW && !icmpError && !dp.ct.create(ctx, TUPLE_F_IN, 0, proxyPort !== 0 ? CT_F_PROXY_REDIRECT : 0)) return DROP_CT_CREATE_FAILED;
   if (proxyPort !== 0) {
-    if (!dp.proxy.redirect(ctx, proxyPort, ctx.dstEp)) return DROP_PROXY_SET_FAILED;
-    ctx.toProxy = true;
-    return TO_PROXY;
+    const reason = redirectToProxy(ctx, dp, proxyPort, ctx.dstEp);
+    return reason !== 0 ? reason : TO_PROXY;
   }
   if (ctx.ctState === CT_REPLY && dp.ct.revNat !== 0 && !lb4RevNat(ctx, dp)) return DROP_NAT_NO_MAPPING;
   if (ctx.ctState === CT_RELATED && dp.ct.revNat !== 0 && !lb4RevNatRelated(ctx, dp)) return DROP_NAT_NO_MAPPING;

@@ -8,6 +8,21 @@ import type { PacketContext } from '../context.ts';
 import { native } from '../../native/index.ts';
 import { M_FLAGS, F_NEEDS_CSUM } from '../../native/meta.ts';
 import * as X from '../../proxy/proxymap.ts';
+import type { Datapath } from '../datapath.ts';
+import { DROP_PROXY_SET_FAILED } from '../drop-reasons.ts';
+import { TRACE_TO_PROXY } from '../events.ts';
+
+/**
+ * Sends the packet to the proxy on `proxyPort` for `endpoint`'s policy. The to-proxy trace goes out
+ * first, so it shows where the packet was going rather than the proxy's own address.
+ * Returns 0, or a drop reason; the caller then hands the packet to the host (cil_to_host).
+ */
+export function redirectToProxy(ctx: PacketContext, dp: Datapath, proxyPort: number, endpoint: number): number {
+  dp.trace(ctx, TRACE_TO_PROXY);
+  if (!dp.proxy.redirect(ctx, proxyPort, endpoint)) return DROP_PROXY_SET_FAILED;
+  ctx.toProxy = true;
+  return 0;
+}
 import { PX_REDIRECT, PX_RESTORE_ANSWER, PX_RESTORE_CLIENT, PX_TO_UPSTREAM, RW_DNAT, RW_SNAT, type PacketTracer } from '../../observe/trace/tracer.ts';
 
 export class ProxyRedirects {

@@ -2,7 +2,7 @@
 import { CTX_ACT_REDIRECT, type PacketContext } from '../context.ts';
 import type { Datapath } from '../datapath.ts';
 import { DROP_HOST_NOT_READY } from '../drop-reasons.ts';
-import { TRACE_TO_HOST, TRACE_TO_PROXY, TRACE_TO_STACK } from '../events.ts';
+import { TRACE_TO_HOST, TRACE_TO_STACK } from '../events.ts';
 import { HOOK_TO_HOST } from '../../observe/trace/tracer.ts';
 
 export function cil_to_host(ctx: PacketContext, dp: Datapath): number {
@@ -11,7 +11,8 @@ export function cil_to_host(ctx: PacketContext, dp: Datapath): number {
   if (ctx.dstIdentity === 0) ctx.dstIdentity = dp.lookupIdentity(ctx.daddr);
   ctx.dstEp = ctx.dstIdentity === 1 ? dp.hostEp : 0;
   ctx.ifindex = dp.epIfindex[dp.hostEp];
-  dp.trace(ctx, ctx.toProxy ? TRACE_TO_PROXY : ctx.dstIdentity === 1 ? TRACE_TO_HOST : TRACE_TO_STACK);
+  // A redirect to the proxy was traced before its rewrite (redirectToProxy).
+  if (!ctx.toProxy) dp.trace(ctx, ctx.dstIdentity === 1 ? TRACE_TO_HOST : TRACE_TO_STACK);
   ctx.outFd = dp.hostFd;
   return CTX_ACT_REDIRECT;
 }

@@ -4,7 +4,8 @@
 import type { PacketContext } from '../context.ts';
 import type { Datapath } from '../datapath.ts';
 import { CILIUM_CALL_IPV4_TO_ENDPOINT } from '../calls.ts';
-import { DROP_CT_CREATE_FAILED, DROP_PROXY_SET_FAILED, DROP_TTL_EXCEEDED } from '../drop-reasons.ts';
+import { DROP_CT_CREATE_FAILED, DROP_TTL_EXCEEDED } from '../drop-reasons.ts';
+import { redirectToProxy } from '../lib/proxy.ts';
 import { ipv4DecTtl } from '../lib/l3.ts';
 import { CT_ESTABLISHED, CT_F_LB_LOOPBACK, CT_F_PROXY_REDIRECT, CT_NEW, TUPLE_F_OUT } from '../../conntrack/layout.ts';
 import { enforcePolicy } from '../lib/policy.ts';
@@ -27,9 +28,8 @@ export function handle_ipv4_from_lxc(ctx: PacketContext, dp: Datapath): number {
   }
   // An egress L7 rule: the connection goes to the proxy, which opens its own to the destination.
   if (proxyPort !== 0) {
-    if (!dp.proxy.redirect(ctx, proxyPort, ctx.srcEp)) return dp.drop(ctx, DROP_PROXY_SET_FAILED);
-    ctx.toProxy = true;
-    return cil_to_host(ctx, dp);
+    const reason = redirectToProxy(ctx, dp, proxyPort, ctx.srcEp);
+    return reason !== 0 ? dp.drop(ctx, reason) : cil_to_host(ctx, dp);
   }
   const ep = dp.lookupEndpoint(ctx.daddr);
   if (ep !== 0 && ep === dp.hostEp) return cil_to_host(ctx, dp);
