@@ -168,7 +168,7 @@ export class Agent implements AgentFacade {
       maps: this.listMaps(),
       datapath: {
         devices: eps.length, rxPackets: io.rxPackets, rxBytes: io.rxBytes, txPackets: io.txPackets, txBytes: io.txBytes,
-        drops: this.dp.counters.drops, forwards: this.dp.counters.forwards,
+        ...this.dp.totals(),
       },
       controllers: { total: 0, failing: 0 },
       proxyRedirects: this.proxies?.count ?? 0,

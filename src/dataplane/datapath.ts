@@ -40,12 +40,6 @@ export const DEFAULT_DATAPATH_OPTIONS: DatapathOptions = {
   lb: { services: 65536, backends: 65536, maglevTableSize: 16381, maglevServices: 1024 },
 };
 
-export interface DatapathCounters {
-  packets: number;
-  forwards: number;
-  drops: number;
-}
-
 /** Bytes of the IP packet (metrics count IP bytes, not the virtio-net header in front). */
 function ipLength(ctx: PacketContext): number {
   return ctx.end > ctx.l3 ? ctx.end - ctx.l3 : Math.max(0, ctx.len - VNET_HDR_LEN);
@@ -76,7 +70,6 @@ export class Datapath {
   hostFd = -1;
   /** `ciliary trace`: null when no trace runs; hook points cost `if (ctx.traced)` otherwise. */
   tracer: PacketTracer | null = null;
-  readonly counters: DatapathCounters = { packets: 0, forwards: 0, drops: 0 };
 
   private readonly key = new Uint8Array(16);
   private readonly keyView = new DataView(this.key.buffer);
@@ -173,7 +166,6 @@ export class Datapath {
           verdict = CTX_ACT_REDIRECT;
         }
       }
-      this.counters.packets++;
       if (verdict === CTX_ACT_REDIRECT && ctx.outFd >= 0) {
         const t = n * 4;
         this.tx[t] = ctx.outFd;
@@ -184,7 +176,6 @@ export class Datapath {
         const bytes = ipLength(ctx);
         if (ctx.srcEp !== this.hostEp) this.count(0, DIR_EGRESS, bytes);
         if (ctx.direction === DIR_INGRESS && ctx.dstEp !== 0) this.count(0, DIR_INGRESS, bytes);
-        this.counters.forwards++;
       } else {
         this.recordDrop(ctx);
       }
@@ -229,7 +220,6 @@ export class Datapath {
   private recordDrop(ctx: PacketContext): void {
     const reason = ctx.dropReason || DROP_UNROUTABLE;
     this.count(reason, ctx.direction || DIR_EGRESS, ipLength(ctx));
-    this.counters.drops++;
     this.events.emit(ctx, EVENT_DROP, reason);
     if (ctx.traced) this.tracer!.event(EVENT_DROP, reason, true);
   }
@@ -268,6 +258,17 @@ export class Datapath {
     const id = off < 0 ? WORLD_ID : this.ipcache.view.getUint32(off + D.IPC_SEC_ID, true);
     if (this.ctx.traced) this.tracer!.ipcache(addr, id, off >= 0);
     return id;
+  }
+
+  /** Packets forwarded (counted at egress and at ingress) and dropped, summed from cilium_metrics. */
+  totals(): { forwards: number; drops: number } {
+    let forwards = 0;
+    let drops = 0;
+    for (const m of this.metricsSnapshot()) {
+      if (m.reason === 0) forwards += m.packets;
+      else drops += m.packets;
+    }
+    return { forwards, drops };
   }
 
   /** Reads the (reason, direction) counters back: for metrics and status. */

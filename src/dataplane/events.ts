@@ -65,10 +65,6 @@ export class MonitorRing {
     this.view = new DataView(this.bytes.buffer);
   }
 
-  get listening(): boolean {
-    return this.listeners.size > 0;
-  }
-
   /** Records an event about the packet in ctx; no allocation. */
   emit(ctx: PacketContext, type: number, sub: number): void {
     if (this.listeners.size === 0) return;

@@ -24,6 +24,8 @@ export class PairForwarder {
   private readonly segDesc = new Int32Array(4 * MAX_SEGMENTS);
   private readers: ReaderHandle[] = [];
   packets = 0;
+  /** TCP super-packets (GSO) seen: the kernel only hands them over with offloads on. */
+  superPackets = 0;
   errors = 0;
 
   constructor(private readonly fdA: number, private readonly fdB: number, private readonly opts: PairForwarderOptions = {}) {}
@@ -50,7 +52,9 @@ export class PairForwarder {
     for (let i = 0; i < count; i++) {
       const m = i * META_WORDS;
       const out = meta[m + M_SOURCE] === 0 ? this.fdB : this.fdA;
-      if (this.opts.segment && (meta[m + M_FLAGS] & F_GSO) !== 0) {
+      const gso = (meta[m + M_FLAGS] & F_GSO) !== 0;
+      if (gso) this.superPackets++;
+      if (this.opts.segment && gso) {
         this.writeSegments(out, meta[m + M_OFF], meta[m + M_LEN]);
         continue;
       }

@@ -6,11 +6,10 @@ import { mkdtempSync, openSync, closeSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { native } from '../../src/native/index.ts';
-import { M_SOURCE } from '../../src/native/meta.ts';
+import { injectPacket, putLxc } from '../helpers/datapath.ts';
 import { MapRegistry } from '../../src/maps/index.ts';
 import { Datapath } from '../../src/dataplane/datapath.ts';
 import { ENDPOINT_CALLS } from '../../src/dataplane/programs/index.ts';
-import * as D from '../../src/dataplane/map-defs.ts';
 import * as L from '../../src/nat/lb-layout.ts';
 import { startTraceSession, traceFilter } from '../../src/observe/trace/session.ts';
 import { ANY_FILTER, type TraceFilter } from '../../src/observe/trace/tracer.ts';
@@ -51,19 +50,8 @@ describe('packet tracer', () => {
   let ended: TraceEndReason[];
   let stop: (() => void) | undefined;
 
-  const lxc = (ip: number, id: number) => {
-    const k = new Uint8Array(4);
-    new DataView(k.buffer).setUint32(0, ip);
-    const v = new Uint8Array(D.LXC_VALUE);
-    new DataView(v.buffer).setUint16(D.LXC_ID, id, true);
-    expect(dp.lxc.update(k, 0, v, 0, 0)).toBe(0);
-  };
-  const inject = (pkt: Uint8Array, from: number) => {
-    dp.arena.set(pkt, 0);
-    native.parse(dp.arena, 0, pkt.length, true, dp.meta, 0);
-    dp.meta[M_SOURCE] = from;
-    dp.processBatch(1);
-  };
+  const lxc = (ip: number, id: number) => expect(putLxc(dp, ip, id)).toBe(0);
+  const inject = (pkt: Uint8Array, from: number) => injectPacket(dp, pkt, from);
   const names: Record<number, string> = { [A]: 'default/a', [B]: 'default/b' };
   const trace = (f: Partial<TraceFilter> = {}) => {
     stop = startTraceSession(dp, { ...ANY_FILTER, ...f }, { packet: (t) => traces.push(t), end: (r) => ended.push(r) }, {
@@ -232,7 +220,7 @@ describe('packet tracer', () => {
     expect(() => trace()).toThrow(ApiError);
     inject(tcpPacket(IP_A, IP_B, 40000, 80), A); // TCP: not traced
     expect(dp.tracer!.n).toBe(0);
-    expect(dp.counters.forwards).toBe(1);
+    expect(dp.totals().forwards).toBe(2); // egress at A, ingress at B
     const udp = tcpPacket(IP_A, IP_B, 5000, 53);
     udp[19] = 17;
     new DataView(udp.buffer).setUint16(10 + 24, 20); // UDP length
