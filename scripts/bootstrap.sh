@@ -29,9 +29,7 @@ fi
 # npm ci when node_modules is absent or older than the lock file.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "npm ci"
-  # npm 11's ci rejects @napi-rs/cli's lock (optional per-platform lzma builds listed without a
-  # version); install from the same lock file then.
-  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error
+  npm ci --no-audit --no-fund --loglevel=error
 fi
 
 # Native addon: rebuild when missing or when any Rust source is newer than it.
