@@ -8,27 +8,75 @@ export interface KVPair {
   value: string;
 }
 
+/** A change under a watched prefix. */
+export type KVEvent = { type: 'put'; key: string; value: string } | { type: 'delete'; key: string };
+
+export interface KVWatch {
+  /** Resolves once the pairs present when the watch started were delivered (as puts). */
+  readonly ready: Promise<void>;
+  close(): void;
+}
+
+/** Keys written with a lease vanish when its holder stops keeping it alive for ttlSeconds. */
+export interface KVLease {
+  readonly id: string;
+  readonly ttlSeconds: number;
+  /** Deletes every key written with this lease now. */
+  revoke(): Promise<void>;
+}
+
+export interface KVWriteOptions {
+  lease?: KVLease;
+}
+
+/** What `status` prints for the store: healthy or the error of the last failed contact. */
+export interface KVHealth {
+  ok: boolean;
+  /** "local /run/ciliary/k8s-ctr/kvstore.json", "etcd: 1/1 connected: http://…:2379 …", or the error. */
+  message: string;
+}
+
+/**
+ * The state store every control-plane module goes through (local file or etcd). A watch first
+ * delivers the pairs present under its prefix as puts, then every change in order; after a lost
+ * connection it resyncs by delivering the difference (puts for new or changed pairs, deletes for
+ * vanished ones), so a watcher's view converges without restarting anything.
+ */
 export interface KVStore {
   get(key: string): Promise<string | undefined>;
-  put(key: string, value: string): Promise<void>;
+  put(key: string, value: string, opts?: KVWriteOptions): Promise<void>;
   /** True when the key existed. */
   delete(key: string): Promise<boolean>;
   /** Pairs whose key starts with prefix, sorted by key. */
   list(prefix: string): Promise<KVPair[]>;
   /** Atomic create: false (and nothing written) when the key already exists. */
-  createOnly(key: string, value: string): Promise<boolean>;
+  createOnly(key: string, value: string, opts?: KVWriteOptions): Promise<boolean>;
+  watch(prefix: string, onEvent: (e: KVEvent) => void): KVWatch;
+  /** A lease kept alive by this store until revoked or closed. */
+  grantLease(ttlSeconds: number): Promise<KVLease>;
+  health(): KVHealth;
   close(): Promise<void>;
 }
 
 export const LOCAL_KVSTORE_FILE = 'kvstore.json';
 
+interface LocalWatcher {
+  prefix: string;
+  onEvent: (e: KVEvent) => void;
+}
+
 /**
  * Everything in one JSON file, rewritten whole on each change through temp + fsync + rename,
- * so a SIGKILL leaves either the old or the new file, never a torn one.
+ * so a SIGKILL leaves either the old or the new file, never a torn one. Leased keys live only in
+ * memory: the one process holding a local lease is this one, so they end with it.
  */
 export class LocalKVStore implements KVStore {
   readonly path: string;
   private readonly data: Map<string, string>;
+  /** Leased keys → the lease id they were written with. */
+  private readonly leased = new Map<string, string>();
+  private readonly watchers = new Set<LocalWatcher>();
+  private leaseSeq = 0;
   private closed = false;
   /** The queued write not started yet; later changes ride on it instead of queueing more. */
   private pending: Promise<void> | undefined;
@@ -36,8 +84,13 @@ export class LocalKVStore implements KVStore {
   private seq = 0;
 
   private constructor(readonly stateDir: string, data: Map<string, string>) {
-    this.path = join(stateDir, LOCAL_KVSTORE_FILE);
+    this.path = stateDir === '' ? '(memory)' : join(stateDir, LOCAL_KVSTORE_FILE);
     this.data = data;
+  }
+
+  /** A store that never touches the disk (tests, an agent core without a state directory). */
+  static inMemory(): LocalKVStore {
+    return new LocalKVStore('', new Map());
   }
 
   /** Opens (creating the directory if needed) and loads <stateDir>/kvstore.json. */
@@ -68,15 +121,15 @@ export class LocalKVStore implements KVStore {
     return this.data.get(key);
   }
 
-  async put(key: string, value: string): Promise<void> {
+  async put(key: string, value: string, opts?: KVWriteOptions): Promise<void> {
     this.check(key, value);
-    this.data.set(key, value);
+    this.set(key, value, opts);
     await this.persist();
   }
 
   async delete(key: string): Promise<boolean> {
     this.check(key);
-    if (!this.data.delete(key)) return false;
+    if (!this.remove(key)) return false;
     await this.persist();
     return true;
   }
@@ -88,19 +141,69 @@ export class LocalKVStore implements KVStore {
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
-  async createOnly(key: string, value: string): Promise<boolean> {
+  async createOnly(key: string, value: string, opts?: KVWriteOptions): Promise<boolean> {
     this.check(key, value);
     // Test and set happen in one synchronous step, so concurrent callers cannot both win.
     if (this.data.has(key)) return false;
-    this.data.set(key, value);
+    this.set(key, value, opts);
     await this.persist();
     return true;
+  }
+
+  watch(prefix: string, onEvent: (e: KVEvent) => void): KVWatch {
+    this.check();
+    const w: LocalWatcher = { prefix, onEvent };
+    // The initial listing is delivered asynchronously, like etcd's, so callers can set up first.
+    const ready = Promise.resolve().then(() => {
+      for (const [key, value] of [...this.data].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+        if (key.startsWith(prefix)) onEvent({ type: 'put', key, value });
+      }
+      if (!this.closed) this.watchers.add(w);
+    });
+    return { ready, close: () => void this.watchers.delete(w) };
+  }
+
+  async grantLease(ttlSeconds: number): Promise<KVLease> {
+    this.check();
+    const id = `local-${++this.leaseSeq}`;
+    return {
+      id,
+      ttlSeconds,
+      revoke: async () => {
+        let changed = false;
+        for (const [key, lease] of [...this.leased]) if (lease === id) changed = this.remove(key) || changed;
+        if (changed) await this.persist();
+      },
+    };
+  }
+
+  health(): KVHealth {
+    return this.closed ? { ok: false, message: 'closed' } : { ok: true, message: `local ${this.path}` };
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     await this.chain;
     this.closed = true;
+    this.watchers.clear();
+  }
+
+  private set(key: string, value: string, opts?: KVWriteOptions): void {
+    this.data.set(key, value);
+    if (opts?.lease) this.leased.set(key, opts.lease.id);
+    else this.leased.delete(key);
+    this.notify({ type: 'put', key, value });
+  }
+
+  private remove(key: string): boolean {
+    if (!this.data.delete(key)) return false;
+    this.leased.delete(key);
+    this.notify({ type: 'delete', key });
+    return true;
+  }
+
+  private notify(e: KVEvent): void {
+    for (const w of this.watchers) if (e.key.startsWith(w.prefix)) w.onEvent(e);
   }
 
   private check(key?: string, value?: string): void {
@@ -110,6 +213,7 @@ export class LocalKVStore implements KVStore {
   }
 
   private persist(): Promise<void> {
+    if (this.stateDir === '') return Promise.resolve();
     if (!this.pending) {
       const p = this.chain.then(() => {
         this.pending = undefined;
@@ -122,7 +226,8 @@ export class LocalKVStore implements KVStore {
   }
 
   private async writeNow(): Promise<void> {
-    const snapshot = Object.fromEntries([...this.data].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    const kept = [...this.data].filter(([k]) => !this.leased.has(k));
+    const snapshot = Object.fromEntries(kept.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
     const tmp = `${this.path}.tmp-${process.pid}-${this.seq++}`;
     const fh = await open(tmp, 'w', 0o600);
     try {

@@ -80,4 +80,38 @@ describe('LocalKVStore', () => {
     await kv.close();
     await expect(openKVStore('etcd', dir)).rejects.toThrow(/not implemented/);
   });
+
+  it('watch delivers the present pairs, then every change under its prefix', async () => {
+    const kv = await LocalKVStore.open(dir);
+    await kv.put('p/a', '1');
+    await kv.put('q/x', 'no');
+    const seen: string[] = [];
+    const w = kv.watch('p/', (e) => seen.push(e.type === 'put' ? `put ${e.key}=${e.value}` : `delete ${e.key}`));
+    await w.ready;
+    await kv.put('p/b', '2');
+    await kv.put('q/y', 'no');
+    await kv.delete('p/a');
+    w.close();
+    await kv.put('p/c', 'after close');
+    expect(seen).toEqual(['put p/a=1', 'put p/b=2', 'delete p/a']);
+    await kv.close();
+  });
+
+  it('leased keys go with their lease and never reach the file', async () => {
+    const kv = await LocalKVStore.open(dir);
+    const lease = await kv.grantLease(15);
+    await kv.put('nodes/me', 'up', { lease });
+    await kv.put('kept', 'yes');
+    expect(await kv.get('nodes/me')).toBe('up');
+    expect(JSON.parse(readFileSync(join(dir, 'kvstore.json'), 'utf8'))).toEqual({ kept: 'yes' });
+    const deleted: string[] = [];
+    const w = kv.watch('nodes/', (e) => e.type === 'delete' && deleted.push(e.key));
+    await w.ready;
+    await lease.revoke();
+    expect(await kv.get('nodes/me')).toBeUndefined();
+    expect(deleted).toEqual(['nodes/me']);
+    expect(kv.health().ok).toBe(true);
+    await kv.close();
+    expect(kv.health()).toEqual({ ok: false, message: 'closed' });
+  });
 });

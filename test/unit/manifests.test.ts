@@ -3,7 +3,7 @@
 // CLI's manifest parsing, error placement and tables.
 import { describe, it, expect, beforeEach } from 'vitest';
 import pino from 'pino';
-import type { KVStore } from '../../src/control/kvstore.ts';
+import { LocalKVStore, type KVStore } from '../../src/control/kvstore.ts';
 import { ResourceManager, poolStatus, type ResourceDeps } from '../../src/control/resources/manager.ts';
 import { templateHash, toServiceSpec, type Manifest } from '../../src/control/resources/convert.ts';
 import { validateManifest, FieldError } from '../../src/control/resources/validate.ts';
@@ -246,13 +246,5 @@ describe('CLI manifest helpers', () => {
 });
 
 function memoryKv(): KVStore {
-  const m = new Map<string, string>();
-  return {
-    get: async (k: string) => m.get(k),
-    put: async (k: string, v: string) => { m.set(k, v); },
-    delete: async (k: string) => m.delete(k),
-    list: async (p: string) => [...m].filter(([k]) => k.startsWith(p)).map(([key, value]) => ({ key, value })),
-    createOnly: async (k: string, v: string) => (m.has(k) ? false : (m.set(k, v), true)),
-    close: async () => {},
-  };
+  return LocalKVStore.inMemory();
 }
