@@ -30,6 +30,7 @@ import type { AgentFacade, AgentStatus, Endpoint, MapEntryView, MapSummary, Moni
 import { Hubble } from '../observe/hubble/observer.ts';
 import { AgentResolver } from '../observe/hubble/resolver.ts';
 import { startWebServer, type WebServer } from '../observe/web/server.ts';
+import { startHubbleGrpc, type HubbleGrpc } from '../observe/hubble/grpc/index.ts';
 
 export const VERSION = '0.1.0';
 const KUBERNETES_SVC_IP = '10.96.0.1';
@@ -52,6 +53,7 @@ export class Agent implements AgentFacade {
   private gcTimer?: NodeJS.Timeout;
   private observability?: Observability;
   private web?: WebServer;
+  private hubbleGrpc?: HubbleGrpc;
 
   constructor(private readonly cfg: AgentConfig, private readonly log: Logger) {
     this.nodeName = cfg['node-name'];
@@ -124,6 +126,7 @@ export class Agent implements AgentFacade {
     });
     await this.resources.restore();
     this.startHubble();
+    if (this.hubble) this.hubbleGrpc = await startHubbleGrpc(cfg, this.hubble, { nodeName: this.nodeName, version: VERSION, log: this.log });
     // Metrics (prometheus-serve-addr, hubble-metrics-server) and the flow exporter (hubble-export-file-path).
     this.observability = await Observability.start(cfg, {
       metricsSnapshot: () => this.dp.metricsSnapshot(), listMaps: () => this.listMaps(), listEndpoints: () => this.listEndpoints(),
@@ -144,6 +147,7 @@ export class Agent implements AgentFacade {
     this.identities?.close();
     await this.observability?.close();
     await this.web?.close();
+    await this.hubbleGrpc?.close();
     this.proxies?.close();
     await this.dns?.close();
     this.endpointsMgr?.shutdown();

@@ -29,6 +29,8 @@ export interface AgentConfig {
   'enable-hubble': boolean;
   'hubble-event-buffer-capacity': number;
   'hubble-listen-address': string;
+  'hubble-relay-listen-address': string;
+  'hubble-relay-peers': string;
   'hubble-ui-listen-address': string;
   'hubble-metrics-server': string;
   'prometheus-serve-addr': string;
@@ -114,7 +116,9 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'enable-l7-proxy', kind: bool, default: true, help: 'enable the L7 HTTP proxy' },
   { key: 'enable-hubble', kind: bool, default: true, help: 'record flows' },
   { key: 'hubble-event-buffer-capacity', kind: num(1, 1 << 24), default: 4095, help: 'flows kept in the ring' },
-  { key: 'hubble-listen-address', kind: str, default: ':4244', help: 'hubble server address' },
+  { key: 'hubble-listen-address', kind: str, default: ':4244', help: "Hubble's gRPC Observer API address, no TLS ('' = off)" },
+  { key: 'hubble-relay-listen-address', kind: str, default: '', help: "Hubble Relay address, e.g. ':4245': one Observer over every node's ('' = no relay)" },
+  { key: 'hubble-relay-peers', kind: str, default: '', help: "the relay's peers: comma-separated host:port of each node's Observer ('' = this node)" },
   { key: 'hubble-ui-listen-address', kind: str, default: ':12000', help: "Hubble UI web page (service map, live flows) address ('' = off)" },
   { key: 'hubble-metrics-server', kind: str, default: ':9965', help: 'hubble metrics address' },
   { key: 'prometheus-serve-addr', kind: str, default: ':9962', help: 'agent metrics address' },
