@@ -1,11 +1,12 @@
 // Hubble Relay's role (hubble-relay-listen-address, Cilium's :4245): one Observer over every node's.
 // GetFlows asks each peer and merges their streams in time order through a bounded sort buffer (as
-// hubble-relay: at most 100 responses held, all flushed after 1 s without news); peers that cannot be
+// hubble-relay: at most 100 responses held, all flushed after 1 s without news; unlike hubble-relay the
+// buffer does not shrink to `number`, which would send a small request's flows unsorted); peers that cannot be
 // reached are reported as node_status NODE_UNAVAILABLE and, while following, retried with backoff.
 // ServerStatus sums the peers' counters; GetNodes lists each peer with its state.
 import * as grpc from '@grpc/grpc-js';
 import { observerClient, timestampNanos, type GetFlowsRequest, type GetFlowsResponse, type GetNodesResponse, type NodeMessage, type ObserverClient, type ServerStatusResponse } from './proto.ts';
-import { serveObserver, type GrpcServer } from './serve.ts';
+import { serveObserver, versionHeader, type GrpcServer } from './serve.ts';
 
 export interface RelayOptions {
   /** hubble-relay-listen-address: ":4245", "127.0.0.1:0"… */
@@ -102,8 +103,6 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
 
   const getFlows = async (call: grpc.ServerWritableStream<GetFlowsRequest, GetFlowsResponse>) => {
     const req = call.request;
-    const number = Number(req.number ?? 0);
-    const qlen = number > 0 && number < sortBufferMaxLen ? number : sortBufferMaxLen;
     const buffer = new SortBuffer();
     const streams = new Set<grpc.ClientReadableStream<GetFlowsResponse>>();
     const timers = new Set<NodeJS.Timeout>();
@@ -136,13 +135,14 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     call.on('cancelled', stop);
     call.on('drain', () => { paused = false; for (const s of streams) s.resume(); });
 
-    const follow = (peer: Peer, request: GetFlowsRequest, onEnd: (error?: string) => void) => {
+    const follow = (peer: Peer, request: GetFlowsRequest, onEnd: (error?: string) => void, onOpen?: () => void) => {
       const stream = peer.client.GetFlows(request);
+      if (onOpen) stream.once('metadata', onOpen);
       streams.add(stream);
       open++;
       if (paused) stream.pause();
       stream.on('data', (r: GetFlowsResponse) => {
-        if (buffer.length >= qlen) write(buffer.shift());
+        if (buffer.length >= sortBufferMaxLen) write(buffer.shift());
         buffer.push(r);
         clearTimeout(drainTimer);
         drainTimer = setTimeout(flush, sortBufferDrainMs);
@@ -166,9 +166,9 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         const info = await peer.probe(callTimeoutMs);
         if (done) return;
         if (info.error) return reconnect(peer, Math.min(delay * 2, retryMs.max));
-        write(nodeStatus('NODE_CONNECTED', [peer.name]));
-        // Back after a gap: only new flows, not the node's history again.
-        follow(peer, { ...req, number: 0, first: false, since: undefined }, (error) => ended(peer, error));
+        // Back after a gap: only new flows, not the node's history again; connected once its stream is.
+        const request = { ...req, number: 0, first: false, since: undefined };
+        follow(peer, request, (error) => ended(peer, error), () => write(nodeStatus('NODE_CONNECTED', [peer.name])));
       }, delay);
       timers.add(t);
     };
@@ -182,6 +182,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       if (open === 0) finish();
     };
 
+    call.sendMetadata(versionHeader('hubble-relay-version', opts.version));
     const infos = await probeAll();
     if (done) return;
     const up = infos.filter((i) => !i.error).map((i) => i.peer);

@@ -43,3 +43,10 @@ export async function serveObserver(key: string, address: string, handlers: grpc
 export function grpcError(code: grpc.status, details: string): grpc.ServiceError {
   return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
 }
+
+/** The version header Hubble's servers send (the CLI warns when it is newer than itself). */
+export function versionHeader(key: 'hubble-server-version' | 'hubble-relay-version', version: string): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set(key, version);
+  return md;
+}

@@ -8,7 +8,7 @@ import { FilterError } from '../filter.ts';
 import { compileFilters, flowMessage } from './convert.ts';
 import type { GetFlowsRequest, GetFlowsResponse, GetNamespacesResponse, GetNodesResponse, NodeMessage, ServerStatusResponse } from './proto.ts';
 import { timestampMillis, timestampOf } from './proto.ts';
-import { grpcError, serveObserver, type GrpcServer } from './serve.ts';
+import { grpcError, serveObserver, versionHeader, type GrpcServer } from './serve.ts';
 
 export interface ObserverServerOptions {
   /** hubble-listen-address: ":4244", "127.0.0.1:0"… */
@@ -55,6 +55,8 @@ export async function startObserverServer(opts: ObserverServerOptions): Promise<
       call.emit('error', grpcError(bad ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, (e as Error).message));
       return;
     }
+    // Headers first: a client (the relay) knows the stream is established before any flow comes.
+    call.sendMetadata(versionHeader('hubble-server-version', opts.version));
     const number = Number(req.number ?? 0);
     const since = timestampMillis(req.since);
     const until = timestampMillis(req.until);
