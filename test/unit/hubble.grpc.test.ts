@@ -4,7 +4,8 @@ import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import type { Flow, FlowEndpoint } from '../../src/observe/flow.ts';
 import { Hubble } from '../../src/observe/hubble/observer.ts';
-import { observerClient, type GetFlowsRequest, type GetFlowsResponse, type ObserverClient, type ServerStatusResponse, type GetNodesResponse } from '../../src/observe/hubble/grpc/proto.ts';
+import { flowFromMessage, flowMessage } from '../../src/observe/hubble/grpc/convert.ts';
+import { observerClient, observerService, type GetFlowsRequest, type GetFlowsResponse, type ObserverClient, type ServerStatusResponse, type GetNodesResponse, type GetNamespacesResponse } from '../../src/observe/hubble/grpc/proto.ts';
 import { startObserverServer } from '../../src/observe/hubble/grpc/server.ts';
 import { startRelay, type Relay } from '../../src/observe/hubble/grpc/relay.ts';
 import type { GrpcServer } from '../../src/observe/hubble/grpc/serve.ts';
@@ -59,14 +60,45 @@ function follow(client: ObserverClient, req: GetFlowsRequest) {
   };
 }
 
-const unary = <T>(client: ObserverClient, method: 'ServerStatus' | 'GetNodes'): Promise<T> => new Promise((resolve, reject) => {
+const unary = <T>(client: ObserverClient, method: 'ServerStatus' | 'GetNodes' | 'GetNamespaces'): Promise<T> => new Promise((resolve, reject) => {
   (client[method] as (req: object, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: T) => void) => void)({}, {}, (e, r) => (e ? reject(e) : resolve(r!)));
 });
 
 const podsOf = (rs: GetFlowsResponse[]) => rs.filter((r) => r.flow).map((r) => `${r.flow!.source!.pod_name}>${r.flow!.destination!.pod_name} ${r.flow!.verdict}`);
 
+describe('flow.Flow messages', () => {
+  const wire = observerService.GetFlows;
+  const roundTrip = (f: Flow) => flowFromMessage((wire.responseDeserialize(wire.responseSerialize({ flow: flowMessage(f) })) as GetFlowsResponse).flow!);
+
+  it('are encoded with upstream field numbers (what a Go client decodes)', () => {
+    const bytes = wire.responseSerialize({ flow: { verdict: 'DROPPED', trace_observation_point: 'TO_ENDPOINT' }, node_name: 'n' }) as Buffer;
+    // GetFlowsResponse.flow = 1 (len 5): Flow.verdict = 2 → DROPPED (2); Flow.trace_observation_point = 24 → TO_ENDPOINT (101);
+    // then GetFlowsResponse.node_name = 1000 (tag 8002 as a varint: c2 3e).
+    expect(bytes.toString('hex')).toBe('0a05' + '1002' + 'c00165' + 'c23e01' + Buffer.from('n').toString('hex'));
+  });
+
+  it('carry every field ciliary fills, back to the same Flow', () => {
+    const T = '2026-12-01T19:00:00';
+    const http = flow('k8s-w1', `${T}.123456Z`, TIEFIGHTER, DEATHSTAR, {
+      Type: 'L7', event_type: { type: 129 }, l4: { TCP: { source_port: 52296, destination_port: 80 } }, trace_observation_point: undefined, is_reply: true,
+      l7: { type: 'RESPONSE', latency_ns: '1400000', http: { code: 200, method: 'POST', url: 'http://deathstar/v1/request-landing', protocol: 'HTTP/1.1', headers: [{ key: 'x', value: 'y' }] } },
+      destination_service: { name: 'deathstar', namespace: 'default' }, Summary: 'HTTP/1.1 200 1ms (POST http://deathstar/v1/request-landing)',
+    });
+    const dns = flow('k8s-w1', `${T}.500Z`, XWING, DEATHSTAR, {
+      Type: 'L7', event_type: { type: 129 }, l4: { UDP: { source_port: 5353, destination_port: 53 } }, trace_observation_point: undefined, is_reply: false,
+      l7: { type: 'REQUEST', dns: { query: 'deathstar.default.svc.cluster.local.', ips: ['10.96.41.44'], rcode: 0, qtypes: ['A'] } }, destination_names: ['deathstar.default.svc.cluster.local'],
+    });
+    const xlate = flow('k8s-w1', `${T}Z`, XWING, DEATHSTAR, { Type: 'SOCK', event_type: { type: 7, sub_type: 2 }, verdict: 'TRANSLATED', sock_xlate_point: 'SOCK_XLATE_POINT_POST_DIRECTION_FWD', trace_observation_point: undefined, is_reply: undefined });
+    const icmp = flow('k8s-w1', `${T}.000000007Z`, XWING, DEATHSTAR, { l4: { ICMPv4: { type: 8, code: 0 } }, event_type: { type: 4, sub_type: 11 }, trace_observation_point: 'TO_NETWORK', policy_match_type: 2 });
+    for (const f of [http, dns, xlate, icmp, drop('k8s-w1', `${T}.250Z`, XWING, DEATHSTAR)]) expect(roundTrip(f)).toEqual(f);
+  });
+});
+
+/** "YYYY-MM-DDTHH:MM:0" some minutes ago: flows of the last hour (GetNamespaces' window), seconds appended. */
+const minutesAgo = (m: number) => `${new Date(Date.now() - m * 60_000).toISOString().slice(0, 17)}0`;
+
 describe('Observer gRPC server', () => {
-  const T = '2026-12-01T20:00:0';
+  const T = minutesAgo(5);
   const hubble = observer('k8s-w1', [
     flow('k8s-w1', `${T}1.000000001Z`, XWING, DEATHSTAR),
     drop('k8s-w1', `${T}2.5Z`, XWING, DEATHSTAR),
@@ -87,7 +119,7 @@ describe('Observer gRPC server', () => {
     const [a, b] = rs;
     expect(a.response_types).toBe('flow');
     expect(a.node_name).toBe('k8s-w1');
-    expect(a.time).toEqual({ seconds: String(Date.parse('2026-12-01T20:00:03Z') / 1000), nanos: 123456789 });
+    expect(a.time).toEqual({ seconds: String(Date.parse(`${T}3Z`) / 1000), nanos: 123456789 });
     expect(a.flow).toMatchObject({
       verdict: 'FORWARDED', Type: 'L3_L4', IP: { source: '10.0.2.9', destination: '10.0.1.167', ipVersion: 'IPv4' },
       l4: { TCP: { source_port: 52296, destination_port: 80, flags: { ACK: true, PSH: true } } },
@@ -154,10 +186,29 @@ describe('Observer gRPC server', () => {
     health.close();
     expect(res.status).toBe('SERVING');
   });
+
+  it('GetNamespaces: the namespaces with flows', async () => {
+    expect(await unary<GetNamespacesResponse>(client, 'GetNamespaces')).toEqual({ namespaces: [{ cluster: 'default', namespace: 'default' }] });
+  });
+
+  it('a follower is told about events lost before they became flows', async () => {
+    let monitorLost = 0;
+    const h = new Hubble({ capacity: 4, nodeName: 'k8s-w2', resolver: { resolve: () => ({ identity: 2, labels: [] }) }, monitorLost: () => monitorLost });
+    h.add(flow('k8s-w2', `${T}1Z`, XWING, DEATHSTAR));
+    const s = await startObserverServer({ address: '127.0.0.1:0', hubble: h, nodeName: 'k8s-w2', version: '0.1.0', lostCheckMs: 20 });
+    const c = observerClient(`127.0.0.1:${s.port}`);
+    const f = follow(c, { number: 1 });
+    expect((await f.next()).flow).toBeDefined();
+    monitorLost = 3;
+    expect(await f.next()).toMatchObject({ response_types: 'lost_events', lost_events: { source: 'PERF_EVENT_RING_BUFFER', num_events_lost: '3' }, node_name: 'k8s-w2' });
+    f.cancel();
+    c.close();
+    await s.close();
+  });
 });
 
 describe('relay', () => {
-  const T = '2026-12-01T21:00:0';
+  const T = minutesAgo(4);
   const w1 = observer('k8s-w1', [0, 2, 4].map((s) => flow('k8s-w1', `${T}${s}.5Z`, XWING, DEATHSTAR)));
   const w2 = observer('k8s-w2', [1, 3, 5].map((s) => drop('k8s-w2', `${T}${s}.25Z`, TIEFIGHTER, DEATHSTAR)));
   const servers: GrpcServer[] = [];
@@ -201,6 +252,7 @@ describe('relay', () => {
     expect(s.num_unavailable_nodes?.value ?? 0).toBe(0);
     const { nodes } = await unary<GetNodesResponse>(client, 'GetNodes');
     expect(nodes!.map((n) => [n.name, n.state, n.num_flows])).toEqual([['k8s-w1', 'NODE_CONNECTED', '3'], ['k8s-w2', 'NODE_CONNECTED', '3']]);
+    expect(await unary<GetNamespacesResponse>(client, 'GetNamespaces')).toEqual({ namespaces: [{ cluster: 'default', namespace: 'default' }] });
   });
 
   it('a stopped node is unavailable (1 of 2); the merge goes on with the other', async () => {

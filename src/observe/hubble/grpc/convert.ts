@@ -3,7 +3,7 @@
 // are matched here, and the rest are refused (a silently ignored filter would return wrong flows).
 import type { Flow, FlowEndpoint } from '../../flow.ts';
 import { FilterError, matchFilter, parseSelector, type FlowFilter } from '../filter.ts';
-import { timestampOf, type EndpointMessage, type FlowFilterMessage, type FlowMessage } from './proto.ts';
+import { timestampOf, type EndpointMessage, type FlowFilterMessage, type FlowMessage, type Timestamp } from './proto.ts';
 
 const CLUSTER_LABEL = 'k8s:io.cilium.k8s.policy.cluster=';
 
@@ -24,6 +24,62 @@ export function flowMessage(f: Flow): FlowMessage {
     trace_observation_point: f.trace_observation_point, is_reply: f.is_reply === undefined ? undefined : { value: f.is_reply },
     sock_xlate_point: f.sock_xlate_point, Summary: f.Summary,
   };
+}
+
+/** protojson's Timestamp text: RFC 3339 in UTC with 0, 3, 6 or 9 fractional digits. */
+export function rfc3339Of(t: Timestamp | undefined): string {
+  const nanos = t?.nanos ?? 0;
+  const base = new Date(Number(t?.seconds ?? 0) * 1000).toISOString().slice(0, 19);
+  if (nanos === 0) return `${base}Z`;
+  const digits = nanos % 1e6 === 0 ? 3 : nanos % 1e3 === 0 ? 6 : 9;
+  return `${base}.${String(nanos).padStart(9, '0').slice(0, digits)}Z`;
+}
+
+function endpointOf(m: EndpointMessage | undefined): FlowEndpoint {
+  const e: FlowEndpoint = { identity: m?.identity ?? 0, labels: m?.labels ?? [] };
+  if (m?.ID) e.ID = m.ID;
+  if (m?.namespace) e.namespace = m.namespace;
+  if (m?.pod_name) e.pod_name = m.pod_name;
+  if (m?.workloads?.length) e.workloads = m.workloads.map((w) => ({ name: w.name ?? '', kind: w.kind ?? '' }));
+  return e;
+}
+
+/** A decoded message without the virtual field naming which member of a oneof is set. */
+function withoutOneof<T extends object>(m: T, oneof: string): T {
+  const copy = { ...m } as Record<string, unknown>;
+  delete copy[oneof];
+  return copy as T;
+}
+
+/** A flow.Flow from a server (ours or Cilium's) as our Flow, zero values omitted as protojson does. */
+export function flowFromMessage(m: FlowMessage): Flow {
+  const f: Flow = {
+    time: rfc3339Of(m.time), uuid: m.uuid ?? '', verdict: (m.verdict ?? 'VERDICT_UNKNOWN') as Flow['verdict'], source: endpointOf(m.source),
+    destination: endpointOf(m.destination), Type: (m.Type ?? 'L3_L4') as Flow['Type'], node_name: m.node_name ?? '',
+    event_type: { type: m.event_type?.type ?? 0 }, Summary: m.Summary ?? '',
+  };
+  if (m.event_type?.sub_type) f.event_type.sub_type = m.event_type.sub_type;
+  if (m.drop_reason) f.drop_reason = m.drop_reason;
+  if (m.drop_reason_desc) f.drop_reason_desc = m.drop_reason_desc;
+  if (m.IP) f.IP = { source: m.IP.source ?? '', destination: m.IP.destination ?? '', ipVersion: 'IPv4' };
+  if (m.l4) f.l4 = withoutOneof(m.l4, 'protocol') as Flow['l4'];
+  if (m.l7) f.l7 = withoutOneof(m.l7, 'record') as Flow['l7'];
+  if (m.traffic_direction) f.traffic_direction = m.traffic_direction as Flow['traffic_direction'];
+  if (m.trace_observation_point) f.trace_observation_point = m.trace_observation_point;
+  if (m.is_reply) f.is_reply = m.is_reply.value ?? false;
+  if (m.policy_match_type) f.policy_match_type = m.policy_match_type;
+  if (m.sock_xlate_point) f.sock_xlate_point = m.sock_xlate_point;
+  if (m.destination_service) f.destination_service = { name: m.destination_service.name ?? '', namespace: m.destination_service.namespace ?? '' };
+  if (m.source_names?.length) f.source_names = m.source_names;
+  if (m.destination_names?.length) f.destination_names = m.destination_names;
+  return f;
+}
+
+/** GetNamespaces' list: each cluster/namespace once, sorted by cluster, then namespace. */
+export function namespaceList(items: Iterable<{ cluster?: string; namespace?: string }>): Array<{ cluster: string; namespace: string }> {
+  const seen = new Map<string, { cluster: string; namespace: string }>();
+  for (const n of items) if (n.namespace) seen.set(`${n.cluster ?? ''}/${n.namespace}`, { cluster: n.cluster ?? '', namespace: n.namespace });
+  return [...seen.values()].sort((a, b) => a.cluster.localeCompare(b.cluster) || a.namespace.localeCompare(b.namespace));
 }
 
 /** FlowFilter fields filter.ts matches, copied as they are (same names, enum names, TCPFlags keys). */

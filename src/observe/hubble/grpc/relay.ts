@@ -3,9 +3,10 @@
 // hubble-relay: at most 100 responses held, all flushed after 1 s without news; unlike hubble-relay the
 // buffer does not shrink to `number`, which would send a small request's flows unsorted); peers that cannot be
 // reached are reported as node_status NODE_UNAVAILABLE and, while following, retried with backoff.
-// ServerStatus sums the peers' counters; GetNodes lists each peer with its state.
+// ServerStatus sums the peers' counters; GetNodes lists each peer with its state; GetNamespaces merges.
 import * as grpc from '@grpc/grpc-js';
-import { observerClient, timestampNanos, type GetFlowsRequest, type GetFlowsResponse, type GetNodesResponse, type NodeMessage, type ObserverClient, type ServerStatusResponse } from './proto.ts';
+import { observerClient, timestampNanos, type GetFlowsRequest, type GetFlowsResponse, type GetNamespacesResponse, type GetNodesResponse, type NodeMessage, type ObserverClient, type ServerStatusResponse } from './proto.ts';
+import { namespaceList } from './convert.ts';
 import { serveObserver, versionHeader, type GrpcServer } from './serve.ts';
 
 export interface RelayOptions {
@@ -40,7 +41,7 @@ class Peer {
     this.client = observerClient(address, { 'grpc.initial_reconnect_backoff_ms': retry.initial, 'grpc.max_reconnect_backoff_ms': retry.max });
   }
 
-  private unary<T>(method: 'ServerStatus' | 'GetNodes', timeoutMs: number): Promise<T> {
+  unary<T>(method: 'ServerStatus' | 'GetNodes' | 'GetNamespaces', timeoutMs: number): Promise<T> {
     return new Promise((resolve, reject) => {
       (this.client[method] as (req: object, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: T) => void) => void)(
         {}, { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res!)));
@@ -223,7 +224,15 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     cb(null, { nodes: nodes.sort((a, b) => a.name!.localeCompare(b.name!)) });
   };
 
-  const server = await serveObserver('hubble-relay-listen-address', opts.address, { GetFlows: getFlows, ServerStatus: serverStatus, GetNodes: getNodes }, () => {
+  /** Namespaces with flows on any node (Hubble UI's namespace list), sorted by cluster and name. */
+  const getNamespaces = async (_call: unknown, cb: grpc.sendUnaryData<GetNamespacesResponse>) => {
+    const lists = await Promise.all(peers.map((p) => p.unary<GetNamespacesResponse>('GetNamespaces', callTimeoutMs).catch(() => ({ namespaces: [] }))));
+    cb(null, { namespaces: namespaceList(lists.flatMap((l) => l.namespaces ?? [])) });
+  };
+
+  const server = await serveObserver('hubble-relay-listen-address', opts.address, {
+    GetFlows: getFlows, ServerStatus: serverStatus, GetNodes: getNodes, GetNamespaces: getNamespaces,
+  }, () => {
     for (const stop of [...calls]) stop();
     for (const p of peers) p.client.close();
   });

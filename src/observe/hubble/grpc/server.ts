@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { HubbleApi } from '../../../control/types.ts';
 import type { Flow } from '../../flow.ts';
 import { FilterError } from '../filter.ts';
-import { compileFilters, flowMessage } from './convert.ts';
+import { compileFilters, flowMessage, namespaceList } from './convert.ts';
 import type { GetFlowsRequest, GetFlowsResponse, GetNamespacesResponse, GetNodesResponse, NodeMessage, ServerStatusResponse } from './proto.ts';
 import { timestampMillis, timestampOf } from './proto.ts';
 import { grpcError, serveObserver, versionHeader, type GrpcServer } from './serve.ts';
@@ -116,14 +116,11 @@ export async function startObserverServer(opts: ObserverServerOptions): Promise<
   const getNodes = (_call: unknown, cb: grpc.sendUnaryData<GetNodesResponse>) => cb(null, { nodes: [nodeOf(opts, address)] });
 
   const getNamespaces = (_call: unknown, cb: grpc.sendUnaryData<GetNamespacesResponse>) => {
-    const seen = new Map<string, { cluster: string; namespace: string }>();
-    for (const f of hubble.flows({ since: Date.now() - NAMESPACE_WINDOW_MS })) {
+    const endpoints = hubble.flows({ since: Date.now() - NAMESPACE_WINDOW_MS }).flatMap((f) => {
       const m = flowMessage(f);
-      for (const ep of [m.source, m.destination]) {
-        if (ep?.namespace) seen.set(`${ep.cluster_name ?? ''}/${ep.namespace}`, { cluster: ep.cluster_name ?? '', namespace: ep.namespace });
-      }
-    }
-    cb(null, { namespaces: [...seen.values()].sort((a, b) => a.cluster.localeCompare(b.cluster) || a.namespace.localeCompare(b.namespace)) });
+      return [m.source, m.destination].map((ep) => ({ cluster: ep?.cluster_name, namespace: ep?.namespace }));
+    });
+    cb(null, { namespaces: namespaceList(endpoints) });
   };
 
   const server = await serveObserver('hubble-listen-address', opts.address, {
