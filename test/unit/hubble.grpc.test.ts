@@ -137,6 +137,11 @@ describe('Observer gRPC server', () => {
     expect(await collect(client, {})).toHaveLength(4);
   });
 
+  it('a field mask keeps only the fields asked for', async () => {
+    const [r] = await collect(client, { number: 1, field_mask: { paths: ['verdict', 'source.pod_name', 'l4.TCP.destination_port'] } });
+    expect(r.flow).toEqual({ verdict: 'FORWARDED', source: { pod_name: 'deathstar-8c4c77fb7-nnzkt' }, l4: { TCP: { destination_port: 80 }, protocol: 'TCP' } });
+  });
+
   it('since/until select by time', async () => {
     const rs = await collect(client, { since: { seconds: Date.parse(`${T}2Z`) / 1000 }, until: { seconds: Date.parse(`${T}3Z`) / 1000, nanos: 500_000_000 } });
     expect(rs.map((r) => r.flow!.uuid)).toEqual(['uuid-2', 'uuid-3']);

@@ -26,6 +26,21 @@ export function flowMessage(f: Flow): FlowMessage {
   };
 }
 
+/** GetFlowsRequest.field_mask: only the listed paths ("time", "source.pod_name", "l4") of a flow. */
+export function maskFlow(m: FlowMessage, paths: string[]): FlowMessage {
+  const out: Record<string, unknown> = {};
+  for (const path of paths) {
+    const keys = path.split('.');
+    let from: unknown = m;
+    for (const k of keys) from = from && typeof from === 'object' ? (from as Record<string, unknown>)[k] : undefined;
+    if (from === undefined) continue;
+    let to = out;
+    for (const k of keys.slice(0, -1)) to = (to[k] ??= {}) as Record<string, unknown>;
+    to[keys[keys.length - 1]] = from;
+  }
+  return out as FlowMessage;
+}
+
 /** protojson's Timestamp text: RFC 3339 in UTC with 0, 3, 6 or 9 fractional digits. */
 export function rfc3339Of(t: Timestamp | undefined): string {
   const nanos = t?.nanos ?? 0;

@@ -1,11 +1,11 @@
 // Hubble's Observer gRPC service over this node's flow ring (hubble-listen-address, default :4244, no
-// TLS): GetFlows with number/first/since/until/follow and whitelist/blacklist FlowFilters, ServerStatus,
-// GetNodes (this node) and GetNamespaces, so the hubble CLI, Hubble UI and the relay can read it.
+// TLS): GetFlows with number/first/since/until/follow, whitelist/blacklist FlowFilters and a field
+// mask, ServerStatus, GetNodes (this node) and GetNamespaces, for the hubble CLI, Hubble UI and relay.
 import * as grpc from '@grpc/grpc-js';
 import type { HubbleApi } from '../../../control/types.ts';
 import type { Flow } from '../../flow.ts';
 import { FilterError } from '../filter.ts';
-import { compileFilters, flowMessage, namespaceList } from './convert.ts';
+import { compileFilters, flowMessage, maskFlow, namespaceList } from './convert.ts';
 import type { GetFlowsRequest, GetFlowsResponse, GetNamespacesResponse, GetNodesResponse, NodeMessage, ServerStatusResponse } from './proto.ts';
 import { timestampMillis, timestampOf } from './proto.ts';
 import { grpcError, serveObserver, versionHeader, type GrpcServer } from './serve.ts';
@@ -24,7 +24,6 @@ export interface ObserverServerOptions {
 
 const NAMESPACE_WINDOW_MS = 3_600_000;
 
-const flowResponse = (f: Flow): GetFlowsResponse => ({ flow: flowMessage(f), node_name: f.node_name, time: timestampOf(f.time) });
 
 function lostResponse(source: string, n: number, nodeName: string): GetFlowsResponse {
   const now = timestampOf(new Date().toISOString());
@@ -57,6 +56,11 @@ export async function startObserverServer(opts: ObserverServerOptions): Promise<
     }
     // Headers first: a client (the relay) knows the stream is established before any flow comes.
     call.sendMetadata(versionHeader('hubble-server-version', opts.version));
+    const mask = req.field_mask?.paths?.length ? req.field_mask.paths : undefined;
+    const flowResponse = (f: Flow): GetFlowsResponse => {
+      const m = flowMessage(f);
+      return { flow: mask ? maskFlow(m, mask) : m, node_name: f.node_name, time: timestampOf(f.time) };
+    };
     const number = Number(req.number ?? 0);
     const since = timestampMillis(req.since);
     const until = timestampMillis(req.until);
