@@ -9,6 +9,8 @@ import { observerClient, observerService, type GetFlowsRequest, type GetFlowsRes
 import { startObserverServer } from '../../src/observe/hubble/grpc/server.ts';
 import { startRelay, type Relay } from '../../src/observe/hubble/grpc/relay.ts';
 import type { GrpcServer } from '../../src/observe/hubble/grpc/serve.ts';
+import { startHubbleGrpc } from '../../src/observe/hubble/grpc/index.ts';
+import type { Logger } from 'pino';
 
 const pod = (name: string, identity: number): FlowEndpoint => ({
   ID: identity % 4000, identity, namespace: 'default', pod_name: name,
@@ -285,5 +287,29 @@ describe('relay', () => {
     w2.add(drop('k8s-w2', new Date().toISOString(), XWING, DEATHSTAR));
     expect(await f.next()).toMatchObject({ node_name: 'k8s-w2', flow: { verdict: 'DROPPED', source: { pod_name: 'xwing' } } });
     f.cancel();
+  });
+});
+
+describe('agent wiring (startHubbleGrpc)', () => {
+  it('a relay without hubble-relay-peers relays this node; a busy or bad address is logged, not thrown', async () => {
+    const warnings: string[] = [];
+    const log = { info: () => {}, warn: (o: { err: string }, msg: string) => warnings.push(`${msg}: ${o.err}`) } as unknown as Logger;
+    const h = observer('k8s-ctr', [flow('k8s-ctr', `${minutesAgo(1)}1Z`, XWING, DEATHSTAR)]);
+    const node = { nodeName: 'k8s-ctr', version: '0.1.0', log };
+    const cfg = { 'hubble-listen-address': '127.0.0.1:0', 'hubble-relay-listen-address': '127.0.0.1:0', 'hubble-relay-peers': '' };
+    const g = await startHubbleGrpc(cfg, h, node);
+    expect(g.relay!.peers).toEqual([`127.0.0.1:${g.observer!.port}`]);
+    const c = observerClient(`127.0.0.1:${g.relay!.port}`);
+    const { nodes } = await unary<GetNodesResponse>(c, 'GetNodes');
+    expect(nodes!.map((n) => [n.name, n.state, n.num_flows])).toEqual([['k8s-ctr', 'NODE_CONNECTED', '1']]);
+    c.close();
+    const busy = await startHubbleGrpc({
+      'hubble-listen-address': `127.0.0.1:${g.observer!.port}`, 'hubble-relay-listen-address': 'nonsense', 'hubble-relay-peers': g.relay!.peers[0],
+    }, h, node);
+    expect(busy.observer).toBeUndefined();
+    expect(busy.relay).toBeUndefined();
+    expect(warnings[0]).toMatch(/^hubble: observer API not serving: .*(address already in use|EADDRINUSE)/i);
+    expect(warnings[1]).toBe('hubble relay: not serving: hubble-relay-listen-address: "nonsense" is not host:port or :port');
+    await g.close();
   });
 });

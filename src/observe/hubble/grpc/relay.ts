@@ -230,11 +230,12 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     cb(null, { namespaces: namespaceList(lists.flatMap((l) => l.namespaces ?? [])) });
   };
 
+  const closePeers = () => { for (const p of peers) p.client.close(); };
   const server = await serveObserver('hubble-relay-listen-address', opts.address, {
     GetFlows: getFlows, ServerStatus: serverStatus, GetNodes: getNodes, GetNamespaces: getNamespaces,
   }, () => {
     for (const stop of [...calls]) stop();
-    for (const p of peers) p.client.close();
-  });
+    closePeers();
+  }).catch((err: Error) => { closePeers(); throw err; });
   return { ...server, peers: opts.peers };
 }
