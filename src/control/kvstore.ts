@@ -1,7 +1,8 @@
-// The state store every control-plane module goes through: a local JSON file now, etcd later.
+// The state store every control-plane module goes through: a local JSON file, or etcd (kvstore-etcd.ts).
 import { existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { EtcdKVStore } from './kvstore-etcd.ts';
 
 export interface KVPair {
   key: string;
@@ -247,8 +248,8 @@ export class LocalKVStore implements KVStore {
   }
 }
 
-/** The store the configuration asks for ('' and 'local' are the local file; etcd comes later). */
-export async function openKVStore(kind: '' | 'local' | 'etcd', stateDir: string): Promise<KVStore> {
-  if (kind === 'etcd') throw new Error('kvstore etcd is not implemented yet; use kvstore local');
+/** The store the configuration asks for: '' and 'local' are the local file, etcd takes `kvstore-opt`. */
+export async function openKVStore(kind: '' | 'local' | 'etcd', stateDir: string, opts: Record<string, string> = {}): Promise<KVStore> {
+  if (kind === 'etcd') return EtcdKVStore.open(opts);
   return LocalKVStore.open(stateDir);
 }

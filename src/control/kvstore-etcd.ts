@@ -1,0 +1,477 @@
+// The kvstore over etcd, as Cilium's kvstore mode: an etcd3 (gRPC) client whose watches resync by
+// difference after a lost connection and whose leases are granted again, keys re-put, after expiring.
+import { readFileSync } from 'node:fs';
+import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, noop, retry, type IBackoff, type IPolicy } from 'cockatiel';
+import { Etcd3, EtcdLeaseInvalidError, GRPCDeadlineExceededError, isRecoverableError, type IOptions, type Lease, type Watcher } from 'etcd3';
+import { parse as parseYaml } from 'yaml';
+import type { KVEvent, KVHealth, KVLease, KVPair, KVStore, KVWatch, KVWriteOptions } from './kvstore.ts';
+
+/** A call that gets no answer within this long rejects (a black-holed etcd, not only a refused one). */
+const CALL_TIMEOUT_MS = 3000;
+const PROBE_INTERVAL_MS = 1000;
+const PROBE_TIMEOUT_MS = 1000;
+/** Reconnect backoff of watches and lease grants: doubling from the minimum, capped. */
+const BACKOFF_MIN_MS = 250;
+const BACKOFF_MAX_MS = 2000;
+/** A host whose calls failed this many times in a row is skipped for BREAKER_OPEN_MS. */
+const BREAKER_FAILURES = 3;
+const BREAKER_OPEN_MS = 1000;
+const DEFAULT_CLIENT_PORT = '2379';
+
+export const ETCD_OPTIONS = ['etcd.address', 'etcd.config'] as const;
+/** Keys of Cilium's etcd.config file (etcd's client YAML) that ciliary understands. */
+const CONFIG_KEYS = ['endpoints', 'trusted-ca-file', 'ca-file', 'key-file', 'cert-file', 'username', 'password'];
+
+export interface EtcdConnection {
+  endpoints: string[];
+  credentials?: { rootCertificate: Buffer; privateKey?: Buffer; certChain?: Buffer };
+  auth?: { username: string; password: string };
+}
+
+/** Endpoints and TLS out of `kvstore-opt` (etcd.address wins over the config file's endpoints). */
+export function etcdConnection(opts: Record<string, string>): EtcdConnection {
+  for (const k of Object.keys(opts)) {
+    if (!(ETCD_OPTIONS as readonly string[]).includes(k)) throw new Error(`kvstore-opt ${k}: unknown option for kvstore etcd (known: ${ETCD_OPTIONS.join(', ')})`);
+  }
+  const conn: EtcdConnection = opts['etcd.config'] ? readEtcdConfig(opts['etcd.config']) : { endpoints: [] };
+  if (opts['etcd.address']) conn.endpoints = opts['etcd.address'].split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (conn.endpoints.length === 0) throw new Error('kvstore etcd needs etcd.address (e.g. etcd.address=http://127.0.0.1:2379) or an etcd.config file with endpoints');
+  conn.endpoints = conn.endpoints.map(normalizeEndpoint);
+  const secure = conn.endpoints.filter((e) => e.startsWith('https://')).length;
+  if (secure !== 0 && secure !== conn.endpoints.length) throw new Error(`kvstore etcd: endpoints mix http:// and https:// (${conn.endpoints.join(', ')})`);
+  if (conn.credentials && secure === 0) throw new Error('kvstore etcd: TLS files given but the endpoints are http://; use https:// endpoints');
+  return conn;
+}
+
+function normalizeEndpoint(e: string): string {
+  let u: URL;
+  try {
+    u = new URL(e);
+  } catch {
+    throw new Error(`kvstore etcd: endpoint "${e}" is not a URL (expected http://host:port)`);
+  }
+  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.hostname === '' || (u.pathname !== '/' && u.pathname !== '')) {
+    throw new Error(`kvstore etcd: endpoint "${e}" must be http:// or https:// host[:port]`);
+  }
+  return `${u.protocol}//${u.hostname}:${u.port || DEFAULT_CLIENT_PORT}`;
+}
+
+function readEtcdConfig(path: string): EtcdConnection {
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`kvstore-opt etcd.config: cannot read ${path}: ${(e as Error).message}`);
+  }
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new Error(`kvstore-opt etcd.config: ${path} is not a YAML mapping`);
+  const cfg = doc as Record<string, unknown>;
+  for (const k of Object.keys(cfg)) {
+    if (!CONFIG_KEYS.includes(k)) throw new Error(`kvstore-opt etcd.config: ${path}: unsupported key "${k}" (supported: ${CONFIG_KEYS.join(', ')})`);
+  }
+  const text = (k: string): string | undefined => {
+    if (cfg[k] === undefined || cfg[k] === null) return undefined;
+    if (typeof cfg[k] !== 'string') throw new Error(`kvstore-opt etcd.config: ${path}: "${k}" must be a string`);
+    return cfg[k] as string;
+  };
+  const file = (k: string): Buffer | undefined => {
+    const p = text(k);
+    try {
+      return p === undefined ? undefined : readFileSync(p);
+    } catch (e) {
+      throw new Error(`kvstore-opt etcd.config: ${path}: ${k} ${p}: ${(e as Error).message}`);
+    }
+  };
+  const eps = cfg.endpoints;
+  const endpoints = typeof eps === 'string' ? [eps] : Array.isArray(eps) && eps.every((x) => typeof x === 'string') ? (eps as string[]) : undefined;
+  if (!endpoints) throw new Error(`kvstore-opt etcd.config: ${path}: "endpoints" must be a list of URLs`);
+  const conn: EtcdConnection = { endpoints };
+  const ca = file('trusted-ca-file') ?? file('ca-file');
+  const key = file('key-file');
+  const cert = file('cert-file');
+  if (Boolean(key) !== Boolean(cert)) throw new Error(`kvstore-opt etcd.config: ${path}: key-file and cert-file go together`);
+  // grpc's createSsl takes the system roots when the CA is absent.
+  if (ca || key) conn.credentials = { rootCertificate: ca as Buffer, privateKey: key, certChain: cert };
+  const username = text('username');
+  if (username !== undefined) conn.auth = { username, password: text('password') ?? '' };
+  return conn;
+}
+
+/** Client settings: calls time out, failing hosts are skipped a while, watch streams reconnect with backoff. */
+function clientOptions(conn: EtcdConnection, hosts: string[], fault: { global: IPolicy; host: () => IPolicy; timeoutMs: number }): IOptions {
+  return {
+    hosts,
+    credentials: conn.credentials,
+    auth: conn.auth,
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + fault.timeoutMs }),
+    faultHandling: {
+      host: fault.host,
+      global: fault.global,
+      // etcd3 uses this as a factory (next() for a fresh backoff), as its own default ExponentialBackoff.
+      watchBackoff: new ExponentialBackoff({ initialDelay: BACKOFF_MIN_MS, maxDelay: BACKOFF_MAX_MS }) as unknown as IBackoff<unknown>,
+    },
+  };
+}
+
+function isUnreachable(e: unknown): boolean {
+  return e instanceof Error && (isRecoverableError(e) || isBrokenCircuitError(e) || e instanceof GRPCDeadlineExceededError || /etcdserver: (request timed out|no leader|leader changed)/.test(e.message));
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+const nextBackoff = (ms: number) => Math.min(ms * 2, BACKOFF_MAX_MS);
+
+export class EtcdKVStore implements KVStore {
+  readonly endpoints: string[];
+  /** Calls through every endpoint; a failed one is retried once per other endpoint. */
+  private readonly client: Etcd3;
+  /** One client per endpoint for the health probe, so status counts each member. */
+  private readonly probes: Etcd3[];
+  private readonly watches = new Set<EtcdWatch>();
+  private readonly leases = new Set<EtcdLease>();
+  /** Keys written with one of this store's leases, so a later plain put or delete detaches them. */
+  private readonly leasedKeys = new Map<string, EtcdLease>();
+  private readonly probeTimer: NodeJS.Timeout;
+  private status: KVHealth;
+  private probing = false;
+  private closed = false;
+
+  private constructor(conn: EtcdConnection) {
+    this.endpoints = conn.endpoints;
+    const hosts = conn.endpoints;
+    this.client = new Etcd3(clientOptions(conn, hosts, {
+      global: hosts.length > 1 ? retry(handleWhen(isUnreachable), { maxAttempts: hosts.length - 1 }) : noop,
+      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: BREAKER_OPEN_MS, breaker: new ConsecutiveBreaker(BREAKER_FAILURES) }),
+      timeoutMs: CALL_TIMEOUT_MS,
+    }));
+    // Probes see each member's own error, never a breaker's.
+    this.probes = hosts.map((h) => new Etcd3(clientOptions(conn, [h], { global: noop, host: () => noop, timeoutMs: PROBE_TIMEOUT_MS })));
+    this.status = { ok: false, message: `etcd: connecting to ${hosts.join(', ')}` };
+    this.probeTimer = setInterval(() => void this.probe(), PROBE_INTERVAL_MS);
+    this.probeTimer.unref();
+  }
+
+  /** Connects lazily: an unreachable etcd gives a failing health() and rejected calls, never a throw here. */
+  static async open(opts: Record<string, string>): Promise<EtcdKVStore> {
+    const store = new EtcdKVStore(etcdConnection(opts));
+    await store.probe();
+    return store;
+  }
+
+  get where(): string {
+    return this.endpoints.join(',');
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    this.check(key);
+    return (await this.call(() => this.client.get(key).string())) ?? undefined;
+  }
+
+  async put(key: string, value: string, opts?: KVWriteOptions): Promise<void> {
+    this.check(key, value);
+    const lease = this.ownLease(opts);
+    if (!lease) {
+      await this.call(() => this.client.put(key).value(value).exec());
+      this.track(key);
+      return;
+    }
+    await this.withLease(lease, (id) => this.client.put(key).value(value).lease(id).exec());
+    this.track(key, value, lease);
+  }
+
+  async delete(key: string): Promise<boolean> {
+    this.check(key);
+    const res = await this.call(() => this.client.delete().key(key).exec());
+    this.track(key);
+    return res.deleted !== '0';
+  }
+
+  async list(prefix: string): Promise<KVPair[]> {
+    this.check();
+    return (await this.call(() => this.range(prefix))).pairs;
+  }
+
+  async createOnly(key: string, value: string, opts?: KVWriteOptions): Promise<boolean> {
+    this.check(key, value);
+    const lease = this.ownLease(opts);
+    const txn = (id?: string) => {
+      const put = this.client.put(key).value(value);
+      return this.client.if(key, 'Create', '==', 0).then(id === undefined ? put : put.lease(id)).commit();
+    };
+    const res = lease ? await this.withLease(lease, txn) : await this.call(() => txn());
+    if (res.succeeded) this.track(key, value, lease);
+    return res.succeeded;
+  }
+
+  watch(prefix: string, onEvent: (e: KVEvent) => void): KVWatch {
+    this.check();
+    const w = new EtcdWatch(this, prefix, onEvent, () => this.watches.delete(w));
+    this.watches.add(w);
+    return w;
+  }
+
+  async grantLease(ttlSeconds: number): Promise<KVLease> {
+    this.check();
+    const lease = new EtcdLease(this, ttlSeconds, () => this.dropLease(lease));
+    try {
+      await this.call(() => lease.liveId());
+    } catch (e) {
+      lease.close();
+      throw e;
+    }
+    this.leases.add(lease);
+    return lease;
+  }
+
+  health(): KVHealth {
+    return this.closed ? { ok: false, message: 'closed' } : this.status;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.probeTimer);
+    for (const w of this.watches) w.close();
+    // Leases are released, not revoked: their keys stay until the TTL runs out, as after a crash.
+    for (const l of this.leases) l.close();
+    for (const c of [this.client, ...this.probes]) c.close();
+  }
+
+  /** Pairs under a prefix in key order, with the revision they were read at. */
+  async range(prefix: string): Promise<{ pairs: KVPair[]; revision: string }> {
+    const res = await this.client.getAll().prefix(prefix).sort('Key', 'Ascend').exec();
+    return { pairs: res.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString() })), revision: res.header.revision };
+  }
+
+  get etcd(): Etcd3 {
+    return this.client;
+  }
+
+  /** Runs one etcd call; a failure to reach etcd marks health and rejects with where it went. */
+  async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw this.failure(e);
+    }
+  }
+
+  failure(e: unknown): Error {
+    const msg = e instanceof Error ? e.message : String(e);
+    if (!isUnreachable(e)) return new Error(`kvstore etcd at ${this.where}: ${msg}`);
+    const err = new Error(`kvstore etcd unreachable at ${this.where}: ${msg}`);
+    if (!this.closed) this.status = { ok: false, message: err.message };
+    return err;
+  }
+
+  /** Re-puts a key of a lease granted again; a plain put of the same key since then wins. */
+  async reput(key: string, value: string, lease: EtcdLease, id: string): Promise<void> {
+    if (this.leasedKeys.get(key) === lease) await this.call(() => this.client.put(key).value(value).lease(id).exec());
+  }
+
+  private async withLease<T>(lease: EtcdLease, op: (id: string) => Promise<T>): Promise<T> {
+    try {
+      return await op(await lease.liveId());
+    } catch (e) {
+      // The lease expired on the server before its keepalive noticed (an outage): grant it again first.
+      if (!(e instanceof EtcdLeaseInvalidError)) throw this.failure(e);
+      return this.call(async () => op(await lease.renew()));
+    }
+  }
+
+  private track(key: string, value?: string, lease?: EtcdLease): void {
+    this.leasedKeys.get(key)?.keys.delete(key);
+    this.leasedKeys.delete(key);
+    if (!lease || value === undefined) return;
+    lease.keys.set(key, value);
+    this.leasedKeys.set(key, lease);
+  }
+
+  private dropLease(lease: EtcdLease): void {
+    this.leases.delete(lease);
+    for (const key of lease.keys.keys()) this.leasedKeys.delete(key);
+    lease.keys.clear();
+  }
+
+  private ownLease(opts?: KVWriteOptions): EtcdLease | undefined {
+    const lease = opts?.lease;
+    if (lease === undefined) return undefined;
+    if (!(lease instanceof EtcdLease) || !this.leases.has(lease)) throw new Error(`kvstore etcd: lease ${lease.id} was not granted by this store or is revoked`);
+    return lease;
+  }
+
+  private async probe(): Promise<void> {
+    if (this.probing) return;
+    this.probing = true;
+    const results = await Promise.all(this.probes.map((p) => p.maintenance.status().then((s) => ({ s }), (e: Error) => ({ e }))));
+    this.probing = false;
+    if (this.closed) return;
+    const up = results.filter((r) => 's' in r).length;
+    const parts = results.map((r, i) => ('s' in r ? `${this.endpoints[i]} - ${r.s.version}${r.s.leader === r.s.header.member_id ? ' (Leader)' : ''}` : `${this.endpoints[i]} - ${(r as { e: Error }).e.message}`));
+    const summary = `${up}/${this.endpoints.length} connected, leases=${this.leases.size}: ${parts.join('; ')}`;
+    this.status = up > 0 ? { ok: true, message: `etcd: ${summary}` } : { ok: false, message: `kvstore etcd unreachable: ${summary}` };
+  }
+
+  private check(key?: string, value?: string): void {
+    if (this.closed) throw new Error('kvstore is closed');
+    if (key !== undefined && (typeof key !== 'string' || key === '')) throw new Error('kvstore key must be a non-empty string');
+    if (value !== undefined && typeof value !== 'string') throw new Error(`kvstore value of "${key}" must be a string`);
+  }
+}
+
+/**
+ * Lists the prefix, delivers the difference to what this watch delivered before, then follows
+ * changes from the listed revision; any break of the stream starts over with a fresh listing.
+ */
+class EtcdWatch implements KVWatch {
+  readonly ready: Promise<void>;
+  private markReady!: () => void;
+  /** What the watcher has been told: the base of the next difference. */
+  private readonly view = new Map<string, string>();
+  private watcher?: Watcher;
+  private closed = false;
+  private backoff = BACKOFF_MIN_MS;
+
+  constructor(private readonly store: EtcdKVStore, private readonly prefix: string, private readonly onEvent: (e: KVEvent) => void, private readonly onClose: () => void) {
+    this.ready = new Promise((resolve) => (this.markReady = resolve));
+    void this.sync();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopWatcher();
+    this.onClose();
+  }
+
+  private async sync(): Promise<void> {
+    while (!this.closed) {
+      try {
+        const { pairs, revision } = await this.store.call(() => this.store.range(this.prefix));
+        if (this.closed) return;
+        const now = new Map(pairs.map((p) => [p.key, p.value]));
+        for (const [key, value] of now) if (this.view.get(key) !== value) this.deliver({ type: 'put', key, value });
+        for (const key of [...this.view.keys()]) if (!now.has(key)) this.deliver({ type: 'delete', key });
+        this.follow(BigInt(revision) + 1n);
+        this.markReady();
+        return;
+      } catch {
+        await sleep(this.backoff);
+        this.backoff = nextBackoff(this.backoff);
+      }
+    }
+  }
+
+  private follow(fromRevision: bigint): void {
+    const w = this.store.etcd.watch().prefix(this.prefix).startRevision(fromRevision.toString()).watcher();
+    this.watcher = w;
+    w.on('connected', () => (this.backoff = BACKOFF_MIN_MS));
+    w.on('put', (kv) => this.deliver({ type: 'put', key: kv.key.toString(), value: kv.value.toString() }));
+    w.on('delete', (kv) => this.deliver({ type: 'delete', key: kv.key.toString() }));
+    const restart = (e: Error) => {
+      if (this.watcher !== w) return;
+      this.store.failure(e);
+      this.stopWatcher();
+      void sleep(this.backoff).then(() => this.sync());
+    };
+    // The client would resume from its last revision on its own; a fresh listing also survives compaction.
+    w.on('disconnected', restart);
+    w.on('error', restart);
+  }
+
+  private stopWatcher(): void {
+    const w = this.watcher;
+    this.watcher = undefined;
+    w?.cancel().catch(() => undefined);
+  }
+
+  private deliver(e: KVEvent): void {
+    if (this.closed) return;
+    if (e.type === 'put') this.view.set(e.key, e.value);
+    else if (!this.view.delete(e.key)) return;
+    try {
+      this.onEvent(e);
+    } catch (err) {
+      // A throwing handler must not take down the client's stream (and with it the agent).
+      process.emitWarning(`kvstore watch handler for "${this.prefix}" threw on ${e.type} ${e.key}: ${(err as Error).message}`);
+    }
+  }
+}
+
+/**
+ * An etcd lease kept alive by the client; when etcd reports it gone (expired during an outage), a
+ * new one is granted with backoff and every key written with it is put again.
+ */
+class EtcdLease implements KVLease {
+  /** Keys written with this lease → their values. */
+  readonly keys = new Map<string, string>();
+  private current!: Lease;
+  private granted!: Promise<string>;
+  private grantedId = '0';
+  private renewing?: Promise<string>;
+  private stopped = false;
+
+  constructor(private readonly store: EtcdKVStore, readonly ttlSeconds: number, private readonly onEnd: () => void) {
+    this.grant();
+  }
+
+  /** The current etcd lease ID in hex, as `etcdctl lease list` prints it. */
+  get id(): string {
+    return BigInt(this.grantedId).toString(16);
+  }
+
+  liveId(): Promise<string> {
+    return this.granted;
+  }
+
+  /** Grants a new lease (retrying with backoff until etcd answers) and re-puts the keys. */
+  renew(): Promise<string> {
+    this.renewing ??= this.regrant().finally(() => (this.renewing = undefined));
+    return this.renewing;
+  }
+
+  async revoke(): Promise<void> {
+    if (this.stopped) return;
+    const lease = this.current;
+    this.close();
+    await this.store.call(() => lease.revoke());
+  }
+
+  close(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.current.release();
+    this.onEnd();
+  }
+
+  private grant(): void {
+    const lease = this.store.etcd.lease(this.ttlSeconds);
+    this.current = lease;
+    this.granted = lease.grant();
+    this.granted.catch(() => undefined);
+    let alive = false;
+    void this.granted.then((id) => {
+      alive = true;
+      this.grantedId = id;
+    }, () => undefined);
+    // 'lost' also reports a grant that never succeeded; only a lease once alive is renewed from here.
+    lease.on('lost', () => {
+      if (alive && lease === this.current && !this.stopped) void this.renew().catch(() => undefined);
+    });
+  }
+
+  private async regrant(): Promise<string> {
+    let backoff = BACKOFF_MIN_MS;
+    for (;;) {
+      if (this.stopped) throw new Error('kvstore etcd: lease revoked or store closed');
+      this.current.release();
+      this.grant();
+      try {
+        const id = await this.store.call(() => this.granted);
+        for (const [key, value] of this.keys) await this.store.reput(key, value, this, id);
+        return id;
+      } catch {
+        await sleep(backoff);
+        backoff = nextBackoff(backoff);
+      }
+    }
+  }
+}
