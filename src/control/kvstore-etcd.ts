@@ -130,7 +130,10 @@ export class EtcdKVStore implements KVStore {
   /** Keys written with one of this store's leases, so a later plain put or delete detaches them. */
   private readonly leasedKeys = new Map<string, EtcdLease>();
   private readonly probeTimer: NodeJS.Timeout;
-  private status: KVHealth;
+  /** Per endpoint, what the last probe found ("http://…:2379 - 3.4.23 (Leader)" or its error). */
+  private probed: Array<{ up: boolean; text: string }>;
+  /** The error of the last call that could not reach etcd, until a probe succeeds again. */
+  private lastFailure?: string;
   private probing = false;
   private closed = false;
 
@@ -144,7 +147,7 @@ export class EtcdKVStore implements KVStore {
     }));
     // Probes see each member's own error, never a breaker's.
     this.probes = hosts.map((h) => new Etcd3(clientOptions(conn, [h], { global: noop, host: () => noop, timeoutMs: PROBE_TIMEOUT_MS })));
-    this.status = { ok: false, message: `etcd: connecting to ${hosts.join(', ')}` };
+    this.probed = hosts.map((h) => ({ up: false, text: `${h} - not probed yet` }));
     this.probeTimer = setInterval(() => void this.probe(), PROBE_INTERVAL_MS);
     this.probeTimer.unref();
   }
@@ -222,7 +225,11 @@ export class EtcdKVStore implements KVStore {
   }
 
   health(): KVHealth {
-    return this.closed ? { ok: false, message: 'closed' } : this.status;
+    if (this.closed) return { ok: false, message: 'closed' };
+    const up = this.probed.filter((p) => p.up).length;
+    const summary = `${up}/${this.probed.length} connected, leases=${this.leases.size}: ${this.probed.map((p) => p.text).join('; ')}`;
+    if (this.lastFailure !== undefined) return { ok: false, message: this.lastFailure };
+    return up > 0 ? { ok: true, message: `etcd: ${summary}` } : { ok: false, message: `kvstore etcd unreachable: ${summary}` };
   }
 
   async close(): Promise<void> {
@@ -258,7 +265,7 @@ export class EtcdKVStore implements KVStore {
     const msg = e instanceof Error ? e.message : String(e);
     if (!isUnreachable(e)) return new Error(`kvstore etcd at ${this.where}: ${msg}`);
     const err = new Error(`kvstore etcd unreachable at ${this.where}: ${msg}`);
-    if (!this.closed) this.status = { ok: false, message: err.message };
+    this.lastFailure = err.message;
     return err;
   }
 
@@ -303,11 +310,10 @@ export class EtcdKVStore implements KVStore {
     this.probing = true;
     const results = await Promise.all(this.probes.map((p) => p.maintenance.status().then((s) => ({ s }), (e: Error) => ({ e }))));
     this.probing = false;
-    if (this.closed) return;
-    const up = results.filter((r) => 's' in r).length;
-    const parts = results.map((r, i) => ('s' in r ? `${this.endpoints[i]} - ${r.s.version}${r.s.leader === r.s.header.member_id ? ' (Leader)' : ''}` : `${this.endpoints[i]} - ${(r as { e: Error }).e.message}`));
-    const summary = `${up}/${this.endpoints.length} connected, leases=${this.leases.size}: ${parts.join('; ')}`;
-    this.status = up > 0 ? { ok: true, message: `etcd: ${summary}` } : { ok: false, message: `kvstore etcd unreachable: ${summary}` };
+    this.probed = results.map((r, i) => ('s' in r
+      ? { up: true, text: `${this.endpoints[i]} - ${r.s.version}${r.s.leader === r.s.header.member_id ? ' (Leader)' : ''}` }
+      : { up: false, text: `${this.endpoints[i]} - ${r.e.message}` }));
+    if (this.probed.some((p) => p.up)) this.lastFailure = undefined;
   }
 
   private check(key?: string, value?: string): void {
