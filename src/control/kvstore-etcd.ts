@@ -1,10 +1,9 @@
 // The kvstore over etcd, as Cilium's kvstore mode: an etcd3 (gRPC) client whose watches resync by
 // difference after a lost connection and whose leases are granted again, keys re-put, after expiring.
-import { readFileSync } from 'node:fs';
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, noop, retry, type IBackoff, type IPolicy } from 'cockatiel';
 import { Etcd3, EtcdLeaseInvalidError, GRPCDeadlineExceededError, isRecoverableError, type IOptions, type Lease, type Watcher } from 'etcd3';
-import { parse as parseYaml } from 'yaml';
-import type { KVEvent, KVHealth, KVLease, KVPair, KVStore, KVWatch, KVWriteOptions } from './kvstore.ts';
+import { etcdConnection, type EtcdConnection } from './kvstore-etcd-options.ts';
+import { checkUse, type KVEvent, type KVHealth, type KVLease, type KVPair, type KVStore, type KVWatch, type KVWriteOptions } from './kvstore.ts';
 
 /** A call that gets no answer within this long rejects (a black-holed etcd, not only a refused one). */
 const CALL_TIMEOUT_MS = 3000;
@@ -16,85 +15,6 @@ const BACKOFF_MAX_MS = 2000;
 /** A host whose calls failed this many times in a row is skipped for BREAKER_OPEN_MS. */
 const BREAKER_FAILURES = 3;
 const BREAKER_OPEN_MS = 1000;
-const DEFAULT_CLIENT_PORT = '2379';
-
-export const ETCD_OPTIONS = ['etcd.address', 'etcd.config'] as const;
-/** Keys of Cilium's etcd.config file (etcd's client YAML) that ciliary understands. */
-const CONFIG_KEYS = ['endpoints', 'trusted-ca-file', 'ca-file', 'key-file', 'cert-file', 'username', 'password'];
-
-export interface EtcdConnection {
-  endpoints: string[];
-  credentials?: { rootCertificate: Buffer; privateKey?: Buffer; certChain?: Buffer };
-  auth?: { username: string; password: string };
-}
-
-/** Endpoints and TLS out of `kvstore-opt` (etcd.address wins over the config file's endpoints). */
-export function etcdConnection(opts: Record<string, string>): EtcdConnection {
-  for (const k of Object.keys(opts)) {
-    if (!(ETCD_OPTIONS as readonly string[]).includes(k)) throw new Error(`kvstore-opt ${k}: unknown option for kvstore etcd (known: ${ETCD_OPTIONS.join(', ')})`);
-  }
-  const conn: EtcdConnection = opts['etcd.config'] ? readEtcdConfig(opts['etcd.config']) : { endpoints: [] };
-  if (opts['etcd.address']) conn.endpoints = opts['etcd.address'].split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (conn.endpoints.length === 0) throw new Error('kvstore etcd needs etcd.address (e.g. etcd.address=http://127.0.0.1:2379) or an etcd.config file with endpoints');
-  conn.endpoints = conn.endpoints.map(normalizeEndpoint);
-  const secure = conn.endpoints.filter((e) => e.startsWith('https://')).length;
-  if (secure !== 0 && secure !== conn.endpoints.length) throw new Error(`kvstore etcd: endpoints mix http:// and https:// (${conn.endpoints.join(', ')})`);
-  if (conn.credentials && secure === 0) throw new Error('kvstore etcd: TLS files given but the endpoints are http://; use https:// endpoints');
-  return conn;
-}
-
-function normalizeEndpoint(e: string): string {
-  let u: URL;
-  try {
-    u = new URL(e);
-  } catch {
-    throw new Error(`kvstore etcd: endpoint "${e}" is not a URL (expected http://host:port)`);
-  }
-  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.hostname === '' || (u.pathname !== '/' && u.pathname !== '')) {
-    throw new Error(`kvstore etcd: endpoint "${e}" must be http:// or https:// host[:port]`);
-  }
-  return `${u.protocol}//${u.hostname}:${u.port || DEFAULT_CLIENT_PORT}`;
-}
-
-function readEtcdConfig(path: string): EtcdConnection {
-  let doc: unknown;
-  try {
-    doc = parseYaml(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new Error(`kvstore-opt etcd.config: cannot read ${path}: ${(e as Error).message}`);
-  }
-  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new Error(`kvstore-opt etcd.config: ${path} is not a YAML mapping`);
-  const cfg = doc as Record<string, unknown>;
-  for (const k of Object.keys(cfg)) {
-    if (!CONFIG_KEYS.includes(k)) throw new Error(`kvstore-opt etcd.config: ${path}: unsupported key "${k}" (supported: ${CONFIG_KEYS.join(', ')})`);
-  }
-  const text = (k: string): string | undefined => {
-    if (cfg[k] === undefined || cfg[k] === null) return undefined;
-    if (typeof cfg[k] !== 'string') throw new Error(`kvstore-opt etcd.config: ${path}: "${k}" must be a string`);
-    return cfg[k] as string;
-  };
-  const file = (k: string): Buffer | undefined => {
-    const p = text(k);
-    try {
-      return p === undefined ? undefined : readFileSync(p);
-    } catch (e) {
-      throw new Error(`kvstore-opt etcd.config: ${path}: ${k} ${p}: ${(e as Error).message}`);
-    }
-  };
-  const eps = cfg.endpoints;
-  const endpoints = typeof eps === 'string' ? [eps] : Array.isArray(eps) && eps.every((x) => typeof x === 'string') ? (eps as string[]) : undefined;
-  if (!endpoints) throw new Error(`kvstore-opt etcd.config: ${path}: "endpoints" must be a list of URLs`);
-  const conn: EtcdConnection = { endpoints };
-  const ca = file('trusted-ca-file') ?? file('ca-file');
-  const key = file('key-file');
-  const cert = file('cert-file');
-  if (Boolean(key) !== Boolean(cert)) throw new Error(`kvstore-opt etcd.config: ${path}: key-file and cert-file go together`);
-  // grpc's createSsl takes the system roots when the CA is absent.
-  if (ca || key) conn.credentials = { rootCertificate: ca as Buffer, privateKey: key, certChain: cert };
-  const username = text('username');
-  if (username !== undefined) conn.auth = { username, password: text('password') ?? '' };
-  return conn;
-}
 
 /** Client settings: calls time out, failing hosts are skipped a while, watch streams reconnect with backoff. */
 function clientOptions(conn: EtcdConnection, hosts: string[], fault: { global: IPolicy; host: () => IPolicy; timeoutMs: number }): IOptions {
@@ -157,10 +77,6 @@ export class EtcdKVStore implements KVStore {
     const store = new EtcdKVStore(etcdConnection(opts));
     await store.probe();
     return store;
-  }
-
-  get where(): string {
-    return this.endpoints.join(',');
   }
 
   async get(key: string): Promise<string | undefined> {
@@ -226,9 +142,9 @@ export class EtcdKVStore implements KVStore {
 
   health(): KVHealth {
     if (this.closed) return { ok: false, message: 'closed' };
+    if (this.lastFailure !== undefined) return { ok: false, message: this.lastFailure };
     const up = this.probed.filter((p) => p.up).length;
     const summary = `${up}/${this.probed.length} connected, leases=${this.leases.size}: ${this.probed.map((p) => p.text).join('; ')}`;
-    if (this.lastFailure !== undefined) return { ok: false, message: this.lastFailure };
     return up > 0 ? { ok: true, message: `etcd: ${summary}` } : { ok: false, message: `kvstore etcd unreachable: ${summary}` };
   }
 
@@ -240,6 +156,12 @@ export class EtcdKVStore implements KVStore {
     // Leases are released, not revoked: their keys stay until the TTL runs out, as after a crash.
     for (const l of this.leases) l.close();
     for (const c of [this.client, ...this.probes]) c.close();
+  }
+
+  // Below: what EtcdWatch and EtcdLease use of their store.
+
+  get where(): string {
+    return this.endpoints.join(',');
   }
 
   /** Pairs under a prefix in key order, with the revision they were read at. */
@@ -317,9 +239,7 @@ export class EtcdKVStore implements KVStore {
   }
 
   private check(key?: string, value?: string): void {
-    if (this.closed) throw new Error('kvstore is closed');
-    if (key !== undefined && (typeof key !== 'string' || key === '')) throw new Error('kvstore key must be a non-empty string');
-    if (value !== undefined && typeof value !== 'string') throw new Error(`kvstore value of "${key}" must be a string`);
+    checkUse(this.closed, key, value);
   }
 }
 

@@ -61,6 +61,13 @@ export interface KVStore {
 
 export const LOCAL_KVSTORE_FILE = 'kvstore.json';
 
+/** What every store refuses: use after close, an empty key, a value that is not a string. */
+export function checkUse(closed: boolean, key?: string, value?: string): void {
+  if (closed) throw new Error('kvstore is closed');
+  if (key !== undefined && (typeof key !== 'string' || key === '')) throw new Error('kvstore key must be a non-empty string');
+  if (value !== undefined && typeof value !== 'string') throw new Error(`kvstore value of "${key}" must be a string`);
+}
+
 interface LocalWatcher {
   prefix: string;
   onEvent: (e: KVEvent) => void;
@@ -208,9 +215,7 @@ export class LocalKVStore implements KVStore {
   }
 
   private check(key?: string, value?: string): void {
-    if (this.closed) throw new Error('kvstore is closed');
-    if (key !== undefined && (typeof key !== 'string' || key === '')) throw new Error('kvstore key must be a non-empty string');
-    if (value !== undefined && typeof value !== 'string') throw new Error(`kvstore value of "${key}" must be a string`);
+    checkUse(this.closed, key, value);
   }
 
   private persist(): Promise<void> {
