@@ -36,6 +36,9 @@ function isUnreachable(e: unknown): boolean {
   return e instanceof Error && (isRecoverableError(e) || isBrokenCircuitError(e) || e instanceof GRPCDeadlineExceededError || /etcdserver: (request timed out|no leader|leader changed)/.test(e.message));
 }
 
+// grpc-js ends its messages with an empty "Resolution note:" when name resolution played no part.
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e)).replace(/\.? Resolution note: ?$/, '');
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 const nextBackoff = (ms: number) => Math.min(ms * 2, BACKOFF_MAX_MS);
 
@@ -184,7 +187,7 @@ export class EtcdKVStore implements KVStore {
   }
 
   failure(e: unknown): Error {
-    const msg = e instanceof Error ? e.message : String(e);
+    const msg = errorText(e);
     if (!isUnreachable(e)) return new Error(`kvstore etcd at ${this.where}: ${msg}`);
     const err = new Error(`kvstore etcd unreachable at ${this.where}: ${msg}`);
     this.lastFailure = err.message;
@@ -234,7 +237,7 @@ export class EtcdKVStore implements KVStore {
     this.probing = false;
     this.probed = results.map((r, i) => ('s' in r
       ? { up: true, text: `${this.endpoints[i]} - ${r.s.version}${r.s.leader === r.s.header.member_id ? ' (Leader)' : ''}` }
-      : { up: false, text: `${this.endpoints[i]} - ${r.e.message}` }));
+      : { up: false, text: `${this.endpoints[i]} - ${errorText(r.e)}` }));
     if (this.probed.some((p) => p.up)) this.lastFailure = undefined;
   }
 

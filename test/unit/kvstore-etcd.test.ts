@@ -171,6 +171,14 @@ describe('EtcdKVStore', () => {
 });
 
 describe('EtcdKVStore outages', () => {
+  it('works through the live endpoint when another one is down, and says so in health', async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const kv = await store(`${dead},${etcd.url}`);
+    expect(kv.health()).toEqual({ ok: true, message: expect.stringMatching(new RegExp(`^etcd: 1/2 connected, leases=0: ${dead} - 14 UNAVAILABLE: .*ECONNREFUSED[^;]*; ${etcd.url} - 3\\.4\\.\\d+ \\(Leader\\)$`)) });
+    for (let i = 0; i < 6; i++) await kv.put(`t10/k${i}`, String(i));
+    expect((await kv.list('t10/')).map((p) => p.value)).toEqual(['0', '1', '2', '3', '4', '5']);
+  });
+
   it('a client cut off past its lease TTL resyncs its watch by difference and re-registers its node', async () => {
     const relay = await TcpRelay.start(etcd.clientPort);
     try {
@@ -227,9 +235,13 @@ describe('EtcdKVStore outages', () => {
     const leaseBefore = lease.id;
     await kv.put('t8/nodes/k8s-ctr', 'ip=192.168.10.100', { lease });
 
+    const idle = await store();
     await etcd.stop();
     const t0 = Date.now();
     const lossMs = await until('health to report the loss', () => !kv.health().ok, 5000);
+    // A store that makes no calls notices through its probe alone.
+    const idleLossMs = await until('an idle store to report the loss', () => !idle.health().ok, 5000) + lossMs;
+    expect(idle.health().message).toMatch(/^kvstore etcd unreachable: 0\/1 connected, leases=0: http:\/\/127\.0\.0\.1:\d+ - 14 UNAVAILABLE: .*ECONNREFUSED/);
     const t1 = Date.now();
     await expect(kv.list('t8/')).rejects.toThrow(/^kvstore etcd unreachable at http:\/\/127\.0\.0\.1:\d+: /);
     const rejectMs = Date.now() - t1;
@@ -252,7 +264,7 @@ describe('EtcdKVStore outages', () => {
     // Nothing to wait for: the assertion is that no delete comes once the old lease's TTL has passed.
     await new Promise((r) => setTimeout(r, (TTL + 2) * 1000));
     expect(nodes.events).toEqual(['put t8/nodes/k8s-ctr=ip=192.168.10.100']);
-    console.log(`etcd restart: health loss ${lossMs} ms, call rejected in ${rejectMs} ms, outage ${t2 - t0} ms; after restart: watch converged ${convergeMs} ms, health ok ${healthMs} ms`);
+    console.log(`etcd restart: health loss ${lossMs} ms (idle store ${idleLossMs} ms), call rejected in ${rejectMs} ms, outage ${t2 - t0} ms; after restart: watch converged ${convergeMs} ms, health ok ${healthMs} ms`);
     w.close();
     nodes.close();
   });
