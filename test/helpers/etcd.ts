@@ -1,7 +1,9 @@
 // A private etcd member (Debian's /usr/bin/etcd) on free loopback ports with a temp data dir, and a
 // TCP relay in front of it that a test can cut to take one client off etcd while others stay on.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,23 +27,48 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** Files of a test CA, a server certificate for 127.0.0.1 and a client certificate (openssl, EC keys). */
+export interface TlsFiles {
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+}
+
+export function makeTlsFiles(dir: string): TlsFiles {
+  const ssl = (...args: string[]) => {
+    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
+  };
+  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  ssl('req', '-x509', ...key, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=ciliary-test-ca');
+  for (const [name, usage] of [['server', 'serverAuth'], ['client', 'clientAuth']]) {
+    writeFileSync(join(dir, `${name}.ext`), `subjectAltName=IP:127.0.0.1\nextendedKeyUsage=${usage}\n`);
+    ssl('req', ...key, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+    ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '1', '-extfile', `${name}.ext`);
+  }
+  const f = (n: string) => join(dir, n);
+  return { ca: f('ca.pem'), serverCert: f('server.crt'), serverKey: f('server.key'), clientCert: f('client.crt'), clientKey: f('client.key') };
+}
+
 export class EtcdMember {
   private proc?: ChildProcess;
   private log = '';
 
-  private constructor(readonly dataDir: string, readonly clientPort: number, readonly peerPort: number) {}
+  private constructor(readonly dataDir: string, readonly clientPort: number, readonly peerPort: number, readonly tls?: TlsFiles) {}
 
   get url(): string {
-    return `http://127.0.0.1:${this.clientPort}`;
+    return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.clientPort}`;
   }
 
   get pid(): number | undefined {
     return this.proc?.pid;
   }
 
-  /** Starts a one-member cluster and waits until it answers /health. */
-  static async start(): Promise<EtcdMember> {
-    const m = new EtcdMember(mkdtempSync(join(tmpdir(), 'ciliary-etcd-')), await freePort(), await freePort());
+  /** Starts a one-member cluster and waits until it answers /health; with tls, clients need a certificate. */
+  static async start(tls?: TlsFiles): Promise<EtcdMember> {
+    const m = new EtcdMember(mkdtempSync(join(tmpdir(), 'ciliary-etcd-')), await freePort(), await freePort(), tls);
     try {
       await m.restart();
     } catch (e) {
@@ -60,6 +87,7 @@ export class EtcdMember {
       '--listen-client-urls', this.url, '--advertise-client-urls', this.url,
       '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
       '--initial-cluster', `test=${peer}`, '--initial-cluster-state', 'new',
+      ...(this.tls ? ['--cert-file', this.tls.serverCert, '--key-file', this.tls.serverKey, '--trusted-ca-file', this.tls.ca, '--client-cert-auth'] : []),
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
     running.add(proc);
@@ -98,13 +126,17 @@ export class EtcdMember {
     rmSync(this.dataDir, { recursive: true, force: true });
   }
 
-  private async healthy(): Promise<boolean> {
-    try {
-      const res = await fetch(`${this.url}/health`, { signal: AbortSignal.timeout(1000) });
-      return res.ok && ((await res.json()) as { health?: string }).health === 'true';
-    } catch {
-      return false;
-    }
+  private healthy(): Promise<boolean> {
+    const tls = this.tls && { ca: readFileSync(this.tls.ca), cert: readFileSync(this.tls.clientCert), key: readFileSync(this.tls.clientKey) };
+    return new Promise((resolve) => {
+      const req = (tls ? httpsGet : httpGet)(`${this.url}/health`, { timeout: 1000, ...tls }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve(res.statusCode === 200 && body.includes('"health":"true"')));
+      });
+      req.on('error', () => resolve(false));
+      req.on('timeout', () => req.destroy());
+    });
   }
 }
 

@@ -7,7 +7,7 @@ import { EtcdKVStore } from '../../src/control/kvstore-etcd.ts';
 import { etcdConnection } from '../../src/control/kvstore-etcd-options.ts';
 import { openKVStore, type KVEvent, type KVStore } from '../../src/control/kvstore.ts';
 import { IdentityAllocator } from '../../src/identity/allocator.ts';
-import { EtcdMember, TcpRelay, freePort } from '../helpers/etcd.ts';
+import { EtcdMember, TcpRelay, freePort, makeTlsFiles } from '../helpers/etcd.ts';
 
 const TTL = 2;
 
@@ -267,6 +267,33 @@ describe('EtcdKVStore outages', () => {
     console.log(`etcd restart: health loss ${lossMs} ms (idle store ${idleLossMs} ms), call rejected in ${rejectMs} ms, outage ${t2 - t0} ms; after restart: watch converged ${convergeMs} ms, health ok ${healthMs} ms`);
     w.close();
     nodes.close();
+  });
+});
+
+describe('EtcdKVStore over TLS', () => {
+  it('connects with an etcd.config naming the CA, client key and certificate, and is refused without them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ciliary-etcdtls-'));
+    let secure: EtcdMember | undefined;
+    try {
+      const tls = makeTlsFiles(dir);
+      secure = await EtcdMember.start(tls);
+      const cfg = join(dir, 'etcd.config');
+      writeFileSync(cfg, `---\nendpoints:\n- ${secure.url}\ntrusted-ca-file: '${tls.ca}'\nkey-file: '${tls.clientKey}'\ncert-file: '${tls.clientCert}'\n`);
+      const kv = (await openKVStore('etcd', '', { 'etcd.config': cfg })) as EtcdKVStore;
+      stores.push(kv);
+      expect(kv.health()).toEqual({ ok: true, message: expect.stringMatching(/^etcd: 1\/1 connected, leases=0: https:\/\/127\.0\.0\.1:\d+ - 3\.4\.\d+ \(Leader\)$/) });
+      await kv.put('tls/a', 'secret');
+      expect(await kv.list('tls/')).toEqual([{ key: 'tls/a', value: 'secret' }]);
+
+      writeFileSync(cfg, `endpoints: [${secure.url}]\ntrusted-ca-file: '${tls.ca}'\n`);
+      const anonymous = (await openKVStore('etcd', '', { 'etcd.config': cfg })) as EtcdKVStore;
+      stores.push(anonymous);
+      expect(anonymous.health().ok).toBe(false);
+      await expect(anonymous.get('tls/a')).rejects.toThrow(/^kvstore etcd/);
+    } finally {
+      await secure?.remove();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
