@@ -5,6 +5,7 @@
 #                         with N > 1 an etcd member on k8s-ctr (node IP:2379) holds the cluster state
 #   cluster.sh down       stop the agents and etcd, remove pods, nodes, veths, bridge and state
 #   cluster.sh status     one line per node: name, IP, agent pid, healthz
+#   cluster.sh etcd stop|start   stop the lab's etcd member (data kept) or start it again (fault tests)
 #
 # Options:  --state-root DIR  (default /run/ciliary; /run/ciliary/<prefix> when CILIARY_LAB_PREFIX is set)
 # Env:      CILIARY_LAB_PREFIX  prefix for namespace, bridge and veth names (tests), default empty
@@ -37,7 +38,7 @@ usage() {
   local code="${1:-0}"
   local fd=1
   [ "$code" = 0 ] || fd=2
-  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&"$fd"
+  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&"$fd"
   exit "$code"
 }
 
@@ -279,10 +280,16 @@ stop_agent() {
   rm -f "$1/agent.pid"
 }
 
+stop_etcd() {
+  local pid
+  if pid="$(etcd_pid)"; then stop_pid "$pid" etcd; fi
+  rm -f "$(etcd_dir)/etcd.pid"
+}
+
 # After the agents (they may still write on their way out); its data goes with it.
 remove_etcd() {
-  local pid dir; dir="$(etcd_dir)"
-  if pid="$(etcd_pid)"; then stop_pid "$pid" etcd; fi
+  local dir; dir="$(etcd_dir)"
+  stop_etcd
   if [ -d "$dir" ]; then
     log "etcd data $dir"
     rm -rf -- "$dir"
@@ -355,6 +362,17 @@ cmd_status() {
   done
 }
 
+cmd_etcd() {
+  case "$1" in
+    stop) stop_etcd ;;
+    start)
+      [ -d "$(etcd_dir)/data" ] && ns_exists "$(node_ns "$ETCD_NODE")" || die "no multi-node lab with etcd here (cluster.sh up 2 or 3 first)"
+      start_etcd
+      ;;
+    *) usage 1 ;;
+  esac
+}
+
 # ---- main --------------------------------------------------------------------------------------
 
 main() {
@@ -378,6 +396,7 @@ main() {
     up) [ ${#args[@]} -le 2 ] || usage 1; cmd_up "${args[1]:-1}" ;;
     down) [ ${#args[@]} -eq 1 ] || usage 1; cmd_down ;;
     status) [ ${#args[@]} -eq 1 ] || usage 1; cmd_status ;;
+    etcd) [ ${#args[@]} -eq 2 ] || usage 1; cmd_etcd "${args[1]}" ;;
     *) usage 1 ;;
   esac
 }
