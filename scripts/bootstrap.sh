@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(iproute2 iputils-ping curl iperf3 procps dnsutils netcat-openbsd tcpdump iptables chromium librust-libc-dev)
+APT_PACKAGES=(iproute2 iputils-ping curl iperf3 procps dnsutils netcat-openbsd tcpdump iptables chromium librust-libc-dev etcd-server etcd-client)
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
@@ -24,6 +24,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   log "apt: installing ${missing[*]}"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts a system etcd on localhost:2379; the lab runs its own member, so keep that one off.
+  if [[ " ${missing[*]} " == *" etcd-server "* ]] && [ -d /run/systemd/system ]; then
+    as_root systemctl disable --now etcd.service >/dev/null 2>&1 || true
+  fi
 fi
 
 # npm ci when node_modules is absent or older than the lock file.

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Multi-node ciliary lab on one machine: node network namespaces on a Linux bridge, one agent per node.
 #
-#   cluster.sh up [N]     build N nodes (1..3: k8s-ctr, k8s-w1, k8s-w2) and start their agents
-#   cluster.sh down       stop the agents, remove pods, nodes, veths, bridge and state
+#   cluster.sh up [N]     build N nodes (1..3: k8s-ctr, k8s-w1, k8s-w2) and start their agents;
+#                         with N > 1 an etcd member on k8s-ctr (node IP:2379) holds the cluster state
+#   cluster.sh down       stop the agents and etcd, remove pods, nodes, veths, bridge and state
 #   cluster.sh status     one line per node: name, IP, agent pid, healthz
+#   cluster.sh etcd stop|start   stop the lab's etcd member (data kept) or start it again (fault tests)
 #
 # Options:  --state-root DIR  (default /run/ciliary; /run/ciliary/<prefix> when CILIARY_LAB_PREFIX is set)
 # Env:      CILIARY_LAB_PREFIX  prefix for namespace, bridge and veth names (tests), default empty
@@ -11,6 +13,7 @@
 #           CILIARY_LAB_BRIDGE  bridge name override
 #           CILIARY_AGENT_CMD   agent command (default <repo>/bin/ciliary-agent), split on spaces
 #           CILIARY_AGENT_ARGS  extra arguments appended to every agent's command line
+#           CILIARY_ETCD_BIN    etcd binary (default /usr/bin/etcd, Debian's etcd-server)
 set -euo pipefail
 
 REPO="$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)"
@@ -20,6 +23,12 @@ NET="${CILIARY_LAB_NET:-192.168.10}"
 ROUTER_IP="$NET.1"
 HEALTH_TIMEOUT_S=30
 STOP_TIMEOUT_S=10
+ETCD_BIN="${CILIARY_ETCD_BIN:-/usr/bin/etcd}"
+ETCD_NODE=k8s-ctr   # as kubeadm's control plane: the one member runs on the first node
+ETCD_CLIENT_PORT=2379
+ETCD_PEER_PORT=2380
+ETCD_TIMEOUT_S=30
+KVSTORE_ARGS=(--kvstore local)
 STATE_ROOT=""
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
@@ -29,7 +38,7 @@ usage() {
   local code="${1:-0}"
   local fd=1
   [ "$code" = 0 ] || fd=2
-  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&"$fd"
+  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&"$fd"
   exit "$code"
 }
 
@@ -39,6 +48,8 @@ node_ns() { printf '%s%s' "$PREFIX" "$1"; }              # namespace of node $1
 node_ip() { printf '%s.%d' "$NET" $((100 + $1)); }        # address of node index $1
 pod_cidr() { printf '172.20.%d.0/24' "$1"; }
 state_dir() { printf '%s/%s' "$STATE_ROOT" "$1"; }
+etcd_dir() { printf '%s/etcd' "$STATE_ROOT"; }
+etcd_url() { printf 'http://%s:%d' "$(node_ip 0)" "$ETCD_CLIENT_PORT"; }
 
 bridge_name() {
   local name="${CILIARY_LAB_BRIDGE:-${PREFIX}cil-lab-br}"
@@ -76,21 +87,30 @@ running() {
   [ "${stat%% *}" != Z ]
 }
 
-# The pid in $1/agent.pid, if that process is alive and is the agent started for state dir $1.
-agent_pid() {
-  local dir="$1" pid args
-  [ -f "$dir/agent.pid" ] || return 1
-  pid="$(tr -dc '0-9' <"$dir/agent.pid")"
+# The pid in pid file $1, if that process is alive and has the arguments "$2 $3" (against pid reuse).
+pid_of() {
+  local file="$1" pid args
+  [ -f "$file" ] || return 1
+  pid="$(tr -dc '0-9' <"$file")"
   [ -n "$pid" ] && running "$pid" || return 1
-  # Our agents carry "--state-dir <dir>" on their command line (the real one runs as node, not as
-  # ciliary-agent, once the shim has exec'd), so that identifies them against pid reuse.
   args="$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
-  [[ $'\n'"$args"$'\n' == *$'\n--state-dir\n'"$dir"$'\n'* ]] || return 1
+  [[ $'\n'"$args"$'\n' == *$'\n'"$2"$'\n'"$3"$'\n'* ]] || return 1
   printf '%s' "$pid"
 }
 
+# The agent started for state dir $1: it carries "--state-dir <dir>" on its command line (the real
+# one runs as node, not as ciliary-agent, once the shim has exec'd).
+agent_pid() { pid_of "$1/agent.pid" --state-dir "$1"; }
+etcd_pid() { pid_of "$(etcd_dir)/etcd.pid" --data-dir "$(etcd_dir)/data"; }
+
 healthy() {
   [ -S "$1" ] && curl -sf --max-time 2 --unix-socket "$1" http://x/v1/healthz >/dev/null 2>&1
+}
+
+etcd_healthy() {
+  local body
+  body="$(curl -sf --max-time 2 "$(etcd_url)/health" 2>/dev/null)" || return 1
+  [[ "$body" == *'"health":"true"'* ]]
 }
 
 # ---- up ----------------------------------------------------------------------------------------
@@ -148,7 +168,7 @@ start_agent() {
   read -ra cmd <<<"${CILIARY_AGENT_CMD:-$REPO/bin/ciliary-agent}"
   read -ra extra <<<"${CILIARY_AGENT_ARGS:-}"
   cmd+=(--node-name "$node" --node-ip "$(node_ip "$idx")" --ipv4-pod-cidr "$(pod_cidr "$idx")"
-    --kvstore local --state-dir "$dir" --api-socket "$sock" "${extra[@]}")
+    "${KVSTORE_ARGS[@]}" --state-dir "$dir" --api-socket "$sock" "${extra[@]}")
 
   log "$node: starting agent in $ns (log $dir/agent.log)"
   # The inner shell writes its own pid, then execs the agent: the pid file names the agent itself.
@@ -157,6 +177,36 @@ start_agent() {
   # pod namespaces it mounts under /var/run/netns would be invisible to everyone else.
   setsid nsenter --net="/var/run/netns/$ns" bash -c 'echo $$ >"$0"; exec nohup "$@"' "$dir/agent.pid" "${cmd[@]}" \
     >>"$dir/agent.log" 2>&1 </dev/null &
+}
+
+# One etcd member inside k8s-ctr's namespace, listening on the node IP (and its loopback).
+start_etcd() {
+  local dir ns ip pid
+  dir="$(etcd_dir)"; ns="$(node_ns "$ETCD_NODE")"; ip="$(node_ip 0)"
+  [ -x "$ETCD_BIN" ] || die "$ETCD_BIN not found: install etcd-server (scripts/bootstrap.sh)"
+  mkdir -p "$dir"
+  if pid="$(etcd_pid)"; then
+    log "etcd already running (pid $pid)"
+    return 0
+  fi
+  rm -f "$dir/etcd.pid"
+  log "etcd: starting in $ns on $(etcd_url) (data $dir/data, log $dir/etcd.log)"
+  # shellcheck disable=SC2016  # $$ and $@ belong to the inner shell
+  setsid nsenter --net="/var/run/netns/$ns" bash -c 'echo $$ >"$0"; exec nohup "$@"' "$dir/etcd.pid" \
+    "$ETCD_BIN" --name "$ETCD_NODE" --data-dir "$dir/data" --logger zap --log-outputs stderr \
+    --listen-client-urls "$(etcd_url),http://127.0.0.1:$ETCD_CLIENT_PORT" --advertise-client-urls "$(etcd_url)" \
+    --listen-peer-urls "http://$ip:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://$ip:$ETCD_PEER_PORT" \
+    --initial-cluster "$ETCD_NODE=http://$ip:$ETCD_PEER_PORT" --initial-cluster-state new \
+    >>"$dir/etcd.log" 2>&1 </dev/null &
+  local deadline=$((SECONDS + ETCD_TIMEOUT_S))
+  until etcd_healthy; do
+    if [ $SECONDS -ge $deadline ] || { [ -s "$dir/etcd.pid" ] && ! etcd_pid >/dev/null; }; then
+      log "etcd did not answer $(etcd_url)/health; last lines of $dir/etcd.log:"
+      tail -n 30 "$dir/etcd.log" >&2 2>/dev/null || true
+      exit 1
+    fi
+    sleep 0.2
+  done
 }
 
 wait_healthy() {
@@ -190,10 +240,15 @@ cmd_up() {
   mkdir -p "$STATE_ROOT"
   ensure_bridge
   for ((i = 0; i < n; i++)); do ensure_node "$i" "${NODES[$i]}"; done
+  if [ "$n" -gt 1 ]; then
+    start_etcd
+    KVSTORE_ARGS=(--kvstore etcd --kvstore-opt "etcd.address=$(etcd_url)")
+  fi
   for ((i = 0; i < n; i++)); do start_agent "$i" "${NODES[$i]}"; done
   for ((i = 0; i < n; i++)); do wait_healthy "${NODES[$i]}"; done
 
   echo "lab up: bridge $(bridge_name) $ROUTER_IP/24"
+  [ "$n" -eq 1 ] || echo "  etcd     $(etcd_url) on ${ETCD_NODE} (pid $(etcd_pid), data $(etcd_dir)/data)"
   for ((i = 0; i < n; i++)); do
     printf '  %-8s netns %-14s %-16s pods %-15s api %s\n' "${NODES[$i]}" "$(node_ns "${NODES[$i]}")" \
       "$(node_ip "$i")" "$(pod_cidr "$i")" "$(state_dir "${NODES[$i]}")/agent.sock"
@@ -203,22 +258,42 @@ cmd_up() {
 
 # ---- down --------------------------------------------------------------------------------------
 
-stop_agent() {
-  local dir="$1" pid deadline
-  if pid="$(agent_pid "$dir")"; then
-    log "stopping agent pid $pid"
-    kill -TERM "$pid" 2>/dev/null || true
-    deadline=$((SECONDS + STOP_TIMEOUT_S))
-    while running "$pid" && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
-    if running "$pid"; then
-      log "agent pid $pid ignored SIGTERM; SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      while running "$pid"; do sleep 0.1; done
-    fi
-    # The agent led its own session (setsid): whatever it started and left in its group goes too.
-    kill -KILL -- "-$pid" 2>/dev/null || true
+# SIGTERM pid $1 (named $2 in the log), SIGKILL after STOP_TIMEOUT_S, then its session.
+stop_pid() {
+  local pid="$1" what="$2" deadline
+  log "stopping $what pid $pid"
+  kill -TERM "$pid" 2>/dev/null || true
+  deadline=$((SECONDS + STOP_TIMEOUT_S))
+  while running "$pid" && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+  if running "$pid"; then
+    log "$what pid $pid ignored SIGTERM; SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    while running "$pid"; do sleep 0.1; done
   fi
-  rm -f "$dir/agent.pid"
+  # It led its own session (setsid): whatever it started and left in its group goes too.
+  kill -KILL -- "-$pid" 2>/dev/null || true
+}
+
+stop_agent() {
+  local pid
+  if pid="$(agent_pid "$1")"; then stop_pid "$pid" agent; fi
+  rm -f "$1/agent.pid"
+}
+
+stop_etcd() {
+  local pid
+  if pid="$(etcd_pid)"; then stop_pid "$pid" etcd; fi
+  rm -f "$(etcd_dir)/etcd.pid"
+}
+
+# After the agents (they may still write on their way out); its data goes with it.
+remove_etcd() {
+  local dir; dir="$(etcd_dir)"
+  stop_etcd
+  if [ -d "$dir" ]; then
+    log "etcd data $dir"
+    rm -rf -- "$dir"
+  fi
 }
 
 # Pod namespaces of node $1: the agent names them "cil-<node>-<namespace>-<pod>".
@@ -257,6 +332,8 @@ remove_node() {
 
 cmd_down() {
   local i br
+  for ((i = 0; i < ${#NODES[@]}; i++)); do stop_agent "$(state_dir "${NODES[$i]}")"; done
+  remove_etcd
   for ((i = 0; i < ${#NODES[@]}; i++)); do remove_node "$i" "${NODES[$i]}"; done
   br="$(bridge_name)"
   if link_exists "$br" && link_is "$br" bridge; then
@@ -285,6 +362,17 @@ cmd_status() {
   done
 }
 
+cmd_etcd() {
+  case "$1" in
+    stop) stop_etcd ;;
+    start)
+      [ -d "$(etcd_dir)/data" ] && ns_exists "$(node_ns "$ETCD_NODE")" || die "no multi-node lab with etcd here (cluster.sh up 2 or 3 first)"
+      start_etcd
+      ;;
+    *) usage 1 ;;
+  esac
+}
+
 # ---- main --------------------------------------------------------------------------------------
 
 main() {
@@ -308,6 +396,7 @@ main() {
     up) [ ${#args[@]} -le 2 ] || usage 1; cmd_up "${args[1]:-1}" ;;
     down) [ ${#args[@]} -eq 1 ] || usage 1; cmd_down ;;
     status) [ ${#args[@]} -eq 1 ] || usage 1; cmd_status ;;
+    etcd) [ ${#args[@]} -eq 2 ] || usage 1; cmd_etcd "${args[1]}" ;;
     *) usage 1 ;;
   esac
 }

@@ -63,7 +63,7 @@ export class Agent implements AgentFacade {
     const cfg = this.cfg;
     const stateDir = cfg['state-dir'];
     mkdirSync(stateDir, { recursive: true });
-    this.kv = await openKVStore(cfg.kvstore, stateDir);
+    this.kv = await openKVStore(cfg.kvstore, stateDir, cfg['kvstore-opt']);
     this.registry = new MapRegistry(stateDir, native.mapFile, { sync: native.syncMap });
     this.dp = new Datapath(this.registry, {
       monitorCapacity: cfg['monitor-queue-size'],

@@ -1,7 +1,8 @@
-// The state store every control-plane module goes through: a local JSON file now, etcd later.
+// The state store every control-plane module goes through: a local JSON file, or etcd (kvstore-etcd.ts).
 import { existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { EtcdKVStore } from './kvstore-etcd.ts';
 
 export interface KVPair {
   key: string;
@@ -59,6 +60,13 @@ export interface KVStore {
 }
 
 export const LOCAL_KVSTORE_FILE = 'kvstore.json';
+
+/** What every store refuses: use after close, an empty key, a value that is not a string. */
+export function checkUse(closed: boolean, key?: string, value?: string): void {
+  if (closed) throw new Error('kvstore is closed');
+  if (key !== undefined && (typeof key !== 'string' || key === '')) throw new Error('kvstore key must be a non-empty string');
+  if (value !== undefined && typeof value !== 'string') throw new Error(`kvstore value of "${key}" must be a string`);
+}
 
 interface LocalWatcher {
   prefix: string;
@@ -207,9 +215,7 @@ export class LocalKVStore implements KVStore {
   }
 
   private check(key?: string, value?: string): void {
-    if (this.closed) throw new Error('kvstore is closed');
-    if (key !== undefined && (typeof key !== 'string' || key === '')) throw new Error('kvstore key must be a non-empty string');
-    if (value !== undefined && typeof value !== 'string') throw new Error(`kvstore value of "${key}" must be a string`);
+    checkUse(this.closed, key, value);
   }
 
   private persist(): Promise<void> {
@@ -247,8 +253,8 @@ export class LocalKVStore implements KVStore {
   }
 }
 
-/** The store the configuration asks for ('' and 'local' are the local file; etcd comes later). */
-export async function openKVStore(kind: '' | 'local' | 'etcd', stateDir: string): Promise<KVStore> {
-  if (kind === 'etcd') throw new Error('kvstore etcd is not implemented yet; use kvstore local');
+/** The store the configuration asks for: '' and 'local' are the local file, etcd takes `kvstore-opt`. */
+export async function openKVStore(kind: '' | 'local' | 'etcd', stateDir: string, opts: Record<string, string> = {}): Promise<KVStore> {
+  if (kind === 'etcd') return EtcdKVStore.open(opts);
   return LocalKVStore.open(stateDir);
 }

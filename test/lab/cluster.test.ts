@@ -120,7 +120,7 @@ describe.skipIf(!root)('netns lab: scripts/netns/cluster.sh', () => {
       const log = readFileSync(join(stateRoot, n, 'agent.log'), 'utf8');
       const started = JSON.parse(log.split('\n').find((l) => l.includes('stub agent up')) ?? '{}') as { argv: string[] };
       expect(started.argv).toEqual(['--node-name', n, '--node-ip', `${net}.${100 + i}`, '--ipv4-pod-cidr', `172.20.${i}.0/24`,
-        '--kvstore', 'local', '--state-dir', join(stateRoot, n), '--api-socket', sock, '--debug=true']);
+        '--kvstore', 'etcd', '--kvstore-opt', `etcd.address=http://${net}.100:2379`, '--state-dir', join(stateRoot, n), '--api-socket', sock, '--debug=true']);
     }
   });
 
@@ -167,6 +167,7 @@ describe.skipIf(!root)('netns lab: scripts/netns/cluster.sh', () => {
       expect(existsSync(`/etc/netns/${podNs}`)).toBe(false);
       expect(linkNames().filter((l) => l.startsWith(prefix))).toEqual([]);
       for (const n of nodes) expect(existsSync(join(stateRoot, n))).toBe(false);
+      expect(existsSync(join(stateRoot, 'etcd'))).toBe(false);
       for (const pid of pids) expect(alive(pid)).toBe(false);
     } finally {
       run('ip', ['netns', 'del', bystander]);

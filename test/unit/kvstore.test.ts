@@ -74,11 +74,11 @@ describe('LocalKVStore', () => {
     await expect(kv.get('a')).rejects.toThrow(/closed/);
   });
 
-  it('openKVStore gives the local store for "" and local, and refuses etcd for now', async () => {
+  it('openKVStore gives the local store for "" and local, and refuses etcd without an address', async () => {
     const kv = await openKVStore('local', join(dir, 'sub'));
     expect(kv).toBeInstanceOf(LocalKVStore);
     await kv.close();
-    await expect(openKVStore('etcd', dir)).rejects.toThrow(/not implemented/);
+    await expect(openKVStore('etcd', dir)).rejects.toThrow(/needs etcd.address/);
   });
 
   it('watch delivers the present pairs, then every change under its prefix', async () => {
