@@ -21,9 +21,7 @@ export class PinnedMaps {
   /** Loads the native addon lazily: it is only needed when the agent is not asked. */
   static async open(stateDir: string): Promise<PinnedMaps> {
     const [{ native }, { MapRegistry }] = await Promise.all([import('../native/index.ts'), import('../maps/index.ts')]);
-    const maps = new PinnedMaps(new MapRegistry(stateDir, native.mapFile, { readOnly: true }), stateDir);
-    if (!maps.reg.names().length) throw new CliError(`no pinned maps in ${join(stateDir, 'maps')} (wrong node? use --node or --state-dir)`);
-    return maps;
+    return new PinnedMaps(new MapRegistry(stateDir, native.mapFile, { readOnly: true }), stateDir);
   }
 
   names(): string[] {
@@ -36,6 +34,7 @@ export class PinnedMaps {
   }
 
   list(): MapSummary[] {
+    if (!this.reg.names().length) throw new CliError(`no pinned maps in ${this.reg.dir} (wrong node? use --node or --state-dir)`);
     this.reg.openAll();
     return this.reg.list();
   }
