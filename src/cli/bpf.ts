@@ -83,7 +83,7 @@ function printEntries(args: ParsedArgs, io: Out, entries: MapEntryView[], text: 
   else io.out(text());
 }
 
-const BPF_USAGE = `bpf supports: ${[...Object.keys(BPF_LISTS), 'metrics'].map((k) => `bpf ${k} list`).join(', ')}, bpf lb list [--revnat], bpf ct list global, bpf ct flush global, bpf policy get ID|--all (each list/get also --from-file)`;
+const BPF_USAGE = `bpf supports: ${[...Object.keys(BPF_LISTS), 'metrics'].map((k) => `bpf ${k} list`).join(', ')}, bpf lb list [--revnat], bpf ct list global, bpf ct flush global, bpf policy get ID|--all (each also --from-file)`;
 
 /** Where cilium pins an endpoint's policy map: cilium_policy_ + the 5-digit endpoint id. */
 export function policyMapPath(endpointID: number): string {
@@ -145,6 +145,17 @@ async function lbCommand(args: ParsedArgs, client: AgentClient, io: Out, rest: s
   return 0;
 }
 
+/** Writes the CT map files directly: only while no agent answers, since two writers would corrupt them. */
+async function flushCtFiles(client: AgentClient): Promise<number> {
+  try {
+    await client.get('/v1/healthz');
+  } catch (e) {
+    if (!(e instanceof AgentUnreachableError)) throw e;
+    return (await PinnedMaps.open(client.target.stateDir, true)).ctFlush();
+  }
+  throw new CliError(`the agent at ${client.target.socketPath} is running: flush through it (without --from-file)`);
+}
+
 async function ctCommand(args: ParsedArgs, client: AgentClient, io: Out, rest: string[]): Promise<number> {
   const [verb, scope, ...extra] = rest;
   if ((verb !== 'list' && verb !== 'flush') || extra.length) throw new UsageError('bpf ct supports: bpf ct list global, bpf ct flush global');
@@ -155,8 +166,8 @@ async function ctCommand(args: ParsedArgs, client: AgentClient, io: Out, rest: s
     jsonOrText(args, io, lines, () => lines.map((l) => l + '\n').join(''));
     return 0;
   }
-  checkFlags(args, 'bpf ct flush', []);
-  const { flushed } = await client.call<{ flushed: number }>('DELETE', '/v1/ct');
+  checkFlags(args, 'bpf ct flush', ['from-file']);
+  const flushed = bool(args, 'from-file') ? await flushCtFiles(client) : (await client.call<{ flushed: number }>('DELETE', '/v1/ct')).flushed;
   io.out(`Flushed ${flushed} entries from ${CT_GLOBAL_MAPS.join(' and ')}\n`);
   return 0;
 }

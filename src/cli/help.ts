@@ -60,7 +60,8 @@ Agent (cilium-dbg-like):
                                    load-balancer maps: service -> backends (--revnat: ID -> service)
   bpf ct list global [--from-file] [-o json]
                                    connection tracking entries
-  bpf ct flush global              empty the connection tracking maps
+  bpf ct flush global [--from-file]
+                                   empty the connection tracking maps (--from-file: agent stopped)
   bpf policy get ID | --all [--from-file]
                                    an endpoint's policy map (--all: every pod endpoint's)
   bpf metrics list [--from-file] [-o json]

@@ -14,14 +14,17 @@ import { CliError } from './errors.ts';
 /** Node-local (CIDR) identities have bit 24 set, as Cilium's; their labels are their ipcache prefix. */
 const LOCAL_IDENTITY_BASE = 1 << 24;
 
-/** One state directory's pinned maps, opened read-only (never initialised or repaired) on first use. */
+/**
+ * One state directory's pinned maps, opened on first use: read-only (never initialised or
+ * repaired) unless `writable`, which only a command that changes maps of a stopped agent asks for.
+ */
 export class PinnedMaps {
   private constructor(private readonly reg: MapRegistry, private readonly stateDir: string) {}
 
   /** Loads the native addon lazily: it is only needed when the agent is not asked. */
-  static async open(stateDir: string): Promise<PinnedMaps> {
+  static async open(stateDir: string, writable = false): Promise<PinnedMaps> {
     const [{ native }, { MapRegistry }] = await Promise.all([import('../native/index.ts'), import('../maps/index.ts')]);
-    return new PinnedMaps(new MapRegistry(stateDir, native.mapFile, { readOnly: true }), stateDir);
+    return new PinnedMaps(new MapRegistry(stateDir, native.mapFile, writable ? { sync: native.syncMap } : { readOnly: true }), stateDir);
   }
 
   names(): string[] {
@@ -45,6 +48,17 @@ export class PinnedMaps {
 
   ctLines(): string[] {
     return ctListLines([this.map(CT_TCP_MAP), this.map(CT_ANY_MAP)]);
+  }
+
+  /** `bpf ct flush global` on the files: empties both CT maps, returns how many entries went. */
+  ctFlush(): number {
+    const maps = [this.map(CT_TCP_MAP), this.map(CT_ANY_MAP)];
+    const n = maps.reduce((sum, m) => sum + m.count, 0);
+    for (const m of maps) {
+      m.clear();
+      m.flush();
+    }
+    return n;
   }
 
   lbRows(revnat: boolean): Array<[string, string]> {

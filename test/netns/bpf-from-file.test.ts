@@ -29,6 +29,7 @@ describe.skipIf(!root)('bpf lists from the pinned files of a stopped agent', () 
   let ids: Record<string, number> = {};
   const viaApi = new Map<string, string>();
   const fromFile = new Map<string, { code: number; out: string; err: string }>();
+  let refusedFlush: { code: number; out: string; err: string };
 
   const cli = async (...argv: string[]) => {
     let out = '';
@@ -67,6 +68,7 @@ describe.skipIf(!root)('bpf lists from the pinned files of a stopped agent', () 
       if (now === before) break;
       before = now;
     }
+    refusedFlush = await cli('bpf', 'ct', 'flush', 'global', '--from-file');
     await agent.kill('SIGTERM');
     for (const c of COMMANDS) fromFile.set(c.join(' '), await cli(...c, '--from-file'));
   }, 120_000);
@@ -106,9 +108,26 @@ describe.skipIf(!root)('bpf lists from the pinned files of a stopped agent', () 
     expect(block).toMatch(/^\s+k8s:io\.kubernetes\.pod\.namespace=default$/m);
   });
 
+  it('map get decodes every map the agent pinned', async () => {
+    const names = (await cli('map', 'list', '--from-file')).out.trimEnd().split('\n').slice(1).map((l) => l.split(/\s+/)[0]);
+    expect(names).toEqual(expect.arrayContaining(['cilium_lxc', 'cilium_ct4_global', 'cilium_lb4_maglev', `cilium_policy_${web.endpointID}`, 'cilium_proxy4_upstream']));
+    for (const name of names) {
+      const r = await cli('map', 'get', name, '--from-file', '-o', 'json');
+      expect(r.code, name).toBe(0);
+      for (const e of JSON.parse(r.out)) expect(e.decoded, `${name} ${e.key}`).toBeDefined();
+    }
+  });
+
   it('bpf ipcache and endpoint lists: pod addresses with their identity numbers and endpoint ids', () => {
     expect(file('bpf ipcache list')).toMatch(new RegExp(`^${esc(web.podIP)}/32\\s+identity=${ids[web.podIP]} encryptkey=0 tunnelendpoint=0\\.0\\.0\\.0$`, 'm'));
     expect(file('bpf endpoint list')).toMatch(new RegExp(`^${esc(client.podIP)}:0\\s+id=${client.endpointID}\\s+sec_id=${ids[client.podIP]}\\s+flags=0x0000 ifindex=\\d+`, 'm'));
     expect(file('bpf metrics list')).toMatch(/^Success\s+(INGRESS|EGRESS)\s+[1-9]\d*\s+[1-9]\d*\s+0\s+unknown\(0\)$/m);
+  });
+
+  it('bpf ct flush global --from-file: refused while the agent runs, empties the files once it stopped', async () => {
+    expect(refusedFlush).toMatchObject({ code: 1, err: expect.stringContaining('is running: flush through it') });
+    const lines = file('bpf ct list global').trimEnd().split('\n').length;
+    expect(await cli('bpf', 'ct', 'flush', 'global', '--from-file')).toMatchObject({ code: 0, out: `Flushed ${lines} entries from cilium_ct4_global and cilium_ct_any4_global\n` });
+    expect(await cli('bpf', 'ct', 'list', 'global', '--from-file')).toEqual({ code: 0, out: '', err: '' });
   });
 });

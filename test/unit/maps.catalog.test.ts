@@ -242,6 +242,11 @@ describe('CLI --from-file (agent stopped)', () => {
     }
   });
 
+  it('bpf ct flush global --from-file empties both CT files when no agent answers', async () => {
+    expect(await cli('bpf', 'ct', 'flush', 'global', '--from-file')).toMatchObject({ code: 0, out: 'Flushed 3 entries from cilium_ct4_global and cilium_ct_any4_global\n' });
+    expect(await cli('bpf', 'ct', 'list', 'global', '--from-file')).toMatchObject({ code: 0, out: '' });
+  });
+
   it('names a missing state directory or map', async () => {
     expect((await cli('map', 'list', '--from-file', '--state-dir', join(state, 'nope'))).err).toContain('no pinned maps in');
     expect((await cli('bpf', 'ct', 'list', 'global', '--from-file', '--state-dir', join(state, 'nope'))).err).toContain('map "cilium_ct4_global" not found');
