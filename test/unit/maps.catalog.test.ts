@@ -15,6 +15,8 @@ import { METRICS_MAP } from '../../src/maps/cilium/metrics.ts';
 import { policyMapName, policySpec } from '../../src/maps/cilium/policy.ts';
 import { PROXY_MAP, PROXY_UPSTREAM_MAP, proxySpecs } from '../../src/maps/cilium/proxy.ts';
 import { main } from '../../src/cli/main.ts';
+import { Datapath, DEFAULT_DATAPATH_OPTIONS } from '../../src/dataplane/datapath.ts';
+import { ENDPOINT_CALLS } from '../../src/dataplane/programs/index.ts';
 
 const EP = 312;
 const CIDR_ID = (1 << 24) + 1;
@@ -83,10 +85,11 @@ const SAMPLES: Record<string, Array<{ key: object; value: object }>> = {
   [PROXY_UPSTREAM_MAP]: [{ key: { upstreamPort: 20001 }, value: { client: '172.16.0.162', port: 44718, proto: 6 } }],
 };
 
+const LB_SIZES = { services: 64, backends: 64, maglevTableSize: 7, maglevServices: 32 };
 const SPECS: MapSpec[] = [
-  ...mapSpecs(), callsSpec(EP), ...ctSpecs({ tcp: 64, any: 64 }), ...lbSpecs({ services: 64, backends: 64, maglevTableSize: 7, maglevServices: 32 }),
-  policySpec(EP, 64), ...proxySpecs(64),
+  ...mapSpecs(), callsSpec(EP), ...ctSpecs({ tcp: 64, any: 64 }), ...lbSpecs(LB_SIZES), policySpec(EP, 64), ...proxySpecs(64),
 ];
+const byName = (specs: MapSpec[]) => [...specs].sort((a, b) => a.name.localeCompare(b.name));
 
 function encode(def: MapDef<object, object>, spec: MapSpec, e: { key: object; value: object }) {
   const key = new Uint8Array(spec.keySize);
@@ -139,6 +142,20 @@ describe('map catalog', () => {
     expect(new Set(SPECS.map((s) => mapDefOf(s.name)))).toEqual(new Set(CATALOG));
     expect(mapDefOf('cilium_policy_x')).toBeUndefined();
     expect(mapDefOf('cilium_calls_312')).toBeUndefined();
+  });
+
+  it('has the specs of the maps a real Datapath pins', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ciliary-catalog-dp-'));
+    try {
+      const reg = new MapRegistry(dir, native.mapFile);
+      const dp = new Datapath(reg, { ...DEFAULT_DATAPATH_OPTIONS, ct: { tcp: 64, any: 64 }, lb: LB_SIZES });
+      dp.installPrograms(EP, ENDPOINT_CALLS);
+      dp.installPolicyMap(EP, 64);
+      const pinned = reg.list().map(({ name, type, keySize, valueSize, maxEntries }) => ({ name, type, keySize, valueSize, maxEntries }));
+      expect(byName(pinned)).toEqual(byName([...SPECS.filter((s) => !s.name.startsWith('cilium_proxy4')), ...proxySpecs(65536)]));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('decodes what its encoders wrote, read back from the pinned files', () => {
