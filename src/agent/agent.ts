@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { native } from '../native/index.ts';
 import { MapRegistry } from '../maps/index.ts';
 import { Datapath } from '../dataplane/datapath.ts';
-import { formatterFor } from '../dataplane/map-defs.ts';
+import { dumpEntries, formatterFor } from '../maps/cilium/index.ts';
 import type { AgentConfig } from '../control/config.ts';
 import { openKVStore, type KVStore } from '../control/kvstore.ts';
 import { claimPodCidr, Ipam } from '../control/ipam.ts';
@@ -13,9 +13,9 @@ import { setupHostDevice } from '../control/host.ts';
 import { EndpointManager } from '../control/endpoints.ts';
 import { IdentityAllocator } from '../identity/allocator.ts';
 import { timeoutsFromConfig } from '../conntrack/timeouts.ts';
-import { formatCtEntry } from '../conntrack/format.ts';
+import { ctListLines } from '../maps/cilium/ct.ts';
 import { ServiceManager } from '../nat/services.ts';
-import { lbListRows } from '../nat/format.ts';
+import { lbListRows } from '../maps/cilium/lb.ts';
 import { startClusterDns, KUBE_DNS_IP } from './dns.ts';
 import { PolicyManager } from '../control/policy.ts';
 import { ResourceManager } from '../control/resources/manager.ts';
@@ -213,9 +213,7 @@ export class Agent implements AgentFacade {
 
   dumpMap(name: string): MapEntryView[] | undefined {
     if (!this.registry.names().includes(name)) return undefined;
-    const m = this.registry.get(name) ?? this.registry.open(this.registry.specOnDisk(name));
-    const fmt = formatterFor(name);
-    return m.dump().map((e) => fmt(e.key, e.value));
+    return dumpEntries(this.registry.get(name) ?? this.registry.open(this.registry.specOnDisk(name)));
   }
 
   /** Endpoint id, identity and labels of an address, for L7 event lines. */
@@ -248,11 +246,7 @@ export class Agent implements AgentFacade {
   }
 
   ctList(): string[] {
-    const lines: string[] = [];
-    for (const m of [this.dp.ct.tcp, this.dp.ct.any]) {
-      for (const e of m.dump()) lines.push(formatCtEntry(e.key, e.value));
-    }
-    return lines;
+    return ctListLines([this.dp.ct.tcp, this.dp.ct.any]);
   }
 
   ctFlush(): number {

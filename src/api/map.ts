@@ -1,4 +1,4 @@
-// GET /v1/map and /v1/map/:name: the datapath's maps and their decoded entries.
+// GET /v1/map and /v1/map/:name: the datapath's maps and their entries, decoded by the map catalog.
 import type { FastifyPluginAsync } from 'fastify';
 import { ApiError } from '../control/types.ts';
 import { errorResponses } from './errors.ts';
@@ -20,7 +20,15 @@ export const MapSummarySchema = {
 
 export const MapEntrySchema = {
   type: 'object',
-  properties: { key: { type: 'string' }, value: { type: 'string' } },
+  properties: {
+    key: { type: 'string' },
+    value: { type: 'string' },
+    decoded: {
+      type: 'object',
+      description: 'the typed key and value the map catalog decoded (absent for a map it does not know)',
+      properties: { key: { type: 'object', additionalProperties: true }, value: { type: 'object', additionalProperties: true } },
+    },
+  },
 } as const;
 
 const MapDumpSchema = {

@@ -56,10 +56,18 @@ Agent (cilium-dbg-like):
   bpf ipcache list [--from-file] [-o json]
                                    cilium_ipcache: prefix -> identity, tunnel endpoint
   service list [-o json]           service frontends and their numbered backends
-  bpf lb list [--revnat] [-o json] load-balancer maps: service -> backends (--revnat: ID -> service)
-  bpf ct list global [-o json]     connection tracking entries
-  bpf ct flush global              empty the connection tracking maps
-  bpf policy get ID | --all        an endpoint's policy map (--all: every pod endpoint's)
+  bpf lb list [--revnat] [--from-file] [-o json]
+                                   load-balancer maps: service -> backends (--revnat: ID -> service)
+  bpf ct list global [--from-file] [-o json]
+                                   connection tracking entries
+  bpf ct flush global [--from-file]
+                                   empty the connection tracking maps (--from-file: agent stopped)
+  bpf policy get ID | --all [--from-file]
+                                   an endpoint's policy map (--all: every pod endpoint's)
+  bpf metrics list [--from-file] [-o json]
+                                   cilium_metrics: packets and bytes per forward/drop reason and direction
+  bpf proxy list [--from-file] [-o json]
+                                   cilium_proxy4: connections redirected to the L7 proxy
   identity list [--endpoints] [-o json]
                                    identities this node knows (--endpoints: those in use, with REFCOUNT)
   ip list [-n] [-o json]           ipcache prefixes and their identity's labels (-n: the numeric identity)
