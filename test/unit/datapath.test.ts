@@ -14,6 +14,7 @@ import * as C from '../../src/dataplane/calls.ts';
 import * as R from '../../src/dataplane/drop-reasons.ts';
 import * as M from '../../src/dataplane/vocab/policy-match.ts';
 import * as P from '../../src/policy/policymap.ts';
+import { CTX_ACT_REDIRECT, DIR_INGRESS } from '../../src/dataplane/context.ts';
 
 const A = 10;
 const B = 20;
@@ -93,6 +94,20 @@ describe('datapath engine', () => {
     inject(ipv4Packet(IP_A, IP_B), A);
     expect(drops(R.DROP_UNROUTABLE)).toBe(1);
     expect(written(B).length).toBe(0);
+  });
+
+  it('runs whatever hook a device is attached with (how overlay and netdev hooks slot in)', () => {
+    const TUNNEL = 30;
+    dp.hooks[TUNNEL] = (ctx, d) => {
+      ctx.direction = DIR_INGRESS;
+      ctx.dstEp = B;
+      ctx.outFd = d.epFd[B];
+      return CTX_ACT_REDIRECT;
+    };
+    const pkt = ipv4Packet(0x0a010001, IP_B);
+    inject(pkt, TUNNEL);
+    expect(written(B)).toEqual(pkt);
+    expect(dp.totals().forwards).toBe(1); // counted entering B only: no endpoint sent it
   });
 
   it('drops with DROP_MISSED_TAIL_CALL when the destination has no program in the slot', () => {

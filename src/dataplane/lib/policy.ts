@@ -25,6 +25,12 @@ function matchType(identity: boolean, proto: boolean, prefix: number): number {
   return port ? M.POLICY_MATCH_L4_ONLY : proto ? M.POLICY_MATCH_PROTO_ONLY : M.POLICY_MATCH_ALL;
 }
 
+/** A lookup's trace bits: `bit` when it hit, and `bit << 4` too when the entry denies. */
+function hitBits(bytes: Uint8Array, off: number, bit: number): number {
+  if (off < 0) return 0;
+  return bytes[off + P.V_FLAGS] & P.FLAG_DENY ? bit | (bit << 4) : bit;
+}
+
 /** The scratch key of enforcement decisions. */
 export class PolicyLookup {
   private readonly key = new Uint8Array(P.POLICY_KEY_SIZE);
@@ -98,8 +104,7 @@ export class PolicyLookup {
   }
 
   private traceLookups(ctx: PacketContext, bytes: Uint8Array, a: number, b: number, c: number, d: number, port: number): void {
-    const deny = (off: number, bit: number) => (off < 0 ? 0 : bytes[off + P.V_FLAGS] & P.FLAG_DENY ? bit | (bit << 4) : bit);
-    ctx.policy.traceHits = deny(a, 1) | deny(b, 2) | deny(c, 4) | deny(d, 8);
+    ctx.policy.traceHits = hitBits(bytes, a, 1) | hitBits(bytes, b, 2) | hitBits(bytes, c, 4) | hitBits(bytes, d, 8);
     ctx.policy.tracePort = port;
   }
 
