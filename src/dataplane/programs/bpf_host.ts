@@ -14,7 +14,8 @@ import { lb4Local } from '../lib/lb.ts';
 import { IPPROTO_TCP } from '../../wire/proto.ts';
 import { cil_to_container } from './bpf_lxc.ts';
 
-const HOST_ID = 1;
+/** The reserved:host identity: the node itself. */
+export const HOST_ID = 1;
 
 /** Hook of cilium_host: a packet the node's stack routed into it. */
 export function cil_from_host(ctx: PacketContext, dp: Datapath): number {

@@ -18,9 +18,7 @@ import { redirectToProxy } from '../lib/proxy.ts';
 import { redirectToEndpoint } from '../lib/deliver.ts';
 import { ipv4DecTtl } from '../lib/l3.ts';
 import * as ipv4 from '../../wire/ipv4.ts';
-import { cil_to_host } from './bpf_host.ts';
-
-const HOST_ID = 1;
+import { cil_to_host, HOST_ID } from './bpf_host.ts';
 
 /** Hook of a pod's device: a packet the pod sent. Validates L3, then tail-calls IPv4. */
 export function cil_from_container(ctx: PacketContext, dp: Datapath): number {
