@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { native } from '../native/index.ts';
 import type { Datapath } from '../dataplane/datapath.ts';
 import * as D from '../dataplane/map-defs.ts';
-import { ENDPOINT_CALLS, HOST_CALLS } from '../dataplane/programs/index.ts';
+import { cil_from_container, cil_from_host, ENDPOINT_CALLS, HOST_CALLS } from '../dataplane/programs/index.ts';
 import { securityLabels } from '../identity/labels.ts';
 import type { IdentityAllocator } from '../identity/allocator.ts';
 import type { Ipam } from './ipam.ts';
@@ -120,7 +120,7 @@ export class EndpointManager {
       this.putIpcache(ip, 32, HOST_IDENTITY);
     }
     this.putIpcache('0.0.0.0', 0, WORLD_IDENTITY);
-    dp.attach(id, fd);
+    dp.attach(id, fd, cil_from_host);
   }
 
   // ---- pods ------------------------------------------------------------------------------------
@@ -285,7 +285,7 @@ export class EndpointManager {
     this.putLxc(r.podIP, r.id, r.ifindex, r.identity, 0);
     this.putIpcache(r.podIP, 32, r.identity);
     this.fds.set(r.id, fd);
-    dp.attach(r.id, fd);
+    dp.attach(r.id, fd, cil_from_container);
   }
 
   private unplumb(r: EndpointRecord): void {

@@ -12,6 +12,79 @@ export const CTX_ACT_REDIRECT = 7; // write to ctx.outFd
 export const DIR_INGRESS = 1;
 export const DIR_EGRESS = 2;
 
+/**
+ * Conntrack findings about the packet (Cilium's struct ct_state), written by Conntrack's lookups
+ * and read by the programs after them.
+ */
+export class CtState {
+  /** CT_NEW, CT_ESTABLISHED, CT_REPLY or CT_RELATED (layout.ts), as trace events report it. */
+  state = 0;
+  /** Reverse-NAT index of the matched entry (0 = none). */
+  revNat = 0;
+  /** Backend of the matched service entry. */
+  backendId = 0;
+  /** CT_F_* flags of the matched entry. */
+  entryFlags = 0;
+  /** Where the quoted packet of a CT_RELATED ICMP error starts (-1 otherwise). */
+  innerL3 = -1;
+  /** The last lookup saw something new (TCP flags, a new entry, 5 s passed): worth a trace event. */
+  report = true;
+
+  reset(): void {
+    this.state = 0;
+    this.revNat = 0;
+    this.backendId = 0;
+    this.entryFlags = 0;
+    this.innerL3 = -1;
+    this.report = true;
+  }
+}
+
+/** Load-balancer findings (Cilium's lb4_service / lb4_backend lookups), written by LoadBalancer. */
+export class LbState {
+  /** Backends of the frontend found (0 when it has none). */
+  svcCount = 0;
+  /** Reverse-NAT index of the frontend found: the service the packet was translated for (0 = none). */
+  revNat = 0;
+  /** SVC_FLAG_* | SVC_FLAG2_* << 8 of the frontend. */
+  svcFlags = 0;
+  /** ClientIP affinity timeout of the frontend (s). */
+  affinityTimeout = 0;
+  /** The backend looked up last. */
+  backendAddr = 0;
+  backendPort = 0;
+  /** Frontend port a reply was translated back to. */
+  revNatPort = 0;
+
+  reset(): void {
+    this.svcCount = 0;
+    this.revNat = 0;
+    this.svcFlags = 0;
+    this.affinityTimeout = 0;
+    this.backendAddr = 0;
+    this.backendPort = 0;
+    this.revNatPort = 0;
+  }
+}
+
+/** The last policy decision about the packet, written by PolicyLookup.decide. */
+export class PolicyState {
+  /** Proxy port of the matched allow (L7 redirect), 0 for none. */
+  proxyPort = 0;
+  /** POLICY_MATCH_* (vocab/policy-match.ts) of the deciding entry. */
+  match = 0;
+  /** For traces (set when ctx.traced): the four lookups' hits (bits 0-3) and denies (4-7), the port. */
+  traceHits = 0;
+  tracePort = 0;
+
+  reset(): void {
+    this.proxyPort = 0;
+    this.match = 0;
+    this.traceHits = 0;
+    this.tracePort = 0;
+  }
+}
+
 export class PacketContext {
   buf: Uint8Array = new Uint8Array(0);
   view: DataView = new DataView(this.buf.buffer);
@@ -41,12 +114,10 @@ export class PacketContext {
   outFd = -1;
   dropReason = 0;
   direction = 0;
-  /** CT state reported in trace events: 0 new, 1 established, 2 reply, 3 related. */
-  ctState = 0;
-  /** Whether this packet deserves a trace event (new connection, new TCP flags, or 5 s passed). */
+  /** Whether this packet deserves a trace event: what the CT lookups on its way reported. */
   report = true;
-  /** Reverse-NAT index of the service this packet was translated for (0 = none). */
-  revNat = 0;
+  /** The packet left a pod endpoint: a forward counts at egress (and again where it enters a pod). */
+  fromEndpoint = false;
   /** Hairpin: the client is its own backend, so the source was rewritten to the loopback address. */
   loopback = false;
   /** The reply was already translated back on the sender's side. */
@@ -57,6 +128,9 @@ export class PacketContext {
   toProxy = false;
   /** `ciliary trace` records this packet (set by the datapath when the tracer matches it). */
   traced = false;
+  readonly ct = new CtState();
+  readonly lb = new LbState();
+  readonly policy = new PolicyState();
 
   /** Loads the parsed fields of record `i` of a batch. */
   load(buf: Uint8Array, view: DataView, meta: Uint32Array, i: number): void {
@@ -86,13 +160,15 @@ export class PacketContext {
     this.outFd = -1;
     this.dropReason = 0;
     this.direction = 0;
-    this.ctState = 0;
     this.report = true;
-    this.revNat = 0;
+    this.fromEndpoint = false;
     this.loopback = false;
     this.revNatDone = false;
     this.fromProxy = false;
     this.toProxy = false;
     this.traced = false;
+    this.ct.reset();
+    this.lb.reset();
+    this.policy.reset();
   }
 }

@@ -1,10 +1,10 @@
-// The datapath engine: device readers feed batches into the hook programs, programs tail-call
-// through per-endpoint program arrays, verdicts become batched writes, drops become events and
-// metrics. Everything per packet works on preallocated state.
+// The datapath engine: device readers feed batches into the hook attached to each device, programs
+// tail-call through per-endpoint program arrays, verdicts become batched writes, drops become
+// events and metrics. Everything per packet works on preallocated state.
 import { native, type ReaderHandle } from '../native/index.ts';
 import { META_WORDS, VNET_HDR_LEN } from '../native/meta.ts';
 import type { ArrayMap, HashMap, LpmTrieMap, MapRegistry } from '../maps/index.ts';
-import { PacketContext, CTX_ACT_DROP, CTX_ACT_OK, CTX_ACT_REDIRECT, DIR_EGRESS, DIR_INGRESS } from './context.ts';
+import { PacketContext, CTX_ACT_DROP, CTX_ACT_REDIRECT, DIR_EGRESS, DIR_INGRESS } from './context.ts';
 import { MAX_TAIL_CALLS } from './calls.ts';
 import { DROP_MISSED_TAIL_CALL, DROP_UNROUTABLE, DROP_WRITE_ERROR } from './drop-reasons.ts';
 import { MonitorRing, EVENT_DROP, EVENT_TRACE } from './events.ts';
@@ -17,8 +17,6 @@ import { LoadBalancer, type LbSizes } from '../nat/lb.ts';
 import { PolicyLookup } from './lib/policy.ts';
 import { ProxyRedirects } from './lib/proxy.ts';
 import * as P from '../policy/policymap.ts';
-import { cil_from_container } from './programs/cil_from_container.ts';
-import { cil_from_host } from './programs/cil_from_host.ts';
 import type { PacketTracer } from '../observe/trace/tracer.ts';
 
 export const SLOT_SIZE = 65600; // a 64 KiB super-packet plus its virtio-net header
@@ -39,6 +37,11 @@ export const DEFAULT_DATAPATH_OPTIONS: DatapathOptions = {
   ctTimeouts: DEFAULT_CT_TIMEOUTS,
   lb: { services: 65536, backends: 65536, maglevTableSize: 16381, maglevServices: 1024 },
 };
+
+/** The hook of a device nobody attached: nothing may enter through it. */
+function unattached(ctx: PacketContext, dp: Datapath): number {
+  return dp.drop(ctx, DROP_UNROUTABLE);
+}
 
 /** Bytes of the IP packet (metrics count IP bytes, not the virtio-net header in front). */
 function ipLength(ctx: PacketContext): number {
@@ -66,6 +69,8 @@ export class Datapath {
   readonly epIp = new Uint32Array(MAX_ENDPOINTS);
   readonly epIdentity = new Uint32Array(MAX_ENDPOINTS);
   readonly epIfindex = new Uint32Array(MAX_ENDPOINTS);
+  /** Entry hook of each endpoint's device (Datapath.attach); devices without one drop. */
+  readonly hooks: Program[] = new Array<Program>(MAX_ENDPOINTS).fill(unattached);
   hostEp = 0;
   hostFd = -1;
   /** `ciliary trace`: null when no trace runs; hook points cost `if (ctx.traced)` otherwise. */
@@ -90,10 +95,11 @@ export class Datapath {
 
   // ---- device attachment (control plane) -----------------------------------------------------
 
-  /** Starts reading an endpoint's device; packets enter through its hook program. */
-  attach(epId: number, fd: number): void {
+  /** Starts reading an endpoint's device; its packets enter through `hook` (cil_from_container, cil_from_host …). */
+  attach(epId: number, fd: number, hook: Program): void {
     this.detach(epId);
     this.epFd[epId] = fd;
+    this.hooks[epId] = hook;
     this.readers.set(epId, native.readerStart(fd, this.arena, this.meta, SLOT_SIZE, BATCH, true, epId, this.onBatch));
   }
 
@@ -102,6 +108,7 @@ export class Datapath {
     if (r) native.readerStop(r);
     this.readers.delete(epId);
     this.epFd[epId] = -1;
+    this.hooks[epId] = unattached;
   }
 
   detachAll(): void {
@@ -156,16 +163,7 @@ export class Datapath {
       ctx.load(this.arena, this.arenaView, this.meta, i);
       if (this.tracer !== null && this.tracer.match(ctx)) ctx.traced = true;
       ctx.calls = this.calls[ctx.srcEp] ?? null;
-      const fromHost = ctx.srcEp === this.hostEp;
-      let verdict = fromHost ? cil_from_host(ctx, this) : cil_from_container(ctx, this);
-      if (verdict === CTX_ACT_OK) {
-        // Pods' packets for the stack go into cilium_host; the host's own cannot loop back.
-        if (fromHost) verdict = this.drop(ctx, DROP_UNROUTABLE);
-        else {
-          ctx.outFd = this.hostFd;
-          verdict = CTX_ACT_REDIRECT;
-        }
-      }
+      const verdict = this.hooks[ctx.srcEp](ctx, this);
       if (verdict === CTX_ACT_REDIRECT && ctx.outFd >= 0) {
         const t = n * 4;
         this.tx[t] = ctx.outFd;
@@ -174,7 +172,7 @@ export class Datapath {
         n++;
         // A forward counts where the packet left an endpoint (egress) and where it entered one (ingress).
         const bytes = ipLength(ctx);
-        if (ctx.srcEp !== this.hostEp) this.count(0, DIR_EGRESS, bytes);
+        if (ctx.fromEndpoint) this.count(0, DIR_EGRESS, bytes);
         if (ctx.direction === DIR_INGRESS && ctx.dstEp !== 0) this.count(0, DIR_INGRESS, bytes);
       } else {
         this.recordDrop(ctx);

@@ -73,7 +73,7 @@ export class MonitorRing {
     const b = this.bytes;
     b[slot + R_TYPE] = type;
     b[slot + R_SUB] = sub;
-    b[slot + R_CT] = ctx.ctState;
+    b[slot + R_CT] = ctx.ct.state;
     b[slot + R_DIR] = ctx.direction;
     v.setUint32(slot + R_SRC_EP, ctx.srcEp, true);
     v.setUint32(slot + R_DST_EP, ctx.dstEp, true);

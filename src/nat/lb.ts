@@ -1,11 +1,12 @@
 // The datapath side of service load balancing (Cilium's lib/lb.h): frontend lookup, backend
 // selection (random, Maglev, ClientIP affinity), DNAT to the backend and reverse NAT of replies.
-// Findings of a lookup are left in fields; nothing is allocated per packet.
+// Findings of a lookup go into the packet's ctx.lb; nothing is allocated per packet.
 import type { ArrayMap, HashMap, MapRegistry } from '../maps/index.ts';
 import { native } from '../native/index.ts';
 import { M_FLAGS, F_NEEDS_CSUM } from '../native/meta.ts';
 import type { PacketContext } from '../dataplane/context.ts';
 import * as L from './lb-layout.ts';
+import { IPPROTO_ICMP } from '../wire/proto.ts';
 import { RW_DNAT, RW_SNAT, SEL_AFFINITY, SEL_MAGLEV, SEL_NONE, SEL_RANDOM, type PacketTracer } from '../observe/trace/tracer.ts';
 
 export interface LbSizes {
@@ -22,15 +23,6 @@ export class LoadBalancer {
   readonly affinity: HashMap;
   readonly maglev: ArrayMap;
   readonly maglevSize: number;
-  // Findings of lookupService / selectBackend.
-  svcCount = 0;
-  svcRevNat = 0;
-  svcFlags = 0;
-  svcAffinityTimeout = 0;
-  backendAddr = 0;
-  backendPort = 0;
-  /** Frontend port found by the last revNat(). */
-  revNatPort = 0;
   /** `ciliary trace` (set by Datapath.setTracer); used only for packets with ctx.traced. */
   tracer: PacketTracer | null = null;
 
@@ -59,28 +51,30 @@ export class LoadBalancer {
     this.key[L.SK_PROTO] = proto;
   }
 
-  /** lb4_lookup_service: is (daddr, dport, proto) a frontend? Fills svcCount/svcRevNat/svcFlags. */
-  lookupService(daddr: number, dport: number, proto: number): boolean {
-    this.setSvcKey(daddr, dport, 0, proto);
+  /** lb4_lookup_service: is the packet's (daddr, dport, proto) a frontend? Fills ctx.lb's service fields. */
+  lookupService(ctx: PacketContext): boolean {
+    this.setSvcKey(ctx.daddr, ctx.dport, 0, ctx.proto);
     const off = this.services.lookup(this.key, 0);
     if (off < 0) return false;
     const v = this.services.view;
-    this.svcCount = v.getUint16(off + L.SV_COUNT, true);
-    this.svcRevNat = v.getUint16(off + L.SV_REV_NAT, true);
-    this.svcFlags = v.getUint8(off + L.SV_FLAGS) | (v.getUint8(off + L.SV_FLAGS2) << 8);
-    this.svcAffinityTimeout = v.getUint32(off + L.SV_BACKEND_ID, true);
+    const lb = ctx.lb;
+    lb.svcCount = v.getUint16(off + L.SV_COUNT, true);
+    lb.revNat = v.getUint16(off + L.SV_REV_NAT, true);
+    lb.svcFlags = v.getUint8(off + L.SV_FLAGS) | (v.getUint8(off + L.SV_FLAGS2) << 8);
+    lb.affinityTimeout = v.getUint32(off + L.SV_BACKEND_ID, true);
     return true;
   }
 
-  /** A backend for a new connection to the service last looked up; 0 when it has none. */
+  /** A backend for a new connection to the service in ctx.lb; 0 when it has none. */
   selectBackend(ctx: PacketContext, now: number): number {
-    if (this.svcCount === 0) {
+    const lb = ctx.lb;
+    if (lb.svcCount === 0) {
       if (ctx.traced) this.tracer!.lbSelect(0, SEL_NONE, 0);
       return 0;
     }
-    const affinity = (this.svcFlags & L.SVC_FLAG_AFFINITY) !== 0;
+    const affinity = (lb.svcFlags & L.SVC_FLAG_AFFINITY) !== 0;
     if (affinity) {
-      const id = this.affinityBackend(ctx.saddr, now);
+      const id = this.affinityBackend(ctx, now);
       if (id !== 0) {
         if (ctx.traced) this.tracer!.lbSelect(id, SEL_AFFINITY, 0);
         return id;
@@ -88,13 +82,13 @@ export class LoadBalancer {
     }
     let id: number;
     let pos: number;
-    const maglev = (this.svcFlags & (L.SVC_FLAG2_MAGLEV << 8)) !== 0;
+    const maglev = (lb.svcFlags & (L.SVC_FLAG2_MAGLEV << 8)) !== 0;
     if (maglev) {
-      const row = this.maglev.lookupIndex(this.svcRevNat);
+      const row = this.maglev.lookupIndex(lb.revNat);
       pos = tupleHash(ctx) % this.maglevSize;
       id = row < 0 ? 0 : this.maglev.view.getUint32(row + 4 * pos, true);
     } else {
-      pos = 1 + Math.floor(Math.random() * this.svcCount);
+      pos = 1 + Math.floor(Math.random() * lb.svcCount);
       this.setSvcKey(ctx.daddr, ctx.dport, pos, ctx.proto);
       const off = this.services.lookup(this.key, 0);
       id = off < 0 ? 0 : this.services.view.getUint32(off + L.SV_BACKEND_ID, true);
@@ -104,15 +98,15 @@ export class LoadBalancer {
     return id;
   }
 
-  private affinityBackend(client: number, now: number): number {
-    this.affView.setUint32(L.AK_CLIENT, client);
-    this.affView.setUint16(L.AK_REV_NAT, this.svcRevNat, true);
+  private affinityBackend(ctx: PacketContext, now: number): number {
+    this.affView.setUint32(L.AK_CLIENT, ctx.saddr);
+    this.affView.setUint16(L.AK_REV_NAT, ctx.lb.revNat, true);
     const off = this.affinity.lookup(this.affKey, 0);
     if (off < 0) return 0;
     const v = this.affinity.view;
-    if (now - v.getFloat64(off + L.AV_LAST_USED, true) > this.svcAffinityTimeout) return 0;
+    if (now - v.getFloat64(off + L.AV_LAST_USED, true) > ctx.lb.affinityTimeout) return 0;
     const id = v.getUint32(off + L.AV_BACKEND, true);
-    if (!this.lookupBackend(id)) return 0;
+    if (!this.lookupBackend(ctx, id)) return 0;
     v.setFloat64(off + L.AV_LAST_USED, now, true);
     return id;
   }
@@ -124,26 +118,29 @@ export class LoadBalancer {
     this.affinity.update(this.affKey, 0, this.affValue, 0, 0);
   }
 
-  /** Fills backendAddr/backendPort; false when the id is unknown or the backend is not active. */
-  lookupBackend(id: number, allowTerminating = false): boolean {
+  /** Fills ctx.lb.backendAddr/backendPort; false when the id is unknown or the backend is not active. */
+  lookupBackend(ctx: PacketContext, id: number, allowTerminating = false): boolean {
     this.idView.setUint32(0, id, true);
     const off = this.backends.lookup(this.idKey, 0);
     if (off < 0) return false;
     const v = this.backends.view;
     if (!allowTerminating && v.getUint8(off + L.BE_FLAGS) !== L.BE_STATE_ACTIVE) return false;
-    this.backendAddr = v.getUint32(off + L.BE_ADDRESS);
-    this.backendPort = v.getUint16(off + L.BE_PORT);
+    ctx.lb.backendAddr = v.getUint32(off + L.BE_ADDRESS);
+    ctx.lb.backendPort = v.getUint16(off + L.BE_PORT);
     return true;
   }
 
-  /** Rewrites the packet's destination to the backend last looked up (checksums follow). */
+  /** Rewrites the packet's destination to the backend in ctx.lb (checksums follow). */
   dnat(ctx: PacketContext): boolean {
     const partial = (ctx.meta[ctx.m + M_FLAGS] & F_NEEDS_CSUM) !== 0;
-    if (ctx.traced) this.tracer!.rewrite(RW_DNAT, ctx.daddr, ctx.proto === 1 ? -1 : ctx.dport, this.backendAddr, ctx.proto === 1 ? -1 : this.backendPort || ctx.dport);
-    if (!native.rewriteAddr(ctx.buf, ctx.l3, ctx.end, true, this.backendAddr, partial)) return false;
-    if (this.backendPort !== 0 && ctx.dport !== this.backendPort && !native.rewritePort(ctx.buf, ctx.l3, ctx.end, true, this.backendPort, partial)) return false;
-    ctx.daddr = this.backendAddr;
-    if (this.backendPort !== 0) ctx.dport = this.backendPort;
+    const addr = ctx.lb.backendAddr;
+    const port = ctx.lb.backendPort;
+    const icmp = ctx.proto === IPPROTO_ICMP;
+    if (ctx.traced) this.tracer!.rewrite(RW_DNAT, ctx.daddr, icmp ? -1 : ctx.dport, addr, icmp ? -1 : port || ctx.dport);
+    if (!native.rewriteAddr(ctx.buf, ctx.l3, ctx.end, true, addr, partial)) return false;
+    if (port !== 0 && ctx.dport !== port && !native.rewritePort(ctx.buf, ctx.l3, ctx.end, true, port, partial)) return false;
+    ctx.daddr = addr;
+    if (port !== 0) ctx.dport = port;
     return true;
   }
 
@@ -158,16 +155,17 @@ export class LoadBalancer {
     const v = this.revNatMap.view;
     const addr = v.getUint32(off + L.RN_ADDRESS);
     const port = v.getUint16(off + L.RN_PORT);
-    this.revNatPort = port;
+    const icmp = ctx.proto === IPPROTO_ICMP;
+    ctx.lb.revNatPort = port;
     if (ctx.traced) {
       this.tracer!.lbRevNat(index, true, addr, port);
-      this.tracer!.rewrite(RW_SNAT, ctx.saddr, ctx.proto === 1 ? -1 : ctx.sport, addr, ctx.proto === 1 ? -1 : port);
+      this.tracer!.rewrite(RW_SNAT, ctx.saddr, icmp ? -1 : ctx.sport, addr, icmp ? -1 : port);
     }
     const partial = (ctx.meta[ctx.m + M_FLAGS] & F_NEEDS_CSUM) !== 0;
     if (!native.rewriteAddr(ctx.buf, ctx.l3, ctx.end, false, addr, partial)) return false;
-    if (ctx.sport !== port && ctx.proto !== 1 && !native.rewritePort(ctx.buf, ctx.l3, ctx.end, false, port, partial)) return false;
+    if (ctx.sport !== port && !icmp && !native.rewritePort(ctx.buf, ctx.l3, ctx.end, false, port, partial)) return false;
     ctx.saddr = addr;
-    if (ctx.proto !== 1) ctx.sport = port;
+    if (!icmp) ctx.sport = port;
     return true;
   }
 }

@@ -1,19 +1,24 @@
-// The tail-call engine and hook programs on crafted packets, without devices: verdicts, drop
-// reasons, the 33-call limit and missing slots, as cilium_metrics counts them.
-import { describe, it, expect, beforeEach, afterEach } from 'vitest';
-import { mkdtempSync, openSync, closeSync, rmSync } from 'node:fs';
+// The tail-call engine and hook programs on crafted packets, without devices: verdicts, the device
+// each packet is written to, drop reasons, the 33-call limit and missing slots, as cilium_metrics
+// counts them; the match type of policy-verdict events.
+import { describe, it, expect, beforeEach, afterEach, vi } from 'vitest';
+import { mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { native } from '../../src/native/index.ts';
-import { injectPacket, putLxc } from '../helpers/datapath.ts';
+import { injectPacket, plumbPod, tcpPacket } from '../helpers/datapath.ts';
 import { MapRegistry } from '../../src/maps/index.ts';
 import { Datapath } from '../../src/dataplane/datapath.ts';
 import { ENDPOINT_CALLS, PROGRAMS } from '../../src/dataplane/programs/index.ts';
 import * as C from '../../src/dataplane/calls.ts';
 import * as R from '../../src/dataplane/drop-reasons.ts';
+import * as M from '../../src/dataplane/vocab/policy-match.ts';
+import * as P from '../../src/policy/policymap.ts';
+import { CTX_ACT_REDIRECT, DIR_INGRESS } from '../../src/dataplane/context.ts';
 
 const A = 10;
 const B = 20;
+const HOST = 5;
 const IP_A = 0x0a000001;
 const IP_B = 0x0a000002;
 
@@ -34,34 +39,37 @@ function ipv4Packet(src: number, dst: number, ttl = 64): Uint8Array {
 describe('datapath engine', () => {
   let dir: string;
   let dp: Datapath;
-  let devNull: number;
+  /** Each endpoint's "device": a file the datapath writes the frames it forwards into. */
+  const device: Record<number, { path: string; fd: number }> = {};
 
-  const lxc = (ip: number, id: number) => expect(putLxc(dp, ip, id)).toBe(0);
   const inject = (pkt: Uint8Array, from: number) => injectPacket(dp, pkt, from);
   const drops = (reason: number) => dp.metricsSnapshot().filter((m) => m.reason === reason).reduce((s, m) => s + m.packets, 0);
+  const written = (id: number) => new Uint8Array(readFileSync(device[id].path));
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'ciliary-dp-'));
     dp = new Datapath(new MapRegistry(dir, native.mapFile));
-    devNull = openSync('/dev/null', 'w');
-    for (const [id, ip] of [[A, IP_A], [B, IP_B]]) {
-      dp.epIp[id] = ip;
-      dp.epIdentity[id] = 300 + id;
-      dp.epFd[id] = devNull;
-      dp.installPrograms(id, ENDPOINT_CALLS);
-      lxc(ip, id);
+    for (const id of [A, B, HOST]) {
+      const path = join(dir, `device-${id}`);
+      device[id] = { path, fd: openSync(path, 'w') };
     }
+    for (const [id, ip] of [[A, IP_A], [B, IP_B]]) expect(plumbPod(dp, id, ip, device[id].fd)).toBe(0);
   });
   afterEach(() => {
-    closeSync(devNull);
+    for (const d of Object.values(device)) closeSync(d.fd);
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('forwards pod to pod, decrementing the TTL with a valid checksum', () => {
-    inject(ipv4Packet(IP_A, IP_B), A);
+  it('forwards pod to pod into the destination\'s device, decrementing the TTL with a valid checksum', () => {
+    const pkt = ipv4Packet(IP_A, IP_B);
+    inject(pkt, A);
     expect(dp.totals().forwards).toBe(2); // counted leaving A (egress) and entering B (ingress), as Cilium counts
-    expect(dp.arena[10 + 8]).toBe(63);
-    expect(native.ipv4ChecksumOk(dp.arena, 10, 38)).toBe(true);
+    const out = written(B);
+    expect(out.length).toBe(pkt.length);
+    expect(out[10 + 8]).toBe(63);
+    expect(native.ipv4ChecksumOk(out, 10, out.length)).toBe(true);
+    expect(out.subarray(10 + 12)).toEqual(pkt.subarray(10 + 12)); // addresses and payload untouched
+    expect(written(A).length).toBe(0);
   });
 
   it('drops with Cilium reasons: spoofed source, TTL, IPv6, malformed', () => {
@@ -78,6 +86,28 @@ describe('datapath engine', () => {
     inject(bad, A);
     expect(drops(R.DROP_INVALID)).toBe(1);
     expect(dp.totals().forwards).toBe(0);
+    expect(written(B).length).toBe(0);
+  });
+
+  it('drops what arrives on a device without a hook', () => {
+    dp.detach(A); // no reader was started: only the hook goes
+    inject(ipv4Packet(IP_A, IP_B), A);
+    expect(drops(R.DROP_UNROUTABLE)).toBe(1);
+    expect(written(B).length).toBe(0);
+  });
+
+  it('runs whatever hook a device is attached with (how overlay and netdev hooks slot in)', () => {
+    const TUNNEL = 30;
+    dp.hooks[TUNNEL] = (ctx, d) => {
+      ctx.direction = DIR_INGRESS;
+      ctx.dstEp = B;
+      ctx.outFd = d.epFd[B];
+      return CTX_ACT_REDIRECT;
+    };
+    const pkt = ipv4Packet(0x0a010001, IP_B);
+    inject(pkt, TUNNEL);
+    expect(written(B)).toEqual(pkt);
+    expect(dp.totals().forwards).toBe(1); // counted entering B only: no endpoint sent it
   });
 
   it('drops with DROP_MISSED_TAIL_CALL when the destination has no program in the slot', () => {
@@ -103,12 +133,51 @@ describe('datapath engine', () => {
   });
 
   it('sends traffic for the world to the stack through cilium_host', () => {
-    dp.hostEp = 5;
-    dp.hostFd = devNull;
-    inject(ipv4Packet(IP_A, 0x08080808), A);
+    dp.hostEp = HOST;
+    dp.hostFd = device[HOST].fd;
+    const pkt = ipv4Packet(IP_A, 0x08080808);
+    inject(pkt, A);
     expect(dp.totals().forwards).toBe(1);
+    expect(written(HOST)).toEqual(pkt); // not routed between pods: the TTL is the stack's to decrement
     dp.hostFd = -1;
     inject(ipv4Packet(IP_A, 0x08080808), A);
     expect(drops(R.DROP_HOST_NOT_READY)).toBe(1);
+    expect(written(HOST).length).toBe(pkt.length);
+  });
+
+  describe('policy-verdict match types, numbered as Cilium\'s POLICY_MATCH_*', () => {
+    const PEER = 300 + A; // A's identity, as plumbPod gives it
+    type Allow = { identity: number; protocol: number; port: number; portPrefixLen: number };
+    const cases: Array<[string, Allow, number]> = [
+      ['identity only (any protocol, any port)', { identity: PEER, protocol: 0, port: 0, portPrefixLen: 0 }, M.POLICY_MATCH_L3_ONLY],
+      ['identity, protocol and port', { identity: PEER, protocol: 6, port: 80, portPrefixLen: 16 }, M.POLICY_MATCH_L3_L4],
+      ['identity and a port on any protocol', { identity: PEER, protocol: 0, port: 80, portPrefixLen: 16 }, M.POLICY_MATCH_L3_L4],
+      ['identity and protocol, any port', { identity: PEER, protocol: 6, port: 0, portPrefixLen: 0 }, M.POLICY_MATCH_L3_PROTO],
+      ['any identity, protocol and port', { identity: 0, protocol: 6, port: 80, portPrefixLen: 16 }, M.POLICY_MATCH_L4_ONLY],
+      ['any identity, protocol, any port', { identity: 0, protocol: 6, port: 0, portPrefixLen: 0 }, M.POLICY_MATCH_PROTO_ONLY],
+      ['allow all', { identity: 0, protocol: 0, port: 0, portPrefixLen: 0 }, M.POLICY_MATCH_ALL],
+    ];
+
+    it.each(cases)('%s', (_name, allow, match) => {
+      const map = dp.installPolicyMap(B, 16);
+      const key = new Uint8Array(P.POLICY_KEY_SIZE);
+      const value = new Uint8Array(P.POLICY_VALUE_SIZE);
+      P.encodeKey({ ...allow, egress: false }, key);
+      P.encodeValue({ deny: false, proxyPort: 0 }, value);
+      expect(map.update(key, 0, value, 0, 0)).toBe(0);
+      const verdicts = vi.spyOn(dp.events, 'emitVerdict');
+      inject(tcpPacket(IP_A, IP_B, 40000, 80), A);
+      // (ctx, egress, match, reason, endpoint, peer): B's ingress allowed A's SYN with this match.
+      expect(verdicts.mock.calls.map((c) => c.slice(1))).toEqual([[false, match, 0, B, PEER]]);
+      expect(written(B).length).toBe(50);
+    });
+
+    it('no allow: match none, dropped with 133', () => {
+      dp.installPolicyMap(B, 16);
+      const verdicts = vi.spyOn(dp.events, 'emitVerdict');
+      inject(tcpPacket(IP_A, IP_B, 40000, 80), A);
+      expect(verdicts.mock.calls.map((c) => c.slice(1))).toEqual([[false, M.POLICY_MATCH_NONE, R.DROP_POLICY, B, PEER]]);
+      expect(written(B).length).toBe(0);
+    });
   });
 });

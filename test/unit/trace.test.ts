@@ -6,10 +6,9 @@ import { mkdtempSync, openSync, closeSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { native } from '../../src/native/index.ts';
-import { injectPacket, putLxc } from '../helpers/datapath.ts';
+import { injectPacket, plumbPod, tcpPacket } from '../helpers/datapath.ts';
 import { MapRegistry } from '../../src/maps/index.ts';
 import { Datapath } from '../../src/dataplane/datapath.ts';
-import { ENDPOINT_CALLS } from '../../src/dataplane/programs/index.ts';
 import * as L from '../../src/nat/lb-layout.ts';
 import { startTraceSession, traceFilter } from '../../src/observe/trace/session.ts';
 import { ANY_FILTER, type TraceFilter } from '../../src/observe/trace/tracer.ts';
@@ -24,24 +23,6 @@ const IP_A = 0x0a000001; // 10.0.0.1
 const IP_B = 0x0a000002; // 10.0.0.2
 const SVC = 0x0a600005; // 10.96.0.5
 
-function tcpPacket(src: number, dst: number, sport: number, dport: number, flags = 0x02, ttl = 64): Uint8Array {
-  const b = new Uint8Array(10 + 40);
-  const v = new DataView(b.buffer);
-  b[10] = 0x45;
-  v.setUint16(12, 40);
-  b[18] = ttl;
-  b[19] = 6;
-  v.setUint32(22, src);
-  v.setUint32(26, dst);
-  v.setUint16(30, sport);
-  v.setUint16(32, dport);
-  b[30 + 12] = 0x50;
-  b[30 + 13] = flags;
-  v.setUint16(30 + 14, 64240);
-  native.setChecksums(b, 10, b.length);
-  return b;
-}
-
 describe('packet tracer', () => {
   let dir: string;
   let dp: Datapath;
@@ -50,7 +31,6 @@ describe('packet tracer', () => {
   let ended: TraceEndReason[];
   let stop: (() => void) | undefined;
 
-  const lxc = (ip: number, id: number) => expect(putLxc(dp, ip, id)).toBe(0);
   const inject = (pkt: Uint8Array, from: number) => injectPacket(dp, pkt, from);
   const names: Record<number, string> = { [A]: 'default/a', [B]: 'default/b' };
   const trace = (f: Partial<TraceFilter> = {}) => {
@@ -96,13 +76,7 @@ describe('packet tracer', () => {
     traces = [];
     ended = [];
     stop = undefined;
-    for (const [id, ip] of [[A, IP_A], [B, IP_B]]) {
-      dp.epIp[id] = ip;
-      dp.epIdentity[id] = 300 + id;
-      dp.epFd[id] = devNull;
-      dp.installPrograms(id, ENDPOINT_CALLS);
-      lxc(ip, id);
-    }
+    for (const [id, ip] of [[A, IP_A], [B, IP_B]]) expect(plumbPod(dp, id, ip, devNull)).toBe(0);
   });
   afterEach(() => {
     stop?.();

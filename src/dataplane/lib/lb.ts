@@ -8,36 +8,38 @@ import { M_FLAGS, F_NEEDS_CSUM } from '../../native/meta.ts';
 import { CT_F_LB_LOOPBACK } from '../../conntrack/layout.ts';
 import { EVENT_TRACE_SOCK, XLATE_POST_FWD, XLATE_PRE_FWD, XLATE_PRE_REV } from '../events.ts';
 import { RW_DNAT, RW_SNAT } from '../../observe/trace/tracer.ts';
+import * as ipv4 from '../../wire/ipv4.ts';
+import * as l4 from '../../wire/l4.ts';
+import { IPPROTO_ICMP, L4_PORTS_LEN } from '../../wire/proto.ts';
 
 /** Cilium's IPV4_LOOPBACK: the source a pod sees when it reaches itself through a service. */
 export const IPV4_LOOPBACK = 0xa9fe2a01; // 169.254.42.1
 
 /** Returns 0 when the packet is not for a service or was translated, else a drop reason. */
 export function lb4Local(ctx: PacketContext, dp: Datapath): number {
-  const lb = dp.lb;
-  if (!lb.lookupService(ctx.daddr, ctx.dport, ctx.proto)) {
+  const lb = ctx.lb;
+  if (!dp.lb.lookupService(ctx)) {
     if (ctx.traced) dp.tracer!.lbService(ctx.daddr, ctx.dport, ctx.proto, false, 0, 0, 0);
     return 0;
   }
-  if (ctx.traced) dp.tracer!.lbService(ctx.daddr, ctx.dport, ctx.proto, true, lb.svcCount, lb.svcRevNat, lb.svcFlags);
-  let id = dp.ct.lookupService(ctx) >= 0 ? dp.ct.backendId : 0;
+  if (ctx.traced) dp.tracer!.lbService(ctx.daddr, ctx.dport, ctx.proto, true, lb.svcCount, lb.revNat, lb.svcFlags);
+  let id = dp.ct.lookupService(ctx);
   let fresh = false;
   // An established connection keeps its backend even while it terminates; new ones pick again.
-  let ok = id !== 0 && lb.lookupBackend(id, true);
+  let ok = id !== 0 && dp.lb.lookupBackend(ctx, id, true);
   if (ctx.traced && id !== 0) dp.tracer!.lbBackend(id, ok, lb.backendAddr, lb.backendPort, true);
   if (!ok) {
-    id = lb.selectBackend(ctx, dp.ct.now);
-    ok = id !== 0 && lb.lookupBackend(id);
+    id = dp.lb.selectBackend(ctx, dp.ct.now);
+    ok = id !== 0 && dp.lb.lookupBackend(ctx, id);
     if (ctx.traced && id !== 0) dp.tracer!.lbBackend(id, ok, lb.backendAddr, lb.backendPort, false);
     if (!ok) return DROP_NO_SERVICE;
-    if (!dp.ct.createService(ctx, id, lb.svcRevNat)) return DROP_CT_CREATE_FAILED;
+    if (!dp.ct.createService(ctx, id, lb.revNat)) return DROP_CT_CREATE_FAILED;
     fresh = true;
   }
   if (fresh) {
     dp.events.emitXlate(ctx, XLATE_PRE_FWD);
     if (ctx.traced) dp.tracer!.event(EVENT_TRACE_SOCK, XLATE_PRE_FWD, true);
   }
-  ctx.revNat = lb.svcRevNat;
   if (lb.backendAddr === ctx.saddr) {
     if (ctx.traced) dp.tracer!.rewrite(RW_SNAT, ctx.saddr, -1, IPV4_LOOPBACK, -1);
     const partial = (ctx.meta[ctx.m + M_FLAGS] & F_NEEDS_CSUM) !== 0;
@@ -45,7 +47,7 @@ export function lb4Local(ctx: PacketContext, dp: Datapath): number {
     ctx.saddr = IPV4_LOOPBACK;
     ctx.loopback = true;
   }
-  if (!lb.dnat(ctx)) return DROP_WRITE_ERROR;
+  if (!dp.lb.dnat(ctx)) return DROP_WRITE_ERROR;
   if (fresh) {
     dp.events.emitXlate(ctx, XLATE_POST_FWD);
     if (ctx.traced) dp.tracer!.event(EVENT_TRACE_SOCK, XLATE_POST_FWD, true);
@@ -53,32 +55,18 @@ export function lb4Local(ctx: PacketContext, dp: Datapath): number {
   return 0;
 }
 
-/** Sets an IPv4 header's checksum over its own bytes (for headers quoted inside ICMP errors). */
-function ipv4HeaderCsum(b: Uint8Array, l3: number): void {
-  const ihl = (b[l3] & 15) * 4;
-  b[l3 + 10] = 0;
-  b[l3 + 11] = 0;
-  let sum = 0;
-  for (let i = 0; i < ihl; i += 2) sum += (b[l3 + i] << 8) | b[l3 + i + 1];
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  sum = ~sum & 0xffff;
-  b[l3 + 10] = sum >>> 8;
-  b[l3 + 11] = sum & 0xff;
-}
-
 /**
  * An ICMP error about a service connection, from the backend: the error's source and the quoted
  * packet's destination go back to the frontend, so the client's socket recognises its own packet.
  */
 export function lb4RevNatRelated(ctx: PacketContext, dp: Datapath): boolean {
-  const inner = dp.ct.innerL3;
-  if (inner < 0 || !dp.lb.revNat(ctx, dp.ct.revNat)) return false;
+  const inner = ctx.ct.innerL3;
+  if (inner < 0 || !dp.lb.revNat(ctx, ctx.ct.revNat)) return false;
   const b = ctx.buf;
-  const v = ctx.view;
-  v.setUint32(inner + 16, ctx.saddr); // lb.revNat left the frontend address in ctx.saddr
-  ipv4HeaderCsum(b, inner);
-  const l4 = inner + (b[inner] & 15) * 4;
-  if (b[inner + 9] !== 1 && l4 + 4 <= ctx.end) v.setUint16(l4 + 2, dp.lb.revNatPort);
+  ipv4.setDaddr(b, inner, ctx.saddr); // lb.revNat left the frontend address in ctx.saddr
+  ipv4.fillCsum(b, inner);
+  const at = inner + ipv4.hdrlen(b, inner);
+  if (ipv4.protocol(b, inner) !== IPPROTO_ICMP && at + L4_PORTS_LEN <= ctx.end) l4.setDport(b, at, ctx.lb.revNatPort);
   // The ICMP checksum covers the quote: recompute it (errors are rare, this is not the fast path).
   native.setChecksums(b, ctx.l3, ctx.end);
   ctx.revNatDone = true;
@@ -90,8 +78,8 @@ export function lb4RevNat(ctx: PacketContext, dp: Datapath): boolean {
   const backend = ctx.saddr;
   if (ctx.report) dp.events.emitXlate(ctx, XLATE_PRE_REV);
   if (ctx.traced) dp.tracer!.event(EVENT_TRACE_SOCK, XLATE_PRE_REV, ctx.report);
-  if (!dp.lb.revNat(ctx, dp.ct.revNat)) return false;
-  if (dp.ct.entryFlags & CT_F_LB_LOOPBACK) {
+  if (!dp.lb.revNat(ctx, ctx.ct.revNat)) return false;
+  if (ctx.ct.entryFlags & CT_F_LB_LOOPBACK) {
     const partial = (ctx.meta[ctx.m + M_FLAGS] & F_NEEDS_CSUM) !== 0;
     if (ctx.traced) dp.tracer!.rewrite(RW_DNAT, ctx.daddr, -1, backend, -1);
     if (!native.rewriteAddr(ctx.buf, ctx.l3, ctx.end, true, backend, partial)) return false;

@@ -1,7 +1,7 @@
 // Policy enforcement in the datapath (Cilium's policy_can_access / policy_can_egress): four
 // longest-prefix lookups in the endpoint's cilium_policy_<id> map — L3+L4, L3 with any protocol,
 // L4 only, any — deny wins if any of them denies, else the most specific allow decides.
-// The map's byte layout is src/policy/policymap.ts's.
+// The map's byte layout is src/policy/policymap.ts's; the decision goes into ctx.policy.
 import type { LpmTrieMap } from '../../maps/index.ts';
 import type { PacketContext } from '../context.ts';
 import type { Datapath } from '../datapath.ts';
@@ -10,27 +10,31 @@ import { M_ICMP_TYPE } from '../../native/meta.ts';
 import { CT_NEW } from '../../conntrack/layout.ts';
 import * as P from '../../policy/policymap.ts';
 import { EVENT_POLICY_VERDICT } from '../events.ts';
-
-/** Match kinds reported in policy-verdict events (Cilium's POLICY_MATCH_*). */
-export const MATCH_NONE = 0;
-export const MATCH_L3_L4 = 1;
-export const MATCH_L3_ONLY = 2;
-export const MATCH_L4_ONLY = 3;
-export const MATCH_ALL = 4;
-export const MATCH_L3_PROTO = 5;
+import { hasPorts, IPPROTO_ICMP } from '../../wire/proto.ts';
+import * as M from '../vocab/policy-match.ts';
 
 const FULL_PREFIX = 8 * (P.POLICY_KEY_SIZE - 4);
 
-/** Scratch state of one enforcement decision. */
+/**
+ * Cilium's match type of an allow entry: whether it names an identity, a protocol, and a port
+ * (a prefix longer than identity + direction + protocol).
+ */
+function matchType(identity: boolean, proto: boolean, prefix: number): number {
+  const port = prefix > P.POLICY_STATIC_PREFIX;
+  if (identity) return port ? M.POLICY_MATCH_L3_L4 : proto ? M.POLICY_MATCH_L3_PROTO : M.POLICY_MATCH_L3_ONLY;
+  return port ? M.POLICY_MATCH_L4_ONLY : proto ? M.POLICY_MATCH_PROTO_ONLY : M.POLICY_MATCH_ALL;
+}
+
+/** A lookup's trace bits: `bit` when it hit, and `bit << 4` too when the entry denies. */
+function hitBits(bytes: Uint8Array, off: number, bit: number): number {
+  if (off < 0) return 0;
+  return bytes[off + P.V_FLAGS] & P.FLAG_DENY ? bit | (bit << 4) : bit;
+}
+
+/** The scratch key of enforcement decisions. */
 export class PolicyLookup {
   private readonly key = new Uint8Array(P.POLICY_KEY_SIZE);
   private readonly kv = new DataView(this.key.buffer);
-  /** Proxy port of the matched allow (L7 redirect), 0 for none. */
-  proxyPort = 0;
-  match = MATCH_NONE;
-  /** For traces only (set when ctx.traced): the four lookups' hits (bits 0-3) and denies (4-7), the port. */
-  traceHits = 0;
-  tracePort = 0;
 
   private find(map: LpmTrieMap, identity: number, egress: boolean, proto: number, port: number, prefix: number): number {
     const k = this.kv;
@@ -42,21 +46,23 @@ export class PolicyLookup {
     return map.lookup(this.key, 0);
   }
 
-  /** 0 when allowed, else DROP_POLICY / DROP_POLICY_DENY. Counts the packet on the deciding entry. */
+  /**
+   * 0 when allowed, else DROP_POLICY / DROP_POLICY_DENY; the match type and proxy port go into
+   * ctx.policy. Counts the packet on the deciding entry.
+   */
   decide(ctx: PacketContext, map: LpmTrieMap, egress: boolean, identity: number): number {
     const proto = ctx.proto;
-    const port = proto === 6 || proto === 17 || proto === 132 ? ctx.dport : proto === 1 ? ctx.meta[ctx.m + M_ICMP_TYPE] : 0;
+    const port = hasPorts(proto) ? ctx.dport : proto === IPPROTO_ICMP ? ctx.meta[ctx.m + M_ICMP_TYPE] : 0;
     // A port on protocol ANY means a TCP/UDP/SCTP port: for ICMP only their all-ports entries apply.
-    const anyPrefix = proto === 1 ? P.POLICY_STATIC_PREFIX : FULL_PREFIX;
+    const anyPrefix = proto === IPPROTO_ICMP ? P.POLICY_STATIC_PREFIX : FULL_PREFIX;
     const a = this.find(map, identity, egress, proto, port, FULL_PREFIX);
     const b = this.find(map, identity, egress, 0, port, anyPrefix);
     const c = this.find(map, 0, egress, proto, port, FULL_PREFIX);
     const d = this.find(map, 0, egress, 0, port, anyPrefix);
-    const v = map.view;
     const bytes = map.bytes;
-    if (ctx.traced) this.traceLookups(bytes, a, b, c, d, port);
+    const state = ctx.policy;
+    if (ctx.traced) this.traceLookups(ctx, bytes, a, b, c, d, port);
     let decided = -1;
-    let match = MATCH_NONE;
     // Deny wins over allow, whatever the specificity.
     if (a >= 0 && bytes[a + P.V_FLAGS] & P.FLAG_DENY) decided = a;
     else if (b >= 0 && bytes[b + P.V_FLAGS] & P.FLAG_DENY) decided = b;
@@ -64,37 +70,42 @@ export class PolicyLookup {
     else if (d >= 0 && bytes[d + P.V_FLAGS] & P.FLAG_DENY) decided = d;
     if (decided >= 0) {
       this.count(map, decided, ctx);
-      this.match = MATCH_NONE;
-      this.proxyPort = 0;
+      state.match = M.POLICY_MATCH_NONE;
+      state.proxyPort = 0;
       return DROP_POLICY_DENY;
     }
+    let match = M.POLICY_MATCH_NONE;
     if (a >= 0) {
       decided = a;
-      match = MATCH_L3_L4;
+      match = matchType(identity !== 0, proto !== 0, this.prefixOf(map, a));
     } else if (b >= 0) {
       decided = b;
-      match = MATCH_L3_PROTO;
+      match = matchType(identity !== 0, false, this.prefixOf(map, b));
     } else if (c >= 0) {
       decided = c;
-      match = MATCH_L4_ONLY;
+      match = matchType(false, proto !== 0, this.prefixOf(map, c));
     } else if (d >= 0) {
       decided = d;
-      match = MATCH_ALL;
+      match = matchType(false, false, this.prefixOf(map, d));
     }
-    this.match = match;
+    state.match = match;
     if (decided < 0) {
-      this.proxyPort = 0;
+      state.proxyPort = 0;
       return DROP_POLICY;
     }
-    this.proxyPort = v.getUint16(decided + P.V_PROXY_PORT, true);
+    state.proxyPort = map.view.getUint16(decided + P.V_PROXY_PORT, true);
     this.count(map, decided, ctx);
     return 0;
   }
 
-  private traceLookups(bytes: Uint8Array, a: number, b: number, c: number, d: number, port: number): void {
-    const deny = (off: number, bit: number) => (off < 0 ? 0 : bytes[off + P.V_FLAGS] & P.FLAG_DENY ? bit | (bit << 4) : bit);
-    this.traceHits = deny(a, 1) | deny(b, 2) | deny(c, 4) | deny(d, 8);
-    this.tracePort = port;
+  /** Prefix length of the entry whose value is at `valueOff` (its key's first word). */
+  private prefixOf(map: LpmTrieMap, valueOff: number): number {
+    return map.view.getUint32(valueOff - (map.valueOffset(0) - map.keyOffset(0)), true);
+  }
+
+  private traceLookups(ctx: PacketContext, bytes: Uint8Array, a: number, b: number, c: number, d: number, port: number): void {
+    ctx.policy.traceHits = hitBits(bytes, a, 1) | hitBits(bytes, b, 2) | hitBits(bytes, c, 4) | hitBits(bytes, d, 8);
+    ctx.policy.tracePort = port;
   }
 
   private count(map: LpmTrieMap, off: number, ctx: PacketContext): void {
@@ -111,12 +122,12 @@ export class PolicyLookup {
 export function enforcePolicy(ctx: PacketContext, dp: Datapath, ep: number, egress: boolean, peer: number): number {
   const map = dp.policy[ep];
   if (map === undefined) return 0; // the host endpoint has no policy here
-  const pl = dp.policyLookup;
-  const reason = pl.decide(ctx, map, egress, peer);
-  if (ctx.ctState === CT_NEW) dp.events.emitVerdict(ctx, egress, pl.match, reason, ep, peer);
+  const reason = dp.policyLookup.decide(ctx, map, egress, peer);
+  const pl = ctx.policy;
+  if (ctx.ct.state === CT_NEW) dp.events.emitVerdict(ctx, egress, pl.match, reason, ep, peer);
   if (ctx.traced) {
     dp.tracer!.policy(ep, peer, egress, ctx.proto, pl.tracePort, pl.traceHits, reason, pl.match, pl.proxyPort);
-    if (ctx.ctState === CT_NEW) dp.tracer!.event(EVENT_POLICY_VERDICT, egress ? 1 : 0, true);
+    if (ctx.ct.state === CT_NEW) dp.tracer!.event(EVENT_POLICY_VERDICT, egress ? 1 : 0, true);
   }
   return reason;
 }

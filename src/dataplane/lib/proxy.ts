@@ -11,6 +11,8 @@ import * as X from '../../proxy/proxymap.ts';
 import type { Datapath } from '../datapath.ts';
 import { DROP_PROXY_SET_FAILED } from '../drop-reasons.ts';
 import { TRACE_TO_PROXY } from '../events.ts';
+import { IPPROTO_TCP } from '../../wire/proto.ts';
+import { PX_REDIRECT, PX_RESTORE_ANSWER, PX_RESTORE_CLIENT, PX_TO_UPSTREAM, RW_DNAT, RW_SNAT, type PacketTracer } from '../../observe/trace/tracer.ts';
 
 /**
  * Sends the packet to the proxy on `proxyPort` for `endpoint`'s policy. The to-proxy trace goes out
@@ -23,7 +25,6 @@ export function redirectToProxy(ctx: PacketContext, dp: Datapath, proxyPort: num
   ctx.toProxy = true;
   return 0;
 }
-import { PX_REDIRECT, PX_RESTORE_ANSWER, PX_RESTORE_CLIENT, PX_TO_UPSTREAM, RW_DNAT, RW_SNAT, type PacketTracer } from '../../observe/trace/tracer.ts';
 
 export class ProxyRedirects {
   readonly connections: HashMap;
@@ -83,14 +84,14 @@ export class ProxyRedirects {
 
   /** Control plane (the proxy): its upstream socket on `port` speaks for this client connection. */
   registerUpstream(client: number, clientPort: number, port: number): boolean {
-    const off = this.lookup(client, clientPort, 6);
+    const off = this.lookup(client, clientPort, IPPROTO_TCP);
     if (off < 0) return false;
     this.connections.view.setUint16(off + X.PV_UPSTREAM_PORT, port, true);
     const v = new Uint8Array(X.UPSTREAM_VALUE_SIZE);
     const dv = new DataView(v.buffer);
     dv.setUint32(X.UV_CLIENT, client);
     dv.setUint16(X.UV_PORT, clientPort);
-    v[X.UV_PROTO] = 6;
+    v[X.UV_PROTO] = IPPROTO_TCP;
     this.ukv.setUint32(0, port, true);
     return this.upstreams.update(this.ukey, 0, v, 0, 0) >= 0;
   }
@@ -102,7 +103,7 @@ export class ProxyRedirects {
 
   /** Control plane: where a redirected client connection was going, and whose policy sent it here. */
   originalDestination(client: number, clientPort: number): { addr: number; port: number; endpoint: number } | undefined {
-    const off = this.lookup(client, clientPort, 6);
+    const off = this.lookup(client, clientPort, IPPROTO_TCP);
     if (off < 0) return undefined;
     const v = this.connections.view;
     return { addr: v.getUint32(off + X.PV_ORIG_ADDR), port: v.getUint16(off + X.PV_ORIG_PORT), endpoint: v.getUint32(off + X.PV_ENDPOINT, true) };

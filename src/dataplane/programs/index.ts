@@ -1,16 +1,20 @@
 // The program table: a program's id in a program array is its index here plus one.
-// Hooks (cil_*) are entry points attached to devices; the rest are tail-call targets.
+// Hooks (cil_from_*) are entry points attached to devices (Datapath.attach); the tail-call
+// targets live in the file of the hook whose chain they belong to.
 import type { PacketContext } from '../context.ts';
 import type { Datapath } from '../datapath.ts';
 import * as C from '../calls.ts';
-import { tail_handle_ipv4 } from './ipv4_from_lxc.ts';
-import { handle_ipv4_from_lxc } from './ipv4_from_lxc_cont.ts';
-import { tail_ipv4_to_endpoint } from './ipv4_to_endpoint.ts';
-import { tail_handle_ipv4_from_host } from './ipv4_from_host.ts';
-import { tail_ipv4_policy } from './ipv4_to_lxc_policy_only.ts';
-import { tail_ipv4_ct_egress } from './ipv4_ct_egress.ts';
+import { handle_ipv4_from_lxc, tail_handle_ipv4, tail_ipv4_ct_egress, tail_ipv4_policy, tail_ipv4_to_endpoint } from './bpf_lxc.ts';
+import { tail_handle_ipv4_from_host } from './bpf_host.ts';
 
+/**
+ * A program returns a verdict (CTX_ACT_*). A hook, which the engine runs, resolves CTX_ACT_OK itself:
+ * it returns CTX_ACT_REDIRECT (ctx.outFd set) or CTX_ACT_DROP (ctx.dropReason set).
+ */
 export type Program = (ctx: PacketContext, dp: Datapath) => number;
+
+export { cil_from_container } from './bpf_lxc.ts';
+export { cil_from_host } from './bpf_host.ts';
 
 export const PROGRAMS: Program[] = [tail_handle_ipv4, handle_ipv4_from_lxc, tail_ipv4_to_endpoint, tail_handle_ipv4_from_host, tail_ipv4_policy, tail_ipv4_ct_egress];
 

@@ -4,6 +4,7 @@
 // turned into text on a setImmediate, off the hot path (see format.ts).
 import type { PacketContext } from '../../dataplane/context.ts';
 import { M_ICMP_TYPE } from '../../native/meta.ts';
+import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../../wire/proto.ts';
 
 /** Words per step: the op code and up to nine numeric arguments. */
 export const STEP_WORDS = 10;
@@ -122,13 +123,13 @@ export class PacketTracer {
     if (this.dstIp !== -1 && d !== this.dstIp) return false;
     if (this.ip !== -1 && s !== this.ip && d !== this.ip) return false;
     if (this.proto !== -1 && ctx.proto !== this.proto) return false;
-    if (this.port !== -1 && ((ctx.proto !== 6 && ctx.proto !== 17) || (ctx.sport !== this.port && ctx.dport !== this.port))) return false;
+    if (this.port !== -1 && ((ctx.proto !== IPPROTO_TCP && ctx.proto !== IPPROTO_UDP) || (ctx.sport !== this.port && ctx.dport !== this.port))) return false;
     if (this.podEp !== -1 && ctx.srcEp !== this.podEp && s !== this.podIp && d !== this.podIp) return false;
     if (this.n + MAX_PACKET_STEPS * STEP_WORDS > this.cap) return false; // wait for the formatter
     this.matched++;
     this.packetEnd = this.n + (MAX_PACKET_STEPS - 1) * STEP_WORDS; // one step kept for OP_END
     const ihl = ctx.end - ctx.l3;
-    const extra = ctx.proto === 6 ? ctx.tcpFlags : ctx.proto === 1 ? 256 + ctx.meta[ctx.m + M_ICMP_TYPE] : 0;
+    const extra = ctx.proto === IPPROTO_TCP ? ctx.tcpFlags : ctx.proto === IPPROTO_ICMP ? 256 + ctx.meta[ctx.m + M_ICMP_TYPE] : 0;
     this.put(OP_BEGIN, ctx.srcEp, s, d, ctx.sport, ctx.dport, ctx.proto, ihl, extra, Date.now());
     return true;
   }

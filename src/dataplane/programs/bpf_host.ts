@@ -1,0 +1,73 @@
+// bpf_host: cilium_host's chain, as Cilium's bpf/bpf_host.c. Its device's hook is cil_from_host
+// (what the node's stack routed into cilium_host) → tail_handle_ipv4_from_host in the host
+// endpoint's program array → a local pod (bpf_lxc's cil_to_container). cil_to_host is where
+// packets leave the datapath into the node's stack.
+import { CTX_ACT_OK, CTX_ACT_REDIRECT, DIR_INGRESS, type PacketContext } from '../context.ts';
+import type { Datapath } from '../datapath.ts';
+import { CILIUM_CALL_IPV4_FROM_HOST } from '../calls.ts';
+import * as R from '../drop-reasons.ts';
+import { TRACE_TO_HOST, TRACE_TO_STACK } from '../events.ts';
+import { F_IPV4, F_IPV6, F_NON_IP } from '../../native/meta.ts';
+import { CT_NEW, TUPLE_F_OUT } from '../../conntrack/layout.ts';
+import { HOOK_FROM_HOST, HOOK_TO_HOST } from '../../observe/trace/tracer.ts';
+import { lb4Local } from '../lib/lb.ts';
+import { IPPROTO_TCP } from '../../wire/proto.ts';
+import { cil_to_container } from './bpf_lxc.ts';
+
+/** The reserved:host identity: the node itself. */
+export const HOST_ID = 1;
+
+/** Hook of cilium_host: a packet the node's stack routed into it. */
+export function cil_from_host(ctx: PacketContext, dp: Datapath): number {
+  if (ctx.traced) dp.tracer!.hook(HOOK_FROM_HOST, ctx.srcEp);
+  ctx.direction = DIR_INGRESS;
+  ctx.ifindex = dp.epIfindex[ctx.srcEp];
+  const f = ctx.flags;
+  if (f & F_IPV6) return dp.drop(ctx, R.DROP_UNKNOWN_L3);
+  if (f & F_NON_IP) return dp.drop(ctx, R.DROP_UNSUPPORTED_L2);
+  if (!(f & F_IPV4)) return dp.drop(ctx, R.DROP_INVALID);
+  const verdict = dp.tailCall(ctx, CILIUM_CALL_IPV4_FROM_HOST);
+  // The host's own packets cannot go back to the stack they came from.
+  return verdict === CTX_ACT_OK ? dp.drop(ctx, R.DROP_UNROUTABLE) : verdict;
+}
+
+/**
+ * CILIUM_CALL_IPV4_FROM_HOST: host traffic to a local pod enters the pod through its
+ * cil_to_container hook; the node's own connections to a ClusterIP are translated here, with an
+ * egress CT entry that carries the reverse NAT for the replies.
+ */
+export function tail_handle_ipv4_from_host(ctx: PacketContext, dp: Datapath): number {
+  if (ctx.saddr === dp.proxy.routerIP && ctx.proto === IPPROTO_TCP) {
+    // The L7 proxy answering a client, or speaking to a server for one.
+    if (dp.proxy.active[ctx.sport] === 1) {
+      if (!dp.proxy.restoreAnswer(ctx)) return dp.drop(ctx, R.DROP_PROXY_LOOKUP_FAILED);
+    } else if (dp.proxy.restoreClient(ctx)) {
+      ctx.fromProxy = true;
+    }
+  }
+  ctx.srcIdentity = dp.lookupIdentity(ctx.saddr);
+  const reason = lb4Local(ctx, dp);
+  if (reason !== 0) return dp.drop(ctx, reason);
+  const revNat = ctx.lb.revNat;
+  if (revNat !== 0 && dp.ct.lookup(ctx, TUPLE_F_OUT) === CT_NEW && !dp.ct.create(ctx, TUPLE_F_OUT, revNat, 0)) {
+    return dp.drop(ctx, R.DROP_CT_CREATE_FAILED);
+  }
+  const ep = dp.lookupEndpoint(ctx.daddr);
+  if (ep === 0 || ep === dp.hostEp) return dp.drop(ctx, R.DROP_UNROUTABLE);
+  ctx.dstEp = ep;
+  ctx.dstIdentity = dp.epIdentity[ep];
+  return cil_to_container(ctx, dp);
+}
+
+/** A packet leaving the datapath into the node's stack through cilium_host. */
+export function cil_to_host(ctx: PacketContext, dp: Datapath): number {
+  if (ctx.traced) dp.tracer!.hook(HOOK_TO_HOST, dp.hostEp);
+  if (dp.hostFd < 0) return dp.drop(ctx, R.DROP_HOST_NOT_READY);
+  if (ctx.dstIdentity === 0) ctx.dstIdentity = dp.lookupIdentity(ctx.daddr);
+  ctx.dstEp = ctx.dstIdentity === HOST_ID ? dp.hostEp : 0;
+  ctx.ifindex = dp.epIfindex[dp.hostEp];
+  // A redirect to the proxy was traced before its rewrite (redirectToProxy).
+  if (!ctx.toProxy) dp.trace(ctx, ctx.dstIdentity === HOST_ID ? TRACE_TO_HOST : TRACE_TO_STACK);
+  ctx.outFd = dp.hostFd;
+  return CTX_ACT_REDIRECT;
+}
