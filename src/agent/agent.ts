@@ -8,7 +8,7 @@ import { formatterFor } from '../dataplane/map-defs.ts';
 import type { AgentConfig } from '../control/config.ts';
 import { openKVStore, type KVStore } from '../control/kvstore.ts';
 import { claimPodCidr, Ipam } from '../control/ipam.ts';
-import { cidrString } from '../control/cidr.ts';
+import { formatCidr } from '../wire/ip-text.ts';
 import { setupHostDevice } from '../control/host.ts';
 import { EndpointManager } from '../control/endpoints.ts';
 import { IdentityAllocator } from '../identity/allocator.ts';
@@ -74,7 +74,7 @@ export class Agent implements AgentFacade {
     this.gcTimer.unref();
     const cidr = await claimPodCidr(this.kv, this.nodeName, cfg['ipv4-pod-cidr'], cfg['cluster-pool-ipv4-cidr'], cfg['cluster-pool-ipv4-mask-size']);
     this.ipam = await Ipam.open(this.kv, this.nodeName, cidr);
-    const host = await setupHostDevice(this.ipam.routerIP, cidrString(cidr), cfg['service-cluster-ip-range'], cfg.mtu, cfg['enable-offloads']);
+    const host = await setupHostDevice(this.ipam.routerIP, formatCidr(cidr), cfg['service-cluster-ip-range'], cfg.mtu, cfg['enable-offloads']);
     this.hostFd = host.fd;
     const identities = (this.identities = new IdentityAllocator(this.kv, this.nodeName));
     await identities.load();
@@ -135,7 +135,7 @@ export class Agent implements AgentFacade {
       this.web = await startWebServer({ address: cfg['hubble-ui-listen-address'], flows: () => this.hubble, log: this.log })
         .catch((err: Error) => { this.log.warn({ err: err.message }, 'hubble ui: not serving'); return undefined; });
     }
-    this.log.info({ node: this.nodeName, podCIDR: cidrString(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');
+    this.log.info({ node: this.nodeName, podCIDR: formatCidr(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');
   }
 
   /** Stops the datapath; pods, devices and pinned maps stay for the next agent process. */
@@ -161,7 +161,7 @@ export class Agent implements AgentFacade {
       version: VERSION,
       uptimeSeconds: Math.round((Date.now() - this.started) / 1000),
       kvstore: this.cfg.kvstore === 'etcd' ? 'Ok etcd' : `Ok local ${this.cfg['state-dir']}/kvstore.json`,
-      ipam: { cidr: cidrString(this.ipam.cidr), allocated: this.ipam.allocated },
+      ipam: { cidr: formatCidr(this.ipam.cidr), allocated: this.ipam.allocated },
       routerIP: this.ipam.routerIP,
       routingMode: this.cfg['routing-mode'],
       endpoints: { total: eps.length, ready: eps.filter((e) => e.state === 'ready').length },

@@ -50,20 +50,7 @@ export function ipv4String(be: Uint8Array, off: number): string {
   return `${be[off]}.${be[off + 1]}.${be[off + 2]}.${be[off + 3]}`;
 }
 
-export function u32ToIp(v: number): string {
-  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
-}
-
-export function ipToU32(ip: string): number {
-  const p = ip.split('.');
-  if (p.length !== 4) throw new Error(`invalid IPv4 address "${ip}"`);
-  let v = 0;
-  for (const s of p) {
-    if (!/^\d{1,3}$/.test(s) || Number(s) > 255) throw new Error(`invalid IPv4 address "${ip}"`);
-    v = v * 256 + Number(s);
-  }
-  return v >>> 0;
-}
+export { formatIPv4 as u32ToIp, parseIPv4 as ipToU32 } from '../wire/ip-text.ts';
 
 function mac(b: Uint8Array, off: number): string {
   return Array.from(b.subarray(off, off + 6), (x) => x.toString(16).padStart(2, '0').toUpperCase()).join(':');
