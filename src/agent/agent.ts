@@ -20,7 +20,6 @@ import { startClusterDns, KUBE_DNS_IP } from './dns.ts';
 import { PolicyManager } from '../control/policy.ts';
 import { ResourceManager } from '../control/resources/manager.ts';
 import { ProxyManager } from '../proxy/http/manager.ts';
-import { formatL7Event } from './l7-events.ts';
 import { Observability } from '../observe/metrics/index.ts';
 import { ipToU32 } from '../dataplane/map-defs.ts';
 import type { ClusterDnsServer } from '../proxy/dns/index.ts';
@@ -93,7 +92,7 @@ export class Agent implements AgentFacade {
     );
     this.dp.proxy.routerIP = ipToU32(this.ipam.routerIP);
     if (cfg['enable-l7-proxy']) {
-      this.proxies = new ProxyManager(this.ipam.routerIP, this.dp.proxy, (e) => this.dp.events.publish(formatL7Event(e, (ip) => this.describePeer(ip))), this.log);
+      this.proxies = new ProxyManager(this.ipam.routerIP, this.dp.proxy, (e) => this.dp.events.publishAccessLog(e, this.describePeer(e.client.ip), this.describePeer(e.server.ip)), this.log);
     }
     this.policy = new PolicyManager({
       proxies: this.proxies,
@@ -127,7 +126,7 @@ export class Agent implements AgentFacade {
     // Metrics (prometheus-serve-addr, hubble-metrics-server) and the flow exporter (hubble-export-file-path).
     this.observability = await Observability.start(cfg, {
       metricsSnapshot: () => this.dp.metricsSnapshot(), listMaps: () => this.listMaps(), listEndpoints: () => this.listEndpoints(),
-      listServices: () => this.listServices(), subscribeMonitor: (cb) => this.dp.events.subscribe(cb), version: VERSION,
+      listServices: () => this.listServices(), subscribeEvents: (cb) => this.dp.events.subscribeRaw(cb), version: VERSION,
     }, this.log);
     if (this.hubble && this.observability.wantsFlows) this.hubble.onFlow(this.observability.onFlow);
     // The Hubble-UI-like page (hubble-ui-listen-address): a busy port is logged, not fatal.
@@ -319,7 +318,7 @@ export class Agent implements AgentFacade {
     });
     const lost0 = this.dp.events.lost;
     const hubble = new Hubble({ capacity: this.cfg['hubble-event-buffer-capacity'], nodeName: this.nodeName, resolver, monitorLost: () => this.dp.events.lost - lost0 });
-    this.dp.events.subscribe((e) => hubble.ingest(e));
+    this.dp.events.subscribeRaw((e) => hubble.ingest(e));
     this.hubble = hubble;
   }
 }

@@ -1,33 +1,70 @@
 // Monitor events: a fixed ring of binary records written on the hot path (a copy of the packet's
-// first bytes and a few numbers), decoded into text only when somebody listens.
+// first bytes and a few numbers), decoded for listeners off the hot path. Raw listeners (Hubble,
+// metrics) get the decoded numbers; cilium-monitor text is made only while a text listener is there.
 import type { PacketContext } from './context.ts';
-import type { MonitorEvent } from '../control/types.ts';
-import { formatEvent, type RawEvent } from './event-format.ts';
+import type { EventPacket, MonitorEvent } from '../control/types.ts';
+import type { L7Event } from '../proxy/http/listener.ts';
+import { formatEvent } from './event-format.ts';
 import { VNET_HDR_LEN } from '../native/meta.ts';
+import { formatIPv4 } from '../wire/ip-text.ts';
+import {
+  MSG_ACCESS_LOG, MSG_DROP as EVENT_DROP, MSG_POLICY_VERDICT as EVENT_POLICY_VERDICT, MSG_TRACE as EVENT_TRACE, MSG_TRACE_SOCK as EVENT_TRACE_SOCK,
+} from './vocab/message-types.ts';
 
-export const EVENT_DROP = 1;
-export const EVENT_TRACE = 4;
-export const EVENT_POLICY_VERDICT = 9;
-/** Service translation points (Cilium's trace-sock events: pre/post xlate, fwd/rev). */
-export const EVENT_TRACE_SOCK = 14;
-export const XLATE_PRE_FWD = 0;
-export const XLATE_POST_FWD = 1;
-export const XLATE_PRE_REV = 2;
-export const XLATE_POST_REV = 3;
+/** Record types: Cilium's message types (the names the datapath has always imported from here). */
+export { EVENT_DROP, EVENT_TRACE, EVENT_POLICY_VERDICT, EVENT_TRACE_SOCK };
+export {
+  TRACE_TO_LXC, TRACE_TO_PROXY, TRACE_TO_HOST, TRACE_TO_STACK, TRACE_TO_OVERLAY, TRACE_FROM_LXC, TRACE_FROM_PROXY, TRACE_FROM_HOST,
+  TRACE_FROM_STACK, TRACE_FROM_OVERLAY, TRACE_FROM_NETWORK, TRACE_TO_NETWORK, XLATE_PRE_FWD, XLATE_POST_FWD, XLATE_PRE_REV, XLATE_POST_REV,
+} from './vocab/trace-points.ts';
 
-/** Trace observation points, as Cilium's TRACE_* (pkg/monitor/api/types.go). */
-export const TRACE_TO_LXC = 0;
-export const TRACE_TO_PROXY = 1;
-export const TRACE_TO_HOST = 2;
-export const TRACE_TO_STACK = 3;
-export const TRACE_TO_OVERLAY = 4;
-export const TRACE_FROM_LXC = 5;
-export const TRACE_FROM_PROXY = 6;
-export const TRACE_FROM_HOST = 7;
-export const TRACE_FROM_STACK = 8;
-export const TRACE_FROM_OVERLAY = 9;
-export const TRACE_FROM_NETWORK = 10;
-export const TRACE_TO_NETWORK = 11;
+/** A packet record decoded: the numbers the datapath wrote, the packet's first bytes and what they say. */
+export interface PacketEvent {
+  /** Message type (MSG_DROP, MSG_TRACE, MSG_POLICY_VERDICT, MSG_TRACE_SOCK). */
+  type: number;
+  /** Drop reason, trace observation point, translation point; for a policy verdict 1 = egress. */
+  sub: number;
+  ctState: number;
+  /** 1 ingress, 2 egress, 0 unknown. */
+  direction: number;
+  srcEp: number;
+  dstEp: number;
+  /** For a policy verdict: the remote peer's identity. */
+  srcIdentity: number;
+  dstIdentity: number;
+  ifindex: number;
+  origLen: number;
+  /** Policy verdict: the drop reason (0 = allowed). */
+  reason: number;
+  /** Policy verdict: POLICY_MATCH_*. */
+  match: number;
+  /** ms since the epoch. */
+  time: number;
+  /** IP packet bytes from the start of the IP header (at most the capture length). */
+  data: Uint8Array;
+  /** The IPv4 packet's addresses, ports and flags; undefined for other packets. */
+  packet?: EventPacket;
+}
+
+/** A peer of an L7 connection as the agent knows it. */
+export interface L7Peer {
+  id: number;
+  identity: number;
+  labels: string[];
+}
+
+/** An L7 proxy access-log record (not a packet). */
+export interface AccessLogEvent {
+  type: typeof MSG_ACCESS_LOG;
+  time: number;
+  record: L7Event;
+  client: L7Peer;
+  server: L7Peer;
+}
+
+export type RawEvent = PacketEvent | AccessLogEvent;
+
+export const isAccessLog = (e: RawEvent): e is AccessLogEvent => e.type === MSG_ACCESS_LOG;
 
 const CAPTURE = 128; // packet bytes kept per event, as Cilium's default trace payload
 const REC = 48 + CAPTURE;
@@ -48,6 +85,7 @@ const R_MATCH = 31; // u8: policy match kind
 const R_TIME = 32; // f64 ms since epoch
 const R_DATA = 48;
 
+export type RawListener = (e: RawEvent) => void;
 export type MonitorListener = (e: MonitorEvent) => void;
 
 export class MonitorRing {
@@ -55,7 +93,13 @@ export class MonitorRing {
   private readonly view: DataView;
   private head = 0; // total records written
   private tail = 0; // next record to decode for listeners
-  private readonly listeners = new Set<MonitorListener>();
+  /** Raw listeners (emit() records only while there is one); text listeners are served by toText. */
+  private readonly listeners = new Set<RawListener>();
+  private readonly textListeners = new Set<MonitorListener>();
+  private readonly toText: RawListener = (e) => {
+    const text = formatEvent(e);
+    for (const l of this.textListeners) l(text);
+  };
   private scheduled = false;
   lost = 0;
   private readonly drainBound = () => this.drain();
@@ -114,16 +158,29 @@ export class MonitorRing {
     this.bytes[slot + R_MATCH] = match;
   }
 
-  /** An event that is not about a packet (L7 requests and responses): straight to listeners. */
-  publish(e: MonitorEvent): void {
+  /** An L7 access-log record: straight to listeners (it is not a packet, nothing to copy). */
+  publishAccessLog(record: L7Event, client: L7Peer, server: L7Peer): void {
+    if (this.listeners.size === 0) return;
+    const e: AccessLogEvent = { type: MSG_ACCESS_LOG, time: Date.now(), record, client, server };
     for (const l of this.listeners) l(e);
   }
 
-  subscribe(l: MonitorListener): () => void {
+  /** Decoded records (Hubble, metrics): no text is made for them. */
+  subscribeRaw(l: RawListener): () => void {
     // Nothing was recorded while nobody listened; with listeners already there, keep their place.
     if (this.listeners.size === 0) this.tail = this.head;
     this.listeners.add(l);
     return () => this.listeners.delete(l);
+  }
+
+  /** cilium-monitor text (summary, verbose, hex) for `monitor` readers. */
+  subscribe(l: MonitorListener): () => void {
+    if (this.textListeners.size === 0) this.subscribeRaw(this.toText);
+    this.textListeners.add(l);
+    return () => {
+      this.textListeners.delete(l);
+      if (this.textListeners.size === 0) this.listeners.delete(this.toText);
+    };
   }
 
   private drain(): void {
@@ -133,14 +190,16 @@ export class MonitorRing {
       this.tail = this.head - this.capacity;
     }
     for (; this.tail < this.head; this.tail++) {
-      const e = formatEvent(this.decode((this.tail % this.capacity) * REC));
+      const e = this.decode((this.tail % this.capacity) * REC);
       for (const l of this.listeners) l(e);
     }
   }
 
-  private decode(slot: number): RawEvent {
+  private decode(slot: number): PacketEvent {
     const v = this.view;
     const cap = v.getUint16(slot + R_CAP_LEN, true);
+    const data = this.bytes.slice(slot + R_DATA, slot + R_DATA + cap);
+    const origLen = v.getUint32(slot + R_ORIG_LEN, true);
     return {
       type: this.bytes[slot + R_TYPE],
       sub: this.bytes[slot + R_SUB],
@@ -151,11 +210,30 @@ export class MonitorRing {
       srcIdentity: v.getUint32(slot + R_SRC_ID, true),
       dstIdentity: v.getUint32(slot + R_DST_ID, true),
       ifindex: v.getUint32(slot + R_IFINDEX, true),
-      origLen: v.getUint32(slot + R_ORIG_LEN, true),
+      origLen,
       reason: this.bytes[slot + R_REASON],
       match: this.bytes[slot + R_MATCH],
       time: v.getFloat64(slot + R_TIME, true),
-      data: this.bytes.slice(slot + R_DATA, slot + R_DATA + cap),
+      data,
+      packet: decodePacket(data, origLen),
     };
   }
+}
+
+/** The IPv4 packet's addresses, ports, TCP flags or ICMP type; undefined for other packets. */
+export function decodePacket(d: Uint8Array, origLen: number): EventPacket | undefined {
+  if (d.length < 20 || d[0] >> 4 !== 4) return undefined;
+  const v = new DataView(d.buffer, d.byteOffset, d.byteLength);
+  const ihl = (d[0] & 15) * 4;
+  const proto = d[9];
+  const p: EventPacket = { src: formatIPv4(v.getUint32(12)), dst: formatIPv4(v.getUint32(16)), proto: proto === 6 ? 'TCP' : proto === 17 ? 'UDP' : proto === 1 ? 'ICMPv4' : 'other', length: origLen };
+  if ((proto === 6 || proto === 17) && d.length >= ihl + 4) {
+    p.sport = v.getUint16(ihl);
+    p.dport = v.getUint16(ihl + 2);
+    if (proto === 6 && d.length >= ihl + 14) p.tcpFlags = d[ihl + 13];
+  } else if (proto === 1 && d.length >= ihl + 2) {
+    p.icmpType = d[ihl];
+    p.icmpCode = d[ihl + 1];
+  }
+  return p;
 }
