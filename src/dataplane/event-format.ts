@@ -2,7 +2,7 @@
 // text listeners (the monitor API); Hubble and metrics read the records' numbers.
 import type { MonitorEvent } from '../control/types.ts';
 import { dropReasonText } from './drop-reasons.ts';
-import { isAccessLog, type AccessLogEvent, type L7Peer, type PacketEvent, type RawEvent } from './events.ts';
+import { isAccessLog, type AccessLogEvent, type L7Peer, type PacketEvent, type RawEvent } from './monitor-record.ts';
 import { ctStateName } from './vocab/ct-states.ts';
 import { icmpv4TypeName } from './vocab/icmp.ts';
 import { MSG_DROP, MSG_POLICY_VERDICT, MSG_TRACE_SOCK } from './vocab/message-types.ts';

@@ -2,11 +2,11 @@
 // first bytes and a few numbers), decoded for listeners off the hot path. Raw listeners (Hubble,
 // metrics) get the decoded numbers; cilium-monitor text is made only while a text listener is there.
 import type { PacketContext } from './context.ts';
-import type { EventPacket, MonitorEvent } from '../control/types.ts';
+import type { MonitorEvent } from '../control/types.ts';
 import type { L7Event } from '../proxy/http/listener.ts';
 import { formatEvent } from './event-format.ts';
 import { VNET_HDR_LEN } from '../native/meta.ts';
-import { formatIPv4 } from '../wire/ip-text.ts';
+import { decodePacket, type AccessLogEvent, type L7Peer, type PacketEvent, type RawEvent } from './monitor-record.ts';
 import {
   MSG_ACCESS_LOG, MSG_DROP as EVENT_DROP, MSG_POLICY_VERDICT as EVENT_POLICY_VERDICT, MSG_TRACE as EVENT_TRACE, MSG_TRACE_SOCK as EVENT_TRACE_SOCK,
 } from './vocab/message-types.ts';
@@ -18,53 +18,7 @@ export {
   TRACE_FROM_STACK, TRACE_FROM_OVERLAY, TRACE_FROM_NETWORK, TRACE_TO_NETWORK, XLATE_PRE_FWD, XLATE_POST_FWD, XLATE_PRE_REV, XLATE_POST_REV,
 } from './vocab/trace-points.ts';
 
-/** A packet record decoded: the numbers the datapath wrote, the packet's first bytes and what they say. */
-export interface PacketEvent {
-  /** Message type (MSG_DROP, MSG_TRACE, MSG_POLICY_VERDICT, MSG_TRACE_SOCK). */
-  type: number;
-  /** Drop reason, trace observation point, translation point; for a policy verdict 1 = egress. */
-  sub: number;
-  ctState: number;
-  /** 1 ingress, 2 egress, 0 unknown. */
-  direction: number;
-  srcEp: number;
-  dstEp: number;
-  /** For a policy verdict: the remote peer's identity. */
-  srcIdentity: number;
-  dstIdentity: number;
-  ifindex: number;
-  origLen: number;
-  /** Policy verdict: the drop reason (0 = allowed). */
-  reason: number;
-  /** Policy verdict: POLICY_MATCH_*. */
-  match: number;
-  /** ms since the epoch. */
-  time: number;
-  /** IP packet bytes from the start of the IP header (at most the capture length). */
-  data: Uint8Array;
-  /** The IPv4 packet's addresses, ports and flags; undefined for other packets. */
-  packet?: EventPacket;
-}
-
-/** A peer of an L7 connection as the agent knows it. */
-export interface L7Peer {
-  id: number;
-  identity: number;
-  labels: string[];
-}
-
-/** An L7 proxy access-log record (not a packet). */
-export interface AccessLogEvent {
-  type: typeof MSG_ACCESS_LOG;
-  time: number;
-  record: L7Event;
-  client: L7Peer;
-  server: L7Peer;
-}
-
-export type RawEvent = PacketEvent | AccessLogEvent;
-
-export const isAccessLog = (e: RawEvent): e is AccessLogEvent => e.type === MSG_ACCESS_LOG;
+export { decodePacket, isAccessLog, type AccessLogEvent, type L7Peer, type PacketEvent, type RawEvent } from './monitor-record.ts';
 
 const CAPTURE = 128; // packet bytes kept per event, as Cilium's default trace payload
 const REC = 48 + CAPTURE;
@@ -218,22 +172,4 @@ export class MonitorRing {
       packet: decodePacket(data, origLen),
     };
   }
-}
-
-/** The IPv4 packet's addresses, ports, TCP flags or ICMP type; undefined for other packets. */
-export function decodePacket(d: Uint8Array, origLen: number): EventPacket | undefined {
-  if (d.length < 20 || d[0] >> 4 !== 4) return undefined;
-  const v = new DataView(d.buffer, d.byteOffset, d.byteLength);
-  const ihl = (d[0] & 15) * 4;
-  const proto = d[9];
-  const p: EventPacket = { src: formatIPv4(v.getUint32(12)), dst: formatIPv4(v.getUint32(16)), proto: proto === 6 ? 'TCP' : proto === 17 ? 'UDP' : proto === 1 ? 'ICMPv4' : 'other', length: origLen };
-  if ((proto === 6 || proto === 17) && d.length >= ihl + 4) {
-    p.sport = v.getUint16(ihl);
-    p.dport = v.getUint16(ihl + 2);
-    if (proto === 6 && d.length >= ihl + 14) p.tcpFlags = d[ihl + 13];
-  } else if (proto === 1 && d.length >= ihl + 2) {
-    p.icmpType = d[ihl];
-    p.icmpCode = d[ihl + 1];
-  }
-  return p;
 }
