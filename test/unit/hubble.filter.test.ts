@@ -126,6 +126,13 @@ describe('filters', () => {
     expect(pass(['tcp-flags', 'SYN,ACK'])).toEqual(['synAck']);
     expect(pass(['reply', 'true'])).toEqual(['synAck', 'http403']);
   });
+
+  it('one engine with the exporter: its fields work in an --allowlist, bad values fail before any flow', () => {
+    const q = parseFlowsQuery('allowlist=' + encodeURIComponent('{"destination_pod":["kube-system/"],"protocol":["udp"]}'));
+    expect(Object.entries(FLOWS).filter(([, f]) => matchFlow(f, q.filters)).map(([k]) => k)).toEqual(['dns']);
+    expect(() => buildFilters([['to-ip', '10.0.0.0/33']])).toThrow('flow filter: destination_ip: invalid CIDR 10.0.0.0/33');
+    expect(() => parseFlowsQuery('allowlist=' + encodeURIComponent('{"colour":["blue"]}'))).toThrow(FilterError);
+  });
 });
 
 describe('query parameters and times', () => {

@@ -14,9 +14,6 @@ export const RESERVED_IDENTITIES = {
 export type ReservedIdentityName = keyof typeof RESERVED_IDENTITIES;
 
 export const IDENTITY_UNKNOWN = 0;
-export const IDENTITY_HOST = RESERVED_IDENTITIES.host;
-export const IDENTITY_WORLD = RESERVED_IDENTITIES.world;
-export const IDENTITY_REMOTE_NODE = RESERVED_IDENTITIES['remote-node'];
 
 /** Every name identity.NumericIdentity.String() gives a reserved number (the dual-stack worlds too). */
 const NAME_BY_ID: Record<number, string> = {

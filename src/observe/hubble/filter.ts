@@ -230,7 +230,7 @@ function setFlag(t: Tracker, name: string, val: string): void {
 const compiled = new WeakMap<FlowFilters, CompiledFilters>();
 
 /** The filters compiled once (bad values throw FilterError); keep the object unchanged afterwards. */
-export function compileFilters(filters: FlowFilters): CompiledFilters {
+export function compileFlowFilters(filters: FlowFilters): CompiledFilters {
   let c = compiled.get(filters);
   if (!c) {
     c = compileFilterLists(filters.whitelist, filters.blacklist);
@@ -241,5 +241,5 @@ export function compileFilters(filters: FlowFilters): CompiledFilters {
 
 /** The allow list (any filter) and the deny list (none may match). */
 export function matchFlow(f: Flow, filters: FlowFilters): boolean {
-  return applyFilters(compileFilters(filters), f);
+  return applyFilters(compileFlowFilters(filters), f);
 }
