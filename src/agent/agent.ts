@@ -8,7 +8,7 @@ import { dumpEntries, formatterFor } from '../maps/cilium/index.ts';
 import type { AgentConfig } from '../control/config.ts';
 import { openKVStore, type KVStore } from '../control/kvstore.ts';
 import { claimPodCidr, Ipam } from '../control/ipam.ts';
-import { cidrString } from '../control/cidr.ts';
+import { formatCidr } from '../wire/ip-text.ts';
 import { setupHostDevice } from '../control/host.ts';
 import { EndpointManager } from '../control/endpoints.ts';
 import { IdentityAllocator } from '../identity/allocator.ts';
@@ -20,7 +20,6 @@ import { startClusterDns, KUBE_DNS_IP } from './dns.ts';
 import { PolicyManager } from '../control/policy.ts';
 import { ResourceManager } from '../control/resources/manager.ts';
 import { ProxyManager } from '../proxy/http/manager.ts';
-import { formatL7Event } from './l7-events.ts';
 import { Observability } from '../observe/metrics/index.ts';
 import { ipToU32 } from '../dataplane/map-defs.ts';
 import type { ClusterDnsServer } from '../proxy/dns/index.ts';
@@ -76,7 +75,7 @@ export class Agent implements AgentFacade {
     this.gcTimer.unref();
     const cidr = await claimPodCidr(this.kv, this.nodeName, cfg['ipv4-pod-cidr'], cfg['cluster-pool-ipv4-cidr'], cfg['cluster-pool-ipv4-mask-size']);
     this.ipam = await Ipam.open(this.kv, this.nodeName, cidr);
-    const host = await setupHostDevice(this.ipam.routerIP, cidrString(cidr), cfg['service-cluster-ip-range'], cfg.mtu, cfg['enable-offloads']);
+    const host = await setupHostDevice(this.ipam.routerIP, formatCidr(cidr), cfg['service-cluster-ip-range'], cfg.mtu, cfg['enable-offloads']);
     this.hostFd = host.fd;
     const identities = (this.identities = new IdentityAllocator(this.kv, this.nodeName));
     await identities.load();
@@ -95,7 +94,7 @@ export class Agent implements AgentFacade {
     );
     this.dp.proxy.routerIP = ipToU32(this.ipam.routerIP);
     if (cfg['enable-l7-proxy']) {
-      this.proxies = new ProxyManager(this.ipam.routerIP, this.dp.proxy, (e) => this.dp.events.publish(formatL7Event(e, (ip) => this.describePeer(ip))), this.log);
+      this.proxies = new ProxyManager(this.ipam.routerIP, this.dp.proxy, (e) => this.dp.events.publishAccessLog(e, this.describePeer(e.client.ip), this.describePeer(e.server.ip)), this.log);
     }
     this.policy = new PolicyManager({
       proxies: this.proxies,
@@ -130,7 +129,7 @@ export class Agent implements AgentFacade {
     // Metrics (prometheus-serve-addr, hubble-metrics-server) and the flow exporter (hubble-export-file-path).
     this.observability = await Observability.start(cfg, {
       metricsSnapshot: () => this.dp.metricsSnapshot(), listMaps: () => this.listMaps(), listEndpoints: () => this.listEndpoints(),
-      listServices: () => this.listServices(), subscribeMonitor: (cb) => this.dp.events.subscribe(cb), version: VERSION,
+      listServices: () => this.listServices(), subscribeEvents: (cb) => this.dp.events.subscribeRaw(cb), version: VERSION,
     }, this.log);
     if (this.hubble && this.observability.wantsFlows) this.hubble.onFlow(this.observability.onFlow);
     // The Hubble-UI-like page (hubble-ui-listen-address): a busy port is logged, not fatal.
@@ -138,7 +137,7 @@ export class Agent implements AgentFacade {
       this.web = await startWebServer({ address: cfg['hubble-ui-listen-address'], flows: () => this.hubble, log: this.log })
         .catch((err: Error) => { this.log.warn({ err: err.message }, 'hubble ui: not serving'); return undefined; });
     }
-    this.log.info({ node: this.nodeName, podCIDR: cidrString(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');
+    this.log.info({ node: this.nodeName, podCIDR: formatCidr(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');
   }
 
   /** Stops the datapath; pods, devices and pinned maps stay for the next agent process. */
@@ -165,7 +164,7 @@ export class Agent implements AgentFacade {
       version: VERSION,
       uptimeSeconds: Math.round((Date.now() - this.started) / 1000),
       kvstore: this.cfg.kvstore === 'etcd' ? 'Ok etcd' : `Ok local ${this.cfg['state-dir']}/kvstore.json`,
-      ipam: { cidr: cidrString(this.ipam.cidr), allocated: this.ipam.allocated },
+      ipam: { cidr: formatCidr(this.ipam.cidr), allocated: this.ipam.allocated },
       routerIP: this.ipam.routerIP,
       routingMode: this.cfg['routing-mode'],
       endpoints: { total: eps.length, ready: eps.filter((e) => e.state === 'ready').length },
@@ -317,7 +316,7 @@ export class Agent implements AgentFacade {
     });
     const lost0 = this.dp.events.lost;
     const hubble = new Hubble({ capacity: this.cfg['hubble-event-buffer-capacity'], nodeName: this.nodeName, resolver, monitorLost: () => this.dp.events.lost - lost0 });
-    this.dp.events.subscribe((e) => hubble.ingest(e));
+    this.dp.events.subscribeRaw((e) => hubble.ingest(e));
     this.hubble = hubble;
   }
 }

@@ -5,14 +5,15 @@ import type { AgentClient } from './client.ts';
 import { UsageError } from './errors.ts';
 import type { Out } from './pods.ts';
 import { formatKeyValues } from './table.ts';
+import { tryParseCidr } from '../wire/ip-text.ts';
 
 const WIDTH = 24; // "KubeProxyReplacement:" + 3, as cilium's tabwriter lays it out
 const SP = '   ';
 
 /** Usable addresses of an IPv4 CIDR (network and broadcast excluded): /24 → 254. */
 export function cidrCapacity(cidr: string): number {
-  const bits = Number(cidr.split('/')[1]);
-  if (!Number.isInteger(bits) || bits < 0 || bits > 32) return 0;
+  const bits = tryParseCidr(cidr)?.bits;
+  if (bits === undefined) return 0;
   return bits >= 31 ? 2 ** (32 - bits) : 2 ** (32 - bits) - 2;
 }
 

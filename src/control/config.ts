@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { LineCounter, parseDocument, isMap, isScalar, type Pair } from 'yaml';
+import { formatCidr, isIPv4, tryParseCidr } from '../wire/ip-text.ts';
 
 export interface AgentConfig {
   'node-name': string;
@@ -261,27 +262,12 @@ function readConfigFile(path: string): Array<[string, unknown]> {
   return out;
 }
 
-const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
-export function isIPv4(s: string): boolean {
-  return IPV4_RE.test(s);
-}
-
 /** A CIDR whose host bits are zero, e.g. 10.96.0.0/16. */
 export function cidrProblem(s: string): string | undefined {
-  const m = /^([^/]+)\/(\d{1,2})$/.exec(s);
-  if (!m || !isIPv4(m[1]) || Number(m[2]) > 32) return 'is not an IPv4 CIDR such as 10.0.0.0/16';
-  const bits = Number(m[2]);
-  const ip = m[1].split('.').reduce((a, o) => a * 256 + Number(o), 0);
-  const hostMask = bits === 0 ? 0xffffffff : bits === 32 ? 0 : 2 ** (32 - bits) - 1;
-  if (ip % (hostMask + 1) !== 0) return `has host bits set (did you mean ${maskedCidr(ip, bits)}?)`;
+  const c = tryParseCidr(s);
+  if (!c) return 'is not an IPv4 CIDR such as 10.0.0.0/16';
+  if (c.ip !== c.base) return `has host bits set (did you mean ${formatCidr(c)}?)`;
   return undefined;
-}
-
-function maskedCidr(ip: number, bits: number): string {
-  const size = 2 ** (32 - bits);
-  const net = Math.floor(ip / size) * size;
-  return `${[24, 16, 8, 0].map((s) => Math.floor(net / 2 ** s) % 256).join('.')}/${bits}`;
 }
 
 /** Checks one value (from YAML, env or a flag) against its key's kind and returns it typed. */

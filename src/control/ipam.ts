@@ -1,7 +1,8 @@
 // Host-scope IPAM (Cilium's cluster-pool mode): each node owns one pod CIDR from the cluster pool,
 // and hands out its addresses to pods. Leases live in the kvstore so a restarted agent keeps them.
 import type { KVStore } from './kvstore.ts';
-import { parseCidr, subnet, cidrString, type Cidr } from './cidr.ts';
+import { subnet } from './cidr.ts';
+import { formatCidr, parseCidr, type Cidr } from '../wire/ip-text.ts';
 import { u32ToIp } from '../dataplane/map-defs.ts';
 
 const POD_CIDR_PREFIX = 'ciliary/ipam/podcidr/';
@@ -12,7 +13,7 @@ export async function claimPodCidr(kv: KVStore, node: string, configured: string
   const mine = (await kv.list(POD_CIDR_PREFIX)).filter((p) => p.value === node);
   if (configured) {
     const c = parseCidr(configured);
-    const key = POD_CIDR_PREFIX + cidrString(c).replace('/', '_');
+    const key = POD_CIDR_PREFIX + formatCidr(c).replace('/', '_');
     const owner = await kv.get(key);
     if (owner && owner !== node) throw new Error(`pod CIDR ${configured} belongs to node ${owner}`);
     for (const p of mine) if (p.key !== key) await kv.delete(p.key);
@@ -23,7 +24,7 @@ export async function claimPodCidr(kv: KVStore, node: string, configured: string
   const p = parseCidr(pool);
   for (let i = 0; i < 2 ** (maskSize - p.bits); i++) {
     const c = subnet(p, maskSize, i);
-    if (await kv.createOnly(POD_CIDR_PREFIX + cidrString(c).replace('/', '_'), node)) return c;
+    if (await kv.createOnly(POD_CIDR_PREFIX + formatCidr(c).replace('/', '_'), node)) return c;
   }
   throw new Error(`cluster pool ${pool} has no free /${maskSize} left`);
 }
@@ -56,7 +57,7 @@ export class Ipam {
       this.leases.set(ip, owner);
       return ip;
     }
-    throw new Error(`pod CIDR ${cidrString(this.cidr)} is exhausted`);
+    throw new Error(`pod CIDR ${formatCidr(this.cidr)} is exhausted`);
   }
 
   async release(ip: string): Promise<void> {

@@ -1,73 +1,25 @@
-// Turns a raw monitor record into the lines `cilium monitor` prints. Runs only for listeners.
-import type { EventPacket, MonitorEvent } from '../control/types.ts';
+// A decoded monitor record as the lines `cilium monitor` prints (summary, -v, hex). Runs only for
+// text listeners (the monitor API); Hubble and metrics read the records' numbers.
+import type { MonitorEvent } from '../control/types.ts';
 import { dropReasonText } from './drop-reasons.ts';
-import { u32ToIp } from './map-defs.ts';
-
-export interface RawEvent {
-  type: number;
-  sub: number;
-  ctState: number;
-  direction: number;
-  srcEp: number;
-  dstEp: number;
-  srcIdentity: number;
-  dstIdentity: number;
-  ifindex: number;
-  origLen: number;
-  reason: number;
-  match: number;
-  time: number;
-  data: Uint8Array; // IP packet bytes from the start of the IP header
-}
-
-const OBS_POINTS = ['to-endpoint', 'to-proxy', 'to-host', 'to-stack', 'to-overlay', 'from-endpoint', 'from-proxy', 'from-host', 'from-stack', 'from-overlay', 'from-network', 'to-network'];
-const XLATE_POINTS = ['pre-xlate-fwd', 'post-xlate-fwd', 'pre-xlate-rev', 'post-xlate-rev'];
-const MATCH_NAMES = ['none', 'L3-L4', 'L3-Only', 'L4-Only', 'all', 'L3-Proto'];
-const CT_STATES = ['new', 'established', 'reply', 'related', 'reopened'];
-const RESERVED: Record<number, string> = { 0: 'unknown', 1: 'host', 2: 'world', 3: 'unmanaged', 4: 'health', 5: 'init', 6: 'remote-node', 7: 'kube-apiserver', 8: 'ingress' };
-
-export const identityName = (id: number) => RESERVED[id] ?? String(id);
-export const observationPoint = (sub: number) => OBS_POINTS[sub] ?? `unknown-${sub}`;
-
-const TCP_FLAG_NAMES: Array<[number, string]> = [[0x02, 'SYN'], [0x10, 'ACK'], [0x01, 'FIN'], [0x04, 'RST'], [0x08, 'PSH'], [0x20, 'URG'], [0x40, 'ECE'], [0x80, 'CWR']];
-const ICMP_TYPES: Record<number, string> = { 0: 'EchoReply', 3: 'DestinationUnreachable', 5: 'Redirect', 8: 'EchoRequest', 11: 'TimeExceeded', 12: 'ParameterProblem' };
+import { isAccessLog, type AccessLogEvent, type L7Peer, type PacketEvent, type RawEvent } from './monitor-record.ts';
+import { ctStateName } from './vocab/ct-states.ts';
+import { icmpv4TypeName } from './vocab/icmp.ts';
+import { MSG_DROP, MSG_POLICY_VERDICT, MSG_TRACE_SOCK } from './vocab/message-types.ts';
+import { policyMatchName } from './vocab/policy-match.ts';
+import { identityName } from './vocab/reserved-identities.ts';
+import { TRACE_TO_LXC, tracePointName, xlatePointName } from './vocab/trace-points.ts';
+import { tcpFlagsInSummaryOrder } from './vocab/tcp-flags.ts';
 
 /** "10.0.0.1:80 -> 10.0.0.2:5555 tcp SYN, ACK" — the tuple part of a monitor line. */
-export function describePacket(d: Uint8Array): string {
-  if (d.length < 20 || d[0] >> 4 !== 4) return d.length && d[0] >> 4 === 6 ? 'IPv6 packet' : `unknown packet (${d.length} bytes)`;
-  const v = new DataView(d.buffer, d.byteOffset, d.byteLength);
-  const ihl = (d[0] & 15) * 4;
-  const src = u32ToIp(v.getUint32(12));
-  const dst = u32ToIp(v.getUint32(16));
-  const proto = d[9];
-  if ((proto === 6 || proto === 17) && d.length >= ihl + 4) {
-    const sp = v.getUint16(ihl);
-    const dp = v.getUint16(ihl + 2);
-    if (proto === 17) return `${src}:${sp} -> ${dst}:${dp} udp`;
-    const f = d.length >= ihl + 14 ? d[ihl + 13] : 0;
-    const names = TCP_FLAG_NAMES.filter(([bit]) => f & bit).map(([, n]) => n);
-    return `${src}:${sp} -> ${dst}:${dp} tcp ${names.join(', ')}`;
-  }
-  if (proto === 1 && d.length > ihl) return `${src} -> ${dst} ${ICMP_TYPES[d[ihl]] ?? `ICMP type ${d[ihl]}`}`;
-  return `${src} -> ${dst} proto ${proto}`;
-}
-
-/** The packet's addresses, ports and flags, for flows. */
-export function decodePacket(d: Uint8Array, origLen: number): EventPacket | undefined {
-  if (d.length < 20 || d[0] >> 4 !== 4) return undefined;
-  const v = new DataView(d.buffer, d.byteOffset, d.byteLength);
-  const ihl = (d[0] & 15) * 4;
-  const proto = d[9];
-  const p: EventPacket = { src: u32ToIp(v.getUint32(12)), dst: u32ToIp(v.getUint32(16)), proto: proto === 6 ? 'TCP' : proto === 17 ? 'UDP' : proto === 1 ? 'ICMPv4' : 'other', length: origLen };
-  if ((proto === 6 || proto === 17) && d.length >= ihl + 4) {
-    p.sport = v.getUint16(ihl);
-    p.dport = v.getUint16(ihl + 2);
-    if (proto === 6 && d.length >= ihl + 14) p.tcpFlags = d[ihl + 13];
-  } else if (proto === 1 && d.length >= ihl + 2) {
-    p.icmpType = d[ihl];
-    p.icmpCode = d[ihl + 1];
-  }
-  return p;
+function describePacket(e: PacketEvent): string {
+  const p = e.packet;
+  const d = e.data;
+  if (!p) return d.length && d[0] >> 4 === 6 ? 'IPv6 packet' : `unknown packet (${d.length} bytes)`;
+  if (p.sport !== undefined && p.proto === 'UDP') return `${p.src}:${p.sport} -> ${p.dst}:${p.dport} udp`;
+  if (p.sport !== undefined) return `${p.src}:${p.sport} -> ${p.dst}:${p.dport} tcp ${tcpFlagsInSummaryOrder(p.tcpFlags ?? 0).join(', ')}`;
+  if (p.icmpType !== undefined) return `${p.src} -> ${p.dst} ${icmpv4TypeName(p.icmpType) ?? `ICMP type ${p.icmpType}`}`;
+  return `${p.src} -> ${p.dst} proto ${d[9]}`;
 }
 
 /** A stable 32-bit flow id from the packet tuple (FNV-1a), printed as Cilium prints its skb hash. */
@@ -86,13 +38,17 @@ function hexDump(d: Uint8Array): string {
   return lines.join('\n');
 }
 
-export function formatEvent(r: RawEvent): MonitorEvent {
-  const tuple = describePacket(r.data);
+export function formatEvent(e: RawEvent): MonitorEvent {
+  return isAccessLog(e) ? formatAccessLog(e) : formatPacketEvent(e);
+}
+
+function formatPacketEvent(r: PacketEvent): MonitorEvent {
+  const tuple = describePacket(r);
   const ids = `identity ${identityName(r.srcIdentity)}->${identityName(r.dstIdentity)}`;
   const base = {
     time: new Date(r.time).toISOString(),
-    packet: decodePacket(r.data, r.origLen),
-    ctState: CT_STATES[r.ctState],
+    packet: r.packet,
+    ctState: ctStateName(r.ctState),
     direction: r.direction === 1 ? ('ingress' as const) : r.direction === 2 ? ('egress' as const) : undefined,
     dstEndpoint: r.dstEp,
     source: r.srcEp,
@@ -101,26 +57,48 @@ export function formatEvent(r: RawEvent): MonitorEvent {
     ifindex: r.ifindex,
     hex: hexDump(r.data),
   };
-  if (r.type === 1) {
+  if (r.type === MSG_DROP) {
     const reason = dropReasonText(r.sub);
-    const summary = `xx drop (${reason}) flow ${flowHash(r.data)} to endpoint ${r.dstEp}, ifindex ${r.ifindex}, file ${r.direction === 1 ? 'bpf_lxc.c' : 'bpf_lxc.c'}, , ${ids}: ${tuple}`;
+    const summary = `xx drop (${reason}) flow ${flowHash(r.data)} to endpoint ${r.dstEp}, ifindex ${r.ifindex}, file bpf_lxc.c, , ${ids}: ${tuple}`;
     return { ...base, type: 'drop', summary, reason: r.sub, reasonDesc: reason, verbose: `${summary}\n  reason ${r.sub} orig-len ${r.origLen}` };
   }
-  if (r.type === 9) {
+  if (r.type === MSG_POLICY_VERDICT) {
     const action = r.reason === 0 ? 'allow' : 'deny';
-    const summary = `Policy verdict log: flow ${flowHash(r.data)} local EP ID ${r.srcEp}, remote ID ${identityName(r.srcIdentity)}, proto ${r.data[9] ?? 0}, ${r.sub ? 'egress' : 'ingress'}, action ${action}, auth: disabled, match ${MATCH_NAMES[r.match] ?? 'none'}, ${tuple}`;
+    const match = policyMatchName(r.match);
+    const summary = `Policy verdict log: flow ${flowHash(r.data)} local EP ID ${r.srcEp}, remote ID ${identityName(r.srcIdentity)}, proto ${r.data[9] ?? 0}, ${r.sub ? 'egress' : 'ingress'}, action ${action}, auth: disabled, match ${match}, ${tuple}`;
     return {
       ...base, type: 'policy-verdict', summary, reason: r.reason || undefined, reasonDesc: r.reason ? dropReasonText(r.reason) : undefined, verbose: summary,
-      direction: r.sub ? 'egress' : 'ingress', policyMatch: MATCH_NAMES[r.match] ?? 'none', action,
+      direction: r.sub ? 'egress' : 'ingress', policyMatch: match, action,
     };
   }
-  if (r.type === 14) {
-    const point = XLATE_POINTS[r.sub] ?? 'unknown';
+  if (r.type === MSG_TRACE_SOCK) {
+    const point = xlatePointName(r.sub) ?? 'unknown';
     const summary = `${point} ${ids}: ${tuple}`;
     return { ...base, type: 'trace-sock', summary, xlatePoint: point, verbose: summary };
   }
-  const point = observationPoint(r.sub);
-  const target = r.sub === 0 ? `endpoint ${r.dstEp}` : point.replace(/^to-/, '');
-  const summary = `-> ${target} flow ${flowHash(r.data)} , ${ids} state ${CT_STATES[r.ctState] ?? 'unknown'} ifindex ${r.ifindex} orig-ip 0.0.0.0: ${tuple}`;
+  const point = tracePointName(r.sub) ?? `unknown-${r.sub}`;
+  const target = r.sub === TRACE_TO_LXC ? `endpoint ${r.dstEp}` : point.replace(/^to-/, '');
+  const summary = `-> ${target} flow ${flowHash(r.data)} , ${ids} state ${ctStateName(r.ctState) ?? 'unknown'} ifindex ${r.ifindex} orig-ip 0.0.0.0: ${tuple}`;
   return { ...base, type: 'trace', summary, observationPoint: point, verbose: `${summary}\n  observation ${point} orig-len ${r.origLen}` };
+}
+
+const labelList = (p: L7Peer) => `[${p.labels.join(' ')}]`;
+
+/** `cilium monitor -v --type l7`: "<- Request http from 0 ([…]) to 1972 ([…]), identity 42720->21144, verdict Denied PUT … => 403". */
+function formatAccessLog(e: AccessLogEvent): MonitorEvent {
+  const { record: r, client, server } = e;
+  const what = `${r.method} ${r.url}${r.status !== undefined ? ` => ${r.status}` : ''}`;
+  const summary = r.type === 'request'
+    ? `<- Request http from ${client.id} (${labelList(client)}) to ${server.id} (${labelList(server)}), identity ${identityName(client.identity)}->${identityName(server.identity)}, verdict ${r.verdict} ${what}`
+    : `-> Response http to ${client.id} (${labelList(client)}) from ${server.id} (${labelList(server)}), identity ${identityName(server.identity)}->${identityName(client.identity)}, verdict ${r.verdict} ${what}`;
+  return {
+    type: 'l7',
+    time: new Date(e.time).toISOString(),
+    summary,
+    verbose: summary,
+    source: r.endpoint,
+    srcIdentity: client.identity,
+    dstIdentity: server.identity,
+    l7: { ...r },
+  };
 }

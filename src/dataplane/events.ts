@@ -1,33 +1,24 @@
 // Monitor events: a fixed ring of binary records written on the hot path (a copy of the packet's
-// first bytes and a few numbers), decoded into text only when somebody listens.
+// first bytes and a few numbers), decoded for listeners off the hot path. Raw listeners (Hubble,
+// metrics) get the decoded numbers; cilium-monitor text is made only while a text listener is there.
 import type { PacketContext } from './context.ts';
 import type { MonitorEvent } from '../control/types.ts';
-import { formatEvent, type RawEvent } from './event-format.ts';
+import type { L7Event } from '../proxy/http/listener.ts';
+import { formatEvent } from './event-format.ts';
 import { VNET_HDR_LEN } from '../native/meta.ts';
+import { decodePacket, type AccessLogEvent, type L7Peer, type PacketEvent, type RawEvent } from './monitor-record.ts';
+import {
+  MSG_ACCESS_LOG, MSG_DROP as EVENT_DROP, MSG_POLICY_VERDICT as EVENT_POLICY_VERDICT, MSG_TRACE as EVENT_TRACE, MSG_TRACE_SOCK as EVENT_TRACE_SOCK,
+} from './vocab/message-types.ts';
 
-export const EVENT_DROP = 1;
-export const EVENT_TRACE = 4;
-export const EVENT_POLICY_VERDICT = 9;
-/** Service translation points (Cilium's trace-sock events: pre/post xlate, fwd/rev). */
-export const EVENT_TRACE_SOCK = 14;
-export const XLATE_PRE_FWD = 0;
-export const XLATE_POST_FWD = 1;
-export const XLATE_PRE_REV = 2;
-export const XLATE_POST_REV = 3;
+/** Record types: Cilium's message types (the names the datapath has always imported from here). */
+export { EVENT_DROP, EVENT_TRACE, EVENT_POLICY_VERDICT, EVENT_TRACE_SOCK };
+export {
+  TRACE_TO_LXC, TRACE_TO_PROXY, TRACE_TO_HOST, TRACE_TO_STACK, TRACE_TO_OVERLAY, TRACE_FROM_LXC, TRACE_FROM_PROXY, TRACE_FROM_HOST,
+  TRACE_FROM_STACK, TRACE_FROM_OVERLAY, TRACE_FROM_NETWORK, TRACE_TO_NETWORK, XLATE_PRE_FWD, XLATE_POST_FWD, XLATE_PRE_REV, XLATE_POST_REV,
+} from './vocab/trace-points.ts';
 
-/** Trace observation points, as Cilium's TRACE_* (pkg/monitor/api/types.go). */
-export const TRACE_TO_LXC = 0;
-export const TRACE_TO_PROXY = 1;
-export const TRACE_TO_HOST = 2;
-export const TRACE_TO_STACK = 3;
-export const TRACE_TO_OVERLAY = 4;
-export const TRACE_FROM_LXC = 5;
-export const TRACE_FROM_PROXY = 6;
-export const TRACE_FROM_HOST = 7;
-export const TRACE_FROM_STACK = 8;
-export const TRACE_FROM_OVERLAY = 9;
-export const TRACE_FROM_NETWORK = 10;
-export const TRACE_TO_NETWORK = 11;
+export { decodePacket, isAccessLog, type AccessLogEvent, type L7Peer, type PacketEvent, type RawEvent } from './monitor-record.ts';
 
 const CAPTURE = 128; // packet bytes kept per event, as Cilium's default trace payload
 const REC = 48 + CAPTURE;
@@ -48,6 +39,7 @@ const R_MATCH = 31; // u8: policy match kind
 const R_TIME = 32; // f64 ms since epoch
 const R_DATA = 48;
 
+export type RawListener = (e: RawEvent) => void;
 export type MonitorListener = (e: MonitorEvent) => void;
 
 export class MonitorRing {
@@ -55,7 +47,13 @@ export class MonitorRing {
   private readonly view: DataView;
   private head = 0; // total records written
   private tail = 0; // next record to decode for listeners
-  private readonly listeners = new Set<MonitorListener>();
+  /** Raw listeners (emit() records only while there is one); text listeners are served by toText. */
+  private readonly listeners = new Set<RawListener>();
+  private readonly textListeners = new Set<MonitorListener>();
+  private readonly toText: RawListener = (e) => {
+    const text = formatEvent(e);
+    for (const l of this.textListeners) l(text);
+  };
   private scheduled = false;
   lost = 0;
   private readonly drainBound = () => this.drain();
@@ -114,16 +112,29 @@ export class MonitorRing {
     this.bytes[slot + R_MATCH] = match;
   }
 
-  /** An event that is not about a packet (L7 requests and responses): straight to listeners. */
-  publish(e: MonitorEvent): void {
+  /** An L7 access-log record: straight to listeners (it is not a packet, nothing to copy). */
+  publishAccessLog(record: L7Event, client: L7Peer, server: L7Peer): void {
+    if (this.listeners.size === 0) return;
+    const e: AccessLogEvent = { type: MSG_ACCESS_LOG, time: Date.now(), record, client, server };
     for (const l of this.listeners) l(e);
   }
 
-  subscribe(l: MonitorListener): () => void {
+  /** Decoded records (Hubble, metrics): no text is made for them. */
+  subscribeRaw(l: RawListener): () => void {
     // Nothing was recorded while nobody listened; with listeners already there, keep their place.
     if (this.listeners.size === 0) this.tail = this.head;
     this.listeners.add(l);
     return () => this.listeners.delete(l);
+  }
+
+  /** cilium-monitor text (summary, verbose, hex) for `monitor` readers. */
+  subscribe(l: MonitorListener): () => void {
+    if (this.textListeners.size === 0) this.subscribeRaw(this.toText);
+    this.textListeners.add(l);
+    return () => {
+      this.textListeners.delete(l);
+      if (this.textListeners.size === 0) this.listeners.delete(this.toText);
+    };
   }
 
   private drain(): void {
@@ -133,14 +144,16 @@ export class MonitorRing {
       this.tail = this.head - this.capacity;
     }
     for (; this.tail < this.head; this.tail++) {
-      const e = formatEvent(this.decode((this.tail % this.capacity) * REC));
+      const e = this.decode((this.tail % this.capacity) * REC);
       for (const l of this.listeners) l(e);
     }
   }
 
-  private decode(slot: number): RawEvent {
+  private decode(slot: number): PacketEvent {
     const v = this.view;
     const cap = v.getUint16(slot + R_CAP_LEN, true);
+    const data = this.bytes.slice(slot + R_DATA, slot + R_DATA + cap);
+    const origLen = v.getUint32(slot + R_ORIG_LEN, true);
     return {
       type: this.bytes[slot + R_TYPE],
       sub: this.bytes[slot + R_SUB],
@@ -151,11 +164,12 @@ export class MonitorRing {
       srcIdentity: v.getUint32(slot + R_SRC_ID, true),
       dstIdentity: v.getUint32(slot + R_DST_ID, true),
       ifindex: v.getUint32(slot + R_IFINDEX, true),
-      origLen: v.getUint32(slot + R_ORIG_LEN, true),
+      origLen,
       reason: this.bytes[slot + R_REASON],
       match: this.bytes[slot + R_MATCH],
       time: v.getFloat64(slot + R_TIME, true),
-      data: this.bytes.slice(slot + R_DATA, slot + R_DATA + cap),
+      data,
+      packet: decodePacket(data, origLen),
     };
   }
 }

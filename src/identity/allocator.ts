@@ -4,9 +4,7 @@ import type { KVStore } from '../control/kvstore.ts';
 
 export const MIN_IDENTITY = 256;
 export const MAX_IDENTITY = 65535;
-export const RESERVED_IDENTITIES: Record<string, number> = {
-  host: 1, world: 2, unmanaged: 3, health: 4, init: 5, 'remote-node': 6, 'kube-apiserver': 7, ingress: 8,
-};
+export { RESERVED_IDENTITIES } from '../dataplane/vocab/reserved-identities.ts';
 
 const ID_PREFIX = 'cilium/state/identities/v1/id/';
 const VALUE_PREFIX = 'cilium/state/identities/v1/value/';

@@ -1,5 +1,12 @@
-// Security labels of a pod, as Cilium derives them: the pod's own labels with source k8s:, plus
-// namespace, namespace labels, cluster and service account.
+// Security labels: a pod's, as Cilium derives them (its own labels with source k8s:, plus namespace,
+// namespace labels, cluster and service account), and the reserved identities' ("reserved:host").
+import { RESERVED_IDENTITIES, reservedLabel } from '../dataplane/vocab/reserved-identities.ts';
+
+/** Labels of the reserved identities, as Cilium names them: 1 → ["reserved:host"], …. */
+export function reservedIdentityLabels(): Map<number, string[]> {
+  return new Map(Object.values(RESERVED_IDENTITIES).map((id) => [id, [reservedLabel(id)!]]));
+}
+
 export function securityLabels(podLabels: Record<string, string>, namespace: string, cluster: string, serviceAccount = 'default'): string[] {
   const out = Object.entries(podLabels).map(([k, v]) => `k8s:${k}=${v}`);
   out.push(

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { KVStore } from '../control/kvstore.ts';
 import { ApiError, type Pod, type Service, type ServiceBackend, type ServiceFrontend, type ServiceSpec } from '../control/types.ts';
-import { parseCidr, contains, type Cidr } from '../control/cidr.ts';
+import { cidrContains, parseCidr, type Cidr } from '../wire/ip-text.ts';
 import { ipToU32, u32ToIp } from '../dataplane/map-defs.ts';
 import type { LoadBalancer } from './lb.ts';
 import * as L from './lb-layout.ts';
@@ -293,7 +293,7 @@ export class ServiceManager {
     } catch {
       throw new ApiError(400, `spec.clusterIP: "${ip}" is not an IPv4 address`);
     }
-    if (!contains(this.cidr, n)) throw new ApiError(422, `spec.clusterIP: ${ip} is not in the service range ${this.o.serviceCidr}`);
+    if (!cidrContains(this.cidr, n)) throw new ApiError(422, `spec.clusterIP: ${ip} is not in the service range ${this.o.serviceCidr}`);
     if (this.usedIps.has(ip)) throw new ApiError(422, `spec.clusterIP: ${ip} is already allocated`);
     this.usedIps.add(ip);
     return ip;

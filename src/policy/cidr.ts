@@ -1,4 +1,5 @@
 // IPv4 prefixes for CIDR peers: parsing, normalising (host bits cleared) and containment.
+import { cidrCovers, formatCidr, tryParseCidr } from '../wire/ip-text.ts';
 
 export interface Prefix {
   addr: number; // u32, host bits cleared
@@ -7,23 +8,12 @@ export interface Prefix {
 
 /** `10.0.0.0/8` or a bare address (= /32); undefined when malformed. */
 export function parsePrefix(s: string): Prefix | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/.exec(s.trim());
-  if (!m) return undefined;
-  const octets = m.slice(1, 5).map(Number);
-  if (octets.some((o) => o > 255)) return undefined;
-  const len = m[5] === undefined ? 32 : Number(m[5]);
-  if (len > 32) return undefined;
-  const raw = ((octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]) >>> 0;
-  return { addr: (raw & maskOf(len)) >>> 0, len };
-}
-
-function maskOf(len: number): number {
-  return len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  const c = tryParseCidr(s.trim(), { bareAddress: true });
+  return c && { addr: c.base, len: c.bits };
 }
 
 export function formatPrefix(p: Prefix): string {
-  const a = p.addr;
-  return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}/${p.len}`;
+  return formatCidr({ base: p.addr, bits: p.len });
 }
 
 /** Canonical text of a CIDR string (host bits cleared, /32 added); undefined when malformed. */
@@ -34,5 +24,5 @@ export function normalizeCidr(s: string): string | undefined {
 
 /** inner ⊆ outer. */
 export function prefixContains(outer: Prefix, inner: Prefix): boolean {
-  return inner.len >= outer.len && ((inner.addr & maskOf(outer.len)) >>> 0) === outer.addr;
+  return cidrCovers({ base: outer.addr, bits: outer.len }, { base: inner.addr, bits: inner.len });
 }

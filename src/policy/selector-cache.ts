@@ -78,10 +78,7 @@ function viewOf(id: number, labels: readonly string[]): IdentityView {
   return { id, labels, index, prefix, outside: world || prefix !== undefined };
 }
 
-/** Labels of the reserved identities, as Cilium names them. */
-export function reservedIdentityLabels(): Map<number, string[]> {
-  return new Map(Object.entries(RESERVED_IDENTITIES).map(([name, id]) => [id, [`reserved:${name}`]]));
-}
+export { reservedIdentityLabels } from '../identity/labels.ts';
 
 export class SelectorCache {
   private readonly identities = new Map<number, IdentityView>();

@@ -1,20 +1,12 @@
 // The policy model every accepted kind (CNP, CCNP, KNP) is translated into, and what resolution yields.
 import type { EndpointSelector } from './selector.ts';
+import { RESERVED_IDENTITIES } from '../dataplane/vocab/reserved-identities.ts';
 
 export type PolicyKind = 'CiliumNetworkPolicy' | 'CiliumClusterwideNetworkPolicy' | 'NetworkPolicy';
 export type Protocol = 'TCP' | 'UDP' | 'SCTP' | 'ANY';
 
 /** Reserved identities, numbered as Cilium numbers them. */
-export const RESERVED_IDENTITIES = {
-  host: 1,
-  world: 2,
-  unmanaged: 3,
-  health: 4,
-  init: 5,
-  'remote-node': 6,
-  'kube-apiserver': 7,
-  ingress: 8,
-} as const;
+export { RESERVED_IDENTITIES };
 export type ReservedEntity = keyof typeof RESERVED_IDENTITIES;
 export type Entity = ReservedEntity | 'cluster' | 'all';
 export const ENTITIES: readonly string[] = [...Object.keys(RESERVED_IDENTITIES), 'cluster', 'all', 'world-ipv4'];

@@ -111,7 +111,7 @@ describe.skipIf(!root)('ClusterIP services (random selection)', () => {
       const r = await inPod(agent, 'client', ['curl', '-s', '--connect-timeout', '1', `http://${s.clusterIP}/`]);
       expect(r.code).not.toBe(0);
     }, '?type=drop');
-    expect(events.some((e) => e.reason === 158 && /No service backend/.test(e.summary))).toBe(true);
+    expect(events.some((e) => e.reason === 158 && /Service backend not found/.test(e.summary))).toBe(true);
   });
 
   it('records conntrack entries with their flags, and expires them on schedule', async () => {

@@ -50,7 +50,8 @@ describe('flow filters', () => {
     expect(pass('{"source_pod":["default/xwing"]}', '', flow())).toBe(true);
     expect(pass('{"source_pod":["empire/"]}', '', flow())).toBe(false);
     expect(pass('{"destination_pod":["empire/"]}', '', flow())).toBe(true);
-    expect(pass('{"destination_pod":["deathstar"]}', '', flow())).toBe(true);
+    expect(pass('{"destination_pod":["empire/deathstar"]}', '', flow())).toBe(true);
+    expect(pass('{"destination_pod":["deathstar"]}', '', flow())).toBe(false); // a bare name is in namespace default, as Hubble's
     expect(pass('{"source_ip":["172.20.1.0/24"]}', '', flow())).toBe(true);
     expect(pass('{"source_ip":["172.20.2.0/24"]}', '', flow())).toBe(false);
     expect(pass('{"destination_ip":["172.20.2.22"]}', '', flow())).toBe(true);

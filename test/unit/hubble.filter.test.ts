@@ -3,7 +3,8 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { request } from 'node:http';
-import type { AgentFacade, EventPacket, MonitorEvent } from '../../src/control/types.ts';
+import type { AgentFacade, EventPacket } from '../../src/control/types.ts';
+import { rawEvent, type ReadableEvent } from '../helpers/raw-events.ts';
 import type { Flow, FlowEndpoint } from '../../src/observe/flow.ts';
 import { buildFlow, type EndpointResolver } from '../../src/observe/hubble/builder.ts';
 import { buildFilters, matchFlow, parseSelector, FilterError } from '../../src/observe/hubble/filter.ts';
@@ -22,7 +23,7 @@ const IPS: Record<string, FlowEndpoint> = {
 };
 const resolver: EndpointResolver = { resolve: (ip) => (IPS[ip] ? structuredClone(IPS[ip]) : { identity: 2, labels: ['reserved:world'] }) };
 const tcp = (src: string, sport: number, dst: string, dport: number, flags = 2): EventPacket => ({ src, dst, proto: 'TCP', sport, dport, tcpFlags: flags, length: 60 });
-const mk = (type: MonitorEvent['type'], extra: Partial<MonitorEvent>, time = '2025-07-25T17:44:03.815Z') => buildFlow({ type, time, summary: '', ...extra }, resolver, 'n1')!;
+const mk = (type: Parameters<typeof rawEvent>[0], extra: ReadableEvent, time = '2025-07-25T17:44:03.815Z') => buildFlow(rawEvent(type, time, extra), resolver, 'n1')!;
 
 const FLOWS: Record<string, Flow> = {
   xwingSyn: mk('trace', { observationPoint: 'to-endpoint', ctState: 'new', packet: tcp('10.0.0.10', 40000, '10.0.0.12', 80) }),
@@ -125,6 +126,13 @@ describe('filters', () => {
     expect(pass(['tcp-flags', 'SYN,ACK'])).toEqual(['synAck']);
     expect(pass(['reply', 'true'])).toEqual(['synAck', 'http403']);
   });
+
+  it('one engine with the exporter: its fields work in an --allowlist, bad values fail before any flow', () => {
+    const q = parseFlowsQuery('allowlist=' + encodeURIComponent('{"destination_pod":["kube-system/"],"protocol":["udp"]}'));
+    expect(Object.entries(FLOWS).filter(([, f]) => matchFlow(f, q.filters)).map(([k]) => k)).toEqual(['dns']);
+    expect(() => buildFilters([['to-ip', '10.0.0.0/33']])).toThrow('flow filter: destination_ip: invalid CIDR 10.0.0.0/33');
+    expect(() => parseFlowsQuery('allowlist=' + encodeURIComponent('{"colour":["blue"]}'))).toThrow(FilterError);
+  });
 });
 
 describe('query parameters and times', () => {
@@ -172,7 +180,7 @@ describe('/v1/flows and /v1/hubble/status', () => {
     await app.register(flowsPlugin, { agent: { hubble } as unknown as AgentFacade, maxQueuedFlows });
     return app;
   }
-  const trace = (i: number) => ({ type: 'trace', time: new Date(Date.UTC(2025, 6, 25, 17, 0, 0, i)).toISOString(), summary: '', observationPoint: 'to-endpoint', ctState: 'new', packet: tcp('10.0.0.10', 1000 + (i % 60000), '10.0.0.12', i % 2 ? 80 : 8080) }) as MonitorEvent;
+  const trace = (i: number) => rawEvent('trace', new Date(Date.UTC(2025, 6, 25, 17, 0, 0, i)).toISOString(), { observationPoint: 'to-endpoint', ctState: 'new', packet: tcp('10.0.0.10', 1000 + (i % 60000), '10.0.0.12', i % 2 ? 80 : 8080) });
 
   it('history: NDJSON of {flow, node_name, time}, filtered, last N', async () => {
     const h = new Hubble({ capacity: 100, nodeName: 'n1', resolver });

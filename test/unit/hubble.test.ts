@@ -1,7 +1,10 @@
 // Hubble flows from hand-made monitor events, printed as REFERENCE.md's `hubble observe` lines.
 process.env.TZ = 'UTC';
 import { describe, it, expect } from 'vitest';
-import type { EventPacket, MonitorEvent } from '../../src/control/types.ts';
+import type { EventPacket } from '../../src/control/types.ts';
+import type { RawEvent } from '../../src/dataplane/events.ts';
+import { MSG_AGENT } from '../../src/dataplane/vocab/message-types.ts';
+import { rawEvent as ev } from '../helpers/raw-events.ts';
 import type { Flow, FlowEndpoint } from '../../src/observe/flow.ts';
 import { buildFlow, packetSummary, workloadsOf, type EndpointResolver } from '../../src/observe/hubble/builder.ts';
 import { compactLine, FlowPrinter, grouping, jsonpbLine, statusText, stampMilli } from '../../src/observe/hubble/printer.ts';
@@ -29,10 +32,7 @@ const ACK = 0x10;
 const PSH = 0x08;
 const FIN = 0x01;
 
-function ev(type: MonitorEvent['type'], time: string, extra: Partial<MonitorEvent>): MonitorEvent {
-  return { type, time, summary: '', ...extra };
-}
-const flow = (e: MonitorEvent) => buildFlow(e, resolver, 'k8s-w1')!;
+const flow = (e: RawEvent) => buildFlow(e, resolver, 'k8s-w1')!;
 
 describe('compact lines (REFERENCE.md)', () => {
   it('service translation: pre-xlate-fwd TRACED, post-xlate-fwd TRANSLATED, then the packet path', () => {
@@ -64,7 +64,7 @@ describe('compact lines (REFERENCE.md)', () => {
   });
 
   it('a policy drop: <>, the drop reason as type', () => {
-    const f = flow(ev('drop', '2025-12-02T05:36:24.490Z', { reason: 133, reasonDesc: 'Policy denied', direction: 'ingress', source: 2885, packet: tcp(XWING, 55464, DEATHSTAR, 80, SYN) }));
+    const f = flow(ev('drop', '2025-12-02T05:36:24.490Z', { reason: 133, direction: 'ingress', source: 2885, packet: tcp(XWING, 55464, DEATHSTAR, 80, SYN) }));
     expect(compactLine(f).replace('nnzkt', 't7msh').replace('8c4c77fb7', 'c74d84667'))
       .toBe('Dec  2 05:36:24.490: default/xwing:55464 (ID:7207) <> default/deathstar-c74d84667-t7msh:80 (ID:15933) Policy denied DROPPED (TCP Flags: SYN)');
     expect(f).toMatchObject({ verdict: 'DROPPED', drop_reason: 133, drop_reason_desc: 'POLICY_DENIED', event_type: { type: 1, sub_type: 133 }, traffic_direction: 'INGRESS', Type: 'L3_L4' });
@@ -221,7 +221,7 @@ describe('ring', () => {
     const got: Flow[] = [];
     const off = h.onFlow((f) => got.push(f));
     h.ingest(trace(1));
-    h.ingest({ type: 'agent', time: new Date().toISOString(), summary: 'x' });
+    h.ingest({ ...trace(3), type: MSG_AGENT } as RawEvent);
     off();
     h.ingest(trace(2));
     expect(got).toHaveLength(1);

@@ -7,7 +7,8 @@ import { AgentMetrics, type AgentMetricsSource, type DatapathCounter } from '../
 import { render, wantsOpenMetrics } from '../../src/observe/metrics/exposition.ts';
 import { MetricsServer, parseListenAddress } from '../../src/observe/metrics/server.ts';
 import { Observability, type ObservabilitySource } from '../../src/observe/metrics/index.ts';
-import type { MonitorEvent } from '../../src/control/types.ts';
+import type { RawEvent } from '../../src/dataplane/events.ts';
+import { rawEvent } from '../helpers/raw-events.ts';
 
 /** Sample lines of a text exposition: 'name{a="b"}' → value. */
 function samples(text: string): Map<string, number> {
@@ -32,8 +33,8 @@ class FakeSource implements AgentMetricsSource {
   listServices() { return this.services; }
 }
 
-const verdict = (direction: 'ingress' | 'egress', policyMatch: string, action: 'allow' | 'deny'): MonitorEvent =>
-  ({ type: 'policy-verdict', time: new Date().toISOString(), summary: '', direction, policyMatch, action });
+const verdict = (direction: 'ingress' | 'egress', policyMatch: string, action: 'allow' | 'deny'): RawEvent =>
+  rawEvent('policy-verdict', new Date().toISOString(), { direction, policyMatch, action });
 
 describe('agent metrics', () => {
   it('reports datapath drops and forwards with Cilium reason texts and directions', async () => {
@@ -61,10 +62,10 @@ describe('agent metrics', () => {
 
   it('counts policy verdicts by direction, match and action', async () => {
     const m = new AgentMetrics(new FakeSource());
-    m.onMonitorEvent(verdict('ingress', 'L3-L4', 'allow'));
-    m.onMonitorEvent(verdict('ingress', 'L3-L4', 'allow'));
-    m.onMonitorEvent(verdict('egress', 'none', 'deny'));
-    m.onMonitorEvent({ type: 'drop', time: '', summary: '' });
+    m.onEvent(verdict('ingress', 'L3-L4', 'allow'));
+    m.onEvent(verdict('ingress', 'L3-L4', 'allow'));
+    m.onEvent(verdict('egress', 'none', 'deny'));
+    m.onEvent(rawEvent('drop', new Date().toISOString(), { reason: 133 }));
     const s = samples(await render([m.registry], false));
     expect(s.get('cilium_policy_verdict_total{direction="INGRESS",match="L3-L4",action="allow"}')).toBe(2);
     expect(s.get('cilium_policy_verdict_total{direction="EGRESS",match="none",action="deny"}')).toBe(1);
@@ -178,11 +179,11 @@ describe('metrics server', () => {
 
   it('Observability: servers on the configured addresses, verdicts from the monitor, a busy port only logged', async () => {
     const src = new FakeSource();
-    let monitorCb: ((e: MonitorEvent) => void) | undefined;
+    let monitorCb: ((e: RawEvent) => void) | undefined;
     const logs: string[] = [];
     const log = { info: () => undefined, warn: (_o: object, msg: string) => logs.push(msg), error: (_o: object, msg: string) => logs.push(msg) };
-    const source = (subscribeMonitor: ObservabilitySource['subscribeMonitor']): ObservabilitySource => ({
-      metricsSnapshot: () => src.counters, listMaps: () => src.maps, listEndpoints: () => src.endpoints, listServices: () => src.services, version: src.version, subscribeMonitor,
+    const source = (subscribeEvents: ObservabilitySource['subscribeEvents']): ObservabilitySource => ({
+      metricsSnapshot: () => src.counters, listMaps: () => src.maps, listEndpoints: () => src.endpoints, listServices: () => src.services, version: src.version, subscribeEvents,
     });
     const o = await Observability.start({ 'node-name': 'n1', 'prometheus-serve-addr': '127.0.0.1:0', 'hubble-metrics-server': '127.0.0.1:0' },
       source((cb) => { monitorCb = cb; return () => (monitorCb = undefined); }), log);

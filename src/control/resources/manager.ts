@@ -9,7 +9,8 @@ import {
   type ResourceApi, type ResourceView, type Service, type ServiceSpec,
 } from '../types.ts';
 import { BUILTIN_NAMESPACES, kindFromName, kindInfo, type KindInfo, type KindName } from './kinds.ts';
-import { FieldError, parseCidr, ipToNum, selectorMatches, validateManifest } from './validate.ts';
+import { FieldError, selectorMatches, validateManifest } from './validate.ts';
+import { tryParseCidr, tryParseIPv4 } from '../../wire/ip-text.ts';
 import {
   canonical, podManifestOf, randomSuffix, replicaManifest, resolveWorkload, serviceManifestOf, templateHash, toPodSpec, toServiceSpec,
   type Manifest, type PodSpecManifest,
@@ -557,11 +558,11 @@ export function poolStatus(m: Manifest): Record<string, unknown> {
   let total = 0;
   for (const b of spec.blocks ?? spec.cidrs ?? []) {
     if (b.cidr) {
-      const c = parseCidr(b.cidr)!;
+      const c = tryParseCidr(b.cidr)!;
       const size = 2 ** (32 - c.bits);
       total += spec.allowFirstLastIPs === 'No' && size > 2 ? size - 2 : size;
     } else {
-      total += ipToNum(b.stop ?? b.start)! - ipToNum(b.start)! + 1;
+      total += tryParseIPv4(b.stop ?? b.start)! - tryParseIPv4(b.start)! + 1;
     }
   }
   return { disabled: spec.disabled ?? false, conflicting: false, ipsAvailable: total, ipsUsed: 0 };

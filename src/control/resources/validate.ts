@@ -3,6 +3,7 @@
 // CLI turns into a line of the file.
 import { parsePolicy, PolicyError } from '../../policy/index.ts';
 import { kindInfo, KINDS, type KindInfo } from './kinds.ts';
+import { tryParseCidr, tryParseIPv4 } from '../../wire/ip-text.ts';
 
 /** A manifest problem: the field path (as yamlLineMapper reads it) and what is wrong. */
 export class FieldError extends Error {
@@ -212,13 +213,13 @@ function validateSemantics(info: KindInfo, o: Record<string, unknown>): void {
       const path = `spec.${key}[${i}]`;
       if (b.cidr !== undefined) {
         if (b.start !== undefined || b.stop !== undefined) throw new FieldError(path, 'give cidr, or start and stop, not both');
-        if (!parseCidr(b.cidr)) throw new FieldError(`${path}.cidr`, `"${b.cidr}" is not an IPv4 CIDR`);
+        if (!tryParseCidr(b.cidr)) throw new FieldError(`${path}.cidr`, `"${b.cidr}" is not an IPv4 CIDR`);
       } else {
         if (b.start === undefined) throw new FieldError(`${path}.start`, 'required (or cidr)');
-        if (ipToNum(b.start) === undefined) throw new FieldError(`${path}.start`, `"${b.start}" is not an IPv4 address`);
+        if (tryParseIPv4(b.start) === undefined) throw new FieldError(`${path}.start`, `"${b.start}" is not an IPv4 address`);
         const stop = b.stop ?? b.start;
-        if (ipToNum(stop) === undefined) throw new FieldError(`${path}.stop`, `"${stop}" is not an IPv4 address`);
-        if (ipToNum(stop)! < ipToNum(b.start)!) throw new FieldError(`${path}.stop`, 'must not be before start');
+        if (tryParseIPv4(stop) === undefined) throw new FieldError(`${path}.stop`, `"${stop}" is not an IPv4 address`);
+        if (tryParseIPv4(stop)! < tryParseIPv4(b.start)!) throw new FieldError(`${path}.stop`, 'must not be before start');
       }
     });
     void blocks;
@@ -260,20 +261,4 @@ export function selectorMatches(sel: LabelSelector, labels: Record<string, strin
     if (e.operator === 'DoesNotExist' && has) return false;
   }
   return true;
-}
-
-export function ipToNum(s: string): number | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
-  if (!m) return undefined;
-  const parts = m.slice(1).map(Number);
-  if (parts.some((p) => p > 255)) return undefined;
-  return ((parts[0] << 24) >>> 0) + (parts[1] << 16) + (parts[2] << 8) + parts[3];
-}
-
-export function parseCidr(s: string): { base: number; bits: number } | undefined {
-  const [ip, len] = s.split('/');
-  const base = ipToNum(ip ?? '');
-  const bits = Number(len);
-  if (base === undefined || len === undefined || !/^\d+$/.test(len) || bits > 32) return undefined;
-  return { base, bits };
 }

@@ -4,20 +4,7 @@ export function ipv4String(be: Uint8Array, off: number): string {
   return `${be[off]}.${be[off + 1]}.${be[off + 2]}.${be[off + 3]}`;
 }
 
-export function u32ToIp(v: number): string {
-  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
-}
-
-export function ipToU32(ip: string): number {
-  const p = ip.split('.');
-  if (p.length !== 4) throw new Error(`invalid IPv4 address "${ip}"`);
-  let v = 0;
-  for (const s of p) {
-    if (!/^\d{1,3}$/.test(s) || Number(s) > 255) throw new Error(`invalid IPv4 address "${ip}"`);
-    v = v * 256 + Number(s);
-  }
-  return v >>> 0;
-}
+export { formatIPv4 as u32ToIp, parseIPv4 as ipToU32 } from '../../wire/ip-text.ts';
 
 /** `F2:78:5C:6D:DE:3F`, as `bpf endpoint list` prints MACs. */
 export function macString(b: Uint8Array, off: number): string {

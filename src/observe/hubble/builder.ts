@@ -1,12 +1,16 @@
-// Monitor event + endpoint metadata → Hubble flow, as Hubble's parsers (threefour, sock, seven) decode
-// Cilium's drop/trace/policy-verdict/trace-sock notifications and proxy access-log records.
-import type { L7Event } from '../../proxy/http/listener.ts';
+// Decoded monitor record + endpoint metadata → Hubble flow, as Hubble's parsers (threefour, sock, seven)
+// decode Cilium's drop/trace/policy-verdict/trace-sock notifications and proxy access-log records.
 import { randomUUID } from 'node:crypto';
-import type { EventPacket, MonitorEvent } from '../../control/types.ts';
+import type { EventPacket } from '../../control/types.ts';
+import { dropReasonEnum } from '../../dataplane/drop-reasons.ts';
+import { isAccessLog, type AccessLogEvent, type PacketEvent, type RawEvent } from '../../dataplane/events.ts';
+import { CT_REPLY } from '../../conntrack/layout.ts';
+import { ctStateName } from '../../dataplane/vocab/ct-states.ts';
+import { icmpv4TypeCode } from '../../dataplane/vocab/icmp.ts';
+import { MSG_ACCESS_LOG, MSG_DROP, MSG_POLICY_VERDICT, MSG_TRACE, MSG_TRACE_SOCK } from '../../dataplane/vocab/message-types.ts';
+import { tcpFlagsInBitOrder, tcpFlagsInSummaryOrder } from '../../dataplane/vocab/tcp-flags.ts';
+import { isPreXlate, tracePointEnum, XLATE_PRE_REV, xlatePointEnum, xlatePointName } from '../../dataplane/vocab/trace-points.ts';
 import type { Flow, FlowEndpoint, FlowL4, Verdict } from '../flow.ts';
-import {
-  DROP_REASON_ENUM, icmpv4TypeCode, MSG_ACCESS_LOG, MSG_DROP, MSG_POLICY_VERDICT, MSG_TRACE, MSG_TRACE_SOCK, POLICY_MATCH, TRACE_POINT_ENUM, TRACE_POINTS, XLATE_POINTS,
-} from './names.ts';
 
 /** Who an address is: a local pod/endpoint, else the identity the ipcache (or the event) gives it. */
 export interface EndpointResolver {
@@ -48,16 +52,13 @@ export function protoTime(ms: number): string {
   return iso.endsWith('.000Z') ? `${iso.slice(0, -5)}Z` : iso;
 }
 
-const FLAG_ORDER: Array<[number, string]> = [[0x01, 'FIN'], [0x02, 'SYN'], [0x04, 'RST'], [0x08, 'PSH'], [0x10, 'ACK'], [0x20, 'URG'], [0x40, 'ECE'], [0x80, 'CWR']];
-const SUMMARY_FLAG_ORDER: Array<[number, string]> = [[0x02, 'SYN'], [0x10, 'ACK'], [0x04, 'RST'], [0x01, 'FIN'], [0x08, 'PSH'], [0x20, 'URG'], [0x40, 'ECE'], [0x80, 'CWR']];
-
 /** "TCP Flags: SYN, ACK", "UDP", "ICMPv4 EchoRequest": the last decoded layer, as threefour's summary. */
 export function packetSummary(p: EventPacket | undefined): string {
   if (!p) return 'Unknown';
   if (p.proto === 'TCP') {
     if (p.sport === undefined) return 'IPv4';
     const f = p.tcpFlags ?? 0;
-    return `TCP Flags: ${SUMMARY_FLAG_ORDER.filter(([b]) => f & b).map(([, n]) => n).join(', ')}`;
+    return `TCP Flags: ${tcpFlagsInSummaryOrder(f).join(', ')}`;
   }
   if (p.proto === 'UDP') return p.sport === undefined ? 'IPv4' : 'UDP';
   if (p.proto === 'ICMPv4') return p.icmpType === undefined ? 'IPv4' : `ICMPv4 ${icmpv4TypeCode(p.icmpType, p.icmpCode ?? 0)}`;
@@ -68,7 +69,7 @@ function packetL4(p: EventPacket | undefined): FlowL4 | undefined {
   if (!p) return undefined;
   if (p.proto === 'TCP' && p.sport !== undefined) {
     const flags: Record<string, boolean> = {};
-    for (const [bit, name] of FLAG_ORDER) if ((p.tcpFlags ?? 0) & bit) flags[name] = true;
+    for (const name of tcpFlagsInBitOrder(p.tcpFlags ?? 0)) flags[name] = true;
     return { TCP: { source_port: p.sport, destination_port: p.dport ?? 0, flags } };
   }
   if (p.proto === 'UDP' && p.sport !== undefined) return { UDP: { source_port: p.sport, destination_port: p.dport ?? 0 } };
@@ -116,7 +117,7 @@ function assemble(time: string, node: string, p: Parts): Flow {
   if (p.traffic_direction && p.traffic_direction !== 'TRAFFIC_DIRECTION_UNKNOWN') f.traffic_direction = p.traffic_direction;
   if (p.policy_match_type) f.policy_match_type = p.policy_match_type;
   if (p.trace_observation_point) f.trace_observation_point = p.trace_observation_point;
-  if (p.drop_reason) f.drop_reason_desc = DROP_REASON_ENUM[p.drop_reason] ?? 'DROP_REASON_UNKNOWN';
+  if (p.drop_reason) f.drop_reason_desc = dropReasonEnum(p.drop_reason) ?? 'DROP_REASON_UNKNOWN';
   if (p.is_reply !== undefined) f.is_reply = p.is_reply;
   if (p.sock_xlate_point) f.sock_xlate_point = p.sock_xlate_point;
   f.Summary = p.Summary;
@@ -124,10 +125,6 @@ function assemble(time: string, node: string, p: Parts): Flow {
 }
 
 const eventType = (type: number, sub: number): Flow['event_type'] => (sub ? { type, sub_type: sub } : { type });
-const ms = (iso: string) => {
-  const t = Date.parse(iso);
-  return Number.isNaN(t) ? Date.now() : t;
-};
 
 type Direction = 'INGRESS' | 'EGRESS' | 'TRAFFIC_DIRECTION_UNKNOWN';
 const flip = (d: Direction): Direction => (d === 'INGRESS' ? 'EGRESS' : d === 'EGRESS' ? 'INGRESS' : d);
@@ -136,83 +133,75 @@ const flip = (d: Direction): Direction => (d === 'INGRESS' ? 'EGRESS' : d === 'E
  * The connection's direction from the observing endpoint: the packet's direction, flipped for replies.
  * Without a packet direction, Hubble's rule: the local endpoint sent it (egress) unless it is a reply.
  */
-function trafficDirection(e: MonitorEvent, src: FlowEndpoint, isReply: boolean): Direction {
-  if (e.direction) {
-    const d: Direction = e.direction === 'ingress' ? 'INGRESS' : 'EGRESS';
+function trafficDirection(e: PacketEvent, src: FlowEndpoint, isReply: boolean): Direction {
+  if (e.direction === 1 || e.direction === 2) {
+    const d: Direction = e.direction === 1 ? 'INGRESS' : 'EGRESS';
     return isReply ? flip(d) : d;
   }
-  if (!e.source) return 'TRAFFIC_DIRECTION_UNKNOWN';
-  return (e.source === src.ID) !== isReply ? 'EGRESS' : 'INGRESS';
+  if (!e.srcEp) return 'TRAFFIC_DIRECTION_UNKNOWN';
+  return (e.srcEp === src.ID) !== isReply ? 'EGRESS' : 'INGRESS';
 }
 
-/** One monitor event as a flow; undefined for events Hubble does not turn into flows (agent events). */
-export function buildFlow(e: MonitorEvent, r: EndpointResolver, node: string): Flow | undefined {
-  const time = protoTime(ms(e.time));
+/** One monitor record as a flow; undefined for records Hubble does not turn into flows. */
+export function buildFlow(e: RawEvent, r: EndpointResolver, node: string): Flow | undefined {
+  if (isAccessLog(e)) return l7Flow(e, r, node);
+  const time = protoTime(e.time);
   const p = e.packet;
+  if (!p) return undefined;
   switch (e.type) {
-    case 'trace': {
-      if (!p) return undefined;
-      const sub = Math.max(0, TRACE_POINTS.indexOf(e.observationPoint ?? 'to-endpoint'));
+    case MSG_TRACE: {
       const source = r.resolve(p.src, e.srcIdentity);
       const destination = r.resolve(p.dst, e.dstIdentity);
-      const isReply = e.ctState === 'reply';
+      const isReply = e.ctState === CT_REPLY;
       return assemble(time, node, {
         verdict: 'FORWARDED', src: p.src, dst: p.dst, l4: packetL4(p), source, destination, Type: 'L3_L4',
-        event_type: eventType(MSG_TRACE, sub), traffic_direction: trafficDirection(e, source, isReply),
-        trace_observation_point: TRACE_POINT_ENUM[sub], is_reply: e.ctState === undefined ? undefined : isReply, Summary: packetSummary(p),
+        event_type: eventType(MSG_TRACE, e.sub), traffic_direction: trafficDirection(e, source, isReply),
+        trace_observation_point: tracePointEnum(e.sub), is_reply: ctStateName(e.ctState) === undefined ? undefined : isReply, Summary: packetSummary(p),
       });
     }
-    case 'drop': {
-      if (!p) return undefined;
+    case MSG_DROP: {
       const source = r.resolve(p.src, e.srcIdentity);
       const destination = r.resolve(p.dst, e.dstIdentity);
-      const reason = e.reason ?? 0;
       return assemble(time, node, {
-        verdict: 'DROPPED', drop_reason: reason, src: p.src, dst: p.dst, l4: packetL4(p), source, destination, Type: 'L3_L4',
-        event_type: eventType(MSG_DROP, reason), traffic_direction: trafficDirection(e, source, false), Summary: packetSummary(p),
+        verdict: 'DROPPED', drop_reason: e.sub, src: p.src, dst: p.dst, l4: packetL4(p), source, destination, Type: 'L3_L4',
+        event_type: eventType(MSG_DROP, e.sub), traffic_direction: trafficDirection(e, source, false), Summary: packetSummary(p),
       });
     }
-    case 'policy-verdict': {
-      if (!p) return undefined;
-      const ingress = e.direction !== 'egress';
+    case MSG_POLICY_VERDICT: {
+      const ingress = e.sub === 0;
       // The event's identity is the remote peer's: the source on ingress, the destination on egress.
       const source = r.resolve(p.src, ingress ? e.srcIdentity : undefined);
       const destination = r.resolve(p.dst, ingress ? undefined : e.srcIdentity);
-      const denied = e.action === 'deny';
+      const denied = e.reason !== 0;
       return assemble(time, node, {
-        verdict: denied ? 'DROPPED' : 'FORWARDED', drop_reason: denied ? e.reason ?? 133 : undefined, src: p.src, dst: p.dst, l4: packetL4(p), source, destination,
+        verdict: denied ? 'DROPPED' : 'FORWARDED', drop_reason: denied ? e.reason : undefined, src: p.src, dst: p.dst, l4: packetL4(p), source, destination,
         Type: 'L3_L4', event_type: eventType(MSG_POLICY_VERDICT, 0), traffic_direction: ingress ? 'INGRESS' : 'EGRESS',
-        policy_match_type: POLICY_MATCH[e.policyMatch ?? 'none'] ?? 0, is_reply: denied ? undefined : false, Summary: packetSummary(p),
+        policy_match_type: e.match, is_reply: denied ? undefined : false, Summary: packetSummary(p),
       });
     }
-    case 'trace-sock': {
-      if (!p) return undefined;
-      const point = XLATE_POINTS[e.xlatePoint ?? ''];
-      if (!point) return undefined;
-      const rev = point.sub >= 3;
+    case MSG_TRACE_SOCK: {
+      if (xlatePointName(e.sub) === undefined) return undefined;
+      const rev = e.sub >= XLATE_PRE_REV;
       // The socket's own port is not known at a translation point: the pod side prints without one.
       const sport = rev ? p.sport ?? 0 : 0;
       const dport = rev ? 0 : p.dport ?? 0;
       return assemble(time, node, {
-        verdict: point.sub === 1 || point.sub === 3 ? 'TRACED' : 'TRANSLATED', src: p.src, dst: p.dst, l4: portsL4(p.proto, sport, dport),
-        source: r.resolve(p.src), destination: r.resolve(p.dst), Type: 'SOCK', event_type: eventType(MSG_TRACE_SOCK, point.sub),
-        sock_xlate_point: point.enum, Summary: p.proto === 'TCP' || p.proto === 'UDP' ? p.proto : 'Unknown',
+        verdict: isPreXlate(e.sub) ? 'TRACED' : 'TRANSLATED', src: p.src, dst: p.dst, l4: portsL4(p.proto, sport, dport),
+        source: r.resolve(p.src), destination: r.resolve(p.dst), Type: 'SOCK', event_type: eventType(MSG_TRACE_SOCK, e.sub),
+        sock_xlate_point: xlatePointEnum(e.sub), Summary: p.proto === 'TCP' || p.proto === 'UDP' ? p.proto : 'Unknown',
       });
     }
-    case 'l7':
-      return l7Flow(e, r, node, time);
     default:
       return undefined;
   }
 }
 
-
-function l7Flow(e: MonitorEvent, r: EndpointResolver, node: string, time: string): Flow | undefined {
-  const l = e.l7 as unknown as L7Event | undefined;
-  if (!l?.client || !l.server) return undefined;
+function l7Flow(e: AccessLogEvent, r: EndpointResolver, node: string): Flow | undefined {
+  const l = e.record;
+  const time = protoTime(e.time);
   const response = l.type === 'response';
-  const client = r.resolve(l.client.ip, e.srcIdentity);
-  const server = r.resolve(l.server.ip, e.dstIdentity);
+  const client = r.resolve(l.client.ip, e.client.identity);
+  const server = r.resolve(l.server.ip, e.server.identity);
   const [src, dst, source, destination] = response ? [l.server, l.client, server, client] : [l.client, l.server, client, server];
   const latencyNs = Math.max(0, Math.round((l.latencyMs ?? 0) * 1e6));
   const http = response

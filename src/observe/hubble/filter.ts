@@ -1,10 +1,17 @@
-// Hubble's flow filters: the CLI flags (hubble/cmd/observe/flows_filter.go) turned into FlowFilters, and
-// the server-side matching (pkg/hubble/filters). Within one FlowFilter every set field must match and a
-// field matches when any of its values does; a flow passes when any allow-list filter matches (or there
-// is none) and no deny-list filter does. `--not` sends the next flag to the deny list; `--pod X` is
+// Hubble's flow filter flags (hubble/cmd/observe/flows_filter.go) turned into FlowFilters, matched by
+// the one engine (filter-match.ts). `--not` sends the next flag to the deny list; `--pod X` is
 // "from X OR to X" (two filters), `--from-pod X` one.
 import type { Flow } from '../flow.ts';
-import { DROP_REASON_ENUM, MESSAGE_TYPE_NAMES, MSG_ACCESS_LOG, MSG_TRACE, RESERVED_BY_NAME, TRACE_POINTS, VERDICTS } from './names.ts';
+import { DROP_REASON_ENUM_NAMES } from '../../dataplane/drop-reasons.ts';
+import { MESSAGE_TYPE_NAMES, MSG_TRACE } from '../../dataplane/vocab/message-types.ts';
+import { RESERVED_IDENTITY_NAMES, reservedIdentityByName } from '../../dataplane/vocab/reserved-identities.ts';
+import { TCP_FLAG_NAMES } from '../../dataplane/vocab/tcp-flags.ts';
+import { tracePointByName } from '../../dataplane/vocab/trace-points.ts';
+import { applyFilters, compileFilterLists, FilterError, type CompiledFilters } from './filter-match.ts';
+
+export { FilterError, parseSelector } from './filter-match.ts';
+
+const VERDICTS = ['VERDICT_UNKNOWN', 'FORWARDED', 'DROPPED', 'ERROR', 'AUDIT', 'REDIRECTED', 'TRACED', 'TRANSLATED'];
 
 export interface EventTypeFilter {
   type: number;
@@ -43,8 +50,6 @@ export interface FlowFilters {
   whitelist: FlowFilter[];
   blacklist: FlowFilter[];
 }
-
-export class FilterError extends Error {}
 
 /** Filter flags `hubble observe` takes (without the leading --); `not` negates the next one. */
 export const FILTER_FLAGS = [
@@ -112,9 +117,10 @@ function applyNs(ns: string[], f: FlowFilter, key: 'source_pod' | 'destination_p
 }
 
 function parseIdentity(v: string): number {
-  if (RESERVED_BY_NAME[v] !== undefined) return RESERVED_BY_NAME[v];
+  const reserved = reservedIdentityByName(v);
+  if (reserved !== undefined) return reserved;
   if (/^\d+$/.test(v)) return Number(v);
-  throw new FilterError(`invalid security identity, expected one of ${Object.keys(RESERVED_BY_NAME).filter((n) => n !== 'unknown').join(' ')} or a numeric value`);
+  throw new FilterError(`invalid security identity, expected one of ${RESERVED_IDENTITY_NAMES.join(' ')} or a numeric value`);
 }
 
 function parseType(v: string): EventTypeFilter {
@@ -125,12 +131,11 @@ function parseType(v: string): EventTypeFilter {
     type = Number(name);
   }
   if (sub === undefined) return { type };
-  if (type === MSG_TRACE && TRACE_POINTS.includes(sub)) return { type, match_sub_type: true, sub_type: TRACE_POINTS.indexOf(sub) };
+  const point = type === MSG_TRACE ? tracePointByName(sub) : undefined;
+  if (point !== undefined) return { type, match_sub_type: true, sub_type: point };
   if (!/^\d+$/.test(sub)) throw new FilterError(`unable to parse event sub-type '${sub}', not a known sub-type name and unable to parse as numeric value`);
   return { type, match_sub_type: true, sub_type: Number(sub) };
 }
-
-const TCP_FLAGS = ['SYN', 'FIN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR', 'NS'];
 
 /** Builds the allow and deny lists from filter flags in command-line order ([name, value] pairs). */
 export function buildFilters(pairs: Array<[string, string]>): FlowFilters {
@@ -157,7 +162,9 @@ export function buildFilters(pairs: Array<[string, string]>): FlowFilters {
     setFlag(t, name, val);
   }
   if (negate) throw new FilterError('trailing --not found in the arguments');
-  return { whitelist: white.filters(), blacklist: blackUsed ? black.filters() : [] };
+  const filters = { whitelist: white.filters(), blacklist: blackUsed ? black.filters() : [] };
+  compileFilterLists(filters.whitelist, filters.blacklist); // bad values (a CIDR, a selector) fail here, not per flow
+  return filters;
 }
 
 function setFlag(t: Tracker, name: string, val: string): void {
@@ -186,7 +193,7 @@ function setFlag(t: Tracker, name: string, val: string): void {
       if (!VERDICTS.includes(val)) throw new FilterError(`invalid --verdict value: ${val}`);
       return t.both('verdict', val);
     case 'drop-reason-desc':
-      if (!Object.values(DROP_REASON_ENUM).includes(val)) throw new FilterError(`invalid --drop-reason-desc value: ${val}`);
+      if (!DROP_REASON_ENUM_NAMES.includes(val)) throw new FilterError(`invalid --drop-reason-desc value: ${val}`);
       return t.both('drop_reason_desc', val);
     case 'type': return t.both('event_type', parseType(val));
     case 'protocol':
@@ -208,7 +215,7 @@ function setFlag(t: Tracker, name: string, val: string): void {
     case 'tcp-flags': {
       const flags: Record<string, boolean> = {};
       for (const f of val.split(',')) {
-        if (!TCP_FLAGS.includes(f.toUpperCase())) throw new FilterError(`unknown tcp flag: ${f}`);
+        if (!TCP_FLAG_NAMES.includes(f.toUpperCase())) throw new FilterError(`unknown tcp flag: ${f}`);
         flags[f.toUpperCase()] = true;
       }
       return t.both('tcp_flags', flags);
@@ -220,161 +227,19 @@ function setFlag(t: Tracker, name: string, val: string): void {
   }
 }
 
-// ---- matching ----------------------------------------------------------------------------------
+const compiled = new WeakMap<FlowFilters, CompiledFilters>();
 
-function ipMatches(ip: string | undefined, wanted: string): boolean {
-  if (!ip) return false;
-  const slash = wanted.indexOf('/');
-  if (slash < 0) return ip === wanted;
-  const bits = Number(wanted.slice(slash + 1));
-  const a = ipU32(ip);
-  const b = ipU32(wanted.slice(0, slash));
-  if (a === undefined || b === undefined || !(bits >= 0 && bits <= 32)) return false;
-  const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
-  return ((a & mask) >>> 0) === ((b & mask) >>> 0);
-}
-
-function ipU32(ip: string): number | undefined {
-  const p = ip.split('.');
-  if (p.length !== 4 || p.some((x) => !/^\d{1,3}$/.test(x) || Number(x) > 255)) return undefined;
-  return ((Number(p[0]) << 24) | (Number(p[1]) << 16) | (Number(p[2]) << 8) | Number(p[3])) >>> 0;
-}
-
-/** k8s.ParseNamespaceName: "ns/prefix", "prefix" (namespace default), "ns/" (every pod in ns). */
-function podMatches(ns: string | undefined, pod: string | undefined, wanted: string): boolean {
-  if (!ns && !pod) return false;
-  const slash = wanted.indexOf('/');
-  const [wns, prefix] = slash < 0 ? ['default', wanted] : [wanted.slice(0, slash), wanted.slice(slash + 1)];
-  if (wns === '' && prefix === '') return true; // --all-namespaces: any pod
-  return (wns === '' || wns === ns) && (prefix === '' || (pod ?? '').startsWith(prefix));
-}
-
-interface Requirement {
-  source?: string;
-  key: string;
-  op: 'exists' | '!exists' | '=' | '!=' | 'in' | 'notin';
-  values: string[];
-}
-
-/** A label selector: "k=v", "k==v", "k!=v", "k", "!k", "k in (a,b)", "k notin (a)"; "src:key" names the label source. */
-export function parseSelector(sel: string): Requirement[] {
-  const parts: string[] = [];
-  let depth = 0;
-  let cur = '';
-  for (const ch of sel) {
-    if (ch === '(') depth++;
-    if (ch === ')') depth--;
-    if (ch === ',' && depth === 0) { parts.push(cur); cur = ''; } else cur += ch;
+/** The filters compiled once (bad values throw FilterError); keep the object unchanged afterwards. */
+export function compileFlowFilters(filters: FlowFilters): CompiledFilters {
+  let c = compiled.get(filters);
+  if (!c) {
+    c = compileFilterLists(filters.whitelist, filters.blacklist);
+    compiled.set(filters, c);
   }
-  parts.push(cur);
-  const splitKey = (k: string): { source?: string; key: string } => {
-    const i = k.indexOf(':');
-    return i < 0 ? { key: k } : { source: k.slice(0, i), key: k.slice(i + 1) };
-  };
-  return parts.map((raw) => {
-    const s = raw.trim();
-    let m = /^(\S+?)\s+(in|notin)\s*\((.*)\)$/.exec(s);
-    if (m) return { ...splitKey(m[1]), op: m[2] as 'in' | 'notin', values: m[3].split(',').map((v) => v.trim()) };
-    m = /^([^=!\s]+)\s*(==|=|!=)\s*(.*)$/.exec(s);
-    if (m) return { ...splitKey(m[1]), op: m[2] === '!=' ? '!=' : '=', values: [m[3].trim()] };
-    if (s.startsWith('!')) return { ...splitKey(s.slice(1).trim()), op: '!exists', values: [] };
-    if (!s || /\s/.test(s)) throw new FilterError(`invalid label selector "${sel}"`);
-    return { ...splitKey(s), op: 'exists', values: [] };
-  });
-}
-
-function labelsMatch(labels: string[] | undefined, reqs: Requirement[]): boolean {
-  const parsed = (labels ?? []).map((l) => {
-    const i = l.indexOf(':');
-    const src = i < 0 ? '' : l.slice(0, i);
-    const kv = i < 0 ? l : l.slice(i + 1);
-    const eq = kv.indexOf('=');
-    return { source: src, key: eq < 0 ? kv : kv.slice(0, eq), value: eq < 0 ? '' : kv.slice(eq + 1) };
-  });
-  return reqs.every((r) => {
-    const found = parsed.filter((l) => l.key === r.key && (r.source === undefined || r.source === 'any' || r.source === l.source));
-    switch (r.op) {
-      case 'exists': return found.length > 0;
-      case '!exists': return found.length === 0;
-      case '=': return found.some((l) => l.value === r.values[0]);
-      case '!=': return !found.some((l) => l.value === r.values[0]);
-      case 'in': return found.some((l) => r.values.includes(l.value));
-      case 'notin': return !found.some((l) => r.values.includes(l.value));
-    }
-  });
-}
-
-function ports(f: Flow): [number | undefined, number | undefined] {
-  const l4 = f.l4?.TCP ?? f.l4?.UDP;
-  return l4 ? [l4.source_port, l4.destination_port] : [undefined, undefined];
-}
-
-function urlPath(url: string): string {
-  try {
-    return new URL(url, 'http://x').pathname;
-  } catch {
-    return url;
-  }
-}
-
-const any = <T>(list: T[] | undefined, pred: (v: T) => boolean): boolean => list === undefined || list.length === 0 || list.some(pred);
-
-/** Whether one FlowFilter matches the flow (every set field). */
-export function matchFilter(f: Flow, ff: FlowFilter): boolean {
-  const [sport, dport] = ports(f);
-  const http = f.l7?.http;
-  return any(ff.uuid, (u) => u === f.uuid)
-    && any(ff.source_ip, (ip) => ipMatches(f.IP?.source, ip))
-    && any(ff.destination_ip, (ip) => ipMatches(f.IP?.destination, ip))
-    && any(ff.source_pod, (p) => podMatches(f.source?.namespace, f.source?.pod_name, p))
-    && any(ff.destination_pod, (p) => podMatches(f.destination?.namespace, f.destination?.pod_name, p))
-    && any(ff.source_label, (s) => labelsMatch(f.source?.labels, parseSelector(s)))
-    && any(ff.destination_label, (s) => labelsMatch(f.destination?.labels, parseSelector(s)))
-    && any(ff.source_identity, (id) => f.source?.identity === id)
-    && any(ff.destination_identity, (id) => f.destination?.identity === id)
-    && any(ff.source_port, (p) => sport !== undefined && String(sport) === p)
-    && any(ff.destination_port, (p) => dport !== undefined && String(dport) === p)
-    && any(ff.verdict, (v) => f.verdict === v)
-    && any(ff.drop_reason_desc, (d) => f.drop_reason_desc === d)
-    && any(ff.event_type, (t) => (t.type === 0 || t.type === f.event_type.type) && (!t.match_sub_type || (t.sub_type ?? 0) === (f.event_type.sub_type ?? 0)))
-    && any(ff.protocol, (p) => protocolMatches(f, p))
-    && any(ff.http_status_code, (c) => {
-      if (!http?.code) return false;
-      const code = String(http.code).padStart(3, '0');
-      return c.endsWith('+') ? code.startsWith(c.slice(0, -1)) : code === c;
-    })
-    && any(ff.http_method, (m) => http !== undefined && http.method.toLowerCase() === m.toLowerCase())
-    && any(ff.http_path, (re) => http !== undefined && new RegExp(re).test(urlPath(http.url)))
-    && any(ff.http_url, (re) => http !== undefined && new RegExp(re).test(http.url))
-    && any(ff.reply, (r) => f.is_reply !== undefined && f.is_reply === r)
-    && any(ff.traffic_direction, (d) => f.traffic_direction === d)
-    && any(ff.node_name, (n) => globMatch(f.node_name, n))
-    && any(ff.tcp_flags, (want) => {
-      const have = f.l4?.TCP?.flags ?? {};
-      return Object.keys(want).every((k) => !want[k] || have[k]);
-    })
-    && (!ff.http_status_code?.length || ff.event_type === undefined || ff.event_type.some((t) => t.type === MSG_ACCESS_LOG));
-}
-
-function protocolMatches(f: Flow, p: string): boolean {
-  switch (p) {
-    case 'icmp': case 'icmpv4': return f.l4?.ICMPv4 !== undefined;
-    case 'icmpv6': return false;
-    case 'tcp': return f.l4?.TCP !== undefined;
-    case 'udp': return f.l4?.UDP !== undefined;
-    case 'http': return f.l7?.http !== undefined;
-    case 'dns': return f.l7?.dns !== undefined;
-    default: return false;
-  }
-}
-
-function globMatch(s: string, pattern: string): boolean {
-  const re = new RegExp(`^${pattern.split('*').map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
-  return re.test(s);
+  return c;
 }
 
 /** The allow list (any filter) and the deny list (none may match). */
 export function matchFlow(f: Flow, filters: FlowFilters): boolean {
-  if (filters.whitelist.length && !filters.whitelist.some((ff) => matchFilter(f, ff))) return false;
-  return !filters.blacklist.some((ff) => matchFilter(f, ff));
+  return applyFilters(compileFlowFilters(filters), f);
 }

@@ -1,6 +1,9 @@
-// Hubble's observer: monitor events become flows kept in a fixed ring (hubble-event-buffer-capacity),
+// Hubble's observer: decoded monitor records become flows kept in a fixed ring (hubble-event-buffer-capacity),
 // with seen/lost counters and the flow rate over the last minute; listeners get every new flow.
-import type { HubbleApi, HubbleFlowsQuery, HubbleStatus, MonitorEvent } from '../../control/types.ts';
+import type { HubbleApi, HubbleFlowsQuery, HubbleStatus } from '../../control/types.ts';
+import { isAccessLog, type RawEvent } from '../../dataplane/events.ts';
+import { MSG_DROP, MSG_TRACE, MSG_TRACE_SOCK } from '../../dataplane/vocab/message-types.ts';
+import { XLATE_PRE_REV } from '../../dataplane/vocab/trace-points.ts';
 import type { Flow } from '../flow.ts';
 import { buildFlow, type EndpointResolver } from './builder.ts';
 
@@ -70,24 +73,25 @@ export class Hubble implements HubbleApi {
    */
   private readonly revNat = new Map<string, { ip: string; port: number }>();
 
-  private origSource(e: MonitorEvent): MonitorEvent {
+  private origSource(e: RawEvent): RawEvent {
+    if (isAccessLog(e)) return e;
     const p = e.packet;
     if (!p || p.dport === undefined) return e;
     const key = `${p.proto}:${p.dst}:${p.dport}`;
-    if (e.type === 'trace-sock' && e.xlatePoint === 'pre-xlate-rev') {
+    if (e.type === MSG_TRACE_SOCK && e.sub === XLATE_PRE_REV) {
       this.revNat.delete(key);
       this.revNat.set(key, { ip: p.src, port: p.sport ?? 0 });
       if (this.revNat.size > REV_NAT_MEMORY) this.revNat.delete(this.revNat.keys().next().value!);
       return e;
     }
-    if (e.type !== 'trace' && e.type !== 'drop') return e;
+    if (e.type !== MSG_TRACE && e.type !== MSG_DROP) return e;
     const orig = this.revNat.get(key);
     if (!orig || orig.ip === p.src || orig.port !== p.sport) return e;
     return { ...e, packet: { ...p, src: orig.ip } };
   }
 
-  /** A monitor event: turned into a flow when Hubble has one for it. */
-  ingest(ev: MonitorEvent): Flow | undefined {
+  /** A monitor record: turned into a flow when Hubble has one for it. */
+  ingest(ev: RawEvent): Flow | undefined {
     let f: Flow | undefined;
     try {
       const e = this.origSource(ev);

@@ -2,7 +2,10 @@
 import { dropReasonText } from '../../dataplane/drop-reasons.ts';
 import type { HubbleStatus } from '../../control/types.ts';
 import type { Flow } from '../flow.ts';
-import { MSG_DROP, MSG_POLICY_VERDICT, MSG_TRACE, MSG_TRACE_SOCK, POLICY_MATCH_NAMES, RESERVED_IDENTITIES, TRACE_POINTS, XLATE_BY_ENUM } from './names.ts';
+import { MSG_DROP, MSG_POLICY_VERDICT, MSG_TRACE, MSG_TRACE_SOCK } from '../../dataplane/vocab/message-types.ts';
+import { policyMatchName } from '../../dataplane/vocab/policy-match.ts';
+import { reservedIdentityName } from '../../dataplane/vocab/reserved-identities.ts';
+import { tracePointName, xlatePointNameOfEnum } from '../../dataplane/vocab/trace-points.ts';
 
 export const OUTPUT_FORMATS = ['compact', 'dict', 'json', 'jsonpb', 'table'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -42,7 +45,7 @@ export function hostNames(f: Flow): [string, string] {
 /** "(ID:7207)", or "(world)" for a reserved identity. */
 export function fmtIdentity(id: number | undefined): string {
   const n = id ?? 0;
-  const name = RESERVED_IDENTITIES[n];
+  const name = reservedIdentityName(n);
   return name !== undefined ? `(${name})` : `(ID:${n})`;
 }
 
@@ -56,10 +59,10 @@ export function flowType(f: Flow): string {
   }
   const sub = f.event_type?.sub_type ?? 0;
   switch (f.event_type?.type) {
-    case MSG_TRACE: return TRACE_POINTS[sub] ?? String(sub);
+    case MSG_TRACE: return tracePointName(sub) ?? String(sub);
     case MSG_DROP: return dropReasonText(sub);
-    case MSG_POLICY_VERDICT: return `policy-verdict:${POLICY_MATCH_NAMES[f.policy_match_type ?? 0] ?? 'none'} ${f.traffic_direction ?? 'TRAFFIC_DIRECTION_UNKNOWN'}`;
-    case MSG_TRACE_SOCK: return XLATE_BY_ENUM[f.sock_xlate_point ?? ''] ?? f.sock_xlate_point ?? 'SOCK_XLATE_POINT_UNKNOWN';
+    case MSG_POLICY_VERDICT: return `policy-verdict:${policyMatchName(f.policy_match_type ?? 0)} ${f.traffic_direction ?? 'TRAFFIC_DIRECTION_UNKNOWN'}`;
+    case MSG_TRACE_SOCK: return xlatePointNameOfEnum(f.sock_xlate_point ?? '') ?? f.sock_xlate_point ?? 'SOCK_XLATE_POINT_UNKNOWN';
   }
   return 'UNKNOWN';
 }

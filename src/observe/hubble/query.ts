@@ -1,6 +1,6 @@
 // A GetFlows request from URL query parameters: the filter flags of `hubble observe` in their order
 // (`not` negates the next one), plus number/last, first, follow, since, until, allowlist/denylist.
-import { buildFilters, FILTER_FLAGS, FilterError, type FlowFilter, type FlowFilters } from './filter.ts';
+import { buildFilters, compileFlowFilters, FILTER_FLAGS, FilterError, type FlowFilter, type FlowFilters } from './filter.ts';
 
 export interface FlowsRequest {
   filters: FlowFilters;
@@ -96,5 +96,6 @@ export function parseFlowsQuery(search: string | URLSearchParams, now = Date.now
   const filters = buildFilters(pairs);
   filters.whitelist.push(...extraWhite);
   filters.blacklist.push(...extraBlack);
+  compileFlowFilters(filters); // bad allowlist/denylist values fail here, not per flow
   return { filters, ...req };
 }

@@ -3,7 +3,7 @@
 import type { Endpoint, Pod } from '../../control/types.ts';
 import type { FlowEndpoint } from '../flow.ts';
 import { podEndpoint, type EndpointResolver } from './builder.ts';
-import { RESERVED_IDENTITIES } from './names.ts';
+import { reservedLabel } from '../../dataplane/vocab/reserved-identities.ts';
 
 export interface ResolverSource {
   pods(): Pod[];
@@ -51,8 +51,8 @@ export class AgentResolver implements EndpointResolver {
     }
     if (ep) return { ...ep, labels: [...ep.labels] };
     const identity = identityHint || this.src.lookupIdentity(ip);
-    const reserved = RESERVED_IDENTITIES[identity];
-    const labels = this.ids.get(identity) ?? (reserved && identity ? [`reserved:${reserved}`] : []);
+    const reserved = reservedLabel(identity);
+    const labels = this.ids.get(identity) ?? (reserved ? [reserved] : []);
     return { identity, labels: [...labels] };
   }
 }

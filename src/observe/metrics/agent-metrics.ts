@@ -2,7 +2,9 @@
 // counters are read from cilium_metrics when scraped; nothing here runs per packet.
 import { Counter, Gauge, Registry } from 'prom-client';
 import { dropReasonText } from '../../dataplane/drop-reasons.ts';
-import type { MonitorEvent } from '../../control/types.ts';
+import type { RawEvent } from '../../dataplane/events.ts';
+import { MSG_POLICY_VERDICT } from '../../dataplane/vocab/message-types.ts';
+import { policyMatchName } from '../../dataplane/vocab/policy-match.ts';
 
 export interface DatapathCounter {
   reason: number;
@@ -109,11 +111,10 @@ export class AgentMetrics {
     version.set({ version: src.version, revision: '', arch: GO_ARCH[process.arch] ?? process.arch }, 1);
   }
 
-  /** A monitor event: policy verdicts are counted, everything else is ignored. */
-  onMonitorEvent(e: MonitorEvent): void {
-    if (e.type !== 'policy-verdict') return;
-    const direction = e.direction === 'ingress' ? 'INGRESS' : e.direction === 'egress' ? 'EGRESS' : 'UNKNOWN';
-    this.verdicts.inc({ direction, match: e.policyMatch ?? 'none', action: e.action ?? 'unknown' });
+  /** A monitor record: policy verdicts are counted, everything else is ignored. */
+  onEvent(e: RawEvent): void {
+    if (e.type !== MSG_POLICY_VERDICT) return;
+    this.verdicts.inc({ direction: e.sub ? 'EGRESS' : 'INGRESS', match: policyMatchName(e.match), action: e.reason === 0 ? 'allow' : 'deny' });
   }
 
   /** Counts service adds/updates/deletes since the last call (called at every scrape). */

@@ -2,7 +2,7 @@
 // Hubble metrics server (hubble-metrics-server) and the flow exporter (hubble-export-file-path).
 // The agent starts one Observability in start(), feeds it flows (onFlow) and closes it in stop().
 import type { Flow } from '../flow.ts';
-import type { MonitorEvent } from '../../control/types.ts';
+import type { RawEvent } from '../../dataplane/events.ts';
 import type { AgentConfig } from '../../control/config.ts';
 import { AgentMetrics, type AgentMetricsSource } from './agent-metrics.ts';
 import { HubbleMetrics } from './hubble/index.ts';
@@ -17,7 +17,8 @@ export { MetricsServer, parseListenAddress } from './server.ts';
 export const DEFAULT_HUBBLE_METRICS = 'dns,drop,tcp,flow,port-distribution,icmp,httpV2';
 
 export interface ObservabilitySource extends AgentMetricsSource {
-  subscribeMonitor(cb: (e: MonitorEvent) => void): () => void;
+  /** Decoded monitor records (policy verdicts are counted). */
+  subscribeEvents(cb: (e: RawEvent) => void): () => void;
 }
 
 /** The configuration keys read here (missing keys take their defaults). */
@@ -69,7 +70,7 @@ export class Observability {
     if (agentAddr) {
       const agent = new AgentMetrics(src);
       o.agent = agent;
-      o.unsubscribe = src.subscribeMonitor((e) => agent.onMonitorEvent(e));
+      o.unsubscribe = src.subscribeEvents((e) => agent.onEvent(e));
       o.ports.agent = await o.serve('agent', agentAddr, () => [agent.registry]);
     }
     if (hubbleAddr && (o.hubble || o.exporter)) {

@@ -2,8 +2,13 @@
 import { CALL_NAMES } from '../../dataplane/calls.ts';
 import { CTX_ACT_REDIRECT } from '../../dataplane/context.ts';
 import { DROP_UNROUTABLE, dropReasonText } from '../../dataplane/drop-reasons.ts';
-import { identityName, observationPoint } from '../../dataplane/event-format.ts';
 import { EVENT_DROP, EVENT_POLICY_VERDICT, EVENT_TRACE, EVENT_TRACE_SOCK } from '../../dataplane/events.ts';
+import { ctStateName } from '../../dataplane/vocab/ct-states.ts';
+import { icmpv4TypeName } from '../../dataplane/vocab/icmp.ts';
+import { policyMatchName } from '../../dataplane/vocab/policy-match.ts';
+import { identityName } from '../../dataplane/vocab/reserved-identities.ts';
+import { tcpFlagsInSummaryOrder } from '../../dataplane/vocab/tcp-flags.ts';
+import { tracePointName, xlatePointName } from '../../dataplane/vocab/trace-points.ts';
 import { callsMapName, ENDPOINTS_MAP, IPCACHE_MAP, u32ToIp } from '../../dataplane/map-defs.ts';
 import { PROGRAMS } from '../../dataplane/programs/index.ts';
 import { CT_ANY_MAP, CT_TCP_MAP, CT_FLAG_NAMES, TUPLE_F_IN, TUPLE_F_OUT, TUPLE_F_SERVICE } from '../../conntrack/layout.ts';
@@ -19,11 +24,6 @@ export interface TraceFormatOptions {
   hostEp?: number;
 }
 
-const CT_STATES = ['new', 'established', 'reply', 'related'];
-const MATCH_NAMES = ['none', 'L3-L4', 'L3-Only', 'L4-Only', 'all', 'L3-Proto'];
-const XLATE_POINTS = ['pre-xlate-fwd', 'post-xlate-fwd', 'pre-xlate-rev', 'post-xlate-rev'];
-const TCP_FLAGS: Array<[number, string]> = [[0x02, 'SYN'], [0x10, 'ACK'], [0x01, 'FIN'], [0x04, 'RST'], [0x08, 'PSH'], [0x20, 'URG']];
-const ICMP_TYPES: Record<number, string> = { 0: 'EchoReply', 3: 'DestinationUnreachable', 8: 'EchoRequest', 11: 'TimeExceeded' };
 
 export const protoName = (p: number): string => (p === 6 ? 'TCP' : p === 17 ? 'UDP' : p === 1 ? 'ICMP' : p === 132 ? 'SCTP' : p === 0 ? 'ANY' : `proto ${p}`);
 const dirName = (d: number): string => (d === TUPLE_F_OUT ? 'OUT' : d === TUPLE_F_IN ? 'IN' : d === TUPLE_F_SERVICE ? 'SERVICE' : `dir ${d}`);
@@ -53,13 +53,13 @@ function header(x: Float64Array, i: number, o: TraceFormatOptions): string {
   const [ep, s, d, sp, dp, proto, len, extra, time] = [x[i + 1], x[i + 2], x[i + 3], x[i + 4], x[i + 5], x[i + 6], x[i + 7], x[i + 8], x[i + 9]];
   let tuple: string;
   if (proto === 6) {
-    const f = TCP_FLAGS.filter(([bit]) => extra & bit).map(([, n]) => n).join(',');
+    const f = tcpFlagsInSummaryOrder(extra).join(',');
     tuple = `${u32ToIp(s)}:${sp} -> ${u32ToIp(d)}:${dp} TCP${f ? ` ${f}` : ''}`;
   } else if (proto === 17) {
     tuple = `${u32ToIp(s)}:${sp} -> ${u32ToIp(d)}:${dp} UDP`;
   } else if (proto === 1) {
     const t = extra - 256;
-    tuple = `${u32ToIp(s)} -> ${u32ToIp(d)} ICMP ${ICMP_TYPES[t] ?? `type ${t}`}`;
+    tuple = `${u32ToIp(s)} -> ${u32ToIp(d)} ICMP ${icmpv4TypeName(t) ?? `type ${t}`}`;
   } else {
     tuple = `${u32ToIp(s)} -> ${u32ToIp(d)} ${protoName(proto)}`;
   }
@@ -109,7 +109,7 @@ function step(x: Float64Array, i: number, o: TraceFormatOptions): string {
       const what = `${ctMap(e)} lookup ${ctTuple(e, dir, a, b, c, d)}`;
       if (g === 0) return `${what} → miss (new)`;
       const via = g === 2 ? ` (${dirName(entryDir)} entry)` : '';
-      return `${what} → hit ${CT_STATES[g] ?? g}${via} rev_nat=${h}${ctFlags(k)}`;
+      return `${what} → hit ${ctStateName(g) ?? g}${via} rev_nat=${h}${ctFlags(k)}`;
     }
     case T.OP_CT_CREATE:
       return `${ctMap(e)} insert ${ctTuple(e, f, a, b, c, d)} rev_nat=${h}${ctFlags(k)} → ${createResult(g)}`;
@@ -134,15 +134,15 @@ function step(x: Float64Array, i: number, o: TraceFormatOptions): string {
       return `${a === T.RW_DNAT ? 'DNAT' : 'SNAT'} ${addrPort(b, c)} → ${addrPort(d, e)}`;
     case T.OP_POLICY: {
       const key = `(id=${identityName(b)}, ${c ? 'egress' : 'ingress'}, ${protoName(d)}, ${e})`;
-      const verdict = g === 0 ? `allow (match ${MATCH_NAMES[h] ?? h}${k ? `, redirect to proxy port ${k}` : ''})` : `${f & 0xf0 ? 'deny' : 'no allow'}: ${dropReasonText(g)}`;
+      const verdict = g === 0 ? `allow (match ${policyMatchName(h)}${k ? `, redirect to proxy port ${k}` : ''})` : `${f & 0xf0 ? 'deny' : 'no allow'}: ${dropReasonText(g)}`;
       return `${policyMapName(a)} lookup ${key} → ${(f & 0xff) !== 0 ? 'hit' : 'miss'} ${verdict} [${policyLookups(f)}]`;
     }
     case T.OP_EVENT: {
       let what: string;
-      if (a === EVENT_TRACE) what = `trace ${observationPoint(b)}`;
+      if (a === EVENT_TRACE) what = `trace ${tracePointName(b) ?? `unknown-${b}`}`;
       else if (a === EVENT_DROP) what = `drop (${dropReasonText(b)})`;
       else if (a === EVENT_POLICY_VERDICT) what = `policy-verdict ${b ? 'egress' : 'ingress'}`;
-      else if (a === EVENT_TRACE_SOCK) what = `trace-sock ${XLATE_POINTS[b] ?? b}`;
+      else if (a === EVENT_TRACE_SOCK) what = `trace-sock ${xlatePointName(b) ?? b}`;
       else what = `type ${a}`;
       return `event ${what}${c ? '' : ' (suppressed: monitor aggregation)'}`;
     }

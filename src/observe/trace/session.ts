@@ -3,7 +3,7 @@
 // timeout, or when stopped. One session at a time per datapath (a second one is a 409).
 import { ApiError, type Pod } from '../../control/types.ts';
 import type { Datapath } from '../../dataplane/datapath.ts';
-import { ipToU32 } from '../../dataplane/map-defs.ts';
+import { parseIPv4 } from '../../wire/ip-text.ts';
 import { formatTraces, type TraceFormatOptions } from './format.ts';
 import { ANY_FILTER, PacketTracer, type TraceFilter } from './tracer.ts';
 import type { TraceRequest, TraceSink } from './types.ts';
@@ -14,7 +14,7 @@ const PROTOS: Record<string, number> = { tcp: 6, udp: 17, icmp: 1 };
 function ip(v: string | undefined, what: string): number {
   if (v === undefined || v === '') return -1;
   try {
-    return ipToU32(v);
+    return parseIPv4(v);
   } catch {
     throw new ApiError(400, `${what}: invalid IPv4 address "${v}"`);
   }
@@ -46,7 +46,7 @@ export function traceFilter(req: TraceRequest, pod: (namespace: string, name: st
     const p = pod(ns, req.pod);
     if (!p) throw new ApiError(404, `pod ${ns}/${req.pod} not found`);
     f.podEp = p.endpointID;
-    f.podIp = p.podIP ? ipToU32(p.podIP) : -1;
+    f.podIp = p.podIP ? parseIPv4(p.podIP) : -1;
   }
   return { filter: f, timeoutMs };
 }

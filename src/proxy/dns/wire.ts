@@ -1,5 +1,6 @@
 // DNS messages (RFC 1035, EDNS RFC 6891): accessor functions over bytes, query parsing, response building.
 import { encodeName, readName } from './names.ts';
+import { parseIPv4 } from '../../wire/ip-text.ts';
 
 export const HEADER_LEN = 12;
 export const TYPE = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33, OPT: 41, ANY: 255 } as const;
@@ -163,7 +164,7 @@ export function buildResponse(s: ResponseSpec): Uint8Array {
   if (s.question) { w.bytes(s.question.wire); w.u16(s.question.type); w.u16(s.question.cls); }
   for (const ip of a) {
     w.u16(0xc000 | HEADER_LEN); w.u16(TYPE.A); w.u16(CLASS_IN); w.u32(s.ttl ?? 0); w.u16(4);
-    for (const octet of ip.split('.')) w.u8(Number(octet));
+    w.u32(parseIPv4(ip));
   }
   if (s.soa) writeSoa(w, s.soa);
   if (s.ednsUdpSize) { w.u8(0); w.u16(TYPE.OPT); w.u16(s.ednsUdpSize); w.u32(0); w.u16(0); }

@@ -1,8 +1,8 @@
 // Our Flow (protojson names, enum names) ↔ flow.Flow messages, and flow.FlowFilter messages → the flow
-// predicate a GetFlows request asks for: the fields filter.ts implements go to its engine, a few more
-// are matched here, and the rest are refused (a silently ignored filter would return wrong flows).
+// predicate a GetFlows request asks for, through the one filter engine (unknown fields are refused:
+// a silently ignored filter would return wrong flows).
 import type { Flow, FlowEndpoint } from '../../flow.ts';
-import { FilterError, matchFilter, parseSelector, type FlowFilter } from '../filter.ts';
+import { compileFlowFilter, FilterError } from '../filter-match.ts';
 import { timestampOf, type EndpointMessage, type FlowFilterMessage, type FlowMessage, type Timestamp } from './proto.ts';
 
 const CLUSTER_LABEL = 'k8s:io.cilium.k8s.policy.cluster=';
@@ -97,88 +97,20 @@ export function namespaceList(items: Iterable<{ cluster?: string; namespace?: st
   return [...seen.values()].sort((a, b) => a.cluster.localeCompare(b.cluster) || a.namespace.localeCompare(b.namespace));
 }
 
-/** FlowFilter fields filter.ts matches, copied as they are (same names, enum names, TCPFlags keys). */
-const ENGINE_FIELDS = [
-  'uuid', 'source_ip', 'source_pod', 'source_label', 'source_identity', 'source_port', 'destination_ip', 'destination_pod',
-  'destination_label', 'destination_identity', 'destination_port', 'verdict', 'drop_reason_desc', 'event_type', 'http_status_code',
-  'http_method', 'http_path', 'http_url', 'protocol', 'reply', 'traffic_direction', 'node_name', 'tcp_flags',
-] as const satisfies ReadonlyArray<keyof FlowFilter>;
-
-/** Fields matched here (not by the shared engine). */
-const LOCAL_FIELDS = ['ip_version', 'source_workload', 'destination_workload', 'source_fqdn', 'destination_fqdn', 'dns_query', 'source_cluster_name', 'destination_cluster_name'];
-
-type Workload = { name?: string; kind?: string };
 type FlowTest = (f: Flow) => boolean;
 
-const listOf = <T>(msg: FlowFilterMessage, key: string): T[] => (Array.isArray(msg[key]) ? (msg[key] as T[]) : []);
-
-function regexOf(field: string, re: string): RegExp {
-  try {
-    return new RegExp(re);
-  } catch {
-    throw new FilterError(`invalid ${field} regular expression: ${re}`);
-  }
-}
-
-/** Hubble's FQDN patterns: "*" stands for any characters within one DNS label. */
-function fqdnRegex(pattern: string): RegExp {
-  const body = pattern.toLowerCase().replace(/\.$/, '').split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[-a-z0-9_]*');
-  return new RegExp(`^${body}\\.?$`);
-}
-
-const workloadMatches = (have: FlowEndpoint['workloads'], want: Workload) =>
-  (have ?? []).some((w) => (!want.name || w.name === want.name) && (!want.kind || w.kind === want.kind));
-
-const clusterOf = (e: FlowEndpoint) => e.labels.find((l) => l.startsWith(CLUSTER_LABEL))?.slice(CLUSTER_LABEL.length) ?? '';
-
-function localTests(msg: FlowFilterMessage): FlowTest[] {
-  const tests: FlowTest[] = [];
-  const add = <T>(key: string, test: (f: Flow, v: T) => boolean, prepare: (v: T) => T = (v) => v) => {
-    const values = listOf<T>(msg, key).map(prepare);
-    if (values.length) tests.push((f) => values.some((v) => test(f, v)));
-  };
-  add<string>('ip_version', (f, v) => (f.IP?.ipVersion ?? 'IP_NOT_USED') === v);
-  add<Workload>('source_workload', (f, w) => workloadMatches(f.source.workloads, w));
-  add<Workload>('destination_workload', (f, w) => workloadMatches(f.destination.workloads, w));
-  const fqdn = (key: 'source_fqdn' | 'destination_fqdn', names: (f: Flow) => string[] | undefined) => {
-    const res = listOf<string>(msg, key).map(fqdnRegex);
-    if (res.length) tests.push((f) => res.some((re) => (names(f) ?? []).some((n) => re.test(n.toLowerCase()))));
-  };
-  fqdn('source_fqdn', (f) => f.source_names);
-  fqdn('destination_fqdn', (f) => f.destination_names);
-  const dns = listOf<string>(msg, 'dns_query').map((q) => regexOf('dns_query', q));
-  if (dns.length) tests.push((f) => f.l7?.dns !== undefined && dns.some((re) => re.test(f.l7!.dns!.query)));
-  add<string>('source_cluster_name', (f, c) => clusterOf(f.source) === c);
-  add<string>('destination_cluster_name', (f, c) => clusterOf(f.destination) === c);
-  return tests;
-}
-
-/** Checks what the engine would only find out per flow (bad regexes, selectors, status codes). */
-function validate(ff: FlowFilter): void {
-  for (const re of ff.http_path ?? []) regexOf('http_path', re);
-  for (const re of ff.http_url ?? []) regexOf('http_url', re);
-  for (const sel of [...(ff.source_label ?? []), ...(ff.destination_label ?? [])]) parseSelector(sel);
-  for (const c of ff.http_status_code ?? []) {
-    if (!/^[1-5][0-9]{2}$/.test(c) && !/^[1-5][0-9]?\+$/.test(c)) throw new FilterError(`invalid http status code filter: invalid status code prefix: "${c}"`);
-  }
-}
-
-/** One FlowFilter message as a predicate; FilterError names a field ciliary cannot match. */
+/** One FlowFilter message as a predicate of the shared engine; FilterError names a field it cannot match. */
 export function compileFilter(msg: FlowFilterMessage): FlowTest {
+  const ff: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(msg)) {
-    const set = Array.isArray(value) ? value.length > 0 : key === 'experimental' ? (msg.experimental?.cel_expression?.length ?? 0) > 0 : value !== undefined;
-    if (set && !(ENGINE_FIELDS as readonly string[]).includes(key) && !LOCAL_FIELDS.includes(key)) throw new FilterError(`flow filter field ${key} is not supported`);
-  }
-  const ff: FlowFilter = {};
-  for (const key of ENGINE_FIELDS) {
-    const values = listOf<never>(msg, key);
-    if (values.length) (ff as Record<string, unknown>)[key] = values;
+    if (key === 'experimental') {
+      if ((msg.experimental?.cel_expression?.length ?? 0) > 0) throw new FilterError('flow filter field experimental is not supported');
+    } else if (Array.isArray(value) ? value.length > 0 : value !== undefined) ff[key] = value;
   }
   // Unset proto3 scalars arrive absent: an event type of 0 ("any") has no `type`.
-  if (ff.event_type) ff.event_type = ff.event_type.map((t) => ({ type: t.type ?? 0, match_sub_type: t.match_sub_type ?? false, sub_type: t.sub_type ?? 0 }));
-  validate(ff);
-  const local = localTests(msg);
-  return (f) => matchFilter(f, ff) && local.every((t) => t(f));
+  const et = ff.event_type as Array<{ type?: number; match_sub_type?: boolean; sub_type?: number }> | undefined;
+  if (et) ff.event_type = et.map((t) => ({ type: t.type ?? 0, match_sub_type: t.match_sub_type ?? false, sub_type: t.sub_type ?? 0 }));
+  return compileFlowFilter(ff);
 }
 
 /** whitelist/blacklist as GetFlows defines them: any allow filter (or none) and no deny filter. */

@@ -4,7 +4,9 @@ import { Counter, Histogram } from 'prom-client';
 import type { AnyRegistry as Registry } from '../exposition.ts';
 import type { Flow } from '../../flow.ts';
 import { ContextOptions, option, type MetricSpec } from './options.ts';
-import { dropReasonName, icmpv4TypeCode, RCODE_NAMES, TRACE_POINTS } from './names.ts';
+import { dropReasonName, RCODE_NAMES } from './names.ts';
+import { icmpv4TypeCode } from '../../../dataplane/vocab/icmp.ts';
+import { tracePointName } from '../../../dataplane/vocab/trace-points.ts';
 
 export interface Handler {
   readonly name: string;
@@ -64,7 +66,7 @@ class FlowHandler implements Handler {
       case MSG_CAPTURE: type = 'Capture'; break;
       case MSG_TRACE:
         type = 'Trace';
-        subtype = TRACE_POINTS[f.event_type.sub_type ?? 0] ?? '';
+        subtype = tracePointName(f.event_type.sub_type ?? 0) ?? '';
         break;
       case MSG_POLICY_VERDICT: type = 'PolicyVerdict'; break;
       default:
