@@ -95,3 +95,6 @@ pub fn io_stats(a: &Args) -> JsResult {
     }
     Ok(o)
 }
+
+#[cfg(test)]
+mod tests;

@@ -164,7 +164,7 @@ mod tests {
         assert!(p.stride() >= 64 + 65600);
         assert_eq!(p.data_offset(3), 3 * p.stride() + 64);
         assert!(Pool::new(0, 64, 65600).is_err());
-        assert!(Pool::new(MAX_POOL_SLOTS, 64, 65600).unwrap_err().contains("exceed"));
+        assert!(Pool::new(MAX_POOL_SLOTS, 64, 65600).err().unwrap().contains("exceed"));
         assert!(Pool::new(8, 64, 10).is_err());
     }
 
