@@ -47,7 +47,7 @@ export async function profiled<T>(agent: TestAgent, label: string, measurement: 
   process.kill(pid, 'SIGUSR2');
   for (let i = 0; i < 100 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 50));
   if (!existsSync(file)) throw new Error(`latency bench: the agent wrote no CPU profile ${file}`);
-  // The addon's functions show under V8's placeholder name "constants" (under flush: the TUN writes).
+  // Native time shows as "constants" with no file; under flush it is the addon's TUN write call.
   console.error(`\nagent CPU profile during ${label} (${file}), self time:\n${summarise(file).join('\n')}`);
   return result;
 }
