@@ -98,7 +98,7 @@ async function createService(agent: TestAgent): Promise<string> {
   return r.body.service.clusterIP;
 }
 
-const RATIOS = (p: Record<string, Metrics>) => Object.fromEntries(['pod', 'clusterip'].flatMap((k) => [
+const ratiosVsForwarder = (p: Record<string, Metrics>) => Object.fromEntries(['pod', 'clusterip'].flatMap((k) => [
   [`ratio_${k}_vs_tunfwd_rtt_p50`, round(p[k].rtt_p50_us / p.tunfwd.rtt_p50_us)],
   [`ratio_${k}_vs_tunfwd_tcp_rr`, round(p[k].tcp_rr_tps / p.tunfwd.tcp_rr_tps)],
   [`ratio_${k}_vs_tunfwd_conn_rate`, round(p[k].conn_per_s / p.tunfwd.conn_per_s)],
@@ -131,7 +131,7 @@ export async function benchLatency(): Promise<Record<string, number>> {
     ]);
     if (PROFILE_DIR) await profileStages(agent, bin, pod);
     const raw = Object.entries(results).flatMap(([k, r]) => Object.entries(r).map(([m, v]) => [`latency_${k}_${m}`, v]));
-    return { ...Object.fromEntries(raw), ...RATIOS(results) };
+    return { ...Object.fromEntries(raw), ...ratiosVsForwarder(results) };
   } finally {
     stopAll();
     await agent.destroy();
