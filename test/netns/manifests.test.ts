@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { requireRoot, run, sh, sleep } from '../helpers/sys.ts';
+import { poll, requireRoot, run, sh } from '../helpers/sys.ts';
 import { TestAgent } from '../helpers/agent.ts';
 
 const root = requireRoot();
@@ -19,14 +19,7 @@ function file(name: string, text: string): string {
   return p;
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, tries = 100, ms = 200): Promise<T> {
-  for (let i = 0; i < tries; i++) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    await sleep(ms);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const until = <T>(what: string, fn: () => Promise<T | undefined | false>, tries = 100, ms = 200): Promise<T> => poll(what, fn, tries * ms, ms);
 
 describe.skipIf(!root)('manifests: ciliary apply / get / delete / logs', () => {
   let agent: TestAgent;
@@ -42,8 +35,6 @@ describe.skipIf(!root)('manifests: ciliary apply / get / delete / logs', () => {
   });
 
   afterAll(async () => {
-    // Pod processes are in their own sessions: end the ones this test left (by pid), then the agent.
-    for (const p of await pods().catch(() => [])) if (p.status.pid) try { process.kill(-p.status.pid, 'SIGKILL'); } catch { /* gone */ }
     await agent?.destroy();
   });
 
@@ -178,12 +169,12 @@ describe.skipIf(!root)('manifests: ciliary apply / get / delete / logs', () => {
     expect((await cli('delete', 'pod', 'logger')).stdout).toBe('pod "logger" deleted\n');
   });
 
-  it('pods keep running across an agent restart; the new agent adopts and restarts them', async () => {
+  it('pods keep running when the agent is killed; the new agent adopts and restarts them', async () => {
     const m = file('sleeper.yaml', 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: sleeper\nspec:\n  containers:\n  - name: c\n    image: nicolaka/netshoot\n    command: ["sleep", "1000"]\n');
     expect((await cli('apply', '-f', m)).stdout).toBe('pod/sleeper created\n');
     const before = (await pods()).map((p) => p.name).sort();
     const pid = (await pods()).find((p) => p.name === 'sleeper')!.status.pid as number;
-    await agent.kill();
+    await agent.kill('SIGKILL');
     await agent.start();
     expect(() => process.kill(pid, 0)).not.toThrow();
     expect((await pods()).map((p) => p.name).sort()).toEqual(before);
