@@ -197,12 +197,15 @@ export class TestAgent {
   async destroy(): Promise<void> {
     if (!this.ns) return;
     await this.kill('SIGTERM');
+    const survivors: string[] = [];
     for (const ns of readdirSync('/var/run/netns').filter((n) => n.startsWith(`cil-${this.node}-`))) {
-      killNetnsPids(ns);
+      const left = killNetnsPids(ns);
+      if (left.length) survivors.push(`${ns}: ${left.join(' ')}`);
       sh('ip', ['netns', 'del', ns], { allowFail: true });
       rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
     }
     removeNetns(this.ns);
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+    if (survivors.length) throw new Error(`pod processes survived SIGKILL: ${survivors.join('; ')}`);
   }
 }

@@ -1,7 +1,7 @@
 // Shell helpers for real-traffic tests: run commands, make throw-away namespaces, track the
 // processes a test starts, wait for events with deadlines, and clean up always.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const isRoot = process.getuid?.() === 0;
@@ -31,9 +31,9 @@ export function nsExec(ns: string, args: string[], opts: { allowFail?: boolean; 
 
 const children = new Set<ChildProcess>();
 
-/** Spawns a tracked child: it is killed when the test process exits, if the test has not stopped it. */
-export function spawnTracked(cmd: string, args: string[], stdio: 'pipe' | 'ignore' = 'pipe'): ChildProcess {
-  const c = spawn(cmd, args, { stdio: stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : 'ignore' });
+/** Spawns a tracked child (stdout and stderr piped; stdin too with `stdin`): killed when the test process exits, if the test has not stopped it. */
+export function spawnTracked(cmd: string, args: string[], { stdin = false } = {}): ChildProcess {
+  const c = spawn(cmd, args, { stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   children.add(c);
   c.once('exit', () => children.delete(c));
   return c;
@@ -145,11 +145,16 @@ export function makeNetns(tag = 't'): string {
   return name;
 }
 
-/** SIGKILLs every process in the namespace, by pid, and waits (up to 5 s) until none is left. */
-export function killNetnsPids(name: string): void {
-  const pids = () => sh('ip', ['netns', 'pids', name], { allowFail: true }).split('\n').filter(Boolean).map(Number).filter((p) => p !== process.pid);
+/** The pids running in a named namespace. */
+export function netnsPids(name: string): number[] {
+  return sh('ip', ['netns', 'pids', name], { allowFail: true }).split('\n').filter(Boolean).map(Number).filter((p) => p !== process.pid);
+}
+
+/** SIGKILLs every process in the namespace, by pid, until none is left (5 s at most); returns the survivors. */
+export function killNetnsPids(name: string): number[] {
   const deadline = Date.now() + 5000;
-  for (let left = pids(); left.length && Date.now() < deadline; left = pids()) {
+  let left = netnsPids(name);
+  while (left.length && Date.now() < deadline) {
     for (const pid of left) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -157,14 +162,16 @@ export function killNetnsPids(name: string): void {
         /* already gone */
       }
     }
-    // A killed child of ours stays a zombie until reaped: it holds nothing, so it does not count.
-    if (left.every((p) => !existsSync(`/proc/${p}`) || /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${p}/stat`, 'utf8')))) return;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20); // synchronous: also runs in the exit hook
+    left = netnsPids(name);
   }
+  return left;
 }
 
 /** Deletes a namespace after killing whatever still runs in it. */
 export function removeNetns(name: string): void {
-  if (existsSync(nsPath(name))) killNetnsPids(name);
+  const left = existsSync(nsPath(name)) ? killNetnsPids(name) : [];
+  if (left.length) console.error(`namespace ${name}: pids ${left.join(' ')} survived SIGKILL`);
   sh('ip', ['netns', 'del', name], { allowFail: true });
   created.delete(name);
 }

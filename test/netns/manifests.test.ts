@@ -19,7 +19,6 @@ function file(name: string, text: string): string {
   return p;
 }
 
-const until = <T>(what: string, fn: () => Promise<T | undefined | false>, tries = 100, ms = 200): Promise<T> => poll(what, fn, tries * ms, ms);
 
 describe.skipIf(!root)('manifests: ciliary apply / get / delete / logs', () => {
   let agent: TestAgent;
@@ -56,10 +55,10 @@ describe.skipIf(!root)('manifests: ciliary apply / get / delete / logs', () => {
   });
 
   it('xwing lands on the deathstar through the service name', async () => {
-    const out = await until('Ship landed', async () => {
+    const out = await poll('Ship landed', async () => {
       const r = await cli('exec', 'xwing', '--', 'curl', '-s', '--max-time', '2', '-XPOST', 'deathstar.default.svc.cluster.local/v1/request-landing');
       return r.stdout.includes('Ship landed') ? r.stdout : undefined;
-    }, 50);
+    }, 30_000, 200);
     expect(out.trim()).toBe('Ship landed');
   });
 
@@ -130,15 +129,15 @@ describe.skipIf(!root)('manifests: ciliary apply / get / delete / logs', () => {
     const webpods = (await pods()).filter((p) => p.name.startsWith('webpod-')).map((p) => p.name);
     expect(webpods).toHaveLength(2);
     const seen = new Set<string>();
-    await until('both backends', async () => {
+    await poll('both backends', async () => {
       const page = await cli('exec', 'curl-pod', '--', 'curl', '-s', '--max-time', '2', 'webpod.default.svc.cluster.local');
       const host = /^Hostname: (\S+)/m.exec(page.stdout)?.[1];
       if (host) {
         expect(webpods).toContain(host);
         seen.add(host);
       }
-      return seen.size === 2 ? true : undefined;
-    }, 60, 50);
+      return seen.size === 2;
+    }, 45_000, 50);
 
     const anti = file('anti.yaml', readFileSync(join(examples, 'services', 'webpod.yaml'), 'utf8').split('---')[0]
       .replace(/webpod/g, 'lonely').replace('sample-app', 'lonely'));
@@ -158,10 +157,10 @@ describe.skipIf(!root)('manifests: ciliary apply / get / delete / logs', () => {
       '    command: ["sh", "-c"]', '    args: ["echo hello from $(hostname) $GREETING; exit 3"]', '    env:', '    - name: GREETING', '      value: hi', '',
     ].join('\n'));
     expect((await cli('apply', '-f', m)).stdout).toBe('pod/logger created\n');
-    const logs = await until('two starts in the log', async () => {
+    const logs = await poll('two starts in the log', async () => {
       const l = await cli('logs', 'logger');
       return (l.stdout.match(/hello from logger hi/g) ?? []).length >= 2 ? l.stdout : undefined;
-    }, 40, 200);
+    }, 20_000, 200);
     expect(logs).toContain('hello from logger hi\n');
     const p = (await pods()).find((x) => x.name === 'logger')!;
     expect(p.status.restarts).toBeGreaterThanOrEqual(1);
@@ -181,10 +180,10 @@ describe.skipIf(!root)('manifests: ciliary apply / get / delete / logs', () => {
     expect((await pods()).find((p) => p.name === 'sleeper')!.status.pid).toBe(pid);
     expect((await cli('apply', '-f', join(examples, 'starwars', 'http-sw-app.yaml'))).stdout).not.toContain('created');
     process.kill(-pid, 'SIGKILL');
-    const again = await until('a restarted sleeper', async () => {
+    const again = await poll('a restarted sleeper', async () => {
       const p = (await pods()).find((x) => x.name === 'sleeper')!;
       return p.status.pid && p.status.pid !== pid ? p : undefined;
-    }, 50, 200);
+    }, 10_000, 200);
     expect(again.status.restarts).toBe(1);
     expect((await cli('delete', 'pod', 'sleeper')).stdout).toBe('pod "sleeper" deleted\n');
   });

@@ -1,7 +1,7 @@
 // Identity-based L3/L4 policy with real traffic: the Star Wars step, then a table of cases over
 // selectors, entities, CIDRs, ports, deny rules, enforcement modes and live connections.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { requireRoot, run, sh, nsSpawn, spawnTracked, stop, waitForOutput, waitListening } from '../helpers/sys.ts';
+import { requireRoot, run, sh, nsSpawn, spawnTracked, stop, waitForOutput, waitListening, within } from '../helpers/sys.ts';
 import { TestAgent } from '../helpers/agent.ts';
 import type { ChildProcess } from 'node:child_process';
 
@@ -248,17 +248,21 @@ describe.skipIf(!root)('policy cases (default enforcement)', () => {
   it('removing an allow cuts a live connection', async () => {
     await lab.clear();
     await lab.policy(cnp('p', { endpointSelector: sel({ app: 'srv' }), ingress: [{ fromEndpoints: [sel({ app: 'a' })] }] }));
-    // A client that sends a request every 100 ms on ONE keep-alive connection and counts answers per phase.
-    const js = `const http=require('http');const ag=new http.Agent({keepAlive:true,maxSockets:1});let ok=0;const t0=Date.now();
-      const go=()=>{const r=http.get({host:'${lab.ips.srv}',port:80,agent:ag,timeout:300},(s)=>{s.resume();s.on('end',()=>{ok++;setTimeout(go,100)})});r.on('error',()=>setTimeout(go,100));r.on('timeout',()=>r.destroy())};
-      go();setTimeout(()=>{console.log(ok);ok=0},1500);setTimeout(()=>{console.log(ok);process.exit(0)},3500)`;
-    const client = spawnTracked('ip', ['netns', 'exec', lab.netns('a'), 'node', '-e', js]);
+    // A client that sends a request every 100 ms on ONE keep-alive connection and counts the answers
+    // to requests sent in each phase: the first until it prints, the second from the line we send it
+    // once the policy has changed, for 2 s.
+    const js = `const http=require('http');const ag=new http.Agent({keepAlive:true,maxSockets:1});const ok=[0,0];let phase=0;
+      const go=()=>{const p=phase;const r=http.get({host:'${lab.ips.srv}',port:80,agent:ag,timeout:300},(s)=>{s.resume();s.on('end',()=>{if(p===phase)ok[p]++;setTimeout(go,100)})});r.on('error',()=>setTimeout(go,100));r.on('timeout',()=>r.destroy())};
+      go();setTimeout(()=>{console.log(ok[0]);phase=-1},1500);
+      process.stdin.once('data',()=>{phase=1;setTimeout(()=>{console.log(ok[1]);process.exit(0)},2000)})`;
+    const client = spawnTracked('ip', ['netns', 'exec', lab.netns('a'), 'node', '-e', js], { stdin: true });
     let out = '';
     client.stdout!.on('data', (d) => (out += d));
     const exited = new Promise((r) => client.once('exit', r));
     await waitForOutput(client, /^\d+$/, 'the first phase count', 10_000);
     await lab.policy(cnp('p', { endpointSelector: sel({ app: 'srv' }), ingress: [{ fromEndpoints: [sel({ app: 'b' })] }] }));
-    await exited;
+    client.stdin!.end('policy changed\n');
+    await within('the client to finish', exited, 10_000);
     const [before, after] = out.trim().split('\n').map(Number);
     expect(before).toBeGreaterThan(5);
     expect(after).toBe(0);

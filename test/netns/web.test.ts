@@ -177,8 +177,8 @@ describe.skipIf(!root)('Hubble UI page', () => {
     const tieLabel = got.labels.find((l: any) => l.source === 'default/tiefighter' && l.destination === 'default/deathstar');
     expect(tieLabel.text).toMatch(/^HTTP · 80\/TCP/);
 
-    const drop = got.rows.find((r: any) => r.verdict === 'DROPPED' && r.source.startsWith('default/xwing') && r.destination.startsWith('default/deathstar'));
-    expect(drop).toMatchObject({ port: '80/TCP', color: 'rgb(192, 38, 46)' });
+    const drop = got.rows.find((r: any) => r.verdict === 'DROPPED' && r.source.startsWith('default/xwing') && r.destination.startsWith('default/deathstar') && r.port === '80/TCP');
+    expect(drop).toMatchObject({ color: 'rgb(192, 38, 46)' });
     expect(got.rows).toContainEqual(expect.objectContaining({ verdict: 'FORWARDED', l7: expect.stringContaining('POST /v1/request-landing') }));
     expect(got.filtered.length).toBeGreaterThan(0);
     for (const r of got.filtered) expect(r).toMatch(/^DROPPED default\/xwing/);
