@@ -221,11 +221,11 @@ describe.skipIf(!root)('session affinity, Maglev and a small CT map', () => {
     const newest = new Set(ports.slice(-100));
     expect([...left].filter((p) => !newest.has(p)), lines.join('\n')).toEqual([]);
     // One more connection into the full map: its entries go in by evicting the least recently used.
-    const trace = await agent.openStream('/v1/trace?pod=client&proto=tcp&count=1&timeout=20');
+    const trace = await agent.openStream('/v1/trace?pod=client&proto=tcp&count=50&timeout=20');
     try {
       await trace.waitFor('the started record', (e) => 'started' in e);
       await inPod(agent, 'client', ['curl', '-s', '--max-time', '2', '-o', '/dev/null', `http://${s.clusterIP}/`]);
-      const syn = await trace.waitFor('the traced SYN', (e) => 'header' in e);
+      const syn = await trace.waitFor('the traced SYN', (e) => / TCP SYN length /.test(e.header ?? ''));
       expect(syn.steps.filter((l: string) => /^cilium_ct4_global insert .* → inserted, evicted the least recently used entry$/.test(l)).length, syn.steps.join('\n')).toBeGreaterThan(0);
     } finally {
       trace.close();
