@@ -77,8 +77,10 @@ describe.skipIf(!root)('manifests: ciliary apply / get / delete / logs', () => {
     const r = await cli('apply', '-f', join(examples, 'starwars', 'sw_l3_l4_policy.yaml'));
     expect(r.stdout).toBe('ciliumnetworkpolicy.cilium.io/rule1 created\n');
     expect((await cli('get', 'cnp')).stdout).toContain('rule1');
-    const x = await cli('exec', 'xwing', '--', 'curl', '-s', '--connect-timeout', '2', '-XPOST', 'deathstar.default.svc.cluster.local/v1/request-landing');
-    expect(x.code).toBe(28);
+    const { event, result: x } = await agent.expectEvent('?type=drop', 'the xwing SYN dropped by rule1', (e) => e.reason === 133 && / -> [\d.]+:80 tcp SYN$/.test(e.summary),
+      () => cli('exec', 'xwing', '--', 'curl', '-s', '--connect-timeout', '1', '-XPOST', 'deathstar.default.svc.cluster.local/v1/request-landing'), { timeoutMs: 15_000 });
+    expect(event.summary).toMatch(/^xx drop \(Policy denied\) /);
+    expect(x!.code).toBe(28);
     const t = await cli('exec', 'tiefighter', '--', 'curl', '-s', '--max-time', '3', '-XPOST', 'deathstar.default.svc.cluster.local/v1/request-landing');
     expect(t.stdout.trim()).toBe('Ship landed');
     const d = await cli('delete', '-f', join(examples, 'starwars', 'sw_l3_l4_policy.yaml'));
