@@ -149,7 +149,7 @@ export class Agent implements AgentFacade {
     await this.hubbleGrpc?.close();
     this.proxies?.close();
     await this.dns?.close();
-    this.endpointsMgr?.shutdown();
+    await this.endpointsMgr?.shutdown();
     if (this.hostFd >= 0) native.closeFd(this.hostFd);
     this.hostFd = -1;
     await this.kv?.close();

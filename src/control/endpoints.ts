@@ -1,7 +1,7 @@
 // Endpoints: a pod's whole life on this node. Create = namespace + eth0 + address + identity +
 // map entries + program array + reader + process, all or nothing; delete = the reverse, leaving
 // nothing behind; restore = re-attach to everything a previous agent process left running.
-import { pidAlive } from './process.ts';
+import { killProcessGroup, pidAlive } from './process.ts';
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -252,11 +252,14 @@ export class EndpointManager {
     return n;
   }
 
-  /** Stops reading devices; pods, devices and maps stay for the next agent process. */
-  shutdown(): void {
+  /** Ends the pods' processes and stops reading devices; namespaces, devices and maps stay for the next agent process. */
+  async shutdown(): Promise<void> {
     clearInterval(this.adoptedTimer);
     for (const p of this.procs.values()) clearTimeout(p.timer);
     this.procs.clear();
+    const running = [...this.records.values()].filter((r) => r.pid);
+    for (const r of running) this.records.delete(`${r.namespace}/${r.name}`); // their exits restart nothing
+    await Promise.all(running.map((r) => this.stopProcess(r)));
     this.dp.detachAll();
     for (const fd of this.fds.values()) native.closeFd(fd);
     this.fds.clear();
@@ -473,22 +476,7 @@ export class EndpointManager {
   }
 
   private async stopProcess(r: EndpointRecord): Promise<void> {
-    if (!r.pid) return;
-    const alive = () => {
-      try {
-        process.kill(-r.pid!, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    try {
-      process.kill(-r.pid, 'SIGTERM');
-    } catch {
-      return;
-    }
-    for (let i = 0; i < 50 && alive(); i++) await new Promise((res) => setTimeout(res, 100));
-    if (alive()) process.kill(-r.pid, 'SIGKILL');
+    if (r.pid) await killProcessGroup(r.pid);
   }
 
   private toPod(r: EndpointRecord): Pod {
