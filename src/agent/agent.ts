@@ -1,15 +1,14 @@
 // The agent: wires config, kvstore, maps, datapath, host device and endpoints, and answers the API.
-import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { native } from '../native/index.ts';
-import { MapRegistry } from '../maps/index.ts';
+import type { MapRegistry } from '../maps/index.ts';
 import { Datapath } from '../dataplane/datapath.ts';
 import { formatterFor } from '../dataplane/map-defs.ts';
 import type { AgentConfig } from '../control/config.ts';
-import { openKVStore, type KVStore } from '../control/kvstore.ts';
+import type { KVStore } from '../control/kvstore.ts';
 import { claimPodCidr, Ipam } from '../control/ipam.ts';
 import { cidrString } from '../control/cidr.ts';
-import { setupHostDevice } from '../control/host.ts';
+import { linuxPlatform, type AgentPlatform } from './platform.ts';
 import { EndpointManager } from '../control/endpoints.ts';
 import { IdentityAllocator } from '../identity/allocator.ts';
 import { timeoutsFromConfig } from '../conntrack/timeouts.ts';
@@ -26,7 +25,7 @@ import { ipToU32 } from '../dataplane/map-defs.ts';
 import type { ClusterDnsServer } from '../proxy/dns/index.ts';
 import { startTraceSession, traceFilter } from '../observe/trace/session.ts';
 import type { TraceRequest, TraceSink } from '../observe/trace/types.ts';
-import type { AgentFacade, AgentStatus, Endpoint, MapEntryView, MapSummary, MonitorEvent, Pod, PodSpec, Service, ServiceSpec } from '../control/types.ts';
+import type { AgentFacade, AgentStatus, DatapathFeatures, Endpoint, MapEntryView, MapSummary, MonitorEvent, Pod, Service } from '../control/types.ts';
 import { Hubble } from '../observe/hubble/observer.ts';
 import { AgentResolver } from '../observe/hubble/resolver.ts';
 import { startWebServer, type WebServer } from '../observe/web/server.ts';
@@ -53,16 +52,16 @@ export class Agent implements AgentFacade {
   private observability?: Observability;
   private web?: WebServer;
 
-  constructor(private readonly cfg: AgentConfig, private readonly log: Logger) {
+  constructor(private readonly cfg: AgentConfig, private readonly log: Logger, private readonly platform: AgentPlatform = linuxPlatform()) {
     this.nodeName = cfg['node-name'];
   }
 
   async start(): Promise<void> {
     const cfg = this.cfg;
     const stateDir = cfg['state-dir'];
-    mkdirSync(stateDir, { recursive: true });
-    this.kv = await openKVStore(cfg.kvstore, stateDir);
-    this.registry = new MapRegistry(stateDir, native.mapFile, { sync: native.syncMap });
+    const platform = this.platform;
+    this.kv = await platform.openStore(cfg);
+    this.registry = platform.maps(cfg);
     this.dp = new Datapath(this.registry, {
       monitorCapacity: cfg['monitor-queue-size'],
       ct: { tcp: cfg['bpf-ct-global-tcp-max'], any: cfg['bpf-ct-global-any-max'] },
@@ -74,14 +73,14 @@ export class Agent implements AgentFacade {
     this.gcTimer.unref();
     const cidr = await claimPodCidr(this.kv, this.nodeName, cfg['ipv4-pod-cidr'], cfg['cluster-pool-ipv4-cidr'], cfg['cluster-pool-ipv4-mask-size']);
     this.ipam = await Ipam.open(this.kv, this.nodeName, cidr);
-    const host = await setupHostDevice(this.ipam.routerIP, cidrString(cidr), cfg['service-cluster-ip-range'], cfg.mtu, cfg['enable-offloads']);
+    const host = await platform.hostDevice(this.ipam.routerIP, cidrString(cidr), cfg);
     this.hostFd = host.fd;
     const identities = (this.identities = new IdentityAllocator(this.kv, this.nodeName));
     await identities.load();
     this.endpointsMgr = new EndpointManager(
       {
         node: this.nodeName, nodeIP: cfg['node-ip'], cluster: cfg['cluster-name'], stateDir, mtu: cfg.mtu, offloads: cfg['enable-offloads'], dnsIP: KUBE_DNS_IP,
-        policyMapMax: cfg['bpf-policy-map-max'],
+        policyMapMax: cfg['bpf-policy-map-max'], podNetwork: platform.pods, processes: platform.processes,
         onChange: async () => {
           await this.services.syncAll();
           this.policy.regenerate();
@@ -92,7 +91,7 @@ export class Agent implements AgentFacade {
       this.kv, this.dp, this.ipam, identities, this.log,
     );
     this.dp.proxy.routerIP = ipToU32(this.ipam.routerIP);
-    if (cfg['enable-l7-proxy']) {
+    if (cfg['enable-l7-proxy'] && platform.sockets) {
       this.proxies = new ProxyManager(this.ipam.routerIP, this.dp.proxy, (e) => this.dp.events.publish(formatL7Event(e, (ip) => this.describePeer(ip))), this.log);
     }
     this.policy = new PolicyManager({
@@ -110,7 +109,7 @@ export class Agent implements AgentFacade {
     const restored = await this.endpointsMgr.restore();
     await this.services.restore();
     await this.policy.restore();
-    this.dns = await startClusterDns(this.services, this.ipam.routerIP, this.log);
+    if (platform.sockets) this.dns = await startClusterDns(this.services, this.ipam.routerIP, this.log);
     this.resources = new ResourceManager({
       node: this.nodeName, kv: this.kv, log: this.log,
       pods: {
@@ -124,7 +123,13 @@ export class Agent implements AgentFacade {
     });
     await this.resources.restore();
     this.startHubble();
-    // Metrics (prometheus-serve-addr, hubble-metrics-server) and the flow exporter (hubble-export-file-path).
+    if (platform.sockets) await this.startServers();
+    this.log.info({ node: this.nodeName, podCIDR: cidrString(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');
+  }
+
+  /** Metrics (prometheus-serve-addr, hubble-metrics-server), the flow exporter and the Hubble-UI-like page. */
+  private async startServers(): Promise<void> {
+    const cfg = this.cfg;
     this.observability = await Observability.start(cfg, {
       metricsSnapshot: () => this.dp.metricsSnapshot(), listMaps: () => this.listMaps(), listEndpoints: () => this.listEndpoints(),
       listServices: () => this.listServices(), subscribeMonitor: (cb) => this.dp.events.subscribe(cb), version: VERSION,
@@ -135,12 +140,12 @@ export class Agent implements AgentFacade {
       this.web = await startWebServer({ address: cfg['hubble-ui-listen-address'], flows: () => this.hubble, log: this.log })
         .catch((err: Error) => { this.log.warn({ err: err.message }, 'hubble ui: not serving'); return undefined; });
     }
-    this.log.info({ node: this.nodeName, podCIDR: cidrString(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');
   }
 
   /** Stops the datapath; pods, devices and pinned maps stay for the next agent process. */
   async stop(): Promise<void> {
     clearInterval(this.gcTimer);
+    this.resources?.close();
     this.identities?.close();
     await this.observability?.close();
     await this.web?.close();
@@ -160,10 +165,10 @@ export class Agent implements AgentFacade {
       nodeIP: this.cfg['node-ip'],
       version: VERSION,
       uptimeSeconds: Math.round((Date.now() - this.started) / 1000),
-      kvstore: this.cfg.kvstore === 'etcd' ? 'Ok etcd' : `Ok local ${this.cfg['state-dir']}/kvstore.json`,
+      kvstore: this.kv.health(),
       ipam: { cidr: cidrString(this.ipam.cidr), allocated: this.ipam.allocated },
       routerIP: this.ipam.routerIP,
-      routingMode: this.cfg['routing-mode'],
+      features: this.features(),
       endpoints: { total: eps.length, ready: eps.filter((e) => e.state === 'ready').length },
       maps: this.listMaps(),
       datapath: {
@@ -171,7 +176,19 @@ export class Agent implements AgentFacade {
         ...this.dp.totals(),
       },
       controllers: { total: 0, failing: 0 },
-      proxyRedirects: this.proxies?.count ?? 0,
+    };
+  }
+
+  /** What runs: no tunnel, masquerading, pacing, NodePort or LoadBalancer until the datapath has them. */
+  private features(): DatapathFeatures {
+    const maglev = this.cfg['bpf-lb-algorithm'] === 'maglev';
+    return {
+      routing: 'native',
+      monitor: { cpus: 1, ringEvents: this.dp.events.capacity },
+      services: { clusterIP: true, nodePort: false, loadBalancer: false, externalIPs: true, hostPort: false },
+      backendSelection: maglev ? { algorithm: 'maglev', maglevTableSize: this.dp.lb.maglevSize } : { algorithm: 'random' },
+      ...(this.proxies ? { proxy: { redirects: this.proxies.count, ports: '10000-20000' } } : {}),
+      hubble: this.hubble !== undefined,
     };
   }
 
@@ -187,14 +204,6 @@ export class Agent implements AgentFacade {
     return this.endpointsMgr.get(namespace, name);
   }
 
-  createPod(spec: PodSpec): Promise<Pod> {
-    return this.endpointsMgr.create(spec);
-  }
-
-  deletePod(namespace: string, name: string): Promise<void> {
-    return this.endpointsMgr.delete(namespace, name);
-  }
-
   listEndpoints(): Endpoint[] {
     return this.endpointsMgr.endpoints();
   }
@@ -208,7 +217,7 @@ export class Agent implements AgentFacade {
   }
 
   dumpMap(name: string): MapEntryView[] | undefined {
-    if (!this.registry.names().includes(name)) return undefined;
+    if (!this.registry.get(name) && !this.registry.names().includes(name)) return undefined;
     const m = this.registry.get(name) ?? this.registry.open(this.registry.specOnDisk(name));
     const fmt = formatterFor(name);
     return m.dump().map((e) => fmt(e.key, e.value));
@@ -230,14 +239,6 @@ export class Agent implements AgentFacade {
     return this.services.get(namespace, name);
   }
 
-  applyService(spec: ServiceSpec) {
-    return this.services.apply(spec);
-  }
-
-  deleteService(namespace: string, name: string): Promise<void> {
-    return this.services.delete(namespace, name);
-  }
-
   lbList(revnat: boolean): Array<[string, string]> {
     const lb = this.dp.lb;
     return lbListRows(lb.services, lb.backends, lb.revNatMap, revnat);
@@ -255,20 +256,8 @@ export class Agent implements AgentFacade {
     return this.dp.ct.flush();
   }
 
-  importPolicies(objects: unknown[]) {
-    return this.policy.import(objects);
-  }
-
   listPolicies() {
     return { revision: this.policy.repo.revision, policies: this.policy.list() };
-  }
-
-  deletePolicy(kind: string, namespace: string | undefined, name: string): Promise<number> {
-    return this.policy.delete(kind, namespace, name);
-  }
-
-  deleteAllPolicies(): Promise<number> {
-    return this.policy.deleteAll();
   }
 
   bpfPolicy(endpointID: number): string | undefined {
@@ -302,8 +291,8 @@ export class Agent implements AgentFacade {
     return startTraceSession(this.dp, filter, sink, { timeoutMs, format: { describeEndpoint, hostEp: this.dp.hostEp } });
   }
 
-  /** Manifests (`ciliary apply -f`): set in start(). */
-  resources?: ResourceManager;
+  /** The one writer of pods, services, policies and the other kinds: set in start(). */
+  resources!: ResourceManager;
 
   /** Hubble's flow ring (`ciliary observe`, /v1/flows): set in start() unless enable-hubble is false. */
   hubble?: Hubble;

@@ -3,7 +3,7 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import { ApiError, ManifestError, type ResourceApi } from '../control/types.ts';
+import { ApiError, ManifestError, type ResourceApi, type ResourceService } from '../control/types.ts';
 import type { ApiPluginOptions } from './plugin.ts';
 
 const str = { type: 'string' } as const;
@@ -35,11 +35,8 @@ const ObjectsBody = {
 
 const POLL_MS = 200;
 
-export const applyPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, { agent }) => {
-  const resources = (): ResourceApi => {
-    if (!agent.resources) throw new ApiError(501, 'this agent has no resource manager');
-    return agent.resources;
-  };
+export const applyPlugin: FastifyPluginAsync<ApiPluginOptions<ResourceService>> = async (app, { agent }) => {
+  const resources = (): ResourceApi => agent.resources;
   const send = async <T>(reply: FastifyReply, fn: () => Promise<T> | T, code = 200) => {
     try {
       return await reply.code(code).send(await fn());

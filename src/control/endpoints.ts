@@ -8,20 +8,15 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { native } from '../native/index.ts';
 import type { Datapath } from '../dataplane/datapath.ts';
-import * as D from '../dataplane/map-defs.ts';
-import { ENDPOINT_CALLS, HOST_CALLS } from '../dataplane/programs/index.ts';
 import { securityLabels } from '../identity/labels.ts';
 import type { IdentityAllocator } from '../identity/allocator.ts';
 import type { Ipam } from './ipam.ts';
 import type { KVStore } from './kvstore.ts';
 import { ApiError, type ContainerPort, type Endpoint, type Pod, type PodProcessSpec, type PodProcessStatus, type PodSpec } from './types.ts';
-import { writePolicyMap, type PolicyEndpoint } from './policy.ts';
-import { POLICY_KEY_SIZE, type PolicyEntry } from '../policy/index.ts';
-import { attachPodDevice, createPodNetwork, deletePodNetwork, netnsExists, POD_IFNAME } from './podnet.ts';
+import type { PolicyEndpoint } from './policy.ts';
+import { POD_IFNAME, type PodNetwork } from './podnet.ts';
+import { EndpointMaps, HOST_IDENTITY } from './endpoint-maps.ts';
 
-const HOST_IDENTITY = 1;
-const ALLOW_ALL: PolicyEntry[] = [true, false].map((egress) => ({ identity: 0, egress, protocol: 0, port: 0, portPrefixLen: 0, deny: false, proxyPort: 0, ruleLabels: [] }));
-const WORLD_IDENTITY = 2;
 const MAX_ENDPOINT_ID = 4095;
 
 /** What the kvstore keeps per endpoint, enough to restore it after a restart. */
@@ -67,6 +62,10 @@ export interface EndpointManagerOptions {
   /** Policy enforcement state of an endpoint, for `endpoint list`. */
   enforcement?: (id: number) => { ingress: boolean; egress: boolean };
   onRemoved?: (id: number) => void;
+  /** Namespaces and devices (linuxPodNetwork), or none (memoryPodNetwork). */
+  podNetwork: PodNetwork;
+  /** Whether pod commands run; an agent core records pods without processes. */
+  processes: boolean;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -79,6 +78,7 @@ export class EndpointManager {
   private readonly procs = new Map<string, { timer?: NodeJS.Timeout; failures: number; waiting: boolean; adopted: boolean }>();
   private adoptedTimer?: NodeJS.Timeout;
   hostEndpointID = 0;
+  private readonly maps: EndpointMaps;
 
   constructor(
     private readonly o: EndpointManagerOptions,
@@ -87,7 +87,9 @@ export class EndpointManager {
     private readonly ipam: Ipam,
     private readonly identities: IdentityAllocator,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.maps = new EndpointMaps(dp);
+  }
 
   private get prefix(): string {
     return `ciliary/endpoints/${this.o.node}/`;
@@ -108,19 +110,7 @@ export class EndpointManager {
       await this.kv.put(key, String(id));
     }
     this.hostEndpointID = id;
-    const dp = this.dp;
-    dp.hostEp = id;
-    dp.hostFd = fd;
-    dp.epIdentity[id] = HOST_IDENTITY;
-    dp.epIfindex[id] = ifindex;
-    dp.epIp[id] = D.ipToU32(this.ipam.routerIP);
-    dp.installPrograms(id, HOST_CALLS);
-    for (const ip of [this.ipam.routerIP, this.o.nodeIP].filter(Boolean)) {
-      this.putLxc(ip, id, ifindex, HOST_IDENTITY, D.ENDPOINT_F_HOST);
-      this.putIpcache(ip, 32, HOST_IDENTITY);
-    }
-    this.putIpcache('0.0.0.0', 0, WORLD_IDENTITY);
-    dp.attach(id, fd);
+    this.maps.plumbHost(id, fd, ifindex, [this.ipam.routerIP, this.o.nodeIP].filter(Boolean), this.ipam.routerIP);
   }
 
   // ---- pods ------------------------------------------------------------------------------------
@@ -169,12 +159,12 @@ export class EndpointManager {
       const secLabels = securityLabels(labels, namespace, this.o.cluster);
       const identity = await this.identities.acquire(secLabels);
       undo.push(() => this.identities.release(identity));
-      const dev = await createPodNetwork({
+      const dev = await this.o.podNetwork.create({
         netns, podIP, routerIP: this.ipam.routerIP, hostname: spec.name, namespace, dnsIP: this.o.dnsIP, mtu: this.o.mtu, offloads: this.o.offloads,
       });
       undo.push(async () => {
-        native.closeFd(dev.fd);
-        await deletePodNetwork(netns);
+        if (dev.fd >= 0) native.closeFd(dev.fd);
+        await this.o.podNetwork.delete(netns);
       });
       const r: EndpointRecord = {
         id, name: spec.name, namespace, labels, podIP, netns, identity, securityLabels: secLabels, ifindex: dev.ifindex,
@@ -185,7 +175,7 @@ export class EndpointManager {
       undo.push(() => this.unplumb(r));
       this.records.set(key, r);
       undo.push(() => { this.records.delete(key); });
-      if (r.command) r.pid = this.startProcess(r);
+      if (r.command && this.o.processes) r.pid = this.startProcess(r);
       undo.push(() => this.stopProcess(r));
       await this.kv.put(this.prefix + key, JSON.stringify(r));
       this.log.info({ pod: key, id, ip: podIP, identity }, 'endpoint created');
@@ -212,7 +202,7 @@ export class EndpointManager {
       this.procs.delete(key);
       await this.stopProcess(r);
       this.unplumb(r);
-      await deletePodNetwork(r.netns);
+      await this.o.podNetwork.delete(r.netns);
       rmSync(this.logPath(r), { force: true });
       await this.ipam.release(r.podIP);
       this.identities.release(r.identity);
@@ -233,8 +223,8 @@ export class EndpointManager {
       const r = JSON.parse(p.value) as EndpointRecord;
       const key = `${r.namespace}/${r.name}`;
       try {
-        if (!netnsExists(r.netns)) throw new Error('namespace is gone');
-        const dev = attachPodDevice(r.netns, this.o.offloads);
+        if (!this.o.podNetwork.exists(r.netns)) throw new Error('namespace is gone');
+        const dev = this.o.podNetwork.attach(r.netns, this.o.offloads);
         r.ifindex = dev.ifindex;
         await this.identities.acquire(r.securityLabels);
         this.plumb(r, dev.fd);
@@ -243,7 +233,7 @@ export class EndpointManager {
         n++;
       } catch (e) {
         this.log.warn({ pod: key, err: (e as Error).message }, 'dropping endpoint that cannot be restored');
-        await deletePodNetwork(r.netns);
+        await this.o.podNetwork.delete(r.netns);
         await this.ipam.release(r.podIP);
         await this.kv.delete(p.key);
         await this.kv.delete(`${this.prefix}id/${r.id}`);
@@ -272,72 +262,6 @@ export class EndpointManager {
     throw new Error('no free endpoint id');
   }
 
-  /** Datapath state of an endpoint: per-endpoint arrays, cilium_lxc, cilium_ipcache, program array, reader. */
-  private plumb(r: EndpointRecord, fd: number): void {
-    const dp = this.dp;
-    dp.epIp[r.id] = D.ipToU32(r.podIP);
-    dp.epIdentity[r.id] = r.identity;
-    dp.epIfindex[r.id] = r.ifindex;
-    dp.installPrograms(r.id, ENDPOINT_CALLS);
-    const policy = dp.installPolicyMap(r.id, this.o.policyMapMax);
-    // Until policy is computed for it the endpoint keeps what it had (allow all when new).
-    if (policy.count === 0) writePolicyMap(policy, ALLOW_ALL, new Uint8Array(POLICY_KEY_SIZE));
-    this.putLxc(r.podIP, r.id, r.ifindex, r.identity, 0);
-    this.putIpcache(r.podIP, 32, r.identity);
-    this.fds.set(r.id, fd);
-    dp.attach(r.id, fd);
-  }
-
-  private unplumb(r: EndpointRecord): void {
-    const dp = this.dp;
-    dp.detach(r.id);
-    const fd = this.fds.get(r.id);
-    if (fd !== undefined) native.closeFd(fd);
-    this.fds.delete(r.id);
-    this.deleteLxc(r.podIP);
-    this.deleteIpcache(r.podIP, 32);
-    dp.removePrograms(r.id);
-    dp.removePolicyMap(r.id);
-    this.o.onRemoved?.(r.id);
-    dp.epIp[r.id] = 0;
-    dp.epIdentity[r.id] = 0;
-    dp.epIfindex[r.id] = 0;
-  }
-
-  private putLxc(ip: string, id: number, ifindex: number, identity: number, flags: number): void {
-    const k = new Uint8Array(D.LXC_KEY);
-    new DataView(k.buffer).setUint32(0, D.ipToU32(ip));
-    const v = new Uint8Array(D.LXC_VALUE);
-    const vv = new DataView(v.buffer);
-    vv.setUint32(D.LXC_IFINDEX, ifindex, true);
-    vv.setUint16(D.LXC_ID, id, true);
-    vv.setUint16(D.LXC_FLAGS, flags, true);
-    vv.setUint32(D.LXC_SEC_ID, identity, true);
-    const rc = this.dp.lxc.update(k, 0, v, 0, 0);
-    if (rc < 0) throw new Error(`cilium_lxc update for ${ip} failed (${rc})`);
-  }
-
-  private deleteLxc(ip: string): void {
-    const k = new Uint8Array(D.LXC_KEY);
-    new DataView(k.buffer).setUint32(0, D.ipToU32(ip));
-    this.dp.lxc.delete(k, 0);
-  }
-
-  private ipcacheKey(ip: string, prefix: number): Uint8Array {
-    const k = new Uint8Array(D.IPCACHE_KEY);
-    const kv = new DataView(k.buffer);
-    kv.setUint32(0, prefix, true);
-    kv.setUint32(4, D.ipToU32(ip));
-    return k;
-  }
-
-  /** An ipcache prefix for a CIDR identity (identity 0 removes it). */
-  setIpcache(cidr: string, identity: number): void {
-    const [ip, len] = cidr.split('/');
-    if (identity === 0) this.deleteIpcache(ip, Number(len));
-    else this.putIpcache(ip, Number(len), identity);
-  }
-
   /** What policy resolution needs to know about each pod endpoint. */
   policyEndpoints(): PolicyEndpoint[] {
     return [...this.records.values()].map((r) => ({
@@ -346,15 +270,20 @@ export class EndpointManager {
     }));
   }
 
-  private putIpcache(ip: string, prefix: number, identity: number): void {
-    const v = new Uint8Array(D.IPCACHE_VALUE);
-    new DataView(v.buffer).setUint32(D.IPC_SEC_ID, identity, true);
-    const rc = this.dp.ipcache.update(this.ipcacheKey(ip, prefix), 0, v, 0, 0);
-    if (rc < 0) throw new Error(`cilium_ipcache update for ${ip}/${prefix} failed (${rc})`);
+  /** An ipcache prefix for a CIDR identity (identity 0 removes it). */
+  setIpcache(cidr: string, identity: number): void {
+    this.maps.setIpcache(cidr, identity);
   }
 
-  private deleteIpcache(ip: string, prefix: number): void {
-    this.dp.ipcache.delete(this.ipcacheKey(ip, prefix), 0);
+  private plumb(r: EndpointRecord, fd: number): void {
+    this.maps.plumb(r, fd, this.o.policyMapMax);
+    if (fd >= 0) this.fds.set(r.id, fd);
+  }
+
+  private unplumb(r: EndpointRecord): void {
+    this.maps.unplumb(r, this.fds.get(r.id));
+    this.fds.delete(r.id);
+    this.o.onRemoved?.(r.id);
   }
 
   private logPath(r: EndpointRecord): string {
@@ -462,7 +391,7 @@ export class EndpointManager {
   }
 
   private processStatus(r: EndpointRecord): PodProcessStatus | undefined {
-    if (!r.command) return undefined;
+    if (!r.command || !this.o.processes) return undefined;
     const p = this.procs.get(`${r.namespace}/${r.name}`);
     const restarts = r.restarts ?? 0;
     let status: string;
@@ -496,7 +425,7 @@ export class EndpointManager {
       name: r.name, namespace: r.namespace, labels: r.labels, node: this.o.node, podIP: r.podIP, endpointID: r.id, state: 'ready',
       netns: r.netns, ifindex: r.ifindex, createdAt: r.createdAt, command: r.command, ports: r.ports, pid: r.pid,
       ...(r.process ? { process: r.process } : {}),
-      ...(r.command ? { processStatus: this.processStatus(r) } : {}),
+      ...(r.command && this.o.processes ? { processStatus: this.processStatus(r) } : {}),
     };
   }
 }

@@ -79,7 +79,6 @@ export class ServiceManager {
     const namespace = spec.namespace || 'default';
     const key = `${namespace}/${spec.name}`;
     const norm: ServiceSpec = { ...spec, namespace };
-    this.validate(norm);
     const old = this.services.get(key);
     if (old && norm.clusterIP && norm.clusterIP !== old.clusterIP) throw new ApiError(422, `spec.clusterIP: field is immutable (is ${old.clusterIP})`);
     const clusterIP = old?.clusterIP ?? (norm.clusterIP ? this.claimIP(norm.clusterIP) : this.allocateIP());
@@ -148,8 +147,7 @@ export class ServiceManager {
 
   private async frontends(s: Stored, pods: Pod[]): Promise<ServiceFrontend[]> {
     const out: ServiceFrontend[] = [];
-    const type = s.spec.type ?? 'ClusterIP';
-    const addresses: Array<[string, string]> = [[s.clusterIP, type === 'LoadBalancer' || type === 'NodePort' ? 'ClusterIP' : 'ClusterIP'], ...(s.spec.externalIPs ?? []).map((ip): [string, string] => [ip, 'ExternalIP'])];
+    const addresses: Array<[string, string]> = [[s.clusterIP, 'ClusterIP'], ...(s.spec.externalIPs ?? []).map((ip): [string, string] => [ip, 'ExternalIP'])];
     for (const p of s.spec.ports) {
       const protocol = p.protocol ?? 'TCP';
       const backends: ServiceBackend[] = [];
@@ -308,16 +306,6 @@ export class ServiceManager {
       return ip;
     }
     throw new ApiError(507, `service range ${this.o.serviceCidr} is exhausted`);
-  }
-
-  private validate(s: ServiceSpec): void {
-    if (!s.ports?.length) throw new ApiError(400, 'spec.ports: at least one port is required');
-    const seen = new Set<string>();
-    for (const [i, p] of s.ports.entries()) {
-      const k = `${p.port}/${p.protocol ?? 'TCP'}`;
-      if (seen.has(k)) throw new ApiError(400, `spec.ports[${i}]: duplicate port ${k}`);
-      seen.add(k);
-    }
   }
 
   private view(s: Stored, pods = this.pods()): Service {
