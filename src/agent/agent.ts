@@ -10,6 +10,7 @@ import { claimPodCidr, Ipam } from '../control/ipam.ts';
 import { cidrString } from '../control/cidr.ts';
 import { linuxPlatform, type AgentPlatform } from './platform.ts';
 import { EndpointManager } from '../control/endpoints.ts';
+import { NODE_LEASE_TTL, registerNode } from '../control/nodes.ts';
 import { IdentityAllocator } from '../identity/allocator.ts';
 import { timeoutsFromConfig } from '../conntrack/timeouts.ts';
 import { formatCtEntry } from '../conntrack/format.ts';
@@ -73,9 +74,12 @@ export class Agent implements AgentFacade {
     this.gcTimer.unref();
     const cidr = await claimPodCidr(this.kv, this.nodeName, cfg['ipv4-pod-cidr'], cfg['cluster-pool-ipv4-cidr'], cfg['cluster-pool-ipv4-mask-size']);
     this.ipam = await Ipam.open(this.kv, this.nodeName, cidr);
+    // One lease for this node: its registration and its identity claims end with it.
+    const lease = await this.kv.grantLease(NODE_LEASE_TTL);
+    await registerNode(this.kv, lease, { name: this.nodeName, nodeIP: cfg['node-ip'], podCIDR: cidrString(cidr), routerIP: this.ipam.routerIP, version: VERSION });
     const host = await platform.hostDevice(this.ipam.routerIP, cidrString(cidr), cfg);
     this.hostFd = host.fd;
-    const identities = (this.identities = new IdentityAllocator(this.kv, this.nodeName));
+    const identities = (this.identities = new IdentityAllocator(this.kv, this.nodeName, undefined, lease));
     await identities.load();
     this.endpointsMgr = new EndpointManager(
       {
@@ -107,6 +111,7 @@ export class Agent implements AgentFacade {
       serviceCidr: cfg['service-cluster-ip-range'], maglev: cfg['bpf-lb-algorithm'] === 'maglev', reservedIPs: [KUBERNETES_SVC_IP, KUBE_DNS_IP],
     }, this.log);
     const restored = await this.endpointsMgr.restore();
+    await this.endpointsMgr.follow();
     await this.services.restore();
     await this.policy.restore();
     if (platform.sockets) this.dns = await startClusterDns(this.services, this.ipam.routerIP, this.log);
@@ -146,6 +151,9 @@ export class Agent implements AgentFacade {
   async stop(): Promise<void> {
     clearInterval(this.gcTimer);
     this.resources?.close();
+    this.services?.close();
+    this.policy?.close();
+    this.endpointsMgr?.close();
     this.identities?.close();
     await this.observability?.close();
     await this.web?.close();

@@ -11,13 +11,15 @@ import type { Datapath } from '../dataplane/datapath.ts';
 import { securityLabels } from '../identity/labels.ts';
 import type { IdentityAllocator } from '../identity/allocator.ts';
 import type { Ipam } from './ipam.ts';
-import type { KVStore } from './kvstore.ts';
+import type { KVStore, KVWatch } from './kvstore.ts';
 import { ApiError, type ContainerPort, type Endpoint, type Pod, type PodProcessSpec, type PodProcessStatus, type PodSpec } from './types.ts';
 import type { PolicyEndpoint } from './policy.ts';
 import { POD_IFNAME, type PodNetwork } from './podnet.ts';
 import { EndpointMaps, HOST_IDENTITY } from './endpoint-maps.ts';
 
 const MAX_ENDPOINT_ID = 4095;
+/** ciliary/endpoints/<node>/<namespace>/<pod>: every node's endpoints. */
+const ENDPOINTS_PREFIX = 'ciliary/endpoints/';
 
 /** What the kvstore keeps per endpoint, enough to restore it after a restart. */
 interface EndpointRecord {
@@ -79,6 +81,7 @@ export class EndpointManager {
   private adoptedTimer?: NodeJS.Timeout;
   hostEndpointID = 0;
   private readonly maps: EndpointMaps;
+  private watch?: KVWatch;
 
   constructor(
     private readonly o: EndpointManagerOptions,
@@ -92,7 +95,7 @@ export class EndpointManager {
   }
 
   private get prefix(): string {
-    return `ciliary/endpoints/${this.o.node}/`;
+    return `${ENDPOINTS_PREFIX}${this.o.node}/`;
   }
 
   netnsName(namespace: string, name: string): string {
@@ -240,6 +243,34 @@ export class EndpointManager {
       }
     }
     return n;
+  }
+
+  /**
+   * Follows the endpoints of the other nodes in the store: their pod addresses enter the ipcache with
+   * their identity (and leave it with them), so policy knows a remote peer.
+   */
+  async follow(): Promise<void> {
+    const remote = new Map<string, string>(); // store key → pod IP
+    this.watch = this.kv.watch(ENDPOINTS_PREFIX, (e) => {
+      const [node, first] = e.key.slice(ENDPOINTS_PREFIX.length).split('/');
+      if (node === this.o.node || first === 'id' || first === 'host') return;
+      const ip = remote.get(e.key);
+      if (ip !== undefined) this.maps.setIpcache(`${ip}/32`, 0);
+      remote.delete(e.key);
+      if (e.type === 'delete') return;
+      try {
+        const r = JSON.parse(e.value) as EndpointRecord;
+        this.maps.setIpcache(`${r.podIP}/32`, r.identity);
+        remote.set(e.key, r.podIP);
+      } catch (err) {
+        this.log.warn({ key: e.key, err: (err as Error).message }, 'remote endpoint record does not parse; skipped');
+      }
+    });
+    await this.watch.ready;
+  }
+
+  close(): void {
+    this.watch?.close();
   }
 
   /** Stops reading devices; pods, devices and maps stay for the next agent process. */

@@ -3,7 +3,7 @@
 // keeps the datapath consistent (backends, then slots, then the service entry), and persisted in
 // the kvstore so a restarted agent keeps its addresses and IDs.
 import type { Logger } from 'pino';
-import type { KVStore } from '../control/kvstore.ts';
+import type { KVStore, KVWatch } from '../control/kvstore.ts';
 import { ApiError, type Pod, type Service, type ServiceBackend, type ServiceFrontend, type ServiceSpec } from '../control/types.ts';
 import { parseCidr, contains, type Cidr } from '../control/cidr.ts';
 import { ipToU32, u32ToIp } from '../dataplane/map-defs.ts';
@@ -42,6 +42,9 @@ export class ServiceManager {
   private readonly key = new Uint8Array(L.SVC_KEY_SIZE);
   private readonly kv4 = new Uint8Array(4);
   private readonly value = new Uint8Array(16);
+  private watch?: KVWatch;
+  /** Map updates for services changed in the store by others, one after the other. */
+  private storeSyncs: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly kv: KVStore,
@@ -57,12 +60,34 @@ export class ServiceManager {
     for (const p of await this.kv.list(FRONTEND_ID_PREFIX)) this.frontendIds.set(p.key.slice(FRONTEND_ID_PREFIX.length), Number(p.value));
     for (const p of await this.kv.list(BACKEND_ID_PREFIX)) this.backendIds.set(p.key.slice(BACKEND_ID_PREFIX.length), Number(p.value));
     for (const [name, id] of this.backendIds) this.backendNames.set(id, name);
-    for (const p of await this.kv.list(SPEC_PREFIX)) {
-      const s = JSON.parse(p.value) as Stored;
-      this.services.set(`${s.spec.namespace}/${s.spec.name}`, s);
-      this.usedIps.add(s.clusterIP);
-    }
+    let following = false;
+    this.watch = this.kv.watch(SPEC_PREFIX, (e) => {
+      const sync = this.fromStore(e.key.slice(SPEC_PREFIX.length), e.type === 'put' ? e.value : undefined);
+      if (sync && following) this.storeSyncs = this.storeSyncs.then(sync).catch((err: Error) => this.log.warn({ key: e.key, err: err.message }, 'service from the store failed'));
+    });
+    await this.watch.ready;
+    following = true;
     await this.syncAll();
+  }
+
+  close(): void {
+    this.watch?.close();
+  }
+
+  /** A stored service changed: the map update it needs, or undefined when it is ours already. */
+  private fromStore(key: string, value: string | undefined): (() => Promise<void>) | undefined {
+    const old = this.services.get(key);
+    if (value === undefined) {
+      if (!old) return undefined;
+      this.services.delete(key);
+      this.usedIps.delete(old.clusterIP);
+      return () => this.syncService(undefined, old);
+    }
+    if (old && JSON.stringify(old) === value) return undefined;
+    const next = JSON.parse(value) as Stored;
+    this.services.set(key, next);
+    this.usedIps.add(next.clusterIP);
+    return () => this.syncService(next, old);
   }
 
   list(): Service[] {
