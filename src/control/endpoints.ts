@@ -1,10 +1,7 @@
 // Endpoints: a pod's whole life on this node. Create = namespace + eth0 + address + identity +
 // map entries + program array + reader + process, all or nothing; delete = the reverse, leaving
 // nothing behind; restore = re-attach to everything a previous agent process left running.
-import { pidAlive } from './process.ts';
-import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { native } from '../native/index.ts';
 import type { Datapath } from '../dataplane/datapath.ts';
@@ -12,10 +9,12 @@ import { securityLabels } from '../identity/labels.ts';
 import type { IdentityAllocator } from '../identity/allocator.ts';
 import type { Ipam } from './ipam.ts';
 import type { KVStore, KVWatch } from './kvstore.ts';
-import { ApiError, type ContainerPort, type Endpoint, type Pod, type PodProcessSpec, type PodProcessStatus, type PodSpec } from './types.ts';
+import { ApiError, type ContainerPort, type Endpoint, type Pod, type PodProcessSpec, type PodSpec } from './types.ts';
 import type { PolicyEndpoint } from './policy.ts';
 import { POD_IFNAME, type PodNetwork } from './podnet.ts';
 import { EndpointMaps, HOST_IDENTITY } from './endpoint-maps.ts';
+import { followRemoteEndpoints } from './remote-endpoints.ts';
+import { PodProcesses } from './pod-processes.ts';
 
 const MAX_ENDPOINT_ID = 4095;
 /** ciliary/endpoints/<node>/<namespace>/<pod>: every node's endpoints. */
@@ -41,14 +40,6 @@ interface EndpointRecord {
   exitCode?: number;
   startedAt?: string;
 }
-
-/** Restart backoff: 1 s, 2 s, 4 s, ... at most 30 s; a process that ran this long starts the series again. */
-const BACKOFF_MAX_MS = 30_000;
-const BACKOFF_RESET_MS = 60_000;
-/** How often processes adopted from a previous agent (not our children) are checked. */
-const ADOPTED_POLL_MS = 1000;
-/** Runs argv with the pod's hostname in a UTS namespace of its own ($0 is the hostname). */
-const UTS_WRAPPER = ['unshare', '--uts', 'sh', '-c', 'hostname "$0" && exec "$@"'];
 
 export interface EndpointManagerOptions {
   node: string;
@@ -76,9 +67,7 @@ export class EndpointManager {
   private readonly records = new Map<string, EndpointRecord>(); // "ns/name" → record
   private readonly fds = new Map<number, number>(); // endpoint id → TUN fd
   private readonly busy = new Set<string>(); // pods being created or deleted
-  /** Per pod: process state the kvstore does not need (backoff timers, consecutive failures). */
-  private readonly procs = new Map<string, { timer?: NodeJS.Timeout; failures: number; waiting: boolean; adopted: boolean }>();
-  private adoptedTimer?: NodeJS.Timeout;
+  private readonly processes: PodProcesses;
   hostEndpointID = 0;
   private readonly maps: EndpointMaps;
   private watch?: KVWatch;
@@ -92,6 +81,7 @@ export class EndpointManager {
     private readonly log: Logger,
   ) {
     this.maps = new EndpointMaps(dp);
+    this.processes = new PodProcesses(o.stateDir, log, { current: (r) => this.records.get(`${r.namespace}/${r.name}`) === r, save: (r) => this.saveRecord(r as EndpointRecord) });
   }
 
   private get prefix(): string {
@@ -178,8 +168,8 @@ export class EndpointManager {
       undo.push(() => this.unplumb(r));
       this.records.set(key, r);
       undo.push(() => { this.records.delete(key); });
-      if (r.command && this.o.processes) r.pid = this.startProcess(r);
-      undo.push(() => this.stopProcess(r));
+      if (r.command && this.o.processes) r.pid = this.processes.start(r);
+      undo.push(() => this.processes.stop(r));
       await this.kv.put(this.prefix + key, JSON.stringify(r));
       this.log.info({ pod: key, id, ip: podIP, identity }, 'endpoint created');
       await this.o.onChange?.();
@@ -201,12 +191,11 @@ export class EndpointManager {
     this.busy.add(key);
     try {
       this.records.delete(key);
-      clearTimeout(this.procs.get(key)?.timer);
-      this.procs.delete(key);
-      await this.stopProcess(r);
+      this.processes.forget(key);
+      await this.processes.stop(r);
       this.unplumb(r);
       await this.o.podNetwork.delete(r.netns);
-      rmSync(this.logPath(r), { force: true });
+      rmSync(this.processes.logPath(r), { force: true });
       await this.ipam.release(r.podIP);
       this.identities.release(r.identity);
       await this.kv.delete(`${this.prefix}id/${r.id}`);
@@ -232,7 +221,7 @@ export class EndpointManager {
         await this.identities.acquire(r.securityLabels);
         this.plumb(r, dev.fd);
         this.records.set(key, r);
-        this.adopt(r);
+        if (this.o.processes) this.processes.adopt(r);
         n++;
       } catch (e) {
         this.log.warn({ pod: key, err: (e as Error).message }, 'dropping endpoint that cannot be restored');
@@ -245,27 +234,9 @@ export class EndpointManager {
     return n;
   }
 
-  /**
-   * Follows the endpoints of the other nodes in the store: their pod addresses enter the ipcache with
-   * their identity (and leave it with them), so policy knows a remote peer.
-   */
+  /** Other nodes' pods enter the ipcache with their identity (and leave it with them). */
   async follow(): Promise<void> {
-    const remote = new Map<string, string>(); // store key → pod IP
-    this.watch = this.kv.watch(ENDPOINTS_PREFIX, (e) => {
-      const [node, first] = e.key.slice(ENDPOINTS_PREFIX.length).split('/');
-      if (node === this.o.node || first === 'id' || first === 'host') return;
-      const ip = remote.get(e.key);
-      if (ip !== undefined) this.maps.setIpcache(`${ip}/32`, 0);
-      remote.delete(e.key);
-      if (e.type === 'delete') return;
-      try {
-        const r = JSON.parse(e.value) as EndpointRecord;
-        this.maps.setIpcache(`${r.podIP}/32`, r.identity);
-        remote.set(e.key, r.podIP);
-      } catch (err) {
-        this.log.warn({ key: e.key, err: (err as Error).message }, 'remote endpoint record does not parse; skipped');
-      }
-    });
+    this.watch = followRemoteEndpoints(this.kv, ENDPOINTS_PREFIX, this.o.node, this.maps, this.log);
     await this.watch.ready;
   }
 
@@ -275,9 +246,7 @@ export class EndpointManager {
 
   /** Stops reading devices; pods, devices and maps stay for the next agent process. */
   shutdown(): void {
-    clearInterval(this.adoptedTimer);
-    for (const p of this.procs.values()) clearTimeout(p.timer);
-    this.procs.clear();
+    this.processes.shutdown();
     this.dp.detachAll();
     for (const fd of this.fds.values()) native.closeFd(fd);
     this.fds.clear();
@@ -317,79 +286,10 @@ export class EndpointManager {
     this.o.onRemoved?.(r.id);
   }
 
-  private logPath(r: EndpointRecord): string {
-    return join(this.o.stateDir, 'pods', `${r.namespace}_${r.name}.log`);
-  }
-
   /** Path of a pod's log file (stdout and stderr of every start, appended). */
   podLogPath(namespace: string, name: string): string | undefined {
     const r = this.records.get(`${namespace}/${name}`);
-    return r && this.logPath(r);
-  }
-
-  /** The pod's command, in its namespace, in its own session so it outlives an agent restart. */
-  private startProcess(r: EndpointRecord): number {
-    mkdirSync(join(this.o.stateDir, 'pods'), { recursive: true });
-    const out = openSync(this.logPath(r), 'a');
-    const key = `${r.namespace}/${r.name}`;
-    const hostname = r.process?.hostname ?? r.name;
-    try {
-      const argv = ['netns', 'exec', r.netns, ...UTS_WRAPPER, hostname, ...r.command!];
-      const env = { ...process.env, HOSTNAME: hostname, ...(r.process?.env ?? {}) };
-      const child = spawn('ip', argv, { detached: true, stdio: ['ignore', out, out], env });
-      child.unref();
-      child.on('error', (err) => this.log.warn({ pod: key, err: err.message }, 'pod command failed'));
-      const pid = child.pid ?? 0;
-      child.on('exit', (code, signal) => this.processExited(r, pid, code ?? (signal ? 128 : 1)));
-      r.startedAt = new Date().toISOString();
-      r.exitCode = undefined;
-      const p = this.procState(key);
-      p.waiting = false;
-      p.adopted = false;
-      return pid;
-    } finally {
-      closeSync(out);
-    }
-  }
-
-  private procState(key: string) {
-    let p = this.procs.get(key);
-    if (!p) this.procs.set(key, (p = { failures: 0, waiting: false, adopted: false }));
-    return p;
-  }
-
-  /** A pod process ended: restart it after the backoff when its restart policy says so. */
-  private processExited(r: EndpointRecord, pid: number, code: number | undefined): void {
-    const key = `${r.namespace}/${r.name}`;
-    if (this.records.get(key) !== r || r.pid !== pid) return; // deleted, or already replaced
-    r.pid = undefined;
-    r.exitCode = code;
-    const policy = r.process?.restartPolicy ?? 'Always';
-    const restart = policy === 'Always' || (policy === 'OnFailure' && code !== 0);
-    this.log.info({ pod: key, pid, exitCode: code, restart }, 'pod process exited');
-    const p = this.procState(key);
-    if (!restart) {
-      void this.saveRecord(r);
-      return;
-    }
-    const ran = r.startedAt ? Date.now() - Date.parse(r.startedAt) : 0;
-    if (ran >= BACKOFF_RESET_MS) p.failures = 0;
-    const delay = Math.min(BACKOFF_MAX_MS, 1000 * 2 ** p.failures);
-    p.failures++;
-    p.waiting = true;
-    p.timer = setTimeout(() => {
-      p.timer = undefined;
-      if (this.records.get(key) !== r || !this.procs.has(key)) return;
-      try {
-        r.restarts = (r.restarts ?? 0) + 1;
-        r.pid = this.startProcess(r);
-      } catch (e) {
-        this.log.warn({ pod: key, err: (e as Error).message }, 'pod restart failed');
-      }
-      void this.saveRecord(r);
-    }, delay);
-    p.timer.unref();
-    void this.saveRecord(r);
+    return r && this.processes.logPath(r);
   }
 
   private async saveRecord(r: EndpointRecord): Promise<void> {
@@ -398,65 +298,12 @@ export class EndpointManager {
     await this.kv.put(this.prefix + key, JSON.stringify(r)).catch((err: Error) => this.log.warn({ pod: key, err: err.message }, 'saving endpoint failed'));
   }
 
-  /** After an agent restart: watch the previous agent's process by pid (or start it again if it is gone). */
-  private adopt(r: EndpointRecord): void {
-    if (!r.command) return;
-    const key = `${r.namespace}/${r.name}`;
-    const p = this.procState(key);
-    if (r.pid && pidAlive(r.pid)) {
-      p.adopted = true;
-    } else if (r.pid) {
-      this.processExited(r, r.pid, undefined);
-    }
-    this.adoptedTimer ??= setInterval(() => {
-      for (const [k, st] of this.procs) {
-        const rec = this.records.get(k);
-        if (!st.adopted || !rec?.pid) continue;
-        if (!pidAlive(rec.pid)) {
-          st.adopted = false;
-          this.processExited(rec, rec.pid, undefined);
-        }
-      }
-    }, ADOPTED_POLL_MS);
-    this.adoptedTimer.unref();
-  }
-
-  private processStatus(r: EndpointRecord): PodProcessStatus | undefined {
-    if (!r.command || !this.o.processes) return undefined;
-    const p = this.procs.get(`${r.namespace}/${r.name}`);
-    const restarts = r.restarts ?? 0;
-    let status: string;
-    if (r.pid) status = 'Running';
-    else if (p?.waiting) status = (p.failures ?? 0) > 1 ? 'CrashLoopBackOff' : r.exitCode === 0 ? 'Completed' : 'Error';
-    else status = r.exitCode === 0 ? 'Completed' : 'Error';
-    return { status, restarts, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}), ...(r.startedAt ? { startedAt: r.startedAt } : {}) };
-  }
-
-  private async stopProcess(r: EndpointRecord): Promise<void> {
-    if (!r.pid) return;
-    const alive = () => {
-      try {
-        process.kill(-r.pid!, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    try {
-      process.kill(-r.pid, 'SIGTERM');
-    } catch {
-      return;
-    }
-    for (let i = 0; i < 50 && alive(); i++) await new Promise((res) => setTimeout(res, 100));
-    if (alive()) process.kill(-r.pid, 'SIGKILL');
-  }
-
   private toPod(r: EndpointRecord): Pod {
     return {
       name: r.name, namespace: r.namespace, labels: r.labels, node: this.o.node, podIP: r.podIP, endpointID: r.id, state: 'ready',
       netns: r.netns, ifindex: r.ifindex, createdAt: r.createdAt, command: r.command, ports: r.ports, pid: r.pid,
       ...(r.process ? { process: r.process } : {}),
-      ...(r.command && this.o.processes ? { processStatus: this.processStatus(r) } : {}),
+      ...(r.command && this.o.processes ? { processStatus: this.processes.status(r) } : {}),
     };
   }
 }
