@@ -46,6 +46,21 @@ describe('agent core and the store', () => {
     expect(a.listEndpoints().some((e) => e.podName === 'default/ext')).toBe(false);
   });
 
+  it('a deployment written into the store gets its replicas, which go with its record', async () => {
+    const a = await start();
+    const key = 'ciliary/resources/n1/Deployment/default/web';
+    const manifest = {
+      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'default' },
+      spec: { replicas: 2, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'c', image: 'ciliary/run' }] } } },
+    };
+    await kv.put(key, JSON.stringify({ manifest, createdAt: new Date().toISOString() }));
+    await until(() => a.listPods().filter((p) => p.name.startsWith('web-')).length === 2, 'two replicas');
+    expect(a.resources.get('deploy', 'default', 'web')?.status).toMatchObject({ replicas: 2, ready: 2 });
+    await kv.delete(key);
+    await until(() => a.listPods().every((p) => !p.name.startsWith('web-')), 'the replicas to go');
+    expect(a.resources.list('pods', 'default')).toEqual([]);
+  });
+
   it('a service stored by another node gets its frontends, and loses them when deleted', async () => {
     const a = await start();
     const spec = { name: 'remote', namespace: 'default', type: 'ClusterIP', ports: [{ port: 80, targetPort: 80, protocol: 'TCP' }], selector: { app: 'x' }, clusterIP: '10.96.7.7' };

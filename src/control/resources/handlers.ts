@@ -66,7 +66,7 @@ export interface KindHandler {
   delete(ns: string | undefined, name: string): Promise<void>;
   views(): ResourceView[];
   /** The store changed under the manager (another process or node): bring the live object in line. */
-  reconcile?(key: string, stored: Stored | undefined): Promise<void>;
+  reconcile?(key: string, stored: Stored | undefined, previous: Stored | undefined): Promise<void>;
 }
 
 export const CLUSTER = '_';

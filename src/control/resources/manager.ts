@@ -84,7 +84,7 @@ export class ResourceManager implements ResourceApi {
     const stored = value === undefined ? undefined : JSON.parse(value) as Stored;
     if (stored) store.set(key, stored);
     else store.delete(key);
-    if (this.following) await this.handlers.get(kind as KindName)?.reconcile?.(key, stored);
+    if (this.following) await this.handlers.get(kind as KindName)?.reconcile?.(key, stored, have);
   }
 
   private locked<T>(fn: () => Promise<T>): Promise<T> {

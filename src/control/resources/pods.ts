@@ -233,9 +233,9 @@ export function deploymentHandler(c: HandlerContext, info: KindInfo, s: Schedule
       await deleteDeployment(key, records().get(key));
     },
     views: () => [...records().values()].map((d) => deploymentView(s, d)),
-    reconcile: async (key, stored) => {
+    reconcile: async (key, stored, previous) => {
       if (stored) await s.reconcile(key);
-      else await deleteDeployment(key, { manifest: { metadata: { namespace: key.split('/')[0], name: key.split('/')[1] } } as Manifest, createdAt: '' });
+      else await deleteDeployment(key, previous);
     },
   };
 }
