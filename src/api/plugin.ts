@@ -1,8 +1,6 @@
 // What every API plugin receives: the part of the agent it uses (a narrow service from
 // control/types.ts), passed in options (no module-level state).
-import type { AgentFacade } from '../control/types.ts';
-
-export interface ApiPluginOptions<S = AgentFacade> {
+export interface ApiPluginOptions<S> {
   agent: S;
 }
 
