@@ -7,6 +7,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsync } from 'fastify';
 import { traceStarted } from '../observe/trace/session.ts';
 import type { TraceRequest } from '../observe/trace/types.ts';
+import type { TraceService } from '../control/types.ts';
 import type { ApiPluginOptions } from './plugin.ts';
 
 const IP = { type: 'string', pattern: '^[0-9]{1,3}(\\.[0-9]{1,3}){3}$' } as const;
@@ -42,7 +43,7 @@ export const PacketTraceSchema = {
 
 type Query = Partial<Record<'pod' | 'namespace' | 'ip' | 'src-ip' | 'dst-ip' | 'port' | 'proto' | 'count' | 'timeout', string>>;
 
-export const tracePlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, { agent }) => {
+export const tracePlugin: FastifyPluginAsync<ApiPluginOptions<TraceService>> = async (app, { agent }) => {
   const streams = new Set<ServerResponse>();
   app.addHook('preClose', async () => {
     for (const res of streams) res.end();

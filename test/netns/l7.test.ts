@@ -54,7 +54,7 @@ describe.skipIf(!root)('L7 HTTP policy', () => {
       (signal) => inPod('xwing', ['curl', '-s', '--connect-timeout', '5', '-XPOST', url('/v1/request-landing')], 10_000, signal), { stopAction: true });
     expect(drop.summary).toMatch(/^xx drop \(Policy denied\) /);
     const status = (await agent.api('GET', '/v1/status')).body;
-    expect(status.proxyRedirects).toBeGreaterThan(0);
+    expect(status.features.proxy.redirects).toBeGreaterThan(0);
     const ds = (await agent.api('GET', '/v1/endpoint')).body.find((e: any) => e.ipv4 === ips.deathstar);
     expect((await agent.api('GET', `/v1/bpf/policy/${ds.id}`)).body.table).toMatch(/Allow\s+Ingress\s+k8s:class=tiefighter\s+80\/TCP\s+1\d{4}\s+disabled/);
   });
@@ -119,6 +119,6 @@ describe.skipIf(!root)('L7 HTTP policy', () => {
     await policy(rule1());
     const put = await inPod('tiefighter', ['curl', '-s', '-XPUT', url('/v1/exhaust-port')]);
     expect(put.stdout).toBe('Panic: deathstar exploded\n');
-    expect((await agent.api('GET', '/v1/status')).body.proxyRedirects).toBe(0);
+    expect((await agent.api('GET', '/v1/status')).body.features.proxy.redirects).toBe(0);
   });
 });
