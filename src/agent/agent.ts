@@ -7,7 +7,7 @@ import { dumpEntries, formatterFor } from '../maps/cilium/index.ts';
 import type { AgentConfig } from '../control/config.ts';
 import type { KVStore } from '../control/kvstore.ts';
 import { claimPodCidr, Ipam } from '../control/ipam.ts';
-import { formatCidr } from '../wire/ip-text.ts';
+import { formatCidr, parseIPv4 } from '../wire/ip-text.ts';
 import { linuxPlatform, type AgentPlatform } from './platform.ts';
 import { EndpointManager } from '../control/endpoints.ts';
 import { NODE_LEASE_TTL, registerNode } from '../control/nodes.ts';
@@ -21,7 +21,6 @@ import { PolicyManager } from '../control/policy.ts';
 import { ResourceManager } from '../control/resources/manager.ts';
 import { ProxyManager } from '../proxy/http/manager.ts';
 import { Observability } from '../observe/metrics/index.ts';
-import { ipToU32 } from '../dataplane/map-defs.ts';
 import type { ClusterDnsServer } from '../proxy/dns/index.ts';
 import { startTraceSession, traceFilter } from '../observe/trace/session.ts';
 import type { TraceRequest, TraceSink } from '../observe/trace/types.ts';
@@ -95,7 +94,7 @@ export class Agent implements AgentFacade {
       },
       this.kv, this.dp, this.ipam, identities, this.log,
     );
-    this.dp.proxy.routerIP = ipToU32(this.ipam.routerIP);
+    this.dp.proxy.routerIP = parseIPv4(this.ipam.routerIP);
     if (cfg['enable-l7-proxy'] && platform.sockets) {
       this.proxies = new ProxyManager(this.ipam.routerIP, this.dp.proxy, (e) => this.dp.events.publishAccessLog(e, this.describePeer(e.client.ip), this.describePeer(e.server.ip)), this.log);
     }
@@ -236,7 +235,7 @@ export class Agent implements AgentFacade {
   private describePeer(ip: string): { id: number; identity: number; labels: string[] } {
     const ep = this.endpointsMgr.endpoints().find((e) => e.ipv4 === ip);
     if (ep) return { id: ep.id, identity: ep.identity, labels: ep.labels };
-    const identity = this.dp.lookupIdentity(ipToU32(ip));
+    const identity = this.dp.lookupIdentity(parseIPv4(ip));
     return { id: 0, identity, labels: this.policy.allIdentities().get(identity) ?? [] };
   }
 
@@ -308,7 +307,7 @@ export class Agent implements AgentFacade {
     const resolver = new AgentResolver({
       pods: () => this.endpointsMgr.list(),
       endpoints: () => this.endpointsMgr.endpoints(),
-      lookupIdentity: (ip) => this.dp.lookupIdentity(ipToU32(ip)),
+      lookupIdentity: (ip) => this.dp.lookupIdentity(parseIPv4(ip)),
       identities: () => this.policy.allIdentities(),
     });
     const lost0 = this.dp.events.lost;
