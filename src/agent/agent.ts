@@ -31,6 +31,8 @@ import { Hubble } from '../observe/hubble/observer.ts';
 import { AgentResolver } from '../observe/hubble/resolver.ts';
 import { startWebServer, type WebServer } from '../observe/web/server.ts';
 import { startHubbleGrpc, type HubbleGrpc } from '../observe/hubble/grpc/index.ts';
+import { ManagerBackend } from '../kube/backend-manager.ts';
+import { startKubeApiServer, type KubeApiServer } from '../kube/server.ts';
 
 export const VERSION = '0.1.0';
 const KUBERNETES_SVC_IP = '10.96.0.1';
@@ -54,6 +56,7 @@ export class Agent implements AgentFacade {
   private observability?: Observability;
   private web?: WebServer;
   private hubbleGrpc?: HubbleGrpc;
+  private kubeApi?: KubeApiServer;
 
   constructor(private readonly cfg: AgentConfig, private readonly log: Logger) {
     this.nodeName = cfg['node-name'];
@@ -138,6 +141,8 @@ export class Agent implements AgentFacade {
       this.web = await startWebServer({ address: cfg['hubble-ui-listen-address'], flows: () => this.hubble, log: this.log })
         .catch((err: Error) => { this.log.warn({ err: err.message }, 'hubble ui: not serving'); return undefined; });
     }
+    // The Kubernetes API subset for kubectl (kube-apiserver-listen-address): a busy port is logged, not fatal.
+    if (cfg['kube-apiserver-listen-address']) this.kubeApi = await startKubeApiServer({ address: cfg['kube-apiserver-listen-address'], stateDir, backend: new ManagerBackend(this.resources, this), log: this.log }).catch((err: Error) => { this.log.warn({ err: err.message }, 'kube-apiserver: not serving'); return undefined; });
     this.log.info({ node: this.nodeName, podCIDR: cidrString(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');
   }
 
@@ -148,6 +153,7 @@ export class Agent implements AgentFacade {
     await this.observability?.close();
     await this.web?.close();
     await this.hubbleGrpc?.close();
+    await this.kubeApi?.close();
     this.proxies?.close();
     await this.dns?.close();
     this.endpointsMgr?.shutdown();

@@ -1,0 +1,91 @@
+// The kinds made from others, as the cluster's controllers would keep them: Endpoints from services and
+// their pods, the one Node, CiliumEndpoints from the agent's endpoints, and kube-system/cilium-config.
+import { readFileSync } from 'node:fs';
+import { arch, release } from 'node:os';
+import type { KubeBackend, KubeObject } from './backend.ts';
+
+type PodLike = KubeObject & { spec: { containers?: Array<{ ports?: Array<{ name?: string; containerPort: number }> }>; nodeName?: string }; status?: { podIP?: string; conditions?: Array<{ type: string; status: string }> } };
+type ServiceLike = KubeObject & { spec: { selector?: Record<string, string>; ports?: Array<{ name?: string; port: number; targetPort?: number | string; protocol?: string }> } };
+
+const matches = (selector: Record<string, string>, labels: Record<string, string> = {}) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+const isReady = (p: PodLike) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+
+function targetPort(port: { port: number; targetPort?: number | string }, pod: PodLike): number | undefined {
+  const t = port.targetPort ?? port.port;
+  if (typeof t === 'number') return t;
+  return (pod.spec.containers ?? []).flatMap((c) => c.ports ?? []).find((p) => p.name === t)?.containerPort;
+}
+
+export function endpointsObjects(backend: KubeBackend, namespace?: string): KubeObject[] {
+  const pods = backend.list('Pod', namespace) as PodLike[];
+  return (backend.list('Service', namespace) as ServiceLike[]).map((svc) => {
+    const selected = svc.spec.selector ? pods.filter((p) => p.metadata.namespace === svc.metadata.namespace && p.status?.podIP && matches(svc.spec.selector!, p.metadata.labels)) : [];
+    const address = (p: PodLike) => ({ ip: p.status!.podIP!, nodeName: p.spec.nodeName, targetRef: { kind: 'Pod', namespace: p.metadata.namespace, name: p.metadata.name } });
+    const ports = (svc.spec.ports ?? []).flatMap((sp) => {
+      const n = selected.length ? targetPort(sp, selected[0]) : undefined;
+      return n === undefined ? [] : [{ ...(sp.name ? { name: sp.name } : {}), port: n, protocol: sp.protocol ?? 'TCP' }];
+    });
+    const ready = selected.filter(isReady);
+    const notReady = selected.filter((p) => !isReady(p));
+    const subsets = selected.length && ports.length
+      ? [{ ...(ready.length ? { addresses: ready.map(address) } : {}), ...(notReady.length ? { notReadyAddresses: notReady.map(address) } : {}), ports }] : [];
+    return {
+      apiVersion: 'v1', kind: 'Endpoints',
+      metadata: { name: svc.metadata.name, namespace: svc.metadata.namespace, creationTimestamp: svc.metadata.creationTimestamp, ...(svc.metadata.labels ? { labels: svc.metadata.labels } : {}) },
+      ...(subsets.length ? { subsets } : {}),
+    };
+  });
+}
+
+function osImage(): string {
+  try {
+    return /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'Linux';
+  } catch {
+    return 'Linux';
+  }
+}
+
+export function nodeObjects(backend: KubeBackend): KubeObject[] {
+  const n = backend.node();
+  const goArch = arch() === 'x64' ? 'amd64' : arch();
+  return [{
+    apiVersion: 'v1', kind: 'Node',
+    metadata: {
+      name: n.name, creationTimestamp: n.createdAt.replace(/\.\d+Z$/, 'Z'),
+      labels: { 'kubernetes.io/hostname': n.name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': goArch, 'node-role.kubernetes.io/control-plane': '' },
+    },
+    spec: { podCIDR: n.podCIDR, podCIDRs: [n.podCIDR] },
+    status: {
+      addresses: [{ type: 'InternalIP', address: n.internalIP }, { type: 'Hostname', address: n.name }],
+      conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'ciliary agent is running' }],
+      nodeInfo: {
+        kubeletVersion: 'v1.32.0', osImage: osImage(), kernelVersion: release(), containerRuntimeVersion: `ciliary://${n.agentVersion}`,
+        operatingSystem: 'linux', architecture: goArch,
+      },
+    },
+  }];
+}
+
+export function ciliumEndpointObjects(backend: KubeBackend, namespace?: string): KubeObject[] {
+  const node = backend.node();
+  const pods = new Map(backend.list('Pod', namespace).map((p) => [`${p.metadata.namespace}/${p.metadata.name}`, p]));
+  return backend.endpoints().filter((e) => pods.has(`${e.namespace}/${e.pod}`)).map((e) => ({
+    apiVersion: 'cilium.io/v2', kind: 'CiliumEndpoint',
+    metadata: { name: e.pod, namespace: e.namespace, creationTimestamp: pods.get(`${e.namespace}/${e.pod}`)!.metadata.creationTimestamp, labels: pods.get(`${e.namespace}/${e.pod}`)!.metadata.labels ?? {} },
+    status: {
+      id: e.id, identity: { id: e.identity, labels: e.labels }, state: e.state,
+      networking: { addressing: [{ ipv4: e.ipv4 }], node: node.internalIP },
+      policy: { ingress: { enforcing: e.policyIngress, state: e.policyIngress ? 'enforcing' : '<status disabled>' }, egress: { enforcing: e.policyEgress, state: e.policyEgress ? 'enforcing' : '<status disabled>' } },
+    },
+  })).sort((a, b) => a.metadata.namespace.localeCompare(b.metadata.namespace) || a.metadata.name.localeCompare(b.metadata.name));
+}
+
+export function configMapObjects(backend: KubeBackend, namespace?: string): KubeObject[] {
+  if (namespace !== undefined && namespace !== 'kube-system') return [];
+  const data = Object.fromEntries(Object.entries(backend.config()).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, Array.isArray(v) ? v.join(' ') : String(v)]));
+  return [{
+    apiVersion: 'v1', kind: 'ConfigMap',
+    metadata: { name: 'cilium-config', namespace: 'kube-system', creationTimestamp: backend.node().createdAt.replace(/\.\d+Z$/, 'Z'), labels: { 'app.kubernetes.io/managed-by': 'ciliary' } },
+    data,
+  }];
+}
