@@ -8,6 +8,8 @@ import type { KubeBackend } from './backend.ts';
 import { KubeApi } from './api.ts';
 import { attachExec } from './exec.ts';
 import { ensurePki, listenHost } from './pki.ts';
+import { decodeProtobufObject } from './protobuf.ts';
+import { openapiGroupVersion, openapiRoot } from './openapi.ts';
 import { findResource, groupList, resourceList, type KubeResource } from './resources.ts';
 import { notFound, StatusError } from './status.ts';
 
@@ -27,7 +29,7 @@ function send(res: ServerResponse, status: number, body: unknown, contentType = 
   res.end(text);
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -36,7 +38,7 @@ function readBody(req: IncomingMessage): Promise<string> {
       if (size > MAX_BODY) reject(new StatusError(413, 'RequestEntityTooLarge', 'request entity too large'));
       else chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
@@ -94,16 +96,21 @@ export async function startKubeApiServer(o: { address: string; stateDir: string;
       if (path === '/version') return send(res, 200, KUBE_VERSION);
       if (path === '/api') return send(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: o.address }] });
       if (path === '/apis') return send(res, 200, groupList());
+      if (path === '/openapi/v3') return send(res, 200, openapiRoot());
+      const gvDoc = path.startsWith('/openapi/v3/') ? openapiGroupVersion(path.slice('/openapi/v3/'.length)) : undefined;
+      if (gvDoc) return send(res, 200, gvDoc);
       if (path === '/healthz' || path === '/livez' || path === '/readyz') return send(res, 200, 'ok', 'text/plain');
     }
     const route = parseResourcePath(path);
     if (!route) return send(res, 404, new StatusError(404, 'NotFound', 'the server could not find the requested resource').body());
     if ('discovery' in route) return send(res, 200, route.discovery);
     if (method === 'GET' && url.searchParams.get('watch') && !route.name) return watch(req, res, route, url.searchParams);
-    const reply = await api.handle({
-      method, ...route, query: url.searchParams, accept: req.headers.accept ?? '', contentType: req.headers['content-type'] ?? 'application/json',
-      body: ['POST', 'PUT', 'PATCH'].includes(method) ? await readBody(req) : '',
-    });
+    const raw = ['POST', 'PUT', 'PATCH'].includes(method) ? await readBody(req) : Buffer.alloc(0);
+    let contentType = req.headers['content-type'] ?? 'application/json';
+    let body = raw.toString('utf8');
+    // Typed clients (kubectl create namespace) send protobuf and do not fall back to JSON.
+    if (contentType.includes('protobuf')) [contentType, body] = ['application/json', JSON.stringify(decodeProtobufObject(raw))];
+    const reply = await api.handle({ method, ...route, query: url.searchParams, accept: req.headers.accept ?? '', contentType, body });
     send(res, reply.status, reply.body, reply.contentType);
   };
 
