@@ -32,12 +32,16 @@ function podStatus(v: ResourceView, m: KubeObject): Record<string, unknown> {
 
 export class ManagerBackend implements KubeBackend {
   private readonly started = new Date().toISOString();
+  /** Policies carry no creation time in the manager: the first time this server saw each one stands in. */
+  private readonly firstSeen = new Map<string, string>();
 
   constructor(private readonly resources: ResourceApi, private readonly agent: ManagerAgent) {}
 
   private toObject(v: ResourceView): KubeObject {
     const m = structuredClone(v.manifest) as KubeObject;
-    m.metadata = { ...m.metadata, ...(v.namespace ? { namespace: v.namespace } : {}), creationTimestamp: seconds(v.createdAt || this.started) };
+    const seenKey = `${v.kind}/${v.namespace ?? ''}/${v.name}`;
+    if (!v.createdAt && !this.firstSeen.has(seenKey)) this.firstSeen.set(seenKey, new Date().toISOString());
+    m.metadata = { ...m.metadata, ...(v.namespace ? { namespace: v.namespace } : {}), creationTimestamp: seconds(v.createdAt || this.firstSeen.get(seenKey)!) };
     switch (v.kind) {
       case 'Pod': {
         const node = (v.status as { node?: string }).node;
@@ -49,7 +53,9 @@ export class ManagerBackend implements KubeBackend {
       case 'Service': {
         const svc = (v.status as { service: Service }).service;
         const ports = (m.spec as { ports?: Array<Record<string, unknown>> }).ports ?? [];
-        const nodePorts = new Map(svc.ports.map((p) => [p.port, p.nodePort]));
+        // As `ciliary get svc`: the agent fills nodePort in, or a single-port service has it on its NodePort frontend.
+        const single = svc.type !== undefined && svc.type !== 'ClusterIP' && svc.ports.length === 1 ? svc.frontends.find((f) => f.type === 'NodePort')?.port : undefined;
+        const nodePorts = new Map(svc.ports.map((p) => [p.port, p.nodePort ?? single]));
         const lbIPs = [...new Set(svc.frontends.filter((f) => f.type === 'LoadBalancer').map((f) => f.address))];
         m.spec = {
           ...(m.spec as object), clusterIP: svc.clusterIP, clusterIPs: [svc.clusterIP], type: svc.type ?? 'ClusterIP',
@@ -96,6 +102,7 @@ export class ManagerBackend implements KubeBackend {
   async delete(kind: StoredKind, namespace: string | undefined, name: string): Promise<void> {
     try {
       await this.resources.delete(kind, namespace, name);
+      this.firstSeen.delete(`${kind}/${namespace ?? ''}/${name}`);
     } catch (e) {
       throw backendError(e);
     }

@@ -10,6 +10,8 @@ type ServiceLike = KubeObject & { spec: { selector?: Record<string, string>; por
 const matches = (selector: Record<string, string>, labels: Record<string, string> = {}) => Object.entries(selector).every(([k, v]) => labels[k] === v);
 const isReady = (p: PodLike) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 
+const ipOrder = (ip: string) => ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+
 function targetPort(port: { port: number; targetPort?: number | string }, pod: PodLike): number | undefined {
   const t = port.targetPort ?? port.port;
   if (typeof t === 'number') return t;
@@ -19,7 +21,8 @@ function targetPort(port: { port: number; targetPort?: number | string }, pod: P
 export function endpointsObjects(backend: KubeBackend, namespace?: string): KubeObject[] {
   const pods = backend.list('Pod', namespace) as PodLike[];
   return (backend.list('Service', namespace) as ServiceLike[]).map((svc) => {
-    const selected = svc.spec.selector ? pods.filter((p) => p.metadata.namespace === svc.metadata.namespace && p.status?.podIP && matches(svc.spec.selector!, p.metadata.labels)) : [];
+    const selected = (svc.spec.selector ? pods.filter((p) => p.metadata.namespace === svc.metadata.namespace && p.status?.podIP && matches(svc.spec.selector!, p.metadata.labels)) : [])
+      .sort((a, b) => ipOrder(a.status!.podIP!) - ipOrder(b.status!.podIP!));
     const address = (p: PodLike) => ({ ip: p.status!.podIP!, nodeName: p.spec.nodeName, targetRef: { kind: 'Pod', namespace: p.metadata.namespace, name: p.metadata.name } });
     const ports = (svc.spec.ports ?? []).flatMap((sp) => {
       const n = selected.length ? targetPort(sp, selected[0]) : undefined;

@@ -2,7 +2,7 @@
 // for the listen address, and a kubernetes-admin client certificate plus bearer token, all mode 0600.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 
@@ -33,6 +33,8 @@ function issue(dir: string, name: string, subject: string, ext: string): void {
     '-days', '3650', '-sha256', '-extfile', extFile, '-out', join(dir, `${name}.crt`)]);
   chmodSync(key, 0o600);
   chmodSync(join(dir, `${name}.crt`), 0o600);
+  rmSync(csr);
+  rmSync(extFile);
 }
 
 /** Host part of a listen address ("192.168.10.100:6443", ":6443", "[::1]:6443"). */
