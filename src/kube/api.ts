@@ -171,6 +171,9 @@ export class KubeApi {
     // Server-side apply: the body is the whole declared object; it creates when missing.
     if (req.contentType.startsWith('application/apply-patch')) {
       const m = this.manifest(r, ns, this.parseBody(req), name);
+      // Annotations set by others (client-side apply's last-applied) stay, as fields of other managers do.
+      const kept = current?.metadata.annotations;
+      if (kept) m.metadata.annotations = { ...kept, ...m.metadata.annotations };
       await this.write(r, m, dryRun);
       return { status: current ? 200 : 201, body: dryRun ? this.decorate(r, m) : this.mustFind(r, ns, name) };
     }

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import type { KubeBackend } from './backend.ts';
+import type { KubeBackend, KubeObject } from './backend.ts';
 import { KubeApi } from './api.ts';
 import { attachExec } from './exec.ts';
 import { ensurePki, listenHost } from './pki.ts';
@@ -12,6 +12,7 @@ import { decodeProtobufObject } from './protobuf.ts';
 import { openapiGroupVersion, openapiRoot } from './openapi.ts';
 import { findResource, groupList, resourceList, type KubeResource } from './resources.ts';
 import { notFound, StatusError } from './status.ts';
+import { toTable } from './tables.ts';
 
 export interface KubeApiServer {
   address: string;
@@ -121,10 +122,16 @@ export async function startKubeApiServer(o: { address: string; stateDir: string;
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     const inScope = (o: { metadata: { namespace?: string; name: string } }) => (ns === undefined || o.metadata.namespace === ns)
       && (!query.get('fieldSelector')?.startsWith('metadata.name=') || o.metadata.name === query.get('fieldSelector')!.slice('metadata.name='.length));
-    const emit = (type: string, o: unknown) => res.write(JSON.stringify({ type, object: o }) + '\n');
+    // Table watches (kubectl get -w) carry each object as a one-row Table.
+    const asTable = (req.headers.accept ?? '').includes('as=Table');
+    const emit = (type: string, o: KubeObject) => res.write(JSON.stringify({ type, object: asTable ? toTable(r.kind, [o], api.resourceVersion, false) : o }) + '\n');
     if (!query.get('resourceVersion') || query.get('resourceVersion') === '0') for (const o of api.list(r, ns)) if (inScope(o)) emit('ADDED', o);
     const stop = r.stored ? o.backend.watch(r.stored, (e) => {
-      if (inScope(e.object)) emit(e.type, api.decorate(r, e.object));
+      if (!inScope(e.object)) return;
+      const o = api.decorate(r, e.object);
+      // Deletes are immediate here: the last row shows the object terminating, as kubectl -w would see it.
+      if (e.type === 'DELETED') o.metadata.deletionTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      emit(e.type, o);
     }) : () => {};
     const timeout = Number(query.get('timeoutSeconds') ?? 1800);
     const end = () => {

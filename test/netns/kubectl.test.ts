@@ -174,6 +174,10 @@ describe.skipIf(!root || !haveKubectl)('kubectl against the agent', () => {
     const fail = await kubectl(['exec', 'tiefighter', '--', 'sh', '-c', 'exit 3']);
     expect(fail.code).toBe(3);
     expect(fail.stderr).toContain('command terminated with exit code 3');
+    // With a terminal (-it): script(1) gives kubectl one; its input stays open until the command ends.
+    const k = ['nsenter', `--net=/var/run/netns/${agent.nodeNetns}`, '/usr/bin/kubectl', '--kubeconfig', kubeconfig, '--cache-dir', join(tmp, 'cache')].join(' ');
+    const tty = await run('sh', ['-c', `sleep 5 | script -qc "${k} exec -it xwing -- sh -c 'tty; echo in-a-terminal'" /dev/null`]);
+    expect(tty.stdout).toMatch(/^\/dev\/pts\/\d+\r\nin-a-terminal\r\n$/);
     const missing = await kubectl(['exec', 'nosuchpod', '--', 'true']);
     expect(missing.stderr).toContain('pods "nosuchpod" not found');
     const logs = await kubectl(['logs', 'tiefighter']);
