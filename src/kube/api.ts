@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { BackendError, type KubeBackend, type KubeObject } from './backend.ts';
-import { ciliumEndpointObjects, configMapObjects, endpointsObjects, nodeObjects } from './derived.ts';
+import { agentPodName, agentPodObjects, ciliumEndpointObjects, configMapObjects, daemonSetObjects, endpointsObjects, nodeObjects } from './derived.ts';
 import { groupVersion, type KubeResource } from './resources.ts';
 import { selectObjects, SelectorError } from './selectors.ts';
 import { patchedManifest } from './patch.ts';
@@ -57,16 +57,28 @@ export class KubeApi {
 
   list(r: KubeResource, namespace?: string): KubeObject[] {
     const ns = r.namespaced ? namespace : undefined;
-    const objects = r.stored ? this.backend.list(r.stored, ns)
-      : r.kind === 'Endpoints' ? endpointsObjects(this.backend, ns)
+    const objects = r.kind === 'Pod' ? [...agentPodObjects(this.backend, ns), ...this.backend.list('Pod', ns)]
+      : r.stored ? this.backend.list(r.stored, ns)
+        : r.kind === 'DaemonSet' ? daemonSetObjects(this.backend, ns)
+          : r.kind === 'Endpoints' ? endpointsObjects(this.backend, ns)
         : r.kind === 'Node' ? nodeObjects(this.backend)
           : r.kind === 'CiliumEndpoint' ? ciliumEndpointObjects(this.backend, ns)
             : configMapObjects(this.backend, ns);
-    return objects.map((o) => this.decorate(r, o));
+    return objects.map((o) => this.decorate(r, o))
+      .sort((a, b) => (a.metadata.namespace ?? '').localeCompare(b.metadata.namespace ?? '') || a.metadata.name.localeCompare(b.metadata.name));
+  }
+
+  private isAgentPod(r: KubeResource, ns: string | undefined, name: string): boolean {
+    return r.kind === 'Pod' && ns === 'kube-system' && name === agentPodName(this.backend.node().name);
+  }
+
+  /** argv of `kubectl exec`: the agent's pod runs the ciliary CLI, other pods their namespaces' command. */
+  execArgv(ns: string, name: string, command: string[]): string[] | undefined {
+    return ns === 'kube-system' && name === agentPodName(this.backend.node().name) ? this.backend.agentExecArgv(command) : this.backend.podExecArgv(ns, name, command);
   }
 
   private find(r: KubeResource, ns: string | undefined, name: string): KubeObject | undefined {
-    if (r.stored) {
+    if (r.stored && !this.isAgentPod(r, ns, name)) {
       const o = this.backend.get(r.stored, r.namespaced ? ns : undefined, name);
       return o && this.decorate(r, o);
     }
@@ -86,7 +98,7 @@ export class KubeApi {
     if (subresource) throw notFound(`${r.plural}/${subresource}`, r.group, name ?? '');
     if (method === 'GET' && !name) return this.getList(req, r, ns);
     if (method === 'GET') return this.reply(req, r, [this.mustFind(r, ns, name!)], true);
-    if (!r.stored) throw methodNotAllowed();
+    if (!r.stored || this.isAgentPod(r, ns, name ?? '')) throw methodNotAllowed();
     if (method === 'POST' && !name) return this.create(req, r, ns);
     if (method === 'PUT' && name) return this.replace(req, r, ns, name);
     if (method === 'PATCH' && name) return this.patch(req, r, ns, name);

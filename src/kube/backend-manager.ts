@@ -1,5 +1,6 @@
 // KubeBackend over today's ResourceManager (ResourceApi) and the agent facade: views become Kubernetes
 // objects, manager errors become BackendErrors. The integrator re-points this file at the refactored manager.
+import { join } from 'node:path';
 import { podHostnameWrapper } from '../cli/pods.ts';
 import { ApiError, ManifestError, type AgentFacade, type ResourceApi, type ResourceView, type Service } from '../control/types.ts';
 import { canonical } from '../control/resources/convert.ts';
@@ -132,6 +133,15 @@ export class ManagerBackend implements KubeBackend {
   podExecArgv(namespace: string, name: string, command: string[]): string[] | undefined {
     const pod = this.agent.getPod(namespace, name);
     return pod && ['ip', 'netns', 'exec', pod.netns, ...podHostnameWrapper(pod), ...command];
+  }
+
+  agentExecArgv(command: string[]): string[] {
+    const [program, ...args] = command;
+    const cli = [join(import.meta.dirname, '..', '..', 'bin', 'ciliary'), '--socket', String(this.agent.config()['api-socket'])];
+    if (program === 'cilium' || program === 'cilium-dbg') return [...cli, ...args];
+    if (program === 'hubble') return [...cli, 'hubble', ...args];
+    // The agent's pod shares the node's network namespace (hostNetwork), where the agent runs.
+    return command;
   }
 
   node(): NodeInfo {

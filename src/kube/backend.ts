@@ -61,6 +61,8 @@ export interface KubeBackend {
   podLogPath(namespace: string, name: string): string | undefined;
   /** argv that runs `command` inside the pod (network and UTS namespace); undefined for an unknown pod. */
   podExecArgv(namespace: string, name: string, command: string[]): string[] | undefined;
+  /** argv that runs `command` in the agent's own pod: `cilium`, `cilium-dbg` and `hubble` are the ciliary CLI against this agent. */
+  agentExecArgv(command: string[]): string[];
   node(): NodeInfo;
   endpoints(): EndpointInfo[];
   /** The agent's configuration, as the cilium-config ConfigMap holds it. */

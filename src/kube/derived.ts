@@ -92,3 +92,48 @@ export function configMapObjects(backend: KubeBackend, namespace?: string): Kube
     data,
   }];
 }
+
+// ---- kube-system/cilium: the agent as a Cilium cluster shows it (DaemonSet and one hostNetwork pod) ----
+
+const AGENT_LABELS = { 'k8s-app': 'cilium', 'app.kubernetes.io/name': 'cilium-agent', 'app.kubernetes.io/part-of': 'cilium' };
+const AGENT_IMAGE = 'quay.io/cilium/cilium:v1.17.6';
+const ALPHANUMS = 'bcdfghjklmnpqrstvwxz2456789';
+
+/** cilium-<5 characters>, stable for the node as a DaemonSet pod's name is for its node. */
+export function agentPodName(node: string): string {
+  let h = 0x811c9dc5;
+  for (const b of Buffer.from(node)) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+  let s = '';
+  for (let i = 0; i < 5; i++, h = Math.floor(h / ALPHANUMS.length)) s += ALPHANUMS[h % ALPHANUMS.length];
+  return `cilium-${s}`;
+}
+
+export function agentPodObjects(backend: KubeBackend, namespace?: string): KubeObject[] {
+  if (namespace !== undefined && namespace !== 'kube-system') return [];
+  const n = backend.node();
+  const started = n.createdAt.replace(/\.\d+Z$/, 'Z');
+  return [{
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { name: agentPodName(n.name), namespace: 'kube-system', creationTimestamp: started, labels: AGENT_LABELS, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'cilium', controller: true }] },
+    spec: { nodeName: n.name, hostNetwork: true, containers: [{ name: 'cilium-agent', image: AGENT_IMAGE }] },
+    status: {
+      phase: 'Running', hostIP: n.internalIP, podIP: n.internalIP, podIPs: [{ ip: n.internalIP }], startTime: started, qosClass: 'Burstable',
+      conditions: ['Initialized', 'Ready', 'ContainersReady', 'PodScheduled'].map((type) => ({ type, status: 'True', lastTransitionTime: started })),
+      containerStatuses: [{ name: 'cilium-agent', image: AGENT_IMAGE, imageID: '', ready: true, started: true, restartCount: 0, state: { running: { startedAt: started } } }],
+    },
+  }];
+}
+
+export function daemonSetObjects(backend: KubeBackend, namespace?: string): KubeObject[] {
+  if (namespace !== undefined && namespace !== 'kube-system') return [];
+  const started = backend.node().createdAt.replace(/\.\d+Z$/, 'Z');
+  return [{
+    apiVersion: 'apps/v1', kind: 'DaemonSet',
+    metadata: { name: 'cilium', namespace: 'kube-system', creationTimestamp: started, labels: { 'k8s-app': 'cilium', 'app.kubernetes.io/part-of': 'cilium' } },
+    spec: {
+      selector: { matchLabels: { 'k8s-app': 'cilium' } },
+      template: { metadata: { labels: AGENT_LABELS }, spec: { hostNetwork: true, nodeSelector: { 'kubernetes.io/os': 'linux' }, containers: [{ name: 'cilium-agent', image: AGENT_IMAGE }] } },
+    },
+    status: { desiredNumberScheduled: 1, currentNumberScheduled: 1, numberReady: 1, updatedNumberScheduled: 1, numberAvailable: 1, numberMisscheduled: 0, observedGeneration: 1 },
+  }];
+}

@@ -49,10 +49,10 @@ export function attachExec(server: Server, d: ExecDeps): void {
     if (!route || route.resource.kind !== 'Pod' || route.subresource !== 'exec' || !route.name) {
       return refuse(socket, 404, 'Not Found', { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'the server could not find the requested resource', reason: 'NotFound', code: 404 });
     }
-    const tty = url.searchParams.get('tty') === 'true';
-    // A terminal for -t: script(1) gives the command a pty inside the pod's namespaces.
-    const argv = d.argv(route.namespace ?? 'default', route.name, tty ? ['script', '-qfec', command.map(shellQuote).join(' '), '/dev/null'] : command);
-    if (!argv) return refuse(socket, 404, 'Not Found', d.notFound(route.name));
+    const inPod = d.argv(route.namespace ?? 'default', route.name, command);
+    if (!inPod) return refuse(socket, 404, 'Not Found', d.notFound(route.name));
+    // A terminal for -t: script(1) gives the command a pty; the pty's fds work across the pod's namespaces.
+    const argv = url.searchParams.get('tty') === 'true' ? ['script', '-qfec', inPod.map(shellQuote).join(' '), '/dev/null'] : inPod;
     if (!command.length) return refuse(socket, 400, 'Bad Request', { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'you must specify at least 1 command', reason: 'BadRequest', code: 400 });
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
       return refuse(socket, 400, 'Bad Request', { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'exec is served over WebSocket (v5.channel.k8s.io) only', reason: 'BadRequest', code: 400 });

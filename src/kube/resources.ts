@@ -28,6 +28,7 @@ export const RESOURCES: readonly KubeResource[] = [
   { group: '', version: 'v1', plural: 'nodes', singular: 'node', kind: 'Node', namespaced: false, shortNames: ['no'], verbs: RO },
   { group: '', version: 'v1', plural: 'configmaps', singular: 'configmap', kind: 'ConfigMap', namespaced: true, shortNames: ['cm'], verbs: RO },
   { group: 'apps', version: 'v1', plural: 'deployments', singular: 'deployment', kind: 'Deployment', namespaced: true, shortNames: ['deploy'], verbs: RW, categories: ['all'], stored: 'Deployment' },
+  { group: 'apps', version: 'v1', plural: 'daemonsets', singular: 'daemonset', kind: 'DaemonSet', namespaced: true, shortNames: ['ds'], verbs: RO, categories: ['all'] },
   { group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', singular: 'networkpolicy', kind: 'NetworkPolicy', namespaced: true, shortNames: ['netpol'], verbs: RW, stored: 'NetworkPolicy' },
   { group: 'cilium.io', version: 'v2', plural: 'ciliumnetworkpolicies', singular: 'ciliumnetworkpolicy', kind: 'CiliumNetworkPolicy', namespaced: true, shortNames: ['cnp', 'ciliumnp'], verbs: RW, categories: ['cilium', 'ciliumpolicy'], stored: 'CiliumNetworkPolicy' },
   { group: 'cilium.io', version: 'v2', plural: 'ciliumclusterwidenetworkpolicies', singular: 'ciliumclusterwidenetworkpolicy', kind: 'CiliumClusterwideNetworkPolicy', namespaced: false, shortNames: ['ccnp'], verbs: RW, categories: ['cilium', 'ciliumpolicy'], stored: 'CiliumClusterwideNetworkPolicy' },

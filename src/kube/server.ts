@@ -159,7 +159,7 @@ export async function startKubeApiServer(o: { address: string; stateDir: string;
       const r = parseResourcePath(path);
       return r && 'resource' in r ? r : undefined;
     },
-    argv: (ns, name, command) => o.backend.podExecArgv(ns, name, command),
+    argv: (ns, name, command) => api.execArgv(ns, name, command),
     notFound: (name) => notFound('pods', '', name).body(),
     log: o.log,
   });

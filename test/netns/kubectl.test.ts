@@ -131,7 +131,8 @@ describe.skipIf(!root || !haveKubectl)('kubectl against the agent', () => {
     expect(empire.stdout).toBe('pod/tiefighter\n');
     const all = await kubectl(['get', 'pods', '-A']);
     expect(cols(lines(all.stdout)[0])[0]).toBe('NAMESPACE');
-    expect(lines(all.stdout).slice(1).every((l) => cols(l)[0] === 'default')).toBe(true);
+    const byNs = lines(all.stdout).slice(1).map((l) => `${cols(l)[0]}/${cols(l)[1].replace(/^cilium-.*/, 'cilium-*')}`);
+    expect(byNs.filter((x) => !x.startsWith('default/deathstar-'))).toEqual(['default/tiefighter', 'default/xwing', 'kube-system/cilium-*']);
     const ip = await kubectl(['get', 'pod', 'xwing', '-o', 'jsonpath={.status.podIP}']);
     expect(ip.stdout).toBe(pods.find((p) => p.name === 'xwing')!.podIP);
   });
@@ -184,6 +185,21 @@ describe.skipIf(!root || !haveKubectl)('kubectl against the agent', () => {
     const ours = await run(join(repo, 'bin', 'ciliary'), ['--socket', agent.socket, 'logs', 'tiefighter']);
     expect(logs.code).toBe(0);
     expect(logs.stdout).toBe(ours.stdout);
+  });
+
+  it('kube-system shows the cilium DaemonSet and its pod; exec ds/cilium -c cilium-agent runs the ciliary CLI', async () => {
+    const ds = await kubectl(['get', 'ds', '-n', 'kube-system']);
+    expect(cols(lines(ds.stdout)[0])).toEqual(['NAME', 'DESIRED', 'CURRENT', 'READY', 'UP-TO-DATE', 'AVAILABLE', 'NODE SELECTOR', 'AGE']);
+    expect(cols(lines(ds.stdout)[1]).slice(0, 7)).toEqual(['cilium', '1', '1', '1', '1', '1', 'kubernetes.io/os=linux']);
+    const pods = await kubectl(['get', 'pods', '-n', 'kube-system', '-l', 'k8s-app=cilium', '-o', 'name']);
+    expect(pods.stdout).toMatch(/^pod\/cilium-[bcdfghjklmnpqrstvwxz2456789]{5}\n$/);
+    const viaKubectl = await kubectl(['exec', '-n', 'kube-system', 'ds/cilium', '-c', 'cilium-agent', '--', 'cilium', 'endpoint', 'list']);
+    const direct = await run(join(repo, 'bin', 'ciliary'), ['--socket', agent.socket, 'endpoint', 'list']);
+    expect(viaKubectl.code).toBe(0);
+    expect(viaKubectl.stdout).toBe(direct.stdout);
+    expect(viaKubectl.stdout).toContain('reserved:host');
+    const dbg = await kubectl(['exec', '-n', 'kube-system', 'ds/cilium', '--', 'cilium-dbg', 'status']);
+    expect(dbg.stdout).toMatch(/^KVStore:\s+Ok/m);
   });
 
   it('get cnp after applying the L3/L4 policy, which then drops xwing', async () => {
