@@ -95,6 +95,7 @@ export class KubeApi {
     const { method, resource: r, name, subresource } = req;
     const ns = r.namespaced ? req.namespace : undefined;
     if (subresource === 'log' && r.kind === 'Pod' && method === 'GET') return this.log(ns!, name!, req.query);
+    if (subresource === 'scale' && r.kind === 'Deployment' && name) return this.scale(req, r, ns, name);
     if (subresource) throw notFound(`${r.plural}/${subresource}`, r.group, name ?? '');
     if (method === 'GET' && !name) return this.getList(req, r, ns);
     if (method === 'GET') return this.reply(req, r, [this.mustFind(r, ns, name!)], true);
@@ -207,10 +208,36 @@ export class KubeApi {
     return { status: 200, body: current };
   }
 
+  /** deployments/<name>/scale (kubectl scale): an autoscaling/v1 Scale over spec.replicas. */
+  private async scale(req: ResourceRequest, r: KubeResource, ns: string | undefined, name: string): Promise<ApiReply> {
+    const view = (d: KubeObject) => {
+      const spec = d.spec as { replicas?: number; selector?: { matchLabels?: Record<string, string> } };
+      return {
+        apiVersion: 'autoscaling/v1', kind: 'Scale', metadata: { name, namespace: ns, uid: d.metadata.uid, resourceVersion: d.metadata.resourceVersion, creationTimestamp: d.metadata.creationTimestamp },
+        spec: { replicas: spec.replicas ?? 1 },
+        status: { replicas: (d.status as { replicas?: number } | undefined)?.replicas ?? 0, selector: Object.entries(spec.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',') },
+      };
+    };
+    const current = this.mustFind(r, ns, name);
+    if (req.method === 'GET') return { status: 200, body: view(current) };
+    if (req.method !== 'PATCH' && req.method !== 'PUT') throw methodNotAllowed();
+    const body = this.parseBody(req);
+    const scale = req.method === 'PUT' ? body : patchedManifest(view(current), req.contentType, body);
+    const replicas = (scale.spec as { replicas?: unknown } | undefined)?.replicas;
+    if (!Number.isInteger(replicas) || (replicas as number) < 0) throw invalid('Scale', 'autoscaling', name, 'spec.replicas', `${String(replicas)}: must be greater than or equal to 0`);
+    const m = this.manifest(r, ns, { ...current, spec: { ...(current.spec as object), replicas } }, name);
+    await this.write(r, m, req.query.get('dryRun') === 'All');
+    return { status: 200, body: view(this.mustFind(r, ns, name)) };
+  }
+
+  /** The pod's log file (404 for an unknown pod; undefined while it has none). */
+  logPath(ns: string, name: string): string | undefined {
+    if (!this.backend.list('Pod', ns).some((p) => p.metadata.name === name)) throw notFound('pods', '', name);
+    return this.backend.podLogPath(ns, name);
+  }
+
   private log(ns: string, name: string, query: URLSearchParams): ApiReply {
-    const pods = this.backend.list('Pod', ns);
-    if (!pods.some((p) => p.metadata.name === name)) throw notFound('pods', '', name);
-    const path = this.backend.podLogPath(ns, name);
+    const path = this.logPath(ns, name);
     let text = path && existsSync(path) ? readFileSync(path, 'utf8') : '';
     const tail = Number(query.get('tailLines') ?? -1);
     if (tail >= 0) text = tail === 0 ? '' : text.split(/(?<=\n)/).slice(-tail).join('');

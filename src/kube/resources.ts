@@ -27,7 +27,7 @@ export const RESOURCES: readonly KubeResource[] = [
   { group: '', version: 'v1', plural: 'endpoints', singular: 'endpoints', kind: 'Endpoints', namespaced: true, shortNames: ['ep'], verbs: RO },
   { group: '', version: 'v1', plural: 'nodes', singular: 'node', kind: 'Node', namespaced: false, shortNames: ['no'], verbs: RO },
   { group: '', version: 'v1', plural: 'configmaps', singular: 'configmap', kind: 'ConfigMap', namespaced: true, shortNames: ['cm'], verbs: RO },
-  { group: 'apps', version: 'v1', plural: 'deployments', singular: 'deployment', kind: 'Deployment', namespaced: true, shortNames: ['deploy'], verbs: RW, categories: ['all'], stored: 'Deployment' },
+  { group: 'apps', version: 'v1', plural: 'deployments', singular: 'deployment', kind: 'Deployment', namespaced: true, shortNames: ['deploy'], verbs: RW, categories: ['all'], stored: 'Deployment', subresources: { scale: ['get', 'patch', 'update'] } },
   { group: 'apps', version: 'v1', plural: 'daemonsets', singular: 'daemonset', kind: 'DaemonSet', namespaced: true, shortNames: ['ds'], verbs: RO, categories: ['all'] },
   { group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', singular: 'networkpolicy', kind: 'NetworkPolicy', namespaced: true, shortNames: ['netpol'], verbs: RW, stored: 'NetworkPolicy' },
   { group: 'cilium.io', version: 'v2', plural: 'ciliumnetworkpolicies', singular: 'ciliumnetworkpolicy', kind: 'CiliumNetworkPolicy', namespaced: true, shortNames: ['cnp', 'ciliumnp'], verbs: RW, categories: ['cilium', 'ciliumpolicy'], stored: 'CiliumNetworkPolicy' },
@@ -58,7 +58,7 @@ export function resourceList(group: string, version: string): Record<string, unk
         name: r.plural, singularName: r.singular, namespaced: r.namespaced, kind: r.kind, verbs: r.verbs,
         ...(r.shortNames ? { shortNames: r.shortNames } : {}), ...(r.categories ? { categories: r.categories } : {}),
       },
-      ...Object.entries(r.subresources ?? {}).map(([sub, verbs]) => ({ name: `${r.plural}/${sub}`, singularName: '', namespaced: r.namespaced, kind: sub === 'exec' ? 'PodExecOptions' : r.kind, verbs })),
+      ...Object.entries(r.subresources ?? {}).map(([sub, verbs]) => ({ name: `${r.plural}/${sub}`, singularName: '', namespaced: r.namespaced, kind: sub === 'exec' ? 'PodExecOptions' : sub === 'scale' ? 'Scale' : r.kind, ...(sub === 'scale' ? { group: 'autoscaling', version: 'v1' } : {}), verbs })),
     ]),
   };
 }

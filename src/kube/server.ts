@@ -1,5 +1,6 @@
 // The Kubernetes API subset for the real kubectl (kube-apiserver-listen-address): HTTPS with the generated
 // CA, client certificates or the bearer token, discovery, the resource routes of api.ts, watches and exec.
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -22,6 +23,7 @@ export interface KubeApiServer {
 }
 
 const MAX_BODY = 8 << 20;
+const LOG_POLL_MS = 250;
 export const KUBE_VERSION = { major: '1', minor: '32', gitVersion: 'v1.32.0+ciliary', gitCommit: '', gitTreeState: 'clean', buildDate: '', goVersion: '', compiler: 'ciliary', platform: 'linux/amd64' };
 
 function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
@@ -106,6 +108,7 @@ export async function startKubeApiServer(o: { address: string; stateDir: string;
     if (!route) return send(res, 404, new StatusError(404, 'NotFound', 'the server could not find the requested resource').body());
     if ('discovery' in route) return send(res, 200, route.discovery);
     if (method === 'GET' && url.searchParams.get('watch') && !route.name) return watch(req, res, route, url.searchParams);
+    if (method === 'GET' && route.subresource === 'log' && url.searchParams.get('follow') === 'true') return followLog(req, res, api.logPath(route.namespace ?? 'default', route.name ?? ''));
     const raw = ['POST', 'PUT', 'PATCH'].includes(method) ? await readBody(req) : Buffer.alloc(0);
     let contentType = req.headers['content-type'] ?? 'application/json';
     let body = raw.toString('utf8');
@@ -141,6 +144,29 @@ export async function startKubeApiServer(o: { address: string; stateDir: string;
       res.end();
     };
     const timer = setTimeout(end, timeout * 1000);
+    watches.add(end);
+    req.on('close', end);
+  };
+
+  /** kubectl logs -f: the file so far, then what is appended, until the client goes. */
+  const followLog = (req: IncomingMessage, res: ServerResponse, path: string | undefined) => {
+    res.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' });
+    let offset = 0;
+    const poll = () => {
+      const size = path && existsSync(path) ? statSync(path).size : 0;
+      if (size < offset) offset = 0;
+      if (size > offset) {
+        res.write(readFileSync(path!).subarray(offset, size));
+        offset = size;
+      }
+    };
+    poll();
+    const timer = setInterval(poll, LOG_POLL_MS);
+    const end = () => {
+      clearInterval(timer);
+      watches.delete(end);
+      res.end();
+    };
     watches.add(end);
     req.on('close', end);
   };

@@ -177,7 +177,7 @@ describe.skipIf(!root || !haveKubectl)('kubectl against the agent', () => {
     expect(fail.stderr).toContain('command terminated with exit code 3');
     // With a terminal (-it): script(1) gives kubectl one; its input stays open until the command ends.
     const k = ['nsenter', `--net=/var/run/netns/${agent.nodeNetns}`, '/usr/bin/kubectl', '--kubeconfig', kubeconfig, '--cache-dir', join(tmp, 'cache')].join(' ');
-    const tty = await run('sh', ['-c', `sleep 5 | script -qc "${k} exec -it xwing -- sh -c 'tty; echo in-a-terminal'" /dev/null`]);
+    const tty = await run('sh', ['-c', `sleep 2 | script -qc "${k} exec -it xwing -- sh -c 'tty; echo in-a-terminal'" /dev/null`]);
     expect(tty.stdout).toMatch(/^\/dev\/pts\/\d+\r\nin-a-terminal\r\n$/);
     const missing = await kubectl(['exec', 'nosuchpod', '--', 'true']);
     expect(missing.stderr).toContain('pods "nosuchpod" not found');
@@ -221,6 +221,32 @@ describe.skipIf(!root || !haveKubectl)('kubectl against the agent', () => {
     const back = await kubectl(['patch', 'svc', 'deathstar', '--type=json', '-p', '[{"op":"replace","path":"/spec/type","value":"ClusterIP"}]']);
     expect(back.stdout).toBe('service/deathstar patched\n');
     expect(cols(lines((await kubectl(['get', 'svc', 'deathstar'])).stdout)[1])[1]).toBe('ClusterIP');
+  });
+
+  it('run a pod, follow its log (logs -f), scale the deployment', async () => {
+    const r = await kubectl(['run', 'ticker', '--image=busybox', '--restart=Never', '--', 'sh', '-c', 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done']);
+    expect(r.stdout).toBe('pod/ticker created\n');
+    const follow = spawn('nsenter', [`--net=/var/run/netns/${agent.nodeNetns}`, '/usr/bin/kubectl', '--kubeconfig', kubeconfig, '--cache-dir', join(tmp, 'cache'), 'logs', '-f', 'ticker']);
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`logs -f printed only: ${out}`)), 20_000);
+      follow.stdout.on('data', (d) => {
+        out += d;
+        if (out.includes('tick 5\n')) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+    });
+    follow.kill();
+    expect(out.startsWith('tick 0\ntick 1\ntick 2\ntick 3\ntick 4\ntick 5\n')).toBe(true);
+    expect((await kubectl(['delete', 'pod', 'ticker'])).stdout).toBe('pod "ticker" deleted\n');
+
+    expect((await kubectl(['scale', 'deploy', 'deathstar', '--replicas=3'])).stdout).toBe('deployment.apps/deathstar scaled\n');
+    await until('three deathstar pods', async () => lines((await kubectl(['get', 'pods', '-l', 'class=deathstar', '--no-headers'])).stdout).length === 3);
+    expect(cols(lines((await kubectl(['get', 'deploy', 'deathstar'])).stdout)[1])[1]).toBe('3/3');
+    await kubectl(['scale', 'deploy', 'deathstar', '--replicas=2']);
+    await until('two deathstar pods', async () => lines((await kubectl(['get', 'pods', '-l', 'class=deathstar', '--no-headers'])).stdout).length === 2);
   });
 
   it("answers bad requests with the API server's errors and changes nothing", async () => {
