@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { BackendError, type KubeBackend, type KubeObject } from './backend.ts';
-import { agentPodName, agentPodObjects, ciliumEndpointObjects, configMapObjects, daemonSetObjects, endpointsObjects, nodeObjects } from './derived.ts';
+import { agentPodName, agentPodObjects, DERIVED } from './derived.ts';
 import { groupVersion, type KubeResource } from './resources.ts';
 import { selectObjects, SelectorError } from './selectors.ts';
 import { patchedManifest } from './patch.ts';
@@ -58,12 +58,7 @@ export class KubeApi {
   list(r: KubeResource, namespace?: string): KubeObject[] {
     const ns = r.namespaced ? namespace : undefined;
     const objects = r.kind === 'Pod' ? [...agentPodObjects(this.backend, ns), ...this.backend.list('Pod', ns)]
-      : r.stored ? this.backend.list(r.stored, ns)
-        : r.kind === 'DaemonSet' ? daemonSetObjects(this.backend, ns)
-          : r.kind === 'Endpoints' ? endpointsObjects(this.backend, ns)
-        : r.kind === 'Node' ? nodeObjects(this.backend)
-          : r.kind === 'CiliumEndpoint' ? ciliumEndpointObjects(this.backend, ns)
-            : configMapObjects(this.backend, ns);
+      : r.stored ? this.backend.list(r.stored, ns) : DERIVED[r.kind](this.backend, ns);
     return objects.map((o) => this.decorate(r, o))
       .sort((a, b) => (a.metadata.namespace ?? '').localeCompare(b.metadata.namespace ?? '') || a.metadata.name.localeCompare(b.metadata.name));
   }

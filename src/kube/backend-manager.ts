@@ -6,7 +6,7 @@ import { ApiError, ManifestError, type AgentFacade, type ResourceApi, type Resou
 import { canonical } from '../control/resources/convert.ts';
 import { BackendError, type EndpointInfo, type KubeBackend, type KubeObject, type NodeInfo, type StoredKind, type WatchEvent } from './backend.ts';
 
-export type ManagerAgent = Pick<AgentFacade, 'nodeName' | 'status' | 'config' | 'listEndpoints' | 'getPod'>;
+export type ManagerAgent = Pick<AgentFacade, 'nodeName' | 'status' | 'config' | 'listEndpoints' | 'getPod' | 'listIdentities'>;
 
 const seconds = (iso: string) => iso.replace(/\.\d+Z$/, 'Z');
 /** Until the manager has watches, changes are found by listing this often. */
@@ -146,7 +146,7 @@ export class ManagerBackend implements KubeBackend {
 
   node(): NodeInfo {
     const s = this.agent.status();
-    return { name: this.agent.nodeName, internalIP: s.nodeIP, podCIDR: s.ipam.cidr, createdAt: new Date(Date.now() - s.uptimeSeconds * 1000).toISOString(), agentVersion: s.version };
+    return { name: this.agent.nodeName, internalIP: s.nodeIP, podCIDR: s.ipam.cidr, routerIP: s.routerIP, createdAt: new Date(Date.now() - s.uptimeSeconds * 1000).toISOString(), agentVersion: s.version };
   }
 
   endpoints(): EndpointInfo[] {
@@ -157,6 +157,10 @@ export class ManagerBackend implements KubeBackend {
         policyIngress: e.policyIngress === 'Enabled', policyEgress: e.policyEgress === 'Enabled',
       };
     });
+  }
+
+  identities(): Array<{ id: number; labels: string[] }> {
+    return this.agent.listIdentities();
   }
 
   config(): Record<string, unknown> {

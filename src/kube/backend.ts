@@ -27,6 +27,8 @@ export interface NodeInfo {
   name: string;
   internalIP: string;
   podCIDR: string;
+  /** The node's cilium_host address (CiliumNode's CILIUMINTERNALIP). */
+  routerIP: string;
   /** When the agent started (the node's creationTimestamp). */
   createdAt: string;
   agentVersion: string;
@@ -65,6 +67,8 @@ export interface KubeBackend {
   agentExecArgv(command: string[]): string[];
   node(): NodeInfo;
   endpoints(): EndpointInfo[];
+  /** Every identity the agent knows, with its labels in `source:key=value` form. */
+  identities(): Array<{ id: number; labels: string[] }>;
   /** The agent's configuration, as the cilium-config ConfigMap holds it. */
   config(): Record<string, unknown>;
 }

@@ -137,3 +137,40 @@ export function daemonSetObjects(backend: KubeBackend, namespace?: string): Kube
     status: { desiredNumberScheduled: 1, currentNumberScheduled: 1, numberReady: 1, updatedNumberScheduled: 1, numberAvailable: 1, numberMisscheduled: 0, observedGeneration: 1 },
   }];
 }
+
+export function ciliumNodeObjects(backend: KubeBackend): KubeObject[] {
+  const n = backend.node();
+  return [{
+    apiVersion: 'cilium.io/v2', kind: 'CiliumNode',
+    metadata: { name: n.name, creationTimestamp: n.createdAt.replace(/\.\d+Z$/, 'Z'), labels: { 'kubernetes.io/hostname': n.name, 'kubernetes.io/os': 'linux' } },
+    spec: {
+      addresses: [{ type: 'InternalIP', ip: n.internalIP }, { type: 'CiliumInternalIP', ip: n.routerIP }],
+      ipam: { podCIDRs: [n.podCIDR] },
+    },
+    status: { ipam: { 'operator-status': {} } },
+  }];
+}
+
+/** Global identities (256 and up) as the CiliumIdentity CRDs Cilium keeps: the name is the number. */
+export function ciliumIdentityObjects(backend: KubeBackend): KubeObject[] {
+  const now = backend.node().createdAt.replace(/\.\d+Z$/, 'Z');
+  return backend.identities().filter((i) => i.id >= 256 && i.id < 1 << 24).map((i) => {
+    const security = Object.fromEntries(i.labels.map((l) => {
+      const eq = l.indexOf('=');
+      return eq < 0 ? [l, ''] : [l.slice(0, eq), l.slice(eq + 1)];
+    }));
+    const k8s = Object.fromEntries(Object.entries(security).filter(([k]) => k.startsWith('k8s:')).map(([k, v]) => [k.slice(4), v]));
+    return { apiVersion: 'cilium.io/v2', kind: 'CiliumIdentity', metadata: { name: String(i.id), creationTimestamp: now, labels: k8s }, 'security-labels': security };
+  });
+}
+
+/** The derived kinds by kind name (namespace undefined = all namespaces). */
+export const DERIVED: Record<string, (backend: KubeBackend, namespace?: string) => KubeObject[]> = {
+  Endpoints: endpointsObjects,
+  Node: (b) => nodeObjects(b),
+  ConfigMap: configMapObjects,
+  DaemonSet: daemonSetObjects,
+  CiliumEndpoint: ciliumEndpointObjects,
+  CiliumNode: (b) => ciliumNodeObjects(b),
+  CiliumIdentity: (b) => ciliumIdentityObjects(b),
+};

@@ -33,6 +33,8 @@ export const RESOURCES: readonly KubeResource[] = [
   { group: 'cilium.io', version: 'v2', plural: 'ciliumnetworkpolicies', singular: 'ciliumnetworkpolicy', kind: 'CiliumNetworkPolicy', namespaced: true, shortNames: ['cnp', 'ciliumnp'], verbs: RW, categories: ['cilium', 'ciliumpolicy'], stored: 'CiliumNetworkPolicy' },
   { group: 'cilium.io', version: 'v2', plural: 'ciliumclusterwidenetworkpolicies', singular: 'ciliumclusterwidenetworkpolicy', kind: 'CiliumClusterwideNetworkPolicy', namespaced: false, shortNames: ['ccnp'], verbs: RW, categories: ['cilium', 'ciliumpolicy'], stored: 'CiliumClusterwideNetworkPolicy' },
   { group: 'cilium.io', version: 'v2', plural: 'ciliumendpoints', singular: 'ciliumendpoint', kind: 'CiliumEndpoint', namespaced: true, shortNames: ['cep', 'ciliumep'], verbs: RO, categories: ['cilium'] },
+  { group: 'cilium.io', version: 'v2', plural: 'ciliumnodes', singular: 'ciliumnode', kind: 'CiliumNode', namespaced: false, shortNames: ['cn', 'ciliumn'], verbs: RO, categories: ['cilium'] },
+  { group: 'cilium.io', version: 'v2', plural: 'ciliumidentities', singular: 'ciliumidentity', kind: 'CiliumIdentity', namespaced: false, shortNames: ['ciliumid'], verbs: RO, categories: ['cilium'] },
   { group: 'cilium.io', version: 'v2alpha1', plural: 'ciliumloadbalancerippools', singular: 'ciliumloadbalancerippool', kind: 'CiliumLoadBalancerIPPool', namespaced: false, shortNames: ['ippools', 'ippool', 'lbippool', 'lbippools'], verbs: RW, categories: ['cilium'], stored: 'CiliumLoadBalancerIPPool' },
 ];
 

@@ -113,6 +113,13 @@ const COLUMNS: Record<string, Column[]> = {
     { name: 'IPv4', cell: (e) => e.status.networking.addressing[0]?.ipv4 ?? '' },
     { name: 'IPv6', cell: () => '' },
   ],
+  CiliumNode: [
+    NAME,
+    { name: 'CiliumInternalIP', cell: (n) => n.spec.addresses.find((a: any) => a.type === 'CiliumInternalIP')?.ip ?? '' },
+    { name: 'InternalIP', cell: (n) => n.spec.addresses.find((a: any) => a.type === 'InternalIP')?.ip ?? '' },
+    AGE,
+  ],
+  CiliumIdentity: [NAME, { name: 'Namespace', cell: (i) => i.metadata.labels?.['io.kubernetes.pod.namespace'] ?? '' }, AGE],
   CiliumLoadBalancerIPPool: [
     NAME,
     { name: 'Disabled', cell: (p) => String(p.spec?.disabled ?? false) },

@@ -152,7 +152,7 @@ describe.skipIf(!root || !haveKubectl)('kubectl against the agent', () => {
     expect(ep[1].split(',').sort()).toEqual(ips.sort());
   });
 
-  it('get nodes, deployments, ciliumendpoints and the cilium-config map', async () => {
+  it('get nodes, deployments, ciliumendpoints, ciliumidentities, ciliumnodes and the cilium-config map', async () => {
     const no = await kubectl(['get', 'no']);
     expect(cols(lines(no.stdout)[1]).slice(0, 3)).toEqual([agent.node, 'Ready', 'control-plane']);
     const deploy = await kubectl(['get', 'deploy']);
@@ -162,6 +162,12 @@ describe.skipIf(!root || !haveKubectl)('kubectl against the agent', () => {
     const xwing = cols(lines(cep.stdout).find((l) => l.startsWith('xwing '))!);
     expect(xwing[1]).toMatch(/^\d+$/);
     expect(xwing[2]).toBe('ready');
+    const ids = await kubectl(['get', 'ciliumidentities', xwing[1]]);
+    expect(cols(lines(ids.stdout)[1]).slice(0, 2)).toEqual([xwing[1], 'default']);
+    const status = (await agent.api('GET', '/v1/status')).body as { routerIP: string };
+    const cn = await kubectl(['get', 'cn']);
+    expect(cols(lines(cn.stdout)[0])).toEqual(['NAME', 'CILIUMINTERNALIP', 'INTERNALIP', 'AGE']);
+    expect(cols(lines(cn.stdout)[1]).slice(0, 2)).toEqual([agent.node, status.routerIP]);
     const mode = await kubectl(['get', 'cm', '-n', 'kube-system', 'cilium-config', '-o', 'jsonpath={.data.routing-mode}']);
     expect(mode.stdout).toBe('tunnel');
   });
