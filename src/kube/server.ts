@@ -12,7 +12,8 @@ import { ensurePki, listenHost } from './pki.ts';
 import { decodeProtobufObject } from './protobuf.ts';
 import { openapiGroupVersion, openapiRoot } from './openapi.ts';
 import { findResource, groupList, resourceList, type KubeResource } from './resources.ts';
-import { notFound, StatusError } from './status.ts';
+import { badRequest, notFound, StatusError } from './status.ts';
+import { selectObjects, SelectorError } from './selectors.ts';
 import { toTable } from './tables.ts';
 
 export interface KubeApiServer {
@@ -122,9 +123,17 @@ export async function startKubeApiServer(o: { address: string; stateDir: string;
   const watch = (req: IncomingMessage, res: ServerResponse, route: Route, query: URLSearchParams) => {
     const r = route.resource;
     const ns = r.namespaced ? route.namespace : undefined;
+    try {
+      selectObjects([], query.get('labelSelector') ?? undefined, query.get('fieldSelector') ?? undefined);
+    } catch (e) {
+      if (e instanceof SelectorError) throw badRequest(e.message);
+      throw e;
+    }
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
-    const inScope = (o: { metadata: { namespace?: string; name: string } }) => (ns === undefined || o.metadata.namespace === ns)
-      && (!query.get('fieldSelector')?.startsWith('metadata.name=') || o.metadata.name === query.get('fieldSelector')!.slice('metadata.name='.length));
+    // Headers now: a client waits for them before it counts the watch as started.
+    res.flushHeaders();
+    const inScope = (o: KubeObject) => (ns === undefined || o.metadata.namespace === ns)
+      && selectObjects([o], query.get('labelSelector') ?? undefined, query.get('fieldSelector') ?? undefined).length === 1;
     // Table watches (kubectl get -w) carry each object as a one-row Table.
     const asTable = (req.headers.accept ?? '').includes('as=Table');
     const emit = (type: string, o: KubeObject) => res.write(JSON.stringify({ type, object: asTable ? toTable(r.kind, [o], api.resourceVersion, false) : o }) + '\n');
@@ -151,6 +160,7 @@ export async function startKubeApiServer(o: { address: string; stateDir: string;
   /** kubectl logs -f: the file so far, then what is appended, until the client goes. */
   const followLog = (req: IncomingMessage, res: ServerResponse, path: string | undefined) => {
     res.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' });
+    res.flushHeaders();
     let offset = 0;
     const poll = () => {
       const size = path && existsSync(path) ? statSync(path).size : 0;

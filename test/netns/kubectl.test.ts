@@ -255,6 +255,22 @@ describe.skipIf(!root || !haveKubectl)('kubectl against the agent', () => {
     await until('two deathstar pods', async () => lines((await kubectl(['get', 'pods', '-l', 'class=deathstar', '--no-headers'])).stdout).length === 2);
   });
 
+  it('get -w prints changes as they happen; rollout restart and rollout status finish', async () => {
+    const watch = spawn('nsenter', [`--net=/var/run/netns/${agent.nodeNetns}`, '/usr/bin/kubectl', '--kubeconfig', kubeconfig, '--cache-dir', join(tmp, 'cache'), 'get', 'pods', '-w', '-l', 'class=deathstar']);
+    let out = '';
+    watch.stdout.on('data', (d) => (out += d));
+    const seen = (pred: (s: string) => boolean, what: string) => until(`get -w to print ${what}`, async () => pred(out));
+    await seen((s) => lines(s).length >= 3, 'header and two pods');
+    const before = lines(out).slice(1).map((l) => cols(l)[0]);
+    expect((await kubectl(['rollout', 'restart', 'deploy', 'deathstar'])).stdout).toBe('deployment.apps/deathstar restarted\n');
+    // The old replicas leave (Terminating) and new ones come.
+    await seen((s) => before.every((n) => lines(s).some((l) => cols(l)[0] === n && cols(l)[2] === 'Terminating'))
+      && lines(s).filter((l) => l.startsWith('deathstar-') && !before.includes(cols(l)[0])).length >= 2, 'replaced replicas');
+    watch.kill();
+    const status = await kubectl(['rollout', 'status', 'deploy', 'deathstar', '--timeout=20s']);
+    expect(status.stdout).toBe('deployment "deathstar" successfully rolled out\n');
+  });
+
   it("answers bad requests with the API server's errors and changes nothing", async () => {
     const before = (await kubectl(['get', 'pods', '-o', 'name'])).stdout;
     const bad = file('bad.yaml', 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  containers:\n  - name: c\n    imag: nginx\n');
