@@ -166,6 +166,8 @@ export function ciliumIdentityObjects(backend: KubeBackend): KubeObject[] {
 
 /** The derived kinds by kind name (namespace undefined = all namespaces). */
 export const DERIVED: Record<string, (backend: KubeBackend, namespace?: string) => KubeObject[]> = {
+  // No controller here records events: describe and get events find none.
+  Event: () => [],
   Endpoints: endpointsObjects,
   Node: (b) => nodeObjects(b),
   ConfigMap: configMapObjects,

@@ -75,12 +75,16 @@ describe.skipIf(!root || !haveKubectl)('kubectl against the agent', () => {
     expect(info.stdout).toContain('Kubernetes control plane is running at https://127.0.0.1:6443');
   });
 
-  it('refuses requests without the client certificate (401 Status), accepts the bearer token', async () => {
+  it('refuses requests without a client certificate of its CA (401 Status), accepts the bearer token', async () => {
     const url = 'https://127.0.0.1:6443/api/v1/pods';
     const anon = await run('nsenter', [`--net=/var/run/netns/${agent.nodeNetns}`, 'curl', '-sk', '-w', '\n%{http_code}', url]);
     const [body, code] = lines(anon.stdout);
     expect(code).toBe('401');
     expect(JSON.parse(body)).toMatchObject({ kind: 'Status', status: 'Failure', reason: 'Unauthorized', code: 401 });
+    // A client certificate from another CA is no better than none.
+    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(tmp, 'other.key'), '-out', join(tmp, 'other.crt'), '-subj', '/CN=kubernetes-admin', '-days', '1']);
+    const other = await run('nsenter', [`--net=/var/run/netns/${agent.nodeNetns}`, 'curl', '-sk', '-o', '/dev/null', '-w', '%{http_code}', '--cert', join(tmp, 'other.crt'), '--key', join(tmp, 'other.key'), url]);
+    expect(other.stdout).toBe('401');
     const token = (await run('cat', [join(agent.stateDir, 'kube', 'token')])).stdout.trim();
     const authed = await run('nsenter', [`--net=/var/run/netns/${agent.nodeNetns}`, 'curl', '-sk', '-o', '/dev/null', '-w', '%{http_code}', '-H', `Authorization: Bearer ${token}`, url]);
     expect(authed.stdout).toBe('200');
@@ -168,6 +172,8 @@ describe.skipIf(!root || !haveKubectl)('kubectl against the agent', () => {
     const cn = await kubectl(['get', 'cn']);
     expect(cols(lines(cn.stdout)[0])).toEqual(['NAME', 'CILIUMINTERNALIP', 'INTERNALIP', 'AGE']);
     expect(cols(lines(cn.stdout)[1]).slice(0, 2)).toEqual([agent.node, status.routerIP]);
+    const events = await kubectl(['get', 'events']);
+    expect(events.stderr).toBe('No resources found in default namespace.\n');
     const mode = await kubectl(['get', 'cm', '-n', 'kube-system', 'cilium-config', '-o', 'jsonpath={.data.routing-mode}']);
     expect(mode.stdout).toBe('tunnel');
   });
