@@ -63,17 +63,18 @@ export class KubeApi {
       .sort((a, b) => (a.metadata.namespace ?? '').localeCompare(b.metadata.namespace ?? '') || a.metadata.name.localeCompare(b.metadata.name));
   }
 
-  private isAgentPod(r: KubeResource, ns: string | undefined, name: string): boolean {
-    return r.kind === 'Pod' && ns === 'kube-system' && name === agentPodName(this.backend.node().name);
+  /** kube-system/cilium-…: the agent's own pod, served here and not stored in the backend. */
+  private isAgentPod(kind: string, ns: string | undefined, name: string): boolean {
+    return kind === 'Pod' && ns === 'kube-system' && name === agentPodName(this.backend.node().name);
   }
 
   /** argv of `kubectl exec`: the agent's pod runs the ciliary CLI, other pods their namespaces' command. */
   execArgv(ns: string, name: string, command: string[]): string[] | undefined {
-    return ns === 'kube-system' && name === agentPodName(this.backend.node().name) ? this.backend.agentExecArgv(command) : this.backend.podExecArgv(ns, name, command);
+    return this.isAgentPod('Pod', ns, name) ? this.backend.agentExecArgv(command) : this.backend.podExecArgv(ns, name, command);
   }
 
   private find(r: KubeResource, ns: string | undefined, name: string): KubeObject | undefined {
-    if (r.stored && !this.isAgentPod(r, ns, name)) {
+    if (r.stored && !this.isAgentPod(r.kind, ns, name)) {
       const o = this.backend.get(r.stored, r.namespaced ? ns : undefined, name);
       return o && this.decorate(r, o);
     }
@@ -94,7 +95,7 @@ export class KubeApi {
     if (subresource) throw notFound(`${r.plural}/${subresource}`, r.group, name ?? '');
     if (method === 'GET' && !name) return this.getList(req, r, ns);
     if (method === 'GET') return this.reply(req, r, [this.mustFind(r, ns, name!)], true);
-    if (!r.stored || this.isAgentPod(r, ns, name ?? '')) throw methodNotAllowed();
+    if (!r.stored || this.isAgentPod(r.kind, ns, name ?? '')) throw methodNotAllowed();
     if (method === 'POST' && !name) return this.create(req, r, ns);
     if (method === 'PUT' && name) return this.replace(req, r, ns, name);
     if (method === 'PATCH' && name) return this.patch(req, r, ns, name);
