@@ -132,6 +132,7 @@ export function daemonSetObjects(backend: KubeBackend, namespace?: string): Kube
     metadata: { name: 'cilium', namespace: 'kube-system', creationTimestamp: started, labels: { 'k8s-app': 'cilium', 'app.kubernetes.io/part-of': 'cilium' } },
     spec: {
       selector: { matchLabels: { 'k8s-app': 'cilium' } },
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 2, maxSurge: 0 } },
       template: { metadata: { labels: AGENT_LABELS }, spec: { hostNetwork: true, nodeSelector: { 'kubernetes.io/os': 'linux' }, containers: [{ name: 'cilium-agent', image: AGENT_IMAGE }] } },
     },
     status: { desiredNumberScheduled: 1, currentNumberScheduled: 1, numberReady: 1, updatedNumberScheduled: 1, numberAvailable: 1, numberMisscheduled: 0, observedGeneration: 1 },

@@ -210,6 +210,8 @@ describe.skipIf(!root || !haveKubectl)('kubectl against the agent', () => {
     expect(viaKubectl.code).toBe(0);
     expect(viaKubectl.stdout).toBe(direct.stdout);
     expect(viaKubectl.stdout).toContain('reserved:host');
+    const rollout = await kubectl(['-n', 'kube-system', 'rollout', 'status', 'ds/cilium', '--timeout=10s']);
+    expect(rollout.stdout).toBe('daemon set "cilium" successfully rolled out\n');
     const dbg = await kubectl(['exec', '-n', 'kube-system', 'ds/cilium', '--', 'cilium-dbg', 'status']);
     expect(dbg.stdout).toMatch(/^KVStore:\s+Ok/m);
   });
