@@ -142,7 +142,10 @@ export class Agent implements AgentFacade {
         .catch((err: Error) => { this.log.warn({ err: err.message }, 'hubble ui: not serving'); return undefined; });
     }
     // The Kubernetes API subset for kubectl (kube-apiserver-listen-address): a busy port is logged, not fatal.
-    if (cfg['kube-apiserver-listen-address']) this.kubeApi = await startKubeApiServer({ address: cfg['kube-apiserver-listen-address'], stateDir, backend: new ManagerBackend(this.resources, this), log: this.log }).catch((err: Error) => { this.log.warn({ err: err.message }, 'kube-apiserver: not serving'); return undefined; });
+    if (cfg['kube-apiserver-listen-address']) {
+      this.kubeApi = await startKubeApiServer({ address: cfg['kube-apiserver-listen-address'], stateDir, backend: new ManagerBackend(this.resources, this), log: this.log })
+        .catch((err: Error) => { this.log.warn({ err: err.message }, 'kube-apiserver: not serving'); return undefined; });
+    }
     this.log.info({ node: this.nodeName, podCIDR: cidrString(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');
   }
 
