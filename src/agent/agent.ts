@@ -29,6 +29,8 @@ import { Hubble } from '../observe/hubble/observer.ts';
 import { AgentResolver } from '../observe/hubble/resolver.ts';
 import { startWebServer, type WebServer } from '../observe/web/server.ts';
 import { startHubbleGrpc, type HubbleGrpc } from '../observe/hubble/grpc/index.ts';
+import { ManagerBackend } from '../kube/backend-manager.ts';
+import { startKubeApiServer, type KubeApiServer } from '../kube/server.ts';
 
 export const VERSION = '0.1.0';
 const KUBERNETES_SVC_IP = '10.96.0.1';
@@ -52,6 +54,7 @@ export class Agent implements AgentFacade {
   private observability?: Observability;
   private web?: WebServer;
   private hubbleGrpc?: HubbleGrpc;
+  private kubeApi?: KubeApiServer;
 
   constructor(private readonly cfg: AgentConfig, private readonly log: Logger, private readonly platform: AgentPlatform = linuxPlatform()) {
     this.nodeName = cfg['node-name'];
@@ -132,7 +135,7 @@ export class Agent implements AgentFacade {
     this.log.info({ node: this.nodeName, podCIDR: formatCidr(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');
   }
 
-  /** Hubble's gRPC API and relay, metrics (prometheus-serve-addr, hubble-metrics-server), the flow exporter and the Hubble-UI-like page. */
+  /** Hubble's gRPC API and relay, metrics, the flow exporter, the Hubble-UI-like page and the Kubernetes API subset. */
   private async startServers(): Promise<void> {
     const cfg = this.cfg;
     if (this.hubble) this.hubbleGrpc = await startHubbleGrpc(cfg, this.hubble, { nodeName: this.nodeName, version: VERSION, log: this.log });
@@ -145,6 +148,11 @@ export class Agent implements AgentFacade {
     if (cfg['hubble-ui-listen-address']) {
       this.web = await startWebServer({ address: cfg['hubble-ui-listen-address'], flows: () => this.hubble, log: this.log })
         .catch((err: Error) => { this.log.warn({ err: err.message }, 'hubble ui: not serving'); return undefined; });
+    }
+    // The Kubernetes API subset for kubectl (kube-apiserver-listen-address): a busy port is logged, not fatal.
+    if (cfg['kube-apiserver-listen-address']) {
+      this.kubeApi = await startKubeApiServer({ address: cfg['kube-apiserver-listen-address'], stateDir: cfg['state-dir'], backend: new ManagerBackend(this.resources, this), log: this.log })
+        .catch((err: Error) => { this.log.warn({ err: err.message }, 'kube-apiserver: not serving'); return undefined; });
     }
   }
 
@@ -159,6 +167,7 @@ export class Agent implements AgentFacade {
     await this.observability?.close();
     await this.web?.close();
     await this.hubbleGrpc?.close();
+    await this.kubeApi?.close();
     this.proxies?.close();
     await this.dns?.close();
     await this.endpointsMgr?.shutdown();

@@ -33,6 +33,7 @@ export interface AgentConfig {
   'hubble-relay-listen-address': string;
   'hubble-relay-peers': string;
   'hubble-ui-listen-address': string;
+  'kube-apiserver-listen-address': string;
   'hubble-metrics-server': string;
   'prometheus-serve-addr': string;
   'hubble-export-file-path': string;
@@ -120,6 +121,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'hubble-listen-address', kind: str, default: ':4244', help: "Hubble's gRPC Observer API address, no TLS ('' = off)" },
   { key: 'hubble-relay-listen-address', kind: str, default: '', help: "Hubble Relay address, e.g. ':4245': one Observer over every node's ('' = no relay)" },
   { key: 'hubble-relay-peers', kind: str, default: '', help: "the relay's peers: comma-separated host:port of each node's Observer ('' = this node)" },
+  { key: 'kube-apiserver-listen-address', kind: str, default: '', help: "Kubernetes API subset for kubectl, e.g. '192.168.10.100:6443'; kubeconfig in <state-dir>/kube/admin.conf ('' = off)" },
   { key: 'hubble-ui-listen-address', kind: str, default: ':12000', help: "Hubble UI web page (service map, live flows) address ('' = off)" },
   { key: 'hubble-metrics-server', kind: str, default: ':9965', help: 'hubble metrics address' },
   { key: 'prometheus-serve-addr', kind: str, default: ':9962', help: 'agent metrics address' },

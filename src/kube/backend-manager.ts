@@ -1,0 +1,180 @@
+// KubeBackend over today's ResourceManager (ResourceApi) and the agent facade: views become Kubernetes
+// objects, manager errors become BackendErrors. The integrator re-points this file at the refactored manager.
+import { join } from 'node:path';
+import { podHostnameWrapper } from '../cli/pods.ts';
+import { ApiError, ManifestError, type AgentFacade, type ResourceApi, type ResourceView, type Service } from '../control/types.ts';
+import { canonical } from '../control/resources/convert.ts';
+import { BackendError, type EndpointInfo, type KubeBackend, type KubeObject, type NodeInfo, type StoredKind, type WatchEvent } from './backend.ts';
+
+export type ManagerAgent = Pick<AgentFacade, 'nodeName' | 'status' | 'config' | 'listEndpoints' | 'getPod' | 'listIdentities'>;
+
+const seconds = (iso: string) => iso.replace(/\.\d+Z$/, 'Z');
+/** Until the manager has watches, changes are found by listing this often. */
+const WATCH_POLL_MS = 500;
+
+function podStatus(v: ResourceView, m: KubeObject): Record<string, unknown> {
+  const s = v.status as { phase: string; status: string; ready: string; restarts: number; podIP: string; node: string; reason?: string; startedAt?: string; exitCode?: number; image?: string };
+  const c = ((m.spec as { containers?: Array<{ name: string; image: string }> }).containers ?? [])[0];
+  const ready = s.ready === '1/1';
+  const condition = (type: string, ok: boolean) => ({ type, status: ok ? 'True' : 'False', lastTransitionTime: seconds(v.createdAt) });
+  if (s.phase === 'Pending') {
+    return { phase: 'Pending', conditions: [{ ...condition('PodScheduled', false), reason: 'Unschedulable', message: s.reason }], qosClass: 'BestEffort' };
+  }
+  const state = s.status === 'Running' ? { running: { startedAt: seconds(s.startedAt ?? v.createdAt) } }
+    : s.status === 'CrashLoopBackOff' ? { waiting: { reason: 'CrashLoopBackOff' } }
+      : { terminated: { exitCode: s.exitCode ?? 0, reason: s.status, startedAt: seconds(s.startedAt ?? v.createdAt) } };
+  return {
+    phase: s.phase,
+    conditions: [condition('Initialized', true), condition('Ready', ready), condition('ContainersReady', ready), condition('PodScheduled', true)],
+    hostIP: '', podIP: s.podIP, podIPs: s.podIP ? [{ ip: s.podIP }] : [], startTime: seconds(v.createdAt), qosClass: 'BestEffort',
+    containerStatuses: c ? [{ name: c.name, image: c.image, imageID: '', ready, started: s.status === 'Running', restartCount: s.restarts, state }] : [],
+  };
+}
+
+export class ManagerBackend implements KubeBackend {
+  private readonly started = new Date().toISOString();
+  /** Policies carry no creation time in the manager: the first time this server saw each one stands in. */
+  private readonly firstSeen = new Map<string, string>();
+
+  constructor(private readonly resources: ResourceApi, private readonly agent: ManagerAgent) {}
+
+  private toObject(v: ResourceView): KubeObject {
+    const m = structuredClone(v.manifest) as KubeObject;
+    const seenKey = `${v.kind}/${v.namespace ?? ''}/${v.name}`;
+    if (!v.createdAt && !this.firstSeen.has(seenKey)) this.firstSeen.set(seenKey, new Date().toISOString());
+    m.metadata = { ...m.metadata, ...(v.namespace ? { namespace: v.namespace } : {}), creationTimestamp: seconds(v.createdAt || this.firstSeen.get(seenKey)!) };
+    switch (v.kind) {
+      case 'Pod': {
+        const node = (v.status as { node?: string }).node;
+        m.spec = { ...(m.spec as object), ...(node ? { nodeName: node } : {}) };
+        m.status = podStatus(v, m);
+        (m.status as { hostIP: string }).hostIP = node ? this.agent.status().nodeIP : '';
+        break;
+      }
+      case 'Service': {
+        const svc = (v.status as { service: Service }).service;
+        const ports = (m.spec as { ports?: Array<Record<string, unknown>> }).ports ?? [];
+        // As `ciliary get svc`: the agent fills nodePort in, or a single-port service has it on its NodePort frontend.
+        const single = svc.type !== undefined && svc.type !== 'ClusterIP' && svc.ports.length === 1 ? svc.frontends.find((f) => f.type === 'NodePort')?.port : undefined;
+        const nodePorts = new Map(svc.ports.map((p) => [p.port, p.nodePort ?? single]));
+        const lbIPs = [...new Set(svc.frontends.filter((f) => f.type === 'LoadBalancer').map((f) => f.address))];
+        m.spec = {
+          ...(m.spec as object), clusterIP: svc.clusterIP, clusterIPs: [svc.clusterIP], type: svc.type ?? 'ClusterIP',
+          sessionAffinity: svc.sessionAffinity ?? 'None', ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack',
+          ports: ports.map((p) => ({ protocol: 'TCP', targetPort: p.port, ...p, ...(nodePorts.get(p.port as number) ? { nodePort: nodePorts.get(p.port as number) } : {}) })),
+        };
+        m.status = { loadBalancer: lbIPs.length ? { ingress: lbIPs.map((ip) => ({ ip, ipMode: 'VIP' })) } : {} };
+        break;
+      }
+      case 'Deployment': {
+        const s = v.status as { replicas: number; ready: number; upToDate: number; available: number };
+        m.status = { replicas: s.replicas, readyReplicas: s.ready, updatedReplicas: s.upToDate, availableReplicas: s.available, observedGeneration: 1 };
+        break;
+      }
+      case 'Namespace':
+        m.status = { phase: String(v.status.phase ?? 'Active') };
+        break;
+      default:
+        m.status = v.kind === 'CiliumLoadBalancerIPPool'
+          ? { conditions: [{ type: 'cilium.io/IPsAvailable', status: 'True', message: String(v.status.ipsAvailable ?? 0) }, { type: 'cilium.io/PoolConflict', status: v.status.conflicting ? 'True' : 'False' }] }
+          : { conditions: [{ type: 'Valid', status: 'True', message: 'Policy validation succeeded' }] };
+    }
+    return m;
+  }
+
+  list(kind: StoredKind, namespace?: string): KubeObject[] {
+    return this.resources.list(kind, namespace).map((v) => this.toObject(v));
+  }
+
+  get(kind: StoredKind, namespace: string | undefined, name: string): KubeObject | undefined {
+    const v = this.resources.get(kind, namespace, name);
+    return v && this.toObject(v);
+  }
+
+  async apply(object: KubeObject): Promise<'created' | 'configured' | 'unchanged'> {
+    try {
+      const [r] = await this.resources.apply([object]);
+      return r.result as 'created' | 'configured' | 'unchanged';
+    } catch (e) {
+      throw backendError(e);
+    }
+  }
+
+  async delete(kind: StoredKind, namespace: string | undefined, name: string): Promise<void> {
+    try {
+      await this.resources.delete(kind, namespace, name);
+      this.firstSeen.delete(`${kind}/${namespace ?? ''}/${name}`);
+    } catch (e) {
+      throw backendError(e);
+    }
+  }
+
+  watch(kind: StoredKind, onEvent: (e: WatchEvent) => void): () => void {
+    const key = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+    const snapshot = () => new Map(this.list(kind).map((o) => [key(o), { o, text: canonical({ ...o, status: undefined }) }]));
+    let last = snapshot();
+    const timer = setInterval(() => {
+      const now = snapshot();
+      for (const [k, cur] of now) {
+        const prev = last.get(k);
+        if (!prev) onEvent({ type: 'ADDED', object: cur.o });
+        else if (prev.text !== cur.text || canonical(prev.o.status) !== canonical(cur.o.status)) onEvent({ type: 'MODIFIED', object: cur.o });
+      }
+      for (const [k, prev] of last) if (!now.has(k)) onEvent({ type: 'DELETED', object: prev.o });
+      last = now;
+    }, WATCH_POLL_MS);
+    return () => clearInterval(timer);
+  }
+
+  podLogPath(namespace: string, name: string): string | undefined {
+    return this.resources.podLogPath(namespace, name);
+  }
+
+  podExecArgv(namespace: string, name: string, command: string[]): string[] | undefined {
+    const pod = this.agent.getPod(namespace, name);
+    return pod && ['ip', 'netns', 'exec', pod.netns, ...podHostnameWrapper(pod), ...command];
+  }
+
+  agentExecArgv(command: string[]): string[] {
+    const [program, ...args] = command;
+    const cli = [join(import.meta.dirname, '..', '..', 'bin', 'ciliary'), '--socket', String(this.agent.config()['api-socket'])];
+    if (program === 'cilium' || program === 'cilium-dbg') return [...cli, ...args];
+    if (program === 'hubble') return [...cli, 'hubble', ...args];
+    // The agent's pod shares the node's network namespace (hostNetwork), where the agent runs.
+    return command;
+  }
+
+  node(): NodeInfo {
+    const s = this.agent.status();
+    return { name: this.agent.nodeName, internalIP: s.nodeIP, podCIDR: s.ipam.cidr, routerIP: s.routerIP, createdAt: new Date(Date.now() - s.uptimeSeconds * 1000).toISOString(), agentVersion: s.version };
+  }
+
+  endpoints(): EndpointInfo[] {
+    return this.agent.listEndpoints().filter((e) => !e.isHost && e.podName).map((e) => {
+      const [namespace, pod] = e.podName.split('/');
+      return {
+        id: e.id, namespace, pod, identity: e.identity, labels: e.labels, ipv4: e.ipv4, state: e.state,
+        policyIngress: e.policyIngress === 'Enabled', policyEgress: e.policyEgress === 'Enabled',
+      };
+    });
+  }
+
+  identities(): Array<{ id: number; labels: string[] }> {
+    return this.agent.listIdentities();
+  }
+
+  config(): Record<string, unknown> {
+    return this.agent.config();
+  }
+}
+
+/** The manager's message without its `Kind "name": field: ` prefix, which the API's Status carries separately. */
+function backendError(e: unknown): unknown {
+  if (!(e instanceof ApiError)) return e;
+  const path = e instanceof ManifestError ? e.path : undefined;
+  let msg = e.message.replace(/ \(this apply's new objects were removed again\)$/, '');
+  const at = path ? msg.indexOf(`${path}: `) : -1;
+  if (at >= 0) msg = msg.slice(at + path!.length + 2);
+  else msg = msg.replace(/^\w+ "[^"]*": /, '');
+  return new BackendError(e.statusCode, msg, path);
+}

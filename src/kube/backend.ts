@@ -1,0 +1,74 @@
+// What the Kubernetes API subset needs from the agent: the stored kinds as Kubernetes objects, writes that go
+// through the resource manager's validation, and the pieces the derived kinds (nodes, endpoints,
+// ciliumendpoints, cilium-config) are made of. backend-manager.ts adapts today's ResourceManager to it.
+
+/** A Kubernetes object as the API serves it (metadata filled: namespace, creationTimestamp, labels). */
+export type KubeObject = Record<string, unknown> & {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; creationTimestamp?: string; [k: string]: unknown };
+};
+
+/** The kinds the backend stores; everything else the API serves is derived from them. */
+export type StoredKind =
+  | 'Namespace' | 'Pod' | 'Deployment' | 'Service'
+  | 'CiliumNetworkPolicy' | 'CiliumClusterwideNetworkPolicy' | 'NetworkPolicy' | 'CiliumLoadBalancerIPPool';
+
+export type ApplyResult = 'created' | 'configured' | 'unchanged';
+
+/** A rejected write: status 400 (invalid, with the field path), 403, 404 or 409, and the manager's message. */
+export class BackendError extends Error {
+  constructor(readonly statusCode: number, message: string, readonly field?: string) {
+    super(message);
+  }
+}
+
+export interface NodeInfo {
+  name: string;
+  internalIP: string;
+  podCIDR: string;
+  /** The node's cilium_host address (CiliumNode's CILIUMINTERNALIP). */
+  routerIP: string;
+  /** When the agent started (the node's creationTimestamp). */
+  createdAt: string;
+  agentVersion: string;
+}
+
+/** A Cilium endpoint of a local pod (for ciliumendpoints). */
+export interface EndpointInfo {
+  id: number;
+  namespace: string;
+  pod: string;
+  identity: number;
+  labels: string[];
+  ipv4: string;
+  state: string;
+  policyIngress: boolean;
+  policyEgress: boolean;
+}
+
+export type WatchEvent = { type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: KubeObject };
+
+export interface KubeBackend {
+  /** Objects of a kind, sorted by namespace and name; namespace undefined = all. */
+  list(kind: StoredKind, namespace?: string): KubeObject[];
+  get(kind: StoredKind, namespace: string | undefined, name: string): KubeObject | undefined;
+  /** Creates or updates one object after validating it (BackendError 400 naming the field). */
+  apply(object: KubeObject): Promise<ApplyResult>;
+  /** Deletes one object (BackendError 404 when it does not exist). */
+  delete(kind: StoredKind, namespace: string | undefined, name: string): Promise<void>;
+  /** Calls back on every change of the kind until the returned function is called. */
+  watch(kind: StoredKind, onEvent: (e: WatchEvent) => void): () => void;
+  /** Path of a pod's log file; undefined for an unknown pod. */
+  podLogPath(namespace: string, name: string): string | undefined;
+  /** argv that runs `command` inside the pod (network and UTS namespace); undefined for an unknown pod. */
+  podExecArgv(namespace: string, name: string, command: string[]): string[] | undefined;
+  /** argv that runs `command` in the agent's own pod: `cilium`, `cilium-dbg` and `hubble` are the ciliary CLI against this agent. */
+  agentExecArgv(command: string[]): string[];
+  node(): NodeInfo;
+  endpoints(): EndpointInfo[];
+  /** Every identity the agent knows, with its labels in `source:key=value` form. */
+  identities(): Array<{ id: number; labels: string[] }>;
+  /** The agent's configuration, as the cilium-config ConfigMap holds it. */
+  config(): Record<string, unknown>;
+}
