@@ -241,13 +241,14 @@ export class KubeApi {
   }
 }
 
-/** A backend rejection as the API server's Status: 400 → 422 Invalid naming the field, 404, 403, 409. */
+/** A backend rejection as the API server's Status: 400/422 → 422 Invalid naming the field, 404, 403, 409. */
 export function statusOf(e: unknown, r: KubeResource, name: string): unknown {
   if (!(e instanceof BackendError)) return e;
   const nsMissing = e.field === 'metadata.namespace' ? /^namespaces "([^"]+)" not found$/.exec(e.message) : null;
   if (nsMissing) return notFound('namespaces', '', nsMissing[1]);
   switch (e.statusCode) {
-    case 400: return invalid(r.kind, r.group, name, e.field, e.message);
+    case 400:
+    case 422: return invalid(r.kind, r.group, name, e.field, e.message);
     case 404: return notFound(r.plural, r.group, name);
     case 403: return new StatusError(403, 'Forbidden', e.message);
     case 409: return new StatusError(409, 'Conflict', `Operation cannot be fulfilled on ${r.plural} "${name}": ${e.message}`);

@@ -17,11 +17,17 @@ export const notFound = (resource: string, group: string, name: string) =>
 export const alreadyExists = (resource: string, group: string, name: string) =>
   new StatusError(409, 'AlreadyExists', `${resource}${group ? `.${group}` : ''} "${name}" already exists`, { name, ...(group ? { group } : {}), kind: resource });
 
+/** field.ErrorType wordings a message may already start with, and their Status cause reasons. */
+const CAUSES: Array<[string, string]> = [['Unsupported value', 'FieldValueNotSupported'], ['Required value', 'FieldValueRequired'], ['Duplicate value', 'FieldValueDuplicate'], ['Forbidden', 'FieldValueForbidden'], ['Invalid value', 'FieldValueInvalid']];
+
 /** 422 as the API server words it: `Pod "x" is invalid: spec.containers[0].image: Invalid value: ...`. */
-export const invalid = (kind: string, group: string, name: string, field: string | undefined, message: string) =>
-  new StatusError(422, 'Invalid', `${kind} "${name}" is invalid: ${field ? `${field}: ` : ''}${message}`, {
-    name, ...(group ? { group } : {}), kind, causes: [{ reason: 'FieldValueInvalid', message: field ? `Invalid value: ${message}` : message, ...(field ? { field } : {}) }],
+export const invalid = (kind: string, group: string, name: string, field: string | undefined, message: string) => {
+  const typed = CAUSES.find(([w]) => message.startsWith(w));
+  const cause = typed || !field ? message : `Invalid value: ${message}`;
+  return new StatusError(422, 'Invalid', `${kind} "${name}" is invalid: ${field ? `${field}: ` : ''}${message}`, {
+    name, ...(group ? { group } : {}), kind, causes: [{ reason: typed?.[1] ?? 'FieldValueInvalid', message: cause, ...(field ? { field } : {}) }],
   });
+};
 
 export const badRequest = (message: string) => new StatusError(400, 'BadRequest', message);
 export const methodNotAllowed = () => new StatusError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
