@@ -9,25 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type ApiServer } from '../../src/api/index.ts';
 import type { Agent } from '../../src/agent/agent.ts';
 import type { MonitorEvent, Pod, Service } from '../../src/control/types.ts';
-import { startAgentCore } from './agent-core.ts';
+import { startAgentCore, tapMonitor, type MonitorTap } from './agent-core.ts';
 
-let subscribers = 0;
-const monitorReaders = new Set<(e: MonitorEvent) => void>();
-/** A monitor event as the datapath's ring hands it to the API's subscribers (its text is the ring's own test). */
-function emit(e: Partial<MonitorEvent>): void {
-  for (const cb of monitorReaders) cb({ type: 'trace', time: new Date().toISOString(), summary: 'x', ...e });
-}
-/** Counts monitor subscriptions, so a test can wait for its stream to be registered. */
-function counted(agent: Agent): Agent {
-  const subscribe = agent.subscribeMonitor.bind(agent);
-  agent.subscribeMonitor = (cb) => {
-    subscribers++;
-    monitorReaders.add(cb);
-    const off = subscribe(cb);
-    return () => { subscribers--; monitorReaders.delete(cb); off(); };
-  };
-  return agent;
-}
+let tap: MonitorTap;
+const emit = (e: Partial<MonitorEvent>) => tap.emit(e);
+const subscribers = () => tap.readers.size;
 
 interface Reply { status: number; body: any; raw: string }
 
@@ -57,7 +43,8 @@ describe('agent API on a unix socket', () => {
     dir = mkdtempSync(join(tmpdir(), 'ciliary-api-'));
     sock = join(dir, 'agent.sock');
     writeFileSync(sock, 'stale'); // a leftover file from a killed agent must not stop startup
-    agent = counted(await startAgentCore('node-a'));
+    agent = await startAgentCore('node-a');
+    tap = tapMonitor(agent);
     api = await startApi(agent, { socketPath: sock, port: 0, logger: pino({ level: 'silent' }), monitorMaxBufferedBytes: 4096 });
   });
   afterAll(async () => {
@@ -289,7 +276,7 @@ describe('agent API on a unix socket', () => {
       req.on('error', reject);
     });
     req.end();
-    while (subscribers === 0) await sleep(5);
+    while (subscribers() === 0) await sleep(5);
     emit({ type: 'trace', source: 12, summary: 'trace 12' });
     emit({ type: 'drop', source: 13, summary: 'drop 13' });
     emit({ type: 'drop', source: 12, summary: 'drop 12 a', reason: 133 });
@@ -298,8 +285,8 @@ describe('agent API on a unix socket', () => {
     expect(lines.map((l) => l.summary)).toEqual(['drop 12 a', 'drop 12 b']);
     expect(lines[0].reason).toBe(133);
     req.destroy();
-    for (let i = 0; i < 100 && subscribers > 0; i++) await sleep(10);
-    expect(subscribers).toBe(0); // the client went away: unsubscribed
+    for (let i = 0; i < 100 && subscribers() > 0; i++) await sleep(10);
+    expect(subscribers()).toBe(0); // the client went away: unsubscribed
   });
 
   it('drops events for a slow monitor client and says how many', async () => {
@@ -326,7 +313,7 @@ describe('agent API on a unix socket', () => {
       req.on('error', (e) => (summaries.includes('last') ? resolve() : reject(e)));
       req.end();
     });
-    while (subscribers === 0 || !resume) await sleep(5);
+    while (subscribers() === 0 || !resume) await sleep(5);
     const big = 'y'.repeat(1000);
     const N = 20000; // ~20 MB: far beyond socket buffers and the 4 KiB backlog
     for (let i = 0; i < N; i++) emit({ summary: `e${i}`, verbose: big });
@@ -497,15 +484,16 @@ describe('API socket lifecycle', () => {
   it('close ends open monitor streams instead of hanging', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ciliary-api-'));
     const sock = join(dir, 'agent.sock');
-    const agent = counted(await startAgentCore('node-c'));
+    const agent = await startAgentCore('node-c');
+    const own = tapMonitor(agent);
     const api = await startApi(agent, { socketPath: sock, logger: pino({ level: 'silent' }) });
     const ended = new Promise<void>((resolve) => {
       request({ socketPath: sock, path: '/v1/monitor' }, (res) => { res.resume(); res.on('close', () => resolve()); }).on('error', () => resolve()).end();
     });
-    while (subscribers === 0) await sleep(5);
+    while (own.readers.size === 0) await sleep(5);
     await api.close();
     await ended;
-    expect(subscribers).toBe(0);
+    expect(own.readers.size).toBe(0);
     await agent.stop();
     rmSync(dir, { recursive: true, force: true });
   });

@@ -24,7 +24,7 @@ import { cidrCapacity, formatStatus } from '../../src/cli/status.ts';
 import { addressOrder, formatTable } from '../../src/cli/table.ts';
 import type { AgentStatus, Endpoint, MapSummary, MonitorEvent, Pod, PolicyImportResult, PolicySummary, Service, ServiceFrontend } from '../../src/control/types.ts';
 import type { Agent } from '../../src/agent/agent.ts';
-import { startAgentCore } from './agent-core.ts';
+import { startAgentCore, tapMonitor, type MonitorTap } from './agent-core.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
 const reference = readFileSync(join(repo, '..', 'shared', 'REFERENCE.md'), 'utf8');
@@ -486,19 +486,12 @@ describe('ciliary against the agent core', () => {
   let sock: string;
   let agent: Agent;
   let api: ApiServer;
-  let subscribers = 0;
-  const monitorReaders = new Set<(e: MonitorEvent) => void>();
+  let tap: MonitorTap;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ciliary-cli-'));
     sock = join(dir, 'agent.sock');
     agent = await startAgentCore('k8s-ctr');
-    const subscribe = agent.subscribeMonitor.bind(agent);
-    agent.subscribeMonitor = (cb) => {
-      subscribers++;
-      monitorReaders.add(cb);
-      const off = subscribe(cb);
-      return () => { subscribers--; monitorReaders.delete(cb); off(); };
-    };
+    tap = tapMonitor(agent);
     api = await startApi(agent, { socketPath: sock, logger: pino({ level: 'silent' }) });
   });
   afterAll(async () => {
@@ -720,10 +713,9 @@ describe('ciliary against the agent core', () => {
   it('streams monitor events with the cilium monitor header', async () => {
     let out = '';
     const done = main(['monitor', '--type', 'drop', '--socket', sock], { out: (s) => (out += s), err: () => {} }, {});
-    while (subscribers === 0) await new Promise((r) => setTimeout(r, 5));
-    // As the ring hands events to the API's subscribers (the text itself is the ring's own test).
-    for (const cb of monitorReaders) cb({ type: 'trace', time: 't', summary: 'not shown' });
-    for (const cb of monitorReaders) cb({ type: 'drop', time: 't', summary: 'xx drop (Policy denied) flow 0x0 to endpoint 312' });
+    while (tap.readers.size === 0) await new Promise((r) => setTimeout(r, 5));
+    tap.emit({ type: 'trace', summary: 'not shown' });
+    tap.emit({ type: 'drop', summary: 'xx drop (Policy denied) flow 0x0 to endpoint 312' });
     while (!out.includes('Policy denied')) await new Promise((r) => setTimeout(r, 5));
     await api.close(); // the agent goes away: monitor ends with an error
     expect(await done).toBe(1);

@@ -5,6 +5,7 @@
 import type { Flow, FlowEndpoint } from '../flow.ts';
 import { MSG_ACCESS_LOG } from '../../dataplane/vocab/message-types.ts';
 import { cidrContains, tryParseCidr, tryParseIPv4 } from '../../wire/ip-text.ts';
+import { parseLabelSelector, SelectorError, type SelectorRequirement } from '../../identity/label-selector.ts';
 
 export class FilterError extends Error {}
 
@@ -13,37 +14,23 @@ export type FlowPredicate = (f: Flow) => boolean;
 /** A filter with proto JSON field names (typed FlowFilter or parsed JSON); every field's type is checked. */
 type FlowFilterJson = Record<string, unknown>;
 
-export interface Requirement {
+export interface Requirement extends SelectorRequirement {
   source?: string;
-  key: string;
-  op: 'exists' | '!exists' | '=' | '!=' | 'in' | 'notin';
-  values: string[];
 }
 
 /** A label selector: "k=v", "k==v", "k!=v", "k", "!k", "k in (a,b)", "k notin (a)"; "src:key" names the label source. */
 export function parseSelector(sel: string): Requirement[] {
-  const parts: string[] = [];
-  let depth = 0;
-  let cur = '';
-  for (const ch of sel) {
-    if (ch === '(') depth++;
-    if (ch === ')') depth--;
-    if (ch === ',' && depth === 0) { parts.push(cur); cur = ''; } else cur += ch;
+  let reqs: SelectorRequirement[];
+  try {
+    reqs = parseLabelSelector(sel);
+  } catch (e) {
+    if (e instanceof SelectorError) throw new FilterError(`invalid label selector "${sel}"`);
+    throw e;
   }
-  parts.push(cur);
-  const splitKey = (k: string): { source?: string; key: string } => {
-    const i = k.indexOf(':');
-    return i < 0 ? { key: k } : { source: k.slice(0, i), key: k.slice(i + 1) };
-  };
-  return parts.map((raw) => {
-    const s = raw.trim();
-    let m = /^(\S+?)\s+(in|notin)\s*\((.*)\)$/.exec(s);
-    if (m) return { ...splitKey(m[1]), op: m[2] as 'in' | 'notin', values: m[3].split(',').map((v) => v.trim()) };
-    m = /^([^=!\s]+)\s*(==|=|!=)\s*(.*)$/.exec(s);
-    if (m) return { ...splitKey(m[1]), op: m[2] === '!=' ? '!=' : '=', values: [m[3].trim()] };
-    if (s.startsWith('!')) return { ...splitKey(s.slice(1).trim()), op: '!exists', values: [] };
-    if (!s || /\s/.test(s)) throw new FilterError(`invalid label selector "${sel}"`);
-    return { ...splitKey(s), op: 'exists', values: [] };
+  if (reqs.length === 0) throw new FilterError(`invalid label selector "${sel}"`);
+  return reqs.map((r) => {
+    const i = r.key.indexOf(':');
+    return i < 0 ? r : { ...r, source: r.key.slice(0, i), key: r.key.slice(i + 1) };
   });
 }
 
