@@ -30,6 +30,9 @@ import { Hubble } from '../observe/hubble/observer.ts';
 import { AgentResolver } from '../observe/hubble/resolver.ts';
 import { startWebServer, type WebServer } from '../observe/web/server.ts';
 import { startHubbleGrpc, type HubbleGrpc } from '../observe/hubble/grpc/index.ts';
+import { MultiNode } from '../control/multinode.ts';
+import { tunnelSpec } from '../maps/cilium/tunnel.ts';
+import type { HashMap } from '../maps/index.ts';
 
 export const VERSION = '0.1.0';
 const KUBERNETES_SVC_IP = '10.96.0.1';
@@ -53,6 +56,7 @@ export class Agent implements AgentFacade {
   private observability?: Observability;
   private web?: WebServer;
   private hubbleGrpc?: HubbleGrpc;
+  private multiNode?: MultiNode;
 
   constructor(private readonly cfg: AgentConfig, private readonly log: Logger) {
     this.nodeName = cfg['node-name'];
@@ -86,6 +90,7 @@ export class Agent implements AgentFacade {
         onChange: async () => {
           await this.services.syncAll();
           this.policy.regenerate();
+          await this.multiNode?.publish(this.endpointsMgr.endpoints());
         },
         enforcement: (id) => this.policy.enforcement(id),
         onRemoved: (id) => this.policy.endpointRemoved(id),
@@ -109,6 +114,12 @@ export class Agent implements AgentFacade {
       serviceCidr: cfg['service-cluster-ip-range'], maglev: cfg['bpf-lb-algorithm'] === 'maglev', reservedIPs: [KUBERNETES_SVC_IP, KUBE_DNS_IP],
     }, this.log);
     const restored = await this.endpointsMgr.restore();
+    this.multiNode = await MultiNode.start(this.kv, {
+      node: this.nodeName, cluster: cfg['cluster-name'], clusterId: cfg['cluster-id'], nodeIP: cfg['node-ip'], podCidr: formatCidr(cidr), routerIP: this.ipam.routerIP,
+      nodeLabels: cfg['node-labels'], version: VERSION, routingMode: cfg['routing-mode'], tunnelProtocol: cfg['tunnel-protocol'],
+      autoDirectNodeRoutes: cfg['auto-direct-node-routes'], ipcache: this.dp.ipcache, tunnel: this.registry.open(tunnelSpec() as never) as HashMap,
+    }, this.log);
+    await this.multiNode.publish(this.endpointsMgr.endpoints());
     await this.services.restore();
     await this.policy.restore();
     this.dns = await startClusterDns(this.services, this.ipam.routerIP, this.log);
@@ -144,6 +155,7 @@ export class Agent implements AgentFacade {
   async stop(): Promise<void> {
     clearInterval(this.gcTimer);
     this.identities?.close();
+    this.multiNode?.close();
     await this.observability?.close();
     await this.web?.close();
     await this.hubbleGrpc?.close();
@@ -167,6 +179,7 @@ export class Agent implements AgentFacade {
       ipam: { cidr: formatCidr(this.ipam.cidr), allocated: this.ipam.allocated },
       routerIP: this.ipam.routerIP,
       routingMode: this.cfg['routing-mode'],
+      routing: this.multiNode?.routingText(),
       endpoints: { total: eps.length, ready: eps.filter((e) => e.state === 'ready').length },
       maps: this.listMaps(),
       datapath: {
@@ -180,6 +193,10 @@ export class Agent implements AgentFacade {
 
   config(): Record<string, unknown> {
     return { ...this.cfg };
+  }
+
+  listNodes() {
+    return this.multiNode?.nodes() ?? [];
   }
 
   listPods(): Pod[] {

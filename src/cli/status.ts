@@ -48,7 +48,7 @@ export function formatStatus(s: AgentStatus, cfg: Config, verbose = false): stri
     ['IPv4 BIG TCP:', 'Disabled'],
     ['IPv6 BIG TCP:', 'Disabled'],
     ['BandwidthManager:', bandwidth],
-    ['Routing:', `Network: ${tunnel ? `Tunnel [${val(cfg, 'tunnel-protocol', 'vxlan')}]` : 'Native'}${SP}Host: BPF`],
+    ['Routing:', s.routing ?? `Network: ${tunnel ? `Tunnel [${val(cfg, 'tunnel-protocol', 'vxlan')}]` : 'Native'}${SP}Host: BPF`],
     ['Attach Mode:', 'TUN'],
     ['Device Mode:', 'tun'],
     ['Masquerading:', masq],

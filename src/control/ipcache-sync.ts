@@ -1,0 +1,141 @@
+// The ipcache across nodes (Cilium's kvstore ipcache): every agent publishes its pods' addresses
+// with their identity and its node IP under cilium/state/ip/v1/<cluster>/<ip> (leased), and writes
+// the other nodes' pods into its cilium_ipcache with tunnelendpoint = their node IP. Other nodes'
+// own addresses carry remote-node.
+import type { Logger } from 'pino';
+import type { LpmTrieMap } from '../maps/index.ts';
+import { ipcacheDef, IPCACHE_KEY, IPCACHE_VALUE } from '../maps/cilium/ipcache.ts';
+import { RESERVED_IDENTITIES } from '../dataplane/vocab/reserved-identities.ts';
+import type { KVLease, KVStore, KVWatch } from './kvstore.ts';
+import { nodeIP, NODE_LEASE_TTL_S, type ClusterNode } from './nodes.ts';
+
+const REMOTE_NODE_ID = RESERVED_IDENTITIES['remote-node'];
+
+export const ipPrefix = (cluster: string) => `cilium/state/ip/v1/${cluster}/`;
+
+/** Cilium's identity.IPIdentityPair, as stored under the ip prefix. */
+export interface IPIdentityPair {
+  IP: string;
+  Mask: null;
+  HostIP: string;
+  ID: number;
+  Key: number;
+  Metadata: string;
+  K8sNamespace: string;
+  K8sPodName: string;
+}
+
+/** A local pod as published: address, identity and name. */
+export interface LocalAddress {
+  ip: string;
+  identity: number;
+  namespace: string;
+  name: string;
+}
+
+/** A remote address this agent wrote into cilium_ipcache. */
+interface RemoteEntry {
+  identity: number;
+  hostIP: string;
+  namespace: string;
+  name: string;
+}
+
+export class IpcacheSync {
+  /** ip → what this agent published for it (the JSON, to skip unchanged puts). */
+  private readonly published = new Map<string, string>();
+  /** Remote pod ip → its entry. */
+  private readonly remote = new Map<string, RemoteEntry>();
+  private readonly key = new Uint8Array(IPCACHE_KEY);
+  private readonly value = new Uint8Array(IPCACHE_VALUE);
+  private watch?: KVWatch;
+  private lease?: KVLease;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly kv: KVStore, private readonly cluster: string, private readonly hostIP: string, private readonly ipcache: LpmTrieMap, private readonly log: Logger) {}
+
+  async start(): Promise<void> {
+    this.lease = await this.kv.grantLease(NODE_LEASE_TTL_S);
+    const prefix = ipPrefix(this.cluster);
+    this.watch = this.kv.watch(prefix, (e) => {
+      const ip = e.key.slice(prefix.length);
+      if (e.type === 'delete') return this.forget(ip);
+      let p: IPIdentityPair;
+      try {
+        p = JSON.parse(e.value) as IPIdentityPair;
+      } catch {
+        this.log.warn({ key: e.key }, 'ipcache sync: ignoring a bad entry');
+        return;
+      }
+      if (p.HostIP === this.hostIP || typeof p.ID !== 'number') return;
+      this.remote.set(ip, { identity: p.ID, hostIP: p.HostIP, namespace: p.K8sNamespace, name: p.K8sPodName });
+      this.write(ip, 32, p.ID, p.HostIP);
+    });
+    await this.watch.ready;
+  }
+
+  /** Publishes this node's pods (the whole current set: what is not in it any more is withdrawn); never rejects. */
+  publish(addresses: LocalAddress[]): Promise<void> {
+    this.chain = this.chain.then(() => this.doPublish(addresses)).catch((e: Error) => this.log.warn({ err: e.message }, 'ipcache sync: publishing failed'));
+    return this.chain;
+  }
+
+  private async doPublish(addresses: LocalAddress[]): Promise<void> {
+    const prefix = ipPrefix(this.cluster);
+    const want = new Map<string, string>();
+    for (const a of addresses) {
+      const pair: IPIdentityPair = { IP: a.ip, Mask: null, HostIP: this.hostIP, ID: a.identity, Key: 0, Metadata: '', K8sNamespace: a.namespace, K8sPodName: a.name };
+      want.set(a.ip, JSON.stringify(pair));
+    }
+    for (const [ip, json] of want) {
+      if (this.published.get(ip) === json) continue;
+      await this.kv.put(prefix + ip, json, { lease: this.lease });
+      this.published.set(ip, json);
+    }
+    for (const ip of [...this.published.keys()]) {
+      if (want.has(ip)) continue;
+      await this.kv.delete(prefix + ip);
+      this.published.delete(ip);
+    }
+  }
+
+  /** A node appeared: its own addresses are remote-node (cilium_host's reached through its node IP). */
+  nodeUp(n: ClusterNode): void {
+    this.write(nodeIP(n), 32, REMOTE_NODE_ID, '0.0.0.0');
+    if (n.IPv4RouterIP) this.write(n.IPv4RouterIP, 32, REMOTE_NODE_ID, nodeIP(n));
+  }
+
+  /** A node is gone: its addresses and every pod it hosted leave the ipcache at once. */
+  nodeDown(n: ClusterNode): void {
+    const ip = nodeIP(n);
+    this.erase(ip, 32);
+    if (n.IPv4RouterIP) this.erase(n.IPv4RouterIP, 32);
+    for (const [podIP, e] of this.remote) if (e.hostIP === ip) this.forget(podIP);
+  }
+
+  /** Remote pods by address (Hubble names them). */
+  remotePods(): Array<{ ip: string; namespace: string; name: string; identity: number; hostIP: string }> {
+    return [...this.remote].map(([ip, e]) => ({ ip, ...e }));
+  }
+
+  private forget(ip: string): void {
+    if (!this.remote.delete(ip)) return;
+    this.erase(ip, 32);
+  }
+
+  private write(ip: string, prefixLen: number, identity: number, tunnelEndpoint: string): void {
+    ipcacheDef.encodeKey({ ip, prefixLen }, this.key);
+    ipcacheDef.encodeValue({ identity, tunnelEndpoint, encryptKey: 0, flags: 0 }, this.value);
+    const rc = this.ipcache.update(this.key, 0, this.value, 0, 0);
+    if (rc < 0) this.log.warn({ ip, rc }, 'ipcache sync: cilium_ipcache update failed');
+  }
+
+  private erase(ip: string, prefixLen: number): void {
+    ipcacheDef.encodeKey({ ip, prefixLen }, this.key);
+    this.ipcache.delete(this.key, 0);
+  }
+
+  close(): void {
+    this.watch?.close();
+  }
+}

@@ -1,0 +1,66 @@
+// What another node's arrival changes in this node's routing: in native mode with
+// auto-direct-node-routes a kernel route to its pod CIDR via its node IP; in tunnel mode an entry
+// of cilium_tunnel_map (pod CIDR → node IP). Both go when the node goes.
+import type { Logger } from 'pino';
+import type { HashMap } from '../maps/index.ts';
+import { tunnelDef, TUNNEL_ENTRY } from '../maps/cilium/tunnel.ts';
+import { parseCidr } from '../wire/ip-text.ts';
+import { u32ToIp } from '../dataplane/map-defs.ts';
+import { ipBatch } from './sh.ts';
+import { nodeIP, type ClusterNode } from './nodes.ts';
+
+export type RoutingMode = 'native' | 'tunnel';
+
+export class NodeRoutes {
+  /** node name → the `ip route` destination and gateway this agent installed. */
+  private readonly installed = new Map<string, { cidr: string; via: string }>();
+  private readonly key = new Uint8Array(TUNNEL_ENTRY);
+  private readonly value = new Uint8Array(TUNNEL_ENTRY);
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly mode: RoutingMode, private readonly directRoutes: boolean, private readonly tunnel: HashMap, private readonly clusterId: number, private readonly log: Logger) {}
+
+  /** True when kernel routes to the other nodes are this agent's job (native + auto-direct-node-routes). */
+  get routesNodes(): boolean {
+    return this.mode === 'native' && this.directRoutes;
+  }
+
+  upsert(n: ClusterNode): void {
+    const cidr = parseCidr(n.IPv4AllocCIDR);
+    const via = nodeIP(n);
+    if (this.mode === 'tunnel') {
+      tunnelDef.encodeKey({ ip: u32ToIp(cidr.base), clusterId: this.clusterId }, this.key);
+      tunnelDef.encodeValue({ ip: via, key: 0 }, this.value);
+      if (this.tunnel.update(this.key, 0, this.value, 0, 0) < 0) this.log.warn({ node: n.Name }, 'cilium_tunnel_map update failed');
+      return;
+    }
+    if (!this.routesNodes) return;
+    const dst = n.IPv4AllocCIDR;
+    this.installed.set(n.Name, { cidr: dst, via });
+    this.queue(`route replace ${dst} via ${via}`, n.Name);
+  }
+
+  remove(n: ClusterNode): void {
+    if (this.mode === 'tunnel') {
+      tunnelDef.encodeKey({ ip: u32ToIp(parseCidr(n.IPv4AllocCIDR).base), clusterId: this.clusterId }, this.key);
+      this.tunnel.delete(this.key, 0);
+      return;
+    }
+    const r = this.installed.get(n.Name);
+    if (!r) return;
+    this.installed.delete(n.Name);
+    this.queue(`route del ${r.cidr} via ${r.via}`, n.Name);
+  }
+
+  /** Routes are changed one `ip` run at a time, in the order the nodes came and went. */
+  private queue(line: string, node: string): void {
+    this.chain = this.chain.then(() => ipBatch([line]).then(() => undefined)).catch((e: Error) => {
+      this.log.warn({ node, err: e.message }, `node route: ${line} failed`);
+    });
+  }
+
+  /** Resolves when every queued route change ran (tests, shutdown). */
+  settled(): Promise<void> {
+    return this.chain;
+  }
+}
