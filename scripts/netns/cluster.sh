@@ -256,7 +256,7 @@ cmd_up() {
     start_etcd
     KVSTORE_ARGS=(--kvstore etcd --kvstore-opt "etcd.address=$(etcd_url)")
     case "$ROUTING_MODE" in
-      native) ROUTING_ARGS=(--routing-mode native --auto-direct-node-routes true --ipv4-native-routing-cidr "$POD_POOL") ;;
+      native) ROUTING_ARGS=(--routing-mode native --auto-direct-node-routes=true --ipv4-native-routing-cidr "$POD_POOL") ;;
       tunnel) ROUTING_ARGS=(--routing-mode tunnel --tunnel-protocol vxlan --tunnel-port 8472) ;;
       *) die "--routing-mode must be native or tunnel, got '$ROUTING_MODE'" ;;
     esac

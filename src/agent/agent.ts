@@ -6,7 +6,7 @@ import { MapRegistry } from '../maps/index.ts';
 import { Datapath } from '../dataplane/datapath.ts';
 import { dumpEntries, formatterFor } from '../maps/cilium/index.ts';
 import type { AgentConfig } from '../control/config.ts';
-import { openKVStore, type KVStore } from '../control/kvstore.ts';
+import { openKVStore, type KVStore, type KVWatch } from '../control/kvstore.ts';
 import { claimPodCidr, Ipam } from '../control/ipam.ts';
 import { formatCidr } from '../wire/ip-text.ts';
 import { setupHostDevice } from '../control/host.ts';
@@ -57,6 +57,7 @@ export class Agent implements AgentFacade {
   private web?: WebServer;
   private hubbleGrpc?: HubbleGrpc;
   private multiNode?: MultiNode;
+  private identityWatch?: KVWatch;
 
   constructor(private readonly cfg: AgentConfig, private readonly log: Logger) {
     this.nodeName = cfg['node-name'];
@@ -90,7 +91,7 @@ export class Agent implements AgentFacade {
         onChange: async () => {
           await this.services.syncAll();
           this.policy.regenerate();
-          await this.multiNode?.publish(this.endpointsMgr.endpoints());
+          await this.multiNode?.publish(this.endpointsMgr.list(), this.endpointsMgr.endpoints());
         },
         enforcement: (id) => this.policy.enforcement(id),
         onRemoved: (id) => this.policy.endpointRemoved(id),
@@ -110,7 +111,7 @@ export class Agent implements AgentFacade {
       setIpcache: (cidr, id) => this.endpointsMgr.setIpcache(cidr, id),
     });
     await this.endpointsMgr.setupHost(host.fd, host.ifindex);
-    this.services = new ServiceManager(this.kv, this.dp.lb, () => this.endpointsMgr.list(), {
+    this.services = new ServiceManager(this.kv, this.dp.lb, () => [...this.endpointsMgr.list(), ...(this.multiNode?.remoteBackendPods() ?? [])], {
       serviceCidr: cfg['service-cluster-ip-range'], maglev: cfg['bpf-lb-algorithm'] === 'maglev', reservedIPs: [KUBERNETES_SVC_IP, KUBE_DNS_IP],
     }, this.log);
     const restored = await this.endpointsMgr.restore();
@@ -118,10 +119,13 @@ export class Agent implements AgentFacade {
       node: this.nodeName, cluster: cfg['cluster-name'], clusterId: cfg['cluster-id'], nodeIP: cfg['node-ip'], podCidr: formatCidr(cidr), routerIP: this.ipam.routerIP,
       nodeLabels: cfg['node-labels'], version: VERSION, routingMode: cfg['routing-mode'], tunnelProtocol: cfg['tunnel-protocol'],
       autoDirectNodeRoutes: cfg['auto-direct-node-routes'], ipcache: this.dp.ipcache, tunnel: this.registry.open(tunnelSpec() as never) as HashMap,
+      onRemotePods: () => void this.services.syncAll().catch((e: Error) => this.log.warn({ err: e.message }, 'services: resync after remote pods failed')),
     }, this.log);
-    await this.multiNode.publish(this.endpointsMgr.endpoints());
+    await this.multiNode.publish(this.endpointsMgr.list(), this.endpointsMgr.endpoints());
     await this.services.restore();
     await this.policy.restore();
+    // After policy is restored: identities other nodes allocate are selected by their labels.
+    this.identityWatch = identities.watch(() => this.policy.regenerate(true));
     this.dns = await startClusterDns(this.services, this.ipam.routerIP, this.log);
     this.resources = new ResourceManager({
       node: this.nodeName, kv: this.kv, log: this.log,
@@ -156,6 +160,7 @@ export class Agent implements AgentFacade {
     clearInterval(this.gcTimer);
     this.identities?.close();
     this.multiNode?.close();
+    this.identityWatch?.close();
     await this.observability?.close();
     await this.web?.close();
     await this.hubbleGrpc?.close();
@@ -330,6 +335,7 @@ export class Agent implements AgentFacade {
       endpoints: () => this.endpointsMgr.endpoints(),
       lookupIdentity: (ip) => this.dp.lookupIdentity(ipToU32(ip)),
       identities: () => this.policy.allIdentities(),
+      remotePods: () => this.multiNode?.remotePods() ?? [],
     });
     const lost0 = this.dp.events.lost;
     const hubble = new Hubble({ capacity: this.cfg['hubble-event-buffer-capacity'], nodeName: this.nodeName, resolver, monitorLost: () => this.dp.events.lost - lost0 });

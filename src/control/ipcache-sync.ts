@@ -23,36 +23,41 @@ export interface IPIdentityPair {
   Metadata: string;
   K8sNamespace: string;
   K8sPodName: string;
+  NamedPorts: Array<{ name: string; port: number; protocol: string }>;
+  /** ciliary's addition: the pod's labels, so other nodes' services select it. */
+  Labels: Record<string, string>;
 }
 
-/** A local pod as published: address, identity and name. */
-export interface LocalAddress {
+/** A pod as published: address, identity, name, labels, named ports. */
+export interface PodAddress {
   ip: string;
   identity: number;
   namespace: string;
   name: string;
+  labels: Record<string, string>;
+  ports: Array<{ name: string; port: number; protocol: string }>;
 }
 
-/** A remote address this agent wrote into cilium_ipcache. */
-interface RemoteEntry {
-  identity: number;
+/** A remote pod this agent wrote into cilium_ipcache, and the node IP it lives behind. */
+export interface RemotePod extends PodAddress {
   hostIP: string;
-  namespace: string;
-  name: string;
 }
 
 export class IpcacheSync {
   /** ip → what this agent published for it (the JSON, to skip unchanged puts). */
   private readonly published = new Map<string, string>();
   /** Remote pod ip → its entry. */
-  private readonly remote = new Map<string, RemoteEntry>();
+  private readonly remote = new Map<string, RemotePod>();
   private readonly key = new Uint8Array(IPCACHE_KEY);
   private readonly value = new Uint8Array(IPCACHE_VALUE);
   private watch?: KVWatch;
   private lease?: KVLease;
   private chain: Promise<void> = Promise.resolve();
+  private changeQueued = false;
 
-  constructor(private readonly kv: KVStore, private readonly cluster: string, private readonly hostIP: string, private readonly ipcache: LpmTrieMap, private readonly log: Logger) {}
+  /** `onRemoteChange` runs after other nodes' pods appeared, changed or went (services reselect backends). */
+  constructor(private readonly kv: KVStore, private readonly cluster: string, private readonly hostIP: string, private readonly ipcache: LpmTrieMap,
+    private readonly onRemoteChange: () => void, private readonly log: Logger) {}
 
   async start(): Promise<void> {
     this.lease = await this.kv.grantLease(NODE_LEASE_TTL_S);
@@ -68,23 +73,26 @@ export class IpcacheSync {
         return;
       }
       if (p.HostIP === this.hostIP || typeof p.ID !== 'number') return;
-      this.remote.set(ip, { identity: p.ID, hostIP: p.HostIP, namespace: p.K8sNamespace, name: p.K8sPodName });
+      this.remote.set(ip, { ip, identity: p.ID, hostIP: p.HostIP, namespace: p.K8sNamespace, name: p.K8sPodName, labels: p.Labels ?? {}, ports: p.NamedPorts ?? [] });
       this.write(ip, 32, p.ID, p.HostIP);
+      this.changed();
     });
     await this.watch.ready;
   }
 
   /** Publishes this node's pods (the whole current set: what is not in it any more is withdrawn); never rejects. */
-  publish(addresses: LocalAddress[]): Promise<void> {
+  publish(addresses: PodAddress[]): Promise<void> {
     this.chain = this.chain.then(() => this.doPublish(addresses)).catch((e: Error) => this.log.warn({ err: e.message }, 'ipcache sync: publishing failed'));
     return this.chain;
   }
 
-  private async doPublish(addresses: LocalAddress[]): Promise<void> {
+  private async doPublish(addresses: PodAddress[]): Promise<void> {
     const prefix = ipPrefix(this.cluster);
     const want = new Map<string, string>();
     for (const a of addresses) {
-      const pair: IPIdentityPair = { IP: a.ip, Mask: null, HostIP: this.hostIP, ID: a.identity, Key: 0, Metadata: '', K8sNamespace: a.namespace, K8sPodName: a.name };
+      const pair: IPIdentityPair = {
+        IP: a.ip, Mask: null, HostIP: this.hostIP, ID: a.identity, Key: 0, Metadata: '', K8sNamespace: a.namespace, K8sPodName: a.name, NamedPorts: a.ports, Labels: a.labels,
+      };
       want.set(a.ip, JSON.stringify(pair));
     }
     for (const [ip, json] of want) {
@@ -113,14 +121,25 @@ export class IpcacheSync {
     for (const [podIP, e] of this.remote) if (e.hostIP === ip) this.forget(podIP);
   }
 
-  /** Remote pods by address (Hubble names them). */
-  remotePods(): Array<{ ip: string; namespace: string; name: string; identity: number; hostIP: string }> {
-    return [...this.remote].map(([ip, e]) => ({ ip, ...e }));
+  /** The other nodes' pods. */
+  remotePods(): RemotePod[] {
+    return [...this.remote.values()];
   }
 
   private forget(ip: string): void {
     if (!this.remote.delete(ip)) return;
     this.erase(ip, 32);
+    this.changed();
+  }
+
+  /** One onRemoteChange per burst of watch events (the first sync delivers every pod at once). */
+  private changed(): void {
+    if (this.changeQueued) return;
+    this.changeQueued = true;
+    setImmediate(() => {
+      this.changeQueued = false;
+      this.onRemoteChange();
+    });
   }
 
   private write(ip: string, prefixLen: number, identity: number, tunnelEndpoint: string): void {

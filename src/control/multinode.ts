@@ -3,9 +3,9 @@
 import type { Logger } from 'pino';
 import type { HashMap, LpmTrieMap } from '../maps/index.ts';
 import type { KVStore } from './kvstore.ts';
-import type { Endpoint } from './types.ts';
+import type { Endpoint, Pod } from './types.ts';
 import { IpcacheSync } from './ipcache-sync.ts';
-import { NodeRegistry, parseNodeLabels, type NodeView } from './nodes.ts';
+import { nodeIP, NodeRegistry, parseNodeLabels, type NodeView } from './nodes.ts';
 import { NodeRoutes, type RoutingMode } from './routes.ts';
 
 declare module './types.ts' {
@@ -29,6 +29,8 @@ export interface MultiNodeOptions {
   autoDirectNodeRoutes: boolean;
   ipcache: LpmTrieMap;
   tunnel: HashMap;
+  /** Other nodes' pods appeared, changed or went. */
+  onRemotePods: () => void;
 }
 
 const SP = '   ';
@@ -38,7 +40,7 @@ export class MultiNode {
 
   static async start(kv: KVStore, o: MultiNodeOptions, log: Logger): Promise<MultiNode> {
     const routes = new NodeRoutes(o.routingMode, o.autoDirectNodeRoutes, o.tunnel, o.clusterId, log);
-    const ipcache = new IpcacheSync(kv, o.cluster, o.nodeIP, o.ipcache, log);
+    const ipcache = new IpcacheSync(kv, o.cluster, o.nodeIP, o.ipcache, o.onRemotePods, log);
     await ipcache.start();
     const registry = await NodeRegistry.start(kv, {
       Name: o.node, Cluster: o.cluster, IPAddresses: [{ Type: 'InternalIP', IP: o.nodeIP }], IPv4AllocCIDR: o.podCidr,
@@ -57,10 +59,21 @@ export class MultiNode {
   }
 
   /** Publishes the local pods (call after every endpoint change); a failure is logged, not thrown. */
-  publish(endpoints: Endpoint[]): Promise<void> {
-    return this.ipcache.publish(endpoints.filter((e) => !e.isHost && e.ipv4).map((e) => {
-      const [namespace, name] = e.podName.split('/');
-      return { ip: e.ipv4, identity: e.identity, namespace, name };
+  publish(pods: Pod[], endpoints: Endpoint[]): Promise<void> {
+    const identity = new Map(endpoints.map((e) => [e.id, e.identity]));
+    return this.ipcache.publish(pods.filter((p) => p.podIP && identity.get(p.endpointID)).map((p) => ({
+      ip: p.podIP, identity: identity.get(p.endpointID)!, namespace: p.namespace, name: p.name, labels: p.labels,
+      ports: (p.ports ?? []).filter((c) => c.name).map((c) => ({ name: c.name!, port: c.containerPort, protocol: c.protocol ?? 'TCP' })),
+    })));
+  }
+
+  /** The other nodes' pods as service backends see them (ready, on their node). */
+  remoteBackendPods(): Pod[] {
+    const nodeByIP = new Map(this.registry.remotes.map((n) => [nodeIP(n), n.Name]));
+    return this.ipcache.remotePods().map((r) => ({
+      name: r.name, namespace: r.namespace, labels: r.labels, node: nodeByIP.get(r.hostIP) ?? r.hostIP, podIP: r.ip, endpointID: 0,
+      state: 'ready' as const, netns: '', ifindex: 0, createdAt: '',
+      ports: r.ports.map((c) => ({ name: c.name, containerPort: c.port, protocol: c.protocol as 'TCP' | 'UDP' })),
     }));
   }
 

@@ -1,6 +1,6 @@
 // Numeric security identities: one per distinct label set, from 256 up, agreed through the kvstore
 // (cilium/state/identities/v1/… as Cilium's kvstore mode) so several nodes pick the same numbers.
-import type { KVStore } from '../control/kvstore.ts';
+import type { KVStore, KVWatch } from '../control/kvstore.ts';
 
 export const MIN_IDENTITY = 256;
 export const MAX_IDENTITY = 65535;
@@ -74,6 +74,26 @@ export class IdentityAllocator {
     await this.kv.delete(ID_PREFIX + id);
     if (labels !== undefined) await this.kv.delete(VALUE_PREFIX + labels);
     this.known.delete(id);
+  }
+
+  /**
+   * Follows the identities every node allocates and frees (other nodes' pods are selected by their
+   * labels); `onChange` runs once per burst of changes.
+   */
+  watch(onChange: () => void): KVWatch {
+    let queued = false;
+    return this.kv.watch(ID_PREFIX, (e) => {
+      const id = Number(e.key.slice(ID_PREFIX.length));
+      if (!Number.isInteger(id)) return;
+      if (e.type === 'put') this.known.set(id, e.value.split(';'));
+      else if (!this.refs.has(id)) this.known.delete(id);
+      if (queued) return;
+      queued = true;
+      setImmediate(() => {
+        queued = false;
+        onChange();
+      });
+    });
   }
 
   /** Stops pending collections (agent shutdown: the next agent process takes over). */
