@@ -55,6 +55,7 @@ export class MultiNode {
         routes.remove(n);
       },
     }, log);
+    await routes.prune();
     return new MultiNode(o, registry, ipcache, routes);
   }
 

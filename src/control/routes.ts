@@ -6,10 +6,13 @@ import type { HashMap } from '../maps/index.ts';
 import { tunnelDef, TUNNEL_ENTRY } from '../maps/cilium/tunnel.ts';
 import { parseCidr } from '../wire/ip-text.ts';
 import { u32ToIp } from '../dataplane/map-defs.ts';
-import { ipBatch } from './sh.ts';
+import { ipBatch, run } from './sh.ts';
 import { nodeIP, type ClusterNode } from './nodes.ts';
 
 export type RoutingMode = 'native' | 'tunnel';
+
+/** The `proto` of the routes this agent installs, so a restarted agent finds those it no longer wants. */
+export const NODE_ROUTE_PROTO = 199;
 
 export class NodeRoutes {
   /** node name → the `ip route` destination and gateway this agent installed. */
@@ -37,7 +40,7 @@ export class NodeRoutes {
     if (!this.routesNodes) return;
     const dst = n.IPv4AllocCIDR;
     this.installed.set(n.Name, { cidr: dst, via });
-    this.queue(`route replace ${dst} via ${via}`, n.Name);
+    this.queue(`route replace ${dst} via ${via} proto ${NODE_ROUTE_PROTO}`, n.Name);
   }
 
   remove(n: ClusterNode): void {
@@ -49,7 +52,22 @@ export class NodeRoutes {
     const r = this.installed.get(n.Name);
     if (!r) return;
     this.installed.delete(n.Name);
-    this.queue(`route del ${r.cidr} via ${r.via}`, n.Name);
+    this.queue(`route del ${r.cidr} via ${r.via} proto ${NODE_ROUTE_PROTO}`, n.Name);
+  }
+
+  /**
+   * After the registry's first sync: removes the routes a previous agent process installed for nodes
+   * that are gone now (they vanished while no agent watched).
+   */
+  prune(): Promise<void> {
+    if (!this.routesNodes) return Promise.resolve();
+    this.chain = this.chain.then(async () => {
+      const wanted = new Set([...this.installed.values()].map((r) => r.cidr));
+      const out = await run('ip', ['-4', 'route', 'show', 'proto', String(NODE_ROUTE_PROTO)]);
+      const stale = out.split('\n').map((l) => l.split(' ')[0]).filter((dst) => dst && !wanted.has(dst));
+      if (stale.length) await ipBatch(stale.map((dst) => `route del ${dst} proto ${NODE_ROUTE_PROTO}`));
+    }).catch((e: Error) => this.log.warn({ err: e.message }, 'node routes: pruning stale routes failed'));
+    return this.chain;
   }
 
   /** Routes are changed one `ip` run at a time, in the order the nodes came and went. */

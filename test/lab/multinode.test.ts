@@ -222,6 +222,37 @@ describe.skipIf(!root)('three nodes over etcd, native routing', () => {
     }
   });
 
+  it('another node\'s own traffic to a pod arrives as remote-node; the local host\'s as host', async () => {
+    const fromNode = async (i: number) => {
+      const r = await run('ip', ['netns', 'exec', `${prefix}${['k8s-ctr', 'k8s-w1'][i]}`, 'curl', '-s', '--max-time', '2', `http://${ip.web1}/`]);
+      return r.code === 0 ? r.stdout : undefined;
+    };
+    expect(await until('web1 from the k8s-ctr node', () => fromNode(0))).toBe(`${pod('web1')} ${nodeIP(0)}\n`);
+    expect(await until('web1 from its own node', () => fromNode(1))).toMatch(new RegExp(`^${pod('web1')} `));
+    const flows = await until('both flows on w1', async () => {
+      const out = await ok('k8s-w1', 'observe', '--last', '100');
+      return out.includes(`${nodeIP(0)}:`) && /\(host\) -> /.test(out) ? out : undefined;
+    });
+    expect(flows).toMatch(new RegExp(`${nodeIP(0).replace(/\./g, '\\.')}:\\d+ \\(remote-node\\) -> default/${pod('web1')}:80 \\(ID:\\d+\\) to-endpoint FORWARDED`));
+    expect(flows).toMatch(new RegExp(`\\(host\\) -> default/${pod('web1')}:80 \\(ID:\\d+\\) to-endpoint FORWARDED`));
+  });
+
+  it('a restarted agent keeps its pod CIDR and drops the routes to nodes that left while it was down', async () => {
+    const pidFile = join(stateRoot, 'k8s-ctr', 'agent.pid');
+    const pid = sh('cat', [pidFile]).trim();
+    sh('kill', ['-TERM', pid]);
+    await until('the k8s-ctr agent gone', async () => (sh('ps', ['-o', 'stat=', '-p', pid], { allowFail: true }).trim().replace('Z', '') === '' ? true : undefined));
+    // A node that left while no agent watched: its route stays behind in the kernel.
+    sh('ip', ['-n', `${prefix}k8s-ctr`, 'route', 'add', '172.20.9.0/24', 'via', nodeIP(1), 'proto', '199']);
+    const up = lab('up', '3');
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stderr).toContain('already running');
+    await until('the stale route pruned', async () => (routes('k8s-ctr').includes('172.20.9.0/24') ? undefined : true));
+    expect(routes('k8s-ctr')).toContain(`172.20.1.0/24 via ${nodeIP(1)} dev eth1`);
+    expect((await ok('k8s-w1', 'node', 'list')).split('\n').find((l) => l.startsWith('k8s-ctr '))).toContain('172.20.0.0/24');
+    expect(await until('web1 from the client after the restart', () => curl('k8s-ctr', pod('client'), `http://${ip.web1}/`))).toBe(`${pod('web1')} ${ip.client}\n`);
+  });
+
   it('a stopped agent: its node, ipcache entries and routes are gone from the others within 10 s', async () => {
     const pid = sh('cat', [join(stateRoot, 'k8s-w2', 'agent.pid')]).trim();
     sh('kill', ['-TERM', pid]);
