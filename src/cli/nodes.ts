@@ -2,7 +2,7 @@
 import type { NodeView } from '../control/nodes.ts';
 import { checkFlags, str, type ParsedArgs } from './args.ts';
 import type { AgentClient } from './client.ts';
-import { UsageError } from './errors.ts';
+import { CliError, UsageError } from './errors.ts';
 import { humanAge, type Out } from './pods.ts';
 import { formatTable } from './table.ts';
 
@@ -46,6 +46,7 @@ export async function getNodesCommand(args: ParsedArgs, client: AgentClient, io:
   if (output !== undefined && output !== 'wide') throw new UsageError(`get nodes: --output must be wide, not "${output}"`);
   const [, ...names] = args.positionals;
   const nodes = (await client.get<NodeView[]>('/v1/nodes')).filter((n) => names.length === 0 || names.includes(n.Name));
+  for (const name of names) if (!nodes.some((n) => n.Name === name)) throw new CliError(`nodes "${name}" not found`);
   io.out(formatGetNodes(nodes, output === 'wide'));
   return 0;
 }
