@@ -4,7 +4,6 @@
 // the to-network / to-endpoint flow pair, and a stopped node leaving the others' state.
 // Names carry a per-run prefix and net, state lives in a temp dir: another lab on this machine is safe.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -35,14 +34,12 @@ function freeNet(): string {
 
 const net = root ? freeNet() : '';
 const stateRoot = root ? mkdtempSync(join(tmpdir(), 'ciliary-multinode-')) : '';
-const env = { ...process.env, CILIARY_LAB_PREFIX: prefix, CILIARY_LAB_NET: net };
+const labEnv = [`CILIARY_LAB_PREFIX=${prefix}`, `CILIARY_LAB_NET=${net}`];
 const sock = (node: string) => join(stateRoot, node, 'agent.sock');
 const nodeIP = (i: number) => `${net}.${100 + i}`;
 
-function lab(...args: string[]) {
-  const r = spawnSync(script, ['--state-root', stateRoot, ...args], { encoding: 'utf8', env, timeout: 240_000 });
-  return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-}
+/** cluster.sh, asynchronously: a blocked event loop would miss the agents closing idle API connections. */
+const lab = (...args: string[]) => run('env', [...labEnv, script, '--state-root', stateRoot, ...args], 240_000);
 
 /** One CLI command against a node's agent, in process. */
 async function cli(node: string, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -93,7 +90,7 @@ describe.skipIf(!root)('three nodes over etcd, native routing', () => {
   const ip: Record<string, string> = {};
 
   beforeAll(async () => {
-    const up = lab('up', '3');
+    const up = await lab('up', '3');
     if (up.code !== 0) throw new Error(`cluster.sh up 3 failed: ${up.stderr}`);
     await ok('k8s-w1', 'run', pod('web1'), '--labels', 'app=web1', '--', ...SERVER);
     await ok('k8s-w2', 'run', pod('web2'), '--labels', 'app=web2', '--', ...SERVER);
@@ -111,7 +108,7 @@ describe.skipIf(!root)('three nodes over etcd, native routing', () => {
     for (const [node, name] of [['k8s-w1', 'web1'], ['k8s-w2', 'web2'], ['k8s-ctr', 'client'], ['k8s-w2', 'twin']]) {
       await cli(node, 'delete', 'pod', pod(name)).catch(() => undefined);
     }
-    const down = lab('down');
+    const down = await lab('down');
     if (down.code !== 0) console.warn(`cluster.sh down: ${down.stderr}`);
     // Pod namespaces an agent could not delete (it died first): ours carry the tag.
     for (const ns of sh('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0])) {
@@ -214,7 +211,7 @@ describe.skipIf(!root)('three nodes over etcd, native routing', () => {
         const out = await ok('k8s-w1', 'observe', '--last', '50', '--verdict', 'DROPPED');
         return out.includes(`${pod('web1')}:80`) ? out : undefined;
       });
-      expect(drops).toMatch(new RegExp(`default/${pod('client')}:\\d+ \\(ID:\\d+\\) <> default/${pod('web1')}:80 \\(ID:\\d+\\) Policy denied`));
+      expect(drops).toMatch(new RegExp(`default/${pod('client')}:\\d+ \\(ID:\\d+\\) <> default/${pod('web1')}:80 \\(ID:\\d+\\) Policy denied by denylist DROPPED`));
       // web2 on the other worker is not selected by it.
       expect(await curl('k8s-ctr', pod('client'), `http://${ip.web2}/`)).toBe(`${pod('web2')} ${ip.client}\n`);
     } finally {
@@ -237,6 +234,27 @@ describe.skipIf(!root)('three nodes over etcd, native routing', () => {
     expect(flows).toMatch(new RegExp(`\\(host\\) -> default/${pod('web1')}:80 \\(ID:\\d+\\) to-endpoint FORWARDED`));
   });
 
+  it('ingress fromEntities remote-node on w1: the k8s-ctr node gets in, the k8s-ctr pod is denied (Policy denied)', async () => {
+    const file = join(stateRoot, 'remote-node.yaml');
+    writeFileSync(file, [
+      'apiVersion: cilium.io/v2', 'kind: CiliumNetworkPolicy', `metadata: {name: ${pod('from-nodes')}}`, 'spec:',
+      '  endpointSelector: {matchLabels: {app: web1}}', '  ingress:', '  - fromEntities: [remote-node]', '',
+    ].join('\n'));
+    await ok('k8s-w1', 'apply', '-f', file);
+    try {
+      const fromCtrNode = await run('ip', ['netns', 'exec', `${prefix}k8s-ctr`, 'curl', '-s', '--max-time', '2', `http://${ip.web1}/`]);
+      expect(fromCtrNode.stdout).toBe(`${pod('web1')} ${nodeIP(0)}\n`);
+      expect((await exec('k8s-ctr', pod('client'), 'curl', '-s', '--max-time', '2', `http://${ip.web1}/`)).code).not.toBe(0);
+      const drops = await until('the drop on w1', async () => {
+        const out = await ok('k8s-w1', 'observe', '--last', '20', '--verdict', 'DROPPED');
+        return /Policy denied DROPPED/.test(out) ? out : undefined;
+      });
+      expect(drops).toMatch(new RegExp(`default/${pod('client')}:\\d+ \\(ID:\\d+\\) <> default/${pod('web1')}:80 \\(ID:\\d+\\) Policy denied DROPPED`));
+    } finally {
+      await ok('k8s-w1', 'delete', '-f', file);
+    }
+  });
+
   it('a restarted agent keeps its pod CIDR and drops the routes to nodes that left while it was down', async () => {
     const pidFile = join(stateRoot, 'k8s-ctr', 'agent.pid');
     const pid = sh('cat', [pidFile]).trim();
@@ -244,7 +262,7 @@ describe.skipIf(!root)('three nodes over etcd, native routing', () => {
     await until('the k8s-ctr agent gone', async () => (sh('ps', ['-o', 'stat=', '-p', pid], { allowFail: true }).trim().replace('Z', '') === '' ? true : undefined));
     // A node that left while no agent watched: its route stays behind in the kernel.
     sh('ip', ['-n', `${prefix}k8s-ctr`, 'route', 'add', '172.20.9.0/24', 'via', nodeIP(1), 'proto', '199']);
-    const up = lab('up', '3');
+    const up = await lab('up', '3');
     expect(up.code, up.stderr).toBe(0);
     expect(up.stderr).toContain('already running');
     await until('the stale route pruned', async () => (routes('k8s-ctr').includes('172.20.9.0/24') ? undefined : true));
