@@ -81,8 +81,11 @@ export function cil_to_host(ctx: PacketContext, dp: Datapath): number {
   if (ctx.dstIdentity === 0) ctx.dstIdentity = dp.lookupIdentity(ctx.daddr);
   ctx.dstEp = ctx.dstIdentity === HOST_ID ? dp.hostEp : 0;
   ctx.ifindex = dp.epIfindex[dp.hostEp];
-  // A redirect to the proxy was traced before its rewrite (redirectToProxy).
-  if (!ctx.toProxy) dp.trace(ctx, ctx.dstIdentity === HOST_ID ? TRACE_TO_HOST : remoteNodeOf(dp, ctx.daddr) !== 0 ? TRACE_TO_NETWORK : TRACE_TO_STACK);
+  // A redirect to the proxy was traced before its rewrite (redirectToProxy); the remote-node
+  // lookup runs only for packets that are reported (most of a bulk transfer is not).
+  if (!ctx.toProxy && (ctx.report || ctx.traced)) {
+    dp.trace(ctx, ctx.dstIdentity === HOST_ID ? TRACE_TO_HOST : remoteNodeOf(dp, ctx.daddr) !== 0 ? TRACE_TO_NETWORK : TRACE_TO_STACK);
+  }
   ctx.outFd = dp.hostFd;
   return CTX_ACT_REDIRECT;
 }
