@@ -6,6 +6,7 @@ import { benchPolicy } from './policy.ts';
 import { benchServices } from './services.ts';
 import { benchTrace } from './trace.ts';
 import { benchL7 } from './l7.ts';
+import { benchLatency } from './latency.ts';
 import { cleanup, round } from './lib.ts';
 
 type Result = Record<string, number>;
@@ -23,6 +24,7 @@ const SUITES: Record<string, (acc: Result) => Promise<Result>> = {
   policy: () => benchPolicy(),
   trace: () => benchTrace(),
   l7: () => benchL7(),
+  latency: () => benchLatency(),
 };
 
 async function main(): Promise<void> {

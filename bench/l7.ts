@@ -1,8 +1,8 @@
 // L7: small HTTP requests over keep-alive connections to a pod, first with an L4 rule only, then
 // with an L7 rule (`http: [{}]`) sending them through the in-process proxy — requests/s and the
 // latency the proxy adds at p50 and p99, measured in the same run.
-import { spawn } from 'node:child_process';
 import { TestAgent } from '../test/helpers/agent.ts';
+import { spawnTracked, waitListening } from '../test/helpers/sys.ts';
 import { DURATION, REPEAT, round } from './lib.ts';
 
 // argv: host port concurrency durationMs → {rps, p50, p99} (latencies in microseconds)
@@ -31,9 +31,9 @@ const CONCURRENCY = 8;
 
 function load(ns: string, ip: string): Promise<{ rps: number; p50: number; p99: number }> {
   return new Promise((resolve, reject) => {
-    const c = spawn('ip', ['netns', 'exec', ns, 'node', '-e', CLIENT, ip, '8080', String(CONCURRENCY), String(DURATION * 1000)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawnTracked('ip', ['netns', 'exec', ns, 'node', '-e', CLIENT, ip, '8080', String(CONCURRENCY), String(DURATION * 1000)]);
     let out = '';
-    c.stdout.on('data', (d) => (out += d));
+    c.stdout!.on('data', (d) => (out += d));
     c.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load generator exited ${code}`))));
   });
 }
@@ -52,7 +52,7 @@ export async function benchL7() {
     await agent.start();
     await agent.createPod('bench-client', { app: 'bench-client' });
     const server = await agent.createPod('bench-server', { app: 'bench-server' }, ['node', '-e', SERVER]);
-    await new Promise((r) => setTimeout(r, 800));
+    await waitListening(agent.podNetns('bench-server'), 8080);
     const l4: Array<{ rps: number; p50: number; p99: number }> = [];
     const l7: typeof l4 = [];
     // Alternate the two so a busy moment on the machine hits both alike.

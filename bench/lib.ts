@@ -1,6 +1,7 @@
 // Shared pieces of the benchmarks: namespace pairs joined by veth or by TUN devices, and iperf3 runs.
 import { execFileSync, spawn } from 'node:child_process';
 import { native, type TunDevice } from '../src/native/index.ts';
+import { killNetnsPids, waitListening } from '../test/helpers/sys.ts';
 
 let seq = 0;
 const made: string[] = [];
@@ -17,9 +18,12 @@ export function netns(tag: string): string {
   return name;
 }
 
+/** Deletes the benchmark's namespaces, killing (by pid) whatever still runs in them first. */
 export function cleanup(): void {
   while (made.length) {
-    try { sh('ip', 'netns', 'del', made.pop()!); } catch { /* already gone */ }
+    const ns = made.pop()!;
+    killNetnsPids(ns);
+    try { sh('ip', 'netns', 'del', ns); } catch { /* already gone */ }
   }
 }
 process.on('exit', cleanup);
@@ -67,17 +71,19 @@ export function runAsync(args: string[]): Promise<string> {
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Runs an iperf3 server in `server` and a client in `client`; the event loop stays free meanwhile. */
 async function iperf(client: string, server: string, serverIp: string, clientArgs: string[]): Promise<any> {
   const port = String(5201 + (seq++ % 50));
   const srv = spawn('ip', ['netns', 'exec', server, 'iperf3', '-s', '-1', '-B', serverIp, '-p', port], { stdio: 'ignore' });
   try {
-    await sleep(300);
+    await waitListening(server, Number(port));
     return JSON.parse(await runAsync(['ip', 'netns', 'exec', client, 'iperf3', '-c', serverIp, '-p', port, '-J', ...clientArgs]));
   } finally {
-    srv.kill('SIGKILL');
+    if (srv.exitCode === null && srv.signalCode === null) {
+      const gone = new Promise((r) => srv.once('exit', r));
+      srv.kill('SIGKILL');
+      await gone;
+    }
   }
 }
 

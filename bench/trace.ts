@@ -54,7 +54,7 @@ export async function benchTrace() {
     let traced: number;
     try {
       onGbps = await tcpGbps(client, server, b.podIP);
-      traced = on.lines();
+      traced = on.lines() - 1; // the first line is the started record
     } finally {
       on.req.destroy();
     }

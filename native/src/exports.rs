@@ -33,6 +33,16 @@ fn tun_open(a: &Args) -> JsResult {
     Ok(r)
 }
 
+/// udpOpen(netns, addr, port, bufferBytes) → { fd, port }: a non-blocking UDP socket bound in netns.
+fn udp_open(a: &Args) -> JsResult {
+    let ns = netns_arg(a, 0)?;
+    let (fd, port) = io::udp_bind(&ns, a.u32(1, "addr")?, a.int(2, "port", 0, 65535)? as u16, a.usize_max(3, "bufferBytes", 1 << 30)?)?;
+    let r = object(a.env)?;
+    set_num(a.env, r, "fd", fd as f64)?;
+    set_num(a.env, r, "port", port as f64)?;
+    Ok(r)
+}
+
 fn tun_delete(a: &Args) -> JsResult {
     let existed = tun::delete(&a.string(0, "name")?, &netns_arg(a, 1)?)?;
     boolean(a.env, existed)
@@ -84,6 +94,7 @@ fn parse(a: &Args) -> JsResult {
     let idx = a.usize_max(5, "index", usize::MAX >> 8)?;
     let rec = meta.get_mut(idx * META_WORDS..(idx + 1) * META_WORDS).ok_or("parse: meta too short for index")?;
     wire::parse(&buf[off..off + len], vnet, off as u32, rec);
+    rec[crate::meta::M_SLOT] = io::NO_SLOT;
     number(a.env, rec[crate::meta::M_FLAGS] as f64)
 }
 
@@ -185,10 +196,18 @@ const EXPORTS: &[(&str, Exported)] = &[
     ("ifindex", ifindex),
     ("setLinkUp", set_link_up),
     ("closeFd", close_fd),
+    ("udpOpen", udp_open),
+    ("udpCapabilities", io::udp_capabilities),
+    ("poolCreate", io::pool_create),
+    ("poolHold", io::pool_hold),
+    ("poolRelease", io::pool_release),
+    ("poolStats", io::pool_stats),
     ("readerStart", io::reader_start),
+    ("udpReaderStart", io::udp_reader_start),
     ("forwardStart", io::forward_start),
     ("readerStop", io::reader_stop),
     ("writeBatch", io::write_batch),
+    ("udpWriteBatch", io::udp_write_batch),
     ("readOnce", io::read_once),
     ("ioStats", io::io_stats),
     ("parse", parse),

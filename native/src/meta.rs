@@ -1,7 +1,7 @@
 //! Layout of the per-packet metadata record the parser fills: META_WORDS u32 words per packet.
 //! The TypeScript mirror is src/native/meta.ts; keep the two in step.
 
-pub const META_WORDS: usize = 32;
+pub const META_WORDS: usize = 40;
 
 // Where the packet lies in the buffer it was read into (absolute byte offsets).
 pub const M_OFF: usize = 0; // start of the frame (the virtio-net header when present)
@@ -38,7 +38,14 @@ pub const M_FLAGS: usize = 27; // F_* bits below
 pub const M_TCP_SEQ: usize = 28;
 pub const M_TCP_ACK: usize = 29;
 pub const M_SOURCE: usize = 30; // caller-defined: the device the packet came from
-pub const M_RESERVED: usize = 31;
+pub const M_SLOT: usize = 31; // pool slot holding the frame (NO_SLOT when parsed from a caller's buffer)
+// UDP reader only (zero for TUN): the sender and where the datagram lies; M_OFF.. describe the
+// packet parsed innerOffset bytes into it.
+pub const M_PEER_ADDR: usize = 32; // host byte order
+pub const M_PEER_PORT: usize = 33;
+pub const M_DGRAM_OFF: usize = 34; // absolute offset of the UDP payload
+pub const M_DGRAM_LEN: usize = 35;
+// Words 36..39 are free for the next fields.
 
 // M_FLAGS bits
 pub const F_IPV4: u32 = 1 << 0; // an IPv4 header was parsed

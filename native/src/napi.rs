@@ -57,6 +57,7 @@ extern "C" {
     pub fn napi_create_reference(env: napi_env, value: napi_value, initial: u32, result: *mut napi_ref) -> napi_status;
     pub fn napi_delete_reference(env: napi_env, r: napi_ref) -> napi_status;
     pub fn napi_get_reference_value(env: napi_env, r: napi_ref, result: *mut napi_value) -> napi_status;
+    pub fn napi_create_arraybuffer(env: napi_env, len: usize, data: *mut *mut c_void, result: *mut napi_value) -> napi_status;
     pub fn napi_create_external_arraybuffer(env: napi_env, data: *mut c_void, len: usize, finalize: napi_finalize, hint: *mut c_void, result: *mut napi_value) -> napi_status;
     pub fn napi_create_external(env: napi_env, data: *mut c_void, finalize: napi_finalize, hint: *mut c_void, result: *mut napi_value) -> napi_status;
     pub fn napi_get_value_external(env: napi_env, value: napi_value, result: *mut *mut c_void) -> napi_status;
@@ -233,17 +234,24 @@ impl Args {
         Ok(self.argv[i])
     }
 
-    pub fn external<T>(&self, i: usize, name: &str) -> Result<&'static mut T, String> {
+    /// A handle this addon returned, of kind T (checked by its tag, so a reader is never taken for a pool).
+    pub fn external<T: Handle>(&self, i: usize, name: &str) -> Result<&'static mut T, String> {
         if self.kind(i) != ValueType::External {
             return Err(self.err(i, name, "a handle returned by this addon"));
         }
         let mut p = ptr::null_mut();
         status(unsafe { napi_get_value_external(self.env, self.argv[i], &mut p) }, "get_value_external")?;
-        if p.is_null() {
-            return Err(self.err(i, name, "a live handle"));
+        if p.is_null() || unsafe { *(p as *const u32) } != T::TAG {
+            return Err(self.err(i, name, T::KIND));
         }
         Ok(unsafe { &mut *(p as *mut T) })
     }
+}
+
+/// An object handed to JS as an external: #[repr(C)] with a u32 tag (T::TAG) as its first field.
+pub trait Handle {
+    const TAG: u32;
+    const KIND: &'static str;
 }
 
 /// A zero-length slice for a null pointer, so callers never see a dangling one.
@@ -301,6 +309,13 @@ pub fn external(env: napi_env, data: *mut c_void, finalize: napi_finalize) -> Js
     let mut r = ptr::null_mut();
     status(unsafe { napi_create_external(env, data, finalize, ptr::null_mut(), &mut r) }, "create_external")?;
     Ok(r)
+}
+
+/// A new zero-filled ArrayBuffer of `len` bytes, owned by V8, and its data pointer.
+pub fn arraybuffer(env: napi_env, len: usize) -> Result<(napi_value, &'static mut [u8]), String> {
+    let (mut r, mut data) = (ptr::null_mut(), ptr::null_mut());
+    status(unsafe { napi_create_arraybuffer(env, len, &mut data, &mut r) }, "create_arraybuffer")?;
+    Ok((r, unsafe { slice_mut(data as *mut u8, len) }))
 }
 
 pub fn reference(env: napi_env, v: napi_value) -> Result<napi_ref, String> {

@@ -1,16 +1,16 @@
 // The agent: wires config, kvstore, maps, datapath, host device and endpoints, and answers the API.
-import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { native } from '../native/index.ts';
-import { MapRegistry } from '../maps/index.ts';
+import type { MapRegistry } from '../maps/index.ts';
 import { Datapath } from '../dataplane/datapath.ts';
 import { dumpEntries, formatterFor } from '../maps/cilium/index.ts';
 import type { AgentConfig } from '../control/config.ts';
-import { openKVStore, type KVStore, type KVWatch } from '../control/kvstore.ts';
+import type { KVStore } from '../control/kvstore.ts';
 import { claimPodCidr, Ipam } from '../control/ipam.ts';
-import { formatCidr } from '../wire/ip-text.ts';
-import { setupHostDevice } from '../control/host.ts';
+import { formatCidr, parseIPv4 } from '../wire/ip-text.ts';
+import { linuxPlatform, type AgentPlatform } from './platform.ts';
 import { EndpointManager } from '../control/endpoints.ts';
+import { NODE_LEASE_TTL, nodeLabels, registerNode } from '../control/nodes.ts';
 import { IdentityAllocator } from '../identity/allocator.ts';
 import { timeoutsFromConfig } from '../conntrack/timeouts.ts';
 import { ctListLines } from '../maps/cilium/ct.ts';
@@ -21,11 +21,10 @@ import { PolicyManager } from '../control/policy.ts';
 import { ResourceManager } from '../control/resources/manager.ts';
 import { ProxyManager } from '../proxy/http/manager.ts';
 import { Observability } from '../observe/metrics/index.ts';
-import { ipToU32 } from '../dataplane/map-defs.ts';
 import type { ClusterDnsServer } from '../proxy/dns/index.ts';
 import { startTraceSession, traceFilter } from '../observe/trace/session.ts';
 import type { TraceRequest, TraceSink } from '../observe/trace/types.ts';
-import type { AgentFacade, AgentStatus, Endpoint, MapEntryView, MapSummary, MonitorEvent, Pod, PodSpec, Service, ServiceSpec } from '../control/types.ts';
+import type { AgentFacade, AgentStatus, DatapathFeatures, Endpoint, MapEntryView, MapSummary, MonitorEvent, Pod, Service } from '../control/types.ts';
 import { Hubble } from '../observe/hubble/observer.ts';
 import { AgentResolver } from '../observe/hubble/resolver.ts';
 import { startWebServer, type WebServer } from '../observe/web/server.ts';
@@ -57,18 +56,17 @@ export class Agent implements AgentFacade {
   private web?: WebServer;
   private hubbleGrpc?: HubbleGrpc;
   private multiNode?: MultiNode;
-  private identityWatch?: KVWatch;
 
-  constructor(private readonly cfg: AgentConfig, private readonly log: Logger) {
+  constructor(private readonly cfg: AgentConfig, private readonly log: Logger, private readonly platform: AgentPlatform = linuxPlatform()) {
     this.nodeName = cfg['node-name'];
   }
 
   async start(): Promise<void> {
     const cfg = this.cfg;
     const stateDir = cfg['state-dir'];
-    mkdirSync(stateDir, { recursive: true });
-    this.kv = await openKVStore(cfg.kvstore, stateDir, cfg['kvstore-opt']);
-    this.registry = new MapRegistry(stateDir, native.mapFile, { sync: native.syncMap });
+    const platform = this.platform;
+    this.kv = await platform.openStore(cfg);
+    this.registry = platform.maps(cfg);
     this.dp = new Datapath(this.registry, {
       monitorCapacity: cfg['monitor-queue-size'],
       ct: { tcp: cfg['bpf-ct-global-tcp-max'], any: cfg['bpf-ct-global-any-max'] },
@@ -80,14 +78,19 @@ export class Agent implements AgentFacade {
     this.gcTimer.unref();
     const cidr = await claimPodCidr(this.kv, this.nodeName, cfg['ipv4-pod-cidr'], cfg['cluster-pool-ipv4-cidr'], cfg['cluster-pool-ipv4-mask-size']);
     this.ipam = await Ipam.open(this.kv, this.nodeName, cidr);
-    const host = await setupHostDevice(this.ipam.routerIP, formatCidr(cidr), cfg['service-cluster-ip-range'], cfg.mtu, cfg['enable-offloads']);
+    // One lease for this node: its registration and its identity claims end with it.
+    const lease = await this.kv.grantLease(NODE_LEASE_TTL);
+    await registerNode(this.kv, lease, {
+      name: this.nodeName, nodeIP: cfg['node-ip'], podCIDR: formatCidr(cidr), routerIP: this.ipam.routerIP, version: VERSION, labels: nodeLabels(this.nodeName, cfg['node-labels']),
+    });
+    const host = await platform.hostDevice(this.ipam.routerIP, formatCidr(cidr), cfg);
     this.hostFd = host.fd;
-    const identities = (this.identities = new IdentityAllocator(this.kv, this.nodeName));
+    const identities = (this.identities = new IdentityAllocator(this.kv, this.nodeName, undefined, lease));
     await identities.load();
     this.endpointsMgr = new EndpointManager(
       {
         node: this.nodeName, nodeIP: cfg['node-ip'], cluster: cfg['cluster-name'], stateDir, mtu: cfg.mtu, offloads: cfg['enable-offloads'], dnsIP: KUBE_DNS_IP,
-        policyMapMax: cfg['bpf-policy-map-max'],
+        policyMapMax: cfg['bpf-policy-map-max'], podNetwork: platform.pods, processes: platform.processes,
         onChange: async () => {
           await this.services.syncAll();
           this.policy.regenerate();
@@ -98,8 +101,8 @@ export class Agent implements AgentFacade {
       },
       this.kv, this.dp, this.ipam, identities, this.log,
     );
-    this.dp.proxy.routerIP = ipToU32(this.ipam.routerIP);
-    if (cfg['enable-l7-proxy']) {
+    this.dp.proxy.routerIP = parseIPv4(this.ipam.routerIP);
+    if (cfg['enable-l7-proxy'] && platform.sockets) {
       this.proxies = new ProxyManager(this.ipam.routerIP, this.dp.proxy, (e) => this.dp.events.publishAccessLog(e, this.describePeer(e.client.ip), this.describePeer(e.server.ip)), this.log);
     }
     this.policy = new PolicyManager({
@@ -115,18 +118,18 @@ export class Agent implements AgentFacade {
       serviceCidr: cfg['service-cluster-ip-range'], maglev: cfg['bpf-lb-algorithm'] === 'maglev', reservedIPs: [KUBERNETES_SVC_IP, KUBE_DNS_IP],
     }, this.log);
     const restored = await this.endpointsMgr.restore();
+    await this.endpointsMgr.follow();
     this.multiNode = await MultiNode.start(this.kv, {
-      node: this.nodeName, cluster: cfg['cluster-name'], clusterId: cfg['cluster-id'], nodeIP: cfg['node-ip'], podCidr: formatCidr(cidr), routerIP: this.ipam.routerIP,
-      nodeLabels: cfg['node-labels'], version: VERSION, routingMode: cfg['routing-mode'], tunnelProtocol: cfg['tunnel-protocol'],
-      autoDirectNodeRoutes: cfg['auto-direct-node-routes'], ipcache: this.dp.ipcache, tunnel: this.registry.open(tunnelSpec() as never) as HashMap,
+      node: this.nodeName, nodeIP: cfg['node-ip'], clusterId: cfg['cluster-id'], podCidr: formatCidr(cidr), routingMode: cfg['routing-mode'],
+      autoDirectNodeRoutes: cfg['auto-direct-node-routes'], ipcache: this.dp.ipcache, tunnel: this.registry.open(tunnelSpec() as never) as HashMap, lease,
       onRemotePods: () => void this.services.syncAll().catch((e: Error) => this.log.warn({ err: e.message }, 'services: resync after remote pods failed')),
     }, this.log);
     await this.multiNode.publish(this.endpointsMgr.list(), this.endpointsMgr.endpoints());
     await this.services.restore();
     await this.policy.restore();
-    // After policy is restored: identities other nodes allocate are selected by their labels.
-    this.identityWatch = identities.watch(() => this.policy.regenerate(true));
-    this.dns = await startClusterDns(this.services, this.ipam.routerIP, this.log);
+    // From now on: identities other nodes allocate are selected by their labels.
+    identities.onChange = () => this.policy.regenerate(true);
+    if (platform.sockets) this.dns = await startClusterDns(this.services, this.ipam.routerIP, this.log);
     this.resources = new ResourceManager({
       node: this.nodeName, kv: this.kv, log: this.log,
       pods: {
@@ -140,8 +143,14 @@ export class Agent implements AgentFacade {
     });
     await this.resources.restore();
     this.startHubble();
+    if (platform.sockets) await this.startServers();
+    this.log.info({ node: this.nodeName, podCIDR: formatCidr(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');
+  }
+
+  /** Hubble's gRPC API and relay, metrics (prometheus-serve-addr, hubble-metrics-server), the flow exporter and the Hubble-UI-like page. */
+  private async startServers(): Promise<void> {
+    const cfg = this.cfg;
     if (this.hubble) this.hubbleGrpc = await startHubbleGrpc(cfg, this.hubble, { nodeName: this.nodeName, version: VERSION, log: this.log });
-    // Metrics (prometheus-serve-addr, hubble-metrics-server) and the flow exporter (hubble-export-file-path).
     this.observability = await Observability.start(cfg, {
       metricsSnapshot: () => this.dp.metricsSnapshot(), listMaps: () => this.listMaps(), listEndpoints: () => this.listEndpoints(),
       listServices: () => this.listServices(), subscribeEvents: (cb) => this.dp.events.subscribeRaw(cb), version: VERSION,
@@ -152,21 +161,23 @@ export class Agent implements AgentFacade {
       this.web = await startWebServer({ address: cfg['hubble-ui-listen-address'], flows: () => this.hubble, log: this.log })
         .catch((err: Error) => { this.log.warn({ err: err.message }, 'hubble ui: not serving'); return undefined; });
     }
-    this.log.info({ node: this.nodeName, podCIDR: formatCidr(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');
   }
 
   /** Stops the datapath; pods, devices and pinned maps stay for the next agent process. */
   async stop(): Promise<void> {
     clearInterval(this.gcTimer);
+    this.resources?.close();
+    this.services?.close();
+    this.policy?.close();
+    this.endpointsMgr?.close();
     this.identities?.close();
     this.multiNode?.close();
-    this.identityWatch?.close();
     await this.observability?.close();
     await this.web?.close();
     await this.hubbleGrpc?.close();
     this.proxies?.close();
     await this.dns?.close();
-    this.endpointsMgr?.shutdown();
+    await this.endpointsMgr?.shutdown();
     if (this.hostFd >= 0) native.closeFd(this.hostFd);
     this.hostFd = -1;
     await this.kv?.close();
@@ -180,11 +191,10 @@ export class Agent implements AgentFacade {
       nodeIP: this.cfg['node-ip'],
       version: VERSION,
       uptimeSeconds: Math.round((Date.now() - this.started) / 1000),
-      kvstore: this.cfg.kvstore === 'etcd' ? 'Ok etcd' : `Ok local ${this.cfg['state-dir']}/kvstore.json`,
+      kvstore: this.kv.health(),
       ipam: { cidr: formatCidr(this.ipam.cidr), allocated: this.ipam.allocated },
       routerIP: this.ipam.routerIP,
-      routingMode: this.cfg['routing-mode'],
-      routing: this.multiNode?.routingText(),
+      features: this.features(),
       endpoints: { total: eps.length, ready: eps.filter((e) => e.state === 'ready').length },
       maps: this.listMaps(),
       datapath: {
@@ -192,7 +202,19 @@ export class Agent implements AgentFacade {
         ...this.dp.totals(),
       },
       controllers: { total: 0, failing: 0 },
-      proxyRedirects: this.proxies?.count ?? 0,
+    };
+  }
+
+  /** What runs: routing as the node registry sees it; no tunnel, masquerading, pacing, NodePort or LoadBalancer until the datapath has them. */
+  private features(): DatapathFeatures {
+    const maglev = this.cfg['bpf-lb-algorithm'] === 'maglev';
+    return {
+      ...(this.multiNode?.routing() ?? { routing: 'native' }),
+      monitor: { cpus: 1, ringEvents: this.dp.events.capacity },
+      services: { clusterIP: true, nodePort: false, loadBalancer: false, externalIPs: true, hostPort: false },
+      backendSelection: maglev ? { algorithm: 'maglev', maglevTableSize: this.dp.lb.maglevSize } : { algorithm: 'random' },
+      ...(this.proxies ? { proxy: { redirects: this.proxies.count, ports: '10000-20000' } } : {}),
+      hubble: this.hubble !== undefined,
     };
   }
 
@@ -212,14 +234,6 @@ export class Agent implements AgentFacade {
     return this.endpointsMgr.get(namespace, name);
   }
 
-  createPod(spec: PodSpec): Promise<Pod> {
-    return this.endpointsMgr.create(spec);
-  }
-
-  deletePod(namespace: string, name: string): Promise<void> {
-    return this.endpointsMgr.delete(namespace, name);
-  }
-
   listEndpoints(): Endpoint[] {
     return this.endpointsMgr.endpoints();
   }
@@ -233,7 +247,7 @@ export class Agent implements AgentFacade {
   }
 
   dumpMap(name: string): MapEntryView[] | undefined {
-    if (!this.registry.names().includes(name)) return undefined;
+    if (!this.registry.get(name) && !this.registry.names().includes(name)) return undefined;
     return dumpEntries(this.registry.get(name) ?? this.registry.open(this.registry.specOnDisk(name)));
   }
 
@@ -241,7 +255,7 @@ export class Agent implements AgentFacade {
   private describePeer(ip: string): { id: number; identity: number; labels: string[] } {
     const ep = this.endpointsMgr.endpoints().find((e) => e.ipv4 === ip);
     if (ep) return { id: ep.id, identity: ep.identity, labels: ep.labels };
-    const identity = this.dp.lookupIdentity(ipToU32(ip));
+    const identity = this.dp.lookupIdentity(parseIPv4(ip));
     return { id: 0, identity, labels: this.policy.allIdentities().get(identity) ?? [] };
   }
 
@@ -251,14 +265,6 @@ export class Agent implements AgentFacade {
 
   getService(namespace: string, name: string): Service | undefined {
     return this.services.get(namespace, name);
-  }
-
-  applyService(spec: ServiceSpec) {
-    return this.services.apply(spec);
-  }
-
-  deleteService(namespace: string, name: string): Promise<void> {
-    return this.services.delete(namespace, name);
   }
 
   lbList(revnat: boolean): Array<[string, string]> {
@@ -274,20 +280,8 @@ export class Agent implements AgentFacade {
     return this.dp.ct.flush();
   }
 
-  importPolicies(objects: unknown[]) {
-    return this.policy.import(objects);
-  }
-
   listPolicies() {
     return { revision: this.policy.repo.revision, policies: this.policy.list() };
-  }
-
-  deletePolicy(kind: string, namespace: string | undefined, name: string): Promise<number> {
-    return this.policy.delete(kind, namespace, name);
-  }
-
-  deleteAllPolicies(): Promise<number> {
-    return this.policy.deleteAll();
   }
 
   bpfPolicy(endpointID: number): string | undefined {
@@ -321,8 +315,8 @@ export class Agent implements AgentFacade {
     return startTraceSession(this.dp, filter, sink, { timeoutMs, format: { describeEndpoint, hostEp: this.dp.hostEp } });
   }
 
-  /** Manifests (`ciliary apply -f`): set in start(). */
-  resources?: ResourceManager;
+  /** The one writer of pods, services, policies and the other kinds: set in start(). */
+  resources!: ResourceManager;
 
   /** Hubble's flow ring (`ciliary observe`, /v1/flows): set in start() unless enable-hubble is false. */
   hubble?: Hubble;
@@ -333,7 +327,7 @@ export class Agent implements AgentFacade {
     const resolver = new AgentResolver({
       pods: () => this.endpointsMgr.list(),
       endpoints: () => this.endpointsMgr.endpoints(),
-      lookupIdentity: (ip) => this.dp.lookupIdentity(ipToU32(ip)),
+      lookupIdentity: (ip) => this.dp.lookupIdentity(parseIPv4(ip)),
       identities: () => this.policy.allIdentities(),
       remotePods: () => this.multiNode?.remotePods() ?? [],
     });

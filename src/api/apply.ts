@@ -3,7 +3,7 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import { ApiError, ManifestError, type ResourceApi } from '../control/types.ts';
+import { ApiError, ManifestError, type ResourceService } from '../control/types.ts';
 import type { ApiPluginOptions } from './plugin.ts';
 
 const str = { type: 'string' } as const;
@@ -35,11 +35,7 @@ const ObjectsBody = {
 
 const POLL_MS = 200;
 
-export const applyPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, { agent }) => {
-  const resources = (): ResourceApi => {
-    if (!agent.resources) throw new ApiError(501, 'this agent has no resource manager');
-    return agent.resources;
-  };
+export const applyPlugin: FastifyPluginAsync<ApiPluginOptions<ResourceService>> = async (app, { agent }) => {
   const send = async <T>(reply: FastifyReply, fn: () => Promise<T> | T, code = 200) => {
     try {
       return await reply.code(code).send(await fn());
@@ -53,37 +49,37 @@ export const applyPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, { a
     schema: {
       summary: 'Apply Kubernetes objects (kubectl apply): all validated first, applied in dependency order, created ones rolled back on failure',
       tags: ['resources'], body: ObjectsBody,
-      response: { 200: { type: 'object', properties: { results: { type: 'array', items: ResultSchema } } }, ...errors(400, 404, 409, 422, 500, 501) },
+      response: { 200: { type: 'object', properties: { results: { type: 'array', items: ResultSchema } } }, ...errors(400, 404, 409, 422, 500) },
     },
-  }, (req, reply) => send(reply, async () => ({ results: await resources().apply(req.body.objects, { dryRun: req.body.dryRun }) })));
+  }, (req, reply) => send(reply, async () => ({ results: await agent.resources.apply(req.body.objects, { dryRun: req.body.dryRun }) })));
 
   app.post<{ Body: { objects: unknown[] } }>('/v1/delete', {
     schema: {
       summary: 'Delete the objects the manifests name (kubectl delete -f)',
       tags: ['resources'], body: ObjectsBody,
-      response: { 200: { type: 'object', properties: { results: { type: 'array', items: ResultSchema } } }, ...errors(400, 403, 501) },
+      response: { 200: { type: 'object', properties: { results: { type: 'array', items: ResultSchema } } }, ...errors(400, 403) },
     },
-  }, (req, reply) => send(reply, async () => ({ results: await resources().deleteObjects(req.body.objects) })));
+  }, (req, reply) => send(reply, async () => ({ results: await agent.resources.deleteObjects(req.body.objects) })));
 
   type KindRoute = { Params: { kind: string; name?: string }; Querystring: { namespace?: string } };
   const params = { type: 'object', properties: { kind: { type: 'string', pattern: '^[A-Za-z.]+$' }, name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' } } } as const;
   const query = { type: 'object', additionalProperties: false, properties: { namespace: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' } } } as const;
 
   app.get<KindRoute>('/v1/resources/:kind', {
-    schema: { summary: 'List objects of a kind (kubectl names: pods, deploy, svc, ns, cnp, ...); no namespace = all', tags: ['resources'], params, querystring: query, response: { 200: { type: 'array', items: ViewSchema }, ...errors(404, 501) } },
-  }, async (req) => resources().list(req.params.kind, req.query.namespace));
+    schema: { summary: 'List objects of a kind (kubectl names: pods, deploy, svc, ns, cnp, ...); no namespace = all', tags: ['resources'], params, querystring: query, response: { 200: { type: 'array', items: ViewSchema }, ...errors(404) } },
+  }, async (req) => agent.resources.list(req.params.kind, req.query.namespace));
 
   app.get<KindRoute>('/v1/resources/:kind/:name', {
-    schema: { summary: 'One object', tags: ['resources'], params, querystring: query, response: { 200: ViewSchema, ...errors(404, 501) } },
+    schema: { summary: 'One object', tags: ['resources'], params, querystring: query, response: { 200: ViewSchema, ...errors(404) } },
   }, async (req) => {
-    const v = resources().get(req.params.kind, req.query.namespace, req.params.name!);
+    const v = agent.resources.get(req.params.kind, req.query.namespace, req.params.name!);
     if (!v) throw new ApiError(404, `${req.params.kind} "${req.params.name}" not found`);
     return v;
   });
 
   app.delete<KindRoute>('/v1/resources/:kind/:name', {
-    schema: { summary: 'Delete one object (deleting a namespace deletes what is in it)', tags: ['resources'], params, querystring: query, response: { 200: ResultSchema, ...errors(403, 404, 501) } },
-  }, async (req) => resources().delete(req.params.kind, req.query.namespace, req.params.name!));
+    schema: { summary: 'Delete one object (deleting a namespace deletes what is in it)', tags: ['resources'], params, querystring: query, response: { 200: ResultSchema, ...errors(403, 404) } },
+  }, async (req) => agent.resources.delete(req.params.kind, req.query.namespace, req.params.name!));
 
   type LogRoute = { Params: { namespace: string; name: string }; Querystring: { follow?: boolean; tail?: number } };
   app.get<LogRoute>('/v1/pods/:namespace/:name/logs', {
@@ -95,7 +91,7 @@ export const applyPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, { a
     },
   }, async (req, reply) => {
     const { namespace, name } = req.params;
-    const path = resources().podLogPath(namespace, name);
+    const path = agent.resources.podLogPath(namespace, name);
     if (!path) throw new ApiError(404, `pods "${name}" not found`);
     reply.type('text/plain; charset=utf-8');
     if (!req.query.follow) return reply.send(existsSync(path) ? createReadStream(path) : '');
@@ -104,7 +100,7 @@ export const applyPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, { a
     let closed = false;
     const pump = async () => {
       if (closed) return;
-      if (resources().podLogPath(namespace, name) === undefined) {
+      if (agent.resources.podLogPath(namespace, name) === undefined) {
         closed = true;
         out.end();
         return;

@@ -1,8 +1,9 @@
 // /v1/ct: the global conntrack maps, listed (`bpf ct list global`) or flushed (`bpf ct flush global`).
 import type { FastifyPluginAsync } from 'fastify';
+import type { CtService } from '../control/types.ts';
 import type { ApiPluginOptions } from './plugin.ts';
 
-export const ctPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, { agent }) => {
+export const ctPlugin: FastifyPluginAsync<ApiPluginOptions<CtService>> = async (app, { agent }) => {
   app.get('/v1/ct', {
     schema: {
       summary: 'Conntrack entries, one line each (`bpf ct list global`)',

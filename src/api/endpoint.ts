@@ -1,6 +1,6 @@
 // GET /v1/endpoint and /v1/endpoint/:id: local endpoints as `endpoint list` shows them.
 import type { FastifyPluginAsync } from 'fastify';
-import { ApiError } from '../control/types.ts';
+import { ApiError, type EndpointService } from '../control/types.ts';
 import { errorResponses } from './errors.ts';
 import type { ApiPluginOptions } from './plugin.ts';
 
@@ -28,7 +28,7 @@ export const EndpointSchema = {
 // A string with a pattern rather than an integer: the API does not coerce types, anywhere.
 const IdParams = { type: 'object', properties: { id: { type: 'string', pattern: '^[0-9]{1,5}$' } }, required: ['id'] } as const;
 
-export const endpointPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, { agent }) => {
+export const endpointPlugin: FastifyPluginAsync<ApiPluginOptions<EndpointService>> = async (app, { agent }) => {
   app.get('/v1/endpoint', {
     schema: { summary: 'List endpoints', tags: ['endpoint'], response: { 200: { type: 'array', items: EndpointSchema } } },
   }, async () => [...agent.listEndpoints()].sort((a, b) => a.id - b.id));

@@ -4,13 +4,13 @@
 // a {"lost_events": N} line; the agent never waits for it. GET /v1/hubble/status: `hubble status`.
 import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsync } from 'fastify';
-import { ApiError, type AgentFacade, type HubbleApi } from '../control/types.ts';
+import { ApiError, type FlowService, type HubbleApi } from '../control/types.ts';
 import type { Flow } from '../observe/flow.ts';
 import { FilterError, matchFlow } from '../observe/hubble/filter.ts';
 import { parseFlowsQuery, type FlowsRequest } from '../observe/hubble/query.ts';
 import type { ApiPluginOptions } from './plugin.ts';
 
-export interface FlowsPluginOptions extends ApiPluginOptions {
+export interface FlowsPluginOptions extends ApiPluginOptions<FlowService> {
   /** Flows queued for a slow follower before the oldest are dropped. */
   maxQueuedFlows?: number;
 }
@@ -18,7 +18,7 @@ export interface FlowsPluginOptions extends ApiPluginOptions {
 const flowLine = (f: Flow) => JSON.stringify({ flow: f, node_name: f.node_name, time: f.time }) + '\n';
 const lostLine = (n: number) => JSON.stringify({ lost_events: n }) + '\n';
 
-function hubbleOf(agent: AgentFacade): HubbleApi {
+function hubbleOf(agent: FlowService): HubbleApi {
   if (!agent.hubble) throw new ApiError(503, 'hubble is disabled (enable-hubble=false)');
   return agent.hubble;
 }

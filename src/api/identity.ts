@@ -1,5 +1,6 @@
 // GET /v1/identity (`identity list`) and GET /v1/ip (`ip list`): the identities this node knows and the ipcache.
 import type { FastifyPluginAsync } from 'fastify';
+import type { IdentityService } from '../control/types.ts';
 import type { ApiPluginOptions } from './plugin.ts';
 
 const labels = { type: 'array', items: { type: 'string' } } as const;
@@ -19,7 +20,7 @@ export const IpEntrySchema = {
   },
 } as const;
 
-export const identityPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, { agent }) => {
+export const identityPlugin: FastifyPluginAsync<ApiPluginOptions<IdentityService>> = async (app, { agent }) => {
   app.get('/v1/identity', {
     schema: { summary: 'Every identity this node knows: reserved, pods\', CIDR', tags: ['identity'], response: { 200: { type: 'array', items: IdentitySchema } } },
   }, async () => [...agent.listIdentities()].sort((a, b) => a.id - b.id));

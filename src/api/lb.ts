@@ -1,5 +1,6 @@
 // GET /v1/lb: the load-balancer maps as `bpf lb list` shows them (services and backends, or --revnat entries).
 import type { FastifyPluginAsync } from 'fastify';
+import type { LbService } from '../control/types.ts';
 import type { ApiPluginOptions } from './plugin.ts';
 
 const LbQuery = {
@@ -19,7 +20,7 @@ const LbRows = {
   },
 } as const;
 
-export const lbPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, { agent }) => {
+export const lbPlugin: FastifyPluginAsync<ApiPluginOptions<LbService>> = async (app, { agent }) => {
   app.get<{ Querystring: { revnat?: 'true' | 'false' } }>('/v1/lb', {
     schema: { summary: 'Load-balancer map rows (`bpf lb list`)', tags: ['lb'], querystring: LbQuery, response: { 200: LbRows } },
   }, async (req) => ({ rows: agent.lbList(req.query.revnat === 'true') }));

@@ -1,6 +1,6 @@
 // GET /v1/map and /v1/map/:name: the datapath's maps and their entries, decoded by the map catalog.
 import type { FastifyPluginAsync } from 'fastify';
-import { ApiError } from '../control/types.ts';
+import { ApiError, type MapService } from '../control/types.ts';
 import { errorResponses } from './errors.ts';
 import type { ApiPluginOptions } from './plugin.ts';
 
@@ -42,7 +42,7 @@ const MapParams = {
   required: ['name'],
 } as const;
 
-export const mapPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, { agent }) => {
+export const mapPlugin: FastifyPluginAsync<ApiPluginOptions<MapService>> = async (app, { agent }) => {
   app.get('/v1/map', {
     schema: { summary: 'List maps', tags: ['map'], response: { 200: { type: 'array', items: MapSummarySchema } } },
   }, async () => agent.listMaps());

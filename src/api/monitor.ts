@@ -1,7 +1,7 @@
 // GET /v1/monitor: monitor events as NDJSON until the client leaves; a slow client loses events, not memory.
 import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsync } from 'fastify';
-import type { MonitorEvent } from '../control/types.ts';
+import type { MonitorEvent, MonitorService } from '../control/types.ts';
 import type { ApiPluginOptions } from './plugin.ts';
 
 export const MONITOR_TYPES = ['drop', 'trace', 'policy-verdict', 'l7', 'agent'] as const;
@@ -34,7 +34,7 @@ const MonitorQuery = {
   },
 } as const;
 
-export interface MonitorPluginOptions extends ApiPluginOptions {
+export interface MonitorPluginOptions extends ApiPluginOptions<MonitorService> {
   /** Bytes a client may have unread before events are dropped for it (the socket's buffer is on top). */
   maxBufferedBytes?: number;
 }

@@ -1,5 +1,6 @@
 // GET /v1/openapi.json: an OpenAPI 3.1 document assembled from the schemas routes register with.
 import type { FastifyPluginCallback, RouteOptions } from 'fastify';
+import type { StatusService } from '../control/types.ts';
 import type { ApiPluginOptions } from './plugin.ts';
 
 interface CollectedRoute {
@@ -61,7 +62,7 @@ export function buildOpenApi(routes: CollectedRoute[], version: string): object 
 }
 
 /** Registered first and not encapsulated, so its onRoute hook sees every route registered after it. */
-export const openapiPlugin: FastifyPluginCallback<ApiPluginOptions> = (app, { agent }, done) => {
+export const openapiPlugin: FastifyPluginCallback<ApiPluginOptions<StatusService>> = (app, { agent }, done) => {
   const routes: CollectedRoute[] = [];
   app.addHook('onRoute', (r: RouteOptions) => {
     for (const method of Array.isArray(r.method) ? r.method : [r.method]) {
@@ -75,7 +76,7 @@ export const openapiPlugin: FastifyPluginCallback<ApiPluginOptions> = (app, { ag
 };
 (openapiPlugin as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
 
-function versionOf(agent: ApiPluginOptions['agent']): string {
+function versionOf(agent: StatusService): string {
   try {
     return agent.status().version;
   } catch {

@@ -1,8 +1,7 @@
-// What every API plugin receives: the agent, passed in options (no module-level state).
-import type { AgentFacade } from '../control/types.ts';
-
-export interface ApiPluginOptions {
-  agent: AgentFacade;
+// What every API plugin receives: the part of the agent it uses (a narrow service from
+// control/types.ts), passed in options (no module-level state).
+export interface ApiPluginOptions<S> {
+  agent: S;
 }
 
 // Documentation keys routes carry in their schema for the OpenAPI document.

@@ -1,6 +1,7 @@
 // /v1/pods: create, list, get and delete pods (a netns with a TUN eth0 and an optional command).
 import type { FastifyPluginAsync } from 'fastify';
-import { ApiError, type PodSpec } from '../control/types.ts';
+import { ApiError, type PodService, type PodSpec } from '../control/types.ts';
+import { podManifestOf } from '../control/resources/convert.ts';
 import { errorResponses } from './errors.ts';
 import type { ApiPluginOptions } from './plugin.ts';
 
@@ -76,7 +77,8 @@ const PodParams = {
 
 type PodRoute = { Params: { namespace: string; name: string } };
 
-export const podsPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, { agent }) => {
+/** Reads from the endpoints; creates and deletes through the resource manager (a Pod of image ciliary/run). */
+export const podsPlugin: FastifyPluginAsync<ApiPluginOptions<PodService>> = async (app, { agent }) => {
   app.get('/v1/pods', {
     schema: { summary: 'List pods', tags: ['pods'], response: { 200: { type: 'array', items: PodSchema } } },
   }, async () => agent.listPods());
@@ -90,10 +92,10 @@ export const podsPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, { ag
   });
 
   app.post<{ Body: PodSpec }>('/v1/pods', {
-    schema: { summary: 'Create a pod', tags: ['pods'], body: PodSpecSchema, response: { 201: PodSchema, ...errorResponses(400, 409) } },
+    schema: { summary: 'Create a pod (a Pod object of image ciliary/run, as `ciliary run` makes)', tags: ['pods'], body: PodSpecSchema, response: { 201: PodSchema, ...errorResponses(400, 409, 422) } },
   }, async (req, reply) => {
-    const pod = await agent.createPod(req.body);
-    return reply.code(201).send(pod);
+    await agent.resources.apply([podManifestOf(req.body)], { createOnly: true, anyNamespace: true });
+    return reply.code(201).send(agent.getPod(req.body.namespace, req.body.name));
   });
 
   app.delete<PodRoute>('/v1/pods/:namespace/:name', {
@@ -105,8 +107,7 @@ export const podsPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, { ag
     },
   }, async (req) => {
     const { namespace, name } = req.params;
-    if (!agent.getPod(namespace, name)) throw new ApiError(404, `pod "${namespace}/${name}" not found`);
-    await agent.deletePod(namespace, name);
+    await agent.resources.delete('Pod', namespace, name);
     return { namespace, name, deleted: true };
   });
 };

@@ -1,6 +1,6 @@
 // /v1/policy: import (PUT), list (GET) and delete network policies; GET /v1/bpf/policy/:id: an endpoint's `bpf policy get` table.
 import type { FastifyPluginAsync } from 'fastify';
-import { ApiError } from '../control/types.ts';
+import { ApiError, ManifestError, type ManifestResult, type PolicyService } from '../control/types.ts';
 import { errorResponses } from './errors.ts';
 import type { ApiPluginOptions } from './plugin.ts';
 import { DNS1123_LABEL } from './pods.ts';
@@ -73,19 +73,49 @@ interface DeleteQueryT {
 
 const IdParams = { type: 'object', properties: { id: { type: 'string', pattern: '^[0-9]{1,5}$' } }, required: ['id'] } as const;
 
-export const policyPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, { agent }) => {
+/** A manifest error as the policy routes have always worded it: `policy #N: FIELD: reason` (#N only with several). */
+function policyError(e: unknown, count: number): unknown {
+  if (!(e instanceof ManifestError)) return e;
+  const detail = e.message.replace(/^[A-Za-z]+ "[^"]*": /, '');
+  return new ApiError(e.statusCode, count > 1 && e.document !== undefined ? `policy #${e.document}: ${detail}` : detail);
+}
+
+/** Reads from the policy repository; imports and deletes through the resource manager. */
+export const policyPlugin: FastifyPluginAsync<ApiPluginOptions<PolicyService>> = async (app, { agent }) => {
+  const deleteOne = async (kind: string, ns: string | undefined, name: string) => {
+    try {
+      await agent.resources.delete(kind, ns, name);
+    } catch (e) {
+      if (e instanceof ApiError && e.statusCode === 404) throw new ApiError(404, `${kind} "${ns ? `${ns}/` : ''}${name}" not found`);
+      throw e;
+    }
+  };
+
   app.put<{ Body: unknown }>('/v1/policy', {
     bodyLimit: POLICY_BODY_LIMIT,
     schema: {
       summary: 'Import policies: all or nothing; each is created, configured or unchanged',
       tags: ['policy'],
       body: PolicyImportBodySchema,
-      response: { 200: PolicyImportResultSchema, ...errorResponses(400, 413) },
+      response: { 200: PolicyImportResultSchema, ...errorResponses(400, 413, 422) },
     },
   }, async (req) => {
     const objects = Array.isArray(req.body) ? req.body : [req.body];
     if (!objects.length) throw new ApiError(400, 'body must hold at least one policy');
-    return agent.importPolicies(objects);
+    objects.forEach((o, i) => {
+      const kind = (o as { kind?: unknown }).kind;
+      if (kind !== undefined && !(POLICY_KINDS as readonly unknown[]).includes(kind)) {
+        throw new ApiError(400, `${objects.length > 1 ? `policy #${i + 1}: ` : ''}kind: "${String(kind)}" is not a policy (${POLICY_KINDS.join(', ')})`);
+      }
+    });
+    let results: ManifestResult[];
+    try {
+      results = await agent.resources.apply(objects, { anyNamespace: true });
+    } catch (e) {
+      throw policyError(e, objects.length);
+    }
+    const policies = results.map((r) => ({ kind: r.kind, ...(r.namespace ? { namespace: r.namespace } : {}), name: r.name, result: r.result as 'created' | 'configured' | 'unchanged' }));
+    return { revision: agent.listPolicies().revision, policies };
   });
 
   app.get('/v1/policy', {
@@ -103,11 +133,13 @@ export const policyPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, { 
     const q = req.query;
     if (q.all === 'true') {
       if (q.name !== undefined) throw new ApiError(400, 'querystring/name may not be given with all=true');
-      return { revision: await agent.deleteAllPolicies() };
+      for (const p of agent.listPolicies().policies) await deleteOne(p.kind, p.namespace, p.name);
+      return { revision: agent.listPolicies().revision };
     }
     if (q.name === undefined) throw new ApiError(400, 'querystring/name is required (or all=true)');
     const ns = q.kind === 'CiliumClusterwideNetworkPolicy' ? undefined : (q.namespace ?? 'default');
-    return { revision: await agent.deletePolicy(q.kind, ns, q.name) };
+    await deleteOne(q.kind, ns, q.name);
+    return { revision: agent.listPolicies().revision };
   });
 
   app.get<{ Params: { id: string } }>('/v1/bpf/policy/:id', {

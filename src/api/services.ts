@@ -1,6 +1,7 @@
 // /v1/services: list, get, apply (create or update) and delete services; GET /v1/service is cilium's `service list` source.
 import type { FastifyPluginAsync } from 'fastify';
-import { ApiError, type ServiceSpec } from '../control/types.ts';
+import { ApiError, type ServiceService, type ServiceSpec } from '../control/types.ts';
+import { serviceManifestOf } from '../control/resources/convert.ts';
 import { errorResponses } from './errors.ts';
 import type { ApiPluginOptions } from './plugin.ts';
 import { DNS1123_LABEL, IANA_SVC_NAME, LABEL_KEY, LABEL_VALUE } from './pods.ts';
@@ -49,10 +50,6 @@ export const ServiceSpecSchema = {
     sessionAffinity: { type: 'string', enum: ['None', 'ClientIP'] },
     sessionAffinityTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 86400 },
     externalIPs: { type: 'array', items: ipv4 },
-    backends: {
-      type: 'array',
-      items: { type: 'object', additionalProperties: false, required: ['ip'], properties: { ip: ipv4, port: portNumber } },
-    },
   },
 } as const;
 
@@ -107,7 +104,8 @@ const ServiceList = { type: 'array', items: ServiceSchema } as const;
 
 type ServiceRoute = { Params: { namespace: string; name: string } };
 
-export const servicesPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, { agent }) => {
+/** Reads from the service manager; applies and deletes through the resource manager (a Service object). */
+export const servicesPlugin: FastifyPluginAsync<ApiPluginOptions<ServiceService>> = async (app, { agent }) => {
   const sorted = () => [...agent.listServices()].sort((a, b) => (a.namespace === b.namespace ? (a.name < b.name ? -1 : 1) : a.namespace < b.namespace ? -1 : 1));
 
   app.get('/v1/services', {
@@ -134,25 +132,13 @@ export const servicesPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, 
       body: ServiceSpecSchema,
       response: {
         200: { type: 'object', properties: { service: ServiceSchema, result: { type: 'string', enum: ['created', 'configured', 'unchanged'] } } },
-        ...errorResponses(400, 409),
+        ...errorResponses(400, 409, 422),
       },
     },
   }, async (req) => {
     const spec = req.body;
-    if (spec.type === undefined || spec.type === 'ClusterIP') {
-      const i = spec.ports.findIndex((p) => p.nodePort !== undefined);
-      if (i >= 0) throw new ApiError(400, `body/ports/${i}/nodePort may not be used when type is ClusterIP`);
-    }
-    const names = new Set<string>();
-    for (const [i, p] of spec.ports.entries()) {
-      if (spec.ports.length > 1 && p.name === undefined) throw new ApiError(400, `body/ports/${i}/name is required when a service has more than one port`);
-      if (p.name !== undefined && names.has(p.name)) throw new ApiError(400, `body/ports/${i}/name "${p.name}" is used by another port`);
-      if (p.name !== undefined) names.add(p.name);
-    }
-    if (spec.sessionAffinityTimeoutSeconds !== undefined && spec.sessionAffinity !== 'ClientIP') {
-      throw new ApiError(400, 'body/sessionAffinityTimeoutSeconds needs sessionAffinity ClientIP');
-    }
-    return agent.applyService(spec);
+    const [{ result }] = await agent.resources.apply([serviceManifestOf(spec)], { anyNamespace: true });
+    return { service: agent.getService(spec.namespace, spec.name), result };
   });
 
   app.delete<ServiceRoute>('/v1/services/:namespace/:name', {
@@ -164,8 +150,7 @@ export const servicesPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, 
     },
   }, async (req) => {
     const { namespace, name } = req.params;
-    if (!agent.getService(namespace, name)) throw new ApiError(404, `service "${namespace}/${name}" not found`);
-    await agent.deleteService(namespace, name);
+    await agent.resources.delete('Service', namespace, name);
     return { namespace, name, deleted: true };
   });
 };

@@ -1,6 +1,7 @@
 // GET /v1/status: what `ciliary status` prints.
 import type { FastifyPluginAsync } from 'fastify';
 import { MapSummarySchema } from './map.ts';
+import type { StatusService } from '../control/types.ts';
 import type { ApiPluginOptions } from './plugin.ts';
 
 const int = { type: 'integer' } as const;
@@ -14,7 +15,7 @@ export const AgentStatusSchema = {
     nodeIP: str,
     version: str,
     uptimeSeconds: { type: 'number' },
-    kvstore: str,
+    kvstore: { type: 'object', properties: { ok: { type: 'boolean' }, message: str }, description: "the store's own health report" },
     ipam: {
       type: 'object',
       additionalProperties: true,
@@ -24,7 +25,17 @@ export const AgentStatusSchema = {
       },
     },
     routerIP: str,
-    routingMode: { type: 'string', enum: ['tunnel', 'native'] },
+    features: {
+      type: 'object',
+      additionalProperties: true,
+      description: 'what the datapath really does now: routing, masquerading, monitor, service kinds, proxy, hubble',
+      properties: {
+        routing: { type: 'string', enum: ['tunnel', 'native'] },
+        monitor: { type: 'object', properties: { cpus: int, ringEvents: int } },
+        services: { type: 'object', additionalProperties: { type: 'boolean' } },
+        hubble: { type: 'boolean' },
+      },
+    },
     endpoints: { type: 'object', properties: { total: int, ready: int } },
     maps: { type: 'array', items: MapSummarySchema },
     datapath: {
@@ -36,7 +47,7 @@ export const AgentStatusSchema = {
   },
 } as const;
 
-export const statusPlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, { agent }) => {
+export const statusPlugin: FastifyPluginAsync<ApiPluginOptions<StatusService>> = async (app, { agent }) => {
   app.get('/v1/status', {
     schema: { summary: 'Agent status', tags: ['agent'], response: { 200: AgentStatusSchema } },
   }, async () => agent.status());

@@ -1,9 +1,13 @@
-// GET /v1/trace: pwru for this datapath. Each matching packet's path (hooks, tail calls, map
-// lookups, rewrites, events, verdict) as one NDJSON line; the stream ends after `count` packets
-// or `timeout` seconds. One trace at a time per agent (409 otherwise).
+// GET /v1/trace: pwru for this datapath. The first NDJSON line, {"started":{count,timeoutSeconds}},
+// is written once the tracer is installed: traffic a client sends after reading it is traced.
+// Then each matching packet's path (hooks, tail calls, map lookups, rewrites, events, verdict) as
+// one line; the stream ends after `count` packets or `timeout` seconds. One trace at a time per
+// agent (409 otherwise).
 import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsync } from 'fastify';
+import { traceStarted } from '../observe/trace/session.ts';
 import type { TraceRequest } from '../observe/trace/types.ts';
+import type { TraceService } from '../control/types.ts';
 import type { ApiPluginOptions } from './plugin.ts';
 
 const IP = { type: 'string', pattern: '^[0-9]{1,3}(\\.[0-9]{1,3}){3}$' } as const;
@@ -27,6 +31,10 @@ const TraceQuery = {
 export const PacketTraceSchema = {
   type: 'object',
   properties: {
+    started: {
+      type: 'object', description: 'first line only: the tracer is installed',
+      properties: { count: { type: 'integer' }, timeoutSeconds: { type: 'number', description: '0: no timeout' } },
+    },
     header: { type: 'string', description: 'time, source endpoint, tuple, length' },
     steps: { type: 'array', items: { type: 'string' }, description: 'hooks, tail calls, map lookups, rewrites and events, in order' },
     verdict: { type: 'string', description: '"→ redirect fd=N (...)" or "✗ drop CODE reason"' },
@@ -35,7 +43,7 @@ export const PacketTraceSchema = {
 
 type Query = Partial<Record<'pod' | 'namespace' | 'ip' | 'src-ip' | 'dst-ip' | 'port' | 'proto' | 'count' | 'timeout', string>>;
 
-export const tracePlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, { agent }) => {
+export const tracePlugin: FastifyPluginAsync<ApiPluginOptions<TraceService>> = async (app, { agent }) => {
   const streams = new Set<ServerResponse>();
   app.addHook('preClose', async () => {
     for (const res of streams) res.end();
@@ -43,10 +51,10 @@ export const tracePlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, { a
 
   app.get<{ Querystring: Query }>('/v1/trace', {
     schema: {
-      summary: 'Trace matching packets through the datapath (NDJSON, one packet per line)',
+      summary: 'Trace matching packets through the datapath (NDJSON: a started line, then one packet per line)',
       tags: ['trace'],
       querystring: TraceQuery,
-      response: { 200: { description: 'one PacketTrace per line', content: { 'application/x-ndjson': { schema: PacketTraceSchema } } } },
+      response: { 200: { description: 'a started record, then one PacketTrace per line', content: { 'application/x-ndjson': { schema: PacketTraceSchema } } } },
     },
   }, (req, reply) => {
     const q = req.query;
@@ -66,7 +74,7 @@ export const tracePlugin: FastifyPluginAsync<ApiPluginOptions> = async (app, { a
     });
     reply.hijack();
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
-    res.flushHeaders();
+    res.write(JSON.stringify(traceStarted(request)) + '\n');
     open = true;
     streams.add(res);
     res.on('close', () => {

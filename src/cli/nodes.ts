@@ -9,12 +9,10 @@ import { formatTable } from './table.ts';
 export const NODE_KINDS = ['nodes', 'node', 'no'];
 const ROLE_PREFIX = 'node-role.kubernetes.io/';
 
-const ipv4 = (n: NodeView) => n.IPAddresses.find((a) => a.Type === 'InternalIP')?.IP ?? '';
-
 /** `cilium node list`. */
 export function formatNodeList(nodes: NodeView[]): string {
   const header = ['Name', 'IPv4 Address', 'Endpoint CIDR', 'IPv6 Address', 'Endpoint CIDR', 'Source'];
-  return formatTable([header, ...nodes.map((n) => [n.Name, ipv4(n), n.IPv4AllocCIDR, '', '', n.Source])], { padding: 3, minWidth: 2 });
+  return formatTable([header, ...nodes.map((n) => [n.name, n.nodeIP, n.podCIDR, '', '', n.source])], { padding: 3, minWidth: 2 });
 }
 
 /** kubectl's ROLES: the node-role.kubernetes.io/<role> labels, `<none>` without one. */
@@ -27,8 +25,8 @@ export function nodeRoles(labels: Record<string, string>): string {
 export function formatGetNodes(nodes: NodeView[], wide: boolean, now = Date.now()): string {
   const header = ['NAME', 'STATUS', 'ROLES', 'AGE', 'VERSION', ...(wide ? ['INTERNAL-IP', 'EXTERNAL-IP', 'OS-IMAGE', 'KERNEL-VERSION', 'CONTAINER-RUNTIME'] : [])];
   const rows = nodes.map((n) => [
-    n.Name, 'Ready', nodeRoles(n.Labels), humanAge((now - Date.parse(n.CreatedAt)) / 1000), `v${n.Version}`,
-    ...(wide ? [ipv4(n), '<none>', n.OSImage, n.KernelVersion, `ciliary://${n.Version}`] : []),
+    n.name, 'Ready', nodeRoles(n.labels ?? {}), n.createdAt ? humanAge((now - Date.parse(n.createdAt)) / 1000) : '<unknown>', `v${n.version}`,
+    ...(wide ? [n.nodeIP, '<none>', n.osImage ?? '<unknown>', n.kernelVersion ?? '<unknown>', `ciliary://${n.version}`] : []),
   ]);
   return formatTable([header, ...rows], { padding: 3 });
 }
@@ -45,8 +43,8 @@ export async function getNodesCommand(args: ParsedArgs, client: AgentClient, io:
   const output = str(args, 'output');
   if (output !== undefined && output !== 'wide') throw new UsageError(`get nodes: --output must be wide, not "${output}"`);
   const [, ...names] = args.positionals;
-  const nodes = (await client.get<NodeView[]>('/v1/nodes')).filter((n) => names.length === 0 || names.includes(n.Name));
-  for (const name of names) if (!nodes.some((n) => n.Name === name)) throw new CliError(`nodes "${name}" not found`);
+  const nodes = (await client.get<NodeView[]>('/v1/nodes')).filter((n) => names.length === 0 || names.includes(n.name));
+  for (const name of names) if (!nodes.some((n) => n.name === name)) throw new CliError(`nodes "${name}" not found`);
   io.out(formatGetNodes(nodes, output === 'wide'));
   return 0;
 }

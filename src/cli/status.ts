@@ -17,71 +17,65 @@ export function cidrCapacity(cidr: string): number {
   return bits >= 31 ? 2 ** (32 - bits) : 2 ** (32 - bits) - 2;
 }
 
-type Config = Record<string, unknown>;
-const on = (c: Config, key: string, dflt: boolean) => (typeof c[key] === 'boolean' ? (c[key] as boolean) : dflt);
-const val = (c: Config, key: string, dflt: string) => (c[key] === undefined || c[key] === '' ? dflt : String(c[key]));
+const enabled = (on: boolean) => (on ? 'Enabled' : 'Disabled');
 
-/** Pure: status + effective config → the lines `cilium status` would print. */
-export function formatStatus(s: AgentStatus, cfg: Config, verbose = false): string {
-  const tunnel = s.routingMode === 'tunnel';
+/** Pure: status → the lines `cilium status` would print, each from what the datapath really does. */
+export function formatStatus(s: AgentStatus, verbose = false): string {
+  const f = s.features;
   const lines: Array<[string, string]> = [
-    ['KVStore:', s.kvstore.replace(/^Ok /, `Ok${SP}`)],
+    ['KVStore:', s.kvstore.ok ? `Ok${SP}${s.kvstore.message}` : `Failure${SP}Err: ${s.kvstore.message}`],
     ['Kubernetes:', 'Disabled'],
     ['KubeProxyReplacement:', `True${s.nodeIP ? `${SP}[${s.nodeIP} (Direct Routing)]` : ''}`],
     ['Host firewall:', 'Disabled'],
     ['SRv6:', 'Disabled'],
     ['CNI Chaining:', 'none'],
     ['Cilium:', `Ok${SP}${s.version} (ciliary)`],
-    ['NodeMonitor:', 'Listening for events on 2 CPUs with 64x4096 of shared memory'],
+    ['NodeMonitor:', `Listening for events on ${f.monitor.cpus} CPUs with a ring of ${f.monitor.ringEvents} events`],
     ['IPAM:', `IPv4: ${s.ipam.allocated.length}/${cidrCapacity(s.ipam.cidr)} allocated from ${s.ipam.cidr}`],
   ];
   if (verbose) {
     lines.push(['Allocated addresses:', '']);
     for (const a of s.ipam.allocated) lines.push([`  ${a.ip} (${a.owner})`, '']);
   }
-  const bandwidth = on(cfg, 'enable-bandwidth-manager', false) ? 'EDT with BPF [CUBIC]' : 'Disabled';
-  const masqCidr = val(cfg, 'ipv4-native-routing-cidr', val(cfg, 'cluster-pool-ipv4-cidr', s.ipam.cidr));
-  const masq = on(cfg, 'enable-ipv4-masquerade', true)
-    ? `${on(cfg, 'enable-bpf-masquerade', true) ? 'BPF' : 'IPTables'}${SP}${masqCidr} [IPv4: Enabled, IPv6: Disabled]`
-    : 'Disabled';
   lines.push(
     ['IPv4 BIG TCP:', 'Disabled'],
     ['IPv6 BIG TCP:', 'Disabled'],
-    ['BandwidthManager:', bandwidth],
-    ['Routing:', s.routing ?? `Network: ${tunnel ? `Tunnel [${val(cfg, 'tunnel-protocol', 'vxlan')}]` : 'Native'}${SP}Host: BPF`],
+    ['BandwidthManager:', f.bandwidthManager ?? 'Disabled'],
+    ['Routing:', `Network: ${f.routing === 'tunnel' ? `Tunnel [${f.tunnelProtocol ?? 'vxlan'}]` : 'Native'}${f.routingNote ? ` (${f.routingNote})` : ''}${SP}Host: BPF`],
     ['Attach Mode:', 'TUN'],
     ['Device Mode:', 'tun'],
-    ['Masquerading:', masq],
+    ['Masquerading:', f.masquerade ? `${f.masquerade.mode}${SP}${f.masquerade.cidr} [IPv4: Enabled, IPv6: Disabled]` : 'Disabled'],
     ['Controller Status:', `${s.controllers.total - s.controllers.failing}/${s.controllers.total} healthy`],
-    ['Proxy Status:', on(cfg, 'enable-l7-proxy', true) ? `OK, ip ${s.routerIP}, ${s.proxyRedirects ?? 0} redirects active on ports 10000-20000` : 'Disabled'],
+    ['Proxy Status:', f.proxy ? `OK, ip ${s.routerIP}, ${f.proxy.redirects} redirects active on ports ${f.proxy.ports}` : 'Disabled'],
     ['Global Identity Range:', 'min 256, max 65535'],
-    ['Hubble:', on(cfg, 'enable-hubble', true) ? 'Ok' : 'Disabled'],
+    ['Hubble:', f.hubble ? 'Ok' : 'Disabled'],
     ['Encryption:', 'Disabled'],
     ['Cluster health:', 'Probe disabled'],
   );
   let out = formatKeyValues(lines, WIDTH);
-  if (verbose) out += kubeProxyDetails(cfg) + datapathLine(s);
+  if (verbose) out += kubeProxyDetails(f) + datapathLine(s);
   return out;
 }
 
-function kubeProxyDetails(cfg: Config): string {
-  const algo = val(cfg, 'bpf-lb-algorithm', 'random');
+function kubeProxyDetails(f: AgentStatus['features']): string {
+  const b = f.backendSelection;
+  const svc = f.services;
   return 'KubeProxyReplacement Details:\n' + formatKeyValues([
     ['  Status:', 'True'],
     ['  Socket LB:', 'Disabled'],
     ['  Protocols:', 'TCP, UDP'],
     ['  Mode:', 'SNAT'],
-    ['  Backend Selection:', algo === 'maglev' ? `Maglev (Table Size: ${val(cfg, 'bpf-lb-maglev-table-size', '16381')})` : 'Random'],
+    ['  Backend Selection:', b.algorithm === 'maglev' ? `Maglev (Table Size: ${b.maglevTableSize})` : 'Random'],
     ['  Session Affinity:', 'Enabled'],
     ['  Graceful Termination:', 'Enabled'],
     ['  NAT46/64 Support:', 'Disabled'],
     ['  Services:', ''],
   ], 26) + formatKeyValues([
-    ['  - ClusterIP:', 'Enabled'],
-    ['  - NodePort:', 'Enabled (Range: 30000-32767)'],
-    ['  - LoadBalancer:', 'Enabled'],
-    ['  - externalIPs:', 'Enabled'],
-    ['  - HostPort:', 'Disabled'],
+    ['  - ClusterIP:', enabled(svc.clusterIP)],
+    ['  - NodePort:', svc.nodePort ? 'Enabled (Range: 30000-32767)' : 'Disabled'],
+    ['  - LoadBalancer:', enabled(svc.loadBalancer)],
+    ['  - externalIPs:', enabled(svc.externalIPs)],
+    ['  - HostPort:', enabled(svc.hostPort)],
   ], 20);
 }
 
@@ -97,10 +91,10 @@ function datapathLine(s: AgentStatus): string {
 export async function statusCommand(args: ParsedArgs, client: AgentClient, io: Out): Promise<number> {
   checkFlags(args, 'status', ['verbose', 'output']);
   if (args.positionals.length) throw new UsageError(`unexpected argument "${args.positionals[0]}"`);
-  const [status, cfg] = await Promise.all([client.get<AgentStatus>('/v1/status'), client.get<Config>('/v1/config')]);
+  const status = await client.get<AgentStatus>('/v1/status');
   const output = str(args, 'output');
   if (output === 'json') io.out(JSON.stringify(status, null, 2) + '\n');
   else if (output !== undefined) throw new UsageError(`--output must be json, not "${output}"`);
-  else io.out(formatStatus(status, cfg, count(args, 'verbose') > 0));
+  else io.out(formatStatus(status, count(args, 'verbose') > 0));
   return 0;
 }

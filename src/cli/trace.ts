@@ -1,5 +1,7 @@
 // `ciliary trace`: what pwru does for the kernel, for this datapath. Each matching packet's path
 // through hooks, tail calls, map lookups, rewrites and events, with its verdict, as a block.
+// "Tracing started" goes to stderr once the agent has installed the tracer (scripts wait for it).
+import type { TraceStartedRecord } from '../observe/trace/session.ts';
 import type { PacketTraceRecord } from '../observe/trace/types.ts';
 import { checkFlags, str, type ParsedArgs } from './args.ts';
 import type { AgentClient } from './client.ts';
@@ -58,6 +60,11 @@ export async function traceCommand(args: ParsedArgs, client: AgentClient, io: Ou
   const q = traceQuery(args);
   let n = 0;
   await client.stream(`/v1/trace?${q.toString()}`, (o) => {
+    if (typeof o === 'object' && o !== null && 'started' in o) {
+      const { count, timeoutSeconds } = (o as TraceStartedRecord).started;
+      io.err(`Tracing started: up to ${count} packet${count === 1 ? '' : 's'}${timeoutSeconds ? ` for ${timeoutSeconds} s` : ''}; press Ctrl-C to stop\n`);
+      return;
+    }
     n++;
     io.out(output === 'json' ? JSON.stringify(o) + '\n' : formatTraceBlock(o as PacketTraceRecord) + '\n');
   });

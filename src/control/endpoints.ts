@@ -1,28 +1,24 @@
 // Endpoints: a pod's whole life on this node. Create = namespace + eth0 + address + identity +
 // map entries + program array + reader + process, all or nothing; delete = the reverse, leaving
 // nothing behind; restore = re-attach to everything a previous agent process left running.
-import { pidAlive } from './process.ts';
-import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { native } from '../native/index.ts';
 import type { Datapath } from '../dataplane/datapath.ts';
-import * as D from '../dataplane/map-defs.ts';
-import { cil_from_container, cil_from_host, ENDPOINT_CALLS, HOST_CALLS } from '../dataplane/programs/index.ts';
 import { securityLabels } from '../identity/labels.ts';
 import type { IdentityAllocator } from '../identity/allocator.ts';
 import type { Ipam } from './ipam.ts';
-import type { KVStore } from './kvstore.ts';
-import { ApiError, type ContainerPort, type Endpoint, type Pod, type PodProcessSpec, type PodProcessStatus, type PodSpec } from './types.ts';
-import { writePolicyMap, type PolicyEndpoint } from './policy.ts';
-import { POLICY_KEY_SIZE, type PolicyEntry } from '../policy/index.ts';
-import { attachPodDevice, createPodNetwork, deletePodNetwork, netnsExists, POD_IFNAME } from './podnet.ts';
+import type { KVStore, KVWatch } from './kvstore.ts';
+import { ApiError, type ContainerPort, type Endpoint, type Pod, type PodProcessSpec, type PodSpec } from './types.ts';
+import type { PolicyEndpoint } from './policy.ts';
+import { POD_IFNAME, type PodNetwork } from './podnet.ts';
+import { EndpointMaps, HOST_IDENTITY } from './endpoint-maps.ts';
+import { followRemoteEndpoints } from './remote-endpoints.ts';
+import { PodProcesses } from './pod-processes.ts';
 
-const HOST_IDENTITY = 1;
-const ALLOW_ALL: PolicyEntry[] = [true, false].map((egress) => ({ identity: 0, egress, protocol: 0, port: 0, portPrefixLen: 0, deny: false, proxyPort: 0, ruleLabels: [] }));
-const WORLD_IDENTITY = 2;
 const MAX_ENDPOINT_ID = 4095;
+/** ciliary/endpoints/<node>/<namespace>/<pod>: every node's endpoints. */
+const ENDPOINTS_PREFIX = 'ciliary/endpoints/';
 
 /** What the kvstore keeps per endpoint, enough to restore it after a restart. */
 interface EndpointRecord {
@@ -45,14 +41,6 @@ interface EndpointRecord {
   startedAt?: string;
 }
 
-/** Restart backoff: 1 s, 2 s, 4 s, ... at most 30 s; a process that ran this long starts the series again. */
-const BACKOFF_MAX_MS = 30_000;
-const BACKOFF_RESET_MS = 60_000;
-/** How often processes adopted from a previous agent (not our children) are checked. */
-const ADOPTED_POLL_MS = 1000;
-/** Runs argv with the pod's hostname in a UTS namespace of its own ($0 is the hostname). */
-const UTS_WRAPPER = ['unshare', '--uts', 'sh', '-c', 'hostname "$0" && exec "$@"'];
-
 export interface EndpointManagerOptions {
   node: string;
   nodeIP: string;
@@ -67,6 +55,10 @@ export interface EndpointManagerOptions {
   /** Policy enforcement state of an endpoint, for `endpoint list`. */
   enforcement?: (id: number) => { ingress: boolean; egress: boolean };
   onRemoved?: (id: number) => void;
+  /** Namespaces and devices (linuxPodNetwork), or none (memoryPodNetwork). */
+  podNetwork: PodNetwork;
+  /** Whether pod commands run; an agent core records pods without processes. */
+  processes: boolean;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -75,10 +67,10 @@ export class EndpointManager {
   private readonly records = new Map<string, EndpointRecord>(); // "ns/name" → record
   private readonly fds = new Map<number, number>(); // endpoint id → TUN fd
   private readonly busy = new Set<string>(); // pods being created or deleted
-  /** Per pod: process state the kvstore does not need (backoff timers, consecutive failures). */
-  private readonly procs = new Map<string, { timer?: NodeJS.Timeout; failures: number; waiting: boolean; adopted: boolean }>();
-  private adoptedTimer?: NodeJS.Timeout;
+  private readonly processes: PodProcesses;
   hostEndpointID = 0;
+  private readonly maps: EndpointMaps;
+  private watch?: KVWatch;
 
   constructor(
     private readonly o: EndpointManagerOptions,
@@ -87,10 +79,13 @@ export class EndpointManager {
     private readonly ipam: Ipam,
     private readonly identities: IdentityAllocator,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.maps = new EndpointMaps(dp);
+    this.processes = new PodProcesses(o.stateDir, log, { current: (r) => this.records.get(`${r.namespace}/${r.name}`) === r, save: (r) => this.saveRecord(r as EndpointRecord) });
+  }
 
   private get prefix(): string {
-    return `ciliary/endpoints/${this.o.node}/`;
+    return `${ENDPOINTS_PREFIX}${this.o.node}/`;
   }
 
   netnsName(namespace: string, name: string): string {
@@ -108,19 +103,7 @@ export class EndpointManager {
       await this.kv.put(key, String(id));
     }
     this.hostEndpointID = id;
-    const dp = this.dp;
-    dp.hostEp = id;
-    dp.hostFd = fd;
-    dp.epIdentity[id] = HOST_IDENTITY;
-    dp.epIfindex[id] = ifindex;
-    dp.epIp[id] = D.ipToU32(this.ipam.routerIP);
-    dp.installPrograms(id, HOST_CALLS);
-    for (const ip of [this.ipam.routerIP, this.o.nodeIP].filter(Boolean)) {
-      this.putLxc(ip, id, ifindex, HOST_IDENTITY, D.ENDPOINT_F_HOST);
-      this.putIpcache(ip, 32, HOST_IDENTITY);
-    }
-    this.putIpcache('0.0.0.0', 0, WORLD_IDENTITY);
-    dp.attach(id, fd, cil_from_host);
+    this.maps.plumbHost(id, fd, ifindex, [this.ipam.routerIP, this.o.nodeIP].filter(Boolean), this.ipam.routerIP);
   }
 
   // ---- pods ------------------------------------------------------------------------------------
@@ -169,12 +152,12 @@ export class EndpointManager {
       const secLabels = securityLabels(labels, namespace, this.o.cluster);
       const identity = await this.identities.acquire(secLabels);
       undo.push(() => this.identities.release(identity));
-      const dev = await createPodNetwork({
+      const dev = await this.o.podNetwork.create({
         netns, podIP, routerIP: this.ipam.routerIP, hostname: spec.name, namespace, dnsIP: this.o.dnsIP, mtu: this.o.mtu, offloads: this.o.offloads,
       });
       undo.push(async () => {
-        native.closeFd(dev.fd);
-        await deletePodNetwork(netns);
+        if (dev.fd >= 0) native.closeFd(dev.fd);
+        await this.o.podNetwork.delete(netns);
       });
       const r: EndpointRecord = {
         id, name: spec.name, namespace, labels, podIP, netns, identity, securityLabels: secLabels, ifindex: dev.ifindex,
@@ -185,8 +168,8 @@ export class EndpointManager {
       undo.push(() => this.unplumb(r));
       this.records.set(key, r);
       undo.push(() => { this.records.delete(key); });
-      if (r.command) r.pid = this.startProcess(r);
-      undo.push(() => this.stopProcess(r));
+      if (r.command && this.o.processes) r.pid = this.processes.start(r);
+      undo.push(() => this.processes.stop(r));
       await this.kv.put(this.prefix + key, JSON.stringify(r));
       this.log.info({ pod: key, id, ip: podIP, identity }, 'endpoint created');
       await this.o.onChange?.();
@@ -208,12 +191,11 @@ export class EndpointManager {
     this.busy.add(key);
     try {
       this.records.delete(key);
-      clearTimeout(this.procs.get(key)?.timer);
-      this.procs.delete(key);
-      await this.stopProcess(r);
+      this.processes.forget(key);
+      await this.processes.stop(r);
       this.unplumb(r);
-      await deletePodNetwork(r.netns);
-      rmSync(this.logPath(r), { force: true });
+      await this.o.podNetwork.delete(r.netns);
+      rmSync(this.processes.logPath(r), { force: true });
       await this.ipam.release(r.podIP);
       this.identities.release(r.identity);
       await this.kv.delete(`${this.prefix}id/${r.id}`);
@@ -233,17 +215,17 @@ export class EndpointManager {
       const r = JSON.parse(p.value) as EndpointRecord;
       const key = `${r.namespace}/${r.name}`;
       try {
-        if (!netnsExists(r.netns)) throw new Error('namespace is gone');
-        const dev = attachPodDevice(r.netns, this.o.offloads);
+        if (!this.o.podNetwork.exists(r.netns)) throw new Error('namespace is gone');
+        const dev = this.o.podNetwork.attach(r.netns, this.o.offloads);
         r.ifindex = dev.ifindex;
         await this.identities.acquire(r.securityLabels);
         this.plumb(r, dev.fd);
         this.records.set(key, r);
-        this.adopt(r);
+        if (this.o.processes) this.processes.adopt(r);
         n++;
       } catch (e) {
         this.log.warn({ pod: key, err: (e as Error).message }, 'dropping endpoint that cannot be restored');
-        await deletePodNetwork(r.netns);
+        await this.o.podNetwork.delete(r.netns);
         await this.ipam.release(r.podIP);
         await this.kv.delete(p.key);
         await this.kv.delete(`${this.prefix}id/${r.id}`);
@@ -252,11 +234,22 @@ export class EndpointManager {
     return n;
   }
 
-  /** Stops reading devices; pods, devices and maps stay for the next agent process. */
-  shutdown(): void {
-    clearInterval(this.adoptedTimer);
-    for (const p of this.procs.values()) clearTimeout(p.timer);
-    this.procs.clear();
+  /** Other nodes' pods enter the ipcache with their identity (and leave it with them). */
+  async follow(): Promise<void> {
+    this.watch = followRemoteEndpoints(this.kv, ENDPOINTS_PREFIX, this.o.node, this.maps, this.log);
+    await this.watch.ready;
+  }
+
+  close(): void {
+    this.watch?.close();
+  }
+
+  /** Ends the pods' processes and stops reading devices; namespaces, devices and maps stay for the next agent process. */
+  async shutdown(): Promise<void> {
+    this.processes.shutdown();
+    const running = [...this.records.values()].filter((r) => r.pid);
+    for (const r of running) this.records.delete(`${r.namespace}/${r.name}`); // their exits restart nothing
+    await Promise.all(running.map((r) => this.processes.stop(r)));
     this.dp.detachAll();
     for (const fd of this.fds.values()) native.closeFd(fd);
     this.fds.clear();
@@ -272,72 +265,6 @@ export class EndpointManager {
     throw new Error('no free endpoint id');
   }
 
-  /** Datapath state of an endpoint: per-endpoint arrays, cilium_lxc, cilium_ipcache, program array, reader. */
-  private plumb(r: EndpointRecord, fd: number): void {
-    const dp = this.dp;
-    dp.epIp[r.id] = D.ipToU32(r.podIP);
-    dp.epIdentity[r.id] = r.identity;
-    dp.epIfindex[r.id] = r.ifindex;
-    dp.installPrograms(r.id, ENDPOINT_CALLS);
-    const policy = dp.installPolicyMap(r.id, this.o.policyMapMax);
-    // Until policy is computed for it the endpoint keeps what it had (allow all when new).
-    if (policy.count === 0) writePolicyMap(policy, ALLOW_ALL, new Uint8Array(POLICY_KEY_SIZE));
-    this.putLxc(r.podIP, r.id, r.ifindex, r.identity, 0);
-    this.putIpcache(r.podIP, 32, r.identity);
-    this.fds.set(r.id, fd);
-    dp.attach(r.id, fd, cil_from_container);
-  }
-
-  private unplumb(r: EndpointRecord): void {
-    const dp = this.dp;
-    dp.detach(r.id);
-    const fd = this.fds.get(r.id);
-    if (fd !== undefined) native.closeFd(fd);
-    this.fds.delete(r.id);
-    this.deleteLxc(r.podIP);
-    this.deleteIpcache(r.podIP, 32);
-    dp.removePrograms(r.id);
-    dp.removePolicyMap(r.id);
-    this.o.onRemoved?.(r.id);
-    dp.epIp[r.id] = 0;
-    dp.epIdentity[r.id] = 0;
-    dp.epIfindex[r.id] = 0;
-  }
-
-  private putLxc(ip: string, id: number, ifindex: number, identity: number, flags: number): void {
-    const k = new Uint8Array(D.LXC_KEY);
-    new DataView(k.buffer).setUint32(0, D.ipToU32(ip));
-    const v = new Uint8Array(D.LXC_VALUE);
-    const vv = new DataView(v.buffer);
-    vv.setUint32(D.LXC_IFINDEX, ifindex, true);
-    vv.setUint16(D.LXC_ID, id, true);
-    vv.setUint16(D.LXC_FLAGS, flags, true);
-    vv.setUint32(D.LXC_SEC_ID, identity, true);
-    const rc = this.dp.lxc.update(k, 0, v, 0, 0);
-    if (rc < 0) throw new Error(`cilium_lxc update for ${ip} failed (${rc})`);
-  }
-
-  private deleteLxc(ip: string): void {
-    const k = new Uint8Array(D.LXC_KEY);
-    new DataView(k.buffer).setUint32(0, D.ipToU32(ip));
-    this.dp.lxc.delete(k, 0);
-  }
-
-  private ipcacheKey(ip: string, prefix: number): Uint8Array {
-    const k = new Uint8Array(D.IPCACHE_KEY);
-    const kv = new DataView(k.buffer);
-    kv.setUint32(0, prefix, true);
-    kv.setUint32(4, D.ipToU32(ip));
-    return k;
-  }
-
-  /** An ipcache prefix for a CIDR identity (identity 0 removes it). */
-  setIpcache(cidr: string, identity: number): void {
-    const [ip, len] = cidr.split('/');
-    if (identity === 0) this.deleteIpcache(ip, Number(len));
-    else this.putIpcache(ip, Number(len), identity);
-  }
-
   /** What policy resolution needs to know about each pod endpoint. */
   policyEndpoints(): PolicyEndpoint[] {
     return [...this.records.values()].map((r) => ({
@@ -346,90 +273,26 @@ export class EndpointManager {
     }));
   }
 
-  private putIpcache(ip: string, prefix: number, identity: number): void {
-    const v = new Uint8Array(D.IPCACHE_VALUE);
-    new DataView(v.buffer).setUint32(D.IPC_SEC_ID, identity, true);
-    const rc = this.dp.ipcache.update(this.ipcacheKey(ip, prefix), 0, v, 0, 0);
-    if (rc < 0) throw new Error(`cilium_ipcache update for ${ip}/${prefix} failed (${rc})`);
+  /** An ipcache prefix for a CIDR identity (identity 0 removes it). */
+  setIpcache(cidr: string, identity: number): void {
+    this.maps.setIpcache(cidr, identity);
   }
 
-  private deleteIpcache(ip: string, prefix: number): void {
-    this.dp.ipcache.delete(this.ipcacheKey(ip, prefix), 0);
+  private plumb(r: EndpointRecord, fd: number): void {
+    this.maps.plumb(r, fd, this.o.policyMapMax);
+    if (fd >= 0) this.fds.set(r.id, fd);
   }
 
-  private logPath(r: EndpointRecord): string {
-    return join(this.o.stateDir, 'pods', `${r.namespace}_${r.name}.log`);
+  private unplumb(r: EndpointRecord): void {
+    this.maps.unplumb(r, this.fds.get(r.id));
+    this.fds.delete(r.id);
+    this.o.onRemoved?.(r.id);
   }
 
   /** Path of a pod's log file (stdout and stderr of every start, appended). */
   podLogPath(namespace: string, name: string): string | undefined {
     const r = this.records.get(`${namespace}/${name}`);
-    return r && this.logPath(r);
-  }
-
-  /** The pod's command, in its namespace, in its own session so it outlives an agent restart. */
-  private startProcess(r: EndpointRecord): number {
-    mkdirSync(join(this.o.stateDir, 'pods'), { recursive: true });
-    const out = openSync(this.logPath(r), 'a');
-    const key = `${r.namespace}/${r.name}`;
-    const hostname = r.process?.hostname ?? r.name;
-    try {
-      const argv = ['netns', 'exec', r.netns, ...UTS_WRAPPER, hostname, ...r.command!];
-      const env = { ...process.env, HOSTNAME: hostname, ...(r.process?.env ?? {}) };
-      const child = spawn('ip', argv, { detached: true, stdio: ['ignore', out, out], env });
-      child.unref();
-      child.on('error', (err) => this.log.warn({ pod: key, err: err.message }, 'pod command failed'));
-      const pid = child.pid ?? 0;
-      child.on('exit', (code, signal) => this.processExited(r, pid, code ?? (signal ? 128 : 1)));
-      r.startedAt = new Date().toISOString();
-      r.exitCode = undefined;
-      const p = this.procState(key);
-      p.waiting = false;
-      p.adopted = false;
-      return pid;
-    } finally {
-      closeSync(out);
-    }
-  }
-
-  private procState(key: string) {
-    let p = this.procs.get(key);
-    if (!p) this.procs.set(key, (p = { failures: 0, waiting: false, adopted: false }));
-    return p;
-  }
-
-  /** A pod process ended: restart it after the backoff when its restart policy says so. */
-  private processExited(r: EndpointRecord, pid: number, code: number | undefined): void {
-    const key = `${r.namespace}/${r.name}`;
-    if (this.records.get(key) !== r || r.pid !== pid) return; // deleted, or already replaced
-    r.pid = undefined;
-    r.exitCode = code;
-    const policy = r.process?.restartPolicy ?? 'Always';
-    const restart = policy === 'Always' || (policy === 'OnFailure' && code !== 0);
-    this.log.info({ pod: key, pid, exitCode: code, restart }, 'pod process exited');
-    const p = this.procState(key);
-    if (!restart) {
-      void this.saveRecord(r);
-      return;
-    }
-    const ran = r.startedAt ? Date.now() - Date.parse(r.startedAt) : 0;
-    if (ran >= BACKOFF_RESET_MS) p.failures = 0;
-    const delay = Math.min(BACKOFF_MAX_MS, 1000 * 2 ** p.failures);
-    p.failures++;
-    p.waiting = true;
-    p.timer = setTimeout(() => {
-      p.timer = undefined;
-      if (this.records.get(key) !== r || !this.procs.has(key)) return;
-      try {
-        r.restarts = (r.restarts ?? 0) + 1;
-        r.pid = this.startProcess(r);
-      } catch (e) {
-        this.log.warn({ pod: key, err: (e as Error).message }, 'pod restart failed');
-      }
-      void this.saveRecord(r);
-    }, delay);
-    p.timer.unref();
-    void this.saveRecord(r);
+    return r && this.processes.logPath(r);
   }
 
   private async saveRecord(r: EndpointRecord): Promise<void> {
@@ -438,65 +301,12 @@ export class EndpointManager {
     await this.kv.put(this.prefix + key, JSON.stringify(r)).catch((err: Error) => this.log.warn({ pod: key, err: err.message }, 'saving endpoint failed'));
   }
 
-  /** After an agent restart: watch the previous agent's process by pid (or start it again if it is gone). */
-  private adopt(r: EndpointRecord): void {
-    if (!r.command) return;
-    const key = `${r.namespace}/${r.name}`;
-    const p = this.procState(key);
-    if (r.pid && pidAlive(r.pid)) {
-      p.adopted = true;
-    } else if (r.pid) {
-      this.processExited(r, r.pid, undefined);
-    }
-    this.adoptedTimer ??= setInterval(() => {
-      for (const [k, st] of this.procs) {
-        const rec = this.records.get(k);
-        if (!st.adopted || !rec?.pid) continue;
-        if (!pidAlive(rec.pid)) {
-          st.adopted = false;
-          this.processExited(rec, rec.pid, undefined);
-        }
-      }
-    }, ADOPTED_POLL_MS);
-    this.adoptedTimer.unref();
-  }
-
-  private processStatus(r: EndpointRecord): PodProcessStatus | undefined {
-    if (!r.command) return undefined;
-    const p = this.procs.get(`${r.namespace}/${r.name}`);
-    const restarts = r.restarts ?? 0;
-    let status: string;
-    if (r.pid) status = 'Running';
-    else if (p?.waiting) status = (p.failures ?? 0) > 1 ? 'CrashLoopBackOff' : r.exitCode === 0 ? 'Completed' : 'Error';
-    else status = r.exitCode === 0 ? 'Completed' : 'Error';
-    return { status, restarts, ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}), ...(r.startedAt ? { startedAt: r.startedAt } : {}) };
-  }
-
-  private async stopProcess(r: EndpointRecord): Promise<void> {
-    if (!r.pid) return;
-    const alive = () => {
-      try {
-        process.kill(-r.pid!, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    try {
-      process.kill(-r.pid, 'SIGTERM');
-    } catch {
-      return;
-    }
-    for (let i = 0; i < 50 && alive(); i++) await new Promise((res) => setTimeout(res, 100));
-    if (alive()) process.kill(-r.pid, 'SIGKILL');
-  }
-
   private toPod(r: EndpointRecord): Pod {
     return {
       name: r.name, namespace: r.namespace, labels: r.labels, node: this.o.node, podIP: r.podIP, endpointID: r.id, state: 'ready',
       netns: r.netns, ifindex: r.ifindex, createdAt: r.createdAt, command: r.command, ports: r.ports, pid: r.pid,
       ...(r.process ? { process: r.process } : {}),
-      ...(r.command ? { processStatus: this.processStatus(r) } : {}),
+      ...(r.command && this.o.processes ? { processStatus: this.processes.status(r) } : {}),
     };
   }
 }

@@ -1,5 +1,5 @@
 // The ipcache across nodes (Cilium's kvstore ipcache): every agent publishes its pods' addresses
-// with their identity and its node IP under cilium/state/ip/v1/<cluster>/<ip> (leased), and writes
+// with their identity and its node IP under cilium/state/ip/v1/default/<ip> (the node's lease), and writes
 // the other nodes' pods into its cilium_ipcache with tunnelendpoint = their node IP. Other nodes'
 // own addresses carry remote-node.
 import type { Logger } from 'pino';
@@ -7,11 +7,11 @@ import type { LpmTrieMap } from '../maps/index.ts';
 import { ipcacheDef, IPCACHE_KEY, IPCACHE_VALUE } from '../maps/cilium/ipcache.ts';
 import { RESERVED_IDENTITIES } from '../dataplane/vocab/reserved-identities.ts';
 import type { KVLease, KVStore, KVWatch } from './kvstore.ts';
-import { nodeIP, NODE_LEASE_TTL_S, type ClusterNode } from './nodes.ts';
+import type { NodeRecord } from './nodes.ts';
 
 const REMOTE_NODE_ID = RESERVED_IDENTITIES['remote-node'];
 
-export const ipPrefix = (cluster: string) => `cilium/state/ip/v1/${cluster}/`;
+export const IP_PREFIX = 'cilium/state/ip/v1/default/';
 
 /** Cilium's identity.IPIdentityPair, as stored under the ip prefix. */
 export interface IPIdentityPair {
@@ -51,17 +51,15 @@ export class IpcacheSync {
   private readonly key = new Uint8Array(IPCACHE_KEY);
   private readonly value = new Uint8Array(IPCACHE_VALUE);
   private watch?: KVWatch;
-  private lease?: KVLease;
   private chain: Promise<void> = Promise.resolve();
   private changeQueued = false;
 
   /** `onRemoteChange` runs after other nodes' pods appeared, changed or went (services reselect backends). */
-  constructor(private readonly kv: KVStore, private readonly cluster: string, private readonly hostIP: string, private readonly ipcache: LpmTrieMap,
+  constructor(private readonly kv: KVStore, private readonly hostIP: string, private readonly ipcache: LpmTrieMap, private readonly lease: KVLease,
     private readonly onRemoteChange: () => void, private readonly log: Logger) {}
 
   async start(): Promise<void> {
-    this.lease = await this.kv.grantLease(NODE_LEASE_TTL_S);
-    const prefix = ipPrefix(this.cluster);
+    const prefix = IP_PREFIX;
     this.watch = this.kv.watch(prefix, (e) => {
       const ip = e.key.slice(prefix.length);
       if (e.type === 'delete') return this.forget(ip);
@@ -87,7 +85,7 @@ export class IpcacheSync {
   }
 
   private async doPublish(addresses: PodAddress[]): Promise<void> {
-    const prefix = ipPrefix(this.cluster);
+    const prefix = IP_PREFIX;
     const want = new Map<string, string>();
     for (const a of addresses) {
       const pair: IPIdentityPair = {
@@ -108,16 +106,16 @@ export class IpcacheSync {
   }
 
   /** A node appeared: its own addresses are remote-node (cilium_host's reached through its node IP). */
-  nodeUp(n: ClusterNode): void {
-    this.write(nodeIP(n), 32, REMOTE_NODE_ID, '0.0.0.0');
-    if (n.IPv4RouterIP) this.write(n.IPv4RouterIP, 32, REMOTE_NODE_ID, nodeIP(n));
+  nodeUp(n: NodeRecord): void {
+    this.write(n.nodeIP, 32, REMOTE_NODE_ID, '0.0.0.0');
+    if (n.routerIP) this.write(n.routerIP, 32, REMOTE_NODE_ID, n.nodeIP);
   }
 
   /** A node is gone: its addresses and every pod it hosted leave the ipcache at once. */
-  nodeDown(n: ClusterNode): void {
-    const ip = nodeIP(n);
+  nodeDown(n: NodeRecord): void {
+    const ip = n.nodeIP;
     this.erase(ip, 32);
-    if (n.IPv4RouterIP) this.erase(n.IPv4RouterIP, 32);
+    if (n.routerIP) this.erase(n.routerIP, 32);
     for (const [podIP, e] of this.remote) if (e.hostIP === ip) this.forget(podIP);
   }
 

@@ -2,50 +2,42 @@
 // of the other nodes; the local pods are published for them. With one node it lists just itself.
 import type { Logger } from 'pino';
 import type { HashMap, LpmTrieMap } from '../maps/index.ts';
-import type { KVStore } from './kvstore.ts';
-import type { Endpoint, Pod } from './types.ts';
+import type { KVLease, KVStore } from './kvstore.ts';
+import type { DatapathFeatures, Endpoint, Pod } from './types.ts';
 import { IpcacheSync } from './ipcache-sync.ts';
-import { nodeIP, NodeRegistry, parseNodeLabels, type NodeView } from './nodes.ts';
+import { NodeRegistry, type NodeView } from './nodes.ts';
 import { NodeRoutes, type RoutingMode } from './routes.ts';
 
 declare module './types.ts' {
-  interface AgentStatus {
-    /** The `Routing:` value of what really runs (absent on agents without the registry). */
-    routing?: string;
+  interface DatapathFeatures {
+    /** Why pods on other nodes are not reachable although the mode says so. */
+    routingNote?: string;
   }
 }
 
 export interface MultiNodeOptions {
   node: string;
-  cluster: string;
-  clusterId: number;
   nodeIP: string;
+  clusterId: number;
   podCidr: string;
-  routerIP: string;
-  nodeLabels: string;
-  version: string;
   routingMode: RoutingMode;
-  tunnelProtocol: string;
   autoDirectNodeRoutes: boolean;
   ipcache: LpmTrieMap;
   tunnel: HashMap;
+  /** The node's lease: its published pods vanish with its registration. */
+  lease: KVLease;
   /** Other nodes' pods appeared, changed or went. */
   onRemotePods: () => void;
 }
-
-const SP = '   ';
 
 export class MultiNode {
   private constructor(private readonly o: MultiNodeOptions, private readonly registry: NodeRegistry, private readonly ipcache: IpcacheSync, readonly routes: NodeRoutes) {}
 
   static async start(kv: KVStore, o: MultiNodeOptions, log: Logger): Promise<MultiNode> {
     const routes = new NodeRoutes(o.routingMode, o.autoDirectNodeRoutes, o.tunnel, o.clusterId, log);
-    const ipcache = new IpcacheSync(kv, o.cluster, o.nodeIP, o.ipcache, o.onRemotePods, log);
+    const ipcache = new IpcacheSync(kv, o.nodeIP, o.ipcache, o.lease, o.onRemotePods, log);
     await ipcache.start();
-    const registry = await NodeRegistry.start(kv, {
-      Name: o.node, Cluster: o.cluster, IPAddresses: [{ Type: 'InternalIP', IP: o.nodeIP }], IPv4AllocCIDR: o.podCidr,
-      IPv4RouterIP: o.routerIP, Labels: { 'kubernetes.io/hostname': o.node, 'kubernetes.io/os': 'linux', ...parseNodeLabels(o.nodeLabels) }, Version: o.version,
-    }, {
+    const registry = await NodeRegistry.start(kv, o.node, {
       upsert: (n) => {
         ipcache.nodeUp(n);
         routes.upsert(n);
@@ -70,7 +62,7 @@ export class MultiNode {
 
   /** The other nodes' pods as service backends see them (ready, on their node). */
   remoteBackendPods(): Pod[] {
-    const nodeByIP = new Map(this.registry.remotes.map((n) => [nodeIP(n), n.Name]));
+    const nodeByIP = new Map(this.registry.remotes.map((n) => [n.nodeIP, n.name]));
     return this.ipcache.remotePods().map((r) => ({
       name: r.name, namespace: r.namespace, labels: r.labels, node: nodeByIP.get(r.hostIP) ?? r.hostIP, podIP: r.ip, endpointID: 0,
       state: 'ready' as const, netns: '', ifindex: 0, createdAt: '',
@@ -87,14 +79,13 @@ export class MultiNode {
     return this.ipcache.remotePods();
   }
 
-  /** `Network: Native` only while routes to other nodes are installed; otherwise what is really the case. */
-  routingText(): string {
-    const others = this.registry.remotes.length;
-    if (this.o.routingMode === 'native') {
-      if (others > 0 && this.routes.routesNodes) return `Network: Native${SP}Host: BPF`;
-      return `Network: Native (${others === 0 ? 'single node' : 'no auto-direct-node-routes'})${SP}Host: BPF`;
-    }
-    return `Network: Tunnel [${this.o.tunnelProtocol}] (not running: no ${this.o.tunnelProtocol} device)${SP}Host: BPF`;
+  /**
+   * Routing as it really is: the node's stack carries everything until a tunnel device runs, so
+   * `native`; noted when other nodes' pod CIDRs are not routed (native without auto-direct-node-routes).
+   */
+  routing(): Pick<DatapathFeatures, 'routing' | 'routingNote'> {
+    const unrouted = this.o.routingMode === 'native' && !this.routes.routesNodes && this.registry.remotes.length > 0;
+    return unrouted ? { routing: 'native', routingNote: 'no routes to other nodes: auto-direct-node-routes is off' } : { routing: 'native' };
   }
 
   close(): void {

@@ -1,33 +1,32 @@
-// The node registry (Cilium's kvstore node discovery): each agent keeps its own node under a lease in
-// cilium/state/nodes/v1/<cluster>/<name> and watches everyone's; a node whose agent stops renewing
-// the lease vanishes for the others after its TTL.
+// The node registry (cilium/state/nodes/v1/default/<name>, as Cilium's kvstore mode): each agent
+// writes its node under the node's lease, so it vanishes when the agent stops renewing it, and
+// watches everyone's; another node's arrival and departure drive its ipcache entries and routes.
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import type { Logger } from 'pino';
 import type { KVLease, KVStore, KVWatch } from './kvstore.ts';
 
-export const nodesPrefix = (cluster: string) => `cilium/state/nodes/v1/${cluster}/`;
-/** Short enough that a stopped node is gone from the others within 10 s. */
-export const NODE_LEASE_TTL_S = 5;
+export const NODES_PREFIX = 'cilium/state/nodes/v1/default/';
+/** Seconds a node's registration and identity claims outlive its agent: short enough that a stopped node is gone from the others within 10 s. */
+export const NODE_LEASE_TTL = 5;
 
-/** One node as it registers itself (Cilium's node.Node, in the fields ciliary uses). */
-export interface ClusterNode {
-  Name: string;
-  Cluster: string;
-  IPAddresses: Array<{ Type: 'InternalIP'; IP: string }>;
-  IPv4AllocCIDR: string;
+export interface NodeRecord {
+  name: string;
+  nodeIP: string;
+  podCIDR: string;
   /** cilium_host's address (kubectl get ciliumnodes' CILIUMINTERNALIP). */
-  IPv4RouterIP: string;
-  Labels: Record<string, string>;
-  CreatedAt: string;
-  Version: string;
-  OSImage: string;
-  KernelVersion: string;
+  routerIP: string;
+  version: string;
+  labels?: Record<string, string>;
+  /** When the node first registered (kubectl's AGE); a restarted agent keeps it. */
+  createdAt?: string;
+  osImage?: string;
+  kernelVersion?: string;
 }
 
 /** What `node list` / `get nodes` show per node: the registration and where it came from. */
-export interface NodeView extends ClusterNode {
-  Source: 'local' | 'kvstore';
+export interface NodeView extends NodeRecord {
+  source: 'local' | 'kvstore';
 }
 
 declare module './types.ts' {
@@ -37,11 +36,9 @@ declare module './types.ts' {
   }
 }
 
-export const nodeIP = (n: ClusterNode): string => n.IPAddresses.find((a) => a.Type === 'InternalIP')?.IP ?? '';
-
-/** `key=value,key2=` → labels (an empty value is a role label's usual form). */
-export function parseNodeLabels(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
+/** The node's labels: kubelet's hostname and os, then `key=value,key2=` from node-labels (a role label's value is empty). */
+export function nodeLabels(node: string, text: string): Record<string, string> {
+  const out: Record<string, string> = { 'kubernetes.io/hostname': node, 'kubernetes.io/os': 'linux' };
   for (const item of text.split(',').map((s) => s.trim()).filter(Boolean)) {
     const eq = item.indexOf('=');
     out[eq < 0 ? item : item.slice(0, eq)] = eq < 0 ? '' : item.slice(eq + 1);
@@ -50,7 +47,7 @@ export function parseNodeLabels(text: string): Record<string, string> {
 }
 
 /** PRETTY_NAME of /etc/os-release, as kubectl's OS-IMAGE. */
-export function osImage(): string {
+function osImage(): string {
   try {
     return /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'Linux';
   } catch {
@@ -58,51 +55,57 @@ export function osImage(): string {
   }
 }
 
-export interface NodeHandlers {
-  /** A node other than this one appeared or changed. */
-  upsert(n: ClusterNode): void;
-  /** A node other than this one is gone (deregistered or its lease expired). */
-  remove(n: ClusterNode): void;
+/** Writes this node's registration under its lease (keeping the first registration's time). */
+export async function registerNode(kv: KVStore, lease: KVLease, node: NodeRecord): Promise<void> {
+  const before = await kv.get(NODES_PREFIX + node.name);
+  const createdAt = (before && (JSON.parse(before) as NodeRecord).createdAt) || new Date().toISOString();
+  const record: NodeRecord = { ...node, createdAt, osImage: osImage(), kernelVersion: release() };
+  await kv.put(NODES_PREFIX + node.name, JSON.stringify(record), { lease });
 }
 
+export interface NodeHandlers {
+  /** A node other than this one appeared or changed. */
+  upsert(n: NodeRecord): void;
+  /** A node other than this one is gone (deregistered or its lease expired). */
+  remove(n: NodeRecord): void;
+}
+
+/** Follows the registry: the other nodes, and this one's own entry as written. */
 export class NodeRegistry {
-  private readonly nodes = new Map<string, ClusterNode>();
+  private readonly nodes = new Map<string, NodeRecord>();
+  private self?: NodeRecord;
   private watch?: KVWatch;
-  private lease?: KVLease;
 
-  private constructor(private readonly kv: KVStore, readonly self: ClusterNode, private readonly handlers: NodeHandlers, private readonly log: Logger) {}
+  private constructor(private readonly name: string, private readonly handlers: NodeHandlers, private readonly log: Logger) {}
 
-  static async start(kv: KVStore, self: Omit<ClusterNode, 'CreatedAt' | 'OSImage' | 'KernelVersion'>, handlers: NodeHandlers, log: Logger): Promise<NodeRegistry> {
-    const key = nodesPrefix(self.Cluster) + self.Name;
-    const before = await kv.get(key);
-    // A restarted agent keeps its node's creation time (kubectl's AGE).
-    const createdAt = before ? (JSON.parse(before) as ClusterNode).CreatedAt : new Date().toISOString();
-    const reg = new NodeRegistry(kv, { ...self, CreatedAt: createdAt, OSImage: osImage(), KernelVersion: release() }, handlers, log);
-    reg.lease = await kv.grantLease(NODE_LEASE_TTL_S);
-    await kv.put(key, JSON.stringify(reg.self), { lease: reg.lease });
-    reg.watch = kv.watch(nodesPrefix(self.Cluster), (e) => {
-      const name = e.key.slice(nodesPrefix(self.Cluster).length);
-      if (name === self.Name) return;
-      if (e.type === 'put') reg.put(name, e.value);
-      else reg.delete(name);
+  static async start(kv: KVStore, name: string, handlers: NodeHandlers, log: Logger): Promise<NodeRegistry> {
+    const reg = new NodeRegistry(name, handlers, log);
+    reg.watch = kv.watch(NODES_PREFIX, (e) => {
+      const node = e.key.slice(NODES_PREFIX.length);
+      if (e.type === 'put') reg.put(node, e.value);
+      else reg.delete(node);
     });
     await reg.watch.ready;
     return reg;
   }
 
   private put(name: string, value: string): void {
-    let n: ClusterNode;
+    let n: NodeRecord;
     try {
-      n = JSON.parse(value) as ClusterNode;
-      if (!nodeIP(n) || !n.IPv4AllocCIDR) throw new Error('no InternalIP or IPv4AllocCIDR');
+      n = JSON.parse(value) as NodeRecord;
+      if (!n.nodeIP || !n.podCIDR) throw new Error('no nodeIP or podCIDR');
     } catch (e) {
       this.log.warn({ node: name, err: (e as Error).message }, 'node registry: ignoring a bad node entry');
       return;
     }
+    if (name === this.name) {
+      this.self = n;
+      return;
+    }
     const old = this.nodes.get(name);
-    if (old && (nodeIP(old) !== nodeIP(n) || old.IPv4AllocCIDR !== n.IPv4AllocCIDR)) this.handlers.remove(old);
+    if (old && (old.nodeIP !== n.nodeIP || old.podCIDR !== n.podCIDR)) this.handlers.remove(old);
     this.nodes.set(name, n);
-    this.log.info({ node: name, ip: nodeIP(n), podCIDR: n.IPv4AllocCIDR }, 'node registry: node up');
+    this.log.info({ node: name, ip: n.nodeIP, podCIDR: n.podCIDR }, 'node registry: node up');
     this.handlers.upsert(n);
   }
 
@@ -114,17 +117,16 @@ export class NodeRegistry {
     this.handlers.remove(n);
   }
 
-  /** The other nodes, by name. */
-  get remotes(): ClusterNode[] {
+  /** The other nodes. */
+  get remotes(): NodeRecord[] {
     return [...this.nodes.values()];
   }
 
   list(): NodeView[] {
-    return [{ ...this.self, Source: 'local' as const }, ...this.remotes.map((n) => ({ ...n, Source: 'kvstore' as const }))]
-      .sort((a, b) => a.Name.localeCompare(b.Name));
+    const local = this.self ? [{ ...this.self, source: 'local' as const }] : [];
+    return [...local, ...this.remotes.map((n) => ({ ...n, source: 'kvstore' as const }))].sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** Stops watching; the registration stays until the lease runs out (a restart takes it over). */
   close(): void {
     this.watch?.close();
   }

@@ -72,3 +72,30 @@ export async function deletePodNetwork(netns: string): Promise<void> {
   }
   rmSync(`/etc/netns/${netns}`, { recursive: true, force: true });
 }
+
+/** How pods get their network: real namespaces and TUN devices, or nothing (an agent core in memory). */
+export interface PodNetwork {
+  create(c: PodNetConfig): Promise<TunDevice>;
+  /** Re-attaches to a pod's eth0 after an agent restart. */
+  attach(netns: string, offloads: boolean): TunDevice;
+  delete(netns: string): Promise<void>;
+  exists(netns: string): boolean;
+}
+
+export const linuxPodNetwork: PodNetwork = { create: createPodNetwork, attach: attachPodDevice, delete: deletePodNetwork, exists: netnsExists };
+
+/** Pods without namespaces or devices: fd -1 (no reader), ifindexes counted from 100. */
+export function memoryPodNetwork(): PodNetwork {
+  const made = new Map<string, number>();
+  let next = 100;
+  const device = (netns: string): TunDevice => ({ fd: -1, ifindex: made.get(netns)!, offloads: 0, vnetHdr: false });
+  return {
+    create: async (c) => {
+      made.set(c.netns, next++);
+      return device(c.netns);
+    },
+    attach: (netns) => device(netns),
+    delete: async (netns) => void made.delete(netns),
+    exists: (netns) => made.has(netns),
+  };
+}

@@ -2,7 +2,7 @@
 // cilium_policy_<id> map, CIDR identities in the ipcache, persistence in the kvstore.
 // Only endpoints whose selected identities or rules changed are recomputed.
 import type { Logger } from 'pino';
-import type { KVStore } from './kvstore.ts';
+import type { KVStore, KVWatch } from './kvstore.ts';
 import { ApiError, type PolicyImportResult, type PolicySummary } from './types.ts';
 import type { LpmTrieMap } from '../maps/index.ts';
 import { PolicyError, PolicyRepository, parsePolicy, encodeKey, decodeEntry, formatPolicyEntries, POLICY_KEY_SIZE, POLICY_FLAG_DENY, type PolicyEntry, type PolicyRules, type ResolvedPolicy, type SourceInfo } from '../policy/index.ts';
@@ -44,18 +44,40 @@ export class PolicyManager {
   /** Redirect keys each endpoint's policy uses, so unused proxy listeners can close. */
   private readonly redirectKeys = new Map<number, Set<string>>();
   private readonly key = new Uint8Array(POLICY_KEY_SIZE);
+  private watch?: KVWatch;
 
   constructor(private readonly d: PolicyManagerDeps) {}
 
+  /** Loads the stored policies and follows the store: a policy put or deleted by another process or node takes effect. */
   async restore(): Promise<void> {
-    for (const p of await this.d.kv.list(STORE_PREFIX)) {
-      try {
-        this.repo.add(parsePolicy(JSON.parse(p.value)));
-      } catch (e) {
-        this.d.log.warn({ key: p.key, err: (e as Error).message }, 'stored policy no longer parses; skipped');
-      }
-    }
+    let following = false;
+    this.watch = this.d.kv.watch(STORE_PREFIX, (e) => {
+      if (this.fromStore(e.key.slice(STORE_PREFIX.length), e.type === 'put' ? e.value : undefined) && following) this.regenerate();
+    });
+    await this.watch.ready;
+    following = true;
     this.regenerate(true);
+  }
+
+  close(): void {
+    this.watch?.close();
+  }
+
+  /** A stored policy changed; true when the repository changed (our own writes are already in it). */
+  private fromStore(key: string, value: string | undefined): boolean {
+    const [kind, ns, ...name] = key.split('/');
+    const namespace = ns === '' ? undefined : ns;
+    const have = this.repo.get(kind, namespace, name.join('/'));
+    if (value === undefined) return have !== undefined && this.repo.delete(kind, namespace, name.join('/')) !== undefined;
+    try {
+      const original = JSON.parse(value) as unknown;
+      if (have && JSON.stringify(have.original) === JSON.stringify(original)) return false;
+      this.repo.add(parsePolicy(original));
+      return true;
+    } catch (e) {
+      this.d.log.warn({ key, err: (e as Error).message }, 'stored policy does not parse; skipped');
+      return false;
+    }
   }
 
   /** Parses every object first: one invalid object rejects the whole import and nothing changes. */
@@ -92,8 +114,9 @@ export class PolicyManager {
   }
 
   async deleteAll(): Promise<number> {
-    for (const p of this.repo.list()) await this.d.kv.delete(STORE_PREFIX + policyKey(p.kind, p.namespace, p.name));
+    const all = this.repo.list();
     this.repo.deleteAll();
+    for (const p of all) await this.d.kv.delete(STORE_PREFIX + policyKey(p.kind, p.namespace, p.name));
     this.regenerate();
     return this.repo.revision;
   }

@@ -7,7 +7,7 @@ import { tunnelDef, TUNNEL_ENTRY } from '../maps/cilium/tunnel.ts';
 import { parseCidr } from '../wire/ip-text.ts';
 import { u32ToIp } from '../dataplane/map-defs.ts';
 import { ipBatch, run } from './sh.ts';
-import { nodeIP, type ClusterNode } from './nodes.ts';
+import type { NodeRecord } from './nodes.ts';
 
 export type RoutingMode = 'native' | 'tunnel';
 
@@ -28,31 +28,30 @@ export class NodeRoutes {
     return this.mode === 'native' && this.directRoutes;
   }
 
-  upsert(n: ClusterNode): void {
-    const cidr = parseCidr(n.IPv4AllocCIDR);
-    const via = nodeIP(n);
+  upsert(n: NodeRecord): void {
+    const cidr = parseCidr(n.podCIDR);
+    const via = n.nodeIP;
     if (this.mode === 'tunnel') {
       tunnelDef.encodeKey({ ip: u32ToIp(cidr.base), clusterId: this.clusterId }, this.key);
       tunnelDef.encodeValue({ ip: via, key: 0 }, this.value);
-      if (this.tunnel.update(this.key, 0, this.value, 0, 0) < 0) this.log.warn({ node: n.Name }, 'cilium_tunnel_map update failed');
+      if (this.tunnel.update(this.key, 0, this.value, 0, 0) < 0) this.log.warn({ node: n.name }, 'cilium_tunnel_map update failed');
       return;
     }
     if (!this.routesNodes) return;
-    const dst = n.IPv4AllocCIDR;
-    this.installed.set(n.Name, { cidr: dst, via });
-    this.queue(`route replace ${dst} via ${via} proto ${NODE_ROUTE_PROTO}`, n.Name);
+    this.installed.set(n.name, { cidr: n.podCIDR, via });
+    this.queue(`route replace ${n.podCIDR} via ${via} proto ${NODE_ROUTE_PROTO}`, n.name);
   }
 
-  remove(n: ClusterNode): void {
+  remove(n: NodeRecord): void {
     if (this.mode === 'tunnel') {
-      tunnelDef.encodeKey({ ip: u32ToIp(parseCidr(n.IPv4AllocCIDR).base), clusterId: this.clusterId }, this.key);
+      tunnelDef.encodeKey({ ip: u32ToIp(parseCidr(n.podCIDR).base), clusterId: this.clusterId }, this.key);
       this.tunnel.delete(this.key, 0);
       return;
     }
-    const r = this.installed.get(n.Name);
+    const r = this.installed.get(n.name);
     if (!r) return;
-    this.installed.delete(n.Name);
-    this.queue(`route del ${r.cidr} via ${r.via} proto ${NODE_ROUTE_PROTO}`, n.Name);
+    this.installed.delete(n.name);
+    this.queue(`route del ${r.cidr} via ${r.via} proto ${NODE_ROUTE_PROTO}`, n.name);
   }
 
   /**

@@ -122,15 +122,35 @@ export interface MapEntryView {
   value: string;
 }
 
+/** What the datapath really does now (never what is merely configured). */
+export interface DatapathFeatures {
+  /** Routing between nodes: native until a tunnel device runs. */
+  routing: 'native' | 'tunnel';
+  tunnelProtocol?: 'vxlan';
+  /** SNAT of pod traffic leaving the cluster, when it runs: the CIDR not masqueraded. */
+  masquerade?: { mode: 'BPF'; cidr: string };
+  /** Egress pacing, when it runs. */
+  bandwidthManager?: string;
+  /** Threads running the datapath and the monitor ring's size in events. */
+  monitor: { cpus: number; ringEvents: number };
+  /** Service kinds the load balancer translates. */
+  services: { clusterIP: boolean; nodePort: boolean; loadBalancer: boolean; externalIPs: boolean; hostPort: boolean };
+  backendSelection: { algorithm: 'random' | 'maglev'; maglevTableSize?: number };
+  /** L7 proxy redirects, when the proxy runs. */
+  proxy?: { redirects: number; ports: string };
+  hubble: boolean;
+}
+
 export interface AgentStatus {
   node: string;
   nodeIP: string;
   version: string;
   uptimeSeconds: number;
-  kvstore: string; // "Disabled" / "Ok local" / "Ok etcd ..."
+  /** The store's own report (kv.health()). */
+  kvstore: { ok: boolean; message: string };
   ipam: { cidr: string; allocated: Array<{ ip: string; owner: string }> };
   routerIP: string;
-  routingMode: 'tunnel' | 'native';
+  features: DatapathFeatures;
   endpoints: { total: number; ready: number };
   maps: MapSummary[];
   datapath: {
@@ -139,8 +159,6 @@ export interface AgentStatus {
     drops: number; forwards: number;
   };
   controllers: { total: number; failing: number };
-  /** L7 proxy redirects (listeners) open now. */
-  proxyRedirects?: number;
 }
 
 /** The packet an event is about, decoded (for flows and filters). */
@@ -218,9 +236,6 @@ export interface AgentFacade {
   config(): Record<string, unknown>;
   listPods(): Pod[];
   getPod(namespace: string, name: string): Pod | undefined;
-  /** Creates everything or nothing; throws ApiError(400|409) with a message naming the field. */
-  createPod(spec: PodSpec): Promise<Pod>;
-  deletePod(namespace: string, name: string): Promise<void>;
   listEndpoints(): Endpoint[];
   getEndpoint(id: number): Endpoint | undefined;
   listMaps(): MapSummary[];
@@ -228,21 +243,14 @@ export interface AgentFacade {
   dumpMap(name: string): MapEntryView[] | undefined;
   listServices(): Service[];
   getService(namespace: string, name: string): Service | undefined;
-  /** Creates or updates (kubectl apply semantics); throws ApiError(400) naming the field. */
-  applyService(spec: ServiceSpec): Promise<{ service: Service; result: 'created' | 'configured' | 'unchanged' }>;
-  deleteService(namespace: string, name: string): Promise<void>;
   /** `bpf lb list` rows: [service address, backend address] with the continuation rows' first column empty. */
   lbList(revnat: boolean): Array<[string, string]>;
   /** `bpf ct list global` lines. */
   ctList(): string[];
   /** Empties both CT maps; returns how many entries were removed. */
   ctFlush(): number;
-  /** Adds or replaces policies (CiliumNetworkPolicy, CCNP, NetworkPolicy objects): all or nothing. */
-  importPolicies(objects: unknown[]): Promise<PolicyImportResult>;
   /** Policies as given, with the repository revision. */
   listPolicies(): { revision: number; policies: PolicySummary[] };
-  deletePolicy(kind: string, namespace: string | undefined, name: string): Promise<number>;
-  deleteAllPolicies(): Promise<number>;
   /** `bpf policy get` table of one endpoint; undefined for an unknown endpoint. */
   bpfPolicy(endpointID: number): string | undefined;
   /** Every identity this node knows: reserved, pods', CIDR. */
@@ -253,9 +261,26 @@ export interface AgentFacade {
   subscribeMonitor(cb: (e: MonitorEvent) => void): () => void;
   /** `ciliary trace`: traces packets matching `req` into `sink` (ApiError 400/404, 409 when a trace runs); returns stop. */
   startTrace(req: import('../observe/trace/types.ts').TraceRequest, sink: import('../observe/trace/types.ts').TraceSink): () => void;
-  /** Manifests (apply/get/delete/describe/logs); absent on agents without a resource manager. */
-  readonly resources?: ResourceApi;
+  /** The one writer of pods, deployments, services, policies, namespaces and pools. */
+  readonly resources: ResourceApi;
 }
+
+// ---- what each API plugin uses of the agent ------------------------------------------------------
+
+export type StatusService = Pick<AgentFacade, 'status' | 'config'>;
+/** /v1/pods: reads from the endpoints, writes through the resource manager. */
+export type PodService = Pick<AgentFacade, 'listPods' | 'getPod' | 'resources'>;
+export type ServiceService = Pick<AgentFacade, 'listServices' | 'getService' | 'resources'>;
+export type PolicyService = Pick<AgentFacade, 'listPolicies' | 'bpfPolicy' | 'resources'>;
+export type EndpointService = Pick<AgentFacade, 'listEndpoints' | 'getEndpoint'>;
+export type MapService = Pick<AgentFacade, 'listMaps' | 'dumpMap'>;
+export type LbService = Pick<AgentFacade, 'lbList'>;
+export type CtService = Pick<AgentFacade, 'ctList' | 'ctFlush'>;
+export type IdentityService = Pick<AgentFacade, 'listIdentities' | 'ipList'>;
+export type MonitorService = Pick<AgentFacade, 'subscribeMonitor'>;
+export type TraceService = Pick<AgentFacade, 'startTrace'>;
+export type ResourceService = Pick<AgentFacade, 'resources'>;
+export type FlowService = Pick<AgentFacade, 'hubble'>;
 
 // ---- manifests (`ciliary apply -f`): Kubernetes objects kept by the resource manager ----------
 
@@ -310,10 +335,18 @@ export interface ResourceView {
   status: Record<string, unknown>;
 }
 
+export interface ResourceWriteOptions {
+  dryRun?: boolean;
+  /** kubectl create: an object that exists already is a 409, not an update. */
+  createOnly?: boolean;
+  /** The older routes (/v1/pods, /v1/services, PUT /v1/policy) never needed a Namespace object. */
+  anyNamespace?: boolean;
+}
+
 /** What the API's apply/get/delete/logs routes need from the agent (AgentFacade.resources). */
 export interface ResourceApi {
   /** Validates every object first, then applies in dependency order; all or nothing for created objects. */
-  apply(objects: unknown[], opts?: { dryRun?: boolean }): Promise<ManifestResult[]>;
+  apply(objects: unknown[], opts?: ResourceWriteOptions): Promise<ManifestResult[]>;
   /** Deletes the objects named by the manifests (missing ones are `not found`). */
   deleteObjects(objects: unknown[]): Promise<ManifestResult[]>;
   /** kind: any kubectl name (pods, po, deploy, svc, ns, cnp, ...); namespace undefined = all namespaces. */

@@ -1,8 +1,10 @@
 // The datapath engine: device readers feed batches into the hook attached to each device, programs
 // tail-call through per-endpoint program arrays, verdicts become batched writes, drops become
 // events and metrics. Everything per packet works on preallocated state.
-import { native, type ReaderHandle } from '../native/index.ts';
-import { META_WORDS, VNET_HDR_LEN } from '../native/meta.ts';
+import { native } from '../native/index.ts';
+import { VNET_HDR_LEN } from '../native/meta.ts';
+import { BATCH, DEFAULT_POOL_SLOTS } from '../native/pool.ts';
+import { DeviceIo } from './io.ts';
 import type { ArrayMap, HashMap, LpmTrieMap, MapRegistry } from '../maps/index.ts';
 import { PacketContext, CTX_ACT_DROP, CTX_ACT_REDIRECT, DIR_EGRESS, DIR_INGRESS } from './context.ts';
 import { MAX_TAIL_CALLS } from './calls.ts';
@@ -19,8 +21,6 @@ import { ProxyRedirects } from './lib/proxy.ts';
 import * as P from '../policy/policymap.ts';
 import type { PacketTracer } from '../observe/trace/tracer.ts';
 
-export const SLOT_SIZE = 65600; // a 64 KiB super-packet plus its virtio-net header
-export const BATCH = 64;
 const MAX_ENDPOINTS = 65536;
 const WORLD_ID = 2;
 
@@ -29,6 +29,8 @@ export interface DatapathOptions {
   ct: CtSizes;
   ctTimeouts: CtTimeouts;
   lb: LbSizes;
+  /** Packet slots shared by all devices (more than one batch, so packets can be held). */
+  poolSlots?: number;
 }
 
 export const DEFAULT_DATAPATH_OPTIONS: DatapathOptions = {
@@ -50,9 +52,10 @@ function ipLength(ctx: PacketContext): number {
 
 export class Datapath {
   readonly ctx = new PacketContext();
-  readonly arena = new Uint8Array(SLOT_SIZE * BATCH);
-  readonly arenaView = new DataView(this.arena.buffer);
-  readonly meta = new Uint32Array(META_WORDS * BATCH);
+  readonly io: DeviceIo;
+  readonly arena: Uint8Array;
+  readonly arenaView: DataView;
+  readonly meta: Uint32Array;
   readonly lxc: HashMap;
   readonly ipcache: LpmTrieMap;
   readonly metrics: ArrayMap;
@@ -79,10 +82,13 @@ export class Datapath {
   private readonly key = new Uint8Array(16);
   private readonly keyView = new DataView(this.key.buffer);
   private readonly tx = new Int32Array(4 * BATCH);
-  private readonly readers = new Map<number, ReaderHandle>();
   private readonly onBatch = (count: number): void => this.processBatch(count);
 
   constructor(private readonly registry: MapRegistry, opts: DatapathOptions = DEFAULT_DATAPATH_OPTIONS) {
+    this.io = new DeviceIo(opts.poolSlots ?? DEFAULT_POOL_SLOTS, this.onBatch);
+    this.arena = this.io.pool.arena;
+    this.arenaView = this.io.pool.view;
+    this.meta = this.io.meta;
     const specs = D.mapSpecs();
     this.lxc = registry.open(specs[0] as never) as HashMap;
     this.ipcache = registry.open(specs[1] as never) as LpmTrieMap;
@@ -100,19 +106,19 @@ export class Datapath {
     this.detach(epId);
     this.epFd[epId] = fd;
     this.hooks[epId] = hook;
-    this.readers.set(epId, native.readerStart(fd, this.arena, this.meta, SLOT_SIZE, BATCH, true, epId, this.onBatch));
+    this.io.attachTun(epId, fd);
   }
 
   detach(epId: number): void {
-    const r = this.readers.get(epId);
-    if (r) native.readerStop(r);
-    this.readers.delete(epId);
+    this.io.detach(epId);
     this.epFd[epId] = -1;
     this.hooks[epId] = unattached;
   }
 
   detachAll(): void {
-    for (const id of [...this.readers.keys()]) this.detach(id);
+    this.io.detachAll();
+    this.epFd.fill(-1);
+    this.hooks.fill(unattached);
   }
 
   /** Opens (or re-opens) an endpoint's program array and fills it with `slots` → program. */

@@ -1,6 +1,6 @@
 // Numeric security identities: one per distinct label set, from 256 up, agreed through the kvstore
 // (cilium/state/identities/v1/… as Cilium's kvstore mode) so several nodes pick the same numbers.
-import type { KVStore, KVWatch } from '../control/kvstore.ts';
+import type { KVLease, KVStore, KVWatch } from '../control/kvstore.ts';
 
 export const MIN_IDENTITY = 256;
 export const MAX_IDENTITY = 65535;
@@ -18,11 +18,32 @@ export class IdentityAllocator {
   /** Every identity known to this node: id → labels (kept in step with the kvstore). */
   readonly known = new Map<number, string[]>();
 
-  constructor(private readonly kv: KVStore, private readonly node = 'local', private readonly graceMs = DEFAULT_IDENTITY_GRACE_MS) {}
+  private watch?: KVWatch;
+  /** Runs once per burst of changes other nodes make (their pods are selected by their labels). */
+  onChange?: () => void;
+  private changeQueued = false;
 
-  /** Loads the identities already allocated in the kvstore. */
+  /** lease: the node's; its claims (users/<id>/<node>) vanish with it when the node stops renewing it. */
+  constructor(private readonly kv: KVStore, private readonly node = 'local', private readonly graceMs = DEFAULT_IDENTITY_GRACE_MS, private readonly lease?: KVLease) {}
+
+  /** Loads the identities allocated in the kvstore and follows them (other nodes allocate and free them too). */
   async load(): Promise<void> {
-    for (const { id, labels } of await this.list()) this.known.set(id, labels);
+    this.watch = this.kv.watch(ID_PREFIX, (e) => {
+      const id = Number(e.key.slice(ID_PREFIX.length));
+      if (e.type === 'put') this.known.set(id, e.value.split(';'));
+      else this.known.delete(id);
+      this.changed();
+    });
+    await this.watch.ready;
+  }
+
+  private changed(): void {
+    if (!this.onChange || this.changeQueued) return;
+    this.changeQueued = true;
+    setImmediate(() => {
+      this.changeQueued = false;
+      this.onChange?.();
+    });
   }
 
   /** The identity of a label set, allocating one if none exists; counts a local reference. */
@@ -44,7 +65,7 @@ export class IdentityAllocator {
     this.refs.set(id, n);
     clearTimeout(this.gcTimers.get(id));
     this.gcTimers.delete(id);
-    if (n === 1) await this.kv.put(`${USERS_PREFIX}${id}/${this.node}`, '1');
+    if (n === 1) await this.kv.put(`${USERS_PREFIX}${id}/${this.node}`, '1', { lease: this.lease });
     this.known.set(id, labels);
     return id;
   }
@@ -76,28 +97,9 @@ export class IdentityAllocator {
     this.known.delete(id);
   }
 
-  /**
-   * Follows the identities every node allocates and frees (other nodes' pods are selected by their
-   * labels); `onChange` runs once per burst of changes.
-   */
-  watch(onChange: () => void): KVWatch {
-    let queued = false;
-    return this.kv.watch(ID_PREFIX, (e) => {
-      const id = Number(e.key.slice(ID_PREFIX.length));
-      if (!Number.isInteger(id)) return;
-      if (e.type === 'put') this.known.set(id, e.value.split(';'));
-      else if (!this.refs.has(id)) this.known.delete(id);
-      if (queued) return;
-      queued = true;
-      setImmediate(() => {
-        queued = false;
-        onChange();
-      });
-    });
-  }
-
   /** Stops pending collections (agent shutdown: the next agent process takes over). */
   close(): void {
+    this.watch?.close();
     for (const t of this.gcTimers.values()) clearTimeout(t);
     this.gcTimers.clear();
   }

@@ -12,7 +12,11 @@ export interface RegistryOptions {
   sync?: MapFileSync;
   /** For a CLI next to a running agent: open without initialising or repairing. */
   readOnly?: boolean;
+  /** Maps in plain memory, no files (an agent core in tests): the opener is not used. */
+  inMemory?: boolean;
 }
+
+const memoryOpener: MapFileOpener = (_path, size) => new ArrayBuffer(size);
 
 /** Named maps pinned under <stateDir>/maps/<name>, opened once each. */
 export class MapRegistry {
@@ -42,8 +46,8 @@ export class MapRegistry {
       return have as MapOf<T>;
     }
     const path = this.pathOf(spec.name);
-    if (!this.opts.readOnly) mkdirSync(this.dir, { recursive: true });
-    const m = openPinned(path, spec, this.opener, this.opts);
+    if (!this.opts.readOnly && !this.opts.inMemory) mkdirSync(this.dir, { recursive: true });
+    const m = openPinned(path, spec, this.opts.inMemory ? memoryOpener : this.opener, this.opts);
     this.maps.set(spec.name, m);
     return m;
   }
@@ -56,6 +60,7 @@ export class MapRegistry {
 
   /** Names of map files present on disk. */
   names(): string[] {
+    if (this.opts.inMemory) return [...this.maps.keys()].sort();
     if (!existsSync(this.dir)) return [];
     return readdirSync(this.dir, { withFileTypes: true })
       .filter((d) => d.isFile() && NAME_RE.test(d.name))

@@ -3,7 +3,7 @@
 // keeps the datapath consistent (backends, then slots, then the service entry), and persisted in
 // the kvstore so a restarted agent keeps its addresses and IDs.
 import type { Logger } from 'pino';
-import type { KVStore } from '../control/kvstore.ts';
+import type { KVStore, KVWatch } from '../control/kvstore.ts';
 import { ApiError, type Pod, type Service, type ServiceBackend, type ServiceFrontend, type ServiceSpec } from '../control/types.ts';
 import { cidrContains, parseCidr, type Cidr } from '../wire/ip-text.ts';
 import { ipToU32, u32ToIp } from '../dataplane/map-defs.ts';
@@ -42,6 +42,9 @@ export class ServiceManager {
   private readonly key = new Uint8Array(L.SVC_KEY_SIZE);
   private readonly kv4 = new Uint8Array(4);
   private readonly value = new Uint8Array(16);
+  private watch?: KVWatch;
+  /** Map updates for services changed in the store by others, one after the other. */
+  private storeSyncs: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly kv: KVStore,
@@ -57,12 +60,34 @@ export class ServiceManager {
     for (const p of await this.kv.list(FRONTEND_ID_PREFIX)) this.frontendIds.set(p.key.slice(FRONTEND_ID_PREFIX.length), Number(p.value));
     for (const p of await this.kv.list(BACKEND_ID_PREFIX)) this.backendIds.set(p.key.slice(BACKEND_ID_PREFIX.length), Number(p.value));
     for (const [name, id] of this.backendIds) this.backendNames.set(id, name);
-    for (const p of await this.kv.list(SPEC_PREFIX)) {
-      const s = JSON.parse(p.value) as Stored;
-      this.services.set(`${s.spec.namespace}/${s.spec.name}`, s);
-      this.usedIps.add(s.clusterIP);
-    }
+    let following = false;
+    this.watch = this.kv.watch(SPEC_PREFIX, (e) => {
+      const sync = this.fromStore(e.key.slice(SPEC_PREFIX.length), e.type === 'put' ? e.value : undefined);
+      if (sync && following) this.storeSyncs = this.storeSyncs.then(sync).catch((err: Error) => this.log.warn({ key: e.key, err: err.message }, 'service from the store failed'));
+    });
+    await this.watch.ready;
+    following = true;
     await this.syncAll();
+  }
+
+  close(): void {
+    this.watch?.close();
+  }
+
+  /** A stored service changed: the map update it needs, or undefined when it is ours already. */
+  private fromStore(key: string, value: string | undefined): (() => Promise<void>) | undefined {
+    const old = this.services.get(key);
+    if (value === undefined) {
+      if (!old) return undefined;
+      this.services.delete(key);
+      this.usedIps.delete(old.clusterIP);
+      return () => this.syncService(undefined, old);
+    }
+    if (old && JSON.stringify(old) === value) return undefined;
+    const next = JSON.parse(value) as Stored;
+    this.services.set(key, next);
+    this.usedIps.add(next.clusterIP);
+    return () => this.syncService(next, old);
   }
 
   list(): Service[] {
@@ -79,7 +104,6 @@ export class ServiceManager {
     const namespace = spec.namespace || 'default';
     const key = `${namespace}/${spec.name}`;
     const norm: ServiceSpec = { ...spec, namespace };
-    this.validate(norm);
     const old = this.services.get(key);
     if (old && norm.clusterIP && norm.clusterIP !== old.clusterIP) throw new ApiError(422, `spec.clusterIP: field is immutable (is ${old.clusterIP})`);
     const clusterIP = old?.clusterIP ?? (norm.clusterIP ? this.claimIP(norm.clusterIP) : this.allocateIP());
@@ -148,8 +172,7 @@ export class ServiceManager {
 
   private async frontends(s: Stored, pods: Pod[]): Promise<ServiceFrontend[]> {
     const out: ServiceFrontend[] = [];
-    const type = s.spec.type ?? 'ClusterIP';
-    const addresses: Array<[string, string]> = [[s.clusterIP, type === 'LoadBalancer' || type === 'NodePort' ? 'ClusterIP' : 'ClusterIP'], ...(s.spec.externalIPs ?? []).map((ip): [string, string] => [ip, 'ExternalIP'])];
+    const addresses: Array<[string, string]> = [[s.clusterIP, 'ClusterIP'], ...(s.spec.externalIPs ?? []).map((ip): [string, string] => [ip, 'ExternalIP'])];
     for (const p of s.spec.ports) {
       const protocol = p.protocol ?? 'TCP';
       const backends: ServiceBackend[] = [];
@@ -308,16 +331,6 @@ export class ServiceManager {
       return ip;
     }
     throw new ApiError(507, `service range ${this.o.serviceCidr} is exhausted`);
-  }
-
-  private validate(s: ServiceSpec): void {
-    if (!s.ports?.length) throw new ApiError(400, 'spec.ports: at least one port is required');
-    const seen = new Set<string>();
-    for (const [i, p] of s.ports.entries()) {
-      const k = `${p.port}/${p.protocol ?? 'TCP'}`;
-      if (seen.has(k)) throw new ApiError(400, `spec.ports[${i}]: duplicate port ${k}`);
-      seen.add(k);
-    }
   }
 
   private view(s: Stored, pods = this.pods()): Service {

@@ -17,10 +17,25 @@ export interface TunDevice {
 
 /** Opaque handle of a running reader. */
 export type ReaderHandle = { readonly __reader: unique symbol };
+/** Opaque handle of a slot pool (see src/native/pool.ts). */
+export type PoolHandle = { readonly __pool: unique symbol };
+
+export interface PoolInfo {
+  pool: PoolHandle;
+  /** All slots: slot s spans [s*stride, (s+1)*stride), its data starting `headroom` bytes in. */
+  arena: ArrayBuffer;
+  stride: number;
+  headroom: number;
+  capacity: number;
+}
+
+export interface PoolStats { slots: number; free: number; held: number; stalls: number; resumes: number }
 
 export interface IoStats {
   rxPackets: number; rxBytes: number; rxBatches: number; rxErrors: number;
   txPackets: number; txBytes: number; txEagain: number; txEnobufs: number; txErrors: number;
+  /** UDP sends segmented by the kernel (UDP_SEGMENT). */
+  txGso: number;
 }
 
 export interface Native {
@@ -32,13 +47,30 @@ export interface Native {
   ifindex(name: string, netns: Netns): number;
   setLinkUp(name: string, netns: Netns, up: boolean): void;
   closeFd(fd: number): void;
-  /** Drains fd on readiness into arena slots, parses each packet into meta, calls cb(count) per batch; cb(-errno) on a fatal error. */
-  readerStart(fd: number, arena: ArrayBuffer | Uint8Array, meta: Uint32Array, slotSize: number, batch: number,
-    vnet: boolean, source: number, cb: (count: number) => void): ReaderHandle;
+  /** A non-blocking UDP socket bound to addr:port (host order; port 0 picks one) in netns; bufferBytes > 0 sizes its buffers. */
+  udpOpen(netns: Netns, addr: number, port: number, bufferBytes: number): { fd: number; port: number };
+  /** gso: the kernel segments UDP sends (UDP_SEGMENT). */
+  udpCapabilities(): { gso: boolean };
+  poolCreate(slots: number, headroom: number, capacity: number): PoolInfo;
+  /** Keeps a slot of the batch being processed past the batch; throws unless the slot is in it. */
+  poolHold(pool: PoolHandle, slot: number): void;
+  /** Returns a held slot; throws when it is not held (a double release). */
+  poolRelease(pool: PoolHandle, slot: number): void;
+  poolStats(pool: PoolHandle): PoolStats;
+  /** Drains a TUN fd on readiness into free pool slots, parses each packet into meta, calls cb(count) per batch
+   *  (cb(-errno) on a fatal error); afterwards the batch's slots not held return to the pool. */
+  readerStart(fd: number, pool: PoolHandle, meta: Uint32Array, batch: number, vnet: boolean, source: number,
+    cb: (count: number) => void): ReaderHandle;
+  /** The same for a UDP socket (recvmmsg): records keep the sender and the datagram, and parse the packet innerOffset bytes in. */
+  udpReaderStart(fd: number, pool: PoolHandle, meta: Uint32Array, batch: number, innerOffset: number, source: number,
+    cb: (count: number) => void): ReaderHandle;
   forwardStart(fdIn: number, fdOut: number): ReaderHandle;
   readerStop(h: ReaderHandle): void;
   /** desc: [fd, off, len, status] per packet; status gets bytes written or -errno. Returns packets written. */
   writeBatch(buf: ArrayBuffer | Uint8Array, desc: Int32Array, count: number): number;
+  /** desc: [off, len, addr, port, segSize, status] per row (UDP_TX_WORDS); segSize > 0 cuts the row into datagrams of
+   *  that size, by the kernel when gso. status gets bytes sent or -errno. Returns rows sent. */
+  udpWriteBatch(fd: number, buf: ArrayBuffer | Uint8Array, desc: Int32Array, count: number, gso: boolean): number;
   readOnce(fd: number, buf: ArrayBuffer | Uint8Array): number;
   ioStats(): IoStats;
   parse(buf: ArrayBuffer | Uint8Array, off: number, len: number, vnet: boolean, meta: Uint32Array, index: number): number;

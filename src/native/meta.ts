@@ -1,5 +1,5 @@
 // Layout of the per-packet metadata record the native parser fills (mirror of native/src/meta.rs).
-export const META_WORDS = 32;
+export const META_WORDS = 40;
 
 export const M_OFF = 0;
 export const M_LEN = 1;
@@ -32,7 +32,15 @@ export const M_FLAGS = 27;
 export const M_TCP_SEQ = 28;
 export const M_TCP_ACK = 29;
 export const M_SOURCE = 30;
-export const M_RESERVED = 31;
+/** Pool slot holding the frame; NO_SLOT when parsed from a caller's buffer. */
+export const M_SLOT = 31;
+// UDP reader only (zero for TUN): sender, and where the datagram lies; M_OFF.. describe the packet
+// parsed innerOffset bytes into it.
+export const M_PEER_ADDR = 32;
+export const M_PEER_PORT = 33;
+export const M_DGRAM_OFF = 34;
+export const M_DGRAM_LEN = 35;
+export const NO_SLOT = 0xffffffff;
 
 export const F_IPV4 = 1 << 0;
 export const F_L4 = 1 << 1;

@@ -3,9 +3,7 @@
 // handing packets to JS costs (bench/native.ts).
 import { native, type ReaderHandle } from './index.ts';
 import { META_WORDS, M_OFF, M_LEN, M_SOURCE, M_FLAGS, F_GSO } from './meta.ts';
-
-export const SLOT_SIZE = 65600; // a 64 KiB super-packet plus its virtio-net header
-export const BATCH = 64;
+import { BATCH, SLOT_CAPACITY, SlotPool } from './pool.ts';
 const MAX_SEGMENTS = 64;
 
 export interface PairForwarderOptions {
@@ -15,10 +13,11 @@ export interface PairForwarderOptions {
 }
 
 export class PairForwarder {
-  readonly arena = new Uint8Array(SLOT_SIZE * BATCH);
+  readonly pool = new SlotPool(BATCH);
+  readonly arena = this.pool.arena;
   readonly meta = new Uint32Array(META_WORDS * BATCH);
   private readonly desc = new Int32Array(4 * BATCH);
-  private readonly segBuf = new Uint8Array(SLOT_SIZE * 2);
+  private readonly segBuf = new Uint8Array(SLOT_CAPACITY * 2);
   private readonly segOffs = new Uint32Array(MAX_SEGMENTS);
   private readonly segLens = new Uint32Array(MAX_SEGMENTS);
   private readonly segDesc = new Int32Array(4 * MAX_SEGMENTS);
@@ -33,8 +32,8 @@ export class PairForwarder {
   start(): void {
     // One callback per forwarder, bound once: nothing is allocated per batch or per packet.
     const onBatch = (count: number): void => this.onBatch(count);
-    this.readers.push(native.readerStart(this.fdA, this.arena, this.meta, SLOT_SIZE, BATCH, true, 0, onBatch));
-    this.readers.push(native.readerStart(this.fdB, this.arena, this.meta, SLOT_SIZE, BATCH, true, 1, onBatch));
+    this.readers.push(native.readerStart(this.fdA, this.pool.handle, this.meta, BATCH, true, 0, onBatch));
+    this.readers.push(native.readerStart(this.fdB, this.pool.handle, this.meta, BATCH, true, 1, onBatch));
   }
 
   stop(): void {

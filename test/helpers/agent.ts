@@ -1,10 +1,10 @@
 // Runs a real ciliary-agent in a throw-away node namespace for tests, and talks to its API.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, readFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { request, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeNetns, removeNetns, sh, sleep } from './sys.ts';
+import { killNetnsPids, makeNetns, poll, register, removeNetns, sh, within } from './sys.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
 let seq = 0;
@@ -12,6 +12,57 @@ let seq = 0;
 export interface ApiResponse {
   status: number;
   body: any;
+}
+
+/** An NDJSON stream from the agent (monitor, flows, trace), collected as it arrives. */
+export class EventStream {
+  readonly events: any[] = [];
+  private waiters = new Set<() => void>();
+  private closed = false;
+  readonly ended: Promise<void>;
+
+  constructor(private readonly res: IncomingMessage) {
+    let buf = '';
+    res.setEncoding('utf8');
+    res.on('data', (d: string) => {
+      buf += d;
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (line.trim()) this.events.push(JSON.parse(line));
+      }
+      for (const w of this.waiters) w();
+    });
+    this.ended = new Promise((resolve) => {
+      const end = () => {
+        this.closed = true;
+        for (const w of this.waiters) w();
+        resolve();
+      };
+      res.on('end', end);
+      res.on('close', end);
+      res.on('error', end);
+    });
+  }
+
+  /** The first event (already received or still to come) that `match` accepts; throws after `timeoutMs` or when the stream ends first. */
+  waitFor(what: string, match: (e: any) => boolean, timeoutMs = 5000): Promise<any> {
+    let check: () => void = () => undefined;
+    const found = new Promise<any>((resolve, reject) => {
+      check = () => {
+        const e = this.events.find(match);
+        if (e !== undefined) resolve(e);
+        else if (this.closed) reject(new Error(`stream ended without ${what}; got:\n${this.events.map((x) => JSON.stringify(x)).join('\n')}`));
+      };
+      this.waiters.add(check);
+      check();
+    });
+    return within(`${what}; got:\n${this.events.map((x) => JSON.stringify(x)).join('\n')}`, found, timeoutMs).finally(() => this.waiters.delete(check));
+  }
+
+  close(): void {
+    this.res.destroy();
+  }
 }
 
 export class TestAgent {
@@ -22,6 +73,7 @@ export class TestAgent {
 
   constructor(readonly extraArgs: string[] = []) {
     this.node = `t${process.pid % 100000}x${seq++}`;
+    register('prefix', `cil-${this.node}-`);
   }
 
   // Made on first use, so a suite that is filtered out leaves nothing behind.
@@ -47,19 +99,14 @@ export class TestAgent {
     const args = ['--net=/var/run/netns/' + this.nodeNetns, join(repo, 'bin', 'ciliary-agent'),
       '--node-name', this.node, '--state-dir', this.stateDir, '--kvstore', 'local', '--log-format', 'json', ...this.extraArgs];
     const cmd = `exec nsenter ${args.map((a) => `'${a}'`).join(' ')} >> '${this.logFile}' 2>&1`;
-    this.proc = spawn('bash', ['-c', cmd], { stdio: 'ignore' });
-    for (let i = 0; i < 200; i++) {
-      if (existsSync(this.socket)) {
-        try {
-          if ((await this.api('GET', '/v1/healthz')).status === 200) return;
-        } catch {
-          /* not listening yet */
-        }
-      }
-      if (this.proc.exitCode !== null) break;
-      await sleep(100);
-    }
-    throw new Error(`agent did not come up:\n${this.log().slice(-3000)}`);
+    const proc = (this.proc = spawn('bash', ['-c', cmd], { stdio: 'ignore' }));
+    const healthy = async () => {
+      if (proc.exitCode !== null) throw new Error(`agent exited (${proc.exitCode}):\n${this.log().slice(-3000)}`);
+      return existsSync(this.socket) && (await this.api('GET', '/v1/healthz').then((r) => r.status === 200, () => false));
+    };
+    await poll('the agent to answer /v1/healthz', healthy, 20_000, 100).catch((e: Error) => {
+      throw new Error(`agent did not come up: ${e.message}\n${this.log().slice(-3000)}`);
+    });
   }
 
   log(): string {
@@ -71,7 +118,10 @@ export class TestAgent {
     if (!p || p.exitCode !== null || p.signalCode !== null) return;
     const done = new Promise((r) => p.once('exit', r));
     p.kill(signal);
+    // An agent that does not finish its shutdown in time is killed: a test never hangs on it.
+    const t = setTimeout(() => p.kill('SIGKILL'), 15_000);
     await done;
+    clearTimeout(t);
   }
 
   api(method: string, path: string, body?: unknown): Promise<ApiResponse> {
@@ -95,31 +145,42 @@ export class TestAgent {
     });
   }
 
-  /** Collects monitor events while `action` runs. */
-  async monitor(action: () => Promise<void>, query = ''): Promise<any[]> {
-    const events: any[] = [];
-    let buf = '';
-    const req = request({ socketPath: this.socket, path: `/v1/monitor${query}` }, (res) => {
-      res.on('data', (d) => {
-        buf += d;
-        let i;
-        while ((i = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, i);
-          buf = buf.slice(i + 1);
-          if (line.trim()) events.push(JSON.parse(line));
+  /** Opens an NDJSON stream; resolves once the agent has answered (monitor and flows?follow subscribe before answering). */
+  openStream(path: string): Promise<EventStream> {
+    return new Promise((resolve, reject) => {
+      const req = request({ socketPath: this.socket, path }, (res) => {
+        if (res.statusCode !== 200) {
+          let text = '';
+          res.on('data', (d) => (text += d));
+          res.on('end', () => reject(new Error(`GET ${path}: ${res.statusCode} ${text}`)));
+          return;
         }
+        resolve(new EventStream(res));
       });
+      req.on('error', reject);
+      req.end();
     });
-    req.on('error', () => undefined);
-    req.end();
-    await sleep(200);
+  }
+
+  /**
+   * Watches /v1/monitor`query` while `action` runs and resolves with the first event `match` accepts
+   * (within `timeoutMs`) and the action's result. With `stopAction` the action is aborted once the
+   * event is there (a denied connection need not run into its own timeout).
+   */
+  async expectEvent<T>(query: string, what: string, match: (e: any) => boolean, action: (signal: AbortSignal) => Promise<T>,
+    { timeoutMs = 5000, stopAction = false } = {}): Promise<{ event: any; result: T | undefined }> {
+    const stream = await this.openStream(`/v1/monitor${query}`);
+    const abort = new AbortController();
+    const acting = action(abort.signal);
     try {
-      await action();
-      await sleep(300);
+      const event = await stream.waitFor(what, match, timeoutMs);
+      if (stopAction) abort.abort();
+      return { event, result: await acting };
     } finally {
-      req.destroy();
+      abort.abort();
+      stream.close();
+      await acting.catch(() => undefined);
     }
-    return events;
   }
 
   async createPod(name: string, labels: Record<string, string> = {}, command?: string[]): Promise<any> {
@@ -132,15 +193,19 @@ export class TestAgent {
     return `cil-${this.node}-${namespace}-${name}`;
   }
 
-  /** Stops the agent and removes everything it and its pods made. */
+  /** Stops the agent and removes everything it and its pods made (also after a SIGKILL, when pods outlive the agent). */
   async destroy(): Promise<void> {
     if (!this.ns) return;
     await this.kill('SIGTERM');
+    const survivors: string[] = [];
     for (const ns of readdirSync('/var/run/netns').filter((n) => n.startsWith(`cil-${this.node}-`))) {
+      const left = killNetnsPids(ns);
+      if (left.length) survivors.push(`${ns}: ${left.join(' ')}`);
       sh('ip', ['netns', 'del', ns], { allowFail: true });
       rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
     }
     removeNetns(this.ns);
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+    if (survivors.length) throw new Error(`pod processes survived SIGKILL: ${survivors.join('; ')}`);
   }
 }

@@ -8,6 +8,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { register, removeNetns } from '../helpers/sys.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const script = join(repo, 'scripts/netns/cluster.sh');
@@ -81,6 +82,9 @@ describe.skipIf(!root)('netns lab: scripts/netns/cluster.sh', () => {
     const stub = join(tmp, 'stub-agent.cjs');
     writeFileSync(stub, STUB);
     net = freeNet();
+    // The run's leak check (test/global-setup.ts) looks for namespaces with these prefixes too.
+    register('prefix', prefix);
+    register('prefix', `cil-${prefix}`);
     env = { CILIARY_LAB_PREFIX: prefix, CILIARY_LAB_NET: net, CILIARY_AGENT_CMD: `${process.execPath} ${stub}`, CILIARY_AGENT_ARGS: '--debug=true' };
   });
 
@@ -88,9 +92,9 @@ describe.skipIf(!root)('netns lab: scripts/netns/cluster.sh', () => {
     if (!tmp) return;
     const down = lab('down');
     if (down.code !== 0) console.warn(`cluster.sh down failed in clean-up: ${down.stderr}`);
-    // Whatever is still there with this run's prefix was made by this test.
+    // Whatever is still there with this run's prefix was made by this test: its processes go with it.
     for (const ns of netnsNames()) {
-      if (ns.startsWith(prefix) || ns.startsWith(`cil-${prefix}`)) run('ip', ['netns', 'del', ns]);
+      if (ns.startsWith(prefix) || ns.startsWith(`cil-${prefix}`)) removeNetns(ns);
     }
     for (const link of linkNames()) if (link.startsWith(prefix)) run('ip', ['link', 'del', link]);
     rmSync(`/etc/netns/${podNs}`, { recursive: true, force: true });

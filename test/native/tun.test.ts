@@ -66,16 +66,23 @@ describe.skipIf(!root)('TUN devices', () => {
     expect(() => n.tunOpen(42)).toThrow(/name.*string/);
     expect(() => n.tunOpen('x'.repeat(20), null)).toThrow(/invalid interface name/);
     expect(() => n.tunOpen('ok0', {})).toThrow(/netns/);
-    expect(() => n.readerStart(987654, new Uint8Array(1 << 20), new Uint32Array(32 * 4), 65600, 4, true, 0, () => {})).toThrow(/fd 987654/);
-    expect(() => n.readerStart(0, new Uint8Array(100), new Uint32Array(32), 65600, 4, true, 0, () => {})).toThrow(/arena/);
-    expect(() => n.readerStart(0, new Uint8Array(65600), new Uint32Array(8), 65600, 1, true, 0, () => {})).toThrow(/meta/);
-    expect(() => n.readerStart(0, new Uint8Array(65600), new Float64Array(32), 65600, 1, true, 0, () => {})).toThrow(/Int32Array or Uint32Array/);
-    expect(() => n.readerStart(0, new Uint8Array(65600), new Uint32Array(32), 65600, 1, true, 0, 'cb')).toThrow(/function/);
+    const pool = native.poolCreate(4, 64, 65600).pool;
+    expect(() => n.readerStart(987654, pool, new Uint32Array(40 * 4), 4, true, 0, () => {})).toThrow(/fd 987654/);
+    expect(() => n.readerStart(0, new Uint8Array(100), new Uint32Array(40), 1, true, 0, () => {})).toThrow(/pool.*handle/);
+    expect(() => n.readerStart(0, pool, new Uint32Array(8), 1, true, 0, () => {})).toThrow(/meta/);
+    expect(() => n.readerStart(0, pool, new Float64Array(40), 1, true, 0, () => {})).toThrow(/Int32Array or Uint32Array/);
+    expect(() => n.readerStart(0, pool, new Uint32Array(40), 1, true, 0, 'cb')).toThrow(/function/);
+    expect(() => n.udpReaderStart(0, native.poolCreate(1, 64, 1500).pool, new Uint32Array(40), 1, 0, 0, () => {})).toThrow(/datagram needs/);
+    expect(() => n.poolCreate(1 << 20, 64, 65600)).toThrow(/slots/);
+    expect(() => n.poolCreate(60000, 64, 65600)).toThrow(/exceed/);
+    expect(() => n.poolRelease(pool, 0)).toThrow(/not held/);
+    expect(() => n.poolHold(pool, 99)).toThrow(/not in this pool/);
     expect(() => n.parse(new Uint8Array(10), 0, 11, true, new Uint32Array(32), 0)).toThrow(/length/);
     expect(() => n.parse(new Uint8Array(10), 0, 10, true, new Uint32Array(32), 1)).toThrow(/meta too short/);
     expect(() => n.writeBatch(new Uint8Array(10), new Int32Array(4), 2)).toThrow(/count/);
     expect(() => n.mapFile('/nonexistent-dir/x', 4096)).toThrow(/open/);
     expect(() => n.readerStop({})).toThrow(/handle/);
+    expect(() => n.readerStop(pool)).toThrow(/reader handle/);
     expect(() => n.closeFd(-1)).toThrow(/fd/);
     expect(() => n.setMtu('lo', null, 1.5)).toThrow(/integer/);
     // Writes to a closed fd are reported per packet, not thrown.

@@ -2,7 +2,7 @@
 // drops with Cilium's reasons, bad input, clean deletion, and surviving a SIGKILL mid-transfer.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, readdirSync } from 'node:fs';
-import { requireRoot, run, sh, nsSpawn, stop, sleep } from '../helpers/sys.ts';
+import { poll, requireRoot, run, sh, nsSpawn, stop, sleep, waitListening } from '../helpers/sys.ts';
 import { TestAgent } from '../helpers/agent.ts';
 
 const root = requireRoot();
@@ -18,13 +18,13 @@ describe.skipIf(!root)('agent on one node', () => {
     await agent.start();
     a = await agent.createPod('client', { app: 'client' });
     b = await agent.createPod('server', { app: 'server' }, HTTP_SERVER);
-    await sleep(500);
+    await waitListening(agent.podNetns('server'), 8080);
   });
   afterAll(async () => {
     await agent?.destroy();
   });
 
-  const inPod = (pod: string, args: string[], timeoutMs = 30_000) => run('ip', ['netns', 'exec', agent.podNetns(pod), ...args], timeoutMs);
+  const inPod = (pod: string, args: string[], timeoutMs = 30_000, signal?: AbortSignal) => run('ip', ['netns', 'exec', agent.podNetns(pod), ...args], timeoutMs, signal);
 
   it('gives pods addresses from the node pod CIDR and lists them', async () => {
     expect(a.podIP).toMatch(/^172\.20\.\d+\.\d+$/);
@@ -45,7 +45,7 @@ describe.skipIf(!root)('agent on one node', () => {
   it('pod to pod: iperf3 TCP and UDP', async () => {
     const server = nsSpawn(agent.podNetns('server'), ['iperf3', '-s', '-1', '-B', b.podIP]);
     try {
-      await sleep(300);
+      await waitListening(agent.podNetns('server'), 5201);
       const r = await inPod('client', ['iperf3', '-c', b.podIP, '-t', '2', '-J']);
       expect(r.code).toBe(0);
       expect(JSON.parse(r.stdout).end.sum_received.bytes).toBeGreaterThan(10_000_000);
@@ -54,7 +54,7 @@ describe.skipIf(!root)('agent on one node', () => {
     }
     const userver = nsSpawn(agent.podNetns('server'), ['iperf3', '-s', '-1', '-B', b.podIP]);
     try {
-      await sleep(300);
+      await waitListening(agent.podNetns('server'), 5201);
       const r = await inPod('client', ['iperf3', '-u', '-b', '10M', '-c', b.podIP, '-t', '1', '-J']);
       expect(r.code).toBe(0);
       const s = JSON.parse(r.stdout).end.sum;
@@ -74,20 +74,16 @@ describe.skipIf(!root)('agent on one node', () => {
 
   it('drops a spoofed source with reason 132 and reports it in monitor', async () => {
     sh('ip', ['-n', agent.podNetns('client'), 'addr', 'add', '172.20.99.99/32', 'dev', 'eth0']);
-    const events = await agent.monitor(async () => {
-      const r = await inPod('client', ['ping', '-c', '1', '-W', '1', '-I', '172.20.99.99', b.podIP]);
-      expect(r.stdout).toContain('0 received');
-    }, '?type=drop');
-    const drop = events.find((e) => e.type === 'drop' && e.reason === 132);
-    expect(drop?.summary).toMatch(/^xx drop \(Invalid source ip\) .*172\.20\.99\.99 -> .* EchoRequest$/);
+    const { event: drop } = await agent.expectEvent('?type=drop', 'drop 132 of the spoofed ping', (e) => e.reason === 132,
+      (signal) => inPod('client', ['ping', '-c', '1', '-W', '1', '-I', '172.20.99.99', b.podIP], 10_000, signal), { stopAction: true });
+    expect(drop.summary).toMatch(/^xx drop \(Invalid source ip\) .*172\.20\.99\.99 -> .* EchoRequest$/);
     sh('ip', ['-n', agent.podNetns('client'), 'addr', 'del', '172.20.99.99/32', 'dev', 'eth0']);
   });
 
   it('drops a packet whose TTL runs out with reason 196', async () => {
-    const events = await agent.monitor(async () => {
-      await inPod('client', ['ping', '-c', '1', '-W', '1', '-t', '1', b.podIP]);
-    });
-    expect(events.some((e) => e.type === 'drop' && e.reason === 196 && /TTL exceeded/.test(e.summary))).toBe(true);
+    const { event } = await agent.expectEvent('', 'drop 196 of the TTL-1 ping', (e) => e.type === 'drop' && e.reason === 196,
+      (signal) => inPod('client', ['ping', '-c', '1', '-W', '1', '-t', '1', b.podIP], 10_000, signal), { stopAction: true });
+    expect(event.summary).toMatch(/TTL exceeded/);
   });
 
   it('rejects bad input with a message naming the field, and applies nothing', async () => {
@@ -126,11 +122,10 @@ describe.skipIf(!root)('agent on one node', () => {
   it('survives SIGKILL during a 20-second transfer: no reset, same addresses', async () => {
     const server = nsSpawn(agent.podNetns('server'), ['iperf3', '-s', '-1', '-B', b.podIP]);
     try {
-      await sleep(300);
+      await waitListening(agent.podNetns('server'), 5201);
       const transfer = inPod('client', ['iperf3', '-c', b.podIP, '-t', '20', '-J'], 60_000);
-      await sleep(5000);
+      await sleep(5000); // deliberately mid-transfer
       await agent.kill('SIGKILL');
-      await sleep(500);
       await agent.start();
       const r = await transfer;
       expect(r.code, r.stdout.slice(-500) + r.stderr).toBe(0);
@@ -146,4 +141,17 @@ describe.skipIf(!root)('agent on one node', () => {
     const c = await inPod('client', ['curl', '-s', '--max-time', '5', `http://${b.podIP}:8080/`]);
     expect(c.stdout).toBe(`hello from server ${a.podIP}`);
   }, 90_000);
+
+  it('SIGTERM ends the pods\' processes; the next agent starts them again', async () => {
+    const pod = await agent.createPod('sleepy', { app: 'sleepy' }, ['sleep', '1000']);
+    await agent.kill('SIGTERM');
+    expect(() => process.kill(pod.pid, 0)).toThrow();
+    expect(existsSync(`/var/run/netns/${pod.netns}`)).toBe(true);
+    await agent.start();
+    const again = await poll('the restarted sleepy process', async () => {
+      const p = (await agent.api('GET', '/v1/pods/default/sleepy')).body;
+      return p.pid && p.pid !== pod.pid ? p : undefined;
+    }, 10_000, 100);
+    expect(() => process.kill(again.pid, 0)).not.toThrow();
+  });
 });

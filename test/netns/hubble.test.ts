@@ -2,7 +2,7 @@
 // sequence, a policy drop, replies, JSON fields and filter combinations for what the pods really sent.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { join } from 'node:path';
-import { requireRoot, run, sleep } from '../helpers/sys.ts';
+import { poll, requireRoot, run, spawnTracked, stop } from '../helpers/sys.ts';
 import { TestAgent } from '../helpers/agent.ts';
 
 const root = requireRoot();
@@ -25,7 +25,24 @@ describe.skipIf(!root)('hubble observe with real traffic', () => {
     expect(l).toMatch(TIME);
     return l.replace(TIME, '');
   });
-  const curl = (pod: string, url: string, method = 'GET') => run('ip', ['netns', 'exec', agent.podNetns(pod), 'curl', '-s', '--connect-timeout', '2', '-X', method, url], 15_000);
+  /** `ciliary observe ARGS` again until `done` accepts its lines (flows reach Hubble a moment after the packets). */
+  const observeUntil = async (done: (lines: string[]) => boolean, ...args: string[]) => {
+    let lines: string[] = [];
+    await poll(`observe ${args.join(' ')} to show the flows`, async () => done((lines = await observe(...args))), 10_000, 200)
+      .catch((e: Error) => { throw new Error(`${e.message}; last output:\n${lines.join('\n')}`); });
+    return lines;
+  };
+  const curl = (pod: string, url: string, method = 'GET', signal?: AbortSignal) => run('ip', ['netns', 'exec', agent.podNetns(pod), 'curl', '-s', '--connect-timeout', '2', '-X', method, url], 15_000, signal);
+  const rule1 = {
+    apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', metadata: { name: 'rule1', namespace: 'default' },
+    spec: { endpointSelector: { matchLabels: { org: 'empire', class: 'deathstar' } }, ingress: [{ fromEndpoints: [{ matchLabels: { org: 'empire' } }], toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }] }] }] },
+  };
+  /** Applies rule1 and sends the xwing's SYN into it: resolves once the datapath reported the drop. */
+  const xwingDenied = async () => {
+    expect((await agent.api('PUT', '/v1/policy', [rule1])).status).toBeLessThan(300);
+    await agent.expectEvent('?type=drop', 'the xwing SYN dropped by rule1', (e) => e.reason === 133 && e.summary.endsWith(`-> ${ip.deathstar}:80 tcp SYN`),
+      (signal) => curl('xwing', `http://${ip.deathstar}/v1/request-landing`, 'POST', signal), { stopAction: true });
+  };
 
   beforeAll(async () => {
     await agent.start();
@@ -41,15 +58,15 @@ describe.skipIf(!root)('hubble observe with real traffic', () => {
     const svc = await agent.api('POST', '/v1/services', { name: 'deathstar', namespace: 'default', selector: { class: 'deathstar' }, ports: [{ port: 80 }] });
     expect(svc.status).toBeLessThan(300);
     vip = svc.body.clusterIP ?? svc.body.service?.clusterIP;
-    for (let i = 0; i < 50 && (await curl('tiefighter', `http://${vip}/`)).stdout !== 'ok\n'; i++) await sleep(200);
+    await poll('the deathstar service to answer', async () => (await curl('tiefighter', `http://${vip}/`)).stdout === 'ok\n', 15_000, 200);
   });
   afterAll(() => agent.destroy());
 
   it('a service connection: pre-xlate-fwd TRACED, post-xlate-fwd TRANSLATED, to-endpoint FORWARDED; the reply with <-', async () => {
+    await agent.api('DELETE', '/v1/policy?all=true');
     expect((await curl('xwing', `http://${vip}/v1/request-landing`, 'POST')).stdout).toBe('Ship landed\n');
-    await sleep(300);
-    const lines = await observe('--from-pod', 'xwing', '--last', '100');
     const x = `default/xwing (ID:${id.xwing})`;
+    const lines = await observeUntil((ls) => ls.some((l) => l.startsWith(`${x} <> ${vip}:80 (world) pre-xlate-fwd`)), '--from-pod', 'xwing', '--last', '100');
     const ds = `default/deathstar:80 (ID:${id.deathstar})`;
     const pre = lines.lastIndexOf(`${x} <> ${vip}:80 (world) pre-xlate-fwd TRACED (TCP)`);
     const post = lines.lastIndexOf(`${x} <> ${ds} post-xlate-fwd TRANSLATED (TCP)`);
@@ -66,26 +83,19 @@ describe.skipIf(!root)('hubble observe with real traffic', () => {
   });
 
   it('a policy drop prints "Policy denied DROPPED (TCP Flags: SYN)"; filters combine as hubble\'s', async () => {
-    const r = await agent.api('PUT', '/v1/policy', [{
-      apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', metadata: { name: 'rule1', namespace: 'default' },
-      spec: { endpointSelector: { matchLabels: { org: 'empire', class: 'deathstar' } }, ingress: [{ fromEndpoints: [{ matchLabels: { org: 'empire' } }], toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }] }] }] },
-    }]);
-    expect(r.status).toBeLessThan(300);
-    await sleep(300);
-    expect((await curl('xwing', `http://${ip.deathstar}/v1/request-landing`, 'POST')).code).toBe(28);
+    await xwingDenied();
     expect((await curl('tiefighter', `http://${ip.deathstar}/v1/request-landing`, 'POST')).stdout).toBe('Ship landed\n');
-    await sleep(300);
-    const drops = await observe('--from-pod', 'xwing', '--to-port', '80', '--verdict', 'DROPPED');
-    expect(drops.length).toBeGreaterThan(0);
     // The drop and the policy verdict that denied it: both have verdict DROPPED (hubble prints both).
     const dropRe = new RegExp(`^default/xwing:\\d+ \\(ID:${id.xwing}\\) <> default/deathstar:80 \\(ID:${id.deathstar}\\) Policy denied DROPPED \\(TCP Flags: SYN\\)$`);
     const deniedRe = new RegExp(`^default/xwing:\\d+ \\(ID:${id.xwing}\\) <> default/deathstar:80 \\(ID:${id.deathstar}\\) policy-verdict:none INGRESS DENIED \\(TCP Flags: SYN\\)$`);
+    const drops = await observeUntil((ls) => ls.some((l) => dropRe.test(l)) && ls.some((l) => deniedRe.test(l)), '--from-pod', 'xwing', '--to-port', '80', '--verdict', 'DROPPED');
     for (const l of drops) expect(l).toMatch(new RegExp(`${dropRe.source}|${deniedRe.source}`));
     expect(drops.some((l) => dropRe.test(l))).toBe(true);
     expect(drops.some((l) => deniedRe.test(l))).toBe(true);
     // Same flag OR, different flags AND, --not.
     expect(await observe('--from-pod', 'tiefighter', '--to-port', '80', '--verdict', 'DROPPED')).toEqual([]);
-    const both = await observe('--from-pod', 'xwing', '--from-pod', 'tiefighter', '--to-pod', 'deathstar', '--type', 'drop', '--type', 'policy-verdict', '--last', '200');
+    const both = await observeUntil((ls) => ls.some((l) => l.startsWith('default/tiefighter:') && / policy-verdict:L3-L4 INGRESS ALLOWED /.test(l)),
+      '--from-pod', 'xwing', '--from-pod', 'tiefighter', '--to-pod', 'deathstar', '--type', 'drop', '--type', 'policy-verdict', '--last', '200');
     expect(both.some((l) => / Policy denied DROPPED /.test(l))).toBe(true);
     expect(both.some((l) => l.startsWith('default/tiefighter:') && / policy-verdict:L3-L4 INGRESS ALLOWED \(TCP Flags: SYN\)$/.test(l))).toBe(true);
     expect(both.some((l) => l.startsWith('default/xwing:') && / policy-verdict:none INGRESS DENIED \(TCP Flags: SYN\)$/.test(l))).toBe(true);
@@ -99,6 +109,9 @@ describe.skipIf(!root)('hubble observe with real traffic', () => {
   });
 
   it('-o json prints hubble\'s GetFlowsResponse with the flow\'s fields', async () => {
+    await xwingDenied();
+    await agent.api('DELETE', '/v1/policy?all=true');
+    await observeUntil((ls) => ls.length > 0, '--from-pod', 'xwing', '--verdict', 'DROPPED', '--last', '1');
     const out = (await cli('observe', '--from-pod', 'xwing', '--verdict', 'DROPPED', '--last', '1', '-o', 'json')).trim().split('\n');
     expect(out).toHaveLength(1);
     const r = JSON.parse(out[0]);
@@ -120,14 +133,16 @@ describe.skipIf(!root)('hubble observe with real traffic', () => {
   });
 
   it('follow (-f) streams new flows as they happen', async () => {
-    const { spawn } = await import('node:child_process');
-    const child = spawn(CLI, ['--socket', agent.socket, 'observe', '-f', '--from-pod', 'tiefighter', '--to-port', '80', '--type', 'trace:to-endpoint']);
+    const child = spawnTracked(CLI, ['--socket', agent.socket, 'observe', '-f', '--from-pod', 'tiefighter', '--to-port', '80', '--type', 'trace:to-endpoint']);
     let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    await sleep(1500);
-    await curl('tiefighter', `http://${ip.deathstar}/`);
-    for (let i = 0; i < 50 && !/TCP Flags: SYN\)\n/.test(out); i++) await sleep(100);
-    child.kill('SIGTERM');
+    child.stdout!.on('data', (d) => (out += d));
+    // No ready line to wait for: connect until this connection's SYN (by its source port) is printed.
+    const printed = (port: string) => out.split('\n').some((l) => l.includes(`default/tiefighter:${port} `) && / to-endpoint FORWARDED \(TCP Flags: SYN\)$/.test(l));
+    await poll('a followed SYN flow of a new connection', async () => {
+      const port = (await run('ip', ['netns', 'exec', agent.podNetns('tiefighter'), 'curl', '-s', '-o', '/dev/null', '-w', '%{local_port}', `http://${ip.deathstar}/`])).stdout;
+      return poll('its flow', () => printed(port), 2000).then(() => true, () => false);
+    }, 15_000, 0);
+    await stop(child);
     const lines = out.split('\n').filter(Boolean).map((l) => l.replace(TIME, ''));
     expect(lines.some((l) => new RegExp(`^default/tiefighter:\\d+ \\(ID:${id.tiefighter}\\) -> default/deathstar:80 \\(ID:${id.deathstar}\\) to-endpoint FORWARDED \\(TCP Flags: SYN\\)$`).test(l)), out).toBe(true);
     expect(lines.every((l) => / to-endpoint FORWARDED /.test(l))).toBe(true);

@@ -2,7 +2,7 @@
 // visibility, path/header rules, keep-alive, a large streamed upload, egress rules, removal.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { requireRoot, run, sleep } from '../helpers/sys.ts';
+import { poll, requireRoot, run } from '../helpers/sys.ts';
 import { TestAgent } from '../helpers/agent.ts';
 
 const root = requireRoot();
@@ -23,11 +23,13 @@ describe.skipIf(!root)('L7 HTTP policy', () => {
   const agent = new TestAgent();
   let vip = '';
   const ips: Record<string, string> = {};
-  const inPod = (pod: string, cmd: string[], ms = 20_000) => run('ip', ['netns', 'exec', agent.podNetns(pod), ...cmd], ms);
+  const inPod = (pod: string, cmd: string[], ms = 20_000, signal?: AbortSignal) => run('ip', ['netns', 'exec', agent.podNetns(pod), ...cmd], ms, signal);
   const policy = async (...objs: unknown[]) => {
     const r = await agent.api('PUT', '/v1/policy', objs);
     if (r.status >= 300) throw new Error(JSON.stringify(r.body));
   };
+
+  const url = (path: string) => `http://deathstar.default.svc.cluster.local${path}`;
 
   beforeAll(async () => {
     await agent.start();
@@ -36,31 +38,29 @@ describe.skipIf(!root)('L7 HTTP policy', () => {
     }
     const svc = await agent.api('POST', '/v1/services', { name: 'deathstar', namespace: 'default', selector: { org: 'empire', class: 'deathstar' }, ports: [{ port: 80 }] });
     vip = svc.body.service.clusterIP;
-    await sleep(600);
+    await poll('the deathstar to answer by name', async () => (await inPod('tiefighter', ['curl', '-s', '--max-time', '1', url('/')])).code === 0, 15_000, 100);
   });
   afterAll(() => agent.destroy());
-
-  const url = (path: string) => `http://deathstar.default.svc.cluster.local${path}`;
 
   it('Star Wars L7 step: POST lands, PUT exhaust-port is denied with 403 Access denied', async () => {
     await policy(rule1([{ method: 'POST', path: '/v1/request-landing' }]));
     const land = await inPod('tiefighter', ['curl', '-s', '-XPOST', url('/v1/request-landing')]);
     expect(land.stdout).toBe('Ship landed\n');
-    let put: any;
-    const events = await agent.monitor(async () => {
-      put = await inPod('tiefighter', ['curl', '-s', '-w', '\n%{http_code} %{content_type}', '-XPUT', url('/v1/exhaust-port')]);
-    }, '?type=l7');
-    expect(put.stdout).toBe('Access denied\r\n\n403 text/plain');
-    expect(events.some((e) => /^<- Request http from \d+ \(\[.*k8s:class=tiefighter.*\]\) to \d+ \(\[.*k8s:class=deathstar.*\]\), identity \d+->\d+, verdict Denied PUT http:\/\/deathstar\.default\.svc\.cluster\.local\/v1\/exhaust-port => 403$/.test(e.summary))).toBe(true);
-    const xwing = await inPod('xwing', ['curl', '-s', '--connect-timeout', '2', '-XPOST', url('/v1/request-landing')]);
-    expect(xwing.code).toBe(28);
+    const { result: put } = await agent.expectEvent('?type=l7', 'the denied PUT as an l7 event',
+      (e) => /^<- Request http from \d+ \(\[.*k8s:class=tiefighter.*\]\) to \d+ \(\[.*k8s:class=deathstar.*\]\), identity \d+->\d+, verdict Denied PUT http:\/\/deathstar\.default\.svc\.cluster\.local\/v1\/exhaust-port => 403$/.test(e.summary),
+      () => inPod('tiefighter', ['curl', '-s', '-w', '\n%{http_code} %{content_type}', '-XPUT', url('/v1/exhaust-port')]));
+    expect(put!.stdout).toBe('Access denied\r\n\n403 text/plain');
+    const { event: drop } = await agent.expectEvent('?type=drop', 'the xwing SYN dropped', (e) => e.reason === 133 && / -> [\d.]+:80 tcp SYN$/.test(e.summary),
+      (signal) => inPod('xwing', ['curl', '-s', '--connect-timeout', '5', '-XPOST', url('/v1/request-landing')], 10_000, signal), { stopAction: true });
+    expect(drop.summary).toMatch(/^xx drop \(Policy denied\) /);
     const status = (await agent.api('GET', '/v1/status')).body;
-    expect(status.proxyRedirects).toBeGreaterThan(0);
+    expect(status.features.proxy.redirects).toBeGreaterThan(0);
     const ds = (await agent.api('GET', '/v1/endpoint')).body.find((e: any) => e.ipv4 === ips.deathstar);
     expect((await agent.api('GET', `/v1/bpf/policy/${ds.id}`)).body.table).toMatch(/Allow\s+Ingress\s+k8s:class=tiefighter\s+80\/TCP\s+1\d{4}\s+disabled/);
   });
 
   it('one keep-alive connection mixes allowed and denied requests', async () => {
+    await policy(rule1([{ method: 'POST', path: '/v1/request-landing' }]));
     const js = `const http=require('http');const a=new http.Agent({keepAlive:true,maxSockets:1});const out=[];const ports=new Set();
       const go=(m,p)=>new Promise(r=>{const q=http.request({host:'${vip}',port:80,method:m,path:p,agent:a},s=>{ports.add(q.socket.localPort);let b='';s.on('data',d=>b+=d);s.on('end',()=>{out.push(s.statusCode);r()})});q.end()});
       (async()=>{await go('POST','/v1/request-landing');await go('PUT','/v1/exhaust-port');await go('POST','/v1/request-landing');console.log(out.join(' ')+' '+ports.size);process.exit(0)})()`;
@@ -97,16 +97,16 @@ describe.skipIf(!root)('L7 HTTP policy', () => {
         { toEndpoints: [{ matchLabels: { org: 'empire' } }], toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }], rules: { http: [{}] } }] },
       ],
     }));
-    const events = await agent.monitor(async () => {
-      const r = await inPod('xwing', ['curl', '-s', '-w', 'local %{local_ip}:%{local_port}', url('/anything')]);
-      const m = /^remote (\S+) GET \/anything x-version=\nlocal (\S+)$/.exec(r.stdout);
-      expect(m, r.stdout).not.toBeNull();
-      expect(m![1]).toBe(m![2]);
-    }, '?type=l7');
-    expect(events.some((e) => /^-> Response http to .* verdict Forwarded GET http:\/\/deathstar\.default\.svc\.cluster\.local\/anything => 200$/.test(e.summary))).toBe(true);
+    const { result: r } = await agent.expectEvent('?type=l7', 'the forwarded response as an l7 event',
+      (e) => /^-> Response http to .* verdict Forwarded GET http:\/\/deathstar\.default\.svc\.cluster\.local\/anything => 200$/.test(e.summary),
+      () => inPod('xwing', ['curl', '-s', '-w', 'local %{local_ip}:%{local_port}', url('/anything')]));
+    const m = /^remote (\S+) GET \/anything x-version=\nlocal (\S+)$/.exec(r!.stdout);
+    expect(m, r!.stdout).not.toBeNull();
+    expect(m![1]).toBe(m![2]);
   });
 
   it('an unreachable upstream gives 503; a malformed request gives 400', async () => {
+    await agent.api('DELETE', '/v1/policy?all=true');
     await policy(cnp('egress-l7', { endpointSelector: { matchLabels: { class: 'xwing' } }, egress: [{ toPorts: [{ ports: [{ port: '81', protocol: 'TCP' }], rules: { http: [{}] } }] }] }));
     const r = await inPod('xwing', ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${ips.deathstar}:81/`]);
     expect(r.stdout).toBe('503');
@@ -119,6 +119,6 @@ describe.skipIf(!root)('L7 HTTP policy', () => {
     await policy(rule1());
     const put = await inPod('tiefighter', ['curl', '-s', '-XPUT', url('/v1/exhaust-port')]);
     expect(put.stdout).toBe('Panic: deathstar exploded\n');
-    expect((await agent.api('GET', '/v1/status')).body.proxyRedirects).toBe(0);
+    expect((await agent.api('GET', '/v1/status')).body.features.proxy.redirects).toBe(0);
   });
 });

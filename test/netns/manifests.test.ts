@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { requireRoot, run, sh, sleep } from '../helpers/sys.ts';
+import { poll, requireRoot, run, sh } from '../helpers/sys.ts';
 import { TestAgent } from '../helpers/agent.ts';
 
 const root = requireRoot();
@@ -19,14 +19,6 @@ function file(name: string, text: string): string {
   return p;
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, tries = 100, ms = 200): Promise<T> {
-  for (let i = 0; i < tries; i++) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    await sleep(ms);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe.skipIf(!root)('manifests: ciliary apply / get / delete / logs', () => {
   let agent: TestAgent;
@@ -42,8 +34,6 @@ describe.skipIf(!root)('manifests: ciliary apply / get / delete / logs', () => {
   });
 
   afterAll(async () => {
-    // Pod processes are in their own sessions: end the ones this test left (by pid), then the agent.
-    for (const p of await pods().catch(() => [])) if (p.status.pid) try { process.kill(-p.status.pid, 'SIGKILL'); } catch { /* gone */ }
     await agent?.destroy();
   });
 
@@ -65,10 +55,10 @@ describe.skipIf(!root)('manifests: ciliary apply / get / delete / logs', () => {
   });
 
   it('xwing lands on the deathstar through the service name', async () => {
-    const out = await until('Ship landed', async () => {
+    const out = await poll('Ship landed', async () => {
       const r = await cli('exec', 'xwing', '--', 'curl', '-s', '--max-time', '2', '-XPOST', 'deathstar.default.svc.cluster.local/v1/request-landing');
       return r.stdout.includes('Ship landed') ? r.stdout : undefined;
-    }, 50);
+    }, 30_000, 200);
     expect(out.trim()).toBe('Ship landed');
   });
 
@@ -87,8 +77,10 @@ describe.skipIf(!root)('manifests: ciliary apply / get / delete / logs', () => {
     const r = await cli('apply', '-f', join(examples, 'starwars', 'sw_l3_l4_policy.yaml'));
     expect(r.stdout).toBe('ciliumnetworkpolicy.cilium.io/rule1 created\n');
     expect((await cli('get', 'cnp')).stdout).toContain('rule1');
-    const x = await cli('exec', 'xwing', '--', 'curl', '-s', '--connect-timeout', '2', '-XPOST', 'deathstar.default.svc.cluster.local/v1/request-landing');
-    expect(x.code).toBe(28);
+    const { event, result: x } = await agent.expectEvent('?type=drop', 'the xwing SYN dropped by rule1', (e) => e.reason === 133 && / -> [\d.]+:80 tcp SYN$/.test(e.summary),
+      () => cli('exec', 'xwing', '--', 'curl', '-s', '--connect-timeout', '1', '-XPOST', 'deathstar.default.svc.cluster.local/v1/request-landing'), { timeoutMs: 15_000 });
+    expect(event.summary).toMatch(/^xx drop \(Policy denied\) /);
+    expect(x!.code).toBe(28);
     const t = await cli('exec', 'tiefighter', '--', 'curl', '-s', '--max-time', '3', '-XPOST', 'deathstar.default.svc.cluster.local/v1/request-landing');
     expect(t.stdout.trim()).toBe('Ship landed');
     const d = await cli('delete', '-f', join(examples, 'starwars', 'sw_l3_l4_policy.yaml'));
@@ -139,15 +131,15 @@ describe.skipIf(!root)('manifests: ciliary apply / get / delete / logs', () => {
     const webpods = (await pods()).filter((p) => p.name.startsWith('webpod-')).map((p) => p.name);
     expect(webpods).toHaveLength(2);
     const seen = new Set<string>();
-    await until('both backends', async () => {
+    await poll('both backends', async () => {
       const page = await cli('exec', 'curl-pod', '--', 'curl', '-s', '--max-time', '2', 'webpod.default.svc.cluster.local');
       const host = /^Hostname: (\S+)/m.exec(page.stdout)?.[1];
       if (host) {
         expect(webpods).toContain(host);
         seen.add(host);
       }
-      return seen.size === 2 ? true : undefined;
-    }, 60, 50);
+      return seen.size === 2;
+    }, 45_000, 50);
 
     const anti = file('anti.yaml', readFileSync(join(examples, 'services', 'webpod.yaml'), 'utf8').split('---')[0]
       .replace(/webpod/g, 'lonely').replace('sample-app', 'lonely'));
@@ -167,10 +159,10 @@ describe.skipIf(!root)('manifests: ciliary apply / get / delete / logs', () => {
       '    command: ["sh", "-c"]', '    args: ["echo hello from $(hostname) $GREETING; exit 3"]', '    env:', '    - name: GREETING', '      value: hi', '',
     ].join('\n'));
     expect((await cli('apply', '-f', m)).stdout).toBe('pod/logger created\n');
-    const logs = await until('two starts in the log', async () => {
+    const logs = await poll('two starts in the log', async () => {
       const l = await cli('logs', 'logger');
       return (l.stdout.match(/hello from logger hi/g) ?? []).length >= 2 ? l.stdout : undefined;
-    }, 40, 200);
+    }, 20_000, 200);
     expect(logs).toContain('hello from logger hi\n');
     const p = (await pods()).find((x) => x.name === 'logger')!;
     expect(p.status.restarts).toBeGreaterThanOrEqual(1);
@@ -178,22 +170,22 @@ describe.skipIf(!root)('manifests: ciliary apply / get / delete / logs', () => {
     expect((await cli('delete', 'pod', 'logger')).stdout).toBe('pod "logger" deleted\n');
   });
 
-  it('pods keep running across an agent restart; the new agent adopts and restarts them', async () => {
+  it('pods keep running when the agent is killed; the new agent adopts and restarts them', async () => {
     const m = file('sleeper.yaml', 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: sleeper\nspec:\n  containers:\n  - name: c\n    image: nicolaka/netshoot\n    command: ["sleep", "1000"]\n');
     expect((await cli('apply', '-f', m)).stdout).toBe('pod/sleeper created\n');
     const before = (await pods()).map((p) => p.name).sort();
     const pid = (await pods()).find((p) => p.name === 'sleeper')!.status.pid as number;
-    await agent.kill();
+    await agent.kill('SIGKILL');
     await agent.start();
     expect(() => process.kill(pid, 0)).not.toThrow();
     expect((await pods()).map((p) => p.name).sort()).toEqual(before);
     expect((await pods()).find((p) => p.name === 'sleeper')!.status.pid).toBe(pid);
     expect((await cli('apply', '-f', join(examples, 'starwars', 'http-sw-app.yaml'))).stdout).not.toContain('created');
     process.kill(-pid, 'SIGKILL');
-    const again = await until('a restarted sleeper', async () => {
+    const again = await poll('a restarted sleeper', async () => {
       const p = (await pods()).find((x) => x.name === 'sleeper')!;
       return p.status.pid && p.status.pid !== pid ? p : undefined;
-    }, 50, 200);
+    }, 10_000, 200);
     expect(again.status.restarts).toBe(1);
     expect((await cli('delete', 'pod', 'sleeper')).stdout).toBe('pod "sleeper" deleted\n');
   });

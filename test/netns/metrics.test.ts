@@ -4,7 +4,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { requireRoot, run, sh, sleep } from '../helpers/sys.ts';
+import { poll, requireRoot, run, sh, waitListening } from '../helpers/sys.ts';
 import { TestAgent } from '../helpers/agent.ts';
 
 const root = requireRoot();
@@ -32,8 +32,16 @@ describe.skipIf(!root)('metrics and flow export on a real agent', () => {
     expect(r.code).toBe(0);
     return r.stdout;
   };
-  const inPod = (pod: string, args: string[]) => run('ip', ['netns', 'exec', agent.podNetns(pod), ...args], 30_000);
+  const inPod = (pod: string, args: string[], signal?: AbortSignal) => run('ip', ['netns', 'exec', agent.podNetns(pod), ...args], 30_000, signal);
   const val = (s: Map<string, number>, key: string) => s.get(key) ?? 0;
+  /** A ping from the client that the datapath drops: resolves with the drop event (the ping is stopped then). */
+  const droppedPing = (reason: number, args: string[]) => agent.expectEvent('?type=drop', `a drop ${reason} of the ping`, (e) => e.reason === reason,
+    (signal) => inPod('client', ['ping', '-c', '1', '-W', '2', ...args, server.podIP], signal), { stopAction: true });
+  // The agent samples before and after the known traffic of beforeAll.
+  let beforeSpoofed: Map<string, number>;
+  let afterSpoofed: Map<string, number>;
+  let beforePolicy: Map<string, number>;
+  let afterPolicy: Map<string, number>;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ciliary-flowlog-'));
@@ -43,26 +51,34 @@ describe.skipIf(!root)('metrics and flow export on a real agent', () => {
     await agent.start();
     await agent.createPod('client', { app: 'client' });
     server = await agent.createPod('server', { app: 'server' }, SERVER);
-    await sleep(500);
+    await waitListening(agent.podNetns('server'), 8080);
+    // Known traffic, which every test below counts: 5 spoofed-source pings, then under a port-8080
+    // policy 3 allowed connections and 2 denied pings.
+    beforeSpoofed = samples(await scrape(9962));
+    sh('ip', ['-n', agent.podNetns('client'), 'addr', 'add', `${SPOOFED}/32`, 'dev', 'eth0']);
+    for (let i = 0; i < 5; i++) await droppedPing(132, ['-I', SPOOFED]);
+    sh('ip', ['-n', agent.podNetns('client'), 'addr', 'del', `${SPOOFED}/32`, 'dev', 'eth0']);
+    afterSpoofed = samples(await scrape(9962));
+    const cnp = { apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', metadata: { name: 'server-8080', namespace: 'default' },
+      spec: { endpointSelector: { matchLabels: { app: 'server' } }, ingress: [{ fromEndpoints: [{ matchLabels: { app: 'client' } }], toPorts: [{ ports: [{ port: '8080', protocol: 'TCP' }] }] }] } };
+    const p = await agent.api('PUT', '/v1/policy', [cnp]);
+    expect(p.status).toBeLessThan(300);
+    beforePolicy = samples(await scrape(9962));
+    for (let i = 0; i < 3; i++) expect((await inPod('client', ['curl', '-s', '--max-time', '5', `http://${server.podIP}:8080/`])).stdout).toBe('ok');
+    for (let i = 0; i < 2; i++) await droppedPing(133, []);
+    afterPolicy = samples(await scrape(9962));
+    await agent.api('DELETE', '/v1/policy?all=true');
   });
   afterAll(async () => {
     await agent?.destroy();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('counts 5 spoofed-source pings as cilium_drop_count_total{reason="Invalid source ip",direction="EGRESS"} 5', async () => {
-    const before = samples(await scrape(9962));
+  it('counts 5 spoofed-source pings as cilium_drop_count_total{reason="Invalid source ip",direction="EGRESS"} 5', () => {
     const key = 'cilium_drop_count_total{reason="Invalid source ip",direction="EGRESS"}';
-    sh('ip', ['-n', agent.podNetns('client'), 'addr', 'add', `${SPOOFED}/32`, 'dev', 'eth0']);
-    for (let i = 0; i < 5; i++) {
-      const r = await inPod('client', ['ping', '-c', '1', '-W', '1', '-I', SPOOFED, server.podIP]);
-      expect(r.stdout).toContain('0 received');
-    }
-    sh('ip', ['-n', agent.podNetns('client'), 'addr', 'del', `${SPOOFED}/32`, 'dev', 'eth0']);
-    const after = samples(await scrape(9962));
-    expect(val(after, key) - val(before, key)).toBe(5);
-    expect(val(before, key)).toBe(0);
-    const bytes = val(after, 'cilium_drop_bytes_total{reason="Invalid source ip",direction="EGRESS"}');
+    expect(val(beforeSpoofed, key)).toBe(0);
+    expect(val(afterSpoofed, key)).toBe(5);
+    const bytes = val(afterSpoofed, 'cilium_drop_bytes_total{reason="Invalid source ip",direction="EGRESS"}');
     expect(bytes % 5).toBe(0); // five identical packets
     expect(bytes / 5).toBeGreaterThanOrEqual(84); // at least 20 IP + 8 ICMP + 56 data
   });
@@ -90,26 +106,18 @@ describe.skipIf(!root)('metrics and flow export on a real agent', () => {
     expect(om.endsWith('# EOF\n')).toBe(true);
   });
 
-  it('counts policy verdicts by direction, match and action', async () => {
-    const cnp = { apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', metadata: { name: 'server-8080', namespace: 'default' },
-      spec: { endpointSelector: { matchLabels: { app: 'server' } }, ingress: [{ fromEndpoints: [{ matchLabels: { app: 'client' } }], toPorts: [{ ports: [{ port: '8080', protocol: 'TCP' }] }] }] } };
-    const p = await agent.api('PUT', '/v1/policy', [cnp]);
-    expect(p.status).toBeLessThan(300);
-    await sleep(300);
-    const before = samples(await scrape(9962));
-    for (let i = 0; i < 3; i++) expect((await inPod('client', ['curl', '-s', '--max-time', '5', `http://${server.podIP}:8080/`])).stdout).toBe('ok');
-    for (let i = 0; i < 2; i++) expect((await inPod('client', ['ping', '-c', '1', '-W', '1', server.podIP])).stdout).toContain('0 received');
-    await sleep(300);
-    const after = samples(await scrape(9962));
-    const delta = (k: string) => val(after, k) - val(before, k);
+  it('counts policy verdicts by direction, match and action', () => {
+    const delta = (k: string) => val(afterPolicy, k) - val(beforePolicy, k);
     expect(delta('cilium_policy_verdict_total{direction="INGRESS",match="L3-L4",action="allow"}')).toBe(3);
     expect(delta('cilium_policy_verdict_total{direction="INGRESS",match="none",action="deny"}')).toBe(2);
     expect(delta('cilium_drop_count_total{reason="Policy denied",direction="INGRESS"}')).toBe(2);
-    await agent.api('DELETE', '/v1/policy?all=true');
   });
 
   it('serves Hubble metrics on :9965 from the flows', async () => {
-    const text = await scrape(9965);
+    // Flows reach Hubble a moment after the packets: scrape until the drops of beforeAll are all in.
+    let text = '';
+    const dropsIn = (m: Map<string, number>) => m.get('hubble_drop_total{reason="INVALID_SOURCE_IP",protocol="ICMPv4"}') === 5 && m.get('hubble_drop_total{reason="POLICY_DENIED",protocol="ICMPv4"}') === 4;
+    await poll('the Hubble drop metrics', async () => dropsIn(samples((text = await scrape(9965)))), 10_000, 200).catch(() => undefined);
     const s = samples(text);
     expect(s.get('hubble_drop_total{reason="INVALID_SOURCE_IP",protocol="ICMPv4"}')).toBe(5);
     // Each denied ping is two flows, as in Hubble: the policy verdict and the drop.
@@ -123,9 +131,10 @@ describe.skipIf(!root)('metrics and flow export on a real agent', () => {
   });
 
   it('exports the dropped flows (allowlist verdict DROPPED) as hubble JSON lines', async () => {
-    await sleep(300);
-    expect(existsSync(exportPath)).toBe(true);
-    const lines = readFileSync(exportPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const read = () => (existsSync(exportPath) ? readFileSync(exportPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
+    // 5 spoofed pings (a drop each) and 2 denied pings (a drop and a policy verdict each).
+    await poll('the exported flows', () => read().length >= 9, 10_000, 200).catch(() => undefined);
+    const lines = read();
     expect(lines.every((l) => l.flow.verdict === 'DROPPED' && l.node_name === agent.node && typeof l.time === 'string')).toBe(true);
     const spoofed = lines.filter((l) => l.flow.drop_reason_desc === 'INVALID_SOURCE_IP');
     expect(spoofed).toHaveLength(5);

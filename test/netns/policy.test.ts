@@ -1,7 +1,7 @@
 // Identity-based L3/L4 policy with real traffic: the Star Wars step, then a table of cases over
 // selectors, entities, CIDRs, ports, deny rules, enforcement modes and live connections.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { requireRoot, run, sh, sleep, nsSpawn, stop } from '../helpers/sys.ts';
+import { requireRoot, run, sh, nsSpawn, spawnTracked, stop, waitForOutput, waitListening, within } from '../helpers/sys.ts';
 import { TestAgent } from '../helpers/agent.ts';
 import type { ChildProcess } from 'node:child_process';
 
@@ -35,20 +35,32 @@ class Lab {
     await this.agent.api('DELETE', '/v1/policy?all=true');
   }
   /** Whether a TCP connection from `from` (a pod, or 'node'/'world' from the node) reaches ip:port. */
-  async tcp(from: string, ip: string, port: number): Promise<boolean> {
-    const curl = ['curl', '-s', '--connect-timeout', '1', '--max-time', '2', `http://${ip}:${port}/`];
+  async tcp(from: string, ip: string, port: number, signal?: AbortSignal): Promise<boolean> {
+    const curl = ['curl', '-s', '--connect-timeout', '2', '--max-time', '3', `http://${ip}:${port}/`];
     const cmd = from === 'node' ? ['ip', 'netns', 'exec', this.agent.nodeNetns, ...curl]
       : from === 'world' ? ['ip', 'netns', 'exec', this.agent.nodeNetns, 'curl', '--interface', WORLD_IP, ...curl.slice(1)]
       : ['ip', 'netns', 'exec', this.netns(from), ...curl];
-    const r = await run(cmd[0], cmd.slice(1), 10_000);
+    const r = await run(cmd[0], cmd.slice(1), 10_000, signal);
     return r.code === 0 && r.stdout.startsWith('ok');
   }
-  async udp(from: string, ip: string): Promise<boolean> {
-    const js = `const d=require('dgram').createSocket('udp4');d.on('message',()=>process.exit(0));d.send('ping',5353,'${ip}');setTimeout(()=>process.exit(1),1000)`;
-    return (await run('ip', ['netns', 'exec', this.netns(from), 'node', '-e', js], 10_000)).code === 0;
+  async udp(from: string, ip: string, signal?: AbortSignal): Promise<boolean> {
+    const js = `const d=require('dgram').createSocket('udp4');d.on('message',()=>process.exit(0));d.send('ping',5353,'${ip}');setTimeout(()=>process.exit(1),2000)`;
+    return (await run('ip', ['netns', 'exec', this.netns(from), 'node', '-e', js], 10_000, signal)).code === 0;
   }
-  async ping(from: string, ip: string): Promise<boolean> {
-    return (await run('ip', ['netns', 'exec', this.netns(from), 'ping', '-c', '1', '-W', '1', ip], 10_000)).code === 0;
+  async ping(from: string, ip: string, signal?: AbortSignal): Promise<boolean> {
+    return (await run('ip', ['netns', 'exec', this.netns(from), 'ping', '-c', '1', '-W', '2', ip], 10_000, signal)).code === 0;
+  }
+  probe(kind: 'tcp' | 'udp' | 'ping', from: string, ip: string, port: number, signal?: AbortSignal): Promise<boolean> {
+    return kind === 'tcp' ? this.tcp(from, ip, port, signal) : kind === 'udp' ? this.udp(from, ip, signal) : this.ping(from, ip, signal);
+  }
+  /** A denied probe: the datapath reports the policy drop of its first packet; the probe is stopped then, not left to time out. */
+  async denied(kind: 'tcp' | 'udp' | 'ping', from: string, ip: string, port: number): Promise<any> {
+    const tuple = kind === 'tcp' ? `-> ${ip}:${port} tcp SYN` : kind === 'udp' ? `-> ${ip}:5353 udp` : `-> ${ip} EchoRequest`;
+    const { event, result } = await this.agent.expectEvent('?type=drop', `a policy drop of ${kind} ${from} ${tuple}`,
+      (e) => /^xx drop \(Policy denied( by denylist)?\) /.test(e.summary) && e.summary.endsWith(tuple),
+      (signal) => this.probe(kind, from, ip, port, signal), { stopAction: true });
+    expect(result, `${kind} ${from} ${tuple} got through`).toBe(false);
+    return event;
   }
 }
 
@@ -65,7 +77,7 @@ describe.skipIf(!root)('Star Wars L3/L4 policy', () => {
     await lab.pod('deathstar', { org: 'empire', class: 'deathstar' }, { serve: true });
     await lab.pod('tiefighter', { org: 'empire', class: 'tiefighter' });
     await lab.pod('xwing', { org: 'alliance', class: 'xwing' });
-    await sleep(500);
+    await waitListening(lab.netns('deathstar'), 80);
   });
   afterAll(() => lab.agent.destroy());
 
@@ -76,18 +88,14 @@ describe.skipIf(!root)('Star Wars L3/L4 policy', () => {
     expect((await land('tiefighter')).stdout).toBe('Ship landed\n');
   });
 
-  it('rule1 drops the xwing SYN (exit 28, Policy denied) and lets the tiefighter land', async () => {
+  it('rule1 drops the xwing SYN (Policy denied) and lets the tiefighter land', async () => {
     await lab.policy(cnp('rule1', {
       description: 'L3-L4 policy to restrict deathstar access to empire ships only',
       endpointSelector: sel({ org: 'empire', class: 'deathstar' }),
       ingress: [{ fromEndpoints: [sel({ org: 'empire' })], toPorts: tcpPorts(80) }],
     }));
-    let xwing: any;
-    const events = await lab.agent.monitor(async () => {
-      xwing = await land('xwing');
-    }, '?type=drop');
-    expect(xwing.code).toBe(28);
-    expect(events.some((e) => e.reason === 133 && /Policy denied/.test(e.summary) && / tcp SYN$/.test(e.summary))).toBe(true);
+    const drop = await lab.denied('tcp', 'xwing', lab.ips.deathstar, 80);
+    expect(drop.reason).toBe(133);
     expect((await land('tiefighter')).stdout).toBe('Ship landed\n');
     const eps = (await lab.agent.api('GET', '/v1/endpoint')).body;
     const ds = eps.find((e: any) => e.ipv4 === lab.ips.deathstar);
@@ -210,7 +218,8 @@ describe.skipIf(!root)('policy cases (default enforcement)', () => {
     lab.ips.world = WORLD_IP;
     lab.ips.world2 = WORLD_IP2;
     lab.ips.host = (await lab.agent.api('GET', '/v1/status')).body.routerIP;
-    await sleep(800);
+    await waitListening(lab.agent.nodeNetns, 8080);
+    for (const p of ['a', 'b', 'srv']) await waitListening(lab.netns(p), 5353, 'udp');
   });
   afterAll(async () => {
     await stop(worldServer);
@@ -222,9 +231,8 @@ describe.skipIf(!root)('policy cases (default enforcement)', () => {
       await lab.clear();
       if (c.policies.length) await lab.policy(...c.policies);
       for (const [kind, from, to, port, allowed] of c.expect) {
-        const ip = lab.ips[to];
-        const got = kind === 'tcp' ? await lab.tcp(from, ip, port) : kind === 'udp' ? await lab.udp(from, ip) : await lab.ping(from, ip);
-        expect(got, `${kind} ${from} -> ${to}${port ? `:${port}` : ''}`).toBe(allowed);
+        if (allowed) expect(await lab.probe(kind, from, lab.ips[to], port), `${kind} ${from} -> ${to}${port ? `:${port}` : ''}`).toBe(true);
+        else await lab.denied(kind, from, lab.ips[to], port);
       }
     });
   }
@@ -232,23 +240,30 @@ describe.skipIf(!root)('policy cases (default enforcement)', () => {
   it('a drop by a deny rule reports reason 181', async () => {
     await lab.clear();
     await lab.policy(cnp('p', { endpointSelector: sel({ app: 'srv' }), ingress: [{ fromEntities: ['all'] }], ingressDeny: [{ fromEndpoints: [sel({ app: 'a' })] }] }));
-    const events = await lab.agent.monitor(async () => {
-      await lab.tcp('a', lab.ips.srv, 80);
-    }, '?type=drop');
-    expect(events.some((e) => e.reason === 181 && /Policy denied by denylist/.test(e.summary))).toBe(true);
+    const drop = await lab.denied('tcp', 'a', lab.ips.srv, 80);
+    expect(drop.reason).toBe(181);
+    expect(drop.summary).toMatch(/^xx drop \(Policy denied by denylist\) /);
   });
 
   it('removing an allow cuts a live connection', async () => {
     await lab.clear();
     await lab.policy(cnp('p', { endpointSelector: sel({ app: 'srv' }), ingress: [{ fromEndpoints: [sel({ app: 'a' })] }] }));
-    // A client that sends a request every 100 ms on ONE keep-alive connection and counts answers per phase.
-    const js = `const http=require('http');const ag=new http.Agent({keepAlive:true,maxSockets:1});let ok=0;const t0=Date.now();
-      const go=()=>{const r=http.get({host:'${lab.ips.srv}',port:80,agent:ag,timeout:300},(s)=>{s.resume();s.on('end',()=>{ok++;setTimeout(go,100)})});r.on('error',()=>setTimeout(go,100));r.on('timeout',()=>r.destroy())};
-      go();setTimeout(()=>{console.log(ok);ok=0},1500);setTimeout(()=>{console.log(ok);process.exit(0)},3500)`;
-    const client = run('ip', ['netns', 'exec', lab.netns('a'), 'node', '-e', js], 10_000);
-    await sleep(1600);
+    // A client that sends a request every 100 ms on ONE keep-alive connection and counts the answers
+    // to requests sent in each phase: the first until it prints, the second from the line we send it
+    // once the policy has changed, for 2 s.
+    const js = `const http=require('http');const ag=new http.Agent({keepAlive:true,maxSockets:1});const ok=[0,0];let phase=0;
+      const go=()=>{const p=phase;const r=http.get({host:'${lab.ips.srv}',port:80,agent:ag,timeout:300},(s)=>{s.resume();s.on('end',()=>{if(p===phase)ok[p]++;setTimeout(go,100)})});r.on('error',()=>setTimeout(go,100));r.on('timeout',()=>r.destroy())};
+      go();setTimeout(()=>{console.log(ok[0]);phase=-1},1500);
+      process.stdin.once('data',()=>{phase=1;setTimeout(()=>{console.log(ok[1]);process.exit(0)},2000)})`;
+    const client = spawnTracked('ip', ['netns', 'exec', lab.netns('a'), 'node', '-e', js], { stdin: true });
+    let out = '';
+    client.stdout!.on('data', (d) => (out += d));
+    const exited = new Promise((r) => client.once('exit', r));
+    await waitForOutput(client, /^\d+$/, 'the first phase count', 10_000);
     await lab.policy(cnp('p', { endpointSelector: sel({ app: 'srv' }), ingress: [{ fromEndpoints: [sel({ app: 'b' })] }] }));
-    const [before, after] = (await client).stdout.trim().split('\n').map(Number);
+    client.stdin!.end('policy changed\n');
+    await within('the client to finish', exited, 10_000);
+    const [before, after] = out.trim().split('\n').map(Number);
     expect(before).toBeGreaterThan(5);
     expect(after).toBe(0);
   });
@@ -274,13 +289,14 @@ describe.skipIf(!root)('policy enforcement modes', () => {
         await lab.agent.start();
         await lab.pod('a', { app: 'a' });
         await lab.pod('srv', { app: 'srv' }, { serve: true });
-        await sleep(500);
+        await waitListening(lab.netns('srv'), 80);
       });
       afterAll(() => lab.agent.destroy());
 
       it(mode === 'always' ? 'denies without any policy, except the host' : 'ignores policy', async () => {
         if (mode === 'never') await lab.policy(cnp('p', { endpointSelector: sel({ app: 'srv' }), ingress: [{}] }));
-        expect(await lab.tcp('a', lab.ips.srv, 80)).toBe(mode === 'never');
+        if (mode === 'never') expect(await lab.tcp('a', lab.ips.srv, 80)).toBe(true);
+        else await lab.denied('tcp', 'a', lab.ips.srv, 80);
         expect(await lab.tcp('node', lab.ips.srv, 80)).toBe(true);
       });
 

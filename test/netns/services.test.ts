@@ -1,7 +1,7 @@
 // ClusterIP services end to end: random and Maglev selection, UDP, affinity, hairpin, node to
 // ClusterIP, no-backend drops, conntrack entries and their expiry, a tiny CT map under load.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { requireRoot, run, sleep } from '../helpers/sys.ts';
+import { poll, requireRoot, run, waitListening } from '../helpers/sys.ts';
 import { TestAgent } from '../helpers/agent.ts';
 
 const root = requireRoot();
@@ -10,12 +10,7 @@ const namedServer = (name: string, port = 80) => ['node', '-e', `require('http')
 const udpEcho = (name: string, port: number) => ['node', '-e', `const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send('${name} '+m,r.port,r.address));s.bind(${port},'0.0.0.0')`];
 
 async function waitHttp(agent: TestAgent, pod: string, url: string): Promise<void> {
-  for (let i = 0; i < 50; i++) {
-    const r = await run('ip', ['netns', 'exec', agent.podNetns(pod), 'curl', '-s', '--max-time', '1', url]);
-    if (r.code === 0) return;
-    await sleep(100);
-  }
-  throw new Error(`${url} never answered from ${pod}`);
+  await poll(`${url} to answer from ${pod}`, async () => (await run('ip', ['netns', 'exec', agent.podNetns(pod), 'curl', '-s', '--max-time', '1', url])).code === 0, 15_000, 100);
 }
 
 async function applyService(agent: TestAgent, spec: Record<string, unknown>): Promise<any> {
@@ -24,7 +19,7 @@ async function applyService(agent: TestAgent, spec: Record<string, unknown>): Pr
   return r.body.service;
 }
 
-const inPod = (agent: TestAgent, pod: string, cmd: string[], timeoutMs = 60_000) => run('ip', ['netns', 'exec', agent.podNetns(pod), ...cmd], timeoutMs);
+const inPod = (agent: TestAgent, pod: string, cmd: string[], timeoutMs = 60_000, signal?: AbortSignal) => run('ip', ['netns', 'exec', agent.podNetns(pod), ...cmd], timeoutMs, signal);
 
 describe.skipIf(!root)('ClusterIP services (random selection)', () => {
   let agent: TestAgent;
@@ -36,8 +31,13 @@ describe.skipIf(!root)('ClusterIP services (random selection)', () => {
     await agent.createPod('web1', { app: 'web' }, namedServer('web1'));
     await agent.createPod('web2', { app: 'web' }, namedServer('web2'));
     await agent.createPod('client', { app: 'client' });
+    await agent.createPod('echo', { app: 'echo' }, udpEcho('echo', 5353));
+    const named = await agent.api('POST', '/v1/pods', { name: 'named', namespace: 'default', labels: { app: 'named' }, ports: [{ name: 'http', containerPort: 8080 }], command: namedServer('named', 8080) });
+    expect(named.status).toBeLessThan(300);
     svc = await applyService(agent, { name: 'web', selector: { app: 'web' }, ports: [{ port: 80, targetPort: 80 }] });
     await waitHttp(agent, 'client', `http://${svc.clusterIP}/`);
+    await waitListening(agent.podNetns('echo'), 5353, 'udp');
+    await waitListening(agent.podNetns('named'), 8080);
   });
   afterAll(async () => {
     await agent?.destroy();
@@ -69,8 +69,6 @@ describe.skipIf(!root)('ClusterIP services (random selection)', () => {
   });
 
   it('resolves targetPort by container port name', async () => {
-    const r = await agent.api('POST', '/v1/pods', { name: 'named', namespace: 'default', labels: { app: 'named' }, ports: [{ name: 'http', containerPort: 8080 }], command: namedServer('named', 8080) });
-    expect(r.status).toBeLessThan(300);
     const s = await applyService(agent, { name: 'named', selector: { app: 'named' }, ports: [{ port: 80, targetPort: 'http' }] });
     await waitHttp(agent, 'client', `http://${s.clusterIP}/`);
     const out = await inPod(agent, 'client', ['curl', '-s', `http://${s.clusterIP}/`]);
@@ -78,9 +76,7 @@ describe.skipIf(!root)('ClusterIP services (random selection)', () => {
   });
 
   it('UDP service', async () => {
-    await agent.createPod('echo', { app: 'echo' }, udpEcho('echo', 5353));
     const s = await applyService(agent, { name: 'echo', selector: { app: 'echo' }, ports: [{ port: 53, targetPort: 5353, protocol: 'UDP' }] });
-    await sleep(500);
     const js = `const d=require('dgram').createSocket('udp4');d.on('message',(m,r)=>{console.log(m.toString()+' from '+r.address+':'+r.port);process.exit(0)});d.send('ping',53,'${s.clusterIP}');setTimeout(()=>process.exit(3),2000)`;
     const r = await inPod(agent, 'client', ['node', '-e', js]);
     expect(r.stdout.trim()).toBe(`echo ping from ${s.clusterIP}:53`);
@@ -88,10 +84,22 @@ describe.skipIf(!root)('ClusterIP services (random selection)', () => {
 
   it('an ICMP error about a service connection is RELATED and translated back to the frontend', async () => {
     const s = await applyService(agent, { name: 'refuse', selector: { app: 'echo' }, ports: [{ port: 53, targetPort: 5454, protocol: 'UDP' }] });
-    const r = await inPod(agent, 'client', ['dig', `@${s.clusterIP}`, '+tries=1', '+timeout=3', 'x.example']);
-    expect(r.stdout + r.stderr).toMatch(/connection refused/);
-    const related = (await agent.api('GET', '/v1/ct')).body.lines.filter((l: string) => l.startsWith(`UDP OUT ${s.clusterIP}:53 `));
-    expect(related.length).toBeGreaterThan(0);
+    const client = (await agent.api('GET', '/v1/pods/default/client')).body;
+    // The server's port unreachable, traced on its way back: conntrack finds the quoted connection (RELATED).
+    const trace = await agent.openStream(`/v1/trace?pod=client&proto=icmp&count=1&timeout=20`);
+    try {
+      await trace.waitFor('the started record', (e) => 'started' in e);
+      const r = await inPod(agent, 'client', ['dig', `@${s.clusterIP}`, '+tries=1', '+timeout=3', 'x.example']);
+      expect(r.stdout + r.stderr).toMatch(/connection refused/);
+      const icmp = await trace.waitFor('the traced ICMP error', (e) => 'header' in e);
+      expect(icmp.header).toMatch(/ICMP DestinationUnreachable/);
+      expect(icmp.steps.some((l: string) => /^cilium_ct(_any)?4_global lookup \(quoted in ICMP error\) UDP .* → hit related rev_nat=[1-9]\d*$/.test(l)), icmp.steps.join('\n')).toBe(true);
+      expect(icmp.verdict).toMatch(new RegExp(`^→ redirect fd=\\d+ \\(to-endpoint ${client.endpointID} default/client\\)$`));
+    } finally {
+      trace.close();
+    }
+    const entry = (await agent.api('GET', '/v1/ct')).body.lines.filter((l: string) => l.startsWith(`UDP OUT ${s.clusterIP}:53 `));
+    expect(entry.length).toBeGreaterThan(0);
   });
 
   it('hairpin: a pod reaches itself through its own service', async () => {
@@ -107,11 +115,9 @@ describe.skipIf(!root)('ClusterIP services (random selection)', () => {
 
   it('a service without backends drops with reason 158', async () => {
     const s = await applyService(agent, { name: 'empty', selector: { app: 'nothing' }, ports: [{ port: 80 }] });
-    const events = await agent.monitor(async () => {
-      const r = await inPod(agent, 'client', ['curl', '-s', '--connect-timeout', '1', `http://${s.clusterIP}/`]);
-      expect(r.code).not.toBe(0);
-    }, '?type=drop');
-    expect(events.some((e) => e.reason === 158 && /Service backend not found/.test(e.summary))).toBe(true);
+    const { event } = await agent.expectEvent('?type=drop', 'drop 158 of the SYN to the empty service', (e) => e.reason === 158,
+      (signal) => inPod(agent, 'client', ['curl', '-s', '--connect-timeout', '5', `http://${s.clusterIP}/`], 10_000, signal), { stopAction: true });
+    expect(event.summary).toMatch(new RegExp(`^xx drop \\(Service backend not found\\) .* -> ${s.clusterIP.replace(/\./g, '\\.')}:80 tcp SYN$`));
   });
 
   it('records conntrack entries with their flags, and expires them on schedule', async () => {
@@ -122,14 +128,13 @@ describe.skipIf(!root)('ClusterIP services (random selection)', () => {
     expect(lines.some((l) => /^TCP OUT 172\.20\.\d+\.\d+:80 -> 172\.20\.\d+\.\d+:\d+ expires=\d+ .*TxFlagsSeen=0x1[bf].*\[ RxClosing TxClosing SeenNonSyn \] RevNAT=\d+/.test(l))).toBe(true);
     expect(lines.some((l) => /^TCP IN 172\.20\.\d+\.\d+:\d+ -> 172\.20\.\d+\.\d+:80 .*SourceSecurityID=\d{3,}/.test(l))).toBe(true);
     // UDP entries live 2 s here (bpf-ct-timeout-regular-any=2); GC runs every second.
-    const s = (await agent.api('GET', '/v1/services/default/echo')).body;
+    const s = await applyService(agent, { name: 'echo-expiry', selector: { app: 'echo' }, ports: [{ port: 53, targetPort: 5353, protocol: 'UDP' }] });
     const js = `const d=require('dgram').createSocket('udp4');d.on('message',()=>process.exit(0));d.send('x',53,'${s.clusterIP}');setTimeout(()=>process.exit(3),2000)`;
     await inPod(agent, 'client', ['node', '-e', js]);
     const udpNow = (await agent.api('GET', '/v1/ct')).body.lines.filter((l: string) => l.startsWith('UDP '));
     expect(udpNow.length).toBeGreaterThan(0);
-    await sleep(4500);
-    const udpLater = (await agent.api('GET', '/v1/ct')).body.lines.filter((l: string) => l.startsWith('UDP '));
-    expect(udpLater).toEqual([]);
+    const udpLeft = async () => (await agent.api('GET', '/v1/ct')).body.lines.filter((l: string) => l.startsWith('UDP ')).length === 0;
+    await poll('the UDP entries to expire', udpLeft, 8000, 250);
     const flushed = await agent.api('DELETE', '/v1/ct');
     expect(flushed.body.flushed).toBeGreaterThan(0);
     expect((await agent.api('GET', '/v1/ct')).body.lines).toEqual([]);
@@ -138,12 +143,12 @@ describe.skipIf(!root)('ClusterIP services (random selection)', () => {
   it('a long transfer through the service survives adding and removing other backends', async () => {
     await agent.createPod('big1', { app: 'big' }, ['iperf3', '-s']);
     const s = await applyService(agent, { name: 'big', selector: { app: 'big' }, ports: [{ port: 5201 }] });
-    await sleep(500);
+    await waitListening(agent.podNetns('big1'), 5201);
     const transfer = inPod(agent, 'client', ['iperf3', '-c', s.clusterIP, '-t', '8', '-J']);
-    await sleep(2000);
+    await poll('the transfer to be under way', async () => (await agent.api('GET', '/v1/ct')).body.lines.some((l: string) => l.startsWith(`TCP OUT ${s.clusterIP}:5201 `)), 5000, 100);
     await agent.createPod('big2', { app: 'big' }, ['iperf3', '-s']);
     await agent.createPod('big3', { app: 'big' }, ['iperf3', '-s']);
-    await sleep(1000);
+    await waitListening(agent.podNetns('big3'), 5201);
     await agent.api('DELETE', '/v1/pods/default/big3');
     const r = await transfer;
     expect(r.code, r.stdout.slice(-400)).toBe(0);
@@ -176,7 +181,7 @@ describe.skipIf(!root)('session affinity, Maglev and a small CT map', () => {
   it('Maglev picks the same backend for the same tuple, also after a restart and a CT flush', async () => {
     for (const n of ['u1', 'u2', 'u3']) await agent.createPod(n, { app: 'u' }, udpEcho(n, 5353));
     const s = await applyService(agent, { name: 'mag', selector: { app: 'u' }, ports: [{ port: 53, targetPort: 5353, protocol: 'UDP' }] });
-    await sleep(500);
+    for (const n of ['u1', 'u2', 'u3']) await waitListening(agent.podNetns(n), 5353, 'udp');
     // UDP from fixed source ports: the same 5-tuple each time, and no TIME_WAIT in the way.
     const pick = async (port: number) => {
       const js = `const d=require('dgram').createSocket('udp4');d.on('message',(m)=>{console.log(m.toString().split(' ')[0]);process.exit(0)});d.bind(${port},()=>d.send('x',53,'${s.clusterIP}'));setTimeout(()=>process.exit(3),2000)`;
@@ -195,15 +200,36 @@ describe.skipIf(!root)('session affinity, Maglev and a small CT map', () => {
     expect(after).toEqual(before);
   });
 
-  it('a CT map of 64 entries serves 500 connections, evicting without errors', async () => {
+  it('a CT map of 64 entries serves 500 connections, evicting the least recently used', async () => {
     const s = await applyService(agent, { name: 'web', selector: { app: 'm' }, ports: [{ port: 80 }] });
     await waitHttp(agent, 'client', `http://${s.clusterIP}/`);
-    const r = await inPod(agent, 'client', ['sh', '-c', `ok=0; for i in $(seq 500); do curl -s --max-time 2 -o /dev/null http://${s.clusterIP}/ && ok=$((ok+1)); done; echo $ok`], 120_000);
-    expect(r.stdout.trim()).toBe('500');
+    const client = (await agent.api('GET', '/v1/pods/default/client')).body;
+    // Each connection prints its source port: the order in which the connections were made.
+    const r = await inPod(agent, 'client', ['sh', '-c', `for i in $(seq 500); do curl -s --max-time 2 -o /dev/null -w '%{local_port}\\n' http://${s.clusterIP}/; done`], 120_000);
+    const ports = r.stdout.trim().split('\n');
+    expect(ports).toHaveLength(500);
+    expect(ports.every((p) => /^\d+$/.test(p) && p !== '0')).toBe(true);
     const maps = (await agent.api('GET', '/v1/map')).body;
     const ct = maps.find((m: any) => m.name === 'cilium_ct4_global');
     expect(ct.maxEntries).toBe(64);
-    expect(ct.count).toBeLessThanOrEqual(64);
+    expect(ct.count).toBeGreaterThan(0);
+    // What is left belongs to the newest connections; the oldest were evicted.
+    const lines: string[] = (await agent.api('GET', '/v1/ct')).body.lines;
+    const clientPort = new RegExp(`${client.podIP.replace(/\./g, '\\.')}:(\\d+)`);
+    const left = new Set(lines.filter((l) => l.startsWith('TCP ')).map((l) => clientPort.exec(l)?.[1]).filter((p): p is string => p !== undefined));
+    expect(left.size).toBeGreaterThan(0);
+    const newest = new Set(ports.slice(-100));
+    expect([...left].filter((p) => !newest.has(p)), lines.join('\n')).toEqual([]);
+    // One more connection into the full map: its entries go in by evicting the least recently used.
+    const trace = await agent.openStream('/v1/trace?pod=client&proto=tcp&count=50&timeout=20');
+    try {
+      await trace.waitFor('the started record', (e) => 'started' in e);
+      await inPod(agent, 'client', ['curl', '-s', '--max-time', '2', '-o', '/dev/null', `http://${s.clusterIP}/`]);
+      const syn = await trace.waitFor('the traced SYN', (e) => / TCP SYN length /.test(e.header ?? ''));
+      expect(syn.steps.filter((l: string) => /^cilium_ct4_global insert .* → inserted, evicted the least recently used entry$/.test(l)).length, syn.steps.join('\n')).toBeGreaterThan(0);
+    } finally {
+      trace.close();
+    }
   }, 150_000);
 });
 

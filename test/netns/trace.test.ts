@@ -2,9 +2,8 @@
 // packet's path (hooks, tail calls, map lookups, rewrites, events, verdict), a policy drop, a
 // service DNAT, and the API's answers to conflicting or malformed requests.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { requireRoot, run, sleep } from '../helpers/sys.ts';
+import { poll, requireRoot, run, spawnTracked, waitForOutput } from '../helpers/sys.ts';
 import { TestAgent } from '../helpers/agent.ts';
 
 const root = requireRoot();
@@ -44,22 +43,19 @@ describe.skipIf(!root)('ciliary trace', () => {
 
   const inPod = (pod: string, cmd: string[]) => run('ip', ['netns', 'exec', agent.podNetns(pod), ...cmd], 30_000);
 
-  /** Runs `ciliary trace ARGS` and repeats `action` until the CLI exits; returns its stdout. */
+  /** Runs `ciliary trace ARGS`, waits for its "Tracing started", and repeats `action` until the CLI exits; returns its stdout. */
   async function traceWhile(args: string[], action: () => Promise<unknown>): Promise<string> {
-    const cli = spawn(join(repo, 'bin', 'ciliary'), ['--socket', agent.socket, 'trace', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const cli = spawnTracked(join(repo, 'bin', 'ciliary'), ['--socket', agent.socket, 'trace', ...args]);
     let out = '';
     let err = '';
-    cli.stdout.on('data', (d) => (out += d));
-    cli.stderr.on('data', (d) => (err += d));
+    cli.stdout!.on('data', (d) => (out += d));
+    cli.stderr!.on('data', (d) => (err += d));
     const exited = new Promise<number>((r) => cli.once('exit', (c) => r(c ?? -1)));
     let done = false;
     void exited.then(() => (done = true));
-    await sleep(300);
+    await waitForOutput(cli, /^Tracing started: /, 'ciliary trace to start', 15_000);
     const deadline = Date.now() + 30_000;
-    while (!done && Date.now() < deadline) {
-      await action();
-      await sleep(100);
-    }
+    while (!done && Date.now() < deadline) await action();
     if (!done) cli.kill();
     const code = await exited;
     if (code !== 0) throw new Error(`ciliary trace exited ${code}: ${err}`);
@@ -71,10 +67,7 @@ describe.skipIf(!root)('ciliary trace', () => {
     await agent.start();
     server = await agent.createPod('server', { app: 'server' }, httpServer());
     client = await agent.createPod('client', { app: 'client' });
-    for (let i = 0; i < 50; i++) {
-      if ((await inPod('client', ['curl', '-s', '--max-time', '1', `http://${server.podIP}/`])).code === 0) break;
-      await sleep(100);
-    }
+    await poll('the server pod to answer', async () => (await inPod('client', ['curl', '-s', '--max-time', '1', `http://${server.podIP}/`])).code === 0, 15_000, 100);
   });
   afterAll(async () => {
     await agent?.destroy();
@@ -136,7 +129,6 @@ describe.skipIf(!root)('ciliary trace', () => {
     const cnp = { apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', metadata: { name: 'only-8080', namespace: 'default' },
       spec: { endpointSelector: { matchLabels: { app: 'server' } }, ingress: [{ fromEndpoints: [{ matchLabels: { app: 'client' } }], toPorts: [{ ports: [{ port: '8080', protocol: 'TCP' }] }] }] } };
     expect((await agent.api('PUT', '/v1/policy', [cnp])).status).toBeLessThan(300);
-    await sleep(500);
     try {
       const out = await traceWhile(['--pod', 'server', '--port', '80', '--count', '1', '--timeout', '30'],
         () => inPod('client', ['curl', '-s', '--max-time', '0.5', `http://${server.podIP}/`]));
@@ -177,22 +169,23 @@ describe.skipIf(!root)('ciliary trace', () => {
   });
 
   it('API: one trace at a time (409), bad filters (400), unknown pod (404), ends on timeout', async () => {
-    const first = agent.api('GET', '/v1/trace?ip=192.0.2.1&timeout=1.5');
-    await sleep(300);
+    const first = await agent.openStream('/v1/trace?ip=192.0.2.1&timeout=1.5');
+    expect(await first.waitFor('the started record', (e) => 'started' in e)).toEqual({ started: { count: 10, timeoutSeconds: 1.5 } });
     const second = await agent.api('GET', '/v1/trace?ip=192.0.2.1&timeout=1');
     expect(second.status).toBe(409);
     expect(second.body.error ?? second.body.message).toMatch(/already running/);
-    const r = await first;
-    expect(r.status).toBe(200);
-    expect(r.body).toBe('');
+    const t0 = Date.now();
+    await first.ended;
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(first.events).toHaveLength(1); // started, then nothing matched: ended by the timeout
     expect((await agent.api('GET', '/v1/trace?proto=gre')).status).toBe(400);
     expect((await agent.api('GET', '/v1/trace?pod=nope&timeout=1')).status).toBe(404);
     // The CLI reports the agent's refusal.
-    const held = agent.api('GET', '/v1/trace?ip=192.0.2.1&timeout=1.5');
-    await sleep(300);
+    const held = await agent.openStream('/v1/trace?ip=192.0.2.1&timeout=5');
+    await held.waitFor('the started record', (e) => 'started' in e);
     const cli = await run(join(repo, 'bin', 'ciliary'), ['--socket', agent.socket, 'trace', '--ip', '192.0.2.1']);
+    held.close();
     expect(cli.code).not.toBe(0);
     expect(cli.stderr).toMatch(/already running/);
-    await held;
   });
 });

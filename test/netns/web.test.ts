@@ -1,11 +1,12 @@
 // The Hubble-UI-like page on :12000 with a real agent and the Star Wars workloads: traffic is driven,
 // then headless Chromium (playwright-core) runs inside the agent's node namespace, opens the page
-// and reports what it rendered: workload cards, edge colours and flow-table rows.
+// and reports what it rendered: workload cards, edge colours and flow-table rows, and a drop sent
+// while the page is open.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { requireRoot, run, sleep } from '../helpers/sys.ts';
+import { poll, requireRoot, run, spawnTracked, stop, waitForOutput } from '../helpers/sys.ts';
 import { TestAgent } from '../helpers/agent.ts';
 
 const root = requireRoot();
@@ -24,8 +25,12 @@ const rule1 = (http?: unknown[]) => cnp('rule1', {
   ingress: [{ fromEndpoints: [{ matchLabels: { org: 'empire' } }], toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }], ...(http ? { rules: { http } } : {}) }] }],
 });
 
-// Runs under `ip netns exec <node netns> node browser.mjs <profile dir>`: prints one JSON line.
+// Runs under `ip netns exec <node netns> node browser.mjs <profile dir>`: prints "OPEN" once the page
+// has rendered the earlier traffic, waits for the drop the test then sends (to port LIVE_PORT), and
+// prints one JSON line.
+const LIVE_PORT = 9999;
 const BROWSER = `
+const LIVE_PORT = ${LIVE_PORT};
 import { chromium } from ${JSON.stringify(join(repo, 'node_modules', 'playwright-core', 'index.mjs'))};
 const ctx = await chromium.launchPersistentContext(process.argv[2], {
   executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1440, height: 900 },
@@ -40,9 +45,12 @@ try {
   await page.waitForSelector('path.edge[data-source="default/xwing"][data-destination="default/deathstar"]', { timeout: 15000 });
   await page.waitForSelector('tr.flow.DROPPED', { timeout: 15000 });
   await page.waitForFunction(() => document.getElementById('conn').classList.contains('on'), null, { timeout: 10000 });
-  await page.waitForTimeout(300);
+  console.log('OPEN');
+  const live = await page.waitForFunction((port) => [...document.querySelectorAll('tr.flow.DROPPED')].find((r) => r.querySelectorAll('td')[3].textContent === port)?.querySelectorAll('td')[1].textContent,
+    LIVE_PORT + '/TCP', { timeout: 15000 }).then((h) => h.jsonValue(), () => null);
   await page.screenshot({ path: ${JSON.stringify(SCREENSHOT)}, fullPage: true });
   const found = await page.evaluate(() => ({
+    live: null,
     title: document.title,
     nodes: [...document.querySelectorAll('g.node')].map((g) => ({ id: g.dataset.id, label: g.querySelector('.name').textContent })),
     edges: [...document.querySelectorAll('path.edge')].map((p) => ({
@@ -58,7 +66,8 @@ try {
   // Client-side filters: verdict DROPPED + pod xwing leaves only xwing's drops.
   await page.selectOption('#f-verdict', 'DROPPED');
   await page.fill('#f-pod', 'default/xwing');
-  await page.waitForTimeout(300);
+  await page.waitForFunction(() => [...document.querySelectorAll('tr.flow')].every((r) => r.dataset.verdict === 'DROPPED' && r.querySelectorAll('td')[1].textContent.startsWith('default/xwing')), null, { timeout: 5000 }).catch(() => undefined);
+  found.live = live;
   found.filtered = await page.$$eval('tr.flow', (rows) => rows.map((r) => r.dataset.verdict + ' ' + r.querySelectorAll('td')[1].textContent));
   console.log(JSON.stringify({ status: res.status(), errors, ...found }));
 } finally {
@@ -69,21 +78,25 @@ try {
 describe.skipIf(!root)('Hubble UI page', () => {
   const agent = new TestAgent();
   const dir = mkdtempSync(join(tmpdir(), 'ciliary-web-'));
-  const inPod = (pod: string, cmd: string[], ms = 20_000) => run('ip', ['netns', 'exec', agent.podNetns(pod), ...cmd], ms);
+  const inPod = (pod: string, cmd: string[], ms = 20_000, signal?: AbortSignal) => run('ip', ['netns', 'exec', agent.podNetns(pod), ...cmd], ms, signal);
+  /** The xwing's SYN to deathstar:port, dropped by rule1: resolves once the datapath reported the drop. */
+  const xwingDropped = (port: number) => agent.expectEvent('?type=drop', `the xwing SYN to port ${port} dropped`, (e) => e.reason === 133 && / -> [\d.]+:\d+ tcp SYN$/.test(e.summary) && e.summary.endsWith(`:${port} tcp SYN`),
+    (signal) => inPod('xwing', ['curl', '-s', '--connect-timeout', '5', '-XPOST', port === 80 ? url('/v1/request-landing') : `http://${deathstarIP}:${port}/`], 10_000, signal), { stopAction: true });
   const policy = async (...objs: unknown[]) => {
     const r = await agent.api('PUT', '/v1/policy', objs);
     if (r.status >= 300) throw new Error(JSON.stringify(r.body));
   };
   const url = (path: string) => `http://deathstar.default.svc.cluster.local${path}`;
+  let deathstarIP = '';
 
   beforeAll(async () => {
     await agent.start();
-    await agent.createPod('deathstar', { org: 'empire', class: 'deathstar' }, SERVER);
+    deathstarIP = (await agent.createPod('deathstar', { org: 'empire', class: 'deathstar' }, SERVER)).podIP;
     await agent.createPod('tiefighter', { org: 'empire', class: 'tiefighter' });
     await agent.createPod('xwing', { org: 'alliance', class: 'xwing' });
     const svc = await agent.api('POST', '/v1/services', { name: 'deathstar', namespace: 'default', selector: { org: 'empire', class: 'deathstar' }, ports: [{ port: 80 }] });
     if (svc.status >= 300) throw new Error(JSON.stringify(svc.body));
-    await sleep(600);
+    await poll('the deathstar to answer by name', async () => (await inPod('tiefighter', ['curl', '-s', '--max-time', '1', url('/')])).code === 0, 15_000, 100);
   });
   afterAll(async () => {
     await agent.destroy();
@@ -105,17 +118,20 @@ describe.skipIf(!root)('Hubble UI page', () => {
     for (let i = 0; i < 3; i++) {
       expect((await inPod('tiefighter', ['curl', '-s', '-XPOST', url('/v1/request-landing')])).stdout).toBe('Ship landed\n');
     }
-    const xwing = await inPod('xwing', ['curl', '-s', '--connect-timeout', '1', '-XPOST', url('/v1/request-landing')]);
-    expect(xwing.code).toBe(28);
+    await xwingDropped(80);
     // The L7 step: tiefighter's requests go through the proxy and show as HTTP on the edge.
     await policy(rule1([{ method: 'POST', path: '/v1/request-landing' }]));
     expect((await inPod('tiefighter', ['curl', '-s', '-XPOST', url('/v1/request-landing')])).stdout).toBe('Ship landed\n');
     expect((await inPod('tiefighter', ['curl', '-s', '-XPUT', url('/v1/exhaust-port')])).stdout).toBe('Access denied\r\n');
-    await sleep(300);
 
-    // The server-side map already knows the edges.
-    const map = JSON.parse((await run('ip', ['netns', 'exec', agent.nodeNetns, 'curl', '-s', 'http://127.0.0.1:12000/api/servicemap'])).stdout);
+    // The server-side map knows the edges (once the flows of that traffic have reached Hubble).
+    const serviceMap = async () => JSON.parse((await run('ip', ['netns', 'exec', agent.nodeNetns, 'curl', '-s', 'http://127.0.0.1:12000/api/servicemap'])).stdout);
+    let map: any;
     const edge = (s: string, d: string) => map.edges.find((e: any) => e.source === `default/${s}` && e.destination === `default/${d}`);
+    await poll('the service map edges', async () => {
+      map = await serviceMap();
+      return edge('xwing', 'deathstar')?.verdicts?.DROPPED > 0 && edge('tiefighter', 'deathstar')?.outcomes?.length === 2;
+    }, 10_000, 200).catch(() => undefined);
     expect(edge('xwing', 'deathstar')).toMatchObject({ ports: ['80/TCP'] });
     expect(edge('xwing', 'deathstar').verdicts.DROPPED).toBeGreaterThan(0);
     // xwing's own egress verdict is FORWARDED, but deathstar's ingress drops every SYN: only red.
@@ -128,12 +144,25 @@ describe.skipIf(!root)('Hubble UI page', () => {
     expect(flows.length).toBeGreaterThan(0);
     expect(flows.length).toBeLessThanOrEqual(20);
 
-    // A second drop after the page is open arrives over the event stream.
+    // A drop sent after the page is open arrives over the event stream.
     writeFileSync(join(dir, 'browser.mjs'), BROWSER);
-    const browser = run('ip', ['netns', 'exec', agent.nodeNetns, 'node', join(dir, 'browser.mjs'), join(dir, 'profile')], 60_000);
-    const out = await browser;
-    if (out.code !== 0) throw new Error(`browser failed (${out.code}): ${out.stderr.slice(-3000)}`);
-    const got = JSON.parse(out.stdout.trim().split('\n').at(-1)!);
+    const browser = spawnTracked('ip', ['netns', 'exec', agent.nodeNetns, 'node', join(dir, 'browser.mjs'), join(dir, 'profile')]);
+    let stdout = '';
+    let stderr = '';
+    browser.stdout!.on('data', (d) => (stdout += d));
+    browser.stderr!.on('data', (d) => (stderr += d));
+    const exited = new Promise<number>((r) => browser.once('exit', (c) => r(c ?? -1)));
+    let code: number;
+    try {
+      await waitForOutput(browser, /^OPEN$/, 'the page to render', 60_000);
+      await xwingDropped(LIVE_PORT);
+      code = await exited;
+    } finally {
+      await stop(browser);
+    }
+    if (code !== 0) throw new Error(`browser failed (${code}): ${stderr.slice(-3000)}`);
+    const got = JSON.parse(stdout.trim().split('\n').at(-1)!);
+    expect(got.live, 'the drop sent while the page was open').toMatch(/^default\/xwing/);
     expect(got.status).toBe(200);
     expect(got.errors).toEqual([]);
     expect(got.title).toMatch(/Hubble UI/);
@@ -148,8 +177,8 @@ describe.skipIf(!root)('Hubble UI page', () => {
     const tieLabel = got.labels.find((l: any) => l.source === 'default/tiefighter' && l.destination === 'default/deathstar');
     expect(tieLabel.text).toMatch(/^HTTP · 80\/TCP/);
 
-    const drop = got.rows.find((r: any) => r.verdict === 'DROPPED' && r.source.startsWith('default/xwing') && r.destination.startsWith('default/deathstar'));
-    expect(drop).toMatchObject({ port: '80/TCP', color: 'rgb(192, 38, 46)' });
+    const drop = got.rows.find((r: any) => r.verdict === 'DROPPED' && r.source.startsWith('default/xwing') && r.destination.startsWith('default/deathstar') && r.port === '80/TCP');
+    expect(drop).toMatchObject({ color: 'rgb(192, 38, 46)' });
     expect(got.rows).toContainEqual(expect.objectContaining({ verdict: 'FORWARDED', l7: expect.stringContaining('POST /v1/request-landing') }));
     expect(got.filtered.length).toBeGreaterThan(0);
     for (const r of got.filtered) expect(r).toMatch(/^DROPPED default\/xwing/);

@@ -13,7 +13,7 @@ import { ipcacheSpec } from '../../src/maps/cilium/ipcache.ts';
 import { tunnelSpec } from '../../src/maps/cilium/tunnel.ts';
 import { LocalKVStore } from '../../src/control/kvstore.ts';
 import { MultiNode } from '../../src/control/multinode.ts';
-import { nodesPrefix, type NodeView } from '../../src/control/nodes.ts';
+import { NODES_PREFIX, nodeLabels, registerNode, type NodeView } from '../../src/control/nodes.ts';
 import type { Endpoint, Pod } from '../../src/control/types.ts';
 import { formatGetNodes, formatNodeList } from '../../src/cli/nodes.ts';
 
@@ -49,10 +49,14 @@ describe('cluster membership over a shared kvstore', () => {
     const ipcache = reg.open(ipcacheSpec() as never) as LpmTrieMap;
     const tunnel = reg.open(tunnelSpec() as never) as HashMap;
     const m: Member = { mn: undefined as never, ipcache, tunnel, remoteChanges: 0 };
+    const lease = await kv.grantLease(5);
+    await registerNode(kv, lease, {
+      name: node, nodeIP: `192.168.10.${100 + idx}`, podCIDR: `172.20.${idx}.0/24`, routerIP: `172.20.${idx}.1`, version: '0.1.0',
+      labels: nodeLabels(node, idx === 0 ? 'node-role.kubernetes.io/control-plane=' : ''),
+    });
     m.mn = await MultiNode.start(kv, {
-      node, cluster: 'default', clusterId: 0, nodeIP: `192.168.10.${100 + idx}`, podCidr: `172.20.${idx}.0/24`, routerIP: `172.20.${idx}.1`,
-      nodeLabels: idx === 0 ? 'node-role.kubernetes.io/control-plane=' : '', version: '0.1.0', routingMode: mode, tunnelProtocol: 'vxlan',
-      autoDirectNodeRoutes: false, ipcache, tunnel, onRemotePods: () => m.remoteChanges++,
+      node, clusterId: 0, nodeIP: `192.168.10.${100 + idx}`, podCidr: `172.20.${idx}.0/24`, routingMode: mode,
+      autoDirectNodeRoutes: false, ipcache, tunnel, lease, onRemotePods: () => m.remoteChanges++,
     }, log);
     members.push(m);
     return m;
@@ -93,16 +97,17 @@ describe('cluster membership over a shared kvstore', () => {
     // The node goes (its registration deleted, as when its lease expires): everything of it goes.
     await w1.mn.publish([pod('web', '172.20.1.7', 12)], [endpoint(12, 4242, '172.20.1.7')]);
     await until('web back', () => entries(ctr.ipcache).length === 3);
-    await kv.delete(`${nodesPrefix('default')}k8s-w1`);
+    await kv.delete(`${NODES_PREFIX}k8s-w1`);
     await until('w1 gone from ctr', () => entries(ctr.ipcache).length === 0 && entries(ctr.tunnel).length === 0);
-    expect(ctr.mn.nodes().map((n) => n.Name)).toEqual(['k8s-ctr']);
+    expect(ctr.mn.nodes().map((n) => n.name)).toEqual(['k8s-ctr']);
   });
 
-  it('status is honest about routing: native only with other nodes and direct routes', async () => {
+  it('routing: native (the stack carries it), noted when other nodes\' pod CIDRs are not routed', async () => {
     const ctr = await join2('k8s-ctr', 0, 'native');
-    expect(ctr.mn.routingText()).toBe('Network: Native (single node)   Host: BPF');
-    const t = await join2('k8s-w1', 1, 'tunnel');
-    expect(t.mn.routingText()).toBe('Network: Tunnel [vxlan] (not running: no vxlan device)   Host: BPF');
+    expect(ctr.mn.routing()).toEqual({ routing: 'native' });
+    await join2('k8s-w1', 1, 'tunnel');
+    await until('w1 seen by ctr', () => ctr.mn.nodes().length === 2);
+    expect(ctr.mn.routing()).toEqual({ routing: 'native', routingNote: 'no routes to other nodes: auto-direct-node-routes is off' });
   });
 
   it('node list and get nodes', async () => {
@@ -116,7 +121,7 @@ describe('cluster membership over a shared kvstore', () => {
       'k8s-w1    192.168.10.101   172.20.1.0/24                                  local',
       '',
     ].join('\n'));
-    const created = nodes.map((n, i) => ({ ...n, CreatedAt: new Date(Date.UTC(2026, 0, 1, 0, i)).toISOString() }));
+    const created = nodes.map((n, i) => ({ ...n, createdAt: new Date(Date.UTC(2026, 0, 1, 0, i)).toISOString() }));
     const now = Date.UTC(2026, 0, 1, 0, 5);
     expect(formatGetNodes(created, false, now)).toBe([
       'NAME      STATUS   ROLES           AGE   VERSION',
@@ -126,6 +131,6 @@ describe('cluster membership over a shared kvstore', () => {
     ].join('\n'));
     const wide = formatGetNodes(created, true, now).trimEnd().split('\n').map((l) => l.split(/ {3,}/));
     expect(wide[0]).toEqual(['NAME', 'STATUS', 'ROLES', 'AGE', 'VERSION', 'INTERNAL-IP', 'EXTERNAL-IP', 'OS-IMAGE', 'KERNEL-VERSION', 'CONTAINER-RUNTIME']);
-    expect(wide[1].slice(5)).toEqual(['192.168.10.100', '<none>', nodes[0].OSImage, nodes[0].KernelVersion, 'ciliary://0.1.0']);
+    expect(wide[1].slice(5)).toEqual(['192.168.10.100', '<none>', nodes[0].osImage, nodes[0].kernelVersion, 'ciliary://0.1.0']);
   });
 });

@@ -2,6 +2,7 @@
 // and named ports sharing one resolution (PolicyRepository.reuse, PolicyManager.regenerate).
 import { describe, expect, it } from 'vitest';
 import { PolicyManager, type PolicyEndpoint } from '../../src/control/policy.ts';
+import { LocalKVStore } from '../../src/control/kvstore.ts';
 import { mapByteSize, memoryStorage, openMap, type LpmTrieMap, type MapSpec } from '../../src/maps/index.ts';
 import { EntryBuilder, type Contribution } from '../../src/policy/entries.ts';
 import { parsePolicy, POLICY_KEY_SIZE, POLICY_VALUE_SIZE, PolicyRepository, reservedIdentityLabels, type ResolveContext } from '../../src/policy/index.ts';
@@ -113,7 +114,7 @@ describe('shared resolutions', () => {
     const maps = new Map<number, LpmTrieMap>(eps.map((e) => [e.id, openMap(memoryStorage(mapByteSize(spec)), spec) as LpmTrieMap]));
     const identities = new Map([[300, client.labels], [301, target(0).labels]]);
     const log = { warn: () => {}, info: () => {} } as never;
-    const kv = { list: async () => [], put: async () => {}, delete: async () => {} } as never;
+    const kv = LocalKVStore.inMemory();
     const pm = new PolicyManager({ kv, log, enforcement: 'default', endpoints: () => eps, identities: () => identities, policyMap: (id) => maps.get(id), setIpcache: () => {} });
     await pm.restore();
     const rules = Array.from({ length: 1000 }, (_, i) => allowFrom({ app: 'client' }, 10_000 + i));

@@ -1,6 +1,6 @@
 // The web page's server: endpoints over real HTTP with a fake flow ring, the bounded event stream,
 // and a flow source that shows up after the server started.
-import { describe, it, expect, afterEach } from 'vitest';
+import { describe, it, expect, afterEach, vi } from 'vitest';
 import { request } from 'node:http';
 import { EventEmitter } from 'node:events';
 import type { Flow, FlowSource } from '../../src/observe/flow.ts';
@@ -71,7 +71,7 @@ function events(port: number, count: number, onOpen: () => void): Promise<Array<
           }
         }
       });
-      setTimeout(onOpen, 50);
+      onOpen(); // the server registers the client before it answers: flows from now on reach it
     });
     req.on('error', (e) => (out.length === count ? undefined : reject(e)));
     req.end();
@@ -147,7 +147,8 @@ describe('hubble ui server', () => {
     const f = flow('tiefighter', 'deathstar');
     const got = events(srv.port, 1, () => {
       ring = new FakeRing();
-      setTimeout(() => ring!.add(f), 100);
+      // The flow goes in once the server has found the new source (it looks every pollMs).
+      void vi.waitFor(() => expect(ring!.subscribers).toBe(1), { timeout: 2000, interval: 5 }).then(() => ring!.add(f));
     });
     expect((await got)[0].data.uuid).toBe(f.uuid);
   });
@@ -156,10 +157,12 @@ describe('hubble ui server', () => {
     const ring = new FakeRing();
     srv = await startWebServer({ address: '127.0.0.1:0', flows: () => ring });
     const port = srv.port;
+    let opened!: () => void;
+    const open = new Promise<void>((r) => (opened = r));
     const ended = new Promise<void>((resolve) => {
-      request({ host: '127.0.0.1', port, path: '/api/events' }, (res) => { res.resume(); res.on('close', () => resolve()); }).on('error', () => resolve()).end();
+      request({ host: '127.0.0.1', port, path: '/api/events' }, (res) => { opened(); res.resume(); res.on('close', () => resolve()); }).on('error', () => resolve()).end();
     });
-    await new Promise((r) => setTimeout(r, 50));
+    await open;
     await srv.close();
     srv = undefined;
     await ended;

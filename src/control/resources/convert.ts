@@ -32,8 +32,12 @@ export function containerPorts(c: ContainerManifest): ContainerPort[] {
   return (c.ports ?? []).map((p) => ({ ...(p.name ? { name: p.name } : {}), containerPort: p.containerPort, protocol: p.protocol ?? 'TCP' }));
 }
 
+/** The image of pods made by `ciliary run` (POST /v1/pods): the command as given, or no process. */
+export const RUN_IMAGE = 'ciliary/run';
+
 /** What the pod's one container runs: the workloads module's program for the image, or command + args. */
 export function resolveWorkload(workloadFor: WorkloadFor, c: ContainerManifest): Workload {
+  if (c.image === RUN_IMAGE) return { argv: [...(c.command ?? []), ...(c.args ?? [])], env: Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? ''])) };
   return workloadFor({
     image: c.image,
     ...(c.command ? { command: c.command } : {}),
@@ -138,23 +142,25 @@ export function replicaManifest(deploy: Manifest, podName: string): Manifest {
 
 // ---- manifests for objects that were not applied (ciliary run / create service) ----
 
-export function podManifestOf(p: Pod): Manifest {
+/** A pod (or the spec of `ciliary run`) as a Pod manifest. */
+export function podManifestOf(p: Pick<Pod, 'name' | 'namespace' | 'labels' | 'command' | 'ports' | 'process'> & { node?: string }): Manifest {
   return {
     apiVersion: 'v1', kind: 'Pod',
-    metadata: { name: p.name, namespace: p.namespace, labels: p.labels },
+    metadata: { name: p.name, namespace: p.namespace || 'default', labels: { ...(p.labels ?? {}) } },
     spec: {
       ...(p.node ? { nodeName: p.node } : {}),
-      containers: [{ name: p.name, image: p.process?.image ?? 'ciliary/run', ...(p.command ? { command: p.command } : {}), ...(p.ports?.length ? { ports: p.ports } : {}) }],
+      containers: [{ name: p.name, image: p.process?.image ?? RUN_IMAGE, ...(p.command ? { command: p.command } : {}), ...(p.ports?.length ? { ports: p.ports } : {}) }],
     },
   };
 }
 
-export function serviceManifestOf(s: Service): Manifest {
+/** A service (or the spec of `ciliary create service` / POST /v1/services) as a Service manifest. */
+export function serviceManifestOf(s: Service | ServiceSpec): Manifest {
   return {
     apiVersion: 'v1', kind: 'Service',
-    metadata: { name: s.name, namespace: s.namespace },
+    metadata: { name: s.name, namespace: s.namespace || 'default' },
     spec: {
-      type: s.type ?? 'ClusterIP', clusterIP: s.clusterIP,
+      type: s.type ?? 'ClusterIP', ...(s.clusterIP ? { clusterIP: s.clusterIP } : {}),
       ...(s.selector ? { selector: s.selector } : {}),
       ports: s.ports.map((p) => ({ ...(p.name ? { name: p.name } : {}), port: p.port, targetPort: p.targetPort ?? p.port, protocol: p.protocol ?? 'TCP', ...(p.nodePort ? { nodePort: p.nodePort } : {}) })),
       ...(s.externalIPs?.length ? { externalIPs: s.externalIPs } : {}),

@@ -1,72 +1,33 @@
-// The resource manager: Kubernetes objects applied with `ciliary apply -f` — namespaces, pods, deployments,
-// services, policies, LB IP pools. It validates a whole apply before changing anything, applies in
-// dependency order, rolls back what it created when a step fails, keeps deployments at their replica
-// count, and stores manifests in the kvstore so `get -o yaml` and re-applies see what was applied.
-import type { Logger } from 'pino';
-import type { KVStore } from '../kvstore.ts';
+// The resource manager: the one writer of Kubernetes objects — namespaces, pods, deployments, services,
+// policies, LB IP pools — whether they come from `ciliary apply -f` or from /v1/pods, /v1/services and
+// PUT /v1/policy. It validates a whole request before changing anything, applies in dependency order
+// through a handler per kind, rolls back what it created when a step fails, and keeps its records in
+// the kvstore, watching them so a record written or removed by another process or node takes effect here.
+import type { KVWatch } from '../kvstore.ts';
+import { ApiError, ManifestError, type ManifestResult, type ResourceApi, type ResourceView, type ResourceWriteOptions } from '../types.ts';
+import { KINDS, kindFromName, kindInfo, type KindInfo, type KindName } from './kinds.ts';
+import { FieldError, validateManifest } from './validate.ts';
+import type { Manifest } from './convert.ts';
+import { loadWorkloadFor } from './workloads.ts';
 import {
-  ApiError, ManifestError, type ManifestResult, type Pod, type PodSpec, type PolicyImportResult, type PolicySummary,
-  type ResourceApi, type ResourceView, type Service, type ServiceSpec,
-} from '../types.ts';
-import { BUILTIN_NAMESPACES, kindFromName, kindInfo, type KindInfo, type KindName } from './kinds.ts';
-import { FieldError, selectorMatches, validateManifest } from './validate.ts';
-import { tryParseCidr, tryParseIPv4 } from '../../wire/ip-text.ts';
-import {
-  canonical, podManifestOf, randomSuffix, replicaManifest, resolveWorkload, serviceManifestOf, templateHash, toPodSpec, toServiceSpec,
-  type Manifest, type PodSpecManifest,
-} from './convert.ts';
-import { loadWorkloadFor, type WorkloadFor } from './workloads.ts';
+  policyHandler, recordHandler, serviceHandler, type HandlerContext, type KindHandler, type ResourceDeps, type Stored,
+} from './handlers.ts';
+import { deploymentHandler, podHandler, Scheduler } from './pods.ts';
 
-export interface ResourceDeps {
-  node: string;
-  kv: KVStore;
-  log: Logger;
-  pods: {
-    list(): Pod[];
-    create(spec: PodSpec): Promise<Pod>;
-    delete(namespace: string, name: string): Promise<void>;
-    logPath(namespace: string, name: string): string | undefined;
-  };
-  services: {
-    list(): Service[];
-    get(namespace: string, name: string): Service | undefined;
-    apply(spec: ServiceSpec): Promise<{ service: Service; result: 'created' | 'configured' | 'unchanged' }>;
-    delete(namespace: string, name: string): Promise<void>;
-  };
-  policies: {
-    import(objects: unknown[]): Promise<PolicyImportResult>;
-    list(): PolicySummary[];
-    delete(kind: string, namespace: string | undefined, name: string): Promise<number>;
-  };
-  /** Tests pass their own. */
-  workloadFor?: WorkloadFor;
-}
+export type { ResourceDeps } from './handlers.ts';
+export { poolStatus } from './handlers.ts';
 
-interface Stored {
-  manifest: Manifest;
-  createdAt: string;
-}
+type Item = { info: KindInfo; m: Manifest; index: number };
 
-interface PodRecord extends Stored {
-  /** Deployment name, for its replicas. */
-  owner?: string;
-  hash?: string;
-  /** Why the pod is not running (anti-affinity); it has no endpoint then. */
-  pending?: string;
-}
-
-type Store = 'Namespace' | 'Pod' | 'Deployment' | 'Service' | 'CiliumLoadBalancerIPPool';
-const POLICY_KINDS: readonly KindName[] = ['CiliumNetworkPolicy', 'CiliumClusterwideNetworkPolicy', 'NetworkPolicy'];
-const CLUSTER = '_';
-
-const keyOf = (ns: string | undefined, name: string) => `${ns ?? CLUSTER}/${name}`;
 
 export class ResourceManager implements ResourceApi {
-  private readonly stores: Record<Store, Map<string, Stored>> = {
-    Namespace: new Map(), Pod: new Map(), Deployment: new Map(), Service: new Map(), CiliumLoadBalancerIPPool: new Map(),
-  };
+  private readonly stores = new Map<KindName, Map<string, Stored>>(KINDS.map((k) => [k.kind, new Map()]));
+  private readonly handlers = new Map<KindName, KindHandler>();
   private chain: Promise<unknown> = Promise.resolve();
-  private workloadFor!: WorkloadFor;
+  private scheduler!: Scheduler;
+  private watch?: KVWatch;
+  /** False while the watch delivers the initial listing: records only, no reconciling. */
+  private following = false;
   private readonly started = new Date().toISOString();
 
   constructor(private readonly d: ResourceDeps) {}
@@ -75,26 +36,55 @@ export class ResourceManager implements ResourceApi {
     return `ciliary/resources/${this.d.node}/`;
   }
 
-  private get podRecords(): Map<string, PodRecord> {
-    return this.stores.Pod as Map<string, PodRecord>;
+  /** Loads the stored records, brings deployments back to their count, then follows the store. */
+  async restore(): Promise<void> {
+    const ctx: HandlerContext = {
+      d: this.d, started: this.started,
+      records: (kind) => this.stores.get(kind)!,
+      save: (kind, key, value) => this.save(kind, key, value),
+      forget: (kind, key) => this.forget(kind, key),
+      handler: (kind) => this.handlers.get(kind)!,
+      notFound: (info, name) => new ApiError(404, `${info.plural} "${name}" not found`),
+    };
+    this.scheduler = new Scheduler(ctx, this.d.workloadFor ?? (await loadWorkloadFor()));
+    for (const info of KINDS) {
+      const h = info.kind === 'Namespace' || info.kind === 'CiliumLoadBalancerIPPool' ? recordHandler(ctx, info)
+        : info.kind === 'Service' ? serviceHandler(ctx, info)
+          : info.kind === 'Pod' ? podHandler(ctx, info, this.scheduler)
+            : info.kind === 'Deployment' ? deploymentHandler(ctx, info, this.scheduler)
+              : policyHandler(ctx, info);
+      this.handlers.set(info.kind, h);
+    }
+    const watch = this.d.kv.watch(this.prefix, (e) => void this.locked(() => this.onStoreEvent(e.key))
+      .catch((err: Error) => this.d.log.warn({ key: e.key, err: err.message }, 'resource change from the store failed')));
+    this.watch = watch;
+    await watch.ready;
+    await this.locked(async () => {
+      this.following = true;
+      await this.scheduler.restore();
+    });
   }
 
-  /** Loads stored manifests, drops replicas whose pod is gone, and brings deployments back to their count. */
-  async restore(): Promise<void> {
-    this.workloadFor = this.d.workloadFor ?? (await loadWorkloadFor());
-    for (const e of await this.d.kv.list(this.prefix)) {
-      const [kind, ...rest] = e.key.slice(this.prefix.length).split('/');
-      const store = this.stores[kind as Store];
-      if (store) store.set(rest.join('/'), JSON.parse(e.value) as Stored);
-    }
-    await this.locked(async () => {
-      const live = new Set(this.d.pods.list().map((p) => `${p.namespace}/${p.name}`));
-      for (const [key, r] of [...this.podRecords]) {
-        if (!r.pending && !live.has(key)) await this.forget('Pod', key);
-      }
-      for (const key of this.stores.Deployment.keys()) await this.reconcile(key);
-      await this.schedulePending();
-    });
+  close(): void {
+    this.watch?.close();
+  }
+
+  /**
+   * A record changed in the store: our own writes match memory and are skipped; others take effect.
+   * Events wait for the lock, so the record is read again: a stale event (a put undone since) changes nothing.
+   */
+  private async onStoreEvent(fullKey: string): Promise<void> {
+    const [kind, ...rest] = fullKey.slice(this.prefix.length).split('/');
+    const store = this.stores.get(kind as KindName);
+    if (!store) return;
+    const key = rest.join('/');
+    const value = await this.d.kv.get(fullKey);
+    const have = store.get(key);
+    if (value === undefined ? have === undefined : have !== undefined && JSON.stringify(have) === value) return;
+    const stored = value === undefined ? undefined : JSON.parse(value) as Stored;
+    if (stored) store.set(key, stored);
+    else store.delete(key);
+    if (this.following) await this.handlers.get(kind as KindName)?.reconcile?.(key, stored, have);
   }
 
   private locked<T>(fn: () => Promise<T>): Promise<T> {
@@ -103,79 +93,79 @@ export class ResourceManager implements ResourceApi {
     return run;
   }
 
-  private async save(kind: Store, key: string, value: Stored): Promise<void> {
-    this.stores[kind].set(key, value);
+  private async save(kind: KindName, key: string, value: Stored): Promise<void> {
+    this.stores.get(kind)!.set(key, value);
     await this.d.kv.put(`${this.prefix}${kind}/${key}`, JSON.stringify(value));
   }
 
-  private async forget(kind: Store, key: string): Promise<void> {
-    this.stores[kind].delete(key);
+  private async forget(kind: KindName, key: string): Promise<void> {
+    this.stores.get(kind)!.delete(key);
     await this.d.kv.delete(`${this.prefix}${kind}/${key}`);
   }
 
   // ---- apply -----------------------------------------------------------------------------------
 
-  apply(objects: unknown[], opts: { dryRun?: boolean } = {}): Promise<ManifestResult[]> {
+  apply(objects: unknown[], opts: ResourceWriteOptions = {}): Promise<ManifestResult[]> {
     return this.locked(() => this.applyLocked(objects, opts));
   }
 
   /** Validates every object (kind, fields, namespace, node, image) before anything changes. */
-  private validateAll(objects: unknown[]): Array<{ info: KindInfo; m: Manifest; index: number }> {
-    const items: Array<{ info: KindInfo; m: Manifest; index: number }> = [];
+  private validateAll(objects: unknown[], opts: ResourceWriteOptions): Item[] {
+    const items: Item[] = [];
     const newNamespaces = new Set<string>();
+    const fail = (index: number, e: FieldError, m: unknown): never => {
+      const meta = (m as Manifest | undefined)?.metadata;
+      const kind = (m as { kind?: unknown } | undefined)?.kind;
+      const who = typeof kind === 'string' && typeof meta?.name === 'string' ? `${kind} "${meta.name}": ` : '';
+      throw new ManifestError(e.status, `${who}${e.message}`, index + 1, e.path);
+    };
     objects.forEach((o, index) => {
-      const fail = (e: FieldError, m?: unknown): never => {
-        const meta = (m as Manifest | undefined)?.metadata;
-        const kind = (m as { kind?: unknown } | undefined)?.kind;
-        const who = typeof kind === 'string' && typeof meta?.name === 'string' ? `${kind} "${meta.name}": ` : '';
-        throw new ManifestError(400, `${who}${e.message}`, index + 1, e.path);
-      };
-      let info: KindInfo;
       try {
-        info = validateManifest(o);
+        const info = validateManifest(o);
+        const m = structuredClone(o) as Manifest;
+        if (info.namespaced) m.metadata.namespace ??= 'default';
+        else delete m.metadata.namespace;
+        if (info.kind === 'Namespace') newNamespaces.add(m.metadata.name);
+        items.push({ info, m, index });
       } catch (e) {
-        if (e instanceof FieldError) fail(e, o);
+        if (e instanceof FieldError) fail(index, e, o);
         throw e;
       }
-      const m = structuredClone(o) as Manifest;
-      if (info!.namespaced) m.metadata.namespace ??= 'default';
-      else delete m.metadata.namespace;
-      if (info!.kind === 'Namespace') newNamespaces.add(m.metadata.name);
-      items.push({ info: info!, m, index });
     });
     for (const { info, m, index } of items) {
-      const fail = (path: string, reason: string): never => {
-        throw new ManifestError(400, `${info.kind} "${m.metadata.name}": ${path}: ${reason}`, index + 1, path);
-      };
-      const ns = m.metadata.namespace;
-      if (ns !== undefined && !newNamespaces.has(ns) && !this.namespaceExists(ns)) fail('metadata.namespace', `namespaces "${ns}" not found`);
-      const podSpec = info.kind === 'Pod' ? { spec: m.spec as PodSpecManifest, path: 'spec' }
-        : info.kind === 'Deployment' ? { spec: (m.spec as { template: { spec: PodSpecManifest } }).template.spec, path: 'spec.template.spec' } : undefined;
-      if (podSpec) {
-        const { spec, path } = podSpec;
-        if (spec.nodeName !== undefined && spec.nodeName !== this.d.node) fail(`${path}.nodeName`, `node "${spec.nodeName}" is not this node (${this.d.node}): apply it to that node's agent (--node ${spec.nodeName}), or remove nodeName`);
-        const w = resolveWorkload(this.workloadFor, spec.containers[0]);
-        if ('error' in w) fail(`${path}.containers[0].image`, w.error);
+      try {
+        const ns = m.metadata.namespace;
+        if (ns !== undefined && !opts.anyNamespace && !newNamespaces.has(ns) && !this.handlers.get('Namespace')!.exists(undefined, ns)) {
+          throw new FieldError('metadata.namespace', `namespaces "${ns}" not found`);
+        }
+        this.handlers.get(info.kind)!.validate?.(m, 'spec');
+      } catch (e) {
+        if (e instanceof FieldError) fail(index, e, m);
+        throw e;
+      }
+      if (opts.createOnly && this.handlers.get(info.kind)!.exists(m.metadata.namespace, m.metadata.name)) {
+        throw new ManifestError(409, `${info.plural} "${m.metadata.name}" already exists`, index + 1);
       }
     }
     return items;
   }
 
-  private async applyLocked(objects: unknown[], opts: { dryRun?: boolean }): Promise<ManifestResult[]> {
-    const items = this.validateAll(objects);
+  private async applyLocked(objects: unknown[], opts: ResourceWriteOptions): Promise<ManifestResult[]> {
+    const items = this.validateAll(objects, opts);
     const order = [...items].sort((a, b) => a.info.order - b.info.order || a.index - b.index);
     const results: ManifestResult[] = new Array<ManifestResult>(items.length);
     const undo: Array<() => Promise<void>> = [];
     for (const { info, m, index } of order) {
-      const base = { kind: info.kind, resource: info.resource, name: m.metadata.name, ...(m.metadata.namespace ? { namespace: m.metadata.namespace } : {}) };
+      const h = this.handlers.get(info.kind)!;
+      const ns = m.metadata.namespace;
       if (opts.dryRun) {
-        results[index] = { ...base, result: this.wouldBe(info, m) };
+        results[index] = this.result(info, ns, m.metadata.name, h.wouldBe(m));
         continue;
       }
       try {
-        const result = await this.applyOne(info, m);
-        if (result === 'created') undo.push(() => this.deleteLocked(info, m.metadata.namespace, m.metadata.name).then(() => undefined));
-        results[index] = { ...base, result };
+        const result = await h.apply(m);
+        if (result === 'created') undo.push(() => h.delete(ns, m.metadata.name));
+        results[index] = this.result(info, ns, m.metadata.name, result);
       } catch (e) {
         for (const u of undo.reverse()) await u().catch((err: Error) => this.d.log.warn({ err: err.message }, 'apply rollback step failed'));
         const status = e instanceof ApiError ? e.statusCode : 500;
@@ -184,160 +174,6 @@ export class ResourceManager implements ResourceApi {
       }
     }
     return results;
-  }
-
-  private wouldBe(info: KindInfo, m: Manifest): ManifestResult['result'] {
-    const ns = m.metadata.namespace;
-    if (POLICY_KINDS.includes(info.kind)) {
-      const p = this.d.policies.list().find((x) => x.kind === info.kind && x.name === m.metadata.name && x.namespace === ns);
-      return !p ? 'created' : canonical(p.object) === canonical(m) ? 'unchanged' : 'configured';
-    }
-    const old = this.stores[info.kind as Store].get(keyOf(ns, m.metadata.name));
-    return !old ? 'created' : canonical(old.manifest) === canonical(m) ? 'unchanged' : 'configured';
-  }
-
-  private async applyOne(info: KindInfo, m: Manifest): Promise<ManifestResult['result']> {
-    const ns = m.metadata.namespace;
-    const name = m.metadata.name;
-    const key = keyOf(ns, name);
-    const now = new Date().toISOString();
-    if (POLICY_KINDS.includes(info.kind)) {
-      const r = await this.d.policies.import([m]);
-      return r.policies[0]?.result ?? 'configured';
-    }
-    const store = this.stores[info.kind as Store];
-    const old = store.get(key);
-    const same = old !== undefined && canonical(old.manifest) === canonical(m);
-    switch (info.kind) {
-      case 'Namespace':
-      case 'CiliumLoadBalancerIPPool': {
-        if (same) return 'unchanged';
-        const builtin = info.kind === 'Namespace' && BUILTIN_NAMESPACES.includes(name);
-        await this.save(info.kind, key, { manifest: m, createdAt: old?.createdAt ?? (builtin ? this.started : now) });
-        return old || builtin ? 'configured' : 'created';
-      }
-      case 'Service': {
-        if (same && this.d.services.get(ns!, name)) return 'unchanged';
-        const r = await this.d.services.apply(toServiceSpec(m));
-        await this.save('Service', key, { manifest: m, createdAt: old?.createdAt ?? r.service.createdAt ?? now });
-        return r.result === 'created' ? 'created' : 'configured';
-      }
-      case 'Pod': {
-        const live = this.livePod(ns!, name);
-        if (same && (live || (old as PodRecord).pending)) return 'unchanged';
-        // Pods are immutable: a changed one is replaced.
-        const existed = old !== undefined || live !== undefined;
-        if (live) await this.d.pods.delete(ns!, name);
-        const rec: PodRecord = { manifest: m, createdAt: now };
-        await this.save('Pod', key, rec);
-        try {
-          await this.schedule(key, rec);
-        } catch (e) {
-          await this.forget('Pod', key);
-          throw e;
-        }
-        return existed ? 'configured' : 'created';
-      }
-      case 'Deployment': {
-        await this.save('Deployment', key, { manifest: m, createdAt: old?.createdAt ?? now });
-        try {
-          await this.reconcile(key);
-        } catch (e) {
-          if (!old) await this.deleteDeployment(key);
-          throw e;
-        }
-        return same ? 'unchanged' : old ? 'configured' : 'created';
-      }
-      default:
-        throw new ApiError(400, `kind ${info.kind} cannot be applied`);
-    }
-  }
-
-  private livePod(ns: string, name: string): Pod | undefined {
-    return this.d.pods.list().find((p) => p.namespace === ns && p.name === name);
-  }
-
-  /** Starts the pod unless a required podAntiAffinity term matches a pod on this (only) node: then it stays Pending. */
-  private async schedule(key: string, rec: PodRecord): Promise<void> {
-    const m = rec.manifest;
-    const blocked = this.antiAffinityConflict(m);
-    if (blocked) {
-      rec.pending = blocked;
-      await this.save('Pod', key, rec);
-      this.d.log.info({ pod: key, reason: blocked }, 'pod pending');
-      return;
-    }
-    await this.d.pods.create(toPodSpec(m, this.workloadFor));
-    if (rec.pending) {
-      delete rec.pending;
-      await this.save('Pod', key, rec);
-    }
-  }
-
-  private antiAffinityConflict(m: Manifest): string | undefined {
-    const terms = (m.spec as PodSpecManifest).affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [];
-    if (!terms.length) return undefined;
-    const pods = this.d.pods.list().filter((p) => !(p.namespace === m.metadata.namespace && p.name === m.metadata.name));
-    for (const t of terms) {
-      const namespaces = t.namespaces?.length ? t.namespaces : [m.metadata.namespace];
-      // One node: whatever the topology key (hostname, zone, ...), every pod shares its domain.
-      const hit = pods.find((p) => namespaces.includes(p.namespace) && selectorMatches(t.labelSelector ?? {}, p.labels));
-      if (hit) return `0/1 nodes are available: 1 node(s) didn't match pod anti-affinity rules (pod ${hit.namespace}/${hit.name}, topologyKey ${t.topologyKey})`;
-    }
-    return undefined;
-  }
-
-  /** Retries pending pods (after something was deleted). */
-  private async schedulePending(): Promise<void> {
-    for (const [key, rec] of [...this.podRecords]) {
-      if (!rec.pending || this.podRecords.get(key) !== rec) continue;
-      await this.schedule(key, rec).catch((e: Error) => this.d.log.warn({ pod: key, err: e.message }, 'scheduling pending pod failed'));
-    }
-  }
-
-  /** Brings a deployment to its replica count with pods of its current template (old-template pods are replaced). */
-  private async reconcile(deployKey: string): Promise<void> {
-    const dep = this.stores.Deployment.get(deployKey);
-    if (!dep) return;
-    const m = dep.manifest;
-    const ns = m.metadata.namespace!;
-    const spec = m.spec as { replicas?: number; template: unknown };
-    const replicas = spec.replicas ?? 1;
-    const hash = templateHash(spec.template);
-    const owned = [...this.podRecords].filter(([, r]) => r.owner === m.metadata.name && r.manifest.metadata.namespace === ns);
-    for (const [key, r] of owned) if (r.hash !== hash) await this.deletePodRecord(key);
-    const current = owned.filter(([, r]) => r.hash === hash && this.podRecords.has(r.manifest.metadata.namespace + '/' + r.manifest.metadata.name));
-    // Scale down: pending pods first, then the newest.
-    current.sort(([, a], [, b]) => Number(!!b.pending) - Number(!!a.pending) || b.createdAt.localeCompare(a.createdAt));
-    while (current.length > replicas) await this.deletePodRecord(current.shift()![0]);
-    for (let i = current.length; i < replicas; i++) {
-      let name: string;
-      do name = `${m.metadata.name}-${hash}-${randomSuffix()}`; while (this.podRecords.has(`${ns}/${name}`) || this.livePod(ns, name));
-      const key = `${ns}/${name}`;
-      const rec: PodRecord = { manifest: replicaManifest(m, name), createdAt: new Date().toISOString(), owner: m.metadata.name, hash };
-      await this.save('Pod', key, rec);
-      try {
-        await this.schedule(key, rec);
-      } catch (e) {
-        await this.forget('Pod', key);
-        throw e;
-      }
-    }
-  }
-
-  private async deletePodRecord(key: string): Promise<void> {
-    const [ns, name] = key.split('/');
-    if (this.livePod(ns, name)) await this.d.pods.delete(ns, name);
-    await this.forget('Pod', key);
-  }
-
-  private async deleteDeployment(key: string): Promise<void> {
-    const dep = this.stores.Deployment.get(key);
-    await this.forget('Deployment', key);
-    if (!dep) return;
-    for (const [k, r] of [...this.podRecords]) {
-      if (r.owner === dep.manifest.metadata.name && r.manifest.metadata.namespace === dep.manifest.metadata.namespace) await this.deletePodRecord(k);
-    }
   }
 
   // ---- delete ----------------------------------------------------------------------------------
@@ -359,7 +195,7 @@ export class ResourceManager implements ResourceApi {
           throw e;
         });
       }
-      await this.schedulePending();
+      await this.scheduler.schedulePending();
       return results;
     });
   }
@@ -368,74 +204,18 @@ export class ResourceManager implements ResourceApi {
     const info = this.kindOf(kind);
     return this.locked(async () => {
       const r = await this.deleteLocked(info, info.namespaced ? (namespace ?? 'default') : undefined, name);
-      await this.schedulePending();
+      await this.scheduler.schedulePending();
       return r;
     });
   }
 
+  private async deleteLocked(info: KindInfo, ns: string | undefined, name: string): Promise<ManifestResult> {
+    await this.handlers.get(info.kind)!.delete(ns, name);
+    return this.result(info, ns, name, 'deleted');
+  }
+
   private result(info: KindInfo, ns: string | undefined, name: string, result: ManifestResult['result']): ManifestResult {
     return { kind: info.kind, resource: info.resource, name, ...(ns ? { namespace: ns } : {}), result };
-  }
-
-  private notFound(info: KindInfo, name: string): ApiError {
-    return new ApiError(404, `${info.plural} "${name}" not found`);
-  }
-
-  private async deleteLocked(info: KindInfo, ns: string | undefined, name: string): Promise<ManifestResult> {
-    const key = keyOf(ns, name);
-    const done = this.result(info, ns, name, 'deleted');
-    if (POLICY_KINDS.includes(info.kind)) {
-      try {
-        await this.d.policies.delete(info.kind, ns, name);
-      } catch (e) {
-        if (e instanceof ApiError && e.statusCode === 404) throw this.notFound(info, name);
-        throw e;
-      }
-      return done;
-    }
-    switch (info.kind) {
-      case 'Namespace': {
-        if (BUILTIN_NAMESPACES.includes(name)) throw new ApiError(403, `namespaces "${name}" is forbidden: this namespace may not be deleted`);
-        if (!this.stores.Namespace.has(key)) throw this.notFound(info, name);
-        // Everything in it goes first.
-        for (const k of [...this.stores.Deployment.keys()]) if (k.startsWith(`${name}/`)) await this.deleteDeployment(k);
-        for (const k of [...this.podRecords.keys()]) if (k.startsWith(`${name}/`)) await this.deletePodRecord(k);
-        for (const p of this.d.pods.list()) if (p.namespace === name) await this.d.pods.delete(p.namespace, p.name);
-        for (const s of this.d.services.list()) if (s.namespace === name) await this.deleteService(s.namespace, s.name);
-        for (const p of this.d.policies.list()) if (p.namespace === name && p.kind !== 'CiliumClusterwideNetworkPolicy') await this.d.policies.delete(p.kind, p.namespace, p.name);
-        await this.forget('Namespace', key);
-        return done;
-      }
-      case 'CiliumLoadBalancerIPPool':
-        if (!this.stores.CiliumLoadBalancerIPPool.has(key)) throw this.notFound(info, name);
-        await this.forget('CiliumLoadBalancerIPPool', key);
-        return done;
-      case 'Service':
-        if (!this.d.services.get(ns!, name)) {
-          if (this.stores.Service.has(key)) await this.forget('Service', key);
-          throw this.notFound(info, name);
-        }
-        await this.deleteService(ns!, name);
-        return done;
-      case 'Deployment':
-        if (!this.stores.Deployment.has(key)) throw this.notFound(info, name);
-        await this.deleteDeployment(key);
-        return done;
-      case 'Pod': {
-        const rec = this.podRecords.get(key);
-        if (!rec && !this.livePod(ns!, name)) throw this.notFound(info, name);
-        await this.deletePodRecord(key);
-        // A deployment's pod is replaced, as the ReplicaSet would.
-        if (rec?.owner) await this.reconcile(keyOf(ns, rec.owner));
-        return done;
-      }
-    }
-    throw new ApiError(400, `kind ${info.kind} cannot be deleted`);
-  }
-
-  private async deleteService(ns: string, name: string): Promise<void> {
-    await this.d.services.delete(ns, name);
-    if (this.stores.Service.has(keyOf(ns, name))) await this.forget('Service', keyOf(ns, name));
   }
 
   // ---- get -------------------------------------------------------------------------------------
@@ -446,50 +226,11 @@ export class ResourceManager implements ResourceApi {
     return info;
   }
 
-  private namespaceExists(ns: string): boolean {
-    return BUILTIN_NAMESPACES.includes(ns) || this.stores.Namespace.has(keyOf(undefined, ns));
-  }
-
   list(kind: string, namespace?: string): ResourceView[] {
     const info = this.kindOf(kind);
     const inNs = (ns: string | undefined) => namespace === undefined || !info.namespaced || ns === namespace;
-    let views: ResourceView[];
-    switch (info.kind) {
-      case 'Namespace': {
-        const names = new Set([...BUILTIN_NAMESPACES, ...[...this.stores.Namespace.values()].map((s) => s.manifest.metadata.name)]);
-        views = [...names].map((n) => {
-          const s = this.stores.Namespace.get(keyOf(undefined, n));
-          return {
-            kind: 'Namespace', name: n, createdAt: s?.createdAt ?? this.started,
-            manifest: s?.manifest ?? { apiVersion: 'v1', kind: 'Namespace', metadata: { name: n } }, status: { phase: 'Active' },
-          };
-        });
-        break;
-      }
-      case 'Pod':
-        views = this.podViews();
-        break;
-      case 'Deployment':
-        views = [...this.stores.Deployment.values()].map((d) => this.deploymentView(d));
-        break;
-      case 'Service':
-        views = this.d.services.list().map((s) => {
-          const stored = this.stores.Service.get(keyOf(s.namespace, s.name));
-          return { kind: 'Service', namespace: s.namespace, name: s.name, createdAt: s.createdAt, manifest: stored?.manifest ?? serviceManifestOf(s), status: { service: s } };
-        });
-        break;
-      case 'CiliumLoadBalancerIPPool':
-        views = [...this.stores.CiliumLoadBalancerIPPool.values()].map((p) => ({
-          kind: info.kind, name: p.manifest.metadata.name, createdAt: p.createdAt, manifest: p.manifest, status: poolStatus(p.manifest),
-        }));
-        break;
-      default:
-        views = this.d.policies.list().filter((p) => p.kind === info.kind).map((p) => ({
-          kind: p.kind, ...(p.namespace ? { namespace: p.namespace } : {}), name: p.name, createdAt: '',
-          manifest: p.object as Record<string, unknown>, status: { selects: p.selects },
-        }));
-    }
-    return views.filter((v) => inNs(v.namespace)).sort((a, b) => (a.namespace ?? '').localeCompare(b.namespace ?? '') || a.name.localeCompare(b.name));
+    return this.handlers.get(info.kind)!.views().filter((v) => inNs(v.namespace))
+      .sort((a, b) => (a.namespace ?? '').localeCompare(b.namespace ?? '') || a.name.localeCompare(b.name));
   }
 
   get(kind: string, namespace: string | undefined, name: string): ResourceView | undefined {
@@ -500,70 +241,5 @@ export class ResourceManager implements ResourceApi {
   podLogPath(namespace: string, name: string): string | undefined {
     return this.d.pods.logPath(namespace, name);
   }
-
-  private podViews(): ResourceView[] {
-    const live = this.d.pods.list();
-    const views: ResourceView[] = live.map((p) => {
-      const rec = this.podRecords.get(`${p.namespace}/${p.name}`);
-      const ps = p.processStatus;
-      return {
-        kind: 'Pod', namespace: p.namespace, name: p.name, createdAt: p.createdAt,
-        manifest: rec?.manifest ?? podManifestOf(p),
-        status: {
-          phase: ps && (ps.status === 'Completed') ? 'Succeeded' : ps && ps.status === 'Error' && !['Always', 'OnFailure'].includes(p.process?.restartPolicy ?? 'Always') ? 'Failed' : 'Running',
-          status: ps?.status ?? 'Running',
-          ready: ps === undefined || ps.status === 'Running' ? '1/1' : '0/1',
-          restarts: ps?.restarts ?? 0,
-          podIP: p.podIP, node: p.node, endpointID: p.endpointID, hostname: p.process?.hostname ?? p.name,
-          ...(p.process?.image ? { image: p.process.image } : {}),
-          ...(rec?.owner ? { owner: rec.owner } : {}),
-          ...(p.pid ? { pid: p.pid } : {}),
-          ...(ps?.exitCode !== undefined ? { exitCode: ps.exitCode } : {}),
-          ...(ps?.startedAt ? { startedAt: ps.startedAt } : {}),
-          ...(p.command ? { command: p.command } : {}),
-        },
-      };
-    });
-    for (const rec of this.podRecords.values()) {
-      if (!rec.pending) continue;
-      const m = rec.manifest;
-      views.push({
-        kind: 'Pod', namespace: m.metadata.namespace, name: m.metadata.name, createdAt: rec.createdAt, manifest: m,
-        status: {
-          phase: 'Pending', status: 'Pending', ready: '0/1', restarts: 0, podIP: '', node: '', reason: rec.pending,
-          image: (m.spec as PodSpecManifest).containers[0].image, ...(rec.owner ? { owner: rec.owner } : {}),
-        },
-      });
-    }
-    return views;
-  }
-
-  private deploymentView(d: Stored): ResourceView {
-    const m = d.manifest;
-    const spec = m.spec as { replicas?: number; template: unknown };
-    const hash = templateHash(spec.template);
-    const pods = this.podViews().filter((v) => v.namespace === m.metadata.namespace && v.status.owner === m.metadata.name);
-    const ready = pods.filter((p) => p.status.ready === '1/1').length;
-    const upToDate = pods.filter((p) => this.podRecords.get(`${p.namespace}/${p.name}`)?.hash === hash).length;
-    return {
-      kind: 'Deployment', namespace: m.metadata.namespace, name: m.metadata.name, createdAt: d.createdAt, manifest: m,
-      status: { replicas: spec.replicas ?? 1, ready, upToDate, available: ready, pods: pods.map((p) => p.name), templateHash: hash },
-    };
-  }
 }
 
-/** IPS AVAILABLE of a pool: addresses in its blocks (first and last of a CIDR only with allowFirstLastIPs Yes). */
-export function poolStatus(m: Manifest): Record<string, unknown> {
-  const spec = m.spec as { blocks?: Array<Record<string, string>>; cidrs?: Array<Record<string, string>>; allowFirstLastIPs?: string; disabled?: boolean };
-  let total = 0;
-  for (const b of spec.blocks ?? spec.cidrs ?? []) {
-    if (b.cidr) {
-      const c = tryParseCidr(b.cidr)!;
-      const size = 2 ** (32 - c.bits);
-      total += spec.allowFirstLastIPs === 'No' && size > 2 ? size - 2 : size;
-    } else {
-      total += tryParseIPv4(b.stop ?? b.start)! - tryParseIPv4(b.start)! + 1;
-    }
-  }
-  return { disabled: spec.disabled ?? false, conflicting: false, ipsAvailable: total, ipsUsed: 0 };
-}

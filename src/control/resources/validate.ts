@@ -7,7 +7,8 @@ import { tryParseCidr, tryParseIPv4 } from '../../wire/ip-text.ts';
 
 /** A manifest problem: the field path (as yamlLineMapper reads it) and what is wrong. */
 export class FieldError extends Error {
-  constructor(readonly path: string, readonly reason: string) {
+  /** status: 400 for a wrong manifest, 422 for a valid one ciliary cannot do yet. */
+  constructor(readonly path: string, readonly reason: string, readonly status = 400) {
     super(path ? `${path}: ${reason}` : reason);
   }
 }
@@ -190,7 +191,11 @@ function validateSemantics(info: KindInfo, o: Record<string, unknown>): void {
     const ports = (spec.ports ?? []) as Array<Record<string, unknown>>;
     if (!ports.length && spec.selector) throw new FieldError('spec.ports', 'required field is missing');
     const names = new Set<string>();
+    const portProtos = new Set<string>();
     ports.forEach((p, i) => {
+      const portProto = `${String(p.port)}/${String(p.protocol ?? 'TCP')}`;
+      if (portProtos.has(portProto)) throw new FieldError(`spec.ports[${i}]`, `duplicate port ${portProto}`);
+      portProtos.add(portProto);
       const path = `spec.ports[${i}]`;
       if ((p.port as number) < 1 || (p.port as number) > 65535) throw new FieldError(`${path}.port`, `must be between 1 and 65535, not ${String(p.port)}`);
       if (typeof p.targetPort === 'number' && (p.targetPort < 1 || p.targetPort > 65535)) throw new FieldError(`${path}.targetPort`, `must be between 1 and 65535, not ${p.targetPort}`);
@@ -201,6 +206,7 @@ function validateSemantics(info: KindInfo, o: Record<string, unknown>): void {
         names.add(p.name as string);
       }
     });
+    if (spec.sessionAffinityConfig !== undefined && spec.sessionAffinity !== 'ClientIP') throw new FieldError('spec.sessionAffinityConfig', 'must not be set unless sessionAffinity is ClientIP');
     const t = (spec.sessionAffinityConfig as { clientIP?: { timeoutSeconds?: number } } | undefined)?.clientIP?.timeoutSeconds;
     if (t !== undefined && (t < 1 || t > 86400)) throw new FieldError('spec.sessionAffinityConfig.clientIP.timeoutSeconds', `must be between 1 and 86400, not ${t}`);
   }

@@ -1,6 +1,9 @@
 // A trace session: validates a request into a numeric filter, installs a PacketTracer on the
 // datapath, hands formatted packets to the sink and removes the tracer after N packets, on
 // timeout, or when stopped. One session at a time per datapath (a second one is a 409).
+// startTraceSession installs the tracer before it returns: a caller that acknowledges the start
+// after the call (the API's first "started" record) tells its client that traffic sent from
+// then on is traced.
 import { ApiError, type Pod } from '../../control/types.ts';
 import type { Datapath } from '../../dataplane/datapath.ts';
 import { parseIPv4 } from '../../wire/ip-text.ts';
@@ -9,6 +12,7 @@ import { ANY_FILTER, PacketTracer, type TraceFilter } from './tracer.ts';
 import type { TraceRequest, TraceSink } from './types.ts';
 
 export const MAX_TRACE_COUNT = 100000;
+const DEFAULT_TRACE_COUNT = 10;
 const PROTOS: Record<string, number> = { tcp: 6, udp: 17, icmp: 1 };
 
 function ip(v: string | undefined, what: string): number {
@@ -39,7 +43,7 @@ export function traceFilter(req: TraceRequest, pod: (namespace: string, name: st
     if (p === undefined) throw new ApiError(400, `proto must be tcp, udp or icmp, not "${req.proto}"`);
     f.proto = p;
   }
-  f.count = Math.floor(int(req.count, 'count', 1, MAX_TRACE_COUNT, 10));
+  f.count = Math.floor(int(req.count, 'count', 1, MAX_TRACE_COUNT, DEFAULT_TRACE_COUNT));
   const timeoutMs = Math.round(int(req.timeout, 'timeout', 0, 86400, 0) * 1000);
   if (req.pod) {
     const ns = req.namespace || 'default';
@@ -51,13 +55,23 @@ export function traceFilter(req: TraceRequest, pod: (namespace: string, name: st
   return { filter: f, timeoutMs };
 }
 
+/** The first line of a /v1/trace stream: the tracer is installed; every matching packet from now on is traced. */
+export interface TraceStartedRecord {
+  started: { count: number; timeoutSeconds: number };
+}
+
+/** The started record of a request that startTraceSession accepted (so its numbers are valid). */
+export function traceStarted(req: TraceRequest): TraceStartedRecord {
+  return { started: { count: req.count ? Math.floor(Number(req.count)) : DEFAULT_TRACE_COUNT, timeoutSeconds: req.timeout ? Number(req.timeout) : 0 } };
+}
+
 export interface TraceSessionOptions {
   /** 0 = until the count is reached or the session is stopped. */
   timeoutMs: number;
   format?: TraceFormatOptions;
 }
 
-/** Starts tracing on `dp`; returns the function that stops it (idempotent). Throws ApiError(409) when a trace runs. */
+/** Starts tracing on `dp` (installed when this returns); returns the function that stops it (idempotent). Throws ApiError(409) when a trace runs. */
 export function startTraceSession(dp: Datapath, filter: TraceFilter, sink: TraceSink, opts: TraceSessionOptions): () => void {
   if (dp.tracer !== null) throw new ApiError(409, 'a trace is already running on this node');
   let ended = false;

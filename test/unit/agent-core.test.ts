@@ -1,0 +1,116 @@
+// The agent core follows the store: objects written or removed there by another process or node take
+// effect here, and the node's own registration and identity claims are held under its lease.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Agent } from '../../src/agent/agent.ts';
+import { LocalKVStore, type KVStore } from '../../src/control/kvstore.ts';
+import { NODES_PREFIX } from '../../src/control/nodes.ts';
+import { startAgentCore } from './agent-core.ts';
+
+/** Resolves when cond() holds, checking after every turn of the event loop (store events are asynchronous). */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('agent core and the store', () => {
+  let agent: Agent | undefined;
+  let kv: KVStore;
+  const dirs: string[] = [];
+  afterEach(async () => {
+    await agent?.stop();
+    agent = undefined;
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  const start = async (store: KVStore = LocalKVStore.inMemory()) => {
+    kv = store;
+    agent = await startAgentCore('n1', {}, kv);
+    return agent;
+  };
+
+  it('a pod written into the store by another writer is created, and deleted when its record goes', async () => {
+    const a = await start();
+    const key = 'ciliary/resources/n1/Pod/default/ext';
+    const manifest = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'ext', namespace: 'default', labels: { app: 'ext' } }, spec: { containers: [{ name: 'c', image: 'ciliary/run' }] } };
+    await kv.put(key, JSON.stringify({ manifest, createdAt: new Date().toISOString() }));
+    await until(() => a.getPod('default', 'ext') !== undefined, 'the pod');
+    expect(a.listEndpoints().find((e) => e.podName === 'default/ext')?.labels).toContain('k8s:app=ext');
+    expect(a.resources.get('pods', 'default', 'ext')?.manifest).toEqual(manifest);
+    await kv.delete(key);
+    await until(() => a.getPod('default', 'ext') === undefined, 'the pod to go');
+    expect(a.listEndpoints().some((e) => e.podName === 'default/ext')).toBe(false);
+  });
+
+  it('a deployment written into the store gets its replicas, which go with its record', async () => {
+    const a = await start();
+    const key = 'ciliary/resources/n1/Deployment/default/web';
+    const manifest = {
+      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'default' },
+      spec: { replicas: 2, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'c', image: 'ciliary/run' }] } } },
+    };
+    await kv.put(key, JSON.stringify({ manifest, createdAt: new Date().toISOString() }));
+    await until(() => a.listPods().filter((p) => p.name.startsWith('web-')).length === 2, 'two replicas');
+    expect(a.resources.get('deploy', 'default', 'web')?.status).toMatchObject({ replicas: 2, ready: 2 });
+    await kv.delete(key);
+    await until(() => a.listPods().every((p) => !p.name.startsWith('web-')), 'the replicas to go');
+    expect(a.resources.list('pods', 'default')).toEqual([]);
+  });
+
+  it('a service stored by another node gets its frontends, and loses them when deleted', async () => {
+    const a = await start();
+    const spec = { name: 'remote', namespace: 'default', type: 'ClusterIP', ports: [{ port: 80, targetPort: 80, protocol: 'TCP' }], selector: { app: 'x' }, clusterIP: '10.96.7.7' };
+    await kv.put('ciliary/services/default/remote', JSON.stringify({ spec, clusterIP: '10.96.7.7', createdAt: new Date().toISOString() }));
+    await until(() => a.lbList(false).some(([svc]) => svc === '10.96.7.7:80'), 'the frontend');
+    expect(a.getService('default', 'remote')?.clusterIP).toBe('10.96.7.7');
+    await kv.delete('ciliary/services/default/remote');
+    await until(() => !a.lbList(false).some(([svc]) => svc === '10.96.7.7:80'), 'the frontend to go');
+    expect(a.getService('default', 'remote')).toBeUndefined();
+  });
+
+  it('a policy stored by another node is enforced on the selected endpoint, and lifted when deleted', async () => {
+    const a = await start();
+    await a.resources.apply([{ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'srv', labels: { app: 'srv' } }, spec: { containers: [{ name: 'c', image: 'ciliary/run' }] } }]);
+    const ep = a.listEndpoints().find((e) => e.podName === 'default/srv')!;
+    expect(ep.policyIngress).toBe('Disabled');
+    const cnp = { apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', metadata: { name: 'only-a', namespace: 'default' }, spec: { endpointSelector: { matchLabels: { app: 'srv' } }, ingress: [{ fromEndpoints: [{ matchLabels: { app: 'a' } }] }] } };
+    await kv.put('ciliary/policies/CiliumNetworkPolicy/default/only-a', JSON.stringify(cnp));
+    await until(() => a.getEndpoint(ep.id)?.policyIngress === 'Enabled', 'ingress enforcement');
+    expect(a.listPolicies().policies.map((p) => p.name)).toEqual(['only-a']);
+    expect(a.bpfPolicy(ep.id)).not.toMatch(/\nAllow +Ingress +ANY /);
+    await kv.delete('ciliary/policies/CiliumNetworkPolicy/default/only-a');
+    await until(() => a.getEndpoint(ep.id)?.policyIngress === 'Disabled', 'enforcement to be lifted');
+    expect(a.listPolicies().policies).toEqual([]);
+  });
+
+  it("another node's identities and endpoints enter this node's identity list and ipcache, and leave them", async () => {
+    const a = await start();
+    await kv.put('cilium/state/identities/v1/id/4242', 'k8s:app=far;k8s:io.kubernetes.pod.namespace=default');
+    await kv.put('ciliary/endpoints/n2/default/far', JSON.stringify({ id: 7, name: 'far', namespace: 'default', podIP: '172.20.1.5', identity: 4242, securityLabels: ['k8s:app=far'] }));
+    await until(() => a.ipList().some((e) => e.prefix === '172.20.1.5/32'), 'the remote pod in the ipcache');
+    expect(a.ipList().find((e) => e.prefix === '172.20.1.5/32')).toMatchObject({ identity: 4242, labels: ['k8s:app=far', 'k8s:io.kubernetes.pod.namespace=default'] });
+    expect(a.listIdentities()).toContainEqual({ id: 4242, labels: ['k8s:app=far', 'k8s:io.kubernetes.pod.namespace=default'] });
+    await kv.delete('ciliary/endpoints/n2/default/far');
+    await kv.delete('cilium/state/identities/v1/id/4242');
+    await until(() => !a.ipList().some((e) => e.prefix === '172.20.1.5/32'), 'the remote pod to leave the ipcache');
+    expect(a.listIdentities().some((i) => i.id === 4242)).toBe(false);
+  });
+
+  it("holds the node's registration and identity claims under its lease: they are not in the file a restart reads", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ciliary-core-'));
+    dirs.push(dir);
+    const a = await start(await LocalKVStore.open(dir));
+    await a.resources.apply([{ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', labels: { app: 'p' } }, spec: { containers: [{ name: 'c', image: 'ciliary/run' }] } }]);
+    const identity = a.listEndpoints().find((e) => e.podName === 'default/p')!.identity;
+    expect(JSON.parse((await kv.get(`${NODES_PREFIX}n1`))!)).toMatchObject({ name: 'n1', podCIDR: '172.20.0.0/24', routerIP: '172.20.0.1' });
+    expect(await kv.get(`cilium/state/identities/v1/users/${identity}/n1`)).toBe('1');
+    const onDisk = Object.keys(JSON.parse(readFileSync(join(dir, 'kvstore.json'), 'utf8')) as Record<string, string>);
+    expect(onDisk).toContain('ciliary/endpoints/n1/default/p');
+    expect(onDisk).toContain(`cilium/state/identities/v1/id/${identity}`);
+    expect(onDisk.filter((k) => k.startsWith(NODES_PREFIX) || k.includes('/identities/v1/users/'))).toEqual([]);
+  });
+});
