@@ -9,7 +9,7 @@ import * as icmp from '../wire/icmp.ts';
 import * as l4 from '../wire/l4.ts';
 import { ICMP_HLEN, IPPROTO_ICMP, IPPROTO_TCP, IPV4_MIN_HLEN, L4_PORTS_LEN } from '../wire/proto.ts';
 import { TCP_FLAG_FIN, TCP_FLAG_RST, TCP_FLAG_SYN } from '../wire/tcp.ts';
-import * as L from './layout.ts';
+import * as L from '../maps/cilium/ct.ts';
 import type { CtTimeouts } from './timeouts.ts';
 import { monoSeconds } from './clock.ts';
 import type { PacketTracer } from '../observe/trace/tracer.ts';

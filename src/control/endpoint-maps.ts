@@ -2,7 +2,9 @@
 // policy map and device reader — written on create/restore and removed on delete.
 import { native } from '../native/index.ts';
 import type { Datapath } from '../dataplane/datapath.ts';
-import * as D from '../dataplane/map-defs.ts';
+import { ENDPOINT_F_HOST, LXC_FLAGS, LXC_ID, LXC_IFINDEX, LXC_KEY, LXC_SEC_ID, LXC_VALUE } from '../maps/cilium/lxc.ts';
+import { IPCACHE_KEY, IPCACHE_VALUE, IPC_SEC_ID } from '../maps/cilium/ipcache.ts';
+import { parseIPv4 } from '../wire/ip-text.ts';
 import { cil_from_container, cil_from_host, ENDPOINT_CALLS, HOST_CALLS } from '../dataplane/programs/index.ts';
 import { POLICY_KEY_SIZE, type PolicyEntry } from '../policy/index.ts';
 import { writePolicyMap } from './policy.ts';
@@ -29,10 +31,10 @@ export class EndpointMaps {
     dp.hostFd = fd;
     dp.epIdentity[id] = HOST_IDENTITY;
     dp.epIfindex[id] = ifindex;
-    dp.epIp[id] = D.ipToU32(routerIP);
+    dp.epIp[id] = parseIPv4(routerIP);
     dp.installPrograms(id, HOST_CALLS);
     for (const ip of addresses) {
-      this.putLxc(ip, id, ifindex, HOST_IDENTITY, D.ENDPOINT_F_HOST);
+      this.putLxc(ip, id, ifindex, HOST_IDENTITY, ENDPOINT_F_HOST);
       this.putIpcache(ip, 32, HOST_IDENTITY);
     }
     this.putIpcache('0.0.0.0', 0, WORLD_IDENTITY);
@@ -42,7 +44,7 @@ export class EndpointMaps {
   /** A pod endpoint; fd -1 = no device to read (agent core). */
   plumb(r: PlumbedEndpoint, fd: number, policyMapMax: number): void {
     const dp = this.dp;
-    dp.epIp[r.id] = D.ipToU32(r.podIP);
+    dp.epIp[r.id] = parseIPv4(r.podIP);
     dp.epIdentity[r.id] = r.identity;
     dp.epIfindex[r.id] = r.ifindex;
     dp.installPrograms(r.id, ENDPOINT_CALLS);
@@ -75,35 +77,35 @@ export class EndpointMaps {
   }
 
   private putLxc(ip: string, id: number, ifindex: number, identity: number, flags: number): void {
-    const k = new Uint8Array(D.LXC_KEY);
-    new DataView(k.buffer).setUint32(0, D.ipToU32(ip));
-    const v = new Uint8Array(D.LXC_VALUE);
+    const k = new Uint8Array(LXC_KEY);
+    new DataView(k.buffer).setUint32(0, parseIPv4(ip));
+    const v = new Uint8Array(LXC_VALUE);
     const vv = new DataView(v.buffer);
-    vv.setUint32(D.LXC_IFINDEX, ifindex, true);
-    vv.setUint16(D.LXC_ID, id, true);
-    vv.setUint16(D.LXC_FLAGS, flags, true);
-    vv.setUint32(D.LXC_SEC_ID, identity, true);
+    vv.setUint32(LXC_IFINDEX, ifindex, true);
+    vv.setUint16(LXC_ID, id, true);
+    vv.setUint16(LXC_FLAGS, flags, true);
+    vv.setUint32(LXC_SEC_ID, identity, true);
     const rc = this.dp.lxc.update(k, 0, v, 0, 0);
     if (rc < 0) throw new Error(`cilium_lxc update for ${ip} failed (${rc})`);
   }
 
   private deleteLxc(ip: string): void {
-    const k = new Uint8Array(D.LXC_KEY);
-    new DataView(k.buffer).setUint32(0, D.ipToU32(ip));
+    const k = new Uint8Array(LXC_KEY);
+    new DataView(k.buffer).setUint32(0, parseIPv4(ip));
     this.dp.lxc.delete(k, 0);
   }
 
   private ipcacheKey(ip: string, prefix: number): Uint8Array {
-    const k = new Uint8Array(D.IPCACHE_KEY);
+    const k = new Uint8Array(IPCACHE_KEY);
     const kv = new DataView(k.buffer);
     kv.setUint32(0, prefix, true);
-    kv.setUint32(4, D.ipToU32(ip));
+    kv.setUint32(4, parseIPv4(ip));
     return k;
   }
 
   private putIpcache(ip: string, prefix: number, identity: number): void {
-    const v = new Uint8Array(D.IPCACHE_VALUE);
-    new DataView(v.buffer).setUint32(D.IPC_SEC_ID, identity, true);
+    const v = new Uint8Array(IPCACHE_VALUE);
+    new DataView(v.buffer).setUint32(IPC_SEC_ID, identity, true);
     const rc = this.dp.ipcache.update(this.ipcacheKey(ip, prefix), 0, v, 0, 0);
     if (rc < 0) throw new Error(`cilium_ipcache update for ${ip}/${prefix} failed (${rc})`);
   }

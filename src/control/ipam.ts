@@ -2,8 +2,7 @@
 // and hands out its addresses to pods. Leases live in the kvstore so a restarted agent keeps them.
 import type { KVStore } from './kvstore.ts';
 import { subnet } from './cidr.ts';
-import { formatCidr, parseCidr, type Cidr } from '../wire/ip-text.ts';
-import { u32ToIp } from '../dataplane/map-defs.ts';
+import { formatCidr, formatIPv4, parseCidr, type Cidr } from '../wire/ip-text.ts';
 
 const POD_CIDR_PREFIX = 'ciliary/ipam/podcidr/';
 const leasePrefix = (node: string) => `ciliary/ipam/leases/${node}/`;
@@ -35,7 +34,7 @@ export class Ipam {
   private readonly leases = new Map<string, string>(); // ip → owner
 
   private constructor(private readonly kv: KVStore, private readonly node: string, readonly cidr: Cidr) {
-    this.routerIP = u32ToIp(cidr.base + 1);
+    this.routerIP = formatIPv4(cidr.base + 1);
   }
 
   static async open(kv: KVStore, node: string, cidr: Cidr): Promise<Ipam> {
@@ -51,7 +50,7 @@ export class Ipam {
 
   async allocate(owner: string): Promise<string> {
     for (let i = 2; i < this.cidr.size - 1; i++) {
-      const ip = u32ToIp(this.cidr.base + i);
+      const ip = formatIPv4(this.cidr.base + i);
       if (this.leases.has(ip)) continue;
       if (!(await this.kv.createOnly(leasePrefix(this.node) + ip, owner))) continue;
       this.leases.set(ip, owner);

@@ -9,7 +9,7 @@ import { PolicyError, PolicyRepository, parsePolicy, encodeKey, decodeEntry, for
 export type { PolicyImportResult };
 import { reservedIdentityLabels } from '../policy/selector-cache.ts';
 import { policyKey, resolutionKey } from '../policy/repository.ts';
-import * as PM from '../policy/policymap.ts';
+import * as PM from '../maps/cilium/policy.ts';
 import type { ProxyManager } from '../proxy/http/manager.ts';
 
 const STORE_PREFIX = 'ciliary/policies/';

@@ -10,7 +10,11 @@ import { PacketContext, CTX_ACT_DROP, CTX_ACT_REDIRECT, DIR_EGRESS, DIR_INGRESS 
 import { MAX_TAIL_CALLS } from './calls.ts';
 import { DROP_MISSED_TAIL_CALL, DROP_UNROUTABLE, DROP_WRITE_ERROR } from './drop-reasons.ts';
 import { MonitorRing, EVENT_DROP, EVENT_TRACE } from './events.ts';
-import * as D from './map-defs.ts';
+import { IPC_SEC_ID } from '../maps/cilium/ipcache.ts';
+import { LXC_ID } from '../maps/cilium/lxc.ts';
+import { METRICS_ENTRIES } from '../maps/cilium/metrics.ts';
+import { callsMapName, callsSpec } from '../maps/cilium/calls.ts';
+import { mapSpecs } from '../maps/cilium/index.ts';
 import { PROGRAMS, type Program } from './programs/index.ts';
 import { Conntrack, type CtSizes } from '../conntrack/conntrack.ts';
 import { DEFAULT_CT_TIMEOUTS, type CtTimeouts } from '../conntrack/timeouts.ts';
@@ -18,7 +22,7 @@ import { monoSeconds } from '../conntrack/clock.ts';
 import { LoadBalancer, type LbSizes } from '../nat/lb.ts';
 import { PolicyLookup } from './lib/policy.ts';
 import { ProxyRedirects } from './lib/proxy.ts';
-import * as P from '../policy/policymap.ts';
+import * as P from '../maps/cilium/policy.ts';
 import type { PacketTracer } from '../observe/trace/tracer.ts';
 
 const MAX_ENDPOINTS = 65536;
@@ -89,7 +93,7 @@ export class Datapath {
     this.arena = this.io.pool.arena;
     this.arenaView = this.io.pool.view;
     this.meta = this.io.meta;
-    const specs = D.mapSpecs();
+    const specs = mapSpecs();
     this.lxc = registry.open(specs[0] as never) as HashMap;
     this.ipcache = registry.open(specs[1] as never) as LpmTrieMap;
     this.metrics = registry.open(specs[2] as never) as ArrayMap;
@@ -123,7 +127,7 @@ export class Datapath {
 
   /** Opens (or re-opens) an endpoint's program array and fills it with `slots` → program. */
   installPrograms(epId: number, slots: Array<[number, Program]>): ArrayMap {
-    const calls = this.registry.open(D.callsSpec(epId) as never) as ArrayMap;
+    const calls = this.registry.open(callsSpec(epId) as never) as ArrayMap;
     calls.clear();
     for (const [slot, prog] of slots) {
       const off = calls.lookupIndex(slot);
@@ -147,7 +151,7 @@ export class Datapath {
 
   removePrograms(epId: number): void {
     this.calls[epId] = undefined;
-    this.registry.remove(D.callsMapName(epId));
+    this.registry.remove(callsMapName(epId));
   }
 
   /** Installs (or, with null, removes) the packet tracer everywhere the datapath has hook points. */
@@ -249,7 +253,7 @@ export class Datapath {
   lookupEndpoint(addr: number): number {
     this.keyView.setUint32(0, addr);
     const off = this.lxc.lookup(this.key, 0);
-    const id = off < 0 ? 0 : this.lxc.view.getUint16(off + D.LXC_ID, true);
+    const id = off < 0 ? 0 : this.lxc.view.getUint16(off + LXC_ID, true);
     if (this.ctx.traced) this.tracer!.lxc(addr, id);
     return id;
   }
@@ -259,7 +263,7 @@ export class Datapath {
     this.keyView.setUint32(0, 32, true);
     this.keyView.setUint32(4, addr);
     const off = this.ipcache.lookup(this.key, 0);
-    const id = off < 0 ? WORLD_ID : this.ipcache.view.getUint32(off + D.IPC_SEC_ID, true);
+    const id = off < 0 ? WORLD_ID : this.ipcache.view.getUint32(off + IPC_SEC_ID, true);
     if (this.ctx.traced) this.tracer!.ipcache(addr, id, off >= 0);
     return id;
   }
@@ -279,7 +283,7 @@ export class Datapath {
   metricsSnapshot(): Array<{ reason: number; direction: number; packets: number; bytes: number }> {
     const out = [];
     const v = this.metrics.view;
-    for (let i = 0; i < D.METRICS_ENTRIES; i++) {
+    for (let i = 0; i < METRICS_ENTRIES; i++) {
       const off = this.metrics.lookupIndex(i);
       const packets = v.getFloat64(off, true);
       if (packets > 0) out.push({ reason: i >> 2, direction: i & 3, packets, bytes: v.getFloat64(off + 8, true) });

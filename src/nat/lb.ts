@@ -5,7 +5,7 @@ import type { ArrayMap, HashMap, MapRegistry } from '../maps/index.ts';
 import { native } from '../native/index.ts';
 import { M_FLAGS, F_NEEDS_CSUM } from '../native/meta.ts';
 import type { PacketContext } from '../dataplane/context.ts';
-import * as L from './lb-layout.ts';
+import * as L from '../maps/cilium/lb.ts';
 import { IPPROTO_ICMP } from '../wire/proto.ts';
 import { RW_DNAT, RW_SNAT, SEL_AFFINITY, SEL_MAGLEV, SEL_NONE, SEL_RANDOM, type PacketTracer } from '../observe/trace/tracer.ts';
 

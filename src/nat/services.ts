@@ -5,10 +5,9 @@
 import type { Logger } from 'pino';
 import type { KVStore, KVWatch } from '../control/kvstore.ts';
 import { ApiError, type Pod, type Service, type ServiceBackend, type ServiceFrontend, type ServiceSpec } from '../control/types.ts';
-import { cidrContains, parseCidr, type Cidr } from '../wire/ip-text.ts';
-import { ipToU32, u32ToIp } from '../dataplane/map-defs.ts';
+import { cidrContains, formatIPv4, parseCidr, parseIPv4, type Cidr } from '../wire/ip-text.ts';
 import type { LoadBalancer } from './lb.ts';
-import * as L from './lb-layout.ts';
+import * as L from '../maps/cilium/lb.ts';
 import { maglevTable } from './maglev.ts';
 
 const SPEC_PREFIX = 'ciliary/services/';
@@ -197,7 +196,7 @@ export class ServiceManager {
   private writeBackend(b: ServiceBackend, protocol: string, state: number): void {
     const v = new DataView(this.value.buffer);
     this.value.fill(0);
-    v.setUint32(L.BE_ADDRESS, ipToU32(b.ip));
+    v.setUint32(L.BE_ADDRESS, parseIPv4(b.ip));
     v.setUint16(L.BE_PORT, b.port);
     v.setUint8(L.BE_PROTO, L.protoNumber(protocol));
     v.setUint8(L.BE_FLAGS, state);
@@ -215,7 +214,7 @@ export class ServiceManager {
   }
 
   private writeFrontend(fe: ServiceFrontend, spec: ServiceSpec, active: number[]): void {
-    const addr = ipToU32(fe.address);
+    const addr = parseIPv4(fe.address);
     const proto = L.protoNumber(fe.protocol);
     const v = new DataView(this.value.buffer);
     // Slots first, then the service entry: the datapath never sees a count without its slots.
@@ -312,7 +311,7 @@ export class ServiceManager {
   private claimIP(ip: string): string {
     let n: number;
     try {
-      n = ipToU32(ip);
+      n = parseIPv4(ip);
     } catch {
       throw new ApiError(400, `spec.clusterIP: "${ip}" is not an IPv4 address`);
     }
@@ -325,7 +324,7 @@ export class ServiceManager {
   private allocateIP(): string {
     const reserved = new Set(this.o.reservedIPs);
     for (let i = 1; i < this.cidr.size - 1; i++) {
-      const ip = u32ToIp(this.cidr.base + i);
+      const ip = formatIPv4(this.cidr.base + i);
       if (this.usedIps.has(ip) || reserved.has(ip)) continue;
       this.usedIps.add(ip);
       return ip;

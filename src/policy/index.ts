@@ -19,6 +19,6 @@ export {
   formatPortProto,
   type DecodedPolicyEntry,
   type PolicyRow,
-} from './policymap.ts';
+} from '../maps/cilium/policy.ts';
 export * from './types.ts';
 export { yamlLineMapper, pathSegments } from './yaml-lines.ts';

@@ -2,15 +2,15 @@
 import { native } from '../../src/native/index.ts';
 import { M_SOURCE } from '../../src/native/meta.ts';
 import type { Datapath } from '../../src/dataplane/datapath.ts';
-import * as D from '../../src/dataplane/map-defs.ts';
+import { LXC_ID, LXC_VALUE } from '../../src/maps/cilium/lxc.ts';
 import { cil_from_container, ENDPOINT_CALLS } from '../../src/dataplane/programs/index.ts';
 
 /** A cilium_lxc entry: `ip` (host order) belongs to endpoint `id`. Returns the map's result code. */
 export function putLxc(dp: Datapath, ip: number, id: number): number {
   const k = new Uint8Array(4);
   new DataView(k.buffer).setUint32(0, ip);
-  const v = new Uint8Array(D.LXC_VALUE);
-  new DataView(v.buffer).setUint16(D.LXC_ID, id, true);
+  const v = new Uint8Array(LXC_VALUE);
+  new DataView(v.buffer).setUint16(LXC_ID, id, true);
   return dp.lxc.update(k, 0, v, 0, 0);
 }
 

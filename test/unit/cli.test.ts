@@ -762,9 +762,11 @@ describe('ciliary against the agent core', () => {
 
 describe('bpf lists from the pinned map files', () => {
   it('reads cilium_lxc and cilium_ipcache without an agent (--from-file, and as a fallback)', async () => {
-    const [{ native }, { MapRegistry }, defs] = await Promise.all([
-      import('../../src/native/index.ts'), import('../../src/maps/index.ts'), import('../../src/dataplane/map-defs.ts'),
+    const [{ native }, { MapRegistry }, catalog, lxcDef, ipcacheDef] = await Promise.all([
+      import('../../src/native/index.ts'), import('../../src/maps/index.ts'), import('../../src/maps/cilium/index.ts'),
+      import('../../src/maps/cilium/lxc.ts'), import('../../src/maps/cilium/ipcache.ts'),
     ]);
+    const defs = { ...catalog, ...lxcDef, ...ipcacheDef };
     const state = mkdtempSync(join(tmpdir(), 'ciliary-pinned-'));
     try {
       const reg = new MapRegistry(state, native.mapFile);

@@ -13,7 +13,7 @@ import { ENDPOINT_CALLS, PROGRAMS } from '../../src/dataplane/programs/index.ts'
 import * as C from '../../src/dataplane/calls.ts';
 import * as R from '../../src/dataplane/drop-reasons.ts';
 import * as M from '../../src/dataplane/vocab/policy-match.ts';
-import * as P from '../../src/policy/policymap.ts';
+import * as P from '../../src/maps/cilium/policy.ts';
 import { CTX_ACT_REDIRECT, DIR_INGRESS } from '../../src/dataplane/context.ts';
 
 const A = 10;

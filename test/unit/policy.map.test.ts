@@ -16,7 +16,7 @@ import {
   type PolicyEntry,
   type ResolveContext,
 } from '../../src/policy/index.ts';
-import { policyMapName, V_FLAGS, V_PROXY_PORT, FLAG_DENY } from '../../src/policy/policymap.ts';
+import { policyMapName, V_FLAGS, V_PROXY_PORT, FLAG_DENY } from '../../src/maps/cilium/policy.ts';
 
 const entry = (e: Partial<PolicyEntry>): PolicyEntry => ({ identity: 0, egress: false, protocol: 0, port: 0, portPrefixLen: 0, deny: false, proxyPort: 0, ruleLabels: [], ...e });
 

@@ -9,7 +9,7 @@ import { native } from '../../src/native/index.ts';
 import { injectPacket, plumbPod, tcpPacket } from '../helpers/datapath.ts';
 import { MapRegistry } from '../../src/maps/index.ts';
 import { Datapath } from '../../src/dataplane/datapath.ts';
-import * as L from '../../src/nat/lb-layout.ts';
+import * as L from '../../src/maps/cilium/lb.ts';
 import { startTraceSession, traceFilter } from '../../src/observe/trace/session.ts';
 import { ANY_FILTER, type TraceFilter } from '../../src/observe/trace/tracer.ts';
 import type { PacketTraceRecord, TraceEndReason } from '../../src/observe/trace/types.ts';

@@ -5,7 +5,7 @@ import type { Datapath } from '../datapath.ts';
 import { DROP_CT_CREATE_FAILED, DROP_NO_SERVICE, DROP_WRITE_ERROR } from '../drop-reasons.ts';
 import { native } from '../../native/index.ts';
 import { M_FLAGS, F_NEEDS_CSUM } from '../../native/meta.ts';
-import { CT_F_LB_LOOPBACK } from '../../conntrack/layout.ts';
+import { CT_F_LB_LOOPBACK } from '../../maps/cilium/ct.ts';
 import { EVENT_TRACE_SOCK, XLATE_POST_FWD, XLATE_PRE_FWD, XLATE_PRE_REV } from '../events.ts';
 import { RW_DNAT, RW_SNAT } from '../../observe/trace/tracer.ts';
 import * as ipv4 from '../../wire/ipv4.ts';

@@ -1,14 +1,14 @@
 // Policy enforcement in the datapath (Cilium's policy_can_access / policy_can_egress): four
 // longest-prefix lookups in the endpoint's cilium_policy_<id> map — L3+L4, L3 with any protocol,
 // L4 only, any — deny wins if any of them denies, else the most specific allow decides.
-// The map's byte layout is src/policy/policymap.ts's; the decision goes into ctx.policy.
+// The map's byte layout is src/maps/cilium/policy.ts's; the decision goes into ctx.policy.
 import type { LpmTrieMap } from '../../maps/index.ts';
 import type { PacketContext } from '../context.ts';
 import type { Datapath } from '../datapath.ts';
 import { DROP_POLICY, DROP_POLICY_DENY } from '../drop-reasons.ts';
 import { M_ICMP_TYPE } from '../../native/meta.ts';
-import { CT_NEW } from '../../conntrack/layout.ts';
-import * as P from '../../policy/policymap.ts';
+import { CT_NEW } from '../../maps/cilium/ct.ts';
+import * as P from '../../maps/cilium/policy.ts';
 import { EVENT_POLICY_VERDICT } from '../events.ts';
 import { hasPorts, IPPROTO_ICMP } from '../../wire/proto.ts';
 import * as M from '../vocab/policy-match.ts';

@@ -7,7 +7,7 @@ import type { HashMap, MapRegistry } from '../../maps/index.ts';
 import type { PacketContext } from '../context.ts';
 import { native } from '../../native/index.ts';
 import { M_FLAGS, F_NEEDS_CSUM } from '../../native/meta.ts';
-import * as X from '../../proxy/proxymap.ts';
+import * as X from '../../maps/cilium/proxy.ts';
 import type { Datapath } from '../datapath.ts';
 import { DROP_PROXY_SET_FAILED } from '../drop-reasons.ts';
 import { TRACE_TO_PROXY } from '../events.ts';

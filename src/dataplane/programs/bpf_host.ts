@@ -9,7 +9,7 @@ import * as R from '../drop-reasons.ts';
 import { TRACE_TO_HOST, TRACE_TO_NETWORK, TRACE_TO_STACK } from '../events.ts';
 import { IPCACHE_KEY, IPC_TUNNEL } from '../../maps/cilium/ipcache.ts';
 import { F_IPV4, F_IPV6, F_NON_IP } from '../../native/meta.ts';
-import { CT_NEW, TUPLE_F_OUT } from '../../conntrack/layout.ts';
+import { CT_NEW, TUPLE_F_OUT } from '../../maps/cilium/ct.ts';
 import { HOOK_FROM_HOST, HOOK_TO_HOST } from '../../observe/trace/tracer.ts';
 import { lb4Local } from '../lib/lb.ts';
 import { IPPROTO_TCP } from '../../wire/proto.ts';

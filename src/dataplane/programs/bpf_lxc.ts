@@ -10,7 +10,7 @@ import type { Datapath } from '../datapath.ts';
 import * as C from '../calls.ts';
 import * as R from '../drop-reasons.ts';
 import { F_ICMP_ERROR, F_IPV4, F_IPV6, F_NON_IP } from '../../native/meta.ts';
-import { CT_ESTABLISHED, CT_F_LB_LOOPBACK, CT_F_PROXY_REDIRECT, CT_NEW, CT_RELATED, CT_REPLY, TUPLE_F_IN, TUPLE_F_OUT } from '../../conntrack/layout.ts';
+import { CT_ESTABLISHED, CT_F_LB_LOOPBACK, CT_F_PROXY_REDIRECT, CT_NEW, CT_RELATED, CT_REPLY, TUPLE_F_IN, TUPLE_F_OUT } from '../../maps/cilium/ct.ts';
 import { HOOK_FROM_CONTAINER, HOOK_TO_CONTAINER, RW_TTL } from '../../observe/trace/tracer.ts';
 import { lb4Local, lb4RevNat, lb4RevNatRelated } from '../lib/lb.ts';
 import { enforcePolicy } from '../lib/policy.ts';

@@ -1,5 +1,5 @@
 // Conntrack lookup results as monitor, trace and Hubble name them (Cilium's CT_NEW … CT_REOPENED).
-import { CT_ESTABLISHED, CT_NEW, CT_RELATED, CT_REPLY } from '../../conntrack/layout.ts';
+import { CT_ESTABLISHED, CT_NEW, CT_RELATED, CT_REPLY } from '../../maps/cilium/ct.ts';
 
 export const CT_REOPENED = 4;
 

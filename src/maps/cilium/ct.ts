@@ -1,7 +1,8 @@
 // cilium_ct4_global / cilium_ct_any4_global: key and value layouts (after Cilium's ipv4_ct_tuple
 // and ct_entry), with counters as f64 so JS never needs a BigInt.
 import { specOf, viewOf, type MapDef, type MapEntryText } from './types.ts';
-import { IP_PROTO_NAMES, ipToU32, u32ToIp } from './text.ts';
+import { IP_PROTO_NAMES } from './text.ts';
+import { formatIPv4, parseIPv4 } from '../../wire/ip-text.ts';
 
 export const CT_TCP_MAP = 'cilium_ct4_global';
 export const CT_ANY_MAP = 'cilium_ct_any4_global';
@@ -124,7 +125,7 @@ export const ctDef: MapDef<CtKey, CtValue> = {
   decodeKey(b) {
     const k = viewOf(b);
     return {
-      daddr: u32ToIp(k.getUint32(K_DADDR)), saddr: u32ToIp(k.getUint32(K_SADDR)), dport: k.getUint16(K_DPORT), sport: k.getUint16(K_SPORT),
+      daddr: formatIPv4(k.getUint32(K_DADDR)), saddr: formatIPv4(k.getUint32(K_SADDR)), dport: k.getUint16(K_DPORT), sport: k.getUint16(K_SPORT),
       proto: b[K_NEXTHDR], flags: b[K_FLAGS],
     };
   },
@@ -141,8 +142,8 @@ export const ctDef: MapDef<CtKey, CtValue> = {
   },
   encodeKey(x, out) {
     const k = viewOf(out);
-    k.setUint32(K_DADDR, ipToU32(x.daddr));
-    k.setUint32(K_SADDR, ipToU32(x.saddr));
+    k.setUint32(K_DADDR, parseIPv4(x.daddr));
+    k.setUint32(K_SADDR, parseIPv4(x.saddr));
     k.setUint16(K_DPORT, x.dport);
     k.setUint16(K_SPORT, x.sport);
     out[K_NEXTHDR] = x.proto;

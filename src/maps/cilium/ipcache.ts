@@ -1,6 +1,7 @@
 // cilium_ipcache: LPM prefix → identity and tunnel endpoint (Cilium's ipcache_key → remote_endpoint_info).
 import { specOf, viewOf, type MapDef, type MapEntryText } from './types.ts';
-import { ipToU32, ipv4String } from './text.ts';
+import { ipv4String } from './text.ts';
+import { parseIPv4 } from '../../wire/ip-text.ts';
 
 export const IPCACHE_MAP = 'cilium_ipcache';
 
@@ -46,12 +47,12 @@ export const ipcacheDef: MapDef<IpcacheKey, IpcacheValue> = {
   encodeKey(k, out) {
     const v = viewOf(out);
     v.setUint32(0, k.prefixLen, true);
-    v.setUint32(4, ipToU32(k.ip));
+    v.setUint32(4, parseIPv4(k.ip));
   },
   encodeValue(x, out) {
     const v = viewOf(out);
     v.setUint32(IPC_SEC_ID, x.identity, true);
-    v.setUint32(IPC_TUNNEL, ipToU32(x.tunnelEndpoint));
+    v.setUint32(IPC_TUNNEL, parseIPv4(x.tunnelEndpoint));
     out[IPC_KEY_ID] = x.encryptKey;
     out[IPC_FLAGS] = x.flags;
   },

@@ -2,7 +2,8 @@
 // lb4_reverse_nat / lb4_affinity, and the Maglev lookup table.
 import type { BpfMap } from '../types.ts';
 import { specOf, viewOf, type MapDef } from './types.ts';
-import { ipToU32, ipv4String } from './text.ts';
+import { ipv4String } from './text.ts';
+import { parseIPv4 } from '../../wire/ip-text.ts';
 
 export const LB_SERVICES_MAP = 'cilium_lb4_services_v2';
 export const LB_BACKENDS_MAP = 'cilium_lb4_backends_v3';
@@ -144,7 +145,7 @@ export const lbServicesDef: MapDef<LbServiceKey, LbServiceValue> = {
   },
   encodeKey(x, out) {
     const k = viewOf(out);
-    k.setUint32(SK_ADDRESS, ipToU32(x.address));
+    k.setUint32(SK_ADDRESS, parseIPv4(x.address));
     k.setUint16(SK_DPORT, x.port);
     k.setUint16(SK_SLOT, x.slot, true);
     out[SK_PROTO] = x.proto;
@@ -179,7 +180,7 @@ export const lbBackendsDef: MapDef<LbIdKey, LbBackendValue> = {
   },
   encodeValue(x, out) {
     const v = viewOf(out);
-    v.setUint32(BE_ADDRESS, ipToU32(x.address));
+    v.setUint32(BE_ADDRESS, parseIPv4(x.address));
     v.setUint16(BE_PORT, x.port);
     out[BE_PROTO] = x.proto;
     out[BE_FLAGS] = x.state;
@@ -197,7 +198,7 @@ export const lbRevNatDef: MapDef<LbIdKey, LbAddress> = {
   decodeValue: (b) => ({ address: ipv4String(b, RN_ADDRESS), port: viewOf(b).getUint16(RN_PORT) }),
   encodeValue(x, out) {
     const v = viewOf(out);
-    v.setUint32(RN_ADDRESS, ipToU32(x.address));
+    v.setUint32(RN_ADDRESS, parseIPv4(x.address));
     v.setUint16(RN_PORT, x.port);
   },
   format: (k, v) => ({ key: String(k.id), value: `${v.address}:${v.port}` }),
@@ -217,7 +218,7 @@ export const lbAffinityDef: MapDef<LbAffinityKey, LbAffinityValue> = {
   },
   encodeKey(x, out) {
     const k = viewOf(out);
-    k.setUint32(AK_CLIENT, ipToU32(x.client));
+    k.setUint32(AK_CLIENT, parseIPv4(x.client));
     k.setUint16(AK_REV_NAT, x.revNat, true);
   },
   encodeValue(x, out) {

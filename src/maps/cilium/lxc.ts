@@ -1,6 +1,7 @@
 // cilium_lxc: the local endpoints (Cilium's endpoint_key → endpoint_info), `bpf endpoint list`.
 import { specOf, viewOf, type MapDef, type MapEntryText } from './types.ts';
-import { ipToU32, ipv4String, macString, writeMac } from './text.ts';
+import { ipv4String, macString, writeMac } from './text.ts';
+import { parseIPv4 } from '../../wire/ip-text.ts';
 
 export const ENDPOINTS_MAP = 'cilium_lxc';
 
@@ -53,7 +54,7 @@ export const lxcDef: MapDef<LxcKey, LxcValue> = {
       mac: macString(b, LXC_MAC), nodeMac: macString(b, LXC_NODE_MAC), securityIdentity: v.getUint32(LXC_SEC_ID, true),
     };
   },
-  encodeKey: (k, out) => viewOf(out).setUint32(0, ipToU32(k.ip)),
+  encodeKey: (k, out) => viewOf(out).setUint32(0, parseIPv4(k.ip)),
   encodeValue(x, out) {
     const v = viewOf(out);
     v.setUint32(LXC_IFINDEX, x.ifindex, true);

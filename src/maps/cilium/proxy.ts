@@ -3,7 +3,8 @@
 // (its local port on the router IP) back to the client it speaks for, so the datapath can show the
 // server the client's own address and port.
 import { specOf, viewOf, type MapDef } from './types.ts';
-import { IP_PROTO_NAMES, ipToU32, ipv4String } from './text.ts';
+import { IP_PROTO_NAMES, ipv4String } from './text.ts';
+import { parseIPv4 } from '../../wire/ip-text.ts';
 
 export const PROXY_MAP = 'cilium_proxy4';
 export const PROXY_UPSTREAM_MAP = 'cilium_proxy4_upstream';
@@ -72,13 +73,13 @@ export const proxyDef: MapDef<ProxyKey, ProxyValue> = {
   },
   encodeKey(x, out) {
     const k = viewOf(out);
-    k.setUint32(PK_CLIENT, ipToU32(x.client));
+    k.setUint32(PK_CLIENT, parseIPv4(x.client));
     k.setUint16(PK_PORT, x.port);
     out[PK_PROTO] = x.proto;
   },
   encodeValue(x, out) {
     const v = viewOf(out);
-    v.setUint32(PV_ORIG_ADDR, ipToU32(x.origAddress));
+    v.setUint32(PV_ORIG_ADDR, parseIPv4(x.origAddress));
     v.setUint16(PV_ORIG_PORT, x.origPort);
     v.setUint16(PV_PROXY_PORT, x.proxyPort, true);
     v.setUint16(PV_UPSTREAM_PORT, x.upstreamPort, true);
@@ -102,7 +103,7 @@ export const proxyUpstreamDef: MapDef<UpstreamKey, ProxyKey> = {
   encodeKey: (k, out) => viewOf(out).setUint32(0, k.upstreamPort, true),
   encodeValue(x, out) {
     const v = viewOf(out);
-    v.setUint32(UV_CLIENT, ipToU32(x.client));
+    v.setUint32(UV_CLIENT, parseIPv4(x.client));
     v.setUint16(UV_PORT, x.port);
     out[UV_PROTO] = x.proto;
   },

@@ -4,8 +4,6 @@ export function ipv4String(be: Uint8Array, off: number): string {
   return `${be[off]}.${be[off + 1]}.${be[off + 2]}.${be[off + 3]}`;
 }
 
-export { formatIPv4 as u32ToIp, parseIPv4 as ipToU32 } from '../../wire/ip-text.ts';
-
 /** `F2:78:5C:6D:DE:3F`, as `bpf endpoint list` prints MACs. */
 export function macString(b: Uint8Array, off: number): string {
   return Array.from(b.subarray(off, off + 6), (x) => x.toString(16).padStart(2, '0').toUpperCase()).join(':');

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { EventPacket } from '../../control/types.ts';
 import { dropReasonEnum } from '../../dataplane/drop-reasons.ts';
 import { isAccessLog, type AccessLogEvent, type PacketEvent, type RawEvent } from '../../dataplane/events.ts';
-import { CT_REPLY } from '../../conntrack/layout.ts';
+import { CT_REPLY } from '../../maps/cilium/ct.ts';
 import { ctStateName } from '../../dataplane/vocab/ct-states.ts';
 import { icmpv4TypeCode } from '../../dataplane/vocab/icmp.ts';
 import { MSG_ACCESS_LOG, MSG_DROP, MSG_POLICY_VERDICT, MSG_TRACE, MSG_TRACE_SOCK } from '../../dataplane/vocab/message-types.ts';

@@ -9,12 +9,15 @@ import { policyMatchName } from '../../dataplane/vocab/policy-match.ts';
 import { identityName } from '../../dataplane/vocab/reserved-identities.ts';
 import { tcpFlagsInSummaryOrder } from '../../dataplane/vocab/tcp-flags.ts';
 import { tracePointName, xlatePointName } from '../../dataplane/vocab/trace-points.ts';
-import { callsMapName, ENDPOINTS_MAP, IPCACHE_MAP, u32ToIp } from '../../dataplane/map-defs.ts';
+import { callsMapName } from '../../maps/cilium/calls.ts';
+import { ENDPOINTS_MAP } from '../../maps/cilium/lxc.ts';
+import { IPCACHE_MAP } from '../../maps/cilium/ipcache.ts';
+import { formatIPv4 } from '../../wire/ip-text.ts';
 import { PROGRAMS } from '../../dataplane/programs/index.ts';
-import { CT_ANY_MAP, CT_TCP_MAP, CT_FLAG_NAMES, TUPLE_F_IN, TUPLE_F_OUT, TUPLE_F_SERVICE } from '../../conntrack/layout.ts';
-import { LB_BACKENDS_MAP, LB_REVNAT_MAP, LB_SERVICES_MAP } from '../../nat/lb-layout.ts';
-import { policyMapName } from '../../policy/policymap.ts';
-import { PROXY_MAP, PROXY_UPSTREAM_MAP } from '../../proxy/proxymap.ts';
+import { CT_ANY_MAP, CT_TCP_MAP, CT_FLAG_NAMES, TUPLE_F_IN, TUPLE_F_OUT, TUPLE_F_SERVICE } from '../../maps/cilium/ct.ts';
+import { LB_BACKENDS_MAP, LB_REVNAT_MAP, LB_SERVICES_MAP } from '../../maps/cilium/lb.ts';
+import { policyMapName } from '../../maps/cilium/policy.ts';
+import { PROXY_MAP, PROXY_UPSTREAM_MAP } from '../../maps/cilium/proxy.ts';
 import * as T from './tracer.ts';
 import type { PacketTraceRecord } from './types.ts';
 
@@ -28,12 +31,12 @@ export interface TraceFormatOptions {
 export const protoName = (p: number): string => (p === 6 ? 'TCP' : p === 17 ? 'UDP' : p === 1 ? 'ICMP' : p === 132 ? 'SCTP' : p === 0 ? 'ANY' : `proto ${p}`);
 const dirName = (d: number): string => (d === TUPLE_F_OUT ? 'OUT' : d === TUPLE_F_IN ? 'IN' : d === TUPLE_F_SERVICE ? 'SERVICE' : `dir ${d}`);
 const ctMap = (proto: number): string => (proto === 6 ? CT_TCP_MAP : CT_ANY_MAP);
-const addrPort = (a: number, p: number): string => (p < 0 ? u32ToIp(a) : `${u32ToIp(a)}:${p}`);
+const addrPort = (a: number, p: number): string => (p < 0 ? formatIPv4(a) : `${formatIPv4(a)}:${p}`);
 
 /** "TCP OUT 172.20.0.3:40000 -> 172.20.0.5:80" (ICMP: the echo id instead of ports). */
 export function ctTuple(proto: number, dir: number, s: number, d: number, sp: number, dp: number): string {
-  if (proto === 6 || proto === 17 || proto === 132) return `${protoName(proto)} ${dirName(dir)} ${u32ToIp(s)}:${sp} -> ${u32ToIp(d)}:${dp}`;
-  return `${protoName(proto)} ${dirName(dir)} ${u32ToIp(s)} -> ${u32ToIp(d)}${proto === 1 ? ` id=${sp}` : ''}`;
+  if (proto === 6 || proto === 17 || proto === 132) return `${protoName(proto)} ${dirName(dir)} ${formatIPv4(s)}:${sp} -> ${formatIPv4(d)}:${dp}`;
+  return `${protoName(proto)} ${dirName(dir)} ${formatIPv4(s)} -> ${formatIPv4(d)}${proto === 1 ? ` id=${sp}` : ''}`;
 }
 
 function ctFlags(flags: number): string {
@@ -54,14 +57,14 @@ function header(x: Float64Array, i: number, o: TraceFormatOptions): string {
   let tuple: string;
   if (proto === 6) {
     const f = tcpFlagsInSummaryOrder(extra).join(',');
-    tuple = `${u32ToIp(s)}:${sp} -> ${u32ToIp(d)}:${dp} TCP${f ? ` ${f}` : ''}`;
+    tuple = `${formatIPv4(s)}:${sp} -> ${formatIPv4(d)}:${dp} TCP${f ? ` ${f}` : ''}`;
   } else if (proto === 17) {
-    tuple = `${u32ToIp(s)}:${sp} -> ${u32ToIp(d)}:${dp} UDP`;
+    tuple = `${formatIPv4(s)}:${sp} -> ${formatIPv4(d)}:${dp} UDP`;
   } else if (proto === 1) {
     const t = extra - 256;
-    tuple = `${u32ToIp(s)} -> ${u32ToIp(d)} ICMP ${icmpv4TypeName(t) ?? `type ${t}`}`;
+    tuple = `${formatIPv4(s)} -> ${formatIPv4(d)} ICMP ${icmpv4TypeName(t) ?? `type ${t}`}`;
   } else {
-    tuple = `${u32ToIp(s)} -> ${u32ToIp(d)} ${protoName(proto)}`;
+    tuple = `${formatIPv4(s)} -> ${formatIPv4(d)} ${protoName(proto)}`;
   }
   return `${new Date(time).toISOString()} from ${endpointText(ep, o)} ${tuple} length ${len}`;
 }
@@ -100,9 +103,9 @@ function step(x: Float64Array, i: number, o: TraceFormatOptions): string {
       return `${slot} ${PROGRAMS[b - 1].name} (${where}, tail call ${d})`;
     }
     case T.OP_LXC:
-      return `${ENDPOINTS_MAP} lookup ${u32ToIp(a)} → ${b ? `hit id=${b}` : 'miss'}`;
+      return `${ENDPOINTS_MAP} lookup ${formatIPv4(a)} → ${b ? `hit id=${b}` : 'miss'}`;
     case T.OP_IPCACHE:
-      return `${IPCACHE_MAP} lookup ${u32ToIp(a)}/32 → ${c ? `hit identity=${identityName(b)}` : `miss (identity ${identityName(b)})`}`;
+      return `${IPCACHE_MAP} lookup ${formatIPv4(a)}/32 → ${c ? `hit identity=${identityName(b)}` : `miss (identity ${identityName(b)})`}`;
     case T.OP_CT_LOOKUP: {
       const dir = f & 0xff;
       const entryDir = f >> 8;
@@ -120,15 +123,15 @@ function step(x: Float64Array, i: number, o: TraceFormatOptions): string {
     case T.OP_CT_RELATED:
       return `${ctMap(e)} lookup (quoted in ICMP error) ${ctTuple(e, f, a, b, c, d)} → ${g === 3 ? `hit related rev_nat=${h}` : 'miss'}`;
     case T.OP_LB_SERVICE:
-      return `${LB_SERVICES_MAP} lookup ${u32ToIp(a)}:${b}/${protoName(c)} → ${d ? `hit rev_nat=${f} backends=${e}` : 'miss'}`;
+      return `${LB_SERVICES_MAP} lookup ${formatIPv4(a)}:${b}/${protoName(c)} → ${d ? `hit rev_nat=${f} backends=${e}` : 'miss'}`;
     case T.OP_LB_BACKEND:
-      return `${LB_BACKENDS_MAP} lookup id=${a}${e ? ' (terminating allowed)' : ''} → ${b ? `hit ${u32ToIp(c)}:${d}` : 'miss or not active'}`;
+      return `${LB_BACKENDS_MAP} lookup id=${a}${e ? ' (terminating allowed)' : ''} → ${b ? `hit ${formatIPv4(c)}:${d}` : 'miss or not active'}`;
     case T.OP_LB_SELECT: {
       const how = b === T.SEL_MAGLEV ? `maglev index ${c}` : b === T.SEL_AFFINITY ? 'client affinity' : b === T.SEL_RANDOM ? `random slot ${c}` : 'no backends';
       return `select backend: ${how} → ${a ? `id=${a}` : 'none'}`;
     }
     case T.OP_LB_REVNAT:
-      return `${LB_REVNAT_MAP} lookup ${a} → ${b ? `hit ${u32ToIp(c)}:${d}` : 'miss'}`;
+      return `${LB_REVNAT_MAP} lookup ${a} → ${b ? `hit ${formatIPv4(c)}:${d}` : 'miss'}`;
     case T.OP_REWRITE:
       if (a === T.RW_TTL) return `TTL ${b} → ${d}`;
       return `${a === T.RW_DNAT ? 'DNAT' : 'SNAT'} ${addrPort(b, c)} → ${addrPort(d, e)}`;
@@ -147,10 +150,10 @@ function step(x: Float64Array, i: number, o: TraceFormatOptions): string {
       return `event ${what}${c ? '' : ' (suppressed: monitor aggregation)'}`;
     }
     case T.OP_PROXY: {
-      const client = `${u32ToIp(b)}:${c}`;
-      if (a === T.PX_REDIRECT) return `${PROXY_MAP} insert ${client} orig ${u32ToIp(e)}:${f} → ${d ? 'inserted' : 'failed'}`;
-      if (a === T.PX_RESTORE_ANSWER) return `${PROXY_MAP} lookup ${client} → ${d ? `hit orig ${u32ToIp(e)}:${f}` : 'miss'}`;
-      if (a === T.PX_RESTORE_CLIENT) return `${PROXY_UPSTREAM_MAP} lookup port ${c} → ${d ? `hit client ${u32ToIp(e)}:${f}` : 'miss'}`;
+      const client = `${formatIPv4(b)}:${c}`;
+      if (a === T.PX_REDIRECT) return `${PROXY_MAP} insert ${client} orig ${formatIPv4(e)}:${f} → ${d ? 'inserted' : 'failed'}`;
+      if (a === T.PX_RESTORE_ANSWER) return `${PROXY_MAP} lookup ${client} → ${d ? `hit orig ${formatIPv4(e)}:${f}` : 'miss'}`;
+      if (a === T.PX_RESTORE_CLIENT) return `${PROXY_UPSTREAM_MAP} lookup port ${c} → ${d ? `hit client ${formatIPv4(e)}:${f}` : 'miss'}`;
       return `${PROXY_MAP} lookup ${client} → ${d ? `hit upstream port ${f}` : 'miss'}`;
     }
     default:

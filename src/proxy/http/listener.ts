@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { HttpRule } from '../../policy/types.ts';
 import type { ProxyRedirects } from '../../dataplane/lib/proxy.ts';
-import { ipToU32, u32ToIp } from '../../dataplane/map-defs.ts';
+import { formatIPv4, parseIPv4 } from '../../wire/ip-text.ts';
 import { allowed, compileRules, type HeaderFix } from './rules.ts';
 import type { UpstreamPorts } from './upstream-ports.ts';
 
@@ -79,13 +79,13 @@ export class HttpProxyListener {
   private accept(s: Socket): void {
     const client = s.remoteAddress ?? '';
     const clientPort = s.remotePort ?? 0;
-    const orig = this.d.redirects.originalDestination(ipToU32(client), clientPort);
+    const orig = this.d.redirects.originalDestination(parseIPv4(client), clientPort);
     if (!orig) {
       this.d.log.warn({ client, clientPort }, 'proxy connection without a redirect entry');
       s.destroy();
       return;
     }
-    const ds: Downstream = { client, clientPort, server: u32ToIp(orig.addr), serverPort: orig.port, endpoint: orig.endpoint, agent: this.upstreamAgent(client, clientPort) };
+    const ds: Downstream = { client, clientPort, server: formatIPv4(orig.addr), serverPort: orig.port, endpoint: orig.endpoint, agent: this.upstreamAgent(client, clientPort) };
     this.downstreams.set(s, ds);
     s.on('close', () => ds.agent.destroy());
   }
@@ -98,7 +98,7 @@ export class HttpProxyListener {
     const routerIP = this.d.routerIP;
     agent.createConnection = (opts: { host?: string; port?: number | string }) => {
       const port = ports.take();
-      redirects.registerUpstream(ipToU32(client), clientPort, port);
+      redirects.registerUpstream(parseIPv4(client), clientPort, port);
       const sock = connect({ host: opts.host ?? '', port: Number(opts.port), localAddress: routerIP, localPort: port });
       sock.once('close', () => {
         redirects.releaseUpstream(port);

@@ -5,7 +5,7 @@ import type { HttpRule } from '../../policy/types.ts';
 import type { ProxyRedirects } from '../../dataplane/lib/proxy.ts';
 import { HttpProxyListener, type L7Event } from './listener.ts';
 import { UpstreamPorts } from './upstream-ports.ts';
-import { PROXY_PORT_MAX, PROXY_PORT_MIN } from '../proxymap.ts';
+import { PROXY_PORT_MAX, PROXY_PORT_MIN } from '../../maps/cilium/proxy.ts';
 
 export class ProxyManager {
   private readonly listeners = new Map<string, HttpProxyListener>();

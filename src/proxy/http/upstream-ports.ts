@@ -1,5 +1,5 @@
 // Local ports for the proxy's upstream sockets, from a range the kernel never hands out itself.
-import { UPSTREAM_PORT_MAX, UPSTREAM_PORT_MIN } from '../proxymap.ts';
+import { UPSTREAM_PORT_MAX, UPSTREAM_PORT_MIN } from '../../maps/cilium/proxy.ts';
 
 export class UpstreamPorts {
   private next = UPSTREAM_PORT_MIN;

@@ -1,1 +1,0 @@
-export * from '../maps/cilium/ct.ts';

@@ -1,1 +1,0 @@
-export * from '../maps/cilium/lxc.ts'; export * from '../maps/cilium/ipcache.ts'; export * from '../maps/cilium/metrics.ts'; export * from '../maps/cilium/calls.ts'; export * from '../maps/cilium/text.ts'; export { mapSpecs, formatterFor, formatHex } from '../maps/cilium/index.ts';

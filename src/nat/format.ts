@@ -1,1 +1,0 @@
-export * from '../maps/cilium/lb.ts';
