@@ -4,8 +4,7 @@
 import type { Logger } from 'pino';
 import type { HashMap } from '../maps/index.ts';
 import { tunnelDef, TUNNEL_ENTRY } from '../maps/cilium/tunnel.ts';
-import { parseCidr } from '../wire/ip-text.ts';
-import { u32ToIp } from '../dataplane/map-defs.ts';
+import { formatIPv4, parseCidr } from '../wire/ip-text.ts';
 import { ipBatch, run } from './sh.ts';
 import type { NodeRecord } from './nodes.ts';
 
@@ -32,7 +31,7 @@ export class NodeRoutes {
     const cidr = parseCidr(n.podCIDR);
     const via = n.nodeIP;
     if (this.mode === 'tunnel') {
-      tunnelDef.encodeKey({ ip: u32ToIp(cidr.base), clusterId: this.clusterId }, this.key);
+      tunnelDef.encodeKey({ ip: formatIPv4(cidr.base), clusterId: this.clusterId }, this.key);
       tunnelDef.encodeValue({ ip: via, key: 0 }, this.value);
       if (this.tunnel.update(this.key, 0, this.value, 0, 0) < 0) this.log.warn({ node: n.name }, 'cilium_tunnel_map update failed');
       return;
@@ -44,7 +43,7 @@ export class NodeRoutes {
 
   remove(n: NodeRecord): void {
     if (this.mode === 'tunnel') {
-      tunnelDef.encodeKey({ ip: u32ToIp(parseCidr(n.podCIDR).base), clusterId: this.clusterId }, this.key);
+      tunnelDef.encodeKey({ ip: formatIPv4(parseCidr(n.podCIDR).base), clusterId: this.clusterId }, this.key);
       this.tunnel.delete(this.key, 0);
       return;
     }

@@ -1,6 +1,7 @@
 // cilium_tunnel_map: a remote node's pod CIDR → its node IP (Cilium's tunnel_key → tunnel_value), `bpf tunnel list`.
 import { specOf, viewOf, type MapDef, type MapEntryText } from './types.ts';
-import { ipToU32, ipv4String } from './text.ts';
+import { ipv4String } from './text.ts';
+import { parseIPv4 } from '../../wire/ip-text.ts';
 
 export const TUNNEL_MAP = 'cilium_tunnel_map';
 
@@ -39,13 +40,13 @@ export const tunnelDef: MapDef<TunnelKey, TunnelValue> = {
   encodeKey(k, out) {
     out.fill(0);
     const v = viewOf(out);
-    v.setUint32(0, ipToU32(k.ip));
+    v.setUint32(0, parseIPv4(k.ip));
     out[TUNNEL_FAMILY] = TUNNEL_FAMILY_IPV4;
     v.setUint16(TUNNEL_CLUSTER_ID, k.clusterId, true);
   },
   encodeValue(x, out) {
     out.fill(0);
-    viewOf(out).setUint32(0, ipToU32(x.ip));
+    viewOf(out).setUint32(0, parseIPv4(x.ip));
     out[TUNNEL_FAMILY] = TUNNEL_FAMILY_IPV4;
     out[TUNNEL_FAMILY + 1] = x.key;
   },
