@@ -59,9 +59,8 @@ export class IpcacheSync {
     private readonly onRemoteChange: () => void, private readonly log: Logger) {}
 
   async start(): Promise<void> {
-    const prefix = IP_PREFIX;
-    this.watch = this.kv.watch(prefix, (e) => {
-      const ip = e.key.slice(prefix.length);
+    this.watch = this.kv.watch(IP_PREFIX, (e) => {
+      const ip = e.key.slice(IP_PREFIX.length);
       if (e.type === 'delete') return this.forget(ip);
       let p: IPIdentityPair;
       try {
@@ -85,7 +84,6 @@ export class IpcacheSync {
   }
 
   private async doPublish(addresses: PodAddress[]): Promise<void> {
-    const prefix = IP_PREFIX;
     const want = new Map<string, string>();
     for (const a of addresses) {
       const pair: IPIdentityPair = {
@@ -95,12 +93,12 @@ export class IpcacheSync {
     }
     for (const [ip, json] of want) {
       if (this.published.get(ip) === json) continue;
-      await this.kv.put(prefix + ip, json, { lease: this.lease });
+      await this.kv.put(IP_PREFIX + ip, json, { lease: this.lease });
       this.published.set(ip, json);
     }
     for (const ip of [...this.published.keys()]) {
       if (want.has(ip)) continue;
-      await this.kv.delete(prefix + ip);
+      await this.kv.delete(IP_PREFIX + ip);
       this.published.delete(ip);
     }
   }
