@@ -186,7 +186,7 @@ describe.skipIf(!root)('three nodes over etcd, native routing', () => {
     expect(receiver).toMatch(new RegExp(`default/${pod('client')}:\\d+ \\(ID:\\d+\\) <- default/${pod('web1')}:80 \\(ID:\\d+\\) to-network FORWARDED \\(TCP Flags: SYN, ACK\\)`));
   });
 
-  it('a ClusterIP service whose only backend is on w2 works from a pod on k8s-ctr (reverse NAT on the client\'s node)', async () => {
+  it('a ClusterIP service whose only backend is on w2 works from pods on k8s-ctr and w1 (reverse NAT on the client\'s node)', async () => {
     const file = join(stateRoot, 'svc.yaml');
     writeFileSync(file, `apiVersion: v1\nkind: Service\nmetadata: {name: ${pod('web2')}}\nspec:\n  selector: {app: web2}\n  ports: [{port: 80, targetPort: 80}]\n`);
     await ok('k8s-ctr', 'apply', '-f', file);
@@ -195,6 +195,8 @@ describe.skipIf(!root)('three nodes over etcd, native routing', () => {
     expect(await ok('k8s-ctr', 'service', 'list')).toMatch(new RegExp(`${clusterIP.replace(/\./g, '\\.')}:80 +ClusterIP +1 => ${ip.web2}:80`));
     expect(await until('the service answering', () => curl('k8s-ctr', pod('client'), `http://${clusterIP}/`))).toBe(`${pod('web2')} ${ip.client}\n`);
     expect(await ok('k8s-ctr', 'bpf', 'ct', 'list', 'global')).toMatch(new RegExp(`TCP OUT ${clusterIP.replace(/\./g, '\\.')}:80 -> ${ip.client.replace(/\./g, '\\.')}:\\d+ service `));
+    // Applied on k8s-ctr, followed by the other agents: from w1 too, to the backend on w2.
+    expect(await until('the service answering on w1', () => curl('k8s-w1', pod('web1'), `http://${clusterIP}/`))).toBe(`${pod('web2')} ${ip.web1}\n`);
   });
 
   it('a policy on w1 denying ingress from the k8s-ctr pod\'s labels drops there with Policy denied', async () => {
