@@ -8,6 +8,7 @@
 #   cluster.sh etcd stop|start   stop the lab's etcd member (data kept) or start it again (fault tests)
 #
 # Options:  --state-root DIR  (default /run/ciliary; /run/ciliary/<prefix> when CILIARY_LAB_PREFIX is set)
+#           --routing-mode native|tunnel  between nodes (default native, as the seeds; or CILIARY_ROUTING_MODE)
 # Env:      CILIARY_LAB_PREFIX  prefix for namespace, bridge and veth names (tests), default empty
 #           CILIARY_LAB_NET     first three octets of the node network, default 192.168.10
 #           CILIARY_LAB_BRIDGE  bridge name override
@@ -29,6 +30,9 @@ ETCD_CLIENT_PORT=2379
 ETCD_PEER_PORT=2380
 ETCD_TIMEOUT_S=30
 KVSTORE_ARGS=(--kvstore local)
+ROUTING_ARGS=()
+ROUTING_MODE="${CILIARY_ROUTING_MODE:-native}"
+POD_POOL=172.20.0.0/16   # cluster-pool-ipv4-cidr: each agent claims the next /24 in join order
 STATE_ROOT=""
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
@@ -38,7 +42,7 @@ usage() {
   local code="${1:-0}"
   local fd=1
   [ "$code" = 0 ] || fd=2
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&"$fd"
+  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&"$fd"
   exit "$code"
 }
 
@@ -46,7 +50,6 @@ usage() {
 
 node_ns() { printf '%s%s' "$PREFIX" "$1"; }              # namespace of node $1
 node_ip() { printf '%s.%d' "$NET" $((100 + $1)); }        # address of node index $1
-pod_cidr() { printf '172.20.%d.0/24' "$1"; }
 state_dir() { printf '%s/%s' "$STATE_ROOT" "$1"; }
 etcd_dir() { printf '%s/etcd' "$STATE_ROOT"; }
 etcd_url() { printf 'http://%s:%d' "$(node_ip 0)" "$ETCD_CLIENT_PORT"; }
@@ -167,8 +170,11 @@ start_agent() {
   local -a cmd extra
   read -ra cmd <<<"${CILIARY_AGENT_CMD:-$REPO/bin/ciliary-agent}"
   read -ra extra <<<"${CILIARY_AGENT_ARGS:-}"
-  cmd+=(--node-name "$node" --node-ip "$(node_ip "$idx")" --ipv4-pod-cidr "$(pod_cidr "$idx")"
-    "${KVSTORE_ARGS[@]}" --state-dir "$dir" --api-socket "$sock" "${extra[@]}")
+  cmd+=(--node-name "$node" --node-ip "$(node_ip "$idx")" --cluster-pool-ipv4-cidr "$POD_POOL"
+    "${KVSTORE_ARGS[@]}" "${ROUTING_ARGS[@]}" --state-dir "$dir" --api-socket "$sock")
+  # As kubeadm's: the etcd node is the control plane.
+  [ "$node" != "$ETCD_NODE" ] || cmd+=(--node-labels node-role.kubernetes.io/control-plane=)
+  cmd+=("${extra[@]}")
 
   log "$node: starting agent in $ns (log $dir/agent.log)"
   # The inner shell writes its own pid, then execs the agent: the pid file names the agent itself.
@@ -225,6 +231,12 @@ wait_healthy() {
   done
 }
 
+# The pod CIDR agent $1 claimed from the pool (its status), for the summary.
+agent_pod_cidr() {
+  curl -sf --max-time 2 --unix-socket "$(state_dir "$1")/agent.sock" http://x/v1/status 2>/dev/null |
+    sed -n 's/.*"ipam":{"cidr":"\([^"]*\)".*/\1/p'
+}
+
 agent_failed() {
   local dir; dir="$(state_dir "$1")"
   log "$1: agent $2; last lines of $dir/agent.log:"
@@ -243,15 +255,23 @@ cmd_up() {
   if [ "$n" -gt 1 ]; then
     start_etcd
     KVSTORE_ARGS=(--kvstore etcd --kvstore-opt "etcd.address=$(etcd_url)")
+    case "$ROUTING_MODE" in
+      native) ROUTING_ARGS=(--routing-mode native --auto-direct-node-routes=true --ipv4-native-routing-cidr "$POD_POOL") ;;
+      tunnel) ROUTING_ARGS=(--routing-mode tunnel --tunnel-protocol vxlan --tunnel-port 8472) ;;
+      *) die "--routing-mode must be native or tunnel, got '$ROUTING_MODE'" ;;
+    esac
   fi
-  for ((i = 0; i < n; i++)); do start_agent "$i" "${NODES[$i]}"; done
-  for ((i = 0; i < n; i++)); do wait_healthy "${NODES[$i]}"; done
+  # One after the other: each claims its pod CIDR from the pool in join order (k8s-ctr .0, k8s-w1 .1, …).
+  for ((i = 0; i < n; i++)); do
+    start_agent "$i" "${NODES[$i]}"
+    wait_healthy "${NODES[$i]}"
+  done
 
   echo "lab up: bridge $(bridge_name) $ROUTER_IP/24"
   [ "$n" -eq 1 ] || echo "  etcd     $(etcd_url) on ${ETCD_NODE} (pid $(etcd_pid), data $(etcd_dir)/data)"
   for ((i = 0; i < n; i++)); do
     printf '  %-8s netns %-14s %-16s pods %-15s api %s\n' "${NODES[$i]}" "$(node_ns "${NODES[$i]}")" \
-      "$(node_ip "$i")" "$(pod_cidr "$i")" "$(state_dir "${NODES[$i]}")/agent.sock"
+      "$(node_ip "$i")" "$(agent_pod_cidr "${NODES[$i]}")" "$(state_dir "${NODES[$i]}")/agent.sock"
   done
   echo "next: ciliary --node ${NODES[0]} status"
 }
@@ -381,6 +401,8 @@ main() {
     case "$1" in
       --state-root) [ $# -ge 2 ] || die "--state-root needs a directory"; STATE_ROOT="$2"; shift 2 ;;
       --state-root=*) STATE_ROOT="${1#*=}"; shift ;;
+      --routing-mode) [ $# -ge 2 ] || die "--routing-mode needs native or tunnel"; ROUTING_MODE="$2"; shift 2 ;;
+      --routing-mode=*) ROUTING_MODE="${1#*=}"; shift ;;
       -h | --help) usage 0 ;;
       *) args+=("$1"); shift ;;
     esac

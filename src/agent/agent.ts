@@ -10,7 +10,7 @@ import { claimPodCidr, Ipam } from '../control/ipam.ts';
 import { formatCidr, parseIPv4 } from '../wire/ip-text.ts';
 import { linuxPlatform, type AgentPlatform } from './platform.ts';
 import { EndpointManager } from '../control/endpoints.ts';
-import { NODE_LEASE_TTL, registerNode } from '../control/nodes.ts';
+import { NODE_LEASE_TTL, nodeLabels, registerNode } from '../control/nodes.ts';
 import { IdentityAllocator } from '../identity/allocator.ts';
 import { timeoutsFromConfig } from '../conntrack/timeouts.ts';
 import { ctListLines } from '../maps/cilium/ct.ts';
@@ -31,6 +31,9 @@ import { startWebServer, type WebServer } from '../observe/web/server.ts';
 import { startHubbleGrpc, type HubbleGrpc } from '../observe/hubble/grpc/index.ts';
 import { ManagerBackend } from '../kube/backend-manager.ts';
 import { startKubeApiServer, type KubeApiServer } from '../kube/server.ts';
+import { MultiNode } from '../control/multinode.ts';
+import { tunnelSpec } from '../maps/cilium/tunnel.ts';
+import type { HashMap } from '../maps/index.ts';
 
 export const VERSION = '0.1.0';
 const KUBERNETES_SVC_IP = '10.96.0.1';
@@ -55,6 +58,7 @@ export class Agent implements AgentFacade {
   private web?: WebServer;
   private hubbleGrpc?: HubbleGrpc;
   private kubeApi?: KubeApiServer;
+  private multiNode?: MultiNode;
 
   constructor(private readonly cfg: AgentConfig, private readonly log: Logger, private readonly platform: AgentPlatform = linuxPlatform()) {
     this.nodeName = cfg['node-name'];
@@ -79,7 +83,9 @@ export class Agent implements AgentFacade {
     this.ipam = await Ipam.open(this.kv, this.nodeName, cidr);
     // One lease for this node: its registration and its identity claims end with it.
     const lease = await this.kv.grantLease(NODE_LEASE_TTL);
-    await registerNode(this.kv, lease, { name: this.nodeName, nodeIP: cfg['node-ip'], podCIDR: formatCidr(cidr), routerIP: this.ipam.routerIP, version: VERSION });
+    await registerNode(this.kv, lease, {
+      name: this.nodeName, nodeIP: cfg['node-ip'], podCIDR: formatCidr(cidr), routerIP: this.ipam.routerIP, version: VERSION, labels: nodeLabels(this.nodeName, cfg['node-labels']),
+    });
     const host = await platform.hostDevice(this.ipam.routerIP, formatCidr(cidr), cfg);
     this.hostFd = host.fd;
     const identities = (this.identities = new IdentityAllocator(this.kv, this.nodeName, undefined, lease));
@@ -91,6 +97,7 @@ export class Agent implements AgentFacade {
         onChange: async () => {
           await this.services.syncAll();
           this.policy.regenerate();
+          await this.multiNode?.publish(this.endpointsMgr.list(), this.endpointsMgr.endpoints());
         },
         enforcement: (id) => this.policy.enforcement(id),
         onRemoved: (id) => this.policy.endpointRemoved(id),
@@ -110,13 +117,21 @@ export class Agent implements AgentFacade {
       setIpcache: (cidr, id) => this.endpointsMgr.setIpcache(cidr, id),
     });
     await this.endpointsMgr.setupHost(host.fd, host.ifindex);
-    this.services = new ServiceManager(this.kv, this.dp.lb, () => this.endpointsMgr.list(), {
+    this.services = new ServiceManager(this.kv, this.dp.lb, () => [...this.endpointsMgr.list(), ...(this.multiNode?.remoteBackendPods() ?? [])], {
       serviceCidr: cfg['service-cluster-ip-range'], maglev: cfg['bpf-lb-algorithm'] === 'maglev', reservedIPs: [KUBERNETES_SVC_IP, KUBE_DNS_IP],
     }, this.log);
     const restored = await this.endpointsMgr.restore();
     await this.endpointsMgr.follow();
+    this.multiNode = await MultiNode.start(this.kv, {
+      node: this.nodeName, nodeIP: cfg['node-ip'], clusterId: cfg['cluster-id'], podCidr: formatCidr(cidr), routingMode: cfg['routing-mode'],
+      autoDirectNodeRoutes: cfg['auto-direct-node-routes'], ipcache: this.dp.ipcache, tunnel: this.registry.open(tunnelSpec() as never) as HashMap, lease,
+      onRemotePods: () => void this.services.syncAll().catch((e: Error) => this.log.warn({ err: e.message }, 'services: resync after remote pods failed')),
+    }, this.log);
+    await this.multiNode.publish(this.endpointsMgr.list(), this.endpointsMgr.endpoints());
     await this.services.restore();
     await this.policy.restore();
+    // From now on: identities other nodes allocate are selected by their labels.
+    identities.onChange = () => this.policy.regenerate(true);
     if (platform.sockets) this.dns = await startClusterDns(this.services, this.ipam.routerIP, this.log);
     this.resources = new ResourceManager({
       node: this.nodeName, kv: this.kv, log: this.log,
@@ -164,6 +179,7 @@ export class Agent implements AgentFacade {
     this.policy?.close();
     this.endpointsMgr?.close();
     this.identities?.close();
+    this.multiNode?.close();
     await this.observability?.close();
     await this.web?.close();
     await this.hubbleGrpc?.close();
@@ -198,11 +214,11 @@ export class Agent implements AgentFacade {
     };
   }
 
-  /** What runs: no tunnel, masquerading, pacing, NodePort or LoadBalancer until the datapath has them. */
+  /** What runs: routing as the node registry sees it; no tunnel, masquerading, pacing, NodePort or LoadBalancer until the datapath has them. */
   private features(): DatapathFeatures {
     const maglev = this.cfg['bpf-lb-algorithm'] === 'maglev';
     return {
-      routing: 'native',
+      ...(this.multiNode?.routing() ?? { routing: 'native' }),
       monitor: { cpus: 1, ringEvents: this.dp.events.capacity },
       services: { clusterIP: true, nodePort: false, loadBalancer: false, externalIPs: true, hostPort: false },
       backendSelection: maglev ? { algorithm: 'maglev', maglevTableSize: this.dp.lb.maglevSize } : { algorithm: 'random' },
@@ -213,6 +229,10 @@ export class Agent implements AgentFacade {
 
   config(): Record<string, unknown> {
     return { ...this.cfg };
+  }
+
+  listNodes() {
+    return this.multiNode?.nodes() ?? [];
   }
 
   listPods(): Pod[] {
@@ -318,6 +338,7 @@ export class Agent implements AgentFacade {
       endpoints: () => this.endpointsMgr.endpoints(),
       lookupIdentity: (ip) => this.dp.lookupIdentity(parseIPv4(ip)),
       identities: () => this.policy.allIdentities(),
+      remotePods: () => this.multiNode?.remotePods() ?? [],
     });
     const lost0 = this.dp.events.lost;
     const hubble = new Hubble({ capacity: this.cfg['hubble-event-buffer-capacity'], nodeName: this.nodeName, resolver, monitorLost: () => this.dp.events.lost - lost0 });

@@ -17,6 +17,7 @@ import { identityPlugin } from './identity.ts';
 import { lbPlugin } from './lb.ts';
 import { mapPlugin } from './map.ts';
 import { monitorPlugin } from './monitor.ts';
+import { nodesPlugin } from './nodes.ts';
 import { openapiPlugin } from './openapi.ts';
 import { podsPlugin } from './pods.ts';
 import { policyPlugin } from './policy.ts';
@@ -72,6 +73,7 @@ export async function buildApi(agent: AgentFacade, logger: Logger, opts: { onHan
   await app.register(ctPlugin, { agent });
   await app.register(policyPlugin, { agent });
   await app.register(identityPlugin, { agent });
+  await app.register(nodesPlugin, { agent });
   await app.register(applyPlugin, { agent });
   await app.register(monitorPlugin, { agent, maxBufferedBytes: opts.monitorMaxBufferedBytes });
   await app.register(flowsPlugin, { agent });

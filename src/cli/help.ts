@@ -9,6 +9,7 @@ Pods (kubectl-like):
   delete pod NAME... [-n NS]       delete pods
   get pods [NAME...] [-n NS | -A] [-o wide|json]
                                    list pods
+  get nodes [NAME...] [-o wide]    list the cluster's nodes (kubectl's columns)
   exec POD [-n NS] -- COMMAND ARGS...
                                    run COMMAND in the pod's network namespace, with the pod's hostname
 
@@ -68,6 +69,9 @@ Agent (cilium-dbg-like):
                                    cilium_metrics: packets and bytes per forward/drop reason and direction
   bpf proxy list [--from-file] [-o json]
                                    cilium_proxy4: connections redirected to the L7 proxy
+  bpf tunnel list [--from-file] [-o json]
+                                   cilium_tunnel_map: other nodes' pod CIDRs -> node IP (tunnel mode)
+  node list                        the cluster's nodes: IP, pod CIDR, local or from the kvstore
   identity list [--endpoints] [-o json]
                                    identities this node knows (--endpoints: those in use, with REFCOUNT)
   ip list [-n] [-o json]           ipcache prefixes and their identity's labels (-n: the numeric identity)

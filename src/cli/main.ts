@@ -9,6 +9,7 @@ import { identityCommand, ipCommand } from './identity.ts';
 import { CliError, UsageError } from './errors.ts';
 import { USAGE } from './help.ts';
 import { monitorCommand } from './monitor.ts';
+import { getNodesCommand, NODE_KINDS, nodeCommand } from './nodes.ts';
 import { hubbleMain, isHubbleCommand } from './observe.ts';
 import { deleteCommand, execCommand, getCommand, runCommand, type Out } from './pods.ts';
 import { deletePoliciesCommand, getPoliciesCommand, POLICY_KINDS, policyCommand } from './policy.ts';
@@ -49,6 +50,7 @@ const deleteVerb: Verb = (args, client, io) => {
 };
 
 const getVerb: Verb = (args, client, io) => {
+  if (NODE_KINDS.includes(args.positionals[0] ?? '')) return getNodesCommand(args, client, io);
   const kind = resourceKind(splitKind(args.positionals).kind)?.kind;
   const output = str(args, 'output');
   if (kind === 'Pod') return orElse(getResourcesCommand, getCommand)(args, client, io);
@@ -72,6 +74,7 @@ const VERBS: Record<string, Verb> = {
   policy: policyCommand,
   identity: identityCommand,
   ip: ipCommand,
+  node: nodeCommand,
   bpf: bpfCommand,
   map: mapCommand,
   status: statusCommand,

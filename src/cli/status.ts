@@ -41,7 +41,7 @@ export function formatStatus(s: AgentStatus, verbose = false): string {
     ['IPv4 BIG TCP:', 'Disabled'],
     ['IPv6 BIG TCP:', 'Disabled'],
     ['BandwidthManager:', f.bandwidthManager ?? 'Disabled'],
-    ['Routing:', `Network: ${f.routing === 'tunnel' ? `Tunnel [${f.tunnelProtocol ?? 'vxlan'}]` : 'Native'}${SP}Host: BPF`],
+    ['Routing:', `Network: ${f.routing === 'tunnel' ? `Tunnel [${f.tunnelProtocol ?? 'vxlan'}]` : 'Native'}${f.routingNote ? ` (${f.routingNote})` : ''}${SP}Host: BPF`],
     ['Attach Mode:', 'TUN'],
     ['Device Mode:', 'tun'],
     ['Masquerading:', f.masquerade ? `${f.masquerade.mode}${SP}${f.masquerade.cidr} [IPv4: Enabled, IPv6: Disabled]` : 'Disabled'],

@@ -22,6 +22,8 @@ export interface AgentConfig {
   'tunnel-protocol': 'vxlan';
   'tunnel-port': number;
   'ipv4-native-routing-cidr': string;
+  'auto-direct-node-routes': boolean;
+  'node-labels': string;
   'enable-ipv4-masquerade': boolean;
   'enable-bpf-masquerade': boolean;
   'enable-ip-masq-agent': boolean;
@@ -111,6 +113,8 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'tunnel-protocol', kind: oneOf('vxlan'), default: 'vxlan', help: 'encapsulation in tunnel mode' },
   { key: 'tunnel-port', kind: num(1, 65535), default: 8472, help: 'UDP port of the tunnel' },
   { key: 'ipv4-native-routing-cidr', kind: { type: 'cidr', optional: true }, default: '', help: 'destinations reachable without masquerade in native mode' },
+  { key: 'auto-direct-node-routes', kind: bool, default: false, help: "native mode: route the other nodes' pod CIDRs via their node IPs" },
+  { key: 'node-labels', kind: str, default: '', help: "this node's labels, key=value comma-separated (e.g. node-role.kubernetes.io/control-plane=)" },
   { key: 'enable-ipv4-masquerade', kind: bool, default: true, help: 'SNAT pod traffic leaving the cluster' },
   { key: 'enable-bpf-masquerade', kind: bool, default: true, help: 'masquerade in the datapath (not iptables)' },
   { key: 'enable-ip-masq-agent', kind: bool, default: false, help: 'use nonMasqueradeCIDRs of the ip-masq-agent config' },

@@ -19,6 +19,9 @@ export class IdentityAllocator {
   readonly known = new Map<number, string[]>();
 
   private watch?: KVWatch;
+  /** Runs once per burst of changes other nodes make (their pods are selected by their labels). */
+  onChange?: () => void;
+  private changeQueued = false;
 
   /** lease: the node's; its claims (users/<id>/<node>) vanish with it when the node stops renewing it. */
   constructor(private readonly kv: KVStore, private readonly node = 'local', private readonly graceMs = DEFAULT_IDENTITY_GRACE_MS, private readonly lease?: KVLease) {}
@@ -29,8 +32,18 @@ export class IdentityAllocator {
       const id = Number(e.key.slice(ID_PREFIX.length));
       if (e.type === 'put') this.known.set(id, e.value.split(';'));
       else this.known.delete(id);
+      this.changed();
     });
     await this.watch.ready;
+  }
+
+  private changed(): void {
+    if (!this.onChange || this.changeQueued) return;
+    this.changeQueued = true;
+    setImmediate(() => {
+      this.changeQueued = false;
+      this.onChange?.();
+    });
   }
 
   /** The identity of a label set, allocating one if none exists; counts a local reference. */

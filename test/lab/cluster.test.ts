@@ -123,8 +123,11 @@ describe.skipIf(!root)('netns lab: scripts/netns/cluster.sh', () => {
       expect(await healthz(sock)).toBe(200);
       const log = readFileSync(join(stateRoot, n, 'agent.log'), 'utf8');
       const started = JSON.parse(log.split('\n').find((l) => l.includes('stub agent up')) ?? '{}') as { argv: string[] };
-      expect(started.argv).toEqual(['--node-name', n, '--node-ip', `${net}.${100 + i}`, '--ipv4-pod-cidr', `172.20.${i}.0/24`,
-        '--kvstore', 'etcd', '--kvstore-opt', `etcd.address=http://${net}.100:2379`, '--state-dir', join(stateRoot, n), '--api-socket', sock, '--debug=true']);
+      // No fixed pod CIDR: each agent claims one from the pool; native routing between the nodes, as the seeds.
+      expect(started.argv).toEqual(['--node-name', n, '--node-ip', `${net}.${100 + i}`, '--cluster-pool-ipv4-cidr', '172.20.0.0/16',
+        '--kvstore', 'etcd', '--kvstore-opt', `etcd.address=http://${net}.100:2379`,
+        '--routing-mode', 'native', '--auto-direct-node-routes=true', '--ipv4-native-routing-cidr', '172.20.0.0/16',
+        '--state-dir', join(stateRoot, n), '--api-socket', sock, ...(n === 'k8s-ctr' ? ['--node-labels', 'node-role.kubernetes.io/control-plane='] : []), '--debug=true']);
     }
   });
 

@@ -14,6 +14,7 @@ import { IPCACHE_MAP } from '../../src/maps/cilium/ipcache.ts';
 import { METRICS_MAP } from '../../src/maps/cilium/metrics.ts';
 import { policyMapName, policySpec } from '../../src/maps/cilium/policy.ts';
 import { PROXY_MAP, PROXY_UPSTREAM_MAP, proxySpecs } from '../../src/maps/cilium/proxy.ts';
+import { TUNNEL_MAP, tunnelSpec } from '../../src/maps/cilium/tunnel.ts';
 import { main } from '../../src/cli/main.ts';
 import { Datapath, DEFAULT_DATAPATH_OPTIONS } from '../../src/dataplane/datapath.ts';
 import { ENDPOINT_CALLS } from '../../src/dataplane/programs/index.ts';
@@ -30,6 +31,10 @@ const policyValue = (bytes: number, packets: number) => ({ deny: false, proxyPor
 
 /** Entries per map, as typed objects; every map the catalog knows has some. */
 const SAMPLES: Record<string, Array<{ key: object; value: object }>> = {
+  [TUNNEL_MAP]: [
+    { key: { ip: '172.16.1.0', clusterId: 0 }, value: { ip: '192.168.200.101', key: 0 } },
+    { key: { ip: '172.16.2.0', clusterId: 0 }, value: { ip: '192.168.200.102', key: 0 } },
+  ],
   [ENDPOINTS_MAP]: [
     { key: { ip: '10.242.0.178' }, value: { ifindex: 12, endpointId: 1583, flags: 0, mac: 'F2:78:5C:6D:DE:3F', nodeMac: '36:C7:3C:43:0A:17', securityIdentity: 18300 } },
     { key: { ip: '10.242.0.1' }, value: { ifindex: 3, endpointId: 7, flags: ENDPOINT_F_HOST, mac: '00:00:00:00:00:00', nodeMac: '00:00:00:00:00:00', securityIdentity: 1 } },
@@ -87,7 +92,7 @@ const SAMPLES: Record<string, Array<{ key: object; value: object }>> = {
 
 const LB_SIZES = { services: 64, backends: 64, maglevTableSize: 7, maglevServices: 32 };
 const SPECS: MapSpec[] = [
-  ...mapSpecs(), callsSpec(EP), ...ctSpecs({ tcp: 64, any: 64 }), ...lbSpecs(LB_SIZES), policySpec(EP, 64), ...proxySpecs(64),
+  ...mapSpecs(), callsSpec(EP), ...ctSpecs({ tcp: 64, any: 64 }), ...lbSpecs(LB_SIZES), policySpec(EP, 64), ...proxySpecs(64), tunnelSpec(),
 ];
 const byName = (specs: MapSpec[]) => [...specs].sort((a, b) => a.name.localeCompare(b.name));
 
@@ -152,7 +157,7 @@ describe('map catalog', () => {
       dp.installPrograms(EP, ENDPOINT_CALLS);
       dp.installPolicyMap(EP, 64);
       const pinned = reg.list().map(({ name, type, keySize, valueSize, maxEntries }) => ({ name, type, keySize, valueSize, maxEntries }));
-      expect(byName(pinned)).toEqual(byName([...SPECS.filter((s) => !s.name.startsWith('cilium_proxy4')), ...proxySpecs(65536)]));
+      expect(byName(pinned)).toEqual(byName([...SPECS.filter((s) => !s.name.startsWith('cilium_proxy4') && s.name !== TUNNEL_MAP), ...proxySpecs(65536)]));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -230,6 +235,12 @@ describe('CLI --from-file (agent stopped)', () => {
     expect((await cli('bpf', 'proxy', 'list', '--from-file')).lines).toEqual([
       'CLIENT                   REDIRECT',
       '172.16.0.162:44718/TCP   orig=10.96.41.44:80 proxy-port=10001 upstream-port=20001 endpoint=312',
+    ]);
+    // Seed 000's shape: each remote pod CIDR (:cluster id) → its node IP (:key).
+    expect((await cli('bpf', 'tunnel', 'list', '--from-file')).lines).toEqual([
+      'TUNNEL         VALUE',
+      '172.16.1.0:0   192.168.200.101:0',
+      '172.16.2.0:0   192.168.200.102:0',
     ]);
   });
 

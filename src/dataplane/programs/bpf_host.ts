@@ -6,7 +6,8 @@ import { CTX_ACT_OK, CTX_ACT_REDIRECT, DIR_INGRESS, type PacketContext } from '.
 import type { Datapath } from '../datapath.ts';
 import { CILIUM_CALL_IPV4_FROM_HOST } from '../calls.ts';
 import * as R from '../drop-reasons.ts';
-import { TRACE_TO_HOST, TRACE_TO_STACK } from '../events.ts';
+import { TRACE_TO_HOST, TRACE_TO_NETWORK, TRACE_TO_STACK } from '../events.ts';
+import { IPCACHE_KEY, IPC_TUNNEL } from '../../maps/cilium/ipcache.ts';
 import { F_IPV4, F_IPV6, F_NON_IP } from '../../native/meta.ts';
 import { CT_NEW, TUPLE_F_OUT } from '../../maps/cilium/ct.ts';
 import { HOOK_FROM_HOST, HOOK_TO_HOST } from '../../observe/trace/tracer.ts';
@@ -59,15 +60,32 @@ export function tail_handle_ipv4_from_host(ctx: PacketContext, dp: Datapath): nu
   return cil_to_container(ctx, dp);
 }
 
-/** A packet leaving the datapath into the node's stack through cilium_host. */
+const remoteKey = new Uint8Array(IPCACHE_KEY);
+const remoteKeyView = new DataView(remoteKey.buffer);
+
+/** The node IP `addr` lives behind (its ipcache tunnel endpoint); 0 when it is not on another node. */
+function remoteNodeOf(dp: Datapath, addr: number): number {
+  remoteKeyView.setUint32(0, 32, true);
+  remoteKeyView.setUint32(4, addr);
+  const off = dp.ipcache.lookup(remoteKey, 0);
+  return off < 0 ? 0 : dp.ipcache.view.getUint32(off + IPC_TUNNEL);
+}
+
+/**
+ * A packet leaving the datapath into the node's stack through cilium_host. In native routing the
+ * stack's routes carry a packet for another node's pod to that node: traced to-network, as Cilium's.
+ */
 export function cil_to_host(ctx: PacketContext, dp: Datapath): number {
   if (ctx.traced) dp.tracer!.hook(HOOK_TO_HOST, dp.hostEp);
   if (dp.hostFd < 0) return dp.drop(ctx, R.DROP_HOST_NOT_READY);
   if (ctx.dstIdentity === 0) ctx.dstIdentity = dp.lookupIdentity(ctx.daddr);
   ctx.dstEp = ctx.dstIdentity === HOST_ID ? dp.hostEp : 0;
   ctx.ifindex = dp.epIfindex[dp.hostEp];
-  // A redirect to the proxy was traced before its rewrite (redirectToProxy).
-  if (!ctx.toProxy) dp.trace(ctx, ctx.dstIdentity === HOST_ID ? TRACE_TO_HOST : TRACE_TO_STACK);
+  // A redirect to the proxy was traced before its rewrite (redirectToProxy); the remote-node
+  // lookup runs only for packets that are reported (most of a bulk transfer is not).
+  if (!ctx.toProxy && (ctx.report || ctx.traced)) {
+    dp.trace(ctx, ctx.dstIdentity === HOST_ID ? TRACE_TO_HOST : remoteNodeOf(dp, ctx.daddr) !== 0 ? TRACE_TO_NETWORK : TRACE_TO_STACK);
+  }
   ctx.outFd = dp.hostFd;
   return CTX_ACT_REDIRECT;
 }

@@ -12,6 +12,7 @@ import { ctDef } from './ct.ts';
 import { lbAffinityDef, lbBackendsDef, lbMaglevDef, lbRevNatDef, lbServicesDef } from './lb.ts';
 import { policyDef } from './policy.ts';
 import { proxyDef, proxyUpstreamDef } from './proxy.ts';
+import { tunnelDef } from './tunnel.ts';
 
 export type { MapDef, MapEntryText } from './types.ts';
 export { specOf } from './types.ts';
@@ -22,7 +23,7 @@ type AnyMapDef = MapDef<any, any>;
 export const CATALOG: readonly AnyMapDef[] = [
   lxcDef, ipcacheDef, metricsDef, callsDef, ctDef,
   lbServicesDef, lbBackendsDef, lbRevNatDef, lbAffinityDef, lbMaglevDef,
-  policyDef, proxyDef, proxyUpstreamDef,
+  policyDef, proxyDef, proxyUpstreamDef, tunnelDef,
 ];
 
 /** The catalog module describing the map pinned as `name`, or undefined for a map it does not know. */

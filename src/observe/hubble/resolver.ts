@@ -12,6 +12,8 @@ export interface ResolverSource {
   lookupIdentity(ip: string): number;
   /** Every identity's labels (read again at most once a second). */
   identities(): Map<number, string[]>;
+  /** Pods on other nodes (the kvstore's ipcache): named in flows as Hubble does. */
+  remotePods?(): Array<{ ip: string; namespace: string; name: string; identity: number }>;
   now?: () => number;
 }
 
@@ -36,8 +38,11 @@ export class AgentResolver implements EndpointResolver {
       const pod = pods.get(ep.id);
       m.set(ep.ipv4, pod ? podEndpoint(ep.id, ep.identity, pod, [...ep.labels]) : { ID: ep.id, identity: ep.identity, labels: [...ep.labels] });
     }
-    this.byIP = m;
     this.ids = this.src.identities();
+    for (const r of this.src.remotePods?.() ?? []) {
+      if (!m.has(r.ip)) m.set(r.ip, { identity: r.identity, namespace: r.namespace, labels: [...(this.ids.get(r.identity) ?? [])], pod_name: r.name });
+    }
+    this.byIP = m;
     this.builtAt = this.now();
   }
 
