@@ -100,6 +100,10 @@ export class Conntrack {
       if (off < 0) {
         off = inOff;
         this.key[L.K_FLAGS] = L.TUPLE_F_IN;
+      } else if (dir === L.TUPLE_F_OUT && inOff >= 0) {
+        // Both ends are local: the replying pod's own ingress entry sees the reply too, so it
+        // closes with its connection instead of living out the established lifetime.
+        this.touch(inOff, ctx, false);
       }
     } else {
       this.key[L.K_FLAGS] = L.TUPLE_F_IN;

@@ -1,8 +1,9 @@
 // Conntrack entries that outlive their connection: a new SYN on a closed entry opens a new
 // connection (Cilium's ct_entry_closing on ACTION_CREATE), an egress entry whose rev-NAT is not the
 // packet's service is recreated (bpf_lxc's stale non-service entry), and a SYN on a closed service
-// entry selects its backend again. Crafted packets through the whole datapath; the frames written
-// to each pod's device and `bpf ct list` say what happened.
+// entry selects its backend again; both local ends of a closed connection close. Crafted packets
+// through the whole datapath; the frames written to each pod's device and `bpf ct list` say what
+// happened.
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -125,5 +126,16 @@ describe('conntrack: reused tuples open new connections', () => {
     send(A, IPS[B], 40004, 80, FIN_ACK);
     send(A, IPS[B], 40004, 80, SYN_ACK);
     expect(ct().find((l) => l.startsWith('TCP OUT 10.0.0.2:80 -> 10.0.0.1:40004 '))).toMatch(/TxPackets=4 .*\[ TxClosing SeenNonSyn \]/);
+  });
+
+  it('both entries of a closed connection between two local pods close (fin lifetime, not the established one)', () => {
+    connectAndClose(40005, IPS[B], 80, B, 80);
+    const lines = ct().filter((l) => l.includes(':40005 '));
+    expect(lines).toHaveLength(2);
+    const now = Number(/LastTxReport=(\d+)/.exec(lines[0])![1]);
+    for (const l of lines) {
+      expect(l).toMatch(/\[ RxClosing TxClosing SeenNonSyn \]/);
+      expect(Number(/expires=(\d+)/.exec(l)![1]) - now, l).toBeLessThanOrEqual(dp.ct.timeouts.tcpFin);
+    }
   });
 });
