@@ -16,10 +16,13 @@ import type { PacketTracer } from '../observe/trace/tracer.ts';
 
 const BOTH_CLOSING = L.CT_F_RX_CLOSING | L.CT_F_TX_CLOSING;
 
-/** Cilium's ACTION_CREATE on ct_entry_closing(): a SYN (no ACK) on an entry either side began to close. */
-function reopens(ctx: PacketContext, entryFlags: number): boolean {
-  return ctx.proto === IPPROTO_TCP && (ctx.tcpFlags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) === TCP_FLAG_SYN && (entryFlags & BOTH_CLOSING) !== 0;
+/** A TCP SYN without ACK: the packet opens a connection. */
+export function tcpOpens(ctx: PacketContext): boolean {
+  return ctx.proto === IPPROTO_TCP && (ctx.tcpFlags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) === TCP_FLAG_SYN;
 }
+
+/** Cilium's ACTION_CREATE on ct_entry_closing(): a SYN on an entry either side began to close. */
+const reopens = (ctx: PacketContext, entryFlags: number): boolean => (entryFlags & BOTH_CLOSING) !== 0 && tcpOpens(ctx);
 
 export interface CtSizes {
   tcp: number;

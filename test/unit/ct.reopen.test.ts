@@ -119,6 +119,15 @@ describe('conntrack: reused tuples open new connections', () => {
     expect(ct().find((l) => l.startsWith(`TCP OUT ${VIP}:80 -> 10.0.0.1:40002 service`))).toMatch(/\[ \] RevNAT=7 .*BackendID=2$/);
   });
 
+  it('a SYN never stays on a terminating backend, even on a live service entry (Cilium drains, new connections move)', () => {
+    service([1]);
+    send(A, VIP, 40010, 80, SYN);
+    expect(lastTo(B)).toBe('10.0.0.1:40010 -> 10.0.0.2:80');
+    service([2], [1]);
+    send(A, VIP, 40010, 80, SYN); // the SYN again, after B began terminating
+    expect(lastTo(C)).toBe('10.0.0.1:40010 -> 10.0.0.3:80');
+  });
+
   it('a retransmitted SYN or a SYN-ACK on a live or closing entry is no new connection', () => {
     send(A, IPS[B], 40004, 80, SYN);
     send(A, IPS[B], 40004, 80, SYN);
