@@ -1,6 +1,7 @@
-// Two datapath bugs the latency bench found: a TCP and a UDP frontend on one ClusterIP port must
-// work independently, and a SYN that reuses a source port whose earlier connection (direct or
-// through the service) is closed must open a new connection, not hang on the old CT entry.
+// What the latency bench ran into: a TCP and a UDP frontend on one ClusterIP port work
+// independently, and a source port reused between direct connections to a backend and connections
+// through its ClusterIP (TCP after a close, UDP at any time) opens a new connection at once instead
+// of hanging on the old CT entry, which carried the other path's reverse NAT.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { requireRoot, run, sleep } from '../helpers/sys.ts';
 import { TestAgent } from '../helpers/agent.ts';
@@ -20,10 +21,10 @@ const inPod = (agent: TestAgent, pod: string, cmd: string[], timeoutMs = 60_000)
 /**
  * One HTTP request per source port, in turn, each from a socket bound to that port (SO_REUSEADDR, so
  * an earlier connection's TIME_WAIT to another destination does not block the bind): one line per
- * port, `PORT FIRST-LINE-OF-REPLY MILLISECONDS` or `PORT error REASON`.
+ * port, `PORT BODY MILLISECONDS` (spaces in the body as `_`) or `PORT error EXCEPTION`.
  */
 const requestsFrom = async (agent: TestAgent, ip: string, ports: number[]): Promise<string[]> => {
-  const py = `import socket,sys,time
+  const py = `import socket,time
 for p in [${ports.join(',')}]:
   t=time.time();s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.settimeout(3)
   try:
