@@ -8,13 +8,21 @@ import * as ipv4 from '../wire/ipv4.ts';
 import * as icmp from '../wire/icmp.ts';
 import * as l4 from '../wire/l4.ts';
 import { ICMP_HLEN, IPPROTO_ICMP, IPPROTO_TCP, IPV4_MIN_HLEN, L4_PORTS_LEN } from '../wire/proto.ts';
-import { TCP_FLAG_FIN, TCP_FLAG_RST, TCP_FLAG_SYN } from '../wire/tcp.ts';
+import { TCP_FLAG_ACK, TCP_FLAG_FIN, TCP_FLAG_RST, TCP_FLAG_SYN } from '../wire/tcp.ts';
 import * as L from '../maps/cilium/ct.ts';
 import type { CtTimeouts } from './timeouts.ts';
 import { monoSeconds } from './clock.ts';
 import type { PacketTracer } from '../observe/trace/tracer.ts';
 
 const BOTH_CLOSING = L.CT_F_RX_CLOSING | L.CT_F_TX_CLOSING;
+
+/** A TCP SYN without ACK: the packet opens a connection. */
+export function tcpOpens(ctx: PacketContext): boolean {
+  return ctx.proto === IPPROTO_TCP && (ctx.tcpFlags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) === TCP_FLAG_SYN;
+}
+
+/** Cilium's ACTION_CREATE on ct_entry_closing(): a SYN on an entry either side began to close. */
+const reopens = (ctx: PacketContext, entryFlags: number): boolean => (entryFlags & BOTH_CLOSING) !== 0 && tcpOpens(ctx);
 
 export interface CtSizes {
   tcp: number;
@@ -71,10 +79,16 @@ export class Conntrack {
     this.map = map;
     this.setKey(ctx.saddr, ctx.daddr, ctx.sport, ctx.dport, ctx.proto, dir);
     let off = map.lookup(this.key, 0);
-    if (off >= 0) {
+    if (off >= 0 && !this.stale(off, ctx, dir)) {
       this.touch(off, ctx, true);
       if (ctx.traced) this.tracer!.ctLookup(ctx.saddr, ctx.daddr, ctx.sport, ctx.dport, ctx.proto, dir, L.CT_ESTABLISHED, dir, ct.revNat, ct.entryFlags);
       return L.CT_ESTABLISHED;
+    }
+    if (off >= 0) {
+      // The caller's create() reuses the entry for the new connection, with its own rev-NAT and flags.
+      this.noEntry(ct);
+      if (ctx.traced) this.tracer!.ctLookup(ctx.saddr, ctx.daddr, ctx.sport, ctx.dport, ctx.proto, dir, L.CT_NEW, dir, 0, 0);
+      return L.CT_NEW;
     }
     // ICMP echo ids stand in both port slots the same way in both directions: no swap.
     const echo = ctx.proto === IPPROTO_ICMP;
@@ -89,6 +103,10 @@ export class Conntrack {
       if (off < 0) {
         off = inOff;
         this.key[L.K_FLAGS] = L.TUPLE_F_IN;
+      } else if (dir === L.TUPLE_F_OUT && inOff >= 0) {
+        // Both ends are local: the replying pod's own ingress entry sees the reply too, so it
+        // closes with its connection instead of living out the established lifetime.
+        this.touch(inOff, ctx, false);
       }
     } else {
       this.key[L.K_FLAGS] = L.TUPLE_F_IN;
@@ -101,6 +119,18 @@ export class Conntrack {
     this.noEntry(ct);
     if (ctx.traced) this.tracer!.ctLookup(ctx.saddr, ctx.daddr, ctx.sport, ctx.dport, ctx.proto, dir, L.CT_NEW, dir, 0, 0);
     return L.CT_NEW;
+  }
+
+  /**
+   * An entry in the packet's own direction that belongs to an earlier connection: a SYN after that
+   * one closed, or (egress) a rev-NAT index other than the one lb4_local found for this packet —
+   * Cilium's "stale non-service entry" in bpf_lxc, e.g. a source port reused for a service after
+   * direct connections to its backend, or the other way round.
+   */
+  private stale(off: number, ctx: PacketContext, dir: number): boolean {
+    const v = this.map.view;
+    if (reopens(ctx, v.getUint16(off + L.V_FLAGS, true))) return true;
+    return dir === L.TUPLE_F_OUT && v.getUint16(off + L.V_REV_NAT, true) !== ctx.lb.revNat;
   }
 
   /** A miss: nothing found, a new connection worth reporting. */
@@ -179,7 +209,9 @@ export class Conntrack {
     const map = ctx.proto === IPPROTO_TCP ? this.tcp : this.any;
     this.map = map;
     this.setKey(ctx.saddr, ctx.daddr, ctx.sport, ctx.dport, ctx.proto, L.TUPLE_F_SERVICE);
-    const off = map.lookup(this.key, 0);
+    let off = map.lookup(this.key, 0);
+    // A SYN on a closed service entry is a new connection: lb4_local selects again (affinity first).
+    if (off >= 0 && reopens(ctx, map.view.getUint16(off + L.V_FLAGS, true))) off = -1;
     const ct = ctx.ct;
     ct.backendId = 0;
     if (off >= 0) {

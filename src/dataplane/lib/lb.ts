@@ -6,6 +6,7 @@ import { DROP_CT_CREATE_FAILED, DROP_NO_SERVICE, DROP_WRITE_ERROR } from '../dro
 import { native } from '../../native/index.ts';
 import { M_FLAGS, F_NEEDS_CSUM } from '../../native/meta.ts';
 import { CT_F_LB_LOOPBACK } from '../../maps/cilium/ct.ts';
+import { tcpOpens } from '../../conntrack/conntrack.ts';
 import { EVENT_TRACE_SOCK, XLATE_POST_FWD, XLATE_PRE_FWD, XLATE_PRE_REV } from '../events.ts';
 import { RW_DNAT, RW_SNAT } from '../../observe/trace/tracer.ts';
 import * as ipv4 from '../../wire/ipv4.ts';
@@ -25,8 +26,8 @@ export function lb4Local(ctx: PacketContext, dp: Datapath): number {
   if (ctx.traced) dp.tracer!.lbService(ctx.daddr, ctx.dport, ctx.proto, true, lb.svcCount, lb.revNat, lb.svcFlags);
   let id = dp.ct.lookupService(ctx);
   let fresh = false;
-  // An established connection keeps its backend even while it terminates; new ones pick again.
-  let ok = id !== 0 && dp.lb.lookupBackend(ctx, id, true);
+  // An established connection keeps its backend even while it terminates; a SYN picks again.
+  let ok = id !== 0 && dp.lb.lookupBackend(ctx, id, !tcpOpens(ctx));
   if (ctx.traced && id !== 0) dp.tracer!.lbBackend(id, ok, lb.backendAddr, lb.backendPort, true);
   if (!ok) {
     id = dp.lb.selectBackend(ctx, dp.ct.now);
