@@ -5,12 +5,13 @@ import { native } from '../native/index.ts';
 import { MapRegistry } from '../maps/index.ts';
 import { Datapath } from '../dataplane/datapath.ts';
 import { dumpEntries, formatterFor } from '../maps/cilium/index.ts';
-import type { AgentConfig } from '../control/config.ts';
+import { durationMs, type AgentConfig } from '../control/config.ts';
 import { openKVStore, type KVStore } from '../control/kvstore.ts';
 import { claimPodCidr, Ipam } from '../control/ipam.ts';
 import { formatCidr } from '../wire/ip-text.ts';
 import { setupHostDevice } from '../control/host.ts';
 import { EndpointManager } from '../control/endpoints.ts';
+import { BandwidthManager } from '../control/bandwidth.ts';
 import { IdentityAllocator } from '../identity/allocator.ts';
 import { timeoutsFromConfig } from '../conntrack/timeouts.ts';
 import { ctListLines } from '../maps/cilium/ct.ts';
@@ -46,6 +47,7 @@ export class Agent implements AgentFacade {
   private services!: ServiceManager;
   private dns?: ClusterDnsServer;
   private policy!: PolicyManager;
+  private bandwidth!: BandwidthManager;
   private identities?: IdentityAllocator;
   private proxies?: ProxyManager;
   private hostFd = -1;
@@ -73,6 +75,7 @@ export class Agent implements AgentFacade {
     // CT garbage collection in bounded slices: the datapath never waits for a full sweep.
     this.gcTimer = setInterval(() => this.dp.ct.gc(CT_GC_BUDGET), 1000);
     this.gcTimer.unref();
+    this.bandwidth = new BandwidthManager(this.dp.edt, cfg['enable-bandwidth-manager'], durationMs(cfg['bpf-bandwidth-horizon'])!, this.log);
     const cidr = await claimPodCidr(this.kv, this.nodeName, cfg['ipv4-pod-cidr'], cfg['cluster-pool-ipv4-cidr'], cfg['cluster-pool-ipv4-mask-size']);
     this.ipam = await Ipam.open(this.kv, this.nodeName, cidr);
     const host = await setupHostDevice(this.ipam.routerIP, formatCidr(cidr), cfg['service-cluster-ip-range'], cfg.mtu, cfg['enable-offloads']);
@@ -88,7 +91,10 @@ export class Agent implements AgentFacade {
           this.policy.regenerate();
         },
         enforcement: (id) => this.policy.enforcement(id),
-        onRemoved: (id) => this.policy.endpointRemoved(id),
+        onRemoved: (id) => {
+          this.policy.endpointRemoved(id);
+          this.bandwidth.removed(id);
+        },
       },
       this.kv, this.dp, this.ipam, identities, this.log,
     );
@@ -119,6 +125,10 @@ export class Agent implements AgentFacade {
         create: (spec) => this.endpointsMgr.create(spec),
         delete: (ns, name) => this.endpointsMgr.delete(ns, name),
         logPath: (ns, name) => this.endpointsMgr.podLogPath(ns, name),
+        annotated: (ns, name, annotations) => {
+          const pod = this.endpointsMgr.get(ns, name);
+          if (pod) this.bandwidth.apply(pod.endpointID, annotations);
+        },
       },
       services: this.services,
       policies: { import: (objects) => this.policy.import(objects), list: () => this.policy.list(), delete: (kind, ns, name) => this.policy.delete(kind, ns, name) },
@@ -175,6 +185,7 @@ export class Agent implements AgentFacade {
       },
       controllers: { total: 0, failing: 0 },
       proxyRedirects: this.proxies?.count ?? 0,
+      bandwidthManager: { status: this.bandwidth.statusText(this.cfg['node-ip']), ...this.bandwidth.stats() },
     };
   }
 

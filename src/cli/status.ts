@@ -39,7 +39,6 @@ export function formatStatus(s: AgentStatus, cfg: Config, verbose = false): stri
     lines.push(['Allocated addresses:', '']);
     for (const a of s.ipam.allocated) lines.push([`  ${a.ip} (${a.owner})`, '']);
   }
-  const bandwidth = on(cfg, 'enable-bandwidth-manager', false) ? 'EDT with BPF [CUBIC]' : 'Disabled';
   const masqCidr = val(cfg, 'ipv4-native-routing-cidr', val(cfg, 'cluster-pool-ipv4-cidr', s.ipam.cidr));
   const masq = on(cfg, 'enable-ipv4-masquerade', true)
     ? `${on(cfg, 'enable-bpf-masquerade', true) ? 'BPF' : 'IPTables'}${SP}${masqCidr} [IPv4: Enabled, IPv6: Disabled]`
@@ -47,7 +46,7 @@ export function formatStatus(s: AgentStatus, cfg: Config, verbose = false): stri
   lines.push(
     ['IPv4 BIG TCP:', 'Disabled'],
     ['IPv6 BIG TCP:', 'Disabled'],
-    ['BandwidthManager:', bandwidth],
+    ['BandwidthManager:', s.bandwidthManager?.status ?? 'Disabled'],
     ['Routing:', `Network: ${tunnel ? `Tunnel [${val(cfg, 'tunnel-protocol', 'vxlan')}]` : 'Native'}${SP}Host: BPF`],
     ['Attach Mode:', 'TUN'],
     ['Device Mode:', 'tun'],
@@ -90,8 +89,14 @@ function datapathLine(s: AgentStatus): string {
   const d = s.datapath;
   return formatKeyValues([
     ['Endpoints:', `${s.endpoints.ready}/${s.endpoints.total} ready`],
+    ...(s.bandwidthManager?.endpoints ? [edtLine(s.bandwidthManager)] : []),
     ['Datapath:', `${d.devices} devices, rx ${d.rxPackets} packets (${d.rxBytes} bytes), tx ${d.txPackets} packets (${d.txBytes} bytes), ${d.forwards} forwarded, ${d.drops} dropped`],
   ], WIDTH);
+}
+
+/** The bandwidth manager's queues: packets held for their departure time, and the pool memory they pin. */
+function edtLine(b: NonNullable<AgentStatus['bandwidthManager']>): [string, string] {
+  return ['EDT queues:', `${b.queuedPackets}/${b.capacityPackets} packets held (${Math.round(b.queuedBytes / 1024)} KiB) for ${b.endpoints} rate-limited endpoints`];
 }
 
 export async function statusCommand(args: ParsedArgs, client: AgentClient, io: Out): Promise<number> {

@@ -141,6 +141,8 @@ export interface AgentStatus {
   controllers: { total: number; failing: number };
   /** L7 proxy redirects (listeners) open now. */
   proxyRedirects?: number;
+  /** `BandwidthManager:` value, and how full the EDT queues are. */
+  bandwidthManager?: { status: string; endpoints: number; queuedPackets: number; queuedBytes: number; capacityPackets: number };
 }
 
 /** The packet an event is about, decoded (for flows and filters). */

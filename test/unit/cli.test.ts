@@ -248,6 +248,7 @@ const STATUS: AgentStatus = {
   ipam: { cidr: '172.20.0.0/24', allocated: [{ ip: '172.20.0.106', owner: 'router' }, { ip: '172.20.0.10', owner: 'default/xwing' }, { ip: '172.20.0.11', owner: 'health' }] },
   routerIP: '172.20.0.106', routingMode: 'tunnel', endpoints: { total: 3, ready: 3 }, maps: [],
   datapath: { devices: 3, rxPackets: 10, rxBytes: 1000, txPackets: 9, txBytes: 900, drops: 1, forwards: 8 }, controllers: { total: 35, failing: 0 },
+  bandwidthManager: { status: 'EDT with BPF [CUBIC] [eth1]', endpoints: 1, queuedPackets: 3, queuedBytes: 3 * 65664, capacityPackets: 48 },
 };
 
 describe('status formatting (REFERENCE.md)', () => {
@@ -275,7 +276,8 @@ describe('status formatting (REFERENCE.md)', () => {
     }
     expect(out).toContain('KubeProxyReplacement:   True   [192.168.10.100 (Direct Routing)]');
     expect(out).toContain('Masquerading:           BPF   172.20.0.0/16 [IPv4: Enabled, IPv6: Disabled]');
-    expect(out).toContain('BandwidthManager:       EDT with BPF [CUBIC]');
+    expect(out).toContain('BandwidthManager:       EDT with BPF [CUBIC] [eth1]');
+    expect(out).toContain('EDT queues:             3/48 packets held (192 KiB) for 1 rate-limited endpoints');
     expect(out).toContain('KVStore:                Ok   local');
     expect(out).toContain('Kubernetes:             Disabled');
     expect(out).toContain('Controller Status:      35/35 healthy');

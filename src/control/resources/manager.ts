@@ -16,6 +16,10 @@ import {
   type Manifest, type PodSpecManifest,
 } from './convert.ts';
 import { loadWorkloadFor, type WorkloadFor } from './workloads.ts';
+import { bandwidthAnnotationProblem } from '../bandwidth.ts';
+
+const sameExceptAnnotations = (a: Manifest, b: Manifest) =>
+  canonical({ ...a, metadata: { ...a.metadata, annotations: undefined } }) === canonical({ ...b, metadata: { ...b.metadata, annotations: undefined } });
 
 export interface ResourceDeps {
   node: string;
@@ -26,6 +30,8 @@ export interface ResourceDeps {
     create(spec: PodSpec): Promise<Pod>;
     delete(namespace: string, name: string): Promise<void>;
     logPath(namespace: string, name: string): string | undefined;
+    /** A running pod has these annotations (started, or changed in place). */
+    annotated?(namespace: string, name: string, annotations: Record<string, string>): void;
   };
   services: {
     list(): Service[];
@@ -156,6 +162,9 @@ export class ResourceManager implements ResourceApi {
         if (spec.nodeName !== undefined && spec.nodeName !== this.d.node) fail(`${path}.nodeName`, `node "${spec.nodeName}" is not this node (${this.d.node}): apply it to that node's agent (--node ${spec.nodeName}), or remove nodeName`);
         const w = resolveWorkload(this.workloadFor, spec.containers[0]);
         if ('error' in w) fail(`${path}.containers[0].image`, w.error);
+        const meta = info.kind === 'Pod' ? { m: m.metadata, path: 'metadata' } : { m: (m.spec as { template: { metadata?: Manifest['metadata'] } }).template.metadata, path: 'spec.template.metadata' };
+        const bw = bandwidthAnnotationProblem(meta.m?.annotations);
+        if (bw) fail(`${meta.path}.annotations[${bw.key}]`, bw.reason);
       }
     }
     return items;
@@ -225,6 +234,12 @@ export class ResourceManager implements ResourceApi {
       case 'Pod': {
         const live = this.livePod(ns!, name);
         if (same && (live || (old as PodRecord).pending)) return 'unchanged';
+        // Annotations of a running pod change in place (a new bandwidth limit applies live); anything else replaces it.
+        if (live && old && sameExceptAnnotations(old.manifest, m)) {
+          await this.save('Pod', key, { ...old, manifest: m });
+          this.d.pods.annotated?.(ns!, name, m.metadata.annotations ?? {});
+          return 'configured';
+        }
         // Pods are immutable: a changed one is replaced.
         const existed = old !== undefined || live !== undefined;
         if (live) await this.d.pods.delete(ns!, name);
@@ -268,6 +283,7 @@ export class ResourceManager implements ResourceApi {
       return;
     }
     await this.d.pods.create(toPodSpec(m, this.workloadFor));
+    this.d.pods.annotated?.(m.metadata.namespace ?? 'default', m.metadata.name, m.metadata.annotations ?? {});
     if (rec.pending) {
       delete rec.pending;
       await this.save('Pod', key, rec);
