@@ -46,6 +46,7 @@ function edtSchedDeparture(ctx: PacketContext, dp: Datapath): number {
   const verdict = dp.edt.schedule(ctx, performance.now());
   if (verdict === EDT_SEND) return CTX_ACT_REDIRECT;
   if (verdict === EDT_QUEUED) return CTX_ACT_QUEUED;
+  ctx.direction = DIR_EGRESS; // the pod's egress, also when its destination pod's ingress already ran
   return dp.drop(ctx, R.DROP_EDT_HORIZON);
 }
 
