@@ -214,7 +214,9 @@ export class Agent implements AgentFacade {
   }
 
   getEndpoint(id: number): Endpoint | undefined {
-    return this.listEndpoints().find((e) => e.id === id);
+    const ep = this.listEndpoints().find((e) => e.id === id);
+    const limit = this.bandwidth.limitOf(id);
+    return ep && limit ? { ...ep, egressBandwidth: limit } : ep;
   }
 
   listMaps(): MapSummary[] {

@@ -4,6 +4,7 @@
 import { networkInterfaces } from 'node:os';
 import type { EdtStats } from '../dataplane/lib/edt.ts';
 import type { Logger } from './log.ts';
+import { formatBitRate } from '../maps/cilium/throttle.ts';
 
 export const EGRESS_BANDWIDTH = 'kubernetes.io/egress-bandwidth';
 export const INGRESS_BANDWIDTH = 'kubernetes.io/ingress-bandwidth';
@@ -51,6 +52,8 @@ export interface EdtControl {
   setRate(ep: number, bitsPerSec: number, horizonMs: number): void;
   clearRate(ep: number): void;
   removeEndpoint(ep: number): void;
+  clearAll(): void;
+  rateOf(ep: number): number;
   stats(): EdtStats;
 }
 
@@ -66,7 +69,10 @@ export class BandwidthManager {
     readonly enabled: boolean,
     private readonly horizonMs: number,
     private readonly log: Logger,
-  ) {}
+  ) {
+    // Limits a previous agent left in cilium_throttle stay only while the manager is on.
+    if (!enabled) edt.clearAll();
+  }
 
   /** A pod started or its annotations changed: its endpoint gets the annotated rate, or none. */
   apply(endpointId: number, annotations: Record<string, string> | undefined): void {
@@ -83,6 +89,12 @@ export class BandwidthManager {
   /** The endpoint is gone. */
   removed(endpointId: number): void {
     this.edt.removeEndpoint(endpointId);
+  }
+
+  /** The endpoint's egress limit as the annotation reads (10M), or undefined. */
+  limitOf(endpointId: number): string | undefined {
+    const bps = this.edt.rateOf(endpointId);
+    return bps > 0 ? formatBitRate(bps) : undefined;
   }
 
   /** `status`'s BandwidthManager value. */

@@ -104,6 +104,8 @@ export interface Endpoint {
   policyIngress: 'Enabled' | 'Disabled';
   policyEgress: 'Enabled' | 'Disabled';
   isHost: boolean;
+  /** kubernetes.io/egress-bandwidth in force (bandwidth manager), e.g. 10M. */
+  egressBandwidth?: string;
 }
 
 export interface MapSummary {

@@ -122,6 +122,7 @@ describe.skipIf(!root)('bandwidth manager: EDT pacing from kubernetes.io/egress-
     const id = (await lab.pod('netperf-server')).status.endpointID;
     const list = await lab.cli('bpf', 'bandwidth', 'list');
     expect(list.stdout).toBe(`IDENTITY   EGRESS BANDWIDTH (BitsPerSec)\n${String(id).padEnd(8)}   10M\n`);
+    expect(JSON.parse((await lab.cli('endpoint', 'get', String(id))).stdout)).toMatchObject({ id, podName: 'default/netperf-server', egressBandwidth: '10M' });
   });
 
   it('netperf -t TCP_MAERTS measures 0.85-1.0 of 10M and prints netperf\'s table', async () => {

@@ -11,6 +11,8 @@ import type { PacketContext } from '../context.ts';
 
 /** Packets one endpoint may hold: bounds the pool slots (and memory) a limited pod can take from others. */
 export const EDT_QUEUE_PACKETS = 48;
+/** Share of the slot pool all queues together may hold: the readers of unlimited pods always find slots. */
+const POOL_SHARE = 0.5;
 /** A queued packet this close to its departure leaves with the timer's batch (Node timers have 1 ms steps). */
 const TIMER_SLACK_MS = 1;
 /** Verdict of schedule(): the packet leaves with the batch. */
@@ -57,8 +59,10 @@ export class Edt {
   private readonly tx = new Int32Array(4 * EDT_QUEUE_PACKETS);
   private queued = 0;
   private queuedBytes = 0;
+  private readonly maxHeld: number;
 
   constructor(private readonly map: HashMap, private readonly pool: SlotPool, private readonly onWriteError: (bytes: number) => void) {
+    this.maxHeld = Math.floor(pool.slots * POOL_SHARE);
     // Limits outlive an agent restart; departure times of the previous agent are on another clock.
     this.map.forEach((k, v) => {
       const view = this.map.view;
@@ -115,10 +119,22 @@ export class Edt {
     }
   }
 
+  /** Removes every limit and drops every held packet (the bandwidth manager is off). */
+  clearAll(): void {
+    for (const q of this.queues) if (q) this.removeEndpoint(q.ep);
+    this.map.clear();
+  }
+
+  /** `ep`'s rate in bits/s, 0 when it has none. */
+  rateOf(ep: number): number {
+    const off = this.entry(ep);
+    return off < 0 ? 0 : this.map.view.getFloat64(off + TH_BPS, true);
+  }
+
   stats(): EdtStats {
     let endpoints = 0;
     for (const q of this.queues) if (q) endpoints++;
-    return { endpoints, queuedPackets: this.queued, queuedBytes: this.queuedBytes, capacityPackets: endpoints * EDT_QUEUE_PACKETS };
+    return { endpoints, queuedPackets: this.queued, queuedBytes: this.queuedBytes, capacityPackets: Math.min(endpoints * EDT_QUEUE_PACKETS, this.maxHeld) };
   }
 
   // ---- the hot path ----------------------------------------------------------------------------
@@ -143,7 +159,7 @@ export class Edt {
       v.setFloat64(off + TH_T_LAST, now, true);
       return EDT_SEND;
     }
-    if (tNext - now >= v.getFloat64(off + TH_HORIZON, true) || q.count === EDT_QUEUE_PACKETS) return EDT_DROP;
+    if (tNext - now >= v.getFloat64(off + TH_HORIZON, true) || q.count === EDT_QUEUE_PACKETS || this.queued >= this.maxHeld) return EDT_DROP;
     const verdict = this.push(q, ctx, tNext);
     if (verdict === EDT_QUEUED) {
       v.setFloat64(off + TH_T_LAST, tNext, true);

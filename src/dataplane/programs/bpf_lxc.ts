@@ -2,7 +2,8 @@
 // the rest run through the pod's program array (cilium_calls_<id>):
 //   cil_from_container → tail_handle_ipv4 (source check, service DNAT) → tail_ipv4_ct_egress
 //   (CT, reverse NAT of replies) → handle_ipv4_from_lxc (egress policy, CT create, routing) →
-//   tail_ipv4_to_endpoint in the destination pod's array, or the host (bpf_host's cil_to_host).
+//   tail_ipv4_to_endpoint in the destination pod's array, or the host (bpf_host's cil_to_host);
+//   a rate-limited pod's packets then leave at their EDT departure time (edtSchedDeparture).
 // Into a pod from the host: cil_to_container → tail_ipv4_policy. Both ingress paths run
 // ipv4Policy (CT, ingress policy, L7 redirect) and end in redirectToEndpoint.
 import { CTX_ACT_OK, CTX_ACT_QUEUED, CTX_ACT_REDIRECT, DIR_EGRESS, DIR_INGRESS, type PacketContext } from '../context.ts';
