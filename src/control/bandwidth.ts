@@ -1,6 +1,7 @@
 // The bandwidth manager's control side: the kubernetes.io/egress-bandwidth pod annotation (a
 // Kubernetes quantity in bits per second) becomes the endpoint's rate in cilium_throttle, set when
 // the pod starts and changed in place when its annotation changes.
+import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import type { EdtStats } from '../dataplane/lib/edt.ts';
 import type { Logger } from './log.ts';
@@ -57,10 +58,16 @@ export interface EdtControl {
   stats(): EdtStats;
 }
 
-/** The device holding the node's IP (the native device Cilium names in its status line), or ''. */
+/** The native device Cilium names in its status line: the one holding the node IP, else the default route's, else ''. */
 export function nativeDevice(nodeIP: string): string {
-  for (const [name, addrs] of Object.entries(networkInterfaces())) if (addrs?.some((a) => a.address === nodeIP)) return name;
-  return '';
+  for (const [name, addrs] of Object.entries(networkInterfaces())) if (nodeIP && addrs?.some((a) => a.address === nodeIP)) return name;
+  try {
+    // /proc/net/route: Iface Destination Gateway …; the default route has destination 00000000.
+    const line = readFileSync('/proc/net/route', 'utf8').split('\n').slice(1).find((l) => l.split('\t')[1] === '00000000');
+    return line?.split('\t')[0] ?? '';
+  } catch {
+    return '';
+  }
 }
 
 export class BandwidthManager {
