@@ -136,9 +136,16 @@ describe.skipIf(!root)('bandwidth manager: EDT pacing from kubernetes.io/egress-
 
   it('re-applying the running pod with 5M and then 20M changes the limit live, without a restart', async () => {
     const before = await lab.pod('netperf-server');
-    for (const [text, limit] of [['5M', 5], ['20M', 20]] as const) {
-      const r = await lab.cli('apply', '-f', file(`server-${text}.yaml`, manifest({ [EGRESS]: text })));
-      expect(r.stdout).toBe('pod/netperf-server configured\n');
+    const bin = join(repo, 'bin', 'ciliary');
+    // The seed's own step first: the running pod read back as JSON, edited, applied again.
+    const seedStep = (from: string, to: string) =>
+      run('sh', ['-c', `'${bin}' --socket '${lab.agent.socket}' get pod netperf-server -o json | sed -e 's|${from}|${to}|g' | '${bin}' --socket '${lab.agent.socket}' apply -f -`]);
+    for (const [text, limit, apply] of [
+      ['5M', 5, () => seedStep('10M', '5M')],
+      ['20M', 20, () => lab.cli('apply', '-f', file('server-20M.yaml', manifest({ [EGRESS]: '20M' })))],
+    ] as const) {
+      const r = await apply();
+      expect(r.stdout, r.stderr).toBe('pod/netperf-server configured\n');
       expect((await lab.cli('bpf', 'bandwidth', 'list')).stdout).toContain(`   ${text}\n`);
       const { mbps } = await lab.netperf('netperf-server');
       expect(mbps, text).toBeGreaterThanOrEqual(0.85 * limit);
@@ -153,6 +160,15 @@ describe.skipIf(!root)('bandwidth manager: EDT pacing from kubernetes.io/egress-
     const [limited, free] = await Promise.all([lab.netperf('netperf-server'), lab.netperf('neighbour-server')]);
     expect(limited.mbps).toBeLessThanOrEqual(20);
     expect(free.mbps).toBeGreaterThan(10 * 20);
+  }, 60_000);
+
+  it('an agent restart keeps the limit and the pacing', async () => {
+    await lab.agent.kill();
+    await lab.agent.start();
+    expect((await lab.cli('bpf', 'bandwidth', 'list')).stdout).toContain('   20M\n');
+    const { mbps } = await lab.netperf('netperf-server', 2);
+    expect(mbps).toBeGreaterThanOrEqual(0.8 * 20);
+    expect(mbps).toBeLessThanOrEqual(20);
   }, 60_000);
 
   it('bad values are refused at apply, naming the annotation; removing it removes the limit', async () => {

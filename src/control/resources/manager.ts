@@ -12,14 +12,11 @@ import { BUILTIN_NAMESPACES, kindFromName, kindInfo, type KindInfo, type KindNam
 import { FieldError, selectorMatches, validateManifest } from './validate.ts';
 import { tryParseCidr, tryParseIPv4 } from '../../wire/ip-text.ts';
 import {
-  canonical, podManifestOf, randomSuffix, replicaManifest, resolveWorkload, serviceManifestOf, templateHash, toPodSpec, toServiceSpec,
+  annotationsOnlyChange, canonical, podManifestOf, randomSuffix, withAnnotations, replicaManifest, resolveWorkload, serviceManifestOf, templateHash, toPodSpec, toServiceSpec,
   type Manifest, type PodSpecManifest,
 } from './convert.ts';
 import { loadWorkloadFor, type WorkloadFor } from './workloads.ts';
 import { bandwidthAnnotationProblem } from '../bandwidth.ts';
-
-const sameExceptAnnotations = (a: Manifest, b: Manifest) =>
-  canonical({ ...a, metadata: { ...a.metadata, annotations: undefined } }) === canonical({ ...b, metadata: { ...b.metadata, annotations: undefined } });
 
 export interface ResourceDeps {
   node: string;
@@ -235,8 +232,8 @@ export class ResourceManager implements ResourceApi {
         const live = this.livePod(ns!, name);
         if (same && (live || (old as PodRecord).pending)) return 'unchanged';
         // Annotations of a running pod change in place (a new bandwidth limit applies live); anything else replaces it.
-        if (live && old && sameExceptAnnotations(old.manifest, m)) {
-          await this.save('Pod', key, { ...old, manifest: m });
+        if (live && old && annotationsOnlyChange(old.manifest, m)) {
+          await this.save('Pod', key, { ...old, manifest: withAnnotations(old.manifest, m.metadata.annotations) });
           this.d.pods.annotated?.(ns!, name, m.metadata.annotations ?? {});
           return 'configured';
         }
