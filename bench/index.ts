@@ -7,6 +7,7 @@ import { benchServices } from './services.ts';
 import { benchTrace } from './trace.ts';
 import { benchL7 } from './l7.ts';
 import { benchLatency } from './latency.ts';
+import { benchBandwidth } from './bandwidth.ts';
 import { cleanup, round } from './lib.ts';
 
 type Result = Record<string, number>;
@@ -25,6 +26,7 @@ const SUITES: Record<string, (acc: Result) => Promise<Result>> = {
   trace: () => benchTrace(),
   l7: () => benchL7(),
   latency: () => benchLatency(),
+  bandwidth: () => benchBandwidth(),
 };
 
 async function main(): Promise<void> {

@@ -4,13 +4,14 @@ import { native } from '../native/index.ts';
 import type { MapRegistry } from '../maps/index.ts';
 import { Datapath } from '../dataplane/datapath.ts';
 import { dumpEntries, formatterFor } from '../maps/cilium/index.ts';
-import type { AgentConfig } from '../control/config.ts';
+import { durationMs, type AgentConfig } from '../control/config.ts';
 import type { KVStore } from '../control/kvstore.ts';
 import { claimPodCidr, Ipam } from '../control/ipam.ts';
 import { formatCidr, parseIPv4 } from '../wire/ip-text.ts';
 import { linuxPlatform, type AgentPlatform } from './platform.ts';
 import { EndpointManager } from '../control/endpoints.ts';
 import { NODE_LEASE_TTL, nodeLabels, registerNode } from '../control/nodes.ts';
+import { BandwidthManager } from '../control/bandwidth.ts';
 import { IdentityAllocator } from '../identity/allocator.ts';
 import { timeoutsFromConfig } from '../conntrack/timeouts.ts';
 import { ctListLines } from '../maps/cilium/ct.ts';
@@ -50,6 +51,7 @@ export class Agent implements AgentFacade {
   private services!: ServiceManager;
   private dns?: ClusterDnsServer;
   private policy!: PolicyManager;
+  private bandwidth!: BandwidthManager;
   private identities?: IdentityAllocator;
   private proxies?: ProxyManager;
   private hostFd = -1;
@@ -79,6 +81,7 @@ export class Agent implements AgentFacade {
     // CT garbage collection in bounded slices: the datapath never waits for a full sweep.
     this.gcTimer = setInterval(() => this.dp.ct.gc(CT_GC_BUDGET), 1000);
     this.gcTimer.unref();
+    this.bandwidth = new BandwidthManager(this.dp.edt, cfg['enable-bandwidth-manager'], durationMs(cfg['bpf-bandwidth-horizon'])!, this.log);
     const cidr = await claimPodCidr(this.kv, this.nodeName, cfg['ipv4-pod-cidr'], cfg['cluster-pool-ipv4-cidr'], cfg['cluster-pool-ipv4-mask-size']);
     this.ipam = await Ipam.open(this.kv, this.nodeName, cidr);
     // One lease for this node: its registration and its identity claims end with it.
@@ -100,7 +103,10 @@ export class Agent implements AgentFacade {
           await this.multiNode?.publish(this.endpointsMgr.list(), this.endpointsMgr.endpoints());
         },
         enforcement: (id) => this.policy.enforcement(id),
-        onRemoved: (id) => this.policy.endpointRemoved(id),
+        onRemoved: (id) => {
+          this.policy.endpointRemoved(id);
+          this.bandwidth.removed(id);
+        },
       },
       this.kv, this.dp, this.ipam, identities, this.log,
     );
@@ -140,6 +146,10 @@ export class Agent implements AgentFacade {
         create: (spec) => this.endpointsMgr.create(spec),
         delete: (ns, name) => this.endpointsMgr.delete(ns, name),
         logPath: (ns, name) => this.endpointsMgr.podLogPath(ns, name),
+        annotated: (ns, name, annotations) => {
+          const pod = this.endpointsMgr.get(ns, name);
+          if (pod) this.bandwidth.apply(pod.endpointID, annotations);
+        },
       },
       services: this.services,
       policies: { import: (objects) => this.policy.import(objects), list: () => this.policy.list(), delete: (kind, ns, name) => this.policy.delete(kind, ns, name) },
@@ -204,6 +214,7 @@ export class Agent implements AgentFacade {
       ipam: { cidr: formatCidr(this.ipam.cidr), allocated: this.ipam.allocated },
       routerIP: this.ipam.routerIP,
       features: this.features(),
+      ...(this.cfg['enable-bandwidth-manager'] ? { edtQueues: this.bandwidth.stats() } : {}),
       endpoints: { total: eps.length, ready: eps.filter((e) => e.state === 'ready').length },
       maps: this.listMaps(),
       datapath: {
@@ -224,6 +235,7 @@ export class Agent implements AgentFacade {
       backendSelection: maglev ? { algorithm: 'maglev', maglevTableSize: this.dp.lb.maglevSize } : { algorithm: 'random' },
       ...(this.proxies ? { proxy: { redirects: this.proxies.count, ports: '10000-20000' } } : {}),
       hubble: this.hubble !== undefined,
+      bandwidthManager: this.bandwidth.statusText(this.cfg['node-ip']),
     };
   }
 
@@ -248,7 +260,9 @@ export class Agent implements AgentFacade {
   }
 
   getEndpoint(id: number): Endpoint | undefined {
-    return this.listEndpoints().find((e) => e.id === id);
+    const ep = this.listEndpoints().find((e) => e.id === id);
+    const limit = this.bandwidth.limitOf(id);
+    return ep && limit ? { ...ep, egressBandwidth: limit } : ep;
   }
 
   listMaps(): MapSummary[] {

@@ -12,6 +12,7 @@ import { IPCACHE_MAP } from '../maps/cilium/ipcache.ts';
 import { formatMetricsList, METRICS_MAP, type MetricsKey, type MetricsValue } from '../maps/cilium/metrics.ts';
 import { PROXY_MAP } from '../maps/cilium/proxy.ts';
 import { TUNNEL_MAP } from '../maps/cilium/tunnel.ts';
+import { THROTTLE_MAP } from '../maps/cilium/throttle.ts';
 import type { Out } from './pods.ts';
 import { addressOrder, formatTable } from './table.ts';
 
@@ -21,6 +22,7 @@ export const BPF_LISTS: Record<string, { map: string; titles: [string, string] }
   ipcache: { map: IPCACHE_MAP, titles: ['IP PREFIX/ADDRESS', 'IDENTITY'] },
   proxy: { map: PROXY_MAP, titles: ['CLIENT', 'REDIRECT'] },
   tunnel: { map: TUNNEL_MAP, titles: ['TUNNEL', 'VALUE'] },
+  bandwidth: { map: THROTTLE_MAP, titles: ['IDENTITY', 'EGRESS BANDWIDTH (BitsPerSec)'] },
 };
 
 /** Two-column listing as cilium's TablePrinter: sorted keys, header, one line per entry. */

@@ -7,6 +7,7 @@ import { bool, checkFlags, str, type ParsedArgs } from './args.ts';
 import type { AgentClient } from './client.ts';
 import { CliError, UsageError } from './errors.ts';
 import { formatTable } from './table.ts';
+import { STANDIN_BIN } from '../workloads/images.ts';
 
 export interface Out {
   out(s: string): void;
@@ -167,7 +168,9 @@ export async function execCommand(args: ParsedArgs, client: AgentClient): Promis
   if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}": the command goes after --`);
   if (!args.rest?.length) throw new UsageError('exec needs a command after --: ciliary exec POD -- COMMAND ARGS...');
   const pod = await client.get<Pod>(podPath(str(args, 'namespace') ?? 'default', name));
-  const child = spawn('ip', ['netns', 'exec', pod.netns, ...podHostnameWrapper(pod), ...args.rest], { stdio: 'inherit' });
+  // The seeds' tools missing on the host (netperf) resolve to ciliary's stand-ins, after the host's own.
+  const env = { ...process.env, PATH: `${process.env.PATH ?? '/usr/bin:/bin'}:${STANDIN_BIN}` };
+  const child = spawn('ip', ['netns', 'exec', pod.netns, ...podHostnameWrapper(pod), ...args.rest], { stdio: 'inherit', env });
   // Ctrl-C reaches the child through the terminal; we stay to report its exit status.
   const ignore = () => {};
   const forward = (sig: NodeJS.Signals) => child.kill(sig);

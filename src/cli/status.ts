@@ -84,8 +84,14 @@ function datapathLine(s: AgentStatus): string {
   const d = s.datapath;
   return formatKeyValues([
     ['Endpoints:', `${s.endpoints.ready}/${s.endpoints.total} ready`],
+    ...(s.edtQueues?.endpoints ? [edtLine(s.edtQueues)] : []),
     ['Datapath:', `${d.devices} devices, rx ${d.rxPackets} packets (${d.rxBytes} bytes), tx ${d.txPackets} packets (${d.txBytes} bytes), ${d.forwards} forwarded, ${d.drops} dropped`],
   ], WIDTH);
+}
+
+/** The bandwidth manager's queues: packets held for their departure time, and the pool memory they pin. */
+function edtLine(b: NonNullable<AgentStatus['edtQueues']>): [string, string] {
+  return ['EDT queues:', `${b.queuedPackets}/${b.capacityPackets} packets held (${Math.round(b.queuedBytes / 1024)} KiB) for ${b.endpoints} rate-limited endpoints`];
 }
 
 export async function statusCommand(args: ParsedArgs, client: AgentClient, io: Out): Promise<number> {

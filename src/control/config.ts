@@ -61,6 +61,7 @@ export interface AgentConfig {
   'bpf-ct-timeout-service-tcp': number;
   'bpf-ct-timeout-service-any': number;
   'enable-bandwidth-manager': boolean;
+  'bpf-bandwidth-horizon': string;
   kvstore: '' | 'local' | 'etcd';
   'kvstore-opt': Record<string, string>;
   mtu: number;
@@ -79,7 +80,8 @@ type Kind =
   | { type: 'number'; min: number; max: number }
   | { type: 'boolean' }
   | { type: 'enum'; values: readonly string[] }
-  | { type: 'map' };
+  | { type: 'map' }
+  | { type: 'duration' }; // Go's time.Duration text: 2s, 500ms, 1m30s
 
 export interface KeySpec {
   key: ConfigKey;
@@ -152,6 +154,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'bpf-ct-timeout-service-tcp', kind: num(1, U32), default: 21600, help: 'seconds: service TCP' },
   { key: 'bpf-ct-timeout-service-any', kind: num(1, U32), default: 60, help: 'seconds: service non-TCP' },
   { key: 'enable-bandwidth-manager', kind: bool, default: false, help: 'enforce kubernetes.io/egress-bandwidth' },
+  { key: 'bpf-bandwidth-horizon', kind: { type: 'duration' }, default: '2s', help: 'bandwidth manager: packets due later than this are dropped (EDT horizon)' },
   { key: 'kvstore', kind: oneOf('', 'local', 'etcd'), default: '', help: "state store: '' or local (a file in state-dir) or etcd" },
   { key: 'kvstore-opt', kind: { type: 'map' }, default: {}, help: 'kvstore options, e.g. etcd.address=http://host:2379' },
   { key: 'mtu', kind: num(68, 65535), default: 1500, help: 'MTU of pod devices' },
@@ -313,6 +316,11 @@ function coerce(spec: KeySpec, value: unknown, where: string): unknown {
       if (!k.values.includes(s)) throw bad(`is not one of ${k.values.map((v) => (v === '' ? "''" : v)).join(', ')}`);
       return s;
     }
+    case 'duration': {
+      const s = value === null ? '' : String(value).trim();
+      if (durationMs(s) === undefined) throw bad('is not a duration such as 2s or 500ms');
+      return s;
+    }
     case 'map': {
       if (value === null) return {};
       if (typeof value === 'string') return parseKeyValues(value, bad);
@@ -325,6 +333,16 @@ function coerce(spec: KeySpec, value: unknown, where: string): unknown {
       return out;
     }
   }
+}
+
+const DURATION_UNITS_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60000, h: 3600000 };
+
+/** Go's time.Duration text (`2s`, `1.5ms`, `1m30s`) in milliseconds; undefined when it is not one or not positive. */
+export function durationMs(s: string): number | undefined {
+  if (!/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(s)) return undefined;
+  let ms = 0;
+  for (const [, n, , unit] of s.matchAll(/(\d+(\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(n) * DURATION_UNITS_MS[unit];
+  return ms > 0 ? ms : undefined;
 }
 
 /** `a=1,b=2` → {a:'1', b:'2'} (how Cilium's map flags are written). */

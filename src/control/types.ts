@@ -104,6 +104,8 @@ export interface Endpoint {
   policyIngress: 'Enabled' | 'Disabled';
   policyEgress: 'Enabled' | 'Disabled';
   isHost: boolean;
+  /** kubernetes.io/egress-bandwidth in force (bandwidth manager), e.g. 10M. */
+  egressBandwidth?: string;
 }
 
 export interface MapSummary {
@@ -159,6 +161,8 @@ export interface AgentStatus {
     drops: number; forwards: number;
   };
   controllers: { total: number; failing: number };
+  /** How full the bandwidth manager's EDT queues are (when it runs). */
+  edtQueues?: { endpoints: number; queuedPackets: number; queuedBytes: number; capacityPackets: number };
 }
 
 /** The packet an event is about, decoded (for flows and filters). */

@@ -7,6 +7,7 @@ import * as M from '../native/meta.ts';
 export const CTX_ACT_OK = 0; // hand to the host stack (through cilium_host)
 export const CTX_ACT_DROP = 2;
 export const CTX_ACT_REDIRECT = 7; // write to ctx.outFd
+export const CTX_ACT_QUEUED = 4; // TC_ACT_STOLEN: an EDT queue holds the packet and writes it later
 
 /** Metric / event directions as Cilium's METRIC_INGRESS / METRIC_EGRESS. */
 export const DIR_INGRESS = 1;

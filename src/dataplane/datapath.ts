@@ -6,7 +6,7 @@ import { VNET_HDR_LEN } from '../native/meta.ts';
 import { BATCH, DEFAULT_POOL_SLOTS } from '../native/pool.ts';
 import { DeviceIo } from './io.ts';
 import type { ArrayMap, HashMap, LpmTrieMap, MapRegistry } from '../maps/index.ts';
-import { PacketContext, CTX_ACT_DROP, CTX_ACT_REDIRECT, DIR_EGRESS, DIR_INGRESS } from './context.ts';
+import { PacketContext, CTX_ACT_DROP, CTX_ACT_QUEUED, CTX_ACT_REDIRECT, DIR_EGRESS, DIR_INGRESS } from './context.ts';
 import { MAX_TAIL_CALLS } from './calls.ts';
 import { DROP_MISSED_TAIL_CALL, DROP_UNROUTABLE, DROP_WRITE_ERROR } from './drop-reasons.ts';
 import { MonitorRing, EVENT_DROP, EVENT_TRACE } from './events.ts';
@@ -22,6 +22,7 @@ import { monoSeconds } from '../conntrack/clock.ts';
 import { LoadBalancer, type LbSizes } from '../nat/lb.ts';
 import { PolicyLookup } from './lib/policy.ts';
 import { ProxyRedirects } from './lib/proxy.ts';
+import { Edt } from './lib/edt.ts';
 import * as P from '../maps/cilium/policy.ts';
 import type { PacketTracer } from '../observe/trace/tracer.ts';
 
@@ -72,6 +73,8 @@ export class Datapath {
   readonly policy: Array<LpmTrieMap | undefined> = [];
   readonly policyLookup = new PolicyLookup();
   readonly proxy: ProxyRedirects;
+  /** Bandwidth manager: EDT queues of rate-limited endpoints (cilium_throttle). */
+  readonly edt: Edt;
   readonly epFd = new Int32Array(MAX_ENDPOINTS).fill(-1);
   readonly epIp = new Uint32Array(MAX_ENDPOINTS);
   readonly epIdentity = new Uint32Array(MAX_ENDPOINTS);
@@ -101,6 +104,7 @@ export class Datapath {
     this.ct = new Conntrack(registry, opts.ct, opts.ctTimeouts);
     this.lb = new LoadBalancer(registry, opts.lb);
     this.proxy = new ProxyRedirects(registry, 65536);
+    this.edt = new Edt(registry.open(specs[3] as never) as HashMap, this.io.pool, (len) => this.count(DROP_WRITE_ERROR, DIR_EGRESS, len - VNET_HDR_LEN));
   }
 
   // ---- device attachment (control plane) -----------------------------------------------------
@@ -115,6 +119,7 @@ export class Datapath {
 
   detach(epId: number): void {
     this.io.detach(epId);
+    if (this.epFd[epId] >= 0) this.edt.forgetDevice(this.epFd[epId]);
     this.epFd[epId] = -1;
     this.hooks[epId] = unattached;
   }
@@ -174,12 +179,14 @@ export class Datapath {
       if (this.tracer !== null && this.tracer.match(ctx)) ctx.traced = true;
       ctx.calls = this.calls[ctx.srcEp] ?? null;
       const verdict = this.hooks[ctx.srcEp](ctx, this);
-      if (verdict === CTX_ACT_REDIRECT && ctx.outFd >= 0) {
-        const t = n * 4;
-        this.tx[t] = ctx.outFd;
-        this.tx[t + 1] = ctx.off;
-        this.tx[t + 2] = ctx.len;
-        n++;
+      if ((verdict === CTX_ACT_REDIRECT && ctx.outFd >= 0) || verdict === CTX_ACT_QUEUED) {
+        if (verdict === CTX_ACT_REDIRECT) {
+          const t = n * 4;
+          this.tx[t] = ctx.outFd;
+          this.tx[t + 1] = ctx.off;
+          this.tx[t + 2] = ctx.len;
+          n++;
+        }
         // A forward counts where the packet left an endpoint (egress) and where it entered one (ingress).
         const bytes = ipLength(ctx);
         if (ctx.fromEndpoint) this.count(0, DIR_EGRESS, bytes);

@@ -42,11 +42,13 @@ export const BUILTIN_IMAGES: ReadonlyArray<{ repositories: string[]; kind: Kind;
   },
   { repositories: ['curlimages/curl', 'curl/curl'], kind: 'curl', runs: 'command/args on the host (args starting with "-" go to curl); idle without' },
   { repositories: ['networkstatic/iperf3', 'mlabbe/iperf3', 'taoyou/iperf3-alpine', '*iperf3*'], kind: 'iperf3', runs: 'iperf3 (default -s; args replace it)' },
-  { repositories: ['cilium/netperf', 'networkstatic/netperf', 'tgraf/netperf', '*netperf*'], kind: 'netperf', runs: 'netserver -D (iperf3 -s, else idle, when missing); args run as the command' },
+  { repositories: ['cilium/netperf', 'networkstatic/netperf', 'tgraf/netperf', '*netperf*'], kind: 'netperf', runs: 'netserver -D (the host\'s, else a stand-in serving iperf3 -s for the netperf stand-in); args run as the command' },
   { repositories: ['ciliary/echo-server'], kind: 'echo', runs: 'echo-server.ts: TCP+UDP echo (port arg, default 7)' },
 ];
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
+/** Stand-ins for tools the seeds run that hosts rarely have (netperf, netserver over iperf3): searched after PATH. */
+export const STANDIN_BIN = join(HERE, 'bin');
 const TSX_LOADER = fileURLToPath(new URL('../../node_modules/tsx/dist/esm/index.mjs', import.meta.url));
 
 /** `quay.io/cilium/starwars:v2.1@sha256:…` → registry quay.io, repository cilium/starwars, tag v2.1. */
@@ -91,7 +93,8 @@ function onHost(file: string): string | undefined {
     file = basename(file);
   }
   const dirs = (process.env.PATH || '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter);
-  return dirs.some((d) => d && executable(join(d, file))) ? file : undefined;
+  if (dirs.some((d) => d && executable(join(d, file)))) return file;
+  return executable(join(STANDIN_BIN, file)) ? join(STANDIN_BIN, file) : undefined;
 }
 
 /** Kubernetes' $(VAR) expansion: defined variables are substituted, `$$` is a literal `$`, the rest stays as written. */
@@ -143,14 +146,10 @@ export function workloadFor(container: ContainerLike): Workload | { error: strin
   if ('error' in p) return p;
   if ('builtin' in p) return builtin(p.builtin, p.args, env);
 
-  let argv = p.host;
-  let note: string | undefined;
-  if (kind === 'netperf' && !container.command && !container.args && !onHost('netserver')) {
-    if (onHost('iperf3')) [argv, note] = [['iperf3', '-s'], 'netserver is not installed on this host; running iperf3 -s instead'];
-    else return { ...builtin('idle', [], env), note: 'neither netserver nor iperf3 is installed on this host; the pod idles' };
-  }
+  const argv = p.host;
   const exe = onHost(argv[0]);
   if (!exe) return { error: `image "${container.image}": executable "${argv[0]}" not found on the host (PATH)` };
+  const note = exe.startsWith(STANDIN_BIN) ? `${argv[0]} is not installed on this host; ciliary's stand-in runs (over iperf3)` : undefined;
   return { argv: [exe, ...argv.slice(1)], env, ...(note ? { note } : {}) };
 }
 

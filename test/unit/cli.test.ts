@@ -287,6 +287,7 @@ describe('status formatting (REFERENCE.md)', () => {
     const ref = refBlock('`status --verbose` (excerpt)');
     const running: AgentStatus = {
       ...STATUS, controllers: { total: 4, failing: 1 }, kvstore: { ok: false, message: 'etcd: 0/1 connected: context deadline exceeded' },
+      edtQueues: { endpoints: 1, queuedPackets: 3, queuedBytes: 3 * 65664, capacityPackets: 48 },
       features: {
         ...STATUS.features, routing: 'tunnel', tunnelProtocol: 'vxlan', masquerade: { mode: 'BPF', cidr: '172.20.0.0/16' }, bandwidthManager: 'EDT with BPF [CUBIC]',
         proxy: { redirects: 0, ports: '10000-20000' }, backendSelection: { algorithm: 'maglev', maglevTableSize: 16381 },
@@ -294,6 +295,7 @@ describe('status formatting (REFERENCE.md)', () => {
       },
     };
     const verbose = lines(formatStatus(running, true));
+    expect(verbose).toContain('EDT queues:             3/48 packets held (192 KiB) for 1 rate-limited endpoints');
     for (const want of ['Routing:                Network: Tunnel [vxlan]   Host: BPF', 'Proxy Status:           OK, ip 172.20.0.106, 0 redirects active on ports 10000-20000',
       '  - NodePort:       Enabled (Range: 30000-32767)', '  - LoadBalancer:   Enabled']) {
       expect(ref).toContain(want);

@@ -37,7 +37,7 @@ describe('defaults', () => {
       'hubble-metrics-server': ':9965', 'prometheus-serve-addr': ':9962', 'bpf-lb-algorithm': 'random', 'bpf-lb-maglev-table-size': 16381,
       'bpf-lb-map-max': 65536, 'bpf-ct-global-tcp-max': 524288, 'bpf-ct-global-any-max': 262144, 'bpf-nat-global-max': 524288,
       'bpf-policy-map-max': 16384, 'bpf-ct-timeout-regular-tcp': 21600, 'bpf-ct-timeout-regular-tcp-syn': 60, 'bpf-ct-timeout-regular-tcp-fin': 10,
-      'bpf-ct-timeout-regular-any': 60, 'bpf-ct-timeout-service-tcp': 21600, 'bpf-ct-timeout-service-any': 60, 'enable-bandwidth-manager': false,
+      'bpf-ct-timeout-regular-any': 60, 'bpf-ct-timeout-service-tcp': 21600, 'bpf-ct-timeout-service-any': 60, 'enable-bandwidth-manager': false, 'bpf-bandwidth-horizon': '2s',
       kvstore: '', 'kvstore-opt': {}, mtu: 1500, 'enable-offloads': true, debug: false, 'log-format': 'auto', 'monitor-queue-size': 65536,
     });
     expect(defaultConfig('k8s-w1')['api-socket']).toBe('/run/ciliary/k8s-w1/agent.sock');

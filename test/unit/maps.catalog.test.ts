@@ -15,6 +15,7 @@ import { METRICS_MAP } from '../../src/maps/cilium/metrics.ts';
 import { policyMapName, policySpec } from '../../src/maps/cilium/policy.ts';
 import { PROXY_MAP, PROXY_UPSTREAM_MAP, proxySpecs } from '../../src/maps/cilium/proxy.ts';
 import { TUNNEL_MAP, tunnelSpec } from '../../src/maps/cilium/tunnel.ts';
+import { THROTTLE_MAP } from '../../src/maps/cilium/throttle.ts';
 import { main } from '../../src/cli/main.ts';
 import { Datapath, DEFAULT_DATAPATH_OPTIONS } from '../../src/dataplane/datapath.ts';
 import { ENDPOINT_CALLS } from '../../src/dataplane/programs/index.ts';
@@ -87,6 +88,7 @@ const SAMPLES: Record<string, Array<{ key: object; value: object }>> = {
     { key: policyKey(CIDR_ID, 443, 6, true), value: policyValue(0, 0) },
   ],
   [PROXY_MAP]: [{ key: { client: '172.16.0.162', port: 44718, proto: 6 }, value: { origAddress: '10.96.41.44', origPort: 80, proxyPort: 10001, upstreamPort: 20001, endpointId: EP } }],
+  [THROTTLE_MAP]: [{ key: { endpointId: 904 }, value: { bitsPerSec: 10e6, tLastMs: 5120.25, horizonMs: 2000, queued: 3, queueMax: 48 } }],
   [PROXY_UPSTREAM_MAP]: [{ key: { upstreamPort: 20001 }, value: { client: '172.16.0.162', port: 44718, proto: 6 } }],
 };
 

@@ -2,7 +2,7 @@
 import { accessSync, constants, existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BUILTIN_IMAGES, expandVars, parseImage, workloadFor, type ContainerLike, type Workload } from '../../src/workloads/images.ts';
+import { BUILTIN_IMAGES, expandVars, STANDIN_BIN, parseImage, workloadFor, type ContainerLike, type Workload } from '../../src/workloads/images.ts';
 
 const onPath = (name: string) =>
   (process.env.PATH ?? '').split(delimiter).some((d) => {
@@ -71,18 +71,20 @@ describe('workloadFor', () => {
     expect(shape({ image: 'ghcr.io/someone/iperf3-server:1' })).toEqual(['host', ['iperf3', '-s']]);
   });
 
-  it('netperf server: netserver -D, else iperf3 -s, else idle, with a note', () => {
+  it('netperf server: the host\'s netserver -D, else the stand-in (iperf3 -s) with a note', () => {
     const w = ok({ image: 'cilium/netperf', ports: [{ containerPort: 12865 }] });
     if (onPath('netserver')) {
       expect(w.argv).toEqual(['netserver', '-D']);
       expect(w.note).toBeUndefined();
-    } else if (onPath('iperf3')) {
-      expect(w.argv).toEqual(['iperf3', '-s']);
-      expect(w.note).toMatch(/netserver/);
     } else {
-      expect(w.builtin).toBe('idle');
-      expect(w.note).toMatch(/neither/);
+      expect(w.argv).toEqual([join(STANDIN_BIN, 'netserver'), '-D']);
+      expect(w.note).toMatch(/netserver is not installed on this host; ciliary's stand-in runs/);
     }
+  });
+
+  it('a container command `netperf` finds the stand-in when the host has none', () => {
+    const w = ok({ image: 'cilium/netperf', command: ['netperf', '-t', 'TCP_MAERTS', '-H', '10.0.0.1'] });
+    expect(w.argv).toEqual([onPath('netperf') ? 'netperf' : join(STANDIN_BIN, 'netperf'), '-t', 'TCP_MAERTS', '-H', '10.0.0.1']);
   });
 
   it('unknown image without a command is refused', () => {

@@ -113,6 +113,28 @@ export function canonical(v: unknown): string {
   return JSON.stringify(v) ?? 'null';
 }
 
+/** Metadata the API server owns: a manifest read back (`get -o json`) carries it, an apply does not change it. */
+const SERVER_METADATA = ['uid', 'resourceVersion', 'creationTimestamp', 'generation', 'managedFields', 'selfLink'];
+
+/** Whether a re-apply changes only what a running pod takes in place (annotations), ignoring status and server metadata. */
+export function annotationsOnlyChange(a: Manifest, b: Manifest): boolean {
+  const core = (x: Manifest) => {
+    const copy: Record<string, unknown> = { ...x, metadata: { ...x.metadata } };
+    delete copy.status;
+    for (const k of ['annotations', ...SERVER_METADATA]) delete (copy.metadata as Record<string, unknown>)[k];
+    return canonical(copy);
+  };
+  return core(a) === core(b);
+}
+
+/** `m` with `annotations` in place of its own (none when undefined). */
+export function withAnnotations(m: Manifest, annotations: Record<string, string> | undefined): Manifest {
+  const metadata = { ...m.metadata };
+  if (annotations && Object.keys(annotations).length) metadata.annotations = annotations;
+  else delete metadata.annotations;
+  return { ...m, metadata };
+}
+
 /** The pod-template-hash: fnv32a of the template, its decimal digits safe-encoded (9-10 characters). */
 export function templateHash(template: unknown): string {
   return [...String(fnv32a(canonical(template)))].map((ch) => ALPHANUMS[ch.charCodeAt(0) % ALPHANUMS.length]).join('');

@@ -19,6 +19,8 @@ export interface ResourceDeps {
     create(spec: PodSpec): Promise<Pod>;
     delete(namespace: string, name: string): Promise<void>;
     logPath(namespace: string, name: string): string | undefined;
+    /** A running pod has these annotations (started, or changed in place). */
+    annotated?(namespace: string, name: string, annotations: Record<string, string>): void;
   };
   services: {
     list(): Service[];

@@ -3,7 +3,8 @@
 import { type Pod, type ResourceView } from '../types.ts';
 import type { KindInfo } from './kinds.ts';
 import { FieldError, selectorMatches } from './validate.ts';
-import { canonical, podManifestOf, randomSuffix, replicaManifest, resolveWorkload, templateHash, toPodSpec, type Manifest, type PodSpecManifest } from './convert.ts';
+import { annotationsOnlyChange, canonical, podManifestOf, randomSuffix, replicaManifest, resolveWorkload, templateHash, toPodSpec, withAnnotations, type Manifest, type PodSpecManifest } from './convert.ts';
+import { bandwidthAnnotationProblem } from '../bandwidth.ts';
 import { keyOf, type HandlerContext, type KindHandler, type Stored } from './handlers.ts';
 import type { WorkloadFor } from './workloads.ts';
 
@@ -35,6 +36,12 @@ export class Scheduler {
     if ('error' in w) throw new FieldError(`${path}.containers[0].image`, w.error);
   }
 
+  /** Pod annotations this node can honour (the bandwidth manager's). */
+  validateAnnotations(annotations: Record<string, string> | undefined, path: string): void {
+    const bw = bandwidthAnnotationProblem(annotations);
+    if (bw) throw new FieldError(`${path}.annotations[${bw.key}]`, bw.reason);
+  }
+
   /** Saves the record and starts the pod (or leaves it Pending); a failed start removes the record again. */
   async place(key: string, rec: PodRecord): Promise<void> {
     await this.c.save('Pod', key, rec);
@@ -56,6 +63,8 @@ export class Scheduler {
       return;
     }
     await this.c.d.pods.create(toPodSpec(rec.manifest, this.workloadFor));
+    const m = rec.manifest;
+    this.c.d.pods.annotated?.(m.metadata.namespace ?? 'default', m.metadata.name, m.metadata.annotations ?? {});
     if (rec.pending) {
       delete rec.pending;
       await this.c.save('Pod', key, rec);
@@ -159,7 +168,10 @@ export class Scheduler {
 export function podHandler(c: HandlerContext, info: KindInfo, s: Scheduler): KindHandler {
   const exists = (ns: string | undefined, name: string) => s.records.has(keyOf(ns, name)) || s.livePod(ns!, name) !== undefined;
   return {
-    validate: (m, path) => s.validate(m.spec as PodSpecManifest, path),
+    validate: (m, path) => {
+      s.validate(m.spec as PodSpecManifest, path);
+      s.validateAnnotations(m.metadata.annotations, 'metadata');
+    },
     exists,
     wouldBe: (m) => {
       const old = s.records.get(keyOf(m.metadata.namespace, m.metadata.name));
@@ -171,6 +183,12 @@ export function podHandler(c: HandlerContext, info: KindInfo, s: Scheduler): Kin
       const old = s.records.get(key);
       const live = s.livePod(ns, m.metadata.name);
       if (old && canonical(old.manifest) === canonical(m) && (live || old.pending)) return 'unchanged';
+      // Annotations of a running pod change in place (a new bandwidth limit applies live); anything else replaces it.
+      if (live && old && annotationsOnlyChange(old.manifest, m)) {
+        await c.save('Pod', key, { ...old, manifest: withAnnotations(old.manifest, m.metadata.annotations) });
+        c.d.pods.annotated?.(ns, m.metadata.name, m.metadata.annotations ?? {});
+        return 'configured';
+      }
       // Pods are immutable: a changed one is replaced.
       if (live) await c.d.pods.delete(ns, m.metadata.name);
       await s.place(key, { manifest: m, createdAt: new Date().toISOString() });
@@ -208,7 +226,11 @@ export function deploymentHandler(c: HandlerContext, info: KindInfo, s: Schedule
     }
   };
   return {
-    validate: (m, path) => s.validate((m.spec as { template: { spec: PodSpecManifest } }).template.spec, `${path}.template.spec`),
+    validate: (m, path) => {
+      const template = (m.spec as { template: { metadata?: Manifest['metadata']; spec: PodSpecManifest } }).template;
+      s.validate(template.spec, `${path}.template.spec`);
+      s.validateAnnotations(template.metadata?.annotations, `${path}.template.metadata`);
+    },
     exists: (ns, name) => records().has(keyOf(ns, name)),
     wouldBe: (m) => {
       const old = records().get(keyOf(m.metadata.namespace, m.metadata.name));

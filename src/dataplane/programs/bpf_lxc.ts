@@ -2,10 +2,11 @@
 // the rest run through the pod's program array (cilium_calls_<id>):
 //   cil_from_container → tail_handle_ipv4 (source check, service DNAT) → tail_ipv4_ct_egress
 //   (CT, reverse NAT of replies) → handle_ipv4_from_lxc (egress policy, CT create, routing) →
-//   tail_ipv4_to_endpoint in the destination pod's array, or the host (bpf_host's cil_to_host).
+//   tail_ipv4_to_endpoint in the destination pod's array, or the host (bpf_host's cil_to_host);
+//   a rate-limited pod's packets then leave at their EDT departure time (edtSchedDeparture).
 // Into a pod from the host: cil_to_container → tail_ipv4_policy. Both ingress paths run
 // ipv4Policy (CT, ingress policy, L7 redirect) and end in redirectToEndpoint.
-import { CTX_ACT_OK, CTX_ACT_REDIRECT, DIR_EGRESS, DIR_INGRESS, type PacketContext } from '../context.ts';
+import { CTX_ACT_OK, CTX_ACT_QUEUED, CTX_ACT_REDIRECT, DIR_EGRESS, DIR_INGRESS, type PacketContext } from '../context.ts';
 import type { Datapath } from '../datapath.ts';
 import * as C from '../calls.ts';
 import * as R from '../drop-reasons.ts';
@@ -17,6 +18,7 @@ import { enforcePolicy } from '../lib/policy.ts';
 import { redirectToProxy } from '../lib/proxy.ts';
 import { redirectToEndpoint } from '../lib/deliver.ts';
 import { ipv4DecTtl } from '../lib/l3.ts';
+import { EDT_QUEUED, EDT_SEND } from '../lib/edt.ts';
 import * as ipv4 from '../../wire/ipv4.ts';
 import { cil_to_host, HOST_ID } from './bpf_host.ts';
 
@@ -32,10 +34,21 @@ export function cil_from_container(ctx: PacketContext, dp: Datapath): number {
   if (f & F_NON_IP) return dp.drop(ctx, R.DROP_UNSUPPORTED_L2);
   if (!(f & F_IPV4)) return dp.drop(ctx, R.DROP_INVALID);
   const verdict = dp.tailCall(ctx, C.CILIUM_CALL_IPV4_FROM_LXC);
-  if (verdict !== CTX_ACT_OK) return verdict;
-  // For the stack: a pod's packets reach it through cilium_host.
-  ctx.outFd = dp.hostFd;
-  return CTX_ACT_REDIRECT;
+  if (verdict === CTX_ACT_OK) ctx.outFd = dp.hostFd; // for the stack: a pod's packets reach it through cilium_host
+  else if (verdict !== CTX_ACT_REDIRECT) return verdict;
+  return dp.edt.limited(ctx.srcEp) ? edtSchedDeparture(ctx, dp) : CTX_ACT_REDIRECT;
+}
+
+/**
+ * Bandwidth manager (kubernetes.io/egress-bandwidth), after policy and routing: the packet leaves
+ * now, at its departure time from the endpoint's EDT queue, or drops beyond the horizon.
+ */
+function edtSchedDeparture(ctx: PacketContext, dp: Datapath): number {
+  const verdict = dp.edt.schedule(ctx, performance.now());
+  if (verdict === EDT_SEND) return CTX_ACT_REDIRECT;
+  if (verdict === EDT_QUEUED) return CTX_ACT_QUEUED;
+  ctx.direction = DIR_EGRESS; // the pod's egress, also when its destination pod's ingress already ran
+  return dp.drop(ctx, R.DROP_EDT_HORIZON);
 }
 
 /**

@@ -13,6 +13,7 @@ import { lbAffinityDef, lbBackendsDef, lbMaglevDef, lbRevNatDef, lbServicesDef }
 import { policyDef } from './policy.ts';
 import { proxyDef, proxyUpstreamDef } from './proxy.ts';
 import { tunnelDef } from './tunnel.ts';
+import { throttleDef, throttleSpec } from './throttle.ts';
 
 export type { MapDef, MapEntryText } from './types.ts';
 export { specOf } from './types.ts';
@@ -23,7 +24,7 @@ type AnyMapDef = MapDef<any, any>;
 export const CATALOG: readonly AnyMapDef[] = [
   lxcDef, ipcacheDef, metricsDef, callsDef, ctDef,
   lbServicesDef, lbBackendsDef, lbRevNatDef, lbAffinityDef, lbMaglevDef,
-  policyDef, proxyDef, proxyUpstreamDef, tunnelDef,
+  policyDef, proxyDef, proxyUpstreamDef, throttleDef, tunnelDef,
 ];
 
 /** The catalog module describing the map pinned as `name`, or undefined for a map it does not know. */
@@ -61,5 +62,5 @@ export function dumpEntries(map: Pick<BpfMap, 'name' | 'type' | 'dump'>): Decode
 
 /** The node-wide maps the datapath opens with fixed sizes (the others take configured sizes). */
 export function mapSpecs(): MapSpec[] {
-  return [lxcSpec(), ipcacheSpec(), metricsSpec()];
+  return [lxcSpec(), ipcacheSpec(), metricsSpec(), throttleSpec()];
 }
