@@ -30,6 +30,7 @@ import { Hubble } from '../observe/hubble/observer.ts';
 import { AgentResolver } from '../observe/hubble/resolver.ts';
 import { startWebServer, type WebServer } from '../observe/web/server.ts';
 import { startHubbleGrpc, type HubbleGrpc } from '../observe/hubble/grpc/index.ts';
+import { podMtu, startOverlay, type Overlay } from '../dataplane/overlay.ts';
 
 export const VERSION = '0.1.0';
 const KUBERNETES_SVC_IP = '10.96.0.1';
@@ -53,6 +54,7 @@ export class Agent implements AgentFacade {
   private observability?: Observability;
   private web?: WebServer;
   private hubbleGrpc?: HubbleGrpc;
+  private overlay?: Overlay;
 
   constructor(private readonly cfg: AgentConfig, private readonly log: Logger) {
     this.nodeName = cfg['node-name'];
@@ -81,7 +83,7 @@ export class Agent implements AgentFacade {
     await identities.load();
     this.endpointsMgr = new EndpointManager(
       {
-        node: this.nodeName, nodeIP: cfg['node-ip'], cluster: cfg['cluster-name'], stateDir, mtu: cfg.mtu, offloads: cfg['enable-offloads'], dnsIP: KUBE_DNS_IP,
+        node: this.nodeName, nodeIP: cfg['node-ip'], cluster: cfg['cluster-name'], stateDir, mtu: podMtu(cfg), offloads: cfg['enable-offloads'], dnsIP: KUBE_DNS_IP,
         policyMapMax: cfg['bpf-policy-map-max'],
         onChange: async () => {
           await this.services.syncAll();
@@ -105,6 +107,7 @@ export class Agent implements AgentFacade {
       setIpcache: (cidr, id) => this.endpointsMgr.setIpcache(cidr, id),
     });
     await this.endpointsMgr.setupHost(host.fd, host.ifindex);
+    this.overlay = startOverlay(this.dp, cfg, this.log);
     this.services = new ServiceManager(this.kv, this.dp.lb, () => this.endpointsMgr.list(), {
       serviceCidr: cfg['service-cluster-ip-range'], maglev: cfg['bpf-lb-algorithm'] === 'maglev', reservedIPs: [KUBERNETES_SVC_IP, KUBE_DNS_IP],
     }, this.log);
@@ -150,6 +153,7 @@ export class Agent implements AgentFacade {
     this.proxies?.close();
     await this.dns?.close();
     this.endpointsMgr?.shutdown();
+    this.overlay?.close();
     if (this.hostFd >= 0) native.closeFd(this.hostFd);
     this.hostFd = -1;
     await this.kv?.close();

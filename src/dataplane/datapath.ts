@@ -6,7 +6,7 @@ import { VNET_HDR_LEN } from '../native/meta.ts';
 import { BATCH, DEFAULT_POOL_SLOTS } from '../native/pool.ts';
 import { DeviceIo } from './io.ts';
 import type { ArrayMap, HashMap, LpmTrieMap, MapRegistry } from '../maps/index.ts';
-import { PacketContext, CTX_ACT_DROP, CTX_ACT_REDIRECT, DIR_EGRESS, DIR_INGRESS } from './context.ts';
+import { PacketContext, CTX_ACT_DROP, CTX_ACT_QUEUED, CTX_ACT_REDIRECT, DIR_EGRESS, DIR_INGRESS } from './context.ts';
 import { MAX_TAIL_CALLS } from './calls.ts';
 import { DROP_MISSED_TAIL_CALL, DROP_UNROUTABLE, DROP_WRITE_ERROR } from './drop-reasons.ts';
 import { MonitorRing, EVENT_DROP, EVENT_TRACE } from './events.ts';
@@ -18,6 +18,7 @@ import { monoSeconds } from '../conntrack/clock.ts';
 import { LoadBalancer, type LbSizes } from '../nat/lb.ts';
 import { PolicyLookup } from './lib/policy.ts';
 import { ProxyRedirects } from './lib/proxy.ts';
+import { TunnelTx } from './lib/encap.ts';
 import * as P from '../policy/policymap.ts';
 import type { PacketTracer } from '../observe/trace/tracer.ts';
 
@@ -68,6 +69,8 @@ export class Datapath {
   readonly policy: Array<LpmTrieMap | undefined> = [];
   readonly policyLookup = new PolicyLookup();
   readonly proxy: ProxyRedirects;
+  /** The overlay's transmit queue (routing-mode tunnel; its fd stays -1 otherwise). */
+  readonly tunnel = new TunnelTx((bytes) => this.count(DROP_WRITE_ERROR, DIR_EGRESS, bytes));
   readonly epFd = new Int32Array(MAX_ENDPOINTS).fill(-1);
   readonly epIp = new Uint32Array(MAX_ENDPOINTS);
   readonly epIdentity = new Uint32Array(MAX_ENDPOINTS);
@@ -180,6 +183,8 @@ export class Datapath {
         const bytes = ipLength(ctx);
         if (ctx.fromEndpoint) this.count(0, DIR_EGRESS, bytes);
         if (ctx.direction === DIR_INGRESS && ctx.dstEp !== 0) this.count(0, DIR_INGRESS, bytes);
+      } else if (verdict === CTX_ACT_QUEUED) {
+        if (ctx.fromEndpoint) this.count(0, DIR_EGRESS, ipLength(ctx));
       } else {
         this.recordDrop(ctx);
       }
@@ -189,6 +194,7 @@ export class Datapath {
       }
     }
     if (n > 0) this.flush(n);
+    this.tunnel.flush();
   }
 
   private flush(n: number): void {
@@ -256,9 +262,23 @@ export class Datapath {
 
   /** cilium_ipcache: security identity of `addr` by longest prefix; world when nothing matches. */
   lookupIdentity(addr: number): number {
+    return this.ipcacheIdentity(addr, this.lookupIpcache(addr));
+  }
+
+  /** cilium_ipcache for ctx's destination (lookup_ip4_remote_endpoint): its identity and tunnel endpoint into ctx. */
+  lookupDestination(ctx: PacketContext): void {
+    const off = this.lookupIpcache(ctx.daddr);
+    ctx.dstIdentity = this.ipcacheIdentity(ctx.daddr, off);
+    ctx.tunnelEndpoint = off < 0 ? 0 : this.ipcache.view.getUint32(off + D.IPC_TUNNEL);
+  }
+
+  private lookupIpcache(addr: number): number {
     this.keyView.setUint32(0, 32, true);
     this.keyView.setUint32(4, addr);
-    const off = this.ipcache.lookup(this.key, 0);
+    return this.ipcache.lookup(this.key, 0);
+  }
+
+  private ipcacheIdentity(addr: number, off: number): number {
     const id = off < 0 ? WORLD_ID : this.ipcache.view.getUint32(off + D.IPC_SEC_ID, true);
     if (this.ctx.traced) this.tracer!.ipcache(addr, id, off >= 0);
     return id;

@@ -83,6 +83,11 @@ export interface Native {
   rewritePort(buf: ArrayBuffer | Uint8Array, l3: number, end: number, dst: boolean, port: number, partial: boolean): boolean;
   gsoSegment(buf: ArrayBuffer | Uint8Array, off: number, len: number, vnet: boolean, mss: number,
     out: ArrayBuffer | Uint8Array, outVnet: boolean, segOffs: Uint32Array, segLens: Uint32Array): number;
+  /** Writes a frame into `out` at outOff as tunnel datagrams, each `prefix` + one IPv4 packet (a TCP super-packet cut into
+   *  MSS segments, all of one size but the last); inner checksums complete. result gets [bytes, segment size or 0].
+   *  Returns the datagram count, 0 when the frame cannot be encapsulated or does not fit. */
+  encapDatagrams(buf: ArrayBuffer | Uint8Array, off: number, len: number, vnet: boolean, prefix: Uint8Array,
+    out: ArrayBuffer | Uint8Array, outOff: number, result: Uint32Array): number;
   mapFile(path: string, size: number): ArrayBuffer;
   syncMap(buf: ArrayBuffer): void;
   residentBytes(buf: ArrayBuffer): number;

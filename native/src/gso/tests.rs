@@ -257,3 +257,35 @@ fn garbage_never_panics() {
     }
     assert!(ok > 1000, "only {ok} frames segmented");
 }
+
+// Tunnel datagrams: every one carries the prefix and a complete, checksummed segment; all but the
+// last have the size a UDP GSO send cuts at.
+#[test]
+fn encap_datagrams_of_a_super_packet() {
+    let prefix = [0x08u8, 0, 0, 0, 0, 0x30, 0x39, 0, 2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0];
+    let pkt = super_packet(&[7; 5000], &[], &TS_OPTS, ACK | 0x08, false);
+    let hdr = 20 + 20 + TS_OPTS.len();
+    let frame = with_vnet(&vnet_hdr(1, 1, hdr as u16, 1398, 20, 16), &pkt);
+    let mut out = vec![0u8; 16384];
+    let d = encap_datagrams(&frame, true, &prefix, &mut out).unwrap();
+    assert_eq!((d.count, d.seg_size), (4, 22 + hdr + 1398));
+    assert_eq!(d.bytes, 4 * (22 + hdr) + 5000);
+    for i in 0..d.count {
+        let dgram = &out[i * d.seg_size..(i * d.seg_size + d.seg_size).min(d.bytes)];
+        assert_eq!(&dgram[..22], &prefix);
+        let ip = &dgram[22..];
+        assert_eq!(rd16(ip, 2) as usize, ip.len());
+        assert!(ipv4_header_checksum_ok(ip, 0) && l4_checksum_ok(ip, 0));
+    }
+}
+
+#[test]
+fn encap_datagrams_finish_a_partial_checksum() {
+    let pkt = super_packet(&[3; 300], &[], &[], ACK, false);
+    let frame = with_vnet(&vnet_hdr(1, 0, 0, 0, 20, 16), &pkt);
+    let mut out = vec![0u8; 2048];
+    let d = encap_datagrams(&frame, true, &[0x08, 0, 0, 0, 0, 0, 1, 0], &mut out).unwrap();
+    assert_eq!((d.count, d.seg_size, d.bytes), (1, 0, 8 + pkt.len()));
+    assert!(l4_checksum_ok(&out[8..d.bytes], 0));
+    assert_eq!(encap_datagrams(&frame, true, &[0; 8], &mut out[..100]), Err(GsoError::OutTooSmall));
+}

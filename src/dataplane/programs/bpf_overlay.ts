@@ -1,0 +1,43 @@
+// bpf_overlay: the tunnel device's chain, as Cilium's bpf/bpf_overlay.c. Its hook cil_from_overlay
+// takes a VXLAN datagram the overlay UDP socket received, takes the source identity from its VNI,
+// and hands the inner IPv4 packet to the local pod it is for through that pod's ingress policy
+// (tail_ipv4_to_endpoint in the pod's program array), or drops it.
+import { DIR_INGRESS, type PacketContext } from '../context.ts';
+import type { Datapath } from '../datapath.ts';
+import { CILIUM_CALL_IPV4_TO_ENDPOINT } from '../calls.ts';
+import * as R from '../drop-reasons.ts';
+import { TRACE_FROM_OVERLAY } from '../events.ts';
+import { F_IPV4, M_DGRAM_LEN, M_DGRAM_OFF, VNET_HDR_LEN } from '../../native/meta.ts';
+import { ipv4DecTtl } from '../lib/l3.ts';
+import * as vxlan from '../../wire/vxlan.ts';
+
+/** Hook of the overlay socket: one VXLAN datagram from another node. */
+export function cil_from_overlay(ctx: PacketContext, dp: Datapath): number {
+  ctx.direction = DIR_INGRESS;
+  const b = ctx.buf;
+  const dgram = ctx.meta[ctx.m + M_DGRAM_OFF];
+  if (ctx.meta[ctx.m + M_DGRAM_LEN] < vxlan.VXLAN_INNER_OFFSET) return dp.drop(ctx, R.DROP_INVALID);
+  // RFC 7348: the I flag must be set for the VNI to mean anything; the VNI is the source identity.
+  if ((vxlan.flags(b, dgram) & vxlan.VXLAN_FLAG_I) === 0) return dp.drop(ctx, R.DROP_INVALID_VNI);
+  const identity = vxlan.vni(b, dgram);
+  if (identity === 0) return dp.drop(ctx, R.DROP_INVALID_IDENTITY);
+  ctx.srcIdentity = identity;
+  const type = vxlan.innerEthertype(b, dgram);
+  if (type === vxlan.ETH_P_IPV6) return dp.drop(ctx, R.DROP_UNKNOWN_L3);
+  if (type !== vxlan.ETH_P_IP) return dp.drop(ctx, R.DROP_UNSUPPORTED_L2);
+  if (!(ctx.flags & F_IPV4)) return dp.drop(ctx, R.DROP_INVALID);
+  dp.trace(ctx, TRACE_FROM_OVERLAY);
+  // Pods' TUNs take a virtio-net header: a zeroed one (complete checksums, no GSO) goes over the
+  // tail of the inner Ethernet header.
+  ctx.off = ctx.l3 - VNET_HDR_LEN;
+  b.fill(0, ctx.off, ctx.l3);
+  ctx.len = ctx.end - ctx.off;
+  const ep = dp.lookupEndpoint(ctx.daddr);
+  if (ep === 0 || ep === dp.hostEp) return dp.drop(ctx, R.DROP_UNROUTABLE);
+  // ipv4_local_delivery: the node routes the packet on into the pod.
+  if (!ipv4DecTtl(ctx)) return dp.drop(ctx, R.DROP_TTL_EXCEEDED);
+  ctx.dstEp = ep;
+  ctx.dstIdentity = dp.epIdentity[ep];
+  ctx.calls = dp.calls[ep] ?? null;
+  return dp.tailCall(ctx, CILIUM_CALL_IPV4_TO_ENDPOINT);
+}
