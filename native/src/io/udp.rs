@@ -52,6 +52,10 @@ pub fn bind(ns: &Netns, addr: u32, port: u16, buffer: usize) -> Result<(i32, u16
             }
         }
     }
+    // DF on every datagram, GSO pieces included (a tunnel must not fragment; pod MTUs leave the room).
+    if unsafe { !setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, libc::IP_PMTUDISC_DO) } {
+        return fail(os_err("setsockopt IP_MTU_DISCOVER"));
+    }
     let sa = sockaddr(addr, port);
     if unsafe { libc::bind(fd, &sa as *const _ as *const libc::sockaddr, size_of::<libc::sockaddr_in>() as u32) } < 0 {
         return fail(os_err(&format!("bind {}.{}.{}.{}:{port}", addr >> 24, (addr >> 16) & 255, (addr >> 8) & 255, addr & 255)));
