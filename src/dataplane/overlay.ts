@@ -3,13 +3,11 @@
 import type { Logger } from 'pino';
 import { native } from '../native/index.ts';
 import type { Datapath } from './datapath.ts';
-import { cil_from_overlay } from './programs/bpf_overlay.ts';
+import { cil_from_overlay, OVERLAY_DEVICE } from './programs/bpf_overlay.ts';
 import { TUNNEL_OVERHEAD } from './lib/encap.ts';
 import { VXLAN_INNER_OFFSET } from '../wire/vxlan.ts';
 import { parseIPv4 } from '../wire/ip-text.ts';
 
-/** Device id of the overlay socket in the datapath: no endpoint takes it (endpoint ids end at 4095). */
-export const OVERLAY_DEVICE = 0xffff;
 /** Socket buffers sized for bursts of 64 KiB super-packets cut into datagrams. */
 const SOCKET_BUFFER = 8 * 1024 * 1024;
 

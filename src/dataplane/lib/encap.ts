@@ -20,6 +20,9 @@ const INNER_SRC_MAC = [0x02, 0xc1, 0x1a, 0x00, 0x00, 0x01];
 /** Room for a batch of super-packets and the headers their segments gain. */
 const OUT_BYTES = 4 * 1024 * 1024;
 const OUT_PER_PACKET_MAX = SLOT_CAPACITY + 64 * (vxlan.VXLAN_INNER_OFFSET + 120);
+/** One UDP GSO send carries at most a maximal UDP payload: a super-packet's datagrams take two sends. */
+const MAX_SEND_BYTES = 65507;
+const MAX_ROWS = 2 * BATCH;
 
 export class TunnelTx {
   /** The overlay UDP socket; -1 when the node does not run a tunnel (routing-mode native). */
@@ -31,7 +34,7 @@ export class TunnelTx {
   gso = false;
   private readonly prefix = new Uint8Array(vxlan.VXLAN_INNER_OFFSET);
   private readonly out = new Uint8Array(OUT_BYTES);
-  private readonly desc = new Int32Array(UDP_TX_WORDS * BATCH);
+  private readonly desc = new Int32Array(UDP_TX_WORDS * MAX_ROWS);
   private readonly result = new Uint32Array(2);
   private rows = 0;
   private used = 0;
@@ -43,21 +46,28 @@ export class TunnelTx {
 
   /** Queues ctx's frame as datagrams for `endpoint` (VNI `vni`); false when it cannot be encapsulated. */
   queue(ctx: PacketContext, endpoint: number, vni: number): boolean {
-    if (this.rows === BATCH || this.used + OUT_PER_PACKET_MAX > OUT_BYTES) this.flush();
+    if (this.rows + 2 > MAX_ROWS || this.used + OUT_PER_PACKET_MAX > OUT_BYTES) this.flush();
     vxlan.setHeader(this.prefix, 0, vni);
     const m = ctx.meta;
     const vnet = m[ctx.m + M_L3_OFF] !== m[ctx.m + M_OFF];
     const n = native.encapDatagrams(ctx.buf, ctx.off, ctx.len, vnet, this.prefix, this.out, this.used, this.result);
     if (n === 0) return false;
+    const bytes = this.result[0];
+    const seg = this.result[1];
+    const perSend = seg === 0 ? bytes : Math.floor(MAX_SEND_BYTES / seg) * seg;
+    for (let at = 0; at < bytes; at += perSend) this.row(this.used + at, Math.min(perSend, bytes - at), endpoint, seg);
+    this.used += bytes;
+    return true;
+  }
+
+  private row(off: number, len: number, endpoint: number, seg: number): void {
     const d = this.rows * UDP_TX_WORDS;
-    this.desc[d] = this.used;
-    this.desc[d + 1] = this.result[0];
+    this.desc[d] = off;
+    this.desc[d + 1] = len;
     this.desc[d + 2] = endpoint | 0;
     this.desc[d + 3] = this.port;
-    this.desc[d + 4] = this.result[1];
-    this.used += this.result[0];
+    this.desc[d + 4] = len > seg ? seg : 0;
     this.rows++;
-    return true;
   }
 
   /** Sends everything queued (the end of a batch, or a full buffer). */

@@ -11,6 +11,9 @@ import { F_IPV4, M_DGRAM_LEN, M_DGRAM_OFF, VNET_HDR_LEN } from '../../native/met
 import { ipv4DecTtl } from '../lib/l3.ts';
 import * as vxlan from '../../wire/vxlan.ts';
 
+/** Device id of the overlay socket in the datapath: no endpoint takes it (endpoint ids end at 4095). */
+export const OVERLAY_DEVICE = 0xffff;
+
 /** Hook of the overlay socket: one VXLAN datagram from another node. */
 export function cil_from_overlay(ctx: PacketContext, dp: Datapath): number {
   ctx.direction = DIR_INGRESS;
