@@ -19,8 +19,6 @@ import { LoadBalancer, type LbSizes } from '../nat/lb.ts';
 import { PolicyLookup } from './lib/policy.ts';
 import { ProxyRedirects } from './lib/proxy.ts';
 import { TunnelTx } from './lib/encap.ts';
-import { TcpCoalescer } from './lib/gro.ts';
-import { OVERLAY_DEVICE } from './programs/bpf_overlay.ts';
 import * as P from '../policy/policymap.ts';
 import type { PacketTracer } from '../observe/trace/tracer.ts';
 
@@ -87,8 +85,6 @@ export class Datapath {
   private readonly key = new Uint8Array(16);
   private readonly keyView = new DataView(this.key.buffer);
   private readonly tx = new Int32Array(4 * BATCH);
-  /** GRO for what the tunnel delivers into pods. */
-  private readonly gro: TcpCoalescer;
   private readonly onBatch = (count: number): void => this.processBatch(count);
 
   constructor(private readonly registry: MapRegistry, opts: DatapathOptions = DEFAULT_DATAPATH_OPTIONS) {
@@ -96,7 +92,6 @@ export class Datapath {
     this.arena = this.io.pool.arena;
     this.arenaView = this.io.pool.view;
     this.meta = this.io.meta;
-    this.gro = new TcpCoalescer(this.io.pool, this.tx);
     const specs = D.mapSpecs();
     this.lxc = registry.open(specs[0] as never) as HashMap;
     this.ipcache = registry.open(specs[1] as never) as LpmTrieMap;
@@ -179,16 +174,11 @@ export class Datapath {
       ctx.calls = this.calls[ctx.srcEp] ?? null;
       const verdict = this.hooks[ctx.srcEp](ctx, this);
       if (verdict === CTX_ACT_REDIRECT && ctx.outFd >= 0) {
-        const fromTunnel = ctx.srcEp === OVERLAY_DEVICE;
-        if (!fromTunnel || !this.gro.merge(ctx, n - 1)) {
-          this.gro.close(this.arena);
-          const t = n * 4;
-          this.tx[t] = ctx.outFd;
-          this.tx[t + 1] = ctx.off;
-          this.tx[t + 2] = ctx.len;
-          if (fromTunnel) this.gro.open(ctx, n);
-          n++;
-        }
+        const t = n * 4;
+        this.tx[t] = ctx.outFd;
+        this.tx[t + 1] = ctx.off;
+        this.tx[t + 2] = ctx.len;
+        n++;
         // A forward counts where the packet left an endpoint (egress) and where it entered one (ingress).
         const bytes = ipLength(ctx);
         if (ctx.fromEndpoint) this.count(0, DIR_EGRESS, bytes);
@@ -203,7 +193,6 @@ export class Datapath {
         ctx.traced = false;
       }
     }
-    this.gro.close(this.arena);
     if (n > 0) this.flush(n);
     this.tunnel.flush();
   }

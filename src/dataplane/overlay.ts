@@ -40,7 +40,7 @@ export function startOverlay(dp: Datapath, cfg: OverlayConfig, log: Logger): Ove
   dp.tunnel.nodeIP = nodeIP;
   dp.tunnel.gso = native.udpCapabilities().gso;
   dp.hooks[OVERLAY_DEVICE] = cil_from_overlay;
-  dp.io.attachUdp(OVERLAY_DEVICE, fd, VXLAN_INNER_OFFSET);
+  dp.io.attachUdp(OVERLAY_DEVICE, fd, VXLAN_INNER_OFFSET, true);
   log.info({ nodeIP: cfg['node-ip'] || '0.0.0.0', port, protocol: 'vxlan', gso: dp.tunnel.gso }, 'overlay: tunnel socket open');
   return {
     port,

@@ -61,9 +61,10 @@ export interface Native {
    *  (cb(-errno) on a fatal error); afterwards the batch's slots not held return to the pool. */
   readerStart(fd: number, pool: PoolHandle, meta: Uint32Array, batch: number, vnet: boolean, source: number,
     cb: (count: number) => void): ReaderHandle;
-  /** The same for a UDP socket (recvmmsg): records keep the sender and the datagram, and parse the packet innerOffset bytes in. */
+  /** The same for a UDP socket (recvmmsg): records keep the sender and the datagram, and parse the packet innerOffset bytes in.
+   *  coalesce: consecutive in-order TCP segments of one flow behind the same prefix merge into one GSO record (GRO). */
   udpReaderStart(fd: number, pool: PoolHandle, meta: Uint32Array, batch: number, innerOffset: number, source: number,
-    cb: (count: number) => void): ReaderHandle;
+    cb: (count: number) => void, coalesce?: boolean): ReaderHandle;
   forwardStart(fdIn: number, fdOut: number): ReaderHandle;
   readerStop(h: ReaderHandle): void;
   /** desc: [fd, off, len, status] per packet; status gets bytes written or -errno. Returns packets written. */

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+pub mod coalesce;
 mod encap;
 pub use encap::{encap_datagrams, Datagrams};
 

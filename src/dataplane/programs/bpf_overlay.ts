@@ -7,7 +7,7 @@ import type { Datapath } from '../datapath.ts';
 import { CILIUM_CALL_IPV4_TO_ENDPOINT } from '../calls.ts';
 import * as R from '../drop-reasons.ts';
 import { TRACE_FROM_OVERLAY } from '../events.ts';
-import { F_IPV4, M_DGRAM_LEN, M_DGRAM_OFF, VNET_HDR_LEN } from '../../native/meta.ts';
+import * as M from '../../native/meta.ts';
 import { ipv4DecTtl } from '../lib/l3.ts';
 import * as vxlan from '../../wire/vxlan.ts';
 
@@ -18,8 +18,8 @@ export const OVERLAY_DEVICE = 0xffff;
 export function cil_from_overlay(ctx: PacketContext, dp: Datapath): number {
   ctx.direction = DIR_INGRESS;
   const b = ctx.buf;
-  const dgram = ctx.meta[ctx.m + M_DGRAM_OFF];
-  if (ctx.meta[ctx.m + M_DGRAM_LEN] < vxlan.VXLAN_INNER_OFFSET) return dp.drop(ctx, R.DROP_INVALID);
+  const dgram = ctx.meta[ctx.m + M.M_DGRAM_OFF];
+  if (ctx.meta[ctx.m + M.M_DGRAM_LEN] < vxlan.VXLAN_INNER_OFFSET) return dp.drop(ctx, R.DROP_INVALID);
   // RFC 7348: the I flag must be set for the VNI to mean anything; the VNI is the source identity.
   if ((vxlan.flags(b, dgram) & vxlan.VXLAN_FLAG_I) === 0) return dp.drop(ctx, R.DROP_INVALID_VNI);
   const identity = vxlan.vni(b, dgram);
@@ -28,12 +28,12 @@ export function cil_from_overlay(ctx: PacketContext, dp: Datapath): number {
   const type = vxlan.innerEthertype(b, dgram);
   if (type === vxlan.ETH_P_IPV6) return dp.drop(ctx, R.DROP_UNKNOWN_L3);
   if (type !== vxlan.ETH_P_IP) return dp.drop(ctx, R.DROP_UNSUPPORTED_L2);
-  if (!(ctx.flags & F_IPV4)) return dp.drop(ctx, R.DROP_INVALID);
+  if (!(ctx.flags & M.F_IPV4)) return dp.drop(ctx, R.DROP_INVALID);
   dp.trace(ctx, TRACE_FROM_OVERLAY);
-  // Pods' TUNs take a virtio-net header: a zeroed one (complete checksums, no GSO) goes over the
-  // tail of the inner Ethernet header.
-  ctx.off = ctx.l3 - VNET_HDR_LEN;
-  b.fill(0, ctx.off, ctx.l3);
+  // Pods' TUNs take a virtio-net header: it goes over the tail of the inner Ethernet header, for
+  // segments the reader coalesced a TCPv4 GSO one, otherwise zero (complete checksums).
+  ctx.off = ctx.l3 - M.VNET_HDR_LEN;
+  writeVnetHeader(b, ctx.off, ctx.meta, ctx.m);
   ctx.len = ctx.end - ctx.off;
   const ep = dp.lookupEndpoint(ctx.daddr);
   if (ep === 0 || ep === dp.hostEp) return dp.drop(ctx, R.DROP_UNROUTABLE);
@@ -43,4 +43,19 @@ export function cil_from_overlay(ctx: PacketContext, dp: Datapath): number {
   ctx.dstIdentity = dp.epIdentity[ep];
   ctx.calls = dp.calls[ep] ?? null;
   return dp.tailCall(ctx, CILIUM_CALL_IPV4_TO_ENDPOINT);
+}
+
+/** virtio_net_hdr from a record's M_VNET_FLAGS..M_CSUM_OFFSET (little-endian 16-bit fields). */
+function writeVnetHeader(b: Uint8Array, at: number, meta: Uint32Array, m: number): void {
+  b[at] = meta[m + M.M_VNET_FLAGS];
+  b[at + 1] = meta[m + M.M_GSO_TYPE];
+  setLe16(b, at + 2, meta[m + M.M_HDR_LEN]);
+  setLe16(b, at + 4, meta[m + M.M_GSO_SIZE]);
+  setLe16(b, at + 6, meta[m + M.M_CSUM_START]);
+  setLe16(b, at + 8, meta[m + M.M_CSUM_OFFSET]);
+}
+
+function setLe16(b: Uint8Array, at: number, v: number): void {
+  b[at] = v & 0xff;
+  b[at + 1] = v >>> 8;
 }
