@@ -103,8 +103,17 @@ describe.skipIf(!root)('overlay: routing-mode tunnel (VXLAN)', () => {
       dump.stdout!.on('data', (d) => (out += d));
       dump.on('exit', () => resolve(out));
     });
-    const curl = await run('ip', ['netns', 'exec', client.netns, 'curl', '-s', '--max-time', '5', `http://${server.ip}/`], 15_000);
+    let curl = { stdout: '' };
+    let received: any[] = [];
+    const sent = await a.monitor(async () => {
+      received = await b.monitor(async () => {
+        curl = await run('ip', ['netns', 'exec', client.netns, 'curl', '-s', '--max-time', '5', `http://${server.ip}/`], 15_000);
+      }, '?type=trace');
+    }, '?type=trace');
     expect(curl.stdout).toBe('hello from B\n');
+    // The sender traces to-overlay, the receiver to-endpoint (Cilium's pair for a tunnelled flow).
+    expect(sent.some((e) => e.observationPoint === 'to-overlay' && e.srcIdentity === client.identity)).toBe(true);
+    expect(received.some((e) => e.observationPoint === 'to-endpoint' && e.srcIdentity === client.identity)).toBe(true);
     const decoded = await text;
     expect(decoded).toContain(`VXLAN, flags [I] (0x08), vni ${client.identity}`);
     expect(client.identity).not.toBe(server.identity);

@@ -6,7 +6,7 @@ import { DIR_INGRESS, type PacketContext } from '../context.ts';
 import type { Datapath } from '../datapath.ts';
 import { CILIUM_CALL_IPV4_TO_ENDPOINT } from '../calls.ts';
 import * as R from '../drop-reasons.ts';
-import { TRACE_FROM_OVERLAY } from '../events.ts';
+import { EVENT_TRACE, TRACE_FROM_OVERLAY } from '../events.ts';
 import * as M from '../../native/meta.ts';
 import { ipv4DecTtl } from '../lib/l3.ts';
 import * as vxlan from '../../wire/vxlan.ts';
@@ -29,7 +29,8 @@ export function cil_from_overlay(ctx: PacketContext, dp: Datapath): number {
   if (type === vxlan.ETH_P_IPV6) return dp.drop(ctx, R.DROP_UNKNOWN_L3);
   if (type !== vxlan.ETH_P_IP) return dp.drop(ctx, R.DROP_UNSUPPORTED_L2);
   if (!(ctx.flags & M.F_IPV4)) return dp.drop(ctx, R.DROP_INVALID);
-  dp.trace(ctx, TRACE_FROM_OVERLAY);
+  // Cilium's default monitor aggregation hides from-* traces; `ciliary trace` still records this one.
+  if (ctx.traced) dp.tracer!.event(EVENT_TRACE, TRACE_FROM_OVERLAY, false);
   // Pods' TUNs take a virtio-net header: it goes over the tail of the inner Ethernet header, for
   // segments the reader coalesced a TCPv4 GSO one, otherwise zero (complete checksums).
   ctx.off = ctx.l3 - M.VNET_HDR_LEN;
