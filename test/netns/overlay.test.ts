@@ -164,4 +164,16 @@ describe.skipIf(!root)('overlay: routing-mode tunnel (VXLAN)', () => {
     expect(denied[0].srcIdentity).toBe(client.identity);
     await b.api('DELETE', '/v1/policy?all=true');
   }, 30_000);
+
+  it('malformed VXLAN is dropped and counted: no I flag (183 Incorrect VNI from VTEP), VNI 0 (171 Invalid identity)', async () => {
+    // flags, 3 reserved, VNI (3), reserved; then a 14-byte Ethernet header and a 20-byte IPv4 header.
+    const js = `const d=require('dgram').createSocket('udp4');const f=(fl,v)=>{const b=Buffer.alloc(56);b[0]=fl;b.writeUIntBE(v,4,3);b[20]=8;b[22]=0x45;return b};
+      d.send(f(0,300),8472,'${NODE_B}',()=>d.send(f(8,0),8472,'${NODE_B}',()=>d.close()))`;
+    expect((await run('ip', ['netns', 'exec', a.nodeNetns, 'node', '-e', js], 10_000)).code).toBe(0);
+    const reasons = async () => ((await b.api('GET', '/v1/map/cilium_metrics')).body.entries as Array<{ key: string }>).map((e) => e.key);
+    for (let i = 0; i < 50 && !(await reasons()).some((k) => k.startsWith('reason=171')); i++) await new Promise((r) => setTimeout(r, 100));
+    const keys = await reasons();
+    expect(keys).toContain('reason=183 (Incorrect VNI from VTEP) direction=INGRESS');
+    expect(keys).toContain('reason=171 (Invalid identity) direction=INGRESS');
+  });
 });

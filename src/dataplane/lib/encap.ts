@@ -5,7 +5,7 @@
 // them leave in one UDP GSO send.
 import { native } from '../../native/index.ts';
 import { M_L3_OFF, M_OFF } from '../../native/meta.ts';
-import { BATCH, SLOT_CAPACITY, UDP_TX_WORDS } from '../../native/pool.ts';
+import { BATCH, UDP_TX_WORDS } from '../../native/pool.ts';
 import { CTX_ACT_QUEUED, type PacketContext } from '../context.ts';
 import type { Datapath } from '../datapath.ts';
 import { DROP_INVALID, DROP_INVALID_IDENTITY } from '../drop-reasons.ts';
@@ -17,12 +17,12 @@ export const TUNNEL_OVERHEAD = 20 + 8 + vxlan.VXLAN_INNER_OFFSET;
 /** Inner MACs: Cilium writes node MACs the receiver never checks; fixed locally administered ones. */
 const INNER_DST_MAC = [0x02, 0xc1, 0x1a, 0x00, 0x00, 0x02];
 const INNER_SRC_MAC = [0x02, 0xc1, 0x1a, 0x00, 0x00, 0x01];
-/** Room for a batch of super-packets and the headers their segments gain. */
+/** Room for a batch of super-packets and the headers their segments gain (a full buffer is sent early). */
 const OUT_BYTES = 4 * 1024 * 1024;
-const OUT_PER_PACKET_MAX = SLOT_CAPACITY + 64 * (vxlan.VXLAN_INNER_OFFSET + 120);
-/** One UDP GSO send carries at most a maximal UDP payload: a super-packet's datagrams take two sends. */
+/** One UDP GSO send carries at most a maximal UDP payload: a super-packet's datagrams take up to three. */
 const MAX_SEND_BYTES = 65507;
-const MAX_ROWS = 2 * BATCH;
+const ROWS_PER_PACKET = 3;
+const MAX_ROWS = ROWS_PER_PACKET * BATCH;
 
 export class TunnelTx {
   /** The overlay UDP socket; -1 when the node does not run a tunnel (routing-mode native). */
@@ -46,11 +46,16 @@ export class TunnelTx {
 
   /** Queues ctx's frame as datagrams for `endpoint` (VNI `vni`); false when it cannot be encapsulated. */
   queue(ctx: PacketContext, endpoint: number, vni: number): boolean {
-    if (this.rows + 2 > MAX_ROWS || this.used + OUT_PER_PACKET_MAX > OUT_BYTES) this.flush();
+    if (this.rows + ROWS_PER_PACKET > MAX_ROWS) this.flush();
     vxlan.setHeader(this.prefix, 0, vni);
     const m = ctx.meta;
     const vnet = m[ctx.m + M_L3_OFF] !== m[ctx.m + M_OFF];
-    const n = native.encapDatagrams(ctx.buf, ctx.off, ctx.len, vnet, this.prefix, this.out, this.used, this.result);
+    let n = native.encapDatagrams(ctx.buf, ctx.off, ctx.len, vnet, this.prefix, this.out, this.used, this.result);
+    if (n === 0 && this.used > 0) {
+      // No room left behind what is queued: send that, then encapsulate at the buffer's start.
+      this.flush();
+      n = native.encapDatagrams(ctx.buf, ctx.off, ctx.len, vnet, this.prefix, this.out, 0, this.result);
+    }
     if (n === 0) return false;
     const bytes = this.result[0];
     const seg = this.result[1];
