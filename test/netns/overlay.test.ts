@@ -150,6 +150,18 @@ describe.skipIf(!root)('overlay: routing-mode tunnel (VXLAN)', () => {
     expect(tunnel).toBeGreaterThan(50e6);
   }, 60_000);
 
+  it('node A itself reaches the pod on node B through the tunnel (remote-node to the receiver)', async () => {
+    const routerA = (await a.api('GET', '/v1/status')).body.routerIP as string;
+    // What the node registry writes in tunnel mode: the remote pod CIDR into cilium_host, the remote router IP in the ipcache.
+    sh('ip', ['-n', a.nodeNetns, 'route', 'add', '172.20.2.0/24', 'dev', 'cilium_host', 'src', routerA, 'mtu', '1450']);
+    seedIpcache(b, routerA, 6, NODE_A);
+    const events = await b.monitor(async () => {
+      const curl = await run('ip', ['netns', 'exec', a.nodeNetns, 'curl', '-s', '--max-time', '5', `http://${server.ip}/`], 15_000);
+      expect(curl.stdout).toBe('hello from B\n');
+    }, '?type=trace');
+    expect(events.some((e) => e.observationPoint === 'to-endpoint' && e.srcIdentity === 6)).toBe(true);
+  }, 30_000);
+
   it("node B's ingress policy judges the VNI identity: a deny drops with Policy denied", async () => {
     const cnp = { apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', metadata: { name: 'only-nobody', namespace: 'default' },
       spec: { endpointSelector: { matchLabels: { app: 'server' } }, ingress: [{ fromEndpoints: [{ matchLabels: { app: 'nobody' } }] }] } };

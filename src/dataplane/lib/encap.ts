@@ -11,7 +11,10 @@ import type { Datapath } from '../datapath.ts';
 import { DROP_INVALID, DROP_INVALID_IDENTITY } from '../drop-reasons.ts';
 import { TRACE_TO_OVERLAY } from '../events.ts';
 import * as vxlan from '../../wire/vxlan.ts';
+import { RESERVED_IDENTITIES } from '../vocab/reserved-identities.ts';
 
+const HOST_ID = RESERVED_IDENTITIES.host;
+const REMOTE_NODE_ID = RESERVED_IDENTITIES['remote-node'];
 /** Bytes the tunnel adds on the node network: outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14. */
 export const TUNNEL_OVERHEAD = 20 + 8 + vxlan.VXLAN_INNER_OFFSET;
 /** Inner MACs: Cilium writes node MACs the receiver never checks; fixed locally administered ones. */
@@ -88,11 +91,19 @@ export class TunnelTx {
 
 /**
  * Cilium's encap_and_redirect_lxc: the packet goes into the tunnel to the node at `endpoint`, with
- * the source identity as VNI (the receiver's policy reads it from there).
+ * the source identity as VNI (the receiver's policy reads it from there). The node's own traffic
+ * is remote-node to the receiver, as Cilium's __encap_with_nodeid presents it.
  */
 export function encapAndRedirect(ctx: PacketContext, dp: Datapath, endpoint: number): number {
-  if (ctx.srcIdentity === 0 || ctx.srcIdentity > vxlan.VNI_MAX) return dp.drop(ctx, DROP_INVALID_IDENTITY);
-  if (!dp.tunnel.queue(ctx, endpoint, ctx.srcIdentity)) return dp.drop(ctx, DROP_INVALID);
+  const vni = ctx.srcIdentity === HOST_ID ? REMOTE_NODE_ID : ctx.srcIdentity;
+  if (vni === 0 || vni > vxlan.VNI_MAX) return dp.drop(ctx, DROP_INVALID_IDENTITY);
+  if (!dp.tunnel.queue(ctx, endpoint, vni)) return dp.drop(ctx, DROP_INVALID);
   dp.trace(ctx, TRACE_TO_OVERLAY);
   return CTX_ACT_QUEUED;
+}
+
+/** A destination in another node's pod CIDR, in tunnel mode: the node its ipcache entry names (0 = not tunnelled). */
+export function tunnelEndpointOf(ctx: PacketContext, dp: Datapath): number {
+  const endpoint = ctx.tunnelEndpoint;
+  return endpoint !== 0 && dp.tunnel.fd >= 0 && endpoint !== dp.tunnel.nodeIP ? endpoint : 0;
 }

@@ -17,7 +17,7 @@ import { enforcePolicy } from '../lib/policy.ts';
 import { redirectToProxy } from '../lib/proxy.ts';
 import { redirectToEndpoint } from '../lib/deliver.ts';
 import { ipv4DecTtl } from '../lib/l3.ts';
-import { encapAndRedirect } from '../lib/encap.ts';
+import { encapAndRedirect, tunnelEndpointOf } from '../lib/encap.ts';
 import * as ipv4 from '../../wire/ipv4.ts';
 import { cil_to_host, HOST_ID } from './bpf_host.ts';
 
@@ -103,8 +103,8 @@ export function handle_ipv4_from_lxc(ctx: PacketContext, dp: Datapath): number {
     return dp.tailCall(ctx, C.CILIUM_CALL_IPV4_TO_ENDPOINT);
   }
   // A pod on another node in tunnel mode: VXLAN to the node its ipcache entry names.
-  const tunnel = ctx.tunnelEndpoint;
-  if (tunnel !== 0 && dp.tunnel.fd >= 0 && tunnel !== dp.tunnel.nodeIP) return encapAndRedirect(ctx, dp, tunnel);
+  const tunnel = tunnelEndpointOf(ctx, dp);
+  if (tunnel !== 0) return encapAndRedirect(ctx, dp, tunnel);
   return cil_to_host(ctx, dp);
 }
 

@@ -9,7 +9,9 @@ import * as R from '../drop-reasons.ts';
 import { EVENT_TRACE, TRACE_FROM_OVERLAY } from '../events.ts';
 import * as M from '../../native/meta.ts';
 import { ipv4DecTtl } from '../lib/l3.ts';
+import { cil_to_host } from './bpf_host.ts';
 import * as vxlan from '../../wire/vxlan.ts';
+import { IDENTITY_UNKNOWN, RESERVED_IDENTITIES } from '../vocab/reserved-identities.ts';
 
 /** Device id of the overlay socket in the datapath: no endpoint takes it (endpoint ids end at 4095). */
 export const OVERLAY_DEVICE = 0xffff;
@@ -22,8 +24,9 @@ export function cil_from_overlay(ctx: PacketContext, dp: Datapath): number {
   if (ctx.meta[ctx.m + M.M_DGRAM_LEN] < vxlan.VXLAN_INNER_OFFSET) return dp.drop(ctx, R.DROP_INVALID);
   // RFC 7348: the I flag must be set for the VNI to mean anything; the VNI is the source identity.
   if ((vxlan.flags(b, dgram) & vxlan.VXLAN_FLAG_I) === 0) return dp.drop(ctx, R.DROP_INVALID_VNI);
+  // A sender presents its own node as remote-node: host (or unknown) from the wire is forged.
   const identity = vxlan.vni(b, dgram);
-  if (identity === 0) return dp.drop(ctx, R.DROP_INVALID_IDENTITY);
+  if (identity === IDENTITY_UNKNOWN || identity === RESERVED_IDENTITIES.host) return dp.drop(ctx, R.DROP_INVALID_IDENTITY);
   ctx.srcIdentity = identity;
   const type = vxlan.innerEthertype(b, dgram);
   if (type === vxlan.ETH_P_IPV6) return dp.drop(ctx, R.DROP_UNKNOWN_L3);
@@ -37,7 +40,9 @@ export function cil_from_overlay(ctx: PacketContext, dp: Datapath): number {
   writeVnetHeader(b, ctx.off, ctx.meta, ctx.m);
   ctx.len = ctx.end - ctx.off;
   const ep = dp.lookupEndpoint(ctx.daddr);
-  if (ep === 0 || ep === dp.hostEp) return dp.drop(ctx, R.DROP_UNROUTABLE);
+  // For the node itself (replies to its own connections, the L7 proxy): into its stack.
+  if (ep !== 0 && ep === dp.hostEp) return cil_to_host(ctx, dp);
+  if (ep === 0) return dp.drop(ctx, R.DROP_UNROUTABLE);
   // ipv4_local_delivery: the node routes the packet on into the pod.
   if (!ipv4DecTtl(ctx)) return dp.drop(ctx, R.DROP_TTL_EXCEEDED);
   ctx.dstEp = ep;
