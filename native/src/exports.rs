@@ -176,6 +176,30 @@ fn gso_segment(a: &Args) -> JsResult {
     number(a.env, n as f64)
 }
 
+/// encapDatagrams(buf, off, len, vnet, prefix, out, outOff, result) → datagram count, 0 when the
+/// frame cannot be encapsulated (bad packet, no room): result gets [bytes written, segment size].
+fn encap_datagrams(a: &Args) -> JsResult {
+    let buf = a.bytes(0, "buf")?;
+    let (off, len) = window(a, buf, 1, 2)?;
+    let vnet = a.bool_or(3, "vnet", true)?;
+    let prefix = a.bytes(4, "prefix")?;
+    let out = a.bytes(5, "out")?;
+    let out_off = a.usize_max(6, "outOff", out.len())?;
+    let result = a.u32s(7, "result")?;
+    if result.len() < 2 {
+        return Err("encapDatagrams: result needs 2 words".into());
+    }
+    let n = match gso::encap_datagrams(&buf[off..off + len], vnet, prefix, &mut out[out_off..]) {
+        Ok(d) => {
+            result[0] = d.bytes as u32;
+            result[1] = d.seg_size as u32;
+            d.count
+        }
+        Err(_) => 0,
+    };
+    number(a.env, n as f64)
+}
+
 fn constants(a: &Args) -> JsResult {
     let env = a.env;
     let o = object(env)?;
@@ -219,6 +243,7 @@ const EXPORTS: &[(&str, Exported)] = &[
     ("rewriteAddr", rewrite_addr),
     ("rewritePort", rewrite_port),
     ("gsoSegment", gso_segment),
+    ("encapDatagrams", encap_datagrams),
     ("mapFile", mmap::map_file),
     ("syncMap", mmap::sync_map),
     ("residentBytes", mmap::resident_bytes),

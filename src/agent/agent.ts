@@ -35,6 +35,7 @@ import { startKubeApiServer, type KubeApiServer } from '../kube/server.ts';
 import { MultiNode } from '../control/multinode.ts';
 import { tunnelSpec } from '../maps/cilium/tunnel.ts';
 import type { HashMap } from '../maps/index.ts';
+import { podMtu, startOverlay, type Overlay } from '../dataplane/overlay.ts';
 
 export const VERSION = '0.1.0';
 const KUBERNETES_SVC_IP = '10.96.0.1';
@@ -61,6 +62,7 @@ export class Agent implements AgentFacade {
   private hubbleGrpc?: HubbleGrpc;
   private kubeApi?: KubeApiServer;
   private multiNode?: MultiNode;
+  private overlay?: Overlay;
 
   constructor(private readonly cfg: AgentConfig, private readonly log: Logger, private readonly platform: AgentPlatform = linuxPlatform()) {
     this.nodeName = cfg['node-name'];
@@ -95,7 +97,7 @@ export class Agent implements AgentFacade {
     await identities.load();
     this.endpointsMgr = new EndpointManager(
       {
-        node: this.nodeName, nodeIP: cfg['node-ip'], cluster: cfg['cluster-name'], stateDir, mtu: cfg.mtu, offloads: cfg['enable-offloads'], dnsIP: KUBE_DNS_IP,
+        node: this.nodeName, nodeIP: cfg['node-ip'], cluster: cfg['cluster-name'], stateDir, mtu: podMtu(cfg), offloads: cfg['enable-offloads'], dnsIP: KUBE_DNS_IP,
         policyMapMax: cfg['bpf-policy-map-max'], podNetwork: platform.pods, processes: platform.processes,
         onChange: async () => {
           await this.services.syncAll();
@@ -123,6 +125,7 @@ export class Agent implements AgentFacade {
       setIpcache: (cidr, id) => this.endpointsMgr.setIpcache(cidr, id),
     });
     await this.endpointsMgr.setupHost(host.fd, host.ifindex);
+    this.overlay = startOverlay(this.dp, cfg, this.log);
     this.services = new ServiceManager(this.kv, this.dp.lb, () => [...this.endpointsMgr.list(), ...(this.multiNode?.remoteBackendPods() ?? [])], {
       serviceCidr: cfg['service-cluster-ip-range'], maglev: cfg['bpf-lb-algorithm'] === 'maglev', reservedIPs: [KUBERNETES_SVC_IP, KUBE_DNS_IP],
     }, this.log);
@@ -197,6 +200,7 @@ export class Agent implements AgentFacade {
     this.proxies?.close();
     await this.dns?.close();
     await this.endpointsMgr?.shutdown();
+    this.overlay?.close();
     if (this.hostFd >= 0) native.closeFd(this.hostFd);
     this.hostFd = -1;
     await this.kv?.close();

@@ -111,7 +111,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'cluster-pool-ipv4-mask-size', kind: num(1, 32), default: 24, help: 'cluster-pool IPAM: prefix length of each node\'s pod CIDR' },
   { key: 'ipv4-pod-cidr', kind: { type: 'cidr', optional: true }, default: '', help: "this node's pod CIDR ('' = allocate from the cluster pool)" },
   { key: 'service-cluster-ip-range', kind: { type: 'cidr', optional: false }, default: '10.96.0.0/16', help: 'ClusterIP range' },
-  { key: 'routing-mode', kind: oneOf('tunnel', 'native'), default: 'tunnel', help: 'tunnel (VXLAN between nodes) or native (host routing)' },
+  { key: 'routing-mode', kind: oneOf('tunnel', 'native'), default: 'native', help: 'native (routes between nodes, the labs\' default) or tunnel (VXLAN between nodes)' },
   { key: 'tunnel-protocol', kind: oneOf('vxlan'), default: 'vxlan', help: 'encapsulation in tunnel mode' },
   { key: 'tunnel-port', kind: num(1, 65535), default: 8472, help: 'UDP port of the tunnel' },
   { key: 'ipv4-native-routing-cidr', kind: { type: 'cidr', optional: true }, default: '', help: 'destinations reachable without masquerade in native mode' },

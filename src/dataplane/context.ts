@@ -7,7 +7,7 @@ import * as M from '../native/meta.ts';
 export const CTX_ACT_OK = 0; // hand to the host stack (through cilium_host)
 export const CTX_ACT_DROP = 2;
 export const CTX_ACT_REDIRECT = 7; // write to ctx.outFd
-export const CTX_ACT_QUEUED = 4; // TC_ACT_STOLEN: an EDT queue holds the packet and writes it later
+export const CTX_ACT_QUEUED = 4; // TC_ACT_STOLEN: a queue took the packet (an EDT queue, the tunnel writer) and writes it later
 
 /** Metric / event directions as Cilium's METRIC_INGRESS / METRIC_EGRESS. */
 export const DIR_INGRESS = 1;
@@ -108,6 +108,8 @@ export class PacketContext {
   dstEp = 0;
   srcIdentity = 0;
   dstIdentity = 0;
+  /** Node to tunnel to, from the destination's ipcache entry (Cilium's info->tunnel_endpoint); 0 = none. */
+  tunnelEndpoint = 0;
   ifindex = 0;
   /** Program array of the endpoint whose programs run now (tail calls go through it). */
   calls: ArrayMap | null = null;
@@ -155,6 +157,7 @@ export class PacketContext {
     this.dstEp = 0;
     this.srcIdentity = 0;
     this.dstIdentity = 0;
+    this.tunnelEndpoint = 0;
     this.ifindex = 0;
     this.calls = null;
     this.tailCalls = 0;

@@ -10,7 +10,7 @@ import { PacketContext, CTX_ACT_DROP, CTX_ACT_QUEUED, CTX_ACT_REDIRECT, DIR_EGRE
 import { MAX_TAIL_CALLS } from './calls.ts';
 import { DROP_MISSED_TAIL_CALL, DROP_UNROUTABLE, DROP_WRITE_ERROR } from './drop-reasons.ts';
 import { MonitorRing, EVENT_DROP, EVENT_TRACE } from './events.ts';
-import { IPC_SEC_ID } from '../maps/cilium/ipcache.ts';
+import { IPC_SEC_ID, IPC_TUNNEL } from '../maps/cilium/ipcache.ts';
 import { LXC_ID } from '../maps/cilium/lxc.ts';
 import { METRICS_ENTRIES } from '../maps/cilium/metrics.ts';
 import { callsMapName, callsSpec } from '../maps/cilium/calls.ts';
@@ -23,6 +23,7 @@ import { LoadBalancer, type LbSizes } from '../nat/lb.ts';
 import { PolicyLookup } from './lib/policy.ts';
 import { ProxyRedirects } from './lib/proxy.ts';
 import { Edt } from './lib/edt.ts';
+import { TunnelTx } from './lib/encap.ts';
 import * as P from '../maps/cilium/policy.ts';
 import type { PacketTracer } from '../observe/trace/tracer.ts';
 
@@ -75,6 +76,8 @@ export class Datapath {
   readonly proxy: ProxyRedirects;
   /** Bandwidth manager: EDT queues of rate-limited endpoints (cilium_throttle). */
   readonly edt: Edt;
+  /** The overlay's transmit queue (routing-mode tunnel; its fd stays -1 otherwise). */
+  readonly tunnel = new TunnelTx((bytes) => this.count(DROP_WRITE_ERROR, DIR_EGRESS, bytes));
   readonly epFd = new Int32Array(MAX_ENDPOINTS).fill(-1);
   readonly epIp = new Uint32Array(MAX_ENDPOINTS);
   readonly epIdentity = new Uint32Array(MAX_ENDPOINTS);
@@ -200,6 +203,7 @@ export class Datapath {
       }
     }
     if (n > 0) this.flush(n);
+    this.tunnel.flush();
   }
 
   private flush(n: number): void {
@@ -267,9 +271,23 @@ export class Datapath {
 
   /** cilium_ipcache: security identity of `addr` by longest prefix; world when nothing matches. */
   lookupIdentity(addr: number): number {
+    return this.ipcacheIdentity(addr, this.lookupIpcache(addr));
+  }
+
+  /** cilium_ipcache for ctx's destination (lookup_ip4_remote_endpoint): its identity and tunnel endpoint into ctx. */
+  lookupDestination(ctx: PacketContext): void {
+    const off = this.lookupIpcache(ctx.daddr);
+    ctx.dstIdentity = this.ipcacheIdentity(ctx.daddr, off);
+    ctx.tunnelEndpoint = off < 0 ? 0 : this.ipcache.view.getUint32(off + IPC_TUNNEL);
+  }
+
+  private lookupIpcache(addr: number): number {
     this.keyView.setUint32(0, 32, true);
     this.keyView.setUint32(4, addr);
-    const off = this.ipcache.lookup(this.key, 0);
+    return this.ipcache.lookup(this.key, 0);
+  }
+
+  private ipcacheIdentity(addr: number, off: number): number {
     const id = off < 0 ? WORLD_ID : this.ipcache.view.getUint32(off + IPC_SEC_ID, true);
     if (this.ctx.traced) this.tracer!.ipcache(addr, id, off >= 0);
     return id;

@@ -19,10 +19,10 @@ export class DeviceIo {
     this.readers.set(id, native.readerStart(fd, this.pool.handle, this.meta, BATCH, true, id, this.onBatch));
   }
 
-  /** Reads a UDP socket; records parse the packet `innerOffset` bytes into each datagram. */
-  attachUdp(id: number, fd: number, innerOffset: number): void {
+  /** Reads a UDP socket; records parse the packet `innerOffset` bytes into each datagram (coalesce: GRO of TCP segments). */
+  attachUdp(id: number, fd: number, innerOffset: number, coalesce = false): void {
     this.detach(id);
-    this.readers.set(id, native.udpReaderStart(fd, this.pool.handle, this.meta, BATCH, innerOffset, id, this.onBatch));
+    this.readers.set(id, native.udpReaderStart(fd, this.pool.handle, this.meta, BATCH, innerOffset, id, this.onBatch, coalesce));
   }
 
   detach(id: number): void {

@@ -61,9 +61,10 @@ export interface Native {
    *  (cb(-errno) on a fatal error); afterwards the batch's slots not held return to the pool. */
   readerStart(fd: number, pool: PoolHandle, meta: Uint32Array, batch: number, vnet: boolean, source: number,
     cb: (count: number) => void): ReaderHandle;
-  /** The same for a UDP socket (recvmmsg): records keep the sender and the datagram, and parse the packet innerOffset bytes in. */
+  /** The same for a UDP socket (recvmmsg): records keep the sender and the datagram, and parse the packet innerOffset bytes in.
+   *  coalesce: consecutive in-order TCP segments of one flow behind the same prefix merge into one GSO record (GRO). */
   udpReaderStart(fd: number, pool: PoolHandle, meta: Uint32Array, batch: number, innerOffset: number, source: number,
-    cb: (count: number) => void): ReaderHandle;
+    cb: (count: number) => void, coalesce?: boolean): ReaderHandle;
   forwardStart(fdIn: number, fdOut: number): ReaderHandle;
   readerStop(h: ReaderHandle): void;
   /** desc: [fd, off, len, status] per packet; status gets bytes written or -errno. Returns packets written. */
@@ -83,6 +84,11 @@ export interface Native {
   rewritePort(buf: ArrayBuffer | Uint8Array, l3: number, end: number, dst: boolean, port: number, partial: boolean): boolean;
   gsoSegment(buf: ArrayBuffer | Uint8Array, off: number, len: number, vnet: boolean, mss: number,
     out: ArrayBuffer | Uint8Array, outVnet: boolean, segOffs: Uint32Array, segLens: Uint32Array): number;
+  /** Writes a frame into `out` at outOff as tunnel datagrams, each `prefix` + one IPv4 packet (a TCP super-packet cut into
+   *  MSS segments, all of one size but the last); inner checksums complete. result gets [bytes, segment size or 0].
+   *  Returns the datagram count, 0 when the frame cannot be encapsulated or does not fit. */
+  encapDatagrams(buf: ArrayBuffer | Uint8Array, off: number, len: number, vnet: boolean, prefix: Uint8Array,
+    out: ArrayBuffer | Uint8Array, outOff: number, result: Uint32Array): number;
   mapFile(path: string, size: number): ArrayBuffer;
   syncMap(buf: ArrayBuffer): void;
   residentBytes(buf: ArrayBuffer): number;

@@ -77,7 +77,7 @@ describe('agent API on a unix socket', () => {
     expect(st.features).toMatchObject({ routing: 'native', monitor: { cpus: 1 }, services: { clusterIP: true, nodePort: false, loadBalancer: false }, hubble: true });
     expect(st.features.masquerade).toBeUndefined();
     expect(st.maps.map((m: { name: string }) => m.name)).toContain('cilium_lxc');
-    expect((await call(sock, 'GET', '/v1/config')).body).toMatchObject({ 'node-name': 'node-a', 'routing-mode': 'tunnel' });
+    expect((await call(sock, 'GET', '/v1/config')).body).toMatchObject({ 'node-name': 'node-a', 'routing-mode': 'native' });
     const eps = (await call(sock, 'GET', '/v1/endpoint')).body;
     const host = eps.find((e: { isHost: boolean }) => e.isHost);
     expect(host).toMatchObject({ labels: ['reserved:host'], identity: 1, ipv4: '172.20.0.1', ifname: 'cilium_host' });

@@ -31,7 +31,7 @@ describe('defaults', () => {
     expect(c['api-socket']).toBe(`/run/ciliary/${hostname()}/agent.sock`);
     expect(c).toMatchObject({
       'api-port': 0, 'cluster-name': 'default', 'cluster-id': 0, 'cluster-pool-ipv4-cidr': '172.20.0.0/16', 'cluster-pool-ipv4-mask-size': 24,
-      'ipv4-pod-cidr': '', 'service-cluster-ip-range': '10.96.0.0/16', 'routing-mode': 'tunnel', 'tunnel-protocol': 'vxlan', 'tunnel-port': 8472,
+      'ipv4-pod-cidr': '', 'service-cluster-ip-range': '10.96.0.0/16', 'routing-mode': 'native', 'tunnel-protocol': 'vxlan', 'tunnel-port': 8472,
       'enable-ipv4-masquerade': true, 'enable-bpf-masquerade': true, 'enable-ip-masq-agent': false, 'policy-enforcement-mode': 'default',
       'enable-l7-proxy': true, 'enable-hubble': true, 'hubble-event-buffer-capacity': 4095, 'hubble-listen-address': ':4244',
       'hubble-metrics-server': ':9965', 'prometheus-serve-addr': ':9962', 'bpf-lb-algorithm': 'random', 'bpf-lb-maglev-table-size': 16381,

@@ -3,6 +3,10 @@
 
 use std::fmt;
 
+pub mod coalesce;
+mod encap;
+pub use encap::{encap_datagrams, Datagrams};
+
 use crate::meta::*;
 use crate::wire::{
     get16, get32, get8, put16, put32, put8, set_ipv4_header_checksum, set_l4_checksum, IPPROTO_TCP, IP_FRAG, IP_ID,

@@ -257,3 +257,74 @@ fn garbage_never_panics() {
     }
     assert!(ok > 1000, "only {ok} frames segmented");
 }
+
+// Tunnel datagrams: every one carries the prefix and a complete, checksummed segment; all but the
+// last have the size a UDP GSO send cuts at.
+#[test]
+fn encap_datagrams_of_a_super_packet() {
+    let prefix = [0x08u8, 0, 0, 0, 0, 0x30, 0x39, 0, 2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0];
+    let pkt = super_packet(&[7; 5000], &[], &TS_OPTS, ACK | 0x08, false);
+    let hdr = 20 + 20 + TS_OPTS.len();
+    let frame = with_vnet(&vnet_hdr(1, 1, hdr as u16, 1398, 20, 16), &pkt);
+    let mut out = vec![0u8; 16384];
+    let d = encap_datagrams(&frame, true, &prefix, &mut out).unwrap();
+    assert_eq!((d.count, d.seg_size), (4, 22 + hdr + 1398));
+    assert_eq!(d.bytes, 4 * (22 + hdr) + 5000);
+    for i in 0..d.count {
+        let dgram = &out[i * d.seg_size..(i * d.seg_size + d.seg_size).min(d.bytes)];
+        assert_eq!(&dgram[..22], &prefix);
+        let ip = &dgram[22..];
+        assert_eq!(rd16(ip, 2) as usize, ip.len());
+        assert!(ipv4_header_checksum_ok(ip, 0) && l4_checksum_ok(ip, 0));
+    }
+}
+
+#[test]
+fn encap_datagrams_finish_a_partial_checksum() {
+    let pkt = super_packet(&[3; 300], &[], &[], ACK, false);
+    let frame = with_vnet(&vnet_hdr(1, 0, 0, 0, 20, 16), &pkt);
+    let mut out = vec![0u8; 2048];
+    let d = encap_datagrams(&frame, true, &[0x08, 0, 0, 0, 0, 0, 1, 0], &mut out).unwrap();
+    assert_eq!((d.count, d.seg_size, d.bytes), (1, 0, 8 + pkt.len()));
+    assert!(l4_checksum_ok(&out[8..d.bytes], 0));
+    assert_eq!(encap_datagrams(&frame, true, &[0; 8], &mut out[..100]), Err(GsoError::OutTooSmall));
+}
+
+// GRO undoes the tunnel's segmentation: the datagrams of one super-packet merge back into it.
+#[test]
+fn coalesce_merges_the_datagrams_of_a_super_packet() {
+    let prefix = [0x08u8, 0, 0, 0, 0, 1, 2, 0, 2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0];
+    let payload: Vec<u8> = (0..6000).map(|i| (i % 251) as u8).collect();
+    let pkt = super_packet(&payload, &[], &TS_OPTS, ACK, false);
+    let frame = with_vnet(&vnet_hdr(1, 1, 52, 1398, 20, 16), &pkt);
+    let mut dgrams = vec![0u8; 16384];
+    let d = encap_datagrams(&frame, true, &prefix, &mut dgrams).unwrap();
+    const STRIDE: usize = 70_000;
+    let mut arena = vec![0u8; STRIDE * d.count];
+    let mut recs = vec![[0u32; META_WORDS]; d.count];
+    for i in 0..d.count {
+        let (from, to) = (i * d.seg_size, ((i + 1) * d.seg_size).min(d.bytes));
+        let at = i * STRIDE;
+        arena[at..at + to - from].copy_from_slice(&dgrams[from..to]);
+        parse(&arena[at + 22..at + to - from], false, (at + 22) as u32, &mut recs[i]);
+        recs[i][M_DGRAM_OFF] = at as u32;
+        recs[i][M_DGRAM_LEN] = (to - from) as u32;
+    }
+    let mut run = coalesce::start(&recs[0], 22, STRIDE).unwrap();
+    for i in 1..d.count {
+        assert!(coalesce::append(&mut arena, &mut run, &recs[0], &recs[i]), "segment {i} merges");
+    }
+    let mut first = recs[0];
+    coalesce::finish(&mut arena, &run, &mut first);
+    let ip = &arena[22..22 + first[M_TOT_LEN] as usize];
+    assert_eq!(ip.len(), pkt.len());
+    assert!(ip[52..] == payload[..], "payloads concatenate back");
+    assert!(ipv4_header_checksum_ok(ip, 0));
+    assert_eq!((first[M_GSO_SIZE], first[M_HDR_LEN], first[M_FLAGS] & F_GSO), (1398, 52, F_GSO));
+    // A segment out of order, or from another sender, does not merge.
+    let mut run = coalesce::start(&recs[0], 22, STRIDE).unwrap();
+    assert!(!coalesce::append(&mut arena, &mut run, &recs[0], &recs[2]));
+    let mut other = recs[1];
+    other[M_PEER_ADDR] = 1;
+    assert!(!coalesce::append(&mut arena, &mut run, &recs[0], &other));
+}

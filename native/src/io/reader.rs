@@ -315,11 +315,13 @@ pub fn reader_start(a: &Args) -> JsResult {
     unsafe { start(a.env, fd, Mode::Js(s)) }
 }
 
-/// udpReaderStart(fd, pool, meta, batch, innerOffset, source, callback(count)) → handle: datagrams by
-/// recvmmsg; each record parses the packet `innerOffset` bytes into the datagram and keeps the sender.
+/// udpReaderStart(fd, pool, meta, batch, innerOffset, source, callback(count), coalesce?) → handle:
+/// datagrams by recvmmsg; each record parses the packet `innerOffset` bytes into the datagram and
+/// keeps the sender; with coalesce, consecutive TCP segments of one flow become one GSO record.
 pub fn udp_reader_start(a: &Args) -> JsResult {
     let inner = a.usize_max(4, "innerOffset", 256)?;
-    let (fd, s) = sink(a, "ciliary.udp", |p, batch| UdpRx::new(batch, inner, p.pool.capacity()).map(Device::Udp))?;
+    let coalesce = a.bool_or(7, "coalesce", false)?;
+    let (fd, s) = sink(a, "ciliary.udp", |p, batch| UdpRx::new(batch, inner, p.pool.capacity(), coalesce).map(Device::Udp))?;
     unsafe { start(a.env, fd, Mode::Js(s)) }
 }
 

@@ -26,7 +26,7 @@ impl Rx {
         let (fd, port) = bind(&Netns::Current, LO, 0, 1 << 20).unwrap();
         let pool = Pool::new(slots, 64, 65600).unwrap();
         let arena = vec![0u8; pool.bytes()];
-        Rx { fd, port, pool, arena, meta: vec![0; META_WORDS * batch], slots: vec![0; batch], rx: UdpRx::new(batch, inner, 65600).unwrap() }
+        Rx { fd, port, pool, arena, meta: vec![0; META_WORDS * batch], slots: vec![0; batch], rx: UdpRx::new(batch, inner, 65600, false).unwrap() }
     }
 
     fn fill(&mut self) -> (usize, bool) {

@@ -6,6 +6,7 @@ use super::{errno, BatchTarget, Fill, STATS};
 use crate::meta::*;
 use crate::napi::*;
 use crate::tun::{NetnsGuard, Netns};
+use crate::gso::coalesce;
 use crate::wire;
 use std::mem::{size_of, zeroed};
 use std::sync::atomic::Ordering::Relaxed;
@@ -52,6 +53,10 @@ pub fn bind(ns: &Netns, addr: u32, port: u16, buffer: usize) -> Result<(i32, u16
             }
         }
     }
+    // DF on every datagram, GSO pieces included (a tunnel must not fragment; pod MTUs leave the room).
+    if unsafe { !setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, libc::IP_PMTUDISC_DO) } {
+        return fail(os_err("setsockopt IP_MTU_DISCOVER"));
+    }
     let sa = sockaddr(addr, port);
     if unsafe { libc::bind(fd, &sa as *const _ as *const libc::sockaddr, size_of::<libc::sockaddr_in>() as u32) } < 0 {
         return fail(os_err(&format!("bind {}.{}.{}.{}:{port}", addr >> 24, (addr >> 16) & 255, (addr >> 8) & 255, addr & 255)));
@@ -81,17 +86,19 @@ pub struct UdpRx {
     iovs: Vec<libc::iovec>,
     names: Vec<libc::sockaddr_in>,
     inner_offset: usize,
+    /// Merge consecutive TCP segments of one flow (gso::coalesce), each behind `inner_offset` bytes of prefix.
+    coalesce: bool,
 }
 
 impl UdpRx {
-    pub fn new(batch: usize, inner_offset: usize, capacity: usize) -> Result<UdpRx, String> {
+    pub fn new(batch: usize, inner_offset: usize, capacity: usize, coalesce: bool) -> Result<UdpRx, String> {
         if capacity < MAX_DATAGRAM {
             return Err(format!("udpReaderStart: pool slots hold {capacity} bytes, a datagram needs up to {MAX_DATAGRAM}"));
         }
         fn zeroed_vec<T>(n: usize) -> Vec<T> {
             (0..n).map(|_| unsafe { zeroed() }).collect()
         }
-        Ok(UdpRx { hdrs: zeroed_vec(batch), iovs: zeroed_vec(batch), names: zeroed_vec(batch), inner_offset })
+        Ok(UdpRx { hdrs: zeroed_vec(batch), iovs: zeroed_vec(batch), names: zeroed_vec(batch), inner_offset, coalesce })
     }
 }
 
@@ -126,12 +133,15 @@ pub unsafe fn fill(fd: i32, rx: &mut UdpRx, t: &mut BatchTarget) -> Fill {
         STATS.rx_errors.fetch_add(1, Relaxed);
         return Fill { count: 0, err: e, dry: false };
     }
+    // Records (and their slots) are compacted as datagrams merge into the run before them.
+    let mut count = 0;
+    let mut run: Option<coalesce::Run> = None;
     for i in 0..n {
         let slot = t.slots[i];
         let (dgram, len) = (t.pool.data_offset(slot), rx.hdrs[i].msg_len as usize);
         let inner = dgram + rx.inner_offset.min(len);
-        let rec = &mut t.meta[i * META_WORDS..(i + 1) * META_WORDS];
-        wire::parse(&t.arena[inner..dgram + len], false, inner as u32, rec);
+        let mut rec = [0u32; META_WORDS];
+        wire::parse(&t.arena[inner..dgram + len], false, inner as u32, &mut rec);
         rec[M_SOURCE] = t.source;
         rec[M_SLOT] = slot;
         rec[M_PEER_ADDR] = u32::from_be(rx.names[i].sin_addr.s_addr);
@@ -140,8 +150,27 @@ pub unsafe fn fill(fd: i32, rx: &mut UdpRx, t: &mut BatchTarget) -> Fill {
         rec[M_DGRAM_LEN] = len as u32;
         STATS.rx_packets.fetch_add(1, Relaxed);
         STATS.rx_bytes.fetch_add(len as u64, Relaxed);
+        if rx.coalesce {
+            if let Some(r) = run.as_mut() {
+                let first = &t.meta[(count - 1) * META_WORDS..count * META_WORDS];
+                if coalesce::append(t.arena, r, first, &rec) {
+                    t.pool.finish_batch(&[slot]);
+                    continue;
+                }
+            }
+            if let Some(r) = run.take() {
+                coalesce::finish(t.arena, &r, &mut t.meta[(count - 1) * META_WORDS..count * META_WORDS]);
+            }
+            run = coalesce::start(&rec, rx.inner_offset, t.pool.capacity());
+        }
+        t.meta[count * META_WORDS..(count + 1) * META_WORDS].copy_from_slice(&rec);
+        t.slots[count] = slot;
+        count += 1;
     }
-    Fill { count: n, err: 0, dry: n < want }
+    if let Some(r) = run {
+        coalesce::finish(t.arena, &r, &mut t.meta[(count - 1) * META_WORDS..count * META_WORDS]);
+    }
+    Fill { count, err: 0, dry: n < want }
 }
 
 /// udpCapabilities() → { gso }: what the kernel offers the UDP writer.

@@ -14,6 +14,7 @@ import { HOOK_FROM_HOST, HOOK_TO_HOST } from '../../observe/trace/tracer.ts';
 import { lb4Local } from '../lib/lb.ts';
 import { IPPROTO_TCP } from '../../wire/proto.ts';
 import { cil_to_container } from './bpf_lxc.ts';
+import { encapAndRedirect, tunnelEndpointOf } from '../lib/encap.ts';
 
 /** The reserved:host identity: the node itself. */
 export const HOST_ID = 1;
@@ -54,6 +55,12 @@ export function tail_handle_ipv4_from_host(ctx: PacketContext, dp: Datapath): nu
     return dp.drop(ctx, R.DROP_CT_CREATE_FAILED);
   }
   const ep = dp.lookupEndpoint(ctx.daddr);
+  if (ep === 0) {
+    // The node (or the L7 proxy for a pod) speaking to a pod on another node in tunnel mode.
+    dp.lookupDestination(ctx);
+    const tunnel = tunnelEndpointOf(ctx, dp);
+    if (tunnel !== 0) return encapAndRedirect(ctx, dp, tunnel);
+  }
   if (ep === 0 || ep === dp.hostEp) return dp.drop(ctx, R.DROP_UNROUTABLE);
   ctx.dstEp = ep;
   ctx.dstIdentity = dp.epIdentity[ep];

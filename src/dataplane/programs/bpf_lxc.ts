@@ -19,6 +19,7 @@ import { redirectToProxy } from '../lib/proxy.ts';
 import { redirectToEndpoint } from '../lib/deliver.ts';
 import { ipv4DecTtl } from '../lib/l3.ts';
 import { EDT_QUEUED, EDT_SEND } from '../lib/edt.ts';
+import { encapAndRedirect, tunnelEndpointOf } from '../lib/encap.ts';
 import * as ipv4 from '../../wire/ipv4.ts';
 import { cil_to_host, HOST_ID } from './bpf_host.ts';
 
@@ -87,7 +88,7 @@ export function tail_ipv4_ct_egress(ctx: PacketContext, dp: Datapath): number {
  */
 export function handle_ipv4_from_lxc(ctx: PacketContext, dp: Datapath): number {
   const state = ctx.ct.state;
-  ctx.dstIdentity = dp.lookupIdentity(ctx.daddr);
+  dp.lookupDestination(ctx);
   // Egress policy for every packet in the original direction: removing an allow cuts the connection.
   let proxyPort = 0;
   if (state === CT_NEW || state === CT_ESTABLISHED) {
@@ -114,6 +115,9 @@ export function handle_ipv4_from_lxc(ctx: PacketContext, dp: Datapath): number {
     ctx.calls = dp.calls[ep] ?? null;
     return dp.tailCall(ctx, C.CILIUM_CALL_IPV4_TO_ENDPOINT);
   }
+  // A pod on another node in tunnel mode: VXLAN to the node its ipcache entry names.
+  const tunnel = tunnelEndpointOf(ctx, dp);
+  if (tunnel !== 0) return encapAndRedirect(ctx, dp, tunnel);
   return cil_to_host(ctx, dp);
 }
 

@@ -15,6 +15,7 @@ export type Program = (ctx: PacketContext, dp: Datapath) => number;
 
 export { cil_from_container } from './bpf_lxc.ts';
 export { cil_from_host } from './bpf_host.ts';
+export { cil_from_overlay } from './bpf_overlay.ts';
 
 export const PROGRAMS: Program[] = [tail_handle_ipv4, handle_ipv4_from_lxc, tail_ipv4_to_endpoint, tail_handle_ipv4_from_host, tail_ipv4_policy, tail_ipv4_ct_egress];
 

@@ -1,6 +1,6 @@
 // Turns a tracer's numeric steps into text (off the hot path): one PacketTraceRecord per packet.
 import { CALL_NAMES } from '../../dataplane/calls.ts';
-import { CTX_ACT_REDIRECT } from '../../dataplane/context.ts';
+import { CTX_ACT_QUEUED, CTX_ACT_REDIRECT } from '../../dataplane/context.ts';
 import { DROP_UNROUTABLE, dropReasonText } from '../../dataplane/drop-reasons.ts';
 import { EVENT_DROP, EVENT_POLICY_VERDICT, EVENT_TRACE, EVENT_TRACE_SOCK } from '../../dataplane/events.ts';
 import { ctStateName } from '../../dataplane/vocab/ct-states.ts';
@@ -171,6 +171,7 @@ function verdict(x: Float64Array, i: number, o: TraceFormatOptions): string {
     const where = toHost ? 'to-host via cilium_host' : `to-endpoint ${dstEp}${o.describeEndpoint?.(dstEp) ? ` ${o.describeEndpoint(dstEp)}` : ''}`;
     return `→ redirect fd=${fd} (${where})`;
   }
+  if (act === CTX_ACT_QUEUED) return '→ queued (to-overlay: VXLAN to the tunnel endpoint)';
   const r = reason || DROP_UNROUTABLE;
   return `✗ drop ${r} ${dropReasonText(r)}`;
 }

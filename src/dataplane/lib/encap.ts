@@ -1,0 +1,109 @@
+// The tunnel's transmit side (Cilium's bpf/lib/encap.h): a packet for a pod on another node leaves
+// as VXLAN datagrams (RFC 7348) on the overlay UDP socket, VNI = the source security identity; the
+// kernel writes the outer IPv4/UDP (node IP → tunnel endpoint, DF). A TCP super-packet is cut into
+// MSS segments in native code, each with its own VXLAN, Ethernet, IPv4 and TCP headers, and all of
+// them leave in one UDP GSO send.
+import { native } from '../../native/index.ts';
+import { M_L3_OFF, M_OFF } from '../../native/meta.ts';
+import { BATCH, UDP_TX_WORDS } from '../../native/pool.ts';
+import { CTX_ACT_QUEUED, type PacketContext } from '../context.ts';
+import type { Datapath } from '../datapath.ts';
+import { DROP_INVALID, DROP_INVALID_IDENTITY } from '../drop-reasons.ts';
+import { TRACE_TO_OVERLAY } from '../events.ts';
+import * as vxlan from '../../wire/vxlan.ts';
+import { RESERVED_IDENTITIES } from '../vocab/reserved-identities.ts';
+
+const HOST_ID = RESERVED_IDENTITIES.host;
+const REMOTE_NODE_ID = RESERVED_IDENTITIES['remote-node'];
+/** Bytes the tunnel adds on the node network: outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14. */
+export const TUNNEL_OVERHEAD = 20 + 8 + vxlan.VXLAN_INNER_OFFSET;
+/** Inner MACs: Cilium writes node MACs the receiver never checks; fixed locally administered ones. */
+const INNER_DST_MAC = [0x02, 0xc1, 0x1a, 0x00, 0x00, 0x02];
+const INNER_SRC_MAC = [0x02, 0xc1, 0x1a, 0x00, 0x00, 0x01];
+/** Room for a batch of super-packets and the headers their segments gain (a full buffer is sent early). */
+const OUT_BYTES = 4 * 1024 * 1024;
+/** One UDP GSO send carries at most a maximal UDP payload: a super-packet's datagrams take up to three. */
+const MAX_SEND_BYTES = 65507;
+const ROWS_PER_PACKET = 3;
+const MAX_ROWS = ROWS_PER_PACKET * BATCH;
+
+export class TunnelTx {
+  /** The overlay UDP socket; -1 when the node does not run a tunnel (routing-mode native). */
+  fd = -1;
+  port = 0;
+  /** This node's address: a tunnel endpoint equal to it is local. */
+  nodeIP = 0;
+  /** The kernel cuts datagrams (UDP_SEGMENT); otherwise the writer sends each one itself. */
+  gso = false;
+  private readonly prefix = new Uint8Array(vxlan.VXLAN_INNER_OFFSET);
+  private readonly out = new Uint8Array(OUT_BYTES);
+  private readonly desc = new Int32Array(UDP_TX_WORDS * MAX_ROWS);
+  private readonly result = new Uint32Array(2);
+  private rows = 0;
+  private used = 0;
+
+  /** onWriteError(bytes) counts a send the kernel refused. */
+  constructor(private readonly onWriteError: (bytes: number) => void) {
+    vxlan.setInnerEthernet(this.prefix, 0, INNER_DST_MAC, INNER_SRC_MAC, vxlan.ETH_P_IP);
+  }
+
+  /** Queues ctx's frame as datagrams for `endpoint` (VNI `vni`); false when it cannot be encapsulated. */
+  queue(ctx: PacketContext, endpoint: number, vni: number): boolean {
+    if (this.rows + ROWS_PER_PACKET > MAX_ROWS) this.flush();
+    vxlan.setHeader(this.prefix, 0, vni);
+    const m = ctx.meta;
+    const vnet = m[ctx.m + M_L3_OFF] !== m[ctx.m + M_OFF];
+    let n = native.encapDatagrams(ctx.buf, ctx.off, ctx.len, vnet, this.prefix, this.out, this.used, this.result);
+    if (n === 0 && this.used > 0) {
+      // No room left behind what is queued: send that, then encapsulate at the buffer's start.
+      this.flush();
+      n = native.encapDatagrams(ctx.buf, ctx.off, ctx.len, vnet, this.prefix, this.out, 0, this.result);
+    }
+    if (n === 0) return false;
+    const bytes = this.result[0];
+    const seg = this.result[1];
+    const perSend = seg === 0 ? bytes : Math.floor(MAX_SEND_BYTES / seg) * seg;
+    for (let at = 0; at < bytes; at += perSend) this.row(this.used + at, Math.min(perSend, bytes - at), endpoint, seg);
+    this.used += bytes;
+    return true;
+  }
+
+  private row(off: number, len: number, endpoint: number, seg: number): void {
+    const d = this.rows * UDP_TX_WORDS;
+    this.desc[d] = off;
+    this.desc[d + 1] = len;
+    this.desc[d + 2] = endpoint | 0;
+    this.desc[d + 3] = this.port;
+    this.desc[d + 4] = len > seg ? seg : 0;
+    this.rows++;
+  }
+
+  /** Sends everything queued (the end of a batch, or a full buffer). */
+  flush(): void {
+    const rows = this.rows;
+    if (rows === 0) return;
+    this.rows = 0;
+    this.used = 0;
+    if (native.udpWriteBatch(this.fd, this.out, this.desc, rows, this.gso) === rows) return;
+    for (let i = 0; i < rows; i++) if (this.desc[i * UDP_TX_WORDS + 5] < 0) this.onWriteError(this.desc[i * UDP_TX_WORDS + 1]);
+  }
+}
+
+/**
+ * Cilium's encap_and_redirect_lxc: the packet goes into the tunnel to the node at `endpoint`, with
+ * the source identity as VNI (the receiver's policy reads it from there). The node's own traffic
+ * is remote-node to the receiver, as Cilium's __encap_with_nodeid presents it.
+ */
+export function encapAndRedirect(ctx: PacketContext, dp: Datapath, endpoint: number): number {
+  const vni = ctx.srcIdentity === HOST_ID ? REMOTE_NODE_ID : ctx.srcIdentity;
+  if (vni === 0 || vni > vxlan.VNI_MAX) return dp.drop(ctx, DROP_INVALID_IDENTITY);
+  if (!dp.tunnel.queue(ctx, endpoint, vni)) return dp.drop(ctx, DROP_INVALID);
+  dp.trace(ctx, TRACE_TO_OVERLAY);
+  return CTX_ACT_QUEUED;
+}
+
+/** A destination in another node's pod CIDR, in tunnel mode: the node its ipcache entry names (0 = not tunnelled). */
+export function tunnelEndpointOf(ctx: PacketContext, dp: Datapath): number {
+  const endpoint = ctx.tunnelEndpoint;
+  return endpoint !== 0 && dp.tunnel.fd >= 0 && endpoint !== dp.tunnel.nodeIP ? endpoint : 0;
+}
