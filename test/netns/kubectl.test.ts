@@ -175,7 +175,7 @@ describe.skipIf(!root || !haveKubectl)('kubectl against the agent', () => {
     const events = await kubectl(['get', 'events']);
     expect(events.stderr).toBe('No resources found in default namespace.\n');
     const mode = await kubectl(['get', 'cm', '-n', 'kube-system', 'cilium-config', '-o', 'jsonpath={.data.routing-mode}']);
-    expect(mode.stdout).toBe('tunnel');
+    expect(mode.stdout).toBe('native');
   });
 
   it('exec runs the command in the pod (stdout, stdin, exit code); logs prints the pod log', async () => {
