@@ -172,8 +172,11 @@ start_agent() {
   read -ra extra <<<"${CILIARY_AGENT_ARGS:-}"
   cmd+=(--node-name "$node" --node-ip "$(node_ip "$idx")" --cluster-pool-ipv4-cidr "$POD_POOL"
     "${KVSTORE_ARGS[@]}" "${ROUTING_ARGS[@]}" --state-dir "$dir" --api-socket "$sock")
-  # As kubeadm's: the etcd node is the control plane.
-  [ "$node" != "$ETCD_NODE" ] || cmd+=(--node-labels node-role.kubernetes.io/control-plane=)
+  # As kubeadm's: the etcd node is the control plane, with the Kubernetes API on :6443 and the Hubble relay.
+  if [ "$node" = "$ETCD_NODE" ]; then
+    cmd+=(--node-labels node-role.kubernetes.io/control-plane= --kube-apiserver-listen-address "$(node_ip "$idx"):6443"
+      --hubble-relay-listen-address :4245 --hubble-relay-peers "$RELAY_PEERS")
+  fi
   cmd+=("${extra[@]}")
 
   log "$node: starting agent in $ns (log $dir/agent.log)"
@@ -261,6 +264,9 @@ cmd_up() {
       *) die "--routing-mode must be native or tunnel, got '$ROUTING_MODE'" ;;
     esac
   fi
+  # The relay on k8s-ctr merges every node's Hubble observer (its own too).
+  RELAY_PEERS=""
+  for ((i = 0; i < n; i++)); do RELAY_PEERS+="${RELAY_PEERS:+,}$(node_ip "$i"):4244"; done
   # One after the other: each claims its pod CIDR from the pool in join order (k8s-ctr .0, k8s-w1 .1, …).
   for ((i = 0; i < n; i++)); do
     start_agent "$i" "${NODES[$i]}"
@@ -273,6 +279,8 @@ cmd_up() {
     printf '  %-8s netns %-14s %-16s pods %-15s api %s\n' "${NODES[$i]}" "$(node_ns "${NODES[$i]}")" \
       "$(node_ip "$i")" "$(agent_pod_cidr "${NODES[$i]}")" "$(state_dir "${NODES[$i]}")/agent.sock"
   done
+  echo "  kubectl  export KUBECONFIG=$(state_dir "${NODES[0]}")/kube/admin.conf   # https://$(node_ip 0):6443, context kubernetes-admin@kubernetes"
+  echo "  hubble   relay on $(node_ip 0):4245 over ${RELAY_PEERS}"
   echo "next: ciliary --node ${NODES[0]} status"
 }
 
