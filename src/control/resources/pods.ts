@@ -145,10 +145,13 @@ export class Scheduler {
     }
   }
 
-  /** After a restart: this node's pods that are gone are forgotten, deployments brought back to their count. */
+  /** After a (re)start: this node's pods placed while it was away, or gone, are started; deployments brought back to their count. */
   async restore(): Promise<void> {
-    const live = new Set(this.c.d.pods.list().map((p) => `${p.namespace}/${p.name}`));
-    for (const [key, r] of [...this.records]) if (nodeOf(r) === this.self && !live.has(key)) await this.c.forget('Pod', key);
+    for (const [key, r] of [...this.records]) {
+      const [ns, name] = key.split('/');
+      if (nodeOf(r) !== this.self || this.livePod(ns, name)) continue;
+      await this.start(r).catch((e: Error) => this.c.d.log.warn({ pod: key, err: e.message }, 'starting a pod placed on this node failed'));
+    }
     await this.lead();
   }
 
