@@ -93,6 +93,21 @@ export class AgentClient {
     return this.call<T>('GET', path);
   }
 
+  /**
+   * The agent of the node running a pod: this one, or that node's (its socket sits beside this one,
+   * <root>/<node>/agent.sock, as in the lab). A pod this agent does not know is left to this agent to report.
+   */
+  async forPod(ns: string, name: string): Promise<AgentClient> {
+    const view = await this.get<{ status: { node?: string } }>(`/v1/resources/pods/${encodeURIComponent(name)}?namespace=${encodeURIComponent(ns)}`)
+      .catch((e: unknown) => { if (e instanceof AgentError && e.statusCode === 404) return undefined; throw e; });
+    const node = view?.status.node;
+    if (!node || node === this.target.node) return this;
+    const socketPath = join(dirname(dirname(this.target.socketPath)), node, 'agent.sock');
+    if (socketPath === this.target.socketPath) return this;
+    if (!existsSync(socketPath)) throw new CliError(`pod "${name}" runs on node ${node}, whose agent socket ${socketPath} is not on this machine`);
+    return new AgentClient({ node, socketPath, stateDir: dirname(socketPath) }, this.timeoutMs);
+  }
+
   /** A plain-text stream (pod logs): onChunk per piece until the agent ends it. */
   async streamText(path: string, onChunk: (s: string) => void): Promise<void> {
     const res = await this.open('GET', path);

@@ -166,7 +166,8 @@ export async function execCommand(args: ParsedArgs, client: AgentClient): Promis
   if (!name) throw new UsageError('exec needs a pod: ciliary exec POD [-n NS] -- COMMAND ARGS...');
   if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}": the command goes after --`);
   if (!args.rest?.length) throw new UsageError('exec needs a command after --: ciliary exec POD -- COMMAND ARGS...');
-  const pod = await client.get<Pod>(podPath(str(args, 'namespace') ?? 'default', name));
+  const ns = str(args, 'namespace') ?? 'default';
+  const pod = await (await client.forPod(ns, name)).get<Pod>(podPath(ns, name));
   const child = spawn('ip', ['netns', 'exec', pod.netns, ...podHostnameWrapper(pod), ...args.rest], { stdio: 'inherit' });
   // Ctrl-C reaches the child through the terminal; we stay to report its exit status.
   const ignore = () => {};
