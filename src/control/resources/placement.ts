@@ -80,6 +80,8 @@ export class ClusterView {
   private readonly nodes = new Map<string, SchedNode>();
   /** "<namespace>/<pod>" → the pod IP its node published. */
   private readonly podIPs = new Map<string, string>();
+  /** Node name → its IP on the node network, as registered. */
+  private readonly nodeIPs = new Map<string, string>();
   private readonly watches: KVWatch[];
 
   constructor(kv: KVStore, private readonly self: string, onNodesChanged: () => void) {
@@ -87,6 +89,11 @@ export class ClusterView {
     this.watches = [
       kv.watch(NODES_PREFIX, (e) => {
         const name = e.key.slice(NODES_PREFIX.length);
+        if (e.type === 'put') {
+          try {
+            this.nodeIPs.set(name, (JSON.parse(e.value) as { nodeIP?: string }).nodeIP ?? '');
+          } catch { /* not a node record: no address */ }
+        }
         if (name === self) return;
         if (e.type === 'delete') this.nodes.delete(name);
         else this.nodes.set(name, { name, labels: nodeLabels(name) });
@@ -115,6 +122,10 @@ export class ClusterView {
 
   has(name: string): boolean {
     return this.nodes.has(name);
+  }
+
+  nodeIP(node: string): string | undefined {
+    return this.nodeIPs.get(node) || undefined;
   }
 
   podIP(ns: string, name: string): string | undefined {

@@ -161,6 +161,12 @@ export class Scheduler {
     await this.schedulePending();
   }
 
+  /** kube's status.hostIP: the node's address, for reaching its agent across machines. */
+  private hostIP(node: string | undefined): { hostIP?: string } {
+    const ip = node === undefined ? undefined : this.cluster.nodeIP(node);
+    return ip ? { hostIP: ip } : {};
+  }
+
   podViews(): ResourceView[] {
     const views: ResourceView[] = this.c.d.pods.list().map((p) => {
       const rec = this.records.get(`${p.namespace}/${p.name}`);
@@ -173,7 +179,7 @@ export class Scheduler {
           status: ps?.status ?? 'Running',
           ready: ps === undefined || ps.status === 'Running' ? '1/1' : '0/1',
           restarts: ps?.restarts ?? 0,
-          podIP: p.podIP, node: p.node, endpointID: p.endpointID, hostname: p.process?.hostname ?? p.name,
+          podIP: p.podIP, node: p.node, ...this.hostIP(p.node), endpointID: p.endpointID, hostname: p.process?.hostname ?? p.name,
           ...(p.process?.image ? { image: p.process.image } : {}),
           ...(rec?.owner ? { owner: rec.owner } : {}),
           ...(p.pid ? { pid: p.pid } : {}),
@@ -194,7 +200,7 @@ export class Scheduler {
       views.push({
         kind: 'Pod', namespace: ns, name: m.metadata.name, createdAt: rec.createdAt, manifest: m,
         status: {
-          phase: podIP ? 'Running' : 'Pending', status, ready: podIP ? '1/1' : '0/1', restarts: 0, podIP: podIP ?? '', node: nodeOf(rec) ?? '',
+          phase: podIP ? 'Running' : 'Pending', status, ready: podIP ? '1/1' : '0/1', restarts: 0, podIP: podIP ?? '', node: nodeOf(rec) ?? '', ...this.hostIP(nodeOf(rec)),
           ...(rec.pending ? { reason: rec.pending } : {}),
           image: (m.spec as PodSpecManifest).containers[0].image, ...(rec.owner ? { owner: rec.owner } : {}),
         },
