@@ -24,7 +24,9 @@ async function main(): Promise<void> {
   const log = loggerFromConfig(cfg);
   const agent = new Agent(cfg, log);
   await agent.start();
-  const cluster = cfg['cluster-api-address'] ? { address: cfg['cluster-api-address'], token: clusterToken(cfg['cluster-token-file']) } : undefined;
+  // ":PORT" serves on this node's IP.
+  const address = cfg['cluster-api-address'].startsWith(':') ? `${cfg['node-ip']}${cfg['cluster-api-address']}` : cfg['cluster-api-address'];
+  const cluster = address ? { address, token: clusterToken(cfg['cluster-token-file']) } : undefined;
   const api = await startApi(agent, { socketPath: cfg['api-socket'], port: cfg['api-port'] || undefined, cluster, logger: log });
   log.info({ socket: cfg['api-socket'] }, 'API listening');
   let stopping = false;

@@ -103,13 +103,16 @@ export class AgentClient {
   }
 
   /**
-   * The agent of the node running a pod: this one, or that node's (its socket sits beside this one,
+   * The agent of the node running a pod: this one when it runs it, else that node's (its socket sits beside this one,
    * <root>/<node>/agent.sock, as in the lab; on another machine, its cluster API at the pod's hostIP with
    * the cluster token from <root>/cluster-token). A pod this agent does not know is left to this agent to report.
    */
   async forPod(ns: string, name: string, env: NodeJS.ProcessEnv = process.env): Promise<AgentClient> {
-    const view = await this.get<{ status: { node?: string; hostIP?: string } }>(`/v1/resources/pods/${encodeURIComponent(name)}?namespace=${encodeURIComponent(ns)}`)
-      .catch((e: unknown) => { if (e instanceof AgentError && e.statusCode === 404) return undefined; throw e; });
+    const unknown = (e: unknown) => { if (e instanceof AgentError && e.statusCode === 404) return undefined; throw e; };
+    const n = encodeURIComponent(name);
+    const s = encodeURIComponent(ns);
+    if (await this.get(`/v1/pods/${s}/${n}`).catch(unknown)) return this;
+    const view = await this.get<{ status: { node?: string; hostIP?: string } }>(`/v1/resources/pods/${n}?namespace=${s}`).catch(unknown);
     const node = view?.status.node;
     if (!node || node === this.target.node) return this;
     const rootDir = dirname(dirname(this.target.socketPath));

@@ -101,7 +101,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'state-dir', kind: str, default: '', help: 'directory for maps, kvstore and the API socket (default: /run/ciliary/<node-name>)' },
   { key: 'api-socket', kind: str, default: '', help: 'unix socket of the API (default: <state-dir>/agent.sock)' },
   { key: 'api-port', kind: num(0, 65535), default: 0, help: 'also serve the API on 127.0.0.1:PORT (0 = no TCP)' },
-  { key: 'cluster-api-address', kind: str, default: '', help: "also serve the API on the node network, HOST:PORT (e.g. <node-ip>:9876), to holders of the cluster token ('' = no)" },
+  { key: 'cluster-api-address', kind: str, default: '', help: "also serve the API on the node network to holders of the cluster token: HOST:PORT, or :PORT on node-ip ('' = no)" },
   { key: 'cluster-token-file', kind: str, default: '', help: 'the cluster token for cluster-api-address (0600; made if missing; default: <state-dir>/../cluster-token)' },
   { key: 'config', kind: str, default: '', help: 'YAML file with these keys; flags override it' },
   { key: 'cluster-name', kind: str, default: 'default', help: 'name of the cluster' },

@@ -4,7 +4,7 @@
 // Names carry a per-run prefix, objects a per-run namespace and state lives in a temp dir.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -128,6 +128,14 @@ describe.skipIf(!root)('scheduling in a three-node lab', () => {
     await poll('webpod2 gone from k8s-w2', () => (!netnsNames().includes(`cil-k8s-w2-${ns}-webpod2`) && !wide('k8s-w2').has('webpod2') ? true : undefined));
     expect(wide('k8s-ctr').has('webpod2')).toBe(false);
     expect(existsSync(`/var/run/netns/cil-k8s-w2-${ns}-webpod2`)).toBe(false);
+  });
+
+  it("each agent's API on the node network refuses requests without the cluster token", () => {
+    const url = `http://${env.CILIARY_LAB_NET}.102:9876/v1/healthz`;
+    const token = readFileSync(join(stateRoot, 'cluster-token'), 'utf8').trim();
+    expect(statSync(join(stateRoot, 'cluster-token')).mode & 0o777).toBe(0o600);
+    expect(run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', url]).stdout).toBe('401');
+    expect(run('curl', ['-s', '--max-time', '5', '-H', `Authorization: Bearer ${token}`, url]).stdout).toContain('"ok"');
   });
 
   it('a Deployment with podAntiAffinity spreads its replicas over the nodes', async () => {
