@@ -112,6 +112,17 @@ describe('scheduling over several nodes', () => {
     expect(at('k8s-ctr').resources.get('pods', 'default', 'gone')).toBeUndefined();
   });
 
+  it("moves an older agent's per-node records to the cluster prefix, its pods kept on it", async () => {
+    kv = LocalKVStore.inMemory();
+    const manifest = pod('old');
+    await kv.put('ciliary/resources/k8s-w1/Pod/default/old', JSON.stringify({ manifest: { ...manifest, metadata: { ...manifest.metadata, namespace: 'default' } }, createdAt: new Date().toISOString() }));
+    await join('k8s-ctr', 0);
+    await join('k8s-w1', 1);
+    await until(() => runningOn('k8s-w1', 'old'), 'the pod on its old node');
+    expect(await kv.list('ciliary/resources/k8s-w1/')).toEqual([]);
+    await until(() => placement(agents.get('k8s-ctr')!).old === 'k8s-w1', 'k8s-ctr to list it on k8s-w1');
+  });
+
   it('reconciles deployments on the lease holder only; another node takes over when it goes', async () => {
     const at = await cluster('k8s-ctr', 'k8s-w1', 'k8s-w2');
     expect(await kv.get(DEPLOYMENTS_LEADER_KEY)).toBe('k8s-ctr');

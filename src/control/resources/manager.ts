@@ -67,6 +67,7 @@ export class ResourceManager implements ResourceApi {
               : policyHandler(ctx, info);
       this.handlers.set(info.kind, h);
     }
+    await this.moveNodeRecords();
     const watch = this.d.kv.watch(this.prefix, (e) => void this.locked(() => this.onStoreEvent(e.key))
       .catch((err: Error) => this.d.log.warn({ key: e.key, err: err.message }, 'resource change from the store failed')));
     this.watch = watch;
@@ -76,6 +77,22 @@ export class ResourceManager implements ResourceApi {
       this.following = true;
       await this.scheduler.restore();
     });
+  }
+
+  /** Records an older agent kept per node (ciliary/resources/<node>/…) move to the cluster's prefix, its pods placed on it. */
+  private async moveNodeRecords(): Promise<void> {
+    const old = `${this.prefix}${this.d.node}/`;
+    for (const { key, value } of await this.d.kv.list(old)) {
+      const rest = key.slice(old.length);
+      let moved = value;
+      if (rest.startsWith('Pod/')) {
+        const rec = JSON.parse(value) as Stored & { scheduled?: boolean };
+        const spec = rec.manifest.spec as { nodeName?: string };
+        if (spec.nodeName === undefined) moved = JSON.stringify({ ...rec, manifest: { ...rec.manifest, spec: { ...spec, nodeName: this.d.node } }, scheduled: true });
+      }
+      await this.d.kv.createOnly(this.prefix + rest, moved);
+      await this.d.kv.delete(key);
+    }
   }
 
   /** Stops following the store and hands the controllers' lease over. */
