@@ -103,6 +103,14 @@ describe('scheduling over several nodes', () => {
     expect(views.find((v) => v.status.status === 'Pending')?.status.reason).toBe("0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules.");
   });
 
+  it('a service applied on one node has the same ClusterIP on every node', async () => {
+    const at = await cluster('k8s-ctr', 'k8s-w1', 'k8s-w2');
+    await at('k8s-w1').resources.apply([{ apiVersion: 'v1', kind: 'Service', metadata: { name: 'websvc' }, spec: { selector: { app: 'web' }, ports: [{ port: 80 }] } }]);
+    const ip = at('k8s-w1').getService('default', 'websvc')!.clusterIP;
+    await until(() => ['k8s-ctr', 'k8s-w2'].every((n) => at(n).getService('default', 'websvc')?.clusterIP === ip), 'the service on the other nodes');
+    expect(at('k8s-w1').getService('default', 'websvc')?.clusterIP).toBe(ip);
+  });
+
   it('deletes a pod from any node on its own node', async () => {
     const at = await cluster('k8s-ctr', 'k8s-w1', 'k8s-w2');
     await at('k8s-ctr').resources.apply([pod('gone', { nodeName: 'k8s-w2' })]);
