@@ -154,4 +154,24 @@ describe.skipIf(!root)('scheduling in a three-node lab', () => {
     });
     expect(nodes).toEqual(NODES);
   });
+
+  it("another agent takes the deployments over when the leader's agent is killed", async () => {
+    // The leader says so in its log; SIGKILL leaves its lease to expire in etcd.
+    const leaders = NODES.filter((n) => readFileSync(join(stateRoot, n, 'agent.log'), 'utf8').includes('leading the cluster controllers'));
+    expect(leaders).toHaveLength(1);
+    process.kill(Number(readFileSync(join(stateRoot, leaders[0], 'agent.pid'), 'utf8').trim()), 'SIGKILL');
+    const [survivor, target] = NODES.filter((n) => n !== leaders[0]);
+    const file = join(tmp, 'after.yaml');
+    writeFileSync(file, [
+      'apiVersion: apps/v1', 'kind: Deployment', 'metadata:', '  name: after', `  namespace: ${ns}`, 'spec:', '  replicas: 2',
+      '  selector:', '    matchLabels:', '      app: after', '  template:', '    metadata:', '      labels:', '        app: after', '    spec:',
+      '      nodeSelector:', `        kubernetes.io/hostname: ${target}`, '      containers:', '      - name: c', '        image: traefik/whoami',
+    ].join('\n'));
+    ok(on(survivor, 'apply', '-f', file));
+    const nodes = await poll('two replicas made by the new leader', () => {
+      const after = [...wide(survivor)].filter(([name, c]) => name.startsWith('after-') && c[0] === 'Running');
+      return after.length === 2 ? after.map(([, c]) => c[2]) : undefined;
+    }, 60_000);
+    expect(nodes).toEqual([target, target]);
+  }, 90_000);
 });
