@@ -247,12 +247,22 @@ agent_failed() {
   exit 1
 }
 
+# The cluster credential of the agents' node-network API: made once per lab, 0600, shared by every
+# agent (their default cluster-token-file is <state root>/cluster-token); each agent serves that API on
+# <node-ip>:9876 (CILIARY_CLUSTER_API_ADDRESS, '' = off).
+ensure_cluster_token() {
+  local f="$STATE_ROOT/cluster-token"
+  [ -s "$f" ] || (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$f")
+  export CILIARY_CLUSTER_API_ADDRESS="${CILIARY_CLUSTER_API_ADDRESS-:9876}"
+}
+
 cmd_up() {
   local n="${1:-1}" i
   if ! [[ "$n" =~ ^[0-9]+$ ]] || [ "$n" -lt 1 ] || [ "$n" -gt ${#NODES[@]} ]; then
     die "N must be 1..${#NODES[@]}, got '$n'"
   fi
   mkdir -p "$STATE_ROOT"
+  ensure_cluster_token
   ensure_bridge
   for ((i = 0; i < n; i++)); do ensure_node "$i" "${NODES[$i]}"; done
   if [ "$n" -gt 1 ]; then
@@ -368,6 +378,7 @@ cmd_down() {
     log "bridge $br"
     ip link del "$br"
   fi
+  rm -f -- "$STATE_ROOT/cluster-token"
   rmdir "$STATE_ROOT" 2>/dev/null || true
   echo "lab down"
 }

@@ -187,7 +187,7 @@ export class Agent implements AgentFacade {
   /** Stops the datapath; pods, devices and pinned maps stay for the next agent process. */
   async stop(): Promise<void> {
     clearInterval(this.gcTimer);
-    this.resources?.close();
+    await this.resources?.close();
     this.services?.close();
     this.policy?.close();
     this.endpointsMgr?.close();

@@ -2,6 +2,7 @@
 import { loadConfig, ConfigError, configUsage } from '../control/config.ts';
 import { loggerFromConfig } from '../control/log.ts';
 import { startApi } from '../api/index.ts';
+import { clusterToken } from '../api/cluster-listener.ts';
 import { Agent } from './agent.ts';
 
 async function main(): Promise<void> {
@@ -23,7 +24,10 @@ async function main(): Promise<void> {
   const log = loggerFromConfig(cfg);
   const agent = new Agent(cfg, log);
   await agent.start();
-  const api = await startApi(agent, { socketPath: cfg['api-socket'], port: cfg['api-port'] || undefined, logger: log });
+  // ":PORT" serves on this node's IP.
+  const address = cfg['cluster-api-address'].startsWith(':') ? `${cfg['node-ip']}${cfg['cluster-api-address']}` : cfg['cluster-api-address'];
+  const cluster = address ? { address, token: clusterToken(cfg['cluster-token-file']) } : undefined;
+  const api = await startApi(agent, { socketPath: cfg['api-socket'], port: cfg['api-port'] || undefined, cluster, logger: log });
   log.info({ socket: cfg['api-socket'] }, 'API listening');
   let stopping = false;
   const shutdown = async (sig: string) => {

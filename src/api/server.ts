@@ -24,12 +24,15 @@ import { policyPlugin } from './policy.ts';
 import { servicesPlugin } from './services.ts';
 import { statusPlugin } from './status.ts';
 import { tracePlugin } from './trace.ts';
+import { listenCluster } from './cluster-listener.ts';
 
 export interface ApiOptions {
   socketPath: string;
   /** Also listen on 127.0.0.1:port (0 picks a free port; undefined = no TCP). */
   port?: number;
   logger: Logger;
+  /** Also listen on the node network (HOST:PORT) for requests carrying the cluster token. */
+  cluster?: { address: string; token: string };
   /** Per-client monitor backlog before events are dropped (tests make it small). */
   monitorMaxBufferedBytes?: number;
 }
@@ -38,6 +41,8 @@ export interface ApiServer {
   close(): Promise<void>;
   /** The bound TCP port, when TCP was asked for. */
   port?: number;
+  /** The bound port of the cluster listener. */
+  clusterPort?: number;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -106,13 +111,22 @@ export async function startApi(agent: AgentFacade, opts: ApiOptions): Promise<Ap
     port = (server.address() as { port: number }).port;
     opts.logger.info({ port }, 'API also listening on TCP 127.0.0.1');
   }
+  let cluster: Server | undefined;
+  if (opts.cluster && handler) {
+    cluster = await listenCluster(opts.cluster.address, opts.cluster.token, handler).catch(async (e: Error) => {
+      await app.close();
+      throw e;
+    });
+    opts.logger.info({ address: cluster.address() }, 'API listening on the node network (cluster token required)');
+  }
   opts.logger.info({ socket: opts.socketPath }, 'API listening');
 
   return {
     port,
+    clusterPort: (cluster?.address() as { port: number } | undefined)?.port,
     async close() {
-      if (tcp) {
-        const server = tcp;
+      for (const server of [tcp, cluster]) {
+        if (!server) continue;
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
       }

@@ -1,5 +1,5 @@
 // HTTP to the agent over its unix socket; which agent: --socket, --node, CILIARY_NODE, the only one, or this host.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -12,7 +12,12 @@ export interface AgentTarget {
   socketPath: string;
   /** Where the agent pins its maps (for reading them without the agent). */
   stateDir: string;
+  /** Another machine's agent: its cluster API address and the cluster token (instead of the socket). */
+  tcp?: { host: string; port: number; token: string };
 }
+
+/** The port of the agents' cluster API (cluster-api-address), unless CILIARY_CLUSTER_API_PORT says otherwise. */
+export const CLUSTER_API_PORT = 9876;
 
 export interface TargetOptions {
   socket?: string;
@@ -59,11 +64,15 @@ export class AgentClient {
   private open(method: string, path: string, body?: unknown): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const payload = body === undefined ? undefined : JSON.stringify(body);
+      const tcp = this.target.tcp;
       const req = request({
-        socketPath: this.target.socketPath,
+        ...(tcp ? { host: tcp.host, port: tcp.port } : { socketPath: this.target.socketPath }),
         method,
         path,
-        headers: { accept: 'application/json', ...(payload ? { 'content-type': 'application/json' } : {}) },
+        headers: {
+          accept: 'application/json', ...(payload ? { 'content-type': 'application/json' } : {}),
+          ...(tcp ? { authorization: `Bearer ${tcp.token}` } : {}),
+        },
       }, resolve);
       req.on('error', (err: NodeJS.ErrnoException) => reject(err.code && CONNECT_ERRORS.has(err.code) ? unreachable(this.target, err) : new CliError(`request to the agent failed: ${err.message}`)));
       req.end(payload);
@@ -91,6 +100,31 @@ export class AgentClient {
 
   get<T>(path: string): Promise<T> {
     return this.call<T>('GET', path);
+  }
+
+  /**
+   * The agent of the node running a pod: this one when it runs it, else that node's (its socket sits beside this one,
+   * <root>/<node>/agent.sock, as in the lab; on another machine, its cluster API at the pod's hostIP with
+   * the cluster token from <root>/cluster-token). A pod this agent does not know is left to this agent to report.
+   */
+  async forPod(ns: string, name: string, env: NodeJS.ProcessEnv = process.env): Promise<AgentClient> {
+    const unknown = (e: unknown) => { if (e instanceof AgentError && e.statusCode === 404) return undefined; throw e; };
+    const n = encodeURIComponent(name);
+    const s = encodeURIComponent(ns);
+    if (await this.get(`/v1/pods/${s}/${n}`).catch(unknown)) return this;
+    const view = await this.get<{ status: { node?: string; hostIP?: string } }>(`/v1/resources/pods/${n}?namespace=${s}`).catch(unknown);
+    const node = view?.status.node;
+    if (!node || node === this.target.node) return this;
+    const rootDir = dirname(dirname(this.target.socketPath));
+    const socketPath = join(rootDir, node, 'agent.sock');
+    if (socketPath === this.target.socketPath) return this;
+    if (existsSync(socketPath)) return new AgentClient({ node, socketPath, stateDir: dirname(socketPath) }, this.timeoutMs);
+    const host = view?.status.hostIP;
+    const tokenFile = env.CILIARY_CLUSTER_TOKEN_FILE ?? join(rootDir, 'cluster-token');
+    if (!host || !existsSync(tokenFile)) throw new CliError(`pod "${name}" runs on node ${node}: its agent socket ${socketPath} is not on this machine${host ? ` and there is no cluster token ${tokenFile}` : ''}`);
+    const port = Number(env.CILIARY_CLUSTER_API_PORT ?? CLUSTER_API_PORT);
+    const tcp = { host, port, token: readFileSync(tokenFile, 'utf8').trim() };
+    return new AgentClient({ node, socketPath: `${host}:${port}`, stateDir: dirname(socketPath), tcp }, this.timeoutMs);
   }
 
   /** A plain-text stream (pod logs): onChunk per piece until the agent ends it. */

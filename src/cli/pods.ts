@@ -167,7 +167,8 @@ export async function execCommand(args: ParsedArgs, client: AgentClient): Promis
   if (!name) throw new UsageError('exec needs a pod: ciliary exec POD [-n NS] -- COMMAND ARGS...');
   if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}": the command goes after --`);
   if (!args.rest?.length) throw new UsageError('exec needs a command after --: ciliary exec POD -- COMMAND ARGS...');
-  const pod = await client.get<Pod>(podPath(str(args, 'namespace') ?? 'default', name));
+  const ns = str(args, 'namespace') ?? 'default';
+  const pod = await (await client.forPod(ns, name)).get<Pod>(podPath(ns, name));
   // The seeds' tools missing on the host (netperf) resolve to ciliary's stand-ins, after the host's own.
   const env = { ...process.env, PATH: `${process.env.PATH ?? '/usr/bin:/bin'}:${STANDIN_BIN}` };
   const child = spawn('ip', ['netns', 'exec', pod.netns, ...podHostnameWrapper(pod), ...args.rest], { stdio: 'inherit', env });

@@ -289,7 +289,7 @@ export async function logsCommand(args: ParsedArgs, client: AgentClient, io: Out
   const ns = str(args, 'namespace') ?? 'default';
   const path = `/v1/pods/${encodeURIComponent(ns)}/${encodeURIComponent(name)}/logs${bool(args, 'follow') ? '?follow=true' : ''}`;
   try {
-    await client.streamText(path, (s) => io.out(s));
+    await (await client.forPod(ns, name)).streamText(path, (s) => io.out(s));
   } catch (e) {
     if (e instanceof AgentError && e.statusCode === 404) throw new CliError(e.message.startsWith('no route') ? 'this agent does not serve pod logs' : e.message);
     throw e;

@@ -1,7 +1,7 @@
 // Agent configuration: Cilium's key names, from an optional YAML file overridden by flags.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { LineCounter, parseDocument, isMap, isScalar, type Pair } from 'yaml';
 import { formatCidr, isIPv4, tryParseCidr } from '../wire/ip-text.ts';
 
@@ -11,6 +11,8 @@ export interface AgentConfig {
   'state-dir': string;
   'api-socket': string;
   'api-port': number;
+  'cluster-api-address': string;
+  'cluster-token-file': string;
   config: string;
   'cluster-name': string;
   'cluster-id': number;
@@ -104,6 +106,8 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'state-dir', kind: str, default: '', help: 'directory for maps, kvstore and the API socket (default: /run/ciliary/<node-name>)' },
   { key: 'api-socket', kind: str, default: '', help: 'unix socket of the API (default: <state-dir>/agent.sock)' },
   { key: 'api-port', kind: num(0, 65535), default: 0, help: 'also serve the API on 127.0.0.1:PORT (0 = no TCP)' },
+  { key: 'cluster-api-address', kind: str, default: '', help: "also serve the API on the node network to holders of the cluster token: HOST:PORT, or :PORT on node-ip ('' = no)" },
+  { key: 'cluster-token-file', kind: str, default: '', help: 'the cluster token for cluster-api-address (0600; made if missing; default: <state-dir>/../cluster-token)' },
   { key: 'config', kind: str, default: '', help: 'YAML file with these keys; flags override it' },
   { key: 'cluster-name', kind: str, default: 'default', help: 'name of the cluster' },
   { key: 'cluster-id', kind: num(0, 255), default: 0, help: 'numeric id of the cluster' },
@@ -184,6 +188,7 @@ function withDerived(cfg: AgentConfig, host: string): AgentConfig {
   cfg['node-name'] ||= host;
   cfg['state-dir'] ||= join('/run/ciliary', cfg['node-name']);
   cfg['api-socket'] ||= join(cfg['state-dir'], 'agent.sock');
+  cfg['cluster-token-file'] ||= join(dirname(cfg['state-dir']), 'cluster-token');
   return cfg;
 }
 

@@ -35,12 +35,12 @@ describe('agent core and the store', () => {
 
   it('a pod written into the store by another writer is created, and deleted when its record goes', async () => {
     const a = await start();
-    const key = 'ciliary/resources/n1/Pod/default/ext';
+    const key = 'ciliary/resources/Pod/default/ext';
     const manifest = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'ext', namespace: 'default', labels: { app: 'ext' } }, spec: { containers: [{ name: 'c', image: 'ciliary/run' }] } };
     await kv.put(key, JSON.stringify({ manifest, createdAt: new Date().toISOString() }));
     await until(() => a.getPod('default', 'ext') !== undefined, 'the pod');
     expect(a.listEndpoints().find((e) => e.podName === 'default/ext')?.labels).toContain('k8s:app=ext');
-    expect(a.resources.get('pods', 'default', 'ext')?.manifest).toEqual(manifest);
+    expect(a.resources.get('pods', 'default', 'ext')?.manifest).toEqual({ ...manifest, spec: { ...manifest.spec, nodeName: 'n1' } });
     await kv.delete(key);
     await until(() => a.getPod('default', 'ext') === undefined, 'the pod to go');
     expect(a.listEndpoints().some((e) => e.podName === 'default/ext')).toBe(false);
@@ -48,7 +48,7 @@ describe('agent core and the store', () => {
 
   it('a deployment written into the store gets its replicas, which go with its record', async () => {
     const a = await start();
-    const key = 'ciliary/resources/n1/Deployment/default/web';
+    const key = 'ciliary/resources/Deployment/default/web';
     const manifest = {
       apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'default' },
       spec: { replicas: 2, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'c', image: 'ciliary/run' }] } } },

@@ -115,7 +115,7 @@ describe('resource manager', () => {
     const img = await rm.apply([pod('a', {}), { ...pod('c'), spec: { containers: [{ name: 'c', image: 'bad/image' }] } }]).catch((x: unknown) => x);
     expect((img as ManifestError).path).toBe('spec.containers[0].image');
     const node = await rm.apply([pod('a', { nodeName: 'k8s-w1' })]).catch((x: unknown) => x);
-    expect((node as ManifestError).message).toContain('node "k8s-w1" is not this node');
+    expect((node as ManifestError).message).toContain('spec.nodeName: node "k8s-w1" not found');
     const ns = await rm.apply([pod('a', {}, 'nope')]).catch((x: unknown) => x);
     expect((ns as ManifestError).message).toContain('namespaces "nope" not found');
     expect(fake.calls).toEqual([]);

@@ -19,10 +19,15 @@ export interface PodSpecManifest {
   nodeName?: string;
   restartPolicy?: 'Always' | 'OnFailure' | 'Never';
   hostname?: string;
-  affinity?: { podAntiAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: AntiAffinityTerm[] } };
+  nodeSelector?: Record<string, string>;
+  affinity?: { podAffinity?: RequiredTerms; podAntiAffinity?: RequiredTerms };
 }
 
-export interface AntiAffinityTerm {
+export interface RequiredTerms {
+  requiredDuringSchedulingIgnoredDuringExecution?: AffinityTerm[];
+}
+
+export interface AffinityTerm {
   labelSelector?: { matchLabels?: Record<string, string>; matchExpressions?: Array<{ key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }> };
   topologyKey: string;
   namespaces?: string[];

@@ -2,7 +2,8 @@
 // policies, LB IP pools — whether they come from `ciliary apply -f` or from /v1/pods, /v1/services and
 // PUT /v1/policy. It validates a whole request before changing anything, applies in dependency order
 // through a handler per kind, rolls back what it created when a step fails, and keeps its records in
-// the kvstore, watching them so a record written or removed by another process or node takes effect here.
+// the kvstore under one cluster-wide prefix, watching them so a record written or removed by another
+// process or node takes effect here.
 import type { KVWatch } from '../kvstore.ts';
 import { ApiError, ManifestError, type ManifestResult, type ResourceApi, type ResourceView, type ResourceWriteOptions } from '../types.ts';
 import { KINDS, kindFromName, kindInfo, type KindInfo, type KindName } from './kinds.ts';
@@ -13,11 +14,16 @@ import {
   policyHandler, recordHandler, serviceHandler, type HandlerContext, type KindHandler, type ResourceDeps, type Stored,
 } from './handlers.ts';
 import { deploymentHandler, podHandler, Scheduler } from './pods.ts';
+import { ClusterView } from './placement.ts';
+import { LeaderLease } from './leader.ts';
+import { NODE_LEASE_TTL } from '../nodes.ts';
 
 export type { ResourceDeps } from './handlers.ts';
 export { poolStatus } from './handlers.ts';
 
 type Item = { info: KindInfo; m: Manifest; index: number };
+
+export const RESOURCES_PREFIX = 'ciliary/resources/';
 
 
 export class ResourceManager implements ResourceApi {
@@ -26,15 +32,16 @@ export class ResourceManager implements ResourceApi {
   private chain: Promise<unknown> = Promise.resolve();
   private scheduler!: Scheduler;
   private watch?: KVWatch;
+  private cluster?: ClusterView;
+  private leader?: LeaderLease;
   /** False while the watch delivers the initial listing: records only, no reconciling. */
   private following = false;
   private readonly started = new Date().toISOString();
 
   constructor(private readonly d: ResourceDeps) {}
 
-  private get prefix(): string {
-    return `ciliary/resources/${this.d.node}/`;
-  }
+  /** ciliary/resources/<Kind>/<namespace or _>/<name>: every node sees the same objects. */
+  private readonly prefix = RESOURCES_PREFIX;
 
   /** Loads the stored records, brings deployments back to their count, then follows the store. */
   async restore(): Promise<void> {
@@ -46,7 +53,12 @@ export class ResourceManager implements ResourceApi {
       handler: (kind) => this.handlers.get(kind)!,
       notFound: (info, name) => new ApiError(404, `${info.plural} "${name}" not found`),
     };
-    this.scheduler = new Scheduler(ctx, this.d.workloadFor ?? (await loadWorkloadFor()));
+    const retryPending = () => void this.locked(() => this.following ? this.scheduler.schedulePending() : Promise.resolve())
+      .catch((err: Error) => this.d.log.warn({ err: err.message }, 'retrying pending pods failed'));
+    const cluster = (this.cluster = new ClusterView(this.d.kv, this.d.node, retryPending));
+    const leader = (this.leader = new LeaderLease(this.d.kv, this.d.node, NODE_LEASE_TTL, () => void this.locked(() => this.following ? this.scheduler.lead() : Promise.resolve())
+      .catch((err: Error) => this.d.log.warn({ err: err.message }, 'taking over the controllers failed')), this.d.log));
+    this.scheduler = new Scheduler(ctx, this.d.workloadFor ?? (await loadWorkloadFor()), cluster, () => leader.isLeader);
     for (const info of KINDS) {
       const h = info.kind === 'Namespace' || info.kind === 'CiliumLoadBalancerIPPool' ? recordHandler(ctx, info)
         : info.kind === 'Service' ? serviceHandler(ctx, info)
@@ -55,18 +67,39 @@ export class ResourceManager implements ResourceApi {
               : policyHandler(ctx, info);
       this.handlers.set(info.kind, h);
     }
+    await this.moveNodeRecords();
     const watch = this.d.kv.watch(this.prefix, (e) => void this.locked(() => this.onStoreEvent(e.key))
       .catch((err: Error) => this.d.log.warn({ key: e.key, err: err.message }, 'resource change from the store failed')));
     this.watch = watch;
-    await watch.ready;
+    await Promise.all([watch.ready, cluster.ready]);
+    await leader.start();
     await this.locked(async () => {
       this.following = true;
       await this.scheduler.restore();
     });
   }
 
-  close(): void {
+  /** Records an older agent kept per node (ciliary/resources/<node>/…) move to the cluster's prefix, its pods placed on it. */
+  private async moveNodeRecords(): Promise<void> {
+    const old = `${this.prefix}${this.d.node}/`;
+    for (const { key, value } of await this.d.kv.list(old)) {
+      const rest = key.slice(old.length);
+      let moved = value;
+      if (rest.startsWith('Pod/')) {
+        const rec = JSON.parse(value) as Stored & { scheduled?: boolean };
+        const spec = rec.manifest.spec as { nodeName?: string };
+        if (spec.nodeName === undefined) moved = JSON.stringify({ ...rec, manifest: { ...rec.manifest, spec: { ...spec, nodeName: this.d.node } }, scheduled: true });
+      }
+      await this.d.kv.createOnly(this.prefix + rest, moved);
+      await this.d.kv.delete(key);
+    }
+  }
+
+  /** Stops following the store and hands the controllers' lease over. */
+  async close(): Promise<void> {
     this.watch?.close();
+    this.cluster?.close();
+    await this.leader?.close();
   }
 
   /**

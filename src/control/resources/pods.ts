@@ -1,94 +1,136 @@
-// Pod and Deployment handlers: pods are scheduled onto this node (or stay Pending on a required
-// anti-affinity conflict), deployments are kept at their replica count with pods of their template.
+// Pod and Deployment handlers over the cluster's records: a pod is placed on a node when applied (or stays
+// Pending with the scheduler's reason) and only that node's agent runs it; deployments are kept at their
+// replica count by the one agent holding the controllers' lease.
 import { type Pod, type ResourceView } from '../types.ts';
 import type { KindInfo } from './kinds.ts';
-import { FieldError, selectorMatches } from './validate.ts';
+import { FieldError } from './validate.ts';
 import { annotationsOnlyChange, canonical, podManifestOf, randomSuffix, replicaManifest, resolveWorkload, templateHash, toPodSpec, withAnnotations, type Manifest, type PodSpecManifest } from './convert.ts';
 import { bandwidthAnnotationProblem } from '../bandwidth.ts';
 import { keyOf, type HandlerContext, type KindHandler, type Stored } from './handlers.ts';
+import { placePod, type ClusterView, type PlacedPod } from './placement.ts';
 import type { WorkloadFor } from './workloads.ts';
 
 interface PodRecord extends Stored {
   /** Deployment name, for its replicas. */
   owner?: string;
   hash?: string;
-  /** Why the pod is not running (anti-affinity); it has no endpoint then. */
+  /** Why no node fits the pod (FailedScheduling); it has no node and no endpoint then. */
   pending?: string;
+  /** spec.nodeName was set by the scheduler, not by the manifest. */
+  scheduled?: boolean;
+}
+
+const nodeOf = (r: Stored): string | undefined => (r.manifest.spec as PodSpecManifest).nodeName;
+
+/** The manifest as applied: without the node the scheduler gave it. */
+function appliedManifest(r: PodRecord): Manifest {
+  if (!r.scheduled) return r.manifest;
+  const spec = { ...(r.manifest.spec as PodSpecManifest) };
+  delete spec.nodeName;
+  return { ...r.manifest, spec };
 }
 
 /** Scheduling shared by the Pod and Deployment handlers. */
 export class Scheduler {
-  constructor(private readonly c: HandlerContext, readonly workloadFor: WorkloadFor) {}
+  constructor(
+    private readonly c: HandlerContext,
+    readonly workloadFor: WorkloadFor,
+    readonly cluster: ClusterView,
+    /** Whether this agent holds the controllers' lease (deployments, pending pods). */
+    readonly leading: () => boolean,
+  ) {}
 
   get records(): Map<string, PodRecord> {
     return this.c.records('Pod') as Map<string, PodRecord>;
+  }
+
+  private get self(): string {
+    return this.c.d.node;
   }
 
   livePod(ns: string, name: string): Pod | undefined {
     return this.c.d.pods.list().find((p) => p.namespace === ns && p.name === name);
   }
 
-  /** A pod spec this node can run: its node and its image. */
+  /** A pod spec the cluster can run: a known node, if named, and a known image. */
   validate(spec: PodSpecManifest, path: string): void {
-    const node = this.c.d.node;
-    if (spec.nodeName !== undefined && spec.nodeName !== node) throw new FieldError(`${path}.nodeName`, `node "${spec.nodeName}" is not this node (${node}): apply it to that node's agent (--node ${spec.nodeName}), or remove nodeName`);
+    if (spec.nodeName !== undefined && !this.cluster.has(spec.nodeName)) throw new FieldError(`${path}.nodeName`, `node "${spec.nodeName}" not found`, 422);
     const w = resolveWorkload(this.workloadFor, spec.containers[0]);
     if ('error' in w) throw new FieldError(`${path}.containers[0].image`, w.error);
   }
 
-  /** Pod annotations this node can honour (the bandwidth manager's). */
+  /** Pod annotations the cluster can honour (the bandwidth manager's). */
   validateAnnotations(annotations: Record<string, string> | undefined, path: string): void {
     const bw = bandwidthAnnotationProblem(annotations);
     if (bw) throw new FieldError(`${path}.annotations[${bw.key}]`, bw.reason);
   }
 
-  /** Saves the record and starts the pod (or leaves it Pending); a failed start removes the record again. */
+  private placed(): PlacedPod[] {
+    return [...this.records.values()].flatMap((r) => {
+      const node = nodeOf(r);
+      return node === undefined ? [] : [{ namespace: r.manifest.metadata.namespace!, name: r.manifest.metadata.name, labels: r.manifest.metadata.labels ?? {}, node }];
+    });
+  }
+
+  /** Gives an unplaced record its node, or the reason none fits. */
+  private assign(rec: PodRecord): void {
+    if (nodeOf(rec) !== undefined) return;
+    const p = placePod(rec.manifest, this.cluster.list(), this.placed());
+    if ('pending' in p) {
+      rec.pending = p.pending;
+      return;
+    }
+    rec.manifest = { ...rec.manifest, spec: { ...(rec.manifest.spec as PodSpecManifest), nodeName: p.node } };
+    rec.scheduled = true;
+    delete rec.pending;
+  }
+
+  /** Places the pod, saves its record and starts it if it landed here; a failed start removes the record again. */
   async place(key: string, rec: PodRecord): Promise<void> {
+    this.assign(rec);
     await this.c.save('Pod', key, rec);
+    if (rec.pending) this.c.d.log.info({ pod: key, reason: rec.pending }, 'pod pending');
     try {
-      await this.schedule(key, rec);
+      if (nodeOf(rec) === this.self) await this.start(rec);
     } catch (e) {
       await this.c.forget('Pod', key);
       throw e;
     }
   }
 
-  /** Starts the pod unless a required podAntiAffinity term matches a pod on this (only) node: then it stays Pending. */
-  async schedule(key: string, rec: PodRecord): Promise<void> {
-    const blocked = this.antiAffinityConflict(rec.manifest);
-    if (blocked) {
-      rec.pending = blocked;
-      await this.c.save('Pod', key, rec);
-      this.c.d.log.info({ pod: key, reason: blocked }, 'pod pending');
-      return;
-    }
+  private async start(rec: PodRecord): Promise<void> {
     await this.c.d.pods.create(toPodSpec(rec.manifest, this.workloadFor));
+    this.annotated(rec);
+  }
+
+  /** Tells the running pod's node its annotations (a bandwidth limit applies live). */
+  annotated(rec: PodRecord): void {
     const m = rec.manifest;
-    this.c.d.pods.annotated?.(m.metadata.namespace ?? 'default', m.metadata.name, m.metadata.annotations ?? {});
-    if (rec.pending) {
-      delete rec.pending;
-      await this.c.save('Pod', key, rec);
-    }
+    this.c.d.pods.annotated?.(m.metadata.namespace!, m.metadata.name, m.metadata.annotations ?? {});
   }
 
-  private antiAffinityConflict(m: Manifest): string | undefined {
-    const terms = (m.spec as PodSpecManifest).affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [];
-    if (!terms.length) return undefined;
-    const pods = this.c.d.pods.list().filter((p) => !(p.namespace === m.metadata.namespace && p.name === m.metadata.name));
-    for (const t of terms) {
-      const namespaces = t.namespaces?.length ? t.namespaces : [m.metadata.namespace];
-      // One node: whatever the topology key (hostname, zone, ...), every pod shares its domain.
-      const hit = pods.find((p) => namespaces.includes(p.namespace) && selectorMatches(t.labelSelector ?? {}, p.labels));
-      if (hit) return `0/1 nodes are available: 1 node(s) didn't match pod anti-affinity rules (pod ${hit.namespace}/${hit.name}, topologyKey ${t.topologyKey})`;
-    }
-    return undefined;
+  /** Brings this node's side of a record changed in the store in line: run it here if it is placed here, else not. */
+  async follow(key: string, rec: PodRecord | undefined, previous?: PodRecord): Promise<void> {
+    const [ns, name] = key.split('/');
+    const live = this.livePod(ns, name);
+    // Only annotations changed: the running pod stays, its new annotations apply in place.
+    if (live && rec && previous && nodeOf(rec) === this.self && annotationsOnlyChange(previous.manifest, rec.manifest)) return this.annotated(rec);
+    if (live) await this.c.d.pods.delete(ns, name);
+    if (!rec) return;
+    if (nodeOf(rec) === this.self) await this.start(rec);
+    else if (nodeOf(rec) === undefined && !rec.pending && this.leading()) await this.place(key, rec);
   }
 
-  /** Retries pending pods (after something was deleted). */
+  /** The controllers' leader retries pending pods (after pods or nodes changed). */
   async schedulePending(): Promise<void> {
+    if (!this.leading()) return;
     for (const [key, rec] of [...this.records]) {
       if (!rec.pending || this.records.get(key) !== rec) continue;
-      await this.schedule(key, rec).catch((e: Error) => this.c.d.log.warn({ pod: key, err: e.message }, 'scheduling pending pod failed'));
+      const retry: PodRecord = { ...rec };
+      delete retry.pending;
+      this.assign(retry);
+      if (retry.pending === rec.pending) continue;
+      await this.place(key, retry).catch((e: Error) => this.c.d.log.warn({ pod: key, err: e.message }, 'scheduling pending pod failed'));
     }
   }
 
@@ -98,10 +140,10 @@ export class Scheduler {
     if (this.records.has(key)) await this.c.forget('Pod', key);
   }
 
-  /** Brings a deployment to its replica count with pods of its current template (old-template pods are replaced). */
+  /** The leader brings a deployment to its replica count with pods of its current template (old-template pods are replaced). */
   async reconcile(deployKey: string): Promise<void> {
     const dep = this.c.records('Deployment').get(deployKey);
-    if (!dep) return;
+    if (!dep || !this.leading()) return;
     const m = dep.manifest;
     const ns = m.metadata.namespace!;
     const spec = m.spec as { replicas?: number; template: unknown };
@@ -120,12 +162,26 @@ export class Scheduler {
     }
   }
 
-  /** After a restart: replicas whose pod is gone are forgotten, deployments brought back to their count. */
+  /** After a (re)start: this node's pods placed while it was away, or gone, are started; deployments brought back to their count. */
   async restore(): Promise<void> {
-    const live = new Set(this.c.d.pods.list().map((p) => `${p.namespace}/${p.name}`));
-    for (const [key, r] of [...this.records]) if (!r.pending && !live.has(key)) await this.c.forget('Pod', key);
+    for (const [key, r] of [...this.records]) {
+      const [ns, name] = key.split('/');
+      if (nodeOf(r) !== this.self || this.livePod(ns, name)) continue;
+      await this.start(r).catch((e: Error) => this.c.d.log.warn({ pod: key, err: e.message }, 'starting a pod placed on this node failed'));
+    }
+    await this.lead();
+  }
+
+  /** What the leader does on taking over: deployments to their count, pending pods placed. */
+  async lead(): Promise<void> {
     for (const key of this.c.records('Deployment').keys()) await this.reconcile(key);
     await this.schedulePending();
+  }
+
+  /** kube's status.hostIP: the node's address, for reaching its agent across machines. */
+  private hostIP(node: string | undefined): { hostIP?: string } {
+    const ip = node === undefined ? undefined : this.cluster.nodeIP(node);
+    return ip ? { hostIP: ip } : {};
   }
 
   podViews(): ResourceView[] {
@@ -140,7 +196,7 @@ export class Scheduler {
           status: ps?.status ?? 'Running',
           ready: ps === undefined || ps.status === 'Running' ? '1/1' : '0/1',
           restarts: ps?.restarts ?? 0,
-          podIP: p.podIP, node: p.node, endpointID: p.endpointID, hostname: p.process?.hostname ?? p.name,
+          podIP: p.podIP, node: p.node, ...this.hostIP(p.node), endpointID: p.endpointID, hostname: p.process?.hostname ?? p.name,
           ...(p.process?.image ? { image: p.process.image } : {}),
           ...(rec?.owner ? { owner: rec.owner } : {}),
           ...(p.pid ? { pid: p.pid } : {}),
@@ -150,13 +206,19 @@ export class Scheduler {
         },
       };
     });
-    for (const rec of this.records.values()) {
-      if (!rec.pending) continue;
+    const here = new Set(views.map((v) => `${v.namespace}/${v.name}`));
+    for (const [key, rec] of this.records) {
+      if (here.has(key)) continue;
       const m = rec.manifest;
+      const ns = m.metadata.namespace!;
+      // Another node's pod: running once its node published the endpoint (address and identity).
+      const podIP = rec.pending ? undefined : this.cluster.podIP(ns, m.metadata.name);
+      const status = rec.pending ? 'Pending' : podIP ? 'Running' : 'ContainerCreating';
       views.push({
-        kind: 'Pod', namespace: m.metadata.namespace, name: m.metadata.name, createdAt: rec.createdAt, manifest: m,
+        kind: 'Pod', namespace: ns, name: m.metadata.name, createdAt: rec.createdAt, manifest: m,
         status: {
-          phase: 'Pending', status: 'Pending', ready: '0/1', restarts: 0, podIP: '', node: '', reason: rec.pending,
+          phase: podIP ? 'Running' : 'Pending', status, ready: podIP ? '1/1' : '0/1', restarts: 0, podIP: podIP ?? '', node: nodeOf(rec) ?? '', ...this.hostIP(nodeOf(rec)),
+          ...(rec.pending ? { reason: rec.pending } : {}),
           image: (m.spec as PodSpecManifest).containers[0].image, ...(rec.owner ? { owner: rec.owner } : {}),
         },
       });
@@ -175,18 +237,20 @@ export function podHandler(c: HandlerContext, info: KindInfo, s: Scheduler): Kin
     exists,
     wouldBe: (m) => {
       const old = s.records.get(keyOf(m.metadata.namespace, m.metadata.name));
-      return !exists(m.metadata.namespace, m.metadata.name) ? 'created' : old && canonical(old.manifest) === canonical(m) ? 'unchanged' : 'configured';
+      return !exists(m.metadata.namespace, m.metadata.name) ? 'created' : old && canonical(appliedManifest(old)) === canonical(m) ? 'unchanged' : 'configured';
     },
     apply: async (m) => {
       const ns = m.metadata.namespace!;
       const key = keyOf(ns, m.metadata.name);
       const old = s.records.get(key);
       const live = s.livePod(ns, m.metadata.name);
-      if (old && canonical(old.manifest) === canonical(m) && (live || old.pending)) return 'unchanged';
-      // Annotations of a running pod change in place (a new bandwidth limit applies live); anything else replaces it.
-      if (live && old && annotationsOnlyChange(old.manifest, m)) {
-        await c.save('Pod', key, { ...old, manifest: withAnnotations(old.manifest, m.metadata.annotations) });
-        c.d.pods.annotated?.(ns, m.metadata.name, m.metadata.annotations ?? {});
+      const elsewhere = old !== undefined && (old.pending !== undefined || nodeOf(old) !== c.d.node);
+      if (old && canonical(appliedManifest(old)) === canonical(m) && (live || elsewhere)) return 'unchanged';
+      // Annotations of a placed pod change in place (a new bandwidth limit applies live); anything else replaces it.
+      if (old && (live || elsewhere) && annotationsOnlyChange(appliedManifest(old), m)) {
+        const rec = { ...old, manifest: withAnnotations(old.manifest, m.metadata.annotations) };
+        await c.save('Pod', key, rec);
+        if (live) s.annotated(rec);
         return 'configured';
       }
       // Pods are immutable: a changed one is replaced.
@@ -203,15 +267,12 @@ export function podHandler(c: HandlerContext, info: KindInfo, s: Scheduler): Kin
       if (rec?.owner) await s.reconcile(keyOf(ns, rec.owner));
     },
     views: () => s.podViews(),
-    reconcile: async (key, stored) => {
-      const [ns, name] = key.split('/');
-      const live = s.livePod(ns, name);
-      if (!stored) {
-        if (live) await c.d.pods.delete(ns, name);
-        return;
-      }
-      if (live) await c.d.pods.delete(ns, name);
-      await s.schedule(key, stored);
+    reconcile: async (key, stored, previous) => {
+      await s.follow(key, stored, previous as PodRecord | undefined);
+      if (stored) return;
+      const owner = (previous as PodRecord | undefined)?.owner;
+      if (owner) await s.reconcile(keyOf(key.split('/')[0], owner));
+      await s.schedulePending();
     },
   };
 }
@@ -257,7 +318,7 @@ export function deploymentHandler(c: HandlerContext, info: KindInfo, s: Schedule
     views: () => [...records().values()].map((d) => deploymentView(s, d)),
     reconcile: async (key, stored, previous) => {
       if (stored) await s.reconcile(key);
-      else await deleteDeployment(key, previous);
+      else if (s.leading()) await deleteDeployment(key, previous);
     },
   };
 }

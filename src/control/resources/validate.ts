@@ -57,11 +57,12 @@ const podSpec = obj({
   hostname: S,
   affinity: obj({
     podAntiAffinity: obj({ requiredDuringSchedulingIgnoredDuringExecution: arr(affinityTerm), preferredDuringSchedulingIgnoredDuringExecution: ANY }),
-    podAffinity: ANY,
+    podAffinity: obj({ requiredDuringSchedulingIgnoredDuringExecution: arr(affinityTerm), preferredDuringSchedulingIgnoredDuringExecution: ANY }),
     nodeAffinity: ANY,
   }),
-  // Accepted and ignored (one node, no kubelet).
-  terminationGracePeriodSeconds: I, tolerations: ANY, nodeSelector: MAP, serviceAccountName: S, serviceAccount: S, dnsPolicy: S, dnsConfig: ANY,
+  nodeSelector: MAP,
+  // Accepted and ignored (no kubelet).
+  terminationGracePeriodSeconds: I, tolerations: ANY, serviceAccountName: S, serviceAccount: S, dnsPolicy: S, dnsConfig: ANY,
   volumes: ANY, securityContext: ANY, automountServiceAccountToken: B, priorityClassName: S, imagePullSecrets: ANY, enableServiceLinks: B,
   subdomain: S, schedulerName: S, initContainers: ANY, topologySpreadConstraints: ANY,
 }, ['containers']);
