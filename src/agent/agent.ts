@@ -229,11 +229,11 @@ export class Agent implements AgentFacade {
     };
   }
 
-  /** What runs: routing as the node registry sees it; no tunnel, masquerading, pacing, NodePort or LoadBalancer until the datapath has them. */
+  /** What runs: the tunnel when its socket is open, else routing as the node registry sees it; no masquerading, NodePort or LoadBalancer until the datapath has them. */
   private features(): DatapathFeatures {
     const maglev = this.cfg['bpf-lb-algorithm'] === 'maglev';
     return {
-      ...(this.multiNode?.routing() ?? { routing: 'native' }),
+      ...(this.overlay ? { routing: 'tunnel', tunnelProtocol: 'vxlan' } : this.multiNode?.routing() ?? { routing: 'native' }),
       monitor: { cpus: 1, ringEvents: this.dp.events.capacity },
       services: { clusterIP: true, nodePort: false, loadBalancer: false, externalIPs: true, hostPort: false },
       backendSelection: maglev ? { algorithm: 'maglev', maglevTableSize: this.dp.lb.maglevSize } : { algorithm: 'random' },
