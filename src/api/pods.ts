@@ -94,8 +94,10 @@ export const podsPlugin: FastifyPluginAsync<ApiPluginOptions<PodService>> = asyn
   app.post<{ Body: PodSpec }>('/v1/pods', {
     schema: { summary: 'Create a pod (a Pod object of image ciliary/run, as `ciliary run` makes)', tags: ['pods'], body: PodSpecSchema, response: { 201: PodSchema, ...errorResponses(400, 409, 422) } },
   }, async (req, reply) => {
-    await agent.resources.apply([podManifestOf(req.body)], { createOnly: true, anyNamespace: true });
-    return reply.code(201).send(agent.getPod(req.body.namespace, req.body.name));
+    // `ciliary run` makes a pod on the node it talks to unless it names one (apply -f is what schedules).
+    const spec = { ...req.body, node: req.body.node ?? agent.nodeName };
+    await agent.resources.apply([podManifestOf(spec)], { createOnly: true, anyNamespace: true });
+    return reply.code(201).send(agent.getPod(spec.namespace, spec.name) ?? { name: spec.name, namespace: spec.namespace, node: spec.node });
   });
 
   app.delete<PodRoute>('/v1/pods/:namespace/:name', {

@@ -273,7 +273,7 @@ export interface AgentFacade {
 
 export type StatusService = Pick<AgentFacade, 'status' | 'config'>;
 /** /v1/pods: reads from the endpoints, writes through the resource manager. */
-export type PodService = Pick<AgentFacade, 'listPods' | 'getPod' | 'resources'>;
+export type PodService = Pick<AgentFacade, 'nodeName' | 'listPods' | 'getPod' | 'resources'>;
 export type ServiceService = Pick<AgentFacade, 'listServices' | 'getService' | 'resources'>;
 export type PolicyService = Pick<AgentFacade, 'listPolicies' | 'bpfPolicy' | 'resources'>;
 export type EndpointService = Pick<AgentFacade, 'listEndpoints' | 'getEndpoint'>;

@@ -22,6 +22,13 @@ interface PodRecord extends Stored {
 
 const nodeOf = (r: Stored): string | undefined => (r.manifest.spec as PodSpecManifest).nodeName;
 
+/** Whether `m` equals the record by `same`, as applied or as stored (a `get -o yaml` copy carries the scheduled node). */
+function matches(r: PodRecord, m: Manifest, same: (a: Manifest, b: Manifest) => boolean): boolean {
+  return same(appliedManifest(r), m) || same(r.manifest, m);
+}
+
+const identical = (a: Manifest, b: Manifest): boolean => canonical(a) === canonical(b);
+
 /** The manifest as applied: without the node the scheduler gave it. */
 function appliedManifest(r: PodRecord): Manifest {
   if (!r.scheduled) return r.manifest;
@@ -237,7 +244,7 @@ export function podHandler(c: HandlerContext, info: KindInfo, s: Scheduler): Kin
     exists,
     wouldBe: (m) => {
       const old = s.records.get(keyOf(m.metadata.namespace, m.metadata.name));
-      return !exists(m.metadata.namespace, m.metadata.name) ? 'created' : old && canonical(appliedManifest(old)) === canonical(m) ? 'unchanged' : 'configured';
+      return !exists(m.metadata.namespace, m.metadata.name) ? 'created' : old && matches(old, m, identical) ? 'unchanged' : 'configured';
     },
     apply: async (m) => {
       const ns = m.metadata.namespace!;
@@ -245,9 +252,9 @@ export function podHandler(c: HandlerContext, info: KindInfo, s: Scheduler): Kin
       const old = s.records.get(key);
       const live = s.livePod(ns, m.metadata.name);
       const elsewhere = old !== undefined && (old.pending !== undefined || nodeOf(old) !== c.d.node);
-      if (old && canonical(appliedManifest(old)) === canonical(m) && (live || elsewhere)) return 'unchanged';
+      if (old && matches(old, m, identical) && (live || elsewhere)) return 'unchanged';
       // Annotations of a placed pod change in place (a new bandwidth limit applies live); anything else replaces it.
-      if (old && (live || elsewhere) && annotationsOnlyChange(appliedManifest(old), m)) {
+      if (old && (live || elsewhere) && matches(old, m, annotationsOnlyChange)) {
         const rec = { ...old, manifest: withAnnotations(old.manifest, m.metadata.annotations) };
         await c.save('Pod', key, rec);
         if (live) s.annotated(rec);
