@@ -9,12 +9,9 @@ import { buildBaselines, pingpongClient, startReady, stopAll, type Baselines } f
 import { DURATION, REPEAT, netns, round, sh } from './lib.ts';
 
 const PORT = 7777;
-// The ClusterIP's backend listens on its own port, and the service's UDP port differs from its TCP
-// port: ciliary conflates a TCP and a UDP frontend on one port, and a connect loop to the pod whose
-// closed entries share the DNATed tuple makes later connections through the VIP hang (issue 16 notes).
-const BACKEND_PORT = 7778;
-const SERVICE_TCP_PORT = 80;
-const SERVICE_UDP_PORT = 81;
+// The ClusterIP's TCP and UDP frontends share port 80 and the backend is the pod path's own server:
+// connections through the VIP reuse the source ports of the direct ones (a closed CT entry reopens).
+const SERVICE_PORT = 80;
 const PROBES_PER_SECOND = 500;
 const PROBE_GAP_US = 1000;
 const CONN_LOOPS = 8;
@@ -90,8 +87,8 @@ async function createService(agent: TestAgent): Promise<string> {
   const r = await agent.api('POST', '/v1/services', {
     name: 'bench-latency', namespace: 'default', selector: { app: 'bench-server' },
     ports: [
-      { name: 'tcp', port: SERVICE_TCP_PORT, targetPort: BACKEND_PORT, protocol: 'TCP' },
-      { name: 'udp', port: SERVICE_UDP_PORT, targetPort: BACKEND_PORT, protocol: 'UDP' },
+      { name: 'tcp', port: SERVICE_PORT, targetPort: PORT, protocol: 'TCP' },
+      { name: 'udp', port: SERVICE_PORT, targetPort: PORT, protocol: 'UDP' },
     ],
   });
   if (r.status !== 200) throw new Error(`latency bench: create service: ${r.status} ${JSON.stringify(r.body)}`);
@@ -120,14 +117,14 @@ export async function benchLatency(): Promise<Record<string, number>> {
     const clientPod = await agent.createPod('bench-client', { app: 'bench-client' });
     const serverPod = await agent.createPod('bench-server', { app: 'bench-server' });
     const client = agent.podNetns('bench-client');
-    for (const port of [PORT, BACKEND_PORT]) await startReady(['ip', 'netns', 'exec', agent.podNetns('bench-server'), bin.pingpong, 'server', String(port)]);
+    await startReady(['ip', 'netns', 'exec', agent.podNetns('bench-server'), bin.pingpong, 'server', String(PORT)]);
     const vip = await createService(agent);
     const pod: Path = { name: 'pod', client, ip: serverPod.podIP, tcpPort: PORT, udpPort: PORT };
     const results = await measureAll(bin, [
       await vethPath(bin, clientPod.podIP, serverPod.podIP),
       await forwarderPath(bin, clientPod.podIP, serverPod.podIP),
       pod,
-      { name: 'clusterip', client, ip: vip, tcpPort: SERVICE_TCP_PORT, udpPort: SERVICE_UDP_PORT },
+      { name: 'clusterip', client, ip: vip, tcpPort: SERVICE_PORT, udpPort: SERVICE_PORT },
     ]);
     if (PROFILE_DIR) await profileStages(agent, bin, pod);
     const raw = Object.entries(results).flatMap(([k, r]) => Object.entries(r).map(([m, v]) => [`latency_${k}_${m}`, v]));
