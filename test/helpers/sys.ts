@@ -1,7 +1,7 @@
 // Shell helpers for real-traffic tests: run commands, make throw-away namespaces, track the
 // processes a test starts, wait for events with deadlines, and clean up always.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const isRoot = process.getuid?.() === 0;
@@ -173,6 +173,8 @@ export function removeNetns(name: string): void {
   const left = existsSync(nsPath(name)) ? killNetnsPids(name) : [];
   if (left.length) console.error(`namespace ${name}: pids ${left.join(' ')} survived SIGKILL`);
   sh('ip', ['netns', 'del', name], { allowFail: true });
+  // A pod namespace's resolv.conf (`ip netns exec` reads /etc/netns/<name>) goes with it.
+  if (/^[A-Za-z0-9_.-]+$/.test(name)) rmSync(`/etc/netns/${name}`, { recursive: true, force: true });
   created.delete(name);
 }
 
