@@ -4,11 +4,11 @@
 // the to-network / to-endpoint flow pair, and a stopped node leaving the others' state.
 // Names carry a per-run prefix and net, state lives in a temp dir: another lab on this machine is safe.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { requireRoot, run, sh, sleep } from '../helpers/sys.ts';
+import { removeNetns, requireRoot, run, sh, sleep } from '../helpers/sys.ts';
 import { main } from '../../src/cli/main.ts';
 
 const root = requireRoot();
@@ -112,10 +112,11 @@ describe.skipIf(!root)('three nodes over etcd, native routing', () => {
     if (down.code !== 0) console.warn(`cluster.sh down: ${down.stderr}`);
     // Pod namespaces an agent could not delete (it died first): ours carry the tag.
     for (const ns of sh('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0])) {
-      if (!ns.startsWith('cil-') || !ns.includes(`-default-${tag}-`)) continue;
-      const pids = sh('ip', ['netns', 'pids', ns], { allowFail: true }).split('\n').filter(Boolean);
-      for (const p of pids) sh('kill', ['-KILL', p], { allowFail: true });
-      sh('ip', ['netns', 'del', ns], { allowFail: true });
+      if (ns.startsWith('cil-') && ns.includes(`-default-${tag}-`)) removeNetns(ns);
+    }
+    // And their /etc/netns directories, which outlive a namespace deleted behind the agent's back.
+    for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns', { withFileTypes: true }) : []) {
+      if (d.name.startsWith('cil-') && d.name.includes(`-default-${tag}-`)) rmSync(join('/etc/netns', d.name), { recursive: true, force: true });
     }
     rmSync(stateRoot, { recursive: true, force: true });
   }, 120_000);
