@@ -106,6 +106,15 @@ pid_of() {
 agent_pid() { pid_of "$1/agent.pid" --state-dir "$1"; }
 etcd_pid() { pid_of "$(etcd_dir)/etcd.pid" --data-dir "$(etcd_dir)/data"; }
 
+# A pid file whose process has ended: a start that failed. Only liveness is checked, not the
+# arguments: while the process execs (bash -> nohup -> etcd), /proc/<pid>/cmdline can read empty.
+died() {
+  local pid
+  [ -s "$1" ] || return 1
+  pid="$(tr -dc '0-9' <"$1")"
+  [ -n "$pid" ] && ! running "$pid"
+}
+
 healthy() {
   [ -S "$1" ] && curl -sf --max-time 2 --unix-socket "$1" http://x/v1/healthz >/dev/null 2>&1
 }
@@ -209,7 +218,7 @@ start_etcd() {
     >>"$dir/etcd.log" 2>&1 </dev/null &
   local deadline=$((SECONDS + ETCD_TIMEOUT_S))
   until etcd_healthy; do
-    if [ $SECONDS -ge $deadline ] || { [ -s "$dir/etcd.pid" ] && ! etcd_pid >/dev/null; }; then
+    if [ $SECONDS -ge $deadline ] || died "$dir/etcd.pid"; then
       log "etcd did not answer $(etcd_url)/health; last lines of $dir/etcd.log:"
       tail -n 30 "$dir/etcd.log" >&2 2>/dev/null || true
       exit 1
@@ -227,7 +236,7 @@ wait_healthy() {
       agent_failed "$node" "did not answer $sock/v1/healthz within ${HEALTH_TIMEOUT_S}s"
     fi
     # The pid file appears once the agent has started; a pid file without a live agent means it died.
-    if [ -s "$dir/agent.pid" ] && ! agent_pid "$dir" >/dev/null; then
+    if died "$dir/agent.pid"; then
       agent_failed "$node" "exited before answering $sock/v1/healthz"
     fi
     sleep 0.2
