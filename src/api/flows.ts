@@ -66,7 +66,10 @@ export const flowsPlugin: FastifyPluginAsync<FlowsPluginOptions> = async (app, {
   }, async () => agent.hubbleRelay?.status() ?? hubbleOf(agent).status());
 
   app.get('/v1/hubble/nodes', {
-    schema: { summary: "Hubble's nodes (GetNodes): every node through the relay, else this one", tags: ['hubble'] },
+    schema: {
+      summary: "Hubble's nodes (GetNodes): every node through the relay, else this one", tags: ['hubble'],
+      response: { 200: { type: 'object', properties: { nodes: { type: 'array', items: { type: 'object', additionalProperties: true } } } } },
+    },
   }, async () => ({
     nodes: await agent.hubbleRelay?.nodes() ?? [nodeOf({ hubble: hubbleOf(agent), nodeName: agent.nodeName, version: agent.status().version }, '')],
   }));
