@@ -167,7 +167,8 @@ describe('observe, hubble status and hubble list nodes through the relay', () =>
       await new Promise((r) => setTimeout(r, 50));
     }
     expect(out).toContain('10.9.9.9:43318 (world) -> default/deathstar-8c4c77fb7-nnzkt:80 (ID:15933) to-network FORWARDED');
-    // The history of k8s-w1 came first; nothing of k8s-w2 (filtered by node name).
+    // What k8s-w1 held came first, as the local -f sends it; nothing of k8s-w2 (filtered by node name).
+    expect(out.split('\n')[0]).toBe(`${stampMilli(`${T}1.815Z`)}: default/xwing:43318 (ID:7207) -> default/deathstar-8c4c77fb7-nnzkt:80 (ID:15933) to-network FORWARDED (TCP Flags: SYN)`);
     expect(out).not.toContain('to-endpoint');
     // The agent going away ends the follow with an error, as hubble does.
     await app.close();

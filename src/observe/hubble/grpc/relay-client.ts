@@ -35,7 +35,7 @@ export interface RelayStream {
 /** The GetFlows request for a /v1/flows query: the same flows as the local ring would answer. */
 export function getFlowsRequest(q: FlowsRequest): GetFlowsRequest {
   const ts = (ms: number) => timestampOf(new Date(ms).toISOString());
-  // number 0 + follow means "only new flows" on the wire; the local API sends what it holds first.
+  // number 0 + follow means "only new flows" on the wire; the local API sends what it holds first: since the epoch.
   const since = q.since ?? (q.follow && q.number === undefined ? 0 : undefined);
   return {
     // Our FlowFilter is flow.FlowFilter with the proto's field names: it goes on the wire as it is.
