@@ -1,7 +1,7 @@
 // The relay as the agent that runs it uses it (`ciliary observe`, `hubble status`, `hubble list nodes`
 // and the web page in a multi-node lab): a gRPC client of the relay's Observer on this node, giving
 // every node's flows merged in time order, the counters summed over nodes, and each node's state.
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import type { HubbleStatus } from '../../../control/types.ts';
 import type { Flow, FlowSource } from '../../flow.ts';
 import type { FlowsRequest } from '../query.ts';
@@ -95,7 +95,7 @@ export class RelayClient {
         on.nodeStatus({ state: s.state_change ?? 'UNKNOWN_NODE_STATE', nodes: s.node_names ?? [], message: s.message || undefined, node_name: r.node_name ?? '', time: rfc3339Of(r.time) });
       }
     });
-    stream.on('error', (e: grpc.ServiceError) => end(e.code === 1 /* CANCELLED */ ? undefined : `hubble relay ${this.address}: ${e.details || e.message}`));
+    stream.on('error', (e: grpc.ServiceError) => end(e.code === grpc.status.CANCELLED ? undefined : `hubble relay ${this.address}: ${e.details || e.message}`));
     stream.on('end', () => end());
     return { pause: () => stream.pause(), resume: () => stream.resume(), cancel: () => { ended = true; stream.cancel(); } };
   }
@@ -111,52 +111,86 @@ export class RelayClient {
   }
 }
 
-/** The newest flows of the relay, held in a bounded window and fanned out to subscribers; re-follows after a break. */
+/**
+ * The newest flows of the relay in a bounded ring, fanned out to subscribers. It follows the relay only
+ * while used (a subscriber, or recent() within idleMs): every node's flows cost each node an encoding.
+ * After a break it asks only for what came after the newest flow it holds.
+ */
 export class RelayFlowSource implements FlowSource {
-  private readonly held: Flow[] = [];
+  private readonly ring: Array<Flow | undefined>;
+  private next = 0;
+  private count = 0;
   private readonly subscribers = new Set<(f: Flow) => void>();
   private stream?: RelayStream;
   private retry?: NodeJS.Timeout;
+  private idle?: NodeJS.Timeout;
+  private lastAsked = 0;
   private closed = false;
 
-  constructor(private readonly relay: RelayClient, private readonly capacity = 16_384, private readonly retryMs = 1000) {}
+  constructor(private readonly relay: RelayClient, capacity = 16_384, private readonly retryMs = 1000, private readonly idleMs = 60_000) {
+    this.ring = new Array<Flow | undefined>(capacity);
+  }
+
+  private newest(): Flow | undefined {
+    return this.count ? this.ring[(this.next - 1 + this.ring.length) % this.ring.length] : undefined;
+  }
 
   private follow(): void {
     if (this.stream || this.closed) return;
-    // Back after a break: only what came after the newest flow held.
-    const newest = this.held.at(-1)?.time;
+    clearTimeout(this.retry);
+    const newest = this.newest()?.time;
     const after = newest ? timestampNanos(timestampOf(newest)) : -1n;
-    const req: GetFlowsRequest = newest ? { follow: true, since: timestampOf(newest) } : { follow: true, number: this.capacity };
+    const req: GetFlowsRequest = newest ? { follow: true, since: timestampOf(newest) } : { follow: true, number: this.ring.length };
     this.stream = this.relay.getFlows(req, {
       flow: (f) => {
         if (after >= 0n && timestampNanos(timestampOf(f.time)) <= after) return;
-        this.held.push(f);
-        if (this.held.length > this.capacity) this.held.splice(0, this.held.length - this.capacity);
+        this.ring[this.next] = f;
+        this.next = (this.next + 1) % this.ring.length;
+        this.count = Math.min(this.count + 1, this.ring.length);
         for (const cb of this.subscribers) cb(f);
       },
       lost: () => {},
       nodeStatus: () => {},
       end: () => {
         this.stream = undefined;
-        if (!this.closed) this.retry = setTimeout(() => this.follow(), this.retryMs).unref();
+        if (!this.closed && this.inUse()) this.retry = setTimeout(() => this.follow(), this.retryMs).unref();
       },
     });
+    this.idle ??= setInterval(() => {
+      if (this.inUse()) return;
+      this.stream?.cancel();
+      this.stream = undefined;
+      clearInterval(this.idle);
+      this.idle = undefined;
+    }, this.idleMs).unref();
+  }
+
+  private inUse(): boolean {
+    return this.subscribers.size > 0 || Date.now() - this.lastAsked < this.idleMs;
   }
 
   recent(n: number): Flow[] {
+    this.lastAsked = Date.now();
     this.follow();
-    return n <= 0 ? [] : this.held.slice(-n);
+    const k = Math.min(Math.max(n, 0), this.count);
+    const out: Flow[] = [];
+    for (let i = k; i > 0; i--) out.push(this.ring[(this.next - i + this.ring.length) % this.ring.length]!);
+    return out;
   }
 
   onFlow(cb: (f: Flow) => void): () => void {
-    this.follow();
     this.subscribers.add(cb);
-    return () => this.subscribers.delete(cb);
+    this.follow();
+    return () => {
+      this.subscribers.delete(cb);
+      this.lastAsked = Date.now();
+    };
   }
 
   close(): void {
     this.closed = true;
     clearTimeout(this.retry);
+    clearInterval(this.idle);
     this.stream?.cancel();
   }
 }
