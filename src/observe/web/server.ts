@@ -55,7 +55,7 @@ export function renderPage(): string {
   // Function replacements: `$` in the assets must not be read as replacement patterns.
   pageCache = html
     .replace('<!--STYLE-->', () => `<style>\n${asset('style.css')}</style>`)
-    .replace('<!--SCRIPT-->', () => `<script>\n${asset('app.js').replace(/<\/script/gi, '<\\/script')}</script>`);
+    .replace('<!--SCRIPT-->', () => `<script>\n${(asset('map-layout.js') + asset('app.js')).replace(/<\/script/gi, '<\\/script')}</script>`);
   return pageCache;
 }
 
