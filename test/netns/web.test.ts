@@ -73,6 +73,12 @@ try {
       return { source: c[1].textContent, destination: c[2].textContent, port: c[3].textContent, l7: c[4].textContent, verdict: badge.textContent, color: getComputedStyle(badge).color, summary: c[6].textContent };
     }),
   }));
+  // A smaller window: the map scales down and every card still fits its panel.
+  await page.setViewportSize({ width: 900, height: 640 });
+  found.small = await page.evaluate(() => {
+    const r = (e) => { const b = e.getBoundingClientRect(); return { left: b.left, top: b.top, right: b.right, bottom: b.bottom }; };
+    return { panel: r(document.getElementById('map-wrap')), cards: [...document.querySelectorAll('g.node rect.card')].map((c) => ({ id: c.parentNode.dataset.id, ...r(c) })) };
+  });
   // Client-side filters: verdict DROPPED + pod xwing leaves only xwing's drops.
   await page.selectOption('#f-verdict', 'DROPPED');
   await page.fill('#f-pod', 'default/xwing');
@@ -194,6 +200,7 @@ describe.skipIf(!root)('Hubble UI page', () => {
       const group = got.boxes.groups.find((g: any) => g.namespace === c.namespace);
       expect(group && inside(c, group), `${c.id} within the group of namespace "${c.namespace}"`).toBe(true);
     }
+    for (const c of got.small.cards) expect(inside(c, got.small.panel), `${c.id} within the map panel of a 900×640 window`).toBe(true);
 
     const RED = 'rgb(224, 52, 60)';
     const GREEN = 'rgb(31, 157, 85)';
