@@ -11,7 +11,7 @@ import { Hubble } from '../../src/observe/hubble/observer.ts';
 import { startObserverServer } from '../../src/observe/hubble/grpc/server.ts';
 import { startRelay, type Relay } from '../../src/observe/hubble/grpc/relay.ts';
 import type { GrpcServer } from '../../src/observe/hubble/grpc/serve.ts';
-import { RelayClient } from '../../src/observe/hubble/grpc/relay-client.ts';
+import { RelayClient, RelayFlowSource } from '../../src/observe/hubble/grpc/relay-client.ts';
 import { flowsPlugin } from '../../src/api/flows.ts';
 import { main } from '../../src/cli/main.ts';
 import { goDuration } from '../../src/cli/hubble-nodes.ts';
@@ -154,6 +154,31 @@ describe('observe, hubble status and hubble list nodes through the relay', () =>
     for (let i = 0; i < 100 && !seen.some((f) => f.uuid === 'live-one'); i++) await new Promise((r) => setTimeout(r, 50));
     expect(seen.find((f) => f.uuid === 'live-one')).toMatchObject({ node_name: 'k8s-w2', trace_observation_point: 'TO_ENDPOINT' });
     off();
+  });
+
+  it('the web page\'s relay source stops following when unused, and picks up only what came after when asked again', async () => {
+    const src = new RelayFlowSource(client, 64, 50, 150);
+    const poll = async (what: (fs: Flow[]) => boolean) => {
+      for (let i = 0; i < 100; i++) {
+        const fs = src.recent(64);
+        if (what(fs)) return fs;
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      throw new Error('the relay source never got there');
+    };
+    // Every flow both nodes hold (fewer than 64).
+    const held = w1.status().currentFlows + w2.status().currentFlows;
+    await poll((fs) => fs.length === held);
+    // Unused for longer than idleMs: the stream is cancelled, so a flow made now is not held yet.
+    await new Promise((r) => setTimeout(r, 400));
+    w1.add(flow('k8s-w1', new Date().toISOString(), 'TO_NETWORK', { uuid: 'after-the-gap' }));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(src['stream']).toBeUndefined();
+    // Asked again: it follows from its newest flow on, without the history twice.
+    const again = await poll((fs) => fs.some((f) => f.uuid === 'after-the-gap'));
+    expect(again.length).toBe(held + 1);
+    expect(new Set(again.map((f) => f.uuid)).size).toBe(again.length);
+    src.close();
   });
 
   it('observe -f: a flow made after the call arrives through the relay; the agent stopping ends it', async () => {
