@@ -130,7 +130,7 @@ describe.skipIf(!root)('Hubble relay over three nodes', () => {
   });
 
   it('a same-node curl (both pods on k8s-w1) shows only to-endpoint', async () => {
-    expect(await until('web answering its neighbour', () => curl('k8s-w1', pod('neighbour'), `http://${ip.web}/`))).toBe(`${pod('web')}\n`);
+    expect(await until('web answering its neighbour', () => curl('k8s-w1', pod('neighbour'), `http://${ip.web}/`), 60_000)).toBe(`${pod('web')}\n`);
     const out = await until('the neighbour\'s SYN through the relay', async () => {
       const o = await ok('k8s-ctr', 'observe', '--from-pod', `default/${pod('neighbour')}`, '--to-pod', `default/${pod('web')}`, '--last', '200', '--print-node-name');
       return / to-endpoint FORWARDED \(TCP Flags: SYN\)$/m.test(o) ? o : undefined;
