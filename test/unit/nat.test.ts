@@ -18,6 +18,7 @@ import { parseIpMasqConfig, nonMasqueradeCidrs, DEFAULT_NON_MASQ_CIDRS } from '.
 import { steeringRules } from '../../src/control/north-south-routing.ts';
 import { monoSeconds } from '../../src/conntrack/clock.ts';
 import { formatIPv4 } from '../../src/wire/ip-text.ts';
+import { loadConfig } from '../../src/control/config.ts';
 
 const A = 10;
 const B = 11;
@@ -186,6 +187,13 @@ describe('ip-masq-agent config and steering rules', () => {
     expect(() => parseIpMasqConfig('nonMasqueradeCIDRs: [10.0.0.1/8]')).toThrow('nonMasqueradeCIDRs[0]: "10.0.0.1/8" has host bits set');
     expect(() => parseIpMasqConfig('masqLinkLocal: yes please')).toThrow('masqLinkLocal');
     expect(() => parseIpMasqConfig('nonMasqCIDRs: []')).toThrow('unknown key "nonMasqCIDRs"');
+  });
+
+  it('masquerade-port-range stays above the NodePort range and below 65535, which ip rule cannot steer', () => {
+    expect(loadConfig(['--masquerade-port-range', '40000-40009'])['masquerade-port-range']).toBe('40000-40009');
+    for (const bad of ['30000-40000', '61000-65535', '62000-61000', 'many']) {
+      expect(() => loadConfig(['--masquerade-port-range', bad])).toThrow(`masquerade-port-range: "${bad}" is not a port range MIN-MAX within 32768-65534`);
+    }
   });
 
   it('steers the NAT and NodePort ranges and ICMP from the native device', () => {
