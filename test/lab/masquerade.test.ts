@@ -100,6 +100,8 @@ describe.skipIf(!root)('BPF masquerade to the lab\'s internet host', () => {
     expect(ping.stdout).toContain('2 packets transmitted, 2 received');
     expect(await lab.ok('k8s-ctr', 'bpf', 'nat', 'list')).toMatch(new RegExp(`^ICMP OUT ${ip.client}:\\d+ -> ${lab.internetIP}:0 XLATE_SRC ${lab.nodeIP(0)}:\\d+ `, 'm'));
     expect((await lab.exec('k8s-ctr', lab.pod('client'), ...UDP_REFUSED(lab.internetIP, 5002))).stdout.trim()).toBe('refused');
+    // The node's own ping: its replies are steered too, and handed back to the node's stack.
+    expect(nsExec(lab.ns('k8s-ctr'), ['ping', '-c', '1', '-W', '2', lab.internetIP])).toContain('1 packets transmitted, 1 received');
   });
 
   it('bpf nat flush empties the map', async () => {
