@@ -63,6 +63,9 @@ Agent (cilium-dbg-like):
                                    connection tracking entries
   bpf ct flush global [--from-file]
                                    empty the connection tracking maps (--from-file: agent stopped)
+  bpf nat list [--from-file] [-o json]
+                                   cilium_snat_v4_external: BPF masquerade translations
+  bpf nat flush [--from-file]      empty the masquerade translations (--from-file: agent stopped)
   bpf policy get ID | --all [--from-file]
                                    an endpoint's policy map (--all: every pod endpoint's)
   bpf metrics list [--from-file] [-o json]

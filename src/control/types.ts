@@ -129,8 +129,8 @@ export interface DatapathFeatures {
   /** Routing between nodes: native until a tunnel device runs. */
   routing: 'native' | 'tunnel';
   tunnelProtocol?: 'vxlan';
-  /** SNAT of pod traffic leaving the cluster, when it runs: the CIDR not masqueraded. */
-  masquerade?: { mode: 'BPF'; cidr: string };
+  /** SNAT of pod traffic leaving the cluster, when it runs: mode, the native devices it runs on, the CIDR not masqueraded. */
+  masquerade?: { mode: 'BPF' | 'BPF (ip-masq-agent)'; devices: string[]; cidr: string };
   /** Egress pacing, when it runs. */
   bandwidthManager?: string;
   /** Threads running the datapath and the monitor ring's size in events. */
