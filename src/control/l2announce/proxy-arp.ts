@@ -3,6 +3,8 @@
 // kernel answers a pneigh entry only for an address it forwards out of another device, so the
 // address is routed into cilium_host (where the datapath's LoadBalancer frontends take it), and
 // proxy_delay is 0 so the answer is immediate. A takeover is made known with a gratuitous ARP.
+// The answers end with the agent: its cilium_host TUN loses carrier when the agent's fd closes, and
+// with ignore_routes_with_linkdown the kernel no longer routes the address there, so it stops answering.
 import { writeFileSync } from 'node:fs';
 import { HOST_IFNAME } from '../host.ts';
 import { ipBatch, run } from '../sh.ts';
@@ -12,7 +14,7 @@ export interface L2Responder {
   /** Starts answering ARP for ip on dev, and tells the segment (gratuitous ARP). */
   announce(a: Announcement): Promise<void>;
   withdraw(a: Announcement): Promise<void>;
-  /** Removes entries an earlier agent process of this node left (it died holding them). */
+  /** Removes entries an earlier agent process of this node left (it died holding them; they were silent since). */
   cleanStale(keep: (a: Announcement) => boolean): Promise<void>;
 }
 
@@ -30,6 +32,7 @@ export class ProxyArpResponder implements L2Responder {
   async announce(a: Announcement): Promise<void> {
     if (!this.prepared.has(a.dev)) {
       sysctl(`net/ipv4/neigh/${a.dev}/proxy_delay`, '0');
+      sysctl(`net/ipv4/conf/${HOST_IFNAME}/ignore_routes_with_linkdown`, '1');
       // arping sends the gratuitous ARP from the announced address, which no device holds.
       sysctl('net/ipv4/ip_nonlocal_bind', '1');
       this.prepared.add(a.dev);
