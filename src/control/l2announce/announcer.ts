@@ -61,6 +61,8 @@ export class L2Announcer {
   private closed = false;
   /** When the store was last seen healthy: past the renew deadline this node stops answering. */
   private healthyAt = Date.now();
+  /** The last reconcile found the store past the deadline (and answered nothing). */
+  private silenced = false;
 
   constructor(private readonly d: L2AnnouncerDeps) {}
 
@@ -100,11 +102,16 @@ export class L2Announcer {
 
   /** Every retry period: the renew deadline, leases free for the taking, and (now and then) the node's interfaces. */
   private tick(): void {
-    if (this.d.kv.health().ok) this.healthyAt = Date.now();
-    const expired = Date.now() - this.healthyAt > this.d.renewDeadlineMs;
+    const expired = !this.storeOk();
     const free = [...this.desired.keys()].some((n) => !this.holders.has(n));
     const stale = Date.now() - this.devicesAt > DEVICES_REFRESH_MS;
-    if (free || stale || (expired && this.announced.size > 0)) this.schedule(stale);
+    if (free || stale || expired !== this.silenced) this.schedule(stale);
+  }
+
+  /** Whether the store answered within the renew deadline. */
+  private storeOk(): boolean {
+    if (this.d.kv.health().ok) this.healthyAt = Date.now();
+    return Date.now() - this.healthyAt <= this.d.renewDeadlineMs;
   }
 
   private schedule(refreshDevices = false): void {
@@ -139,7 +146,8 @@ export class L2Announcer {
       if (pairs.length) desired.set(leaseName(s), pairs);
     }
     this.desired = desired;
-    const storeOk = Date.now() - this.healthyAt <= this.d.renewDeadlineMs;
+    const storeOk = this.storeOk();
+    this.silenced = !storeOk;
     for (const [name, pairs] of desired) {
       if (!this.holders.has(name) && storeOk) await this.tryAcquire(name);
       const mine = this.holders.get(name)?.holderIdentity === this.d.node && storeOk;
