@@ -10,6 +10,7 @@ import { RESOURCES_PREFIX } from '../resources/manager.ts';
 import { statusUpdates, type StatusUpdate } from './status.ts';
 
 export const LBIPAM_LEADER_KEY = 'ciliary/leader/lbipam';
+const RETRY_MS = 1000;
 
 export interface LbipamDeps {
   kv: KVStore;
@@ -30,6 +31,7 @@ export class LBIPAM {
   private unsubscribe?: () => void;
   private running?: Promise<void>;
   private again = false;
+  private retry?: NodeJS.Timeout;
 
   constructor(private readonly d: LbipamDeps) {}
 
@@ -40,10 +42,6 @@ export class LBIPAM {
     });
     this.leader = new LeaderLease(this.d.kv, this.d.node, this.d.leaseTtlSeconds, () => this.schedule(), this.d.log, LBIPAM_LEADER_KEY);
     await this.leader.start();
-  }
-
-  get isLeader(): boolean {
-    return this.leader?.isLeader ?? false;
   }
 
   /** One reconcile at a time; changes during one run it once more. */
@@ -59,7 +57,12 @@ export class LBIPAM {
         try {
           await this.d.resources.updateStatuses(() => this.leader?.isLeader ? statusUpdates(this.d.resources.list('Service'), this.d.resources.list('CiliumLoadBalancerIPPool')) : []);
         } catch (err) {
-          this.d.log.warn({ err: (err as Error).message }, 'lbipam: writing service statuses failed');
+          this.d.log.warn({ err: (err as Error).message }, 'lbipam: writing service statuses failed, retrying');
+          this.retry ??= setTimeout(() => {
+            this.retry = undefined;
+            this.schedule();
+          }, RETRY_MS);
+          this.retry.unref();
         }
       } while (this.again);
       this.running = undefined;
@@ -69,6 +72,7 @@ export class LBIPAM {
   async close(): Promise<void> {
     this.unsubscribe?.();
     await this.running;
+    clearTimeout(this.retry);
     await this.leader?.close();
   }
 }
