@@ -211,5 +211,8 @@ describe.skipIf(!root)('LB-IPAM and L2 announcements on three nodes (seed 002)',
     await until('svc2 given the lowest free address again', async () => (cells(await ok('k8s-ctr', 'get', 'svc'), 'svc2')?.[3] === '10.10.200.2' ? true : undefined));
   });
 
-  it.todo('curl from the outside client to 10.10.200.1 reaches a webpod: needs the LoadBalancer frontends of the nodeport branch (src/nat/services.ts)');
+  // Merged with the nodeport branch (LoadBalancer frontends from spec.loadBalancerIngress) a curl reaches the
+  // webpod on the holder with the client's address kept; one on the other worker times out until
+  // LoadBalancer frontends get NodePort's SNAT to remote backends.
+  it.todo('curl from the outside client to 10.10.200.1 reaches both webpods (after the nodeport merge: LoadBalancer frontends with SNAT to remote backends)');
 });
