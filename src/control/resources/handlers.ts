@@ -168,7 +168,7 @@ export function serviceHandler(c: HandlerContext, info: KindInfo): KindHandler {
   return {
     validate: (m) => {
       const type = (m.spec as { type?: string } | undefined)?.type ?? 'ClusterIP';
-      // Until the datapath has NodePort and LoadBalancer frontends, such a service would silently be a ClusterIP one.
+      // Until the datapath has NodePort frontends, such a service would silently be a ClusterIP one.
       if (type === 'NodePort') throw new FieldError('spec.type', `Unsupported value: "${type}": ciliary implements ClusterIP and LoadBalancer services only (NodePort is not implemented yet)`, 422);
     },
     exists: (ns, name) => svc.get(ns!, name) !== undefined,
