@@ -38,6 +38,9 @@ import type { HashMap } from '../maps/index.ts';
 import { podMtu, startOverlay, type Overlay } from '../dataplane/overlay.ts';
 import { Masquerade } from '../nat/masquerade.ts';
 import { natListLines } from '../maps/cilium/nat.ts';
+import { LBIPAM } from '../control/lbipam/controller.ts';
+import { L2Announcer } from '../control/l2announce/announcer.ts';
+import { announceableDevices, ProxyArpResponder } from '../control/l2announce/proxy-arp.ts';
 
 export const VERSION = '0.1.0';
 const KUBERNETES_SVC_IP = '10.96.0.1';
@@ -66,6 +69,8 @@ export class Agent implements AgentFacade {
   private multiNode?: MultiNode;
   private overlay?: Overlay;
   private masquerade?: Masquerade;
+  private lbipam?: LBIPAM;
+  private l2?: L2Announcer;
 
   constructor(private readonly cfg: AgentConfig, private readonly log: Logger, private readonly platform: AgentPlatform = linuxPlatform()) {
     this.nodeName = cfg['node-name'];
@@ -162,8 +167,19 @@ export class Agent implements AgentFacade {
       },
       services: this.services,
       policies: { import: (objects) => this.policy.import(objects), list: () => this.policy.list(), delete: (kind, ns, name) => this.policy.delete(kind, ns, name) },
+      leases: () => this.l2?.leaseViews() ?? [],
     });
     await this.resources.restore();
+    this.lbipam = new LBIPAM({ kv: this.kv, node: this.nodeName, log: this.log, leaseTtlSeconds: NODE_LEASE_TTL, resources: this.resources });
+    await this.lbipam.start();
+    if (cfg['enable-l2-announcements']) {
+      this.l2 = new L2Announcer({
+        kv: this.kv, node: this.nodeName, nodeLabels: nodeLabels(this.nodeName, cfg['node-labels']), log: this.log, resources: this.resources,
+        leaseDurationMs: durationMs(cfg['l2announcements-lease-duration'])!, renewDeadlineMs: durationMs(cfg['l2announcements-renew-deadline'])!,
+        retryPeriodMs: durationMs(cfg['l2announcements-retry-period'])!, responder: new ProxyArpResponder(), devices: announceableDevices,
+      });
+      await this.l2.start();
+    }
     this.startHubble();
     if (platform.sockets) await this.startServers();
     this.log.info({ node: this.nodeName, podCIDR: formatCidr(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');
@@ -195,6 +211,8 @@ export class Agent implements AgentFacade {
   async stop(): Promise<void> {
     clearInterval(this.gcTimer);
     this.masquerade?.close();
+    await this.l2?.close();
+    await this.lbipam?.close();
     await this.resources?.close();
     this.services?.close();
     this.policy?.close();

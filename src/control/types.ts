@@ -64,6 +64,8 @@ export interface ServiceSpec {
   /** ClientIP affinity timeout (default 10800). */
   sessionAffinityTimeoutSeconds?: number;
   externalIPs?: string[];
+  /** A LoadBalancer's addresses, from status.loadBalancer.ingress (written by LB-IPAM). */
+  loadBalancerIngress?: string[];
   /** Backends given explicitly (a selector-less service such as kube-dns). */
   backends?: Array<{ ip: string; port?: number }>;
 }
