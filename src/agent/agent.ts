@@ -133,7 +133,7 @@ export class Agent implements AgentFacade {
     await this.endpointsMgr.follow();
     this.multiNode = await MultiNode.start(this.kv, {
       node: this.nodeName, nodeIP: cfg['node-ip'], clusterId: cfg['cluster-id'], podCidr: formatCidr(cidr), routingMode: cfg['routing-mode'],
-      autoDirectNodeRoutes: cfg['auto-direct-node-routes'], ipcache: this.dp.ipcache, tunnel: this.registry.open(tunnelSpec() as never) as HashMap, lease,
+      autoDirectNodeRoutes: cfg['auto-direct-node-routes'], podMtu: podMtu(cfg), ipcache: this.dp.ipcache, tunnel: this.registry.open(tunnelSpec() as never) as HashMap, lease,
       onRemotePods: () => void this.services.syncAll().catch((e: Error) => this.log.warn({ err: e.message }, 'services: resync after remote pods failed')),
     }, this.log);
     await this.multiNode.publish(this.endpointsMgr.list(), this.endpointsMgr.endpoints());

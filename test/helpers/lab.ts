@@ -1,0 +1,147 @@
+// A private multi-node lab for one test file (scripts/netns/cluster.sh with a per-run prefix, net
+// and temp state root), the CLI against any node's agent, pods with tagged names, and its removal
+// (agents, etcd, pod namespaces and their /etc/netns directories) even when the suite failed.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { removeNetns, run, sh, sleep } from './sys.ts';
+import { main } from '../../src/cli/main.ts';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const NODES = ['k8s-ctr', 'k8s-w1', 'k8s-w2'] as const;
+export type NodeName = (typeof NODES)[number];
+/** Answers with its hostname (the pod's name) and the client's address. */
+export const HTTP_SERVER = ['node', '-e', "require('http').createServer((q,s)=>s.end(require('os').hostname()+' '+q.socket.remoteAddress+'\\n')).listen(80,'0.0.0.0')"];
+
+/** A /24 for the lab (first three octets) that nothing on this machine uses yet. */
+function freeNet(): string {
+  const used = sh('ip', ['-4', '-o', 'addr', 'show']) + sh('ip', ['-4', 'route', 'show']);
+  for (let i = 0; i < 50; i++) {
+    const net = `192.168.${150 + ((process.pid * 7 + i) % 50)}`;
+    if (!used.includes(`${net}.`)) return net;
+  }
+  throw new Error('no free 192.168.150-199.0/24 for the lab');
+}
+
+/** Polls `probe` until it returns a value (not undefined) or the deadline passes. */
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await sleep(200);
+  }
+}
+
+export class Lab {
+  readonly tag: string;
+  readonly prefix: string;
+  readonly net = freeNet();
+  readonly stateRoot: string;
+
+  /** `letter` keeps tags of labs running side by side apart (t for tunnel, f for faults…). */
+  constructor(letter: string, private readonly env: string[] = []) {
+    this.tag = `${letter}${process.pid % 100000}`;
+    this.prefix = `${this.tag}-`;
+    this.stateRoot = mkdtempSync(join(tmpdir(), `ciliary-lab-${letter}-`));
+  }
+
+  /** Pod names carry the tag: the agent names pod namespaces cil-<node>-<ns>-<pod>, with no lab prefix. */
+  pod(name: string): string {
+    return `${this.tag}-${name}`;
+  }
+
+  nodeIP(i: number): string {
+    return `${this.net}.${100 + i}`;
+  }
+
+  nodeNs(node: NodeName): string {
+    return `${this.prefix}${node}`;
+  }
+
+  sock(node: NodeName): string {
+    return join(this.stateRoot, node, 'agent.sock');
+  }
+
+  /** The agent's pid, from its pid file. */
+  agentPid(node: NodeName): number {
+    return Number(readFileSync(join(this.stateRoot, node, 'agent.pid'), 'utf8').trim());
+  }
+
+  /** cluster.sh, asynchronously: a blocked event loop would miss the agents closing idle API connections. */
+  script(...args: string[]) {
+    return run('env', [`CILIARY_LAB_PREFIX=${this.prefix}`, `CILIARY_LAB_NET=${this.net}`, ...this.env, join(repo, 'scripts/netns/cluster.sh'), '--state-root', this.stateRoot, ...args], 240_000);
+  }
+
+  async up(n: number, ...opts: string[]): Promise<void> {
+    const r = await this.script('up', String(n), ...opts);
+    if (r.code !== 0) throw new Error(`cluster.sh up ${n} failed: ${r.stderr}`);
+  }
+
+  /** One CLI command against a node's agent, in process. */
+  async cli(node: NodeName, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+    let out = '';
+    let err = '';
+    const code = await main(['--socket', this.sock(node), ...argv], { out: (s) => (out += s), err: (s) => (err += s) }, {});
+    return { code, out, err };
+  }
+
+  async ok(node: NodeName, ...argv: string[]): Promise<string> {
+    const r = await this.cli(node, ...argv);
+    if (r.code !== 0) throw new Error(`ciliary ${argv.join(' ')} on ${node}: ${r.err}`);
+    return r.out;
+  }
+
+  /** `ciliary exec POD -- CMD` as a user runs it (a process: exec hands the terminal to the command). */
+  exec(node: NodeName, name: string, cmd: string[], timeoutMs = 30_000) {
+    return run(join(repo, 'bin/ciliary'), ['--socket', this.sock(node), 'exec', name, '--', ...cmd], timeoutMs);
+  }
+
+  /** curl from a pod: the body, or undefined when it fails. */
+  async curl(node: NodeName, from: string, url: string): Promise<string | undefined> {
+    const r = await this.exec(node, from, ['curl', '-s', '--max-time', '2', url]);
+    return r.code === 0 ? r.stdout : undefined;
+  }
+
+  async podIP(node: NodeName, name: string): Promise<string> {
+    const line = (await this.ok(node, 'get', 'pods', name, '-o', 'wide')).split('\n')[1];
+    return line.split(/\s+/)[5];
+  }
+
+  /** The pod's namespace as the agent names it. */
+  podNs(node: NodeName, name: string): string {
+    return `cil-${this.nodeNs(node)}-default-${name}`;
+  }
+
+  routes(node: NodeName): string {
+    return sh('ip', ['-n', this.nodeNs(node), '-4', 'route', 'show']);
+  }
+
+  /** The entry of `prefixText` in `bpf ipcache list` output, without its key. */
+  static ipcacheEntry(list: string, prefixText: string): string | undefined {
+    return list.split('\n').find((l) => l.startsWith(`${prefixText} `))?.replace(/^\S+\s+/, '');
+  }
+
+  file(name: string, text: string): string {
+    const p = join(this.stateRoot, name);
+    writeFileSync(p, text);
+    return p;
+  }
+
+  /** Removes the lab: cluster.sh down, then the pod namespaces an agent could not delete (it died first). */
+  async down(): Promise<void> {
+    const down = await this.script('down');
+    if (down.code !== 0) console.warn(`cluster.sh down: ${down.stderr}`);
+    const ours = (n: string) => n.startsWith('cil-') && n.includes(`-default-${this.tag}-`);
+    for (const ns of sh('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0])) if (ours(ns)) removeNetns(ns);
+    for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns') : []) if (ours(d)) rmSync(join('/etc/netns', d), { recursive: true, force: true });
+    rmSync(this.stateRoot, { recursive: true, force: true });
+  }
+}
