@@ -6,6 +6,7 @@
 #   cluster.sh down       stop the agents and etcd, remove pods, nodes, veths, bridge and state
 #   cluster.sh status     one line per node: name, IP, agent pid, healthz
 #   cluster.sh etcd stop|start   stop the lab's etcd member (data kept) or start it again (fault tests)
+#   cluster.sh restart NODE      stop NODE's agent (if it runs) and start it again with the same command line
 #
 # Options:  --state-root DIR  (default /run/ciliary; /run/ciliary/<prefix> when CILIARY_LAB_PREFIX is set)
 #           --routing-mode native|tunnel  between nodes (default native, as the seeds; or CILIARY_ROUTING_MODE)
@@ -42,7 +43,7 @@ usage() {
   local code="${1:-0}"
   local fd=1
   [ "$code" = 0 ] || fd=2
-  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&"$fd"
+  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&"$fd"
   exit "$code"
 }
 
@@ -187,13 +188,22 @@ start_agent() {
       --hubble-relay-listen-address :4245 --hubble-relay-peers "$RELAY_PEERS")
   fi
   cmd+=("${extra[@]}")
+  # Kept for `restart NODE`: the same agent again, whatever mode and options the lab came up with.
+  printf '%s\0' "${cmd[@]}" >"$dir/agent.cmd"
+  launch_agent "$node" "${cmd[@]}"
+}
 
+# Starts agent command "$2…" for node $1 in its namespace, in the background.
+launch_agent() {
+  local node="$1" ns dir
+  shift
+  ns="$(node_ns "$node")"; dir="$(state_dir "$node")"
   log "$node: starting agent in $ns (log $dir/agent.log)"
   # The inner shell writes its own pid, then execs the agent: the pid file names the agent itself.
   # shellcheck disable=SC2016  # $$ and $@ belong to the inner shell
   # nsenter --net, not `ip netns exec`: the agent must share the root mount namespace, or the
   # pod namespaces it mounts under /var/run/netns would be invisible to everyone else.
-  setsid nsenter --net="/var/run/netns/$ns" bash -c 'echo $$ >"$0"; exec nohup "$@"' "$dir/agent.pid" "${cmd[@]}" \
+  setsid nsenter --net="/var/run/netns/$ns" bash -c 'echo $$ >"$0"; exec nohup "$@"' "$dir/agent.pid" "$@" \
     >>"$dir/agent.log" 2>&1 </dev/null &
 }
 
@@ -421,6 +431,19 @@ cmd_etcd() {
   esac
 }
 
+cmd_restart() {
+  local node="$1" dir
+  local -a cmd=()
+  dir="$(state_dir "$node")"
+  [[ " ${NODES[*]} " == *" $node "* ]] || die "unknown node '$node' (one of ${NODES[*]})"
+  [ -s "$dir/agent.cmd" ] && ns_exists "$(node_ns "$node")" || die "$node is not part of a lab here (cluster.sh up first)"
+  mapfile -d '' -t cmd <"$dir/agent.cmd"
+  stop_agent "$dir"
+  launch_agent "$node" "${cmd[@]}"
+  wait_healthy "$node"
+  echo "$node: agent restarted (pid $(agent_pid "$dir"))"
+}
+
 # ---- main --------------------------------------------------------------------------------------
 
 main() {
@@ -447,6 +470,7 @@ main() {
     down) [ ${#args[@]} -eq 1 ] || usage 1; cmd_down ;;
     status) [ ${#args[@]} -eq 1 ] || usage 1; cmd_status ;;
     etcd) [ ${#args[@]} -eq 2 ] || usage 1; cmd_etcd "${args[1]}" ;;
+    restart) [ ${#args[@]} -eq 2 ] || usage 1; cmd_restart "${args[1]}" ;;
     *) usage 1 ;;
   esac
 }

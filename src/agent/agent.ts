@@ -169,7 +169,7 @@ export class Agent implements AgentFacade {
     if (this.hubble) this.hubbleGrpc = await startHubbleGrpc(cfg, this.hubble, { nodeName: this.nodeName, version: VERSION, log: this.log });
     this.observability = await Observability.start(cfg, {
       metricsSnapshot: () => this.dp.metricsSnapshot(), listMaps: () => this.listMaps(), listEndpoints: () => this.listEndpoints(),
-      listServices: () => this.listServices(), subscribeEvents: (cb) => this.dp.events.subscribeRaw(cb), version: VERSION,
+      listServices: () => this.listServices(), unreachableNodes: () => this.multiNode?.unreachableNodes() ?? 0, subscribeEvents: (cb) => this.dp.events.subscribeRaw(cb), version: VERSION,
     }, this.log);
     if (this.hubble && this.observability.wantsFlows) this.hubble.onFlow(this.observability.onFlow);
     // The Hubble-UI-like page (hubble-ui-listen-address): a busy port is logged, not fatal.

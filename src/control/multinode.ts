@@ -76,6 +76,11 @@ export class MultiNode {
     return this.registry.list();
   }
 
+  /** Nodes that were in the cluster and whose agents stopped answering (their lease ran out). */
+  unreachableNodes(): number {
+    return this.registry.unreachable;
+  }
+
   /** Pods on the other nodes, by address. */
   remotePods() {
     return this.ipcache.remotePods();

@@ -115,9 +115,16 @@ export class Lab {
     return line.split(/\s+/)[5];
   }
 
-  /** The pod's namespace as the agent names it. */
+  /** The pod's namespace as the agent names it (no lab prefix: the pod name's tag keeps it apart). */
   podNs(node: NodeName, name: string): string {
-    return `cil-${this.nodeNs(node)}-default-${name}`;
+    return `cil-${node}-default-${name}`;
+  }
+
+  /** One metric's value as node's agent serves it on :9962 (prometheus-serve-addr), or undefined. */
+  async metric(node: NodeName, name: string): Promise<number | undefined> {
+    const r = await run('ip', ['netns', 'exec', this.nodeNs(node), 'curl', '-s', '--max-time', '2', 'http://127.0.0.1:9962/metrics']);
+    const line = r.stdout.split('\n').find((l) => l.startsWith(`${name} `));
+    return line === undefined ? undefined : Number(line.split(' ')[1]);
   }
 
   routes(node: NodeName): string {
