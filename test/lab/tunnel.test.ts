@@ -2,7 +2,8 @@
 // pods on three nodes reach each other by IP, by service name and through a service whose backend
 // is remote; status, `bpf tunnel list` and `bpf ipcache list` show the tunnel; tcpdump on a node's
 // eth1 decodes the frames as VXLAN with the source identity as VNI; a deny policy drops on the
-// destination node. The lab carries a per-run prefix, net and state root.
+// destination node; a node whose agent stops answering (SIGSTOP) leaves the others' tunnel map, ipcache
+// and routes within 10 s, counted by cilium_unreachable_nodes, and comes back on SIGCONT. The lab carries a per-run prefix, net and state root.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nsSpawn, requireRoot, stop, waitForOutput } from '../helpers/sys.ts';
 import { HTTP_SERVER, Lab, until } from '../helpers/lab.ts';
@@ -108,4 +109,30 @@ describe.skipIf(!root)('three nodes over etcd, VXLAN tunnel', () => {
       await lab.ok('k8s-w1', 'delete', '-f', file);
     }
   }, 60_000);
+
+  it('w2\'s agent stopped (SIGSTOP): within 10 s its tunnel, ipcache and route entries are gone on the others and it is counted unreachable; SIGCONT brings it back', async () => {
+    const pid = lab.agentPid('k8s-w2');
+    const gone = async (node: 'k8s-ctr' | 'k8s-w1') => {
+      const tunnels = await lab.ok(node, 'bpf', 'tunnel', 'list');
+      const ipcache = await lab.ok(node, 'bpf', 'ipcache', 'list');
+      return !tunnels.includes('172.20.2.0:0') && !ipcache.includes(`${ip.web2}/32`) && !lab.routes(node).includes('172.20.2.0/24')
+        && (await lab.metric(node, 'cilium_unreachable_nodes')) === 1;
+    };
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const stopped = Date.now();
+      await until('w2 gone from k8s-ctr and w1', async () => ((await gone('k8s-ctr')) && (await gone('k8s-w1')) ? true : undefined), 10_000);
+      expect(Date.now() - stopped).toBeLessThan(10_000);
+      expect(await lab.curl('k8s-ctr', pod('client'), `http://${ip.web1}/`)).toBe(`${pod('web1')} ${ip.client}\n`);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    // Its lease granted again and its keys put back: the others follow with no restart.
+    await until('w2 back on k8s-ctr', async () => {
+      const back = (await lab.ok('k8s-ctr', 'bpf', 'tunnel', 'list')).includes('172.20.2.0:0') && (await lab.metric('k8s-ctr', 'cilium_unreachable_nodes')) === 0;
+      return back ? true : undefined;
+    }, 30_000);
+    expect(await until('web2 again from k8s-ctr', () => lab.curl('k8s-ctr', pod('client'), `http://${ip.web2}/`), 30_000)).toBe(`${pod('web2')} ${ip.client}\n`);
+    expect(lab.agentPid('k8s-w2')).toBe(pid);
+  }, 90_000);
 });
