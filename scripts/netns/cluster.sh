@@ -358,6 +358,26 @@ pod_namespaces() {
   ns_names | awk -v p="cil-$(node_ns "$1")-" 'index($1, p) == 1 { print $1 }'
 }
 
+# Before the agents stop: the namespaces of their pods as they report them (kept in the state dir).
+record_pod_namespaces() {
+  local dir="$1" body
+  healthy "$dir/agent.sock" || return 0
+  body="$(curl -sf --max-time 5 --unix-socket "$dir/agent.sock" http://x/v1/pods 2>/dev/null)" || return 0
+  grep -o '"netns":"[^"]*"' <<<"$body" | cut -d'"' -f4 >>"$dir/pod-netns.list" || true
+}
+
+# Pod namespaces agent $1 made: those it reported, and those of its pod logs (<namespace>_<pod>.log).
+# The agent names them cil-<node>-<namespace>-<pod> without the lab prefix, so pod_namespaces misses them.
+agent_pod_namespaces() {
+  local f base
+  [ ! -f "$2/pod-netns.list" ] || cat "$2/pod-netns.list"
+  for f in "$2"/pods/*_*.log; do
+    [ -e "$f" ] || continue
+    base="${f##*/}"; base="${base%.log}"
+    printf 'cil-%s-%s-%s\n' "$1" "${base%%_*}" "${base#*_}"
+  done
+}
+
 remove_pod_ns() {
   local ns="$1" pids
   [[ "$ns" =~ ^[A-Za-z0-9_.-]+$ && "$ns" != . && "$ns" != .. ]] || return 0
@@ -375,7 +395,7 @@ remove_node() {
   local idx="$1" node="$2" ns veth dir pod
   ns="$(node_ns "$node")"; veth="$(host_veth "$idx" "$node")"; dir="$(state_dir "$node")"
   stop_agent "$dir"
-  for pod in $(pod_namespaces "$node" | sort -u); do remove_pod_ns "$pod"; done
+  for pod in $( (pod_namespaces "$node"; agent_pod_namespaces "$node" "$dir") | sort -u); do remove_pod_ns "$pod"; done
   # The veth first: deleting a namespace frees its end of the pair asynchronously.
   if link_exists "$veth" && link_is "$veth" veth; then
     ip link del "$veth" 2>/dev/null || ! link_exists "$veth" || die "cannot delete $veth"
@@ -389,7 +409,10 @@ remove_node() {
 
 cmd_down() {
   local i br
-  for ((i = 0; i < ${#NODES[@]}; i++)); do stop_agent "$(state_dir "${NODES[$i]}")"; done
+  for ((i = 0; i < ${#NODES[@]}; i++)); do
+    record_pod_namespaces "$(state_dir "${NODES[$i]}")"
+    stop_agent "$(state_dir "${NODES[$i]}")"
+  done
   remove_etcd
   for ((i = 0; i < ${#NODES[@]}; i++)); do remove_node "$i" "${NODES[$i]}"; done
   br="$(bridge_name)"
