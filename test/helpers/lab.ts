@@ -1,7 +1,7 @@
 // A private multi-node lab for one test file (scripts/netns/cluster.sh with a per-run prefix, net
 // and temp state root), the CLI against any node's agent, pods with tagged names, and its removal
 // (agents, etcd, pod namespaces and their /etc/netns directories) even when the suite failed.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,7 +50,8 @@ export class Lab {
   constructor(letter: string, private readonly env: string[] = []) {
     this.tag = `${letter}${process.pid % 100000}`;
     this.prefix = `${this.tag}-`;
-    this.stateRoot = mkdtempSync(join(tmpdir(), `ciliary-lab-${letter}-`));
+    // Made by up(): a suite filtered out (vitest -t) constructs its lab but never brings it up or down.
+    this.stateRoot = join(tmpdir(), `ciliary-lab-${this.tag}-${Math.random().toString(36).slice(2, 8)}`);
   }
 
   /** Pod names carry the tag: the agent names pod namespaces cil-<node>-<ns>-<pod>, with no lab prefix. */
@@ -81,6 +82,7 @@ export class Lab {
   }
 
   async up(n: number, ...opts: string[]): Promise<void> {
+    mkdirSync(this.stateRoot, { recursive: true });
     const r = await this.script('up', String(n), ...opts);
     if (r.code !== 0) throw new Error(`cluster.sh up ${n} failed: ${r.stderr}`);
   }
