@@ -144,7 +144,7 @@ export class Agent implements AgentFacade {
     await this.endpointsMgr.follow();
     this.multiNode = await MultiNode.start(this.kv, {
       node: this.nodeName, nodeIP: cfg['node-ip'], clusterId: cfg['cluster-id'], podCidr: formatCidr(cidr), routingMode: cfg['routing-mode'],
-      autoDirectNodeRoutes: cfg['auto-direct-node-routes'], ipcache: this.dp.ipcache, tunnel: this.registry.open(tunnelSpec() as never) as HashMap, lease,
+      autoDirectNodeRoutes: cfg['auto-direct-node-routes'], podMtu: podMtu(cfg), ipcache: this.dp.ipcache, tunnel: this.registry.open(tunnelSpec() as never) as HashMap, lease,
       onRemotePods: () => void this.services.syncAll().catch((e: Error) => this.log.warn({ err: e.message }, 'services: resync after remote pods failed')),
     }, this.log);
     await this.multiNode.publish(this.endpointsMgr.list(), this.endpointsMgr.endpoints());
@@ -191,7 +191,7 @@ export class Agent implements AgentFacade {
     if (this.hubble) this.hubbleGrpc = await startHubbleGrpc(cfg, this.hubble, { nodeName: this.nodeName, version: VERSION, log: this.log });
     this.observability = await Observability.start(cfg, {
       metricsSnapshot: () => this.dp.metricsSnapshot(), listMaps: () => this.listMaps(), listEndpoints: () => this.listEndpoints(),
-      listServices: () => this.listServices(), subscribeEvents: (cb) => this.dp.events.subscribeRaw(cb), version: VERSION,
+      listServices: () => this.listServices(), unreachableNodes: () => this.multiNode?.unreachableNodes() ?? 0, subscribeEvents: (cb) => this.dp.events.subscribeRaw(cb), version: VERSION,
     }, this.log);
     if (this.hubble && this.observability.wantsFlows) this.hubble.onFlow(this.observability.onFlow);
     // The Hubble-UI-like page (hubble-ui-listen-address): a busy port is logged, not fatal.
