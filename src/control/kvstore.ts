@@ -9,8 +9,8 @@ export interface KVPair {
   value: string;
 }
 
-/** A change under a watched prefix. */
-export type KVEvent = { type: 'put'; key: string; value: string } | { type: 'delete'; key: string };
+/** A change under a watched prefix; revision: the store's revision of the change (etcd's mod_revision), where known. */
+export type KVEvent = { type: 'put'; key: string; value: string; revision?: string } | { type: 'delete'; key: string; revision?: string };
 
 export interface KVWatch {
   /** Resolves once the pairs present when the watch started were delivered (as puts). */
@@ -90,6 +90,8 @@ export class LocalKVStore implements KVStore {
   private pending: Promise<void> | undefined;
   private chain: Promise<void> = Promise.resolve();
   private seq = 0;
+  /** Counts changes since open, as etcd's revision counts them. */
+  private revision = 0;
 
   private constructor(readonly stateDir: string, data: Map<string, string>) {
     this.path = stateDir === '' ? '(memory)' : join(stateDir, LOCAL_KVSTORE_FILE);
@@ -200,13 +202,13 @@ export class LocalKVStore implements KVStore {
     this.data.set(key, value);
     if (opts?.lease) this.leased.set(key, opts.lease.id);
     else this.leased.delete(key);
-    this.notify({ type: 'put', key, value });
+    this.notify({ type: 'put', key, value, revision: String(++this.revision) });
   }
 
   private remove(key: string): boolean {
     if (!this.data.delete(key)) return false;
     this.leased.delete(key);
-    this.notify({ type: 'delete', key });
+    this.notify({ type: 'delete', key, revision: String(++this.revision) });
     return true;
   }
 

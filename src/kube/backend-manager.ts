@@ -3,14 +3,15 @@
 import { join } from 'node:path';
 import { podHostnameWrapper } from '../cli/pods.ts';
 import { ApiError, ManifestError, type AgentFacade, type ResourceApi, type ResourceView, type Service } from '../control/types.ts';
-import { canonical } from '../control/resources/convert.ts';
-import { BackendError, type EndpointInfo, type KubeBackend, type KubeObject, type NodeInfo, type StoredKind, type WatchEvent } from './backend.ts';
+import type { KVStore } from '../control/kvstore.ts';
+import { BackendError, type EndpointInfo, type KubeBackend, type KubeObject, type NodeInfo, type StoredKind } from './backend.ts';
+import { replicaSetOfPod } from './derived-controllers.ts';
+import { LeaseTable } from './leases.ts';
+import { StoreRevisions } from './store-revisions.ts';
 
 export type ManagerAgent = Pick<AgentFacade, 'nodeName' | 'status' | 'config' | 'listEndpoints' | 'getPod' | 'listIdentities'>;
 
 const seconds = (iso: string) => iso.replace(/\.\d+Z$/, 'Z');
-/** Until the manager has watches, changes are found by listing this often. */
-const WATCH_POLL_MS = 500;
 
 function podStatus(v: ResourceView, m: KubeObject): Record<string, unknown> {
   const s = v.status as { phase: string; status: string; ready: string; restarts: number; podIP: string; node: string; reason?: string; startedAt?: string; exitCode?: number; image?: string };
@@ -36,17 +37,29 @@ export class ManagerBackend implements KubeBackend {
   /** Policies carry no creation time in the manager: the first time this server saw each one stands in. */
   private readonly firstSeen = new Map<string, string>();
 
-  constructor(private readonly resources: ResourceApi, private readonly agent: ManagerAgent) {}
+  private readonly revisions: StoreRevisions;
+  private readonly leaseTable: LeaseTable;
+
+  constructor(private readonly resources: ResourceApi, private readonly agent: ManagerAgent, kv: KVStore) {
+    this.revisions = new StoreRevisions(kv, resources);
+    this.leaseTable = new LeaseTable(kv);
+    this.leaseTable.onChange(() => this.revisions.changed('lease'));
+  }
 
   private toObject(v: ResourceView): KubeObject {
     const m = structuredClone(v.manifest) as KubeObject;
     const seenKey = `${v.kind}/${v.namespace ?? ''}/${v.name}`;
     if (!v.createdAt && !this.firstSeen.has(seenKey)) this.firstSeen.set(seenKey, new Date().toISOString());
-    m.metadata = { ...m.metadata, ...(v.namespace ? { namespace: v.namespace } : {}), creationTimestamp: seconds(v.createdAt || this.firstSeen.get(seenKey)!) };
+    m.metadata = {
+      ...m.metadata, ...(v.namespace ? { namespace: v.namespace } : {}), creationTimestamp: seconds(v.createdAt || this.firstSeen.get(seenKey)!),
+      resourceVersion: this.revisions.of(v.kind, v.namespace, v.name),
+    };
     switch (v.kind) {
       case 'Pod': {
         const node = (v.status as { node?: string }).node;
         m.spec = { ...(m.spec as object), ...(node ? { nodeName: node } : {}) };
+        const rs = typeof v.status.owner === 'string' ? replicaSetOfPod(v.name, v.status.owner) : undefined;
+        if (rs) m.metadata.ownerReferences = [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: rs, controller: true, blockOwnerDeletion: true }];
         m.status = podStatus(v, m);
         (m.status as { hostIP: string }).hostIP = node ? this.agent.status().nodeIP : '';
         break;
@@ -92,8 +105,12 @@ export class ManagerBackend implements KubeBackend {
   }
 
   async apply(object: KubeObject): Promise<'created' | 'configured' | 'unchanged'> {
+    const { kind, metadata: { namespace, name } } = object;
+    const before = this.revisions.of(kind, namespace, name);
     try {
       const [r] = await this.resources.apply([object]);
+      // The reply carries the new resourceVersion: wait for the store's event of this write.
+      if (r.result !== 'unchanged') await this.revisions.settled(kind, namespace, name, before);
       return r.result as 'created' | 'configured' | 'unchanged';
     } catch (e) {
       throw backendError(e);
@@ -109,21 +126,22 @@ export class ManagerBackend implements KubeBackend {
     }
   }
 
-  watch(kind: StoredKind, onEvent: (e: WatchEvent) => void): () => void {
-    const key = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
-    const snapshot = () => new Map(this.list(kind).map((o) => [key(o), { o, text: canonical({ ...o, status: undefined }) }]));
-    let last = snapshot();
-    const timer = setInterval(() => {
-      const now = snapshot();
-      for (const [k, cur] of now) {
-        const prev = last.get(k);
-        if (!prev) onEvent({ type: 'ADDED', object: cur.o });
-        else if (prev.text !== cur.text || canonical(prev.o.status) !== canonical(cur.o.status)) onEvent({ type: 'MODIFIED', object: cur.o });
-      }
-      for (const [k, prev] of last) if (!now.has(k)) onEvent({ type: 'DELETED', object: prev.o });
-      last = now;
-    }, WATCH_POLL_MS);
-    return () => clearInterval(timer);
+  onChange(listener: () => void): () => void {
+    return this.revisions.onChange(listener);
+  }
+
+  resourceVersion(): string {
+    return this.revisions.current;
+  }
+
+  leases(namespace?: string): KubeObject[] {
+    return this.leaseTable.list(namespace);
+  }
+
+  /** Stops following the store. */
+  close(): void {
+    this.revisions.close();
+    this.leaseTable.close();
   }
 
   podLogPath(namespace: string, name: string): string | undefined {

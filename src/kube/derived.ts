@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { arch, release } from 'node:os';
 import type { KubeBackend, KubeObject } from './backend.ts';
+import { endpointSliceObjects, replicaSetObjects } from './derived-controllers.ts';
 
 type PodLike = KubeObject & { spec: { containers?: Array<{ ports?: Array<{ name?: string; containerPort: number }> }>; nodeName?: string }; status?: { podIP?: string; conditions?: Array<{ type: string; status: string }> } };
 type ServiceLike = KubeObject & { spec: { selector?: Record<string, string>; ports?: Array<{ name?: string; port: number; targetPort?: number | string; protocol?: string }> } };
@@ -170,6 +171,9 @@ export const DERIVED: Record<string, (backend: KubeBackend, namespace?: string) 
   // No controller here records events: describe and get events find none.
   Event: () => [],
   Endpoints: endpointsObjects,
+  EndpointSlice: endpointSliceObjects,
+  ReplicaSet: replicaSetObjects,
+  Lease: (b, ns) => b.leases(ns),
   Node: (b) => nodeObjects(b),
   ConfigMap: configMapObjects,
   DaemonSet: daemonSetObjects,

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import type { KubeBackend, KubeObject } from './backend.ts';
+import type { KubeBackend } from './backend.ts';
 import { KubeApi } from './api.ts';
 import { attachExec } from './exec.ts';
 import { ensurePki, listenHost } from './pki.ts';
@@ -14,7 +14,7 @@ import { openapiGroupVersion, openapiRoot } from './openapi.ts';
 import { findResource, groupList, resourceList, type KubeResource } from './resources.ts';
 import { badRequest, notFound, StatusError } from './status.ts';
 import { selectObjects, SelectorError } from './selectors.ts';
-import { toTable } from './tables.ts';
+import { startWatch } from './watch.ts';
 
 export interface KubeApiServer {
   address: string;
@@ -119,10 +119,8 @@ export async function startKubeApiServer(o: { address: string; stateDir: string;
     send(res, reply.status, reply.body, reply.contentType);
   };
 
-  /** A watch stream: the current objects as ADDED (unless resourceVersion is given), then changes. */
+  /** A watch stream over the store's change events (watch.ts), until the client goes or timeoutSeconds pass. */
   const watch = (req: IncomingMessage, res: ServerResponse, route: Route, query: URLSearchParams) => {
-    const r = route.resource;
-    const ns = r.namespaced ? route.namespace : undefined;
     try {
       selectObjects([], query.get('labelSelector') ?? undefined, query.get('fieldSelector') ?? undefined);
     } catch (e) {
@@ -132,19 +130,10 @@ export async function startKubeApiServer(o: { address: string; stateDir: string;
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     // Headers now: a client waits for them before it counts the watch as started.
     res.flushHeaders();
-    const inScope = (o: KubeObject) => (ns === undefined || o.metadata.namespace === ns)
-      && selectObjects([o], query.get('labelSelector') ?? undefined, query.get('fieldSelector') ?? undefined).length === 1;
-    // Table watches (kubectl get -w) carry each object as a one-row Table.
-    const asTable = (req.headers.accept ?? '').includes('as=Table');
-    const emit = (type: string, o: KubeObject) => res.write(JSON.stringify({ type, object: asTable ? toTable(r.kind, [o], api.resourceVersion, false) : o }) + '\n');
-    if (!query.get('resourceVersion') || query.get('resourceVersion') === '0') for (const o of api.list(r, ns)) if (inScope(o)) emit('ADDED', o);
-    const stop = r.stored ? o.backend.watch(r.stored, (e) => {
-      if (!inScope(e.object)) return;
-      const o = api.decorate(r, e.object);
-      // Deletes are immediate here: the last row shows the object terminating, as kubectl -w would see it.
-      if (e.type === 'DELETED') o.metadata.deletionTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-      emit(e.type, o);
-    }) : () => {};
+    const stop = startWatch({
+      api, resource: route.resource, namespace: route.namespace, query,
+      asTable: (req.headers.accept ?? '').includes('as=Table'), write: (line) => res.write(line),
+    });
     const timeout = Number(query.get('timeoutSeconds') ?? 1800);
     const end = () => {
       stop();
@@ -210,6 +199,7 @@ export async function startKubeApiServer(o: { address: string; stateDir: string;
     address: o.address, port: (server.address() as { port: number }).port, kubeconfigPath: pki.kubeconfigPath,
     close: () => new Promise<void>((resolve) => {
       for (const end of [...watches]) end();
+      o.backend.close();
       server.closeAllConnections();
       server.close(() => resolve());
     }),

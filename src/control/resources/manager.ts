@@ -4,7 +4,7 @@
 // through a handler per kind, rolls back what it created when a step fails, and keeps its records in
 // the kvstore under one cluster-wide prefix, watching them so a record written or removed by another
 // process or node takes effect here.
-import type { KVWatch } from '../kvstore.ts';
+import type { KVEvent, KVWatch } from '../kvstore.ts';
 import { ApiError, ManifestError, type ManifestResult, type ResourceApi, type ResourceView, type ResourceWriteOptions } from '../types.ts';
 import { KINDS, kindFromName, kindInfo, type KindInfo, type KindName } from './kinds.ts';
 import { FieldError, validateManifest } from './validate.ts';
@@ -37,6 +37,7 @@ export class ResourceManager implements ResourceApi {
   /** False while the watch delivers the initial listing: records only, no reconciling. */
   private following = false;
   private readonly started = new Date().toISOString();
+  private readonly changeListeners = new Set<(e: KVEvent) => void>();
 
   constructor(private readonly d: ResourceDeps) {}
 
@@ -68,7 +69,7 @@ export class ResourceManager implements ResourceApi {
       this.handlers.set(info.kind, h);
     }
     await this.moveNodeRecords();
-    const watch = this.d.kv.watch(this.prefix, (e) => void this.locked(() => this.onStoreEvent(e.key))
+    const watch = this.d.kv.watch(this.prefix, (e) => void this.locked(() => this.onStoreEvent(e.key)).then(() => { for (const l of this.changeListeners) l(e); })
       .catch((err: Error) => this.d.log.warn({ key: e.key, err: err.message }, 'resource change from the store failed')));
     this.watch = watch;
     await Promise.all([watch.ready, cluster.ready]);
@@ -93,6 +94,12 @@ export class ResourceManager implements ResourceApi {
       await this.d.kv.createOnly(this.prefix + rest, moved);
       await this.d.kv.delete(key);
     }
+  }
+
+  /** Calls back after each change of a record in the store (this node's or another's) took effect here. */
+  onChange(listener: (e: KVEvent) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
   }
 
   /** Stops following the store and hands the controllers' lease over. */
