@@ -183,4 +183,22 @@ describe.skipIf(!root || !haveKubectl)('kubectl: controllers, conflicts, explain
       expect(r.stdout, cmd.join(' ')).toMatch(/^ciliary /);
     }
   });
+
+  it('the seeds\' config, node and bandwidth lines run as written (pipes included)', async () => {
+    const sh = (line: string) => run('sh', ['-c', line.replace(/\bkubectl\b/g, k.argv([]).join(' '))]);
+    expect((await sh(`kubectl get cm -n kube-system cilium-config -o yaml | grep -E "tunnel|routing-mode"`)).stdout).toMatch(/^ {2}routing-mode: native\n(.*\n)* {2}tunnel-protocol: vxlan$/m);
+    const cidrs = await sh(`kubectl get nodes -o jsonpath='{range .items[*]}{.metadata.name}{"\\t"}{.spec.podCIDR}{"\\n"}{end}'`);
+    const status = (await agent.api('GET', '/v1/status')).body as { ipam: { cidr: string } };
+    expect(cidrs.stdout).toBe(`${agent.node}\t${status.ipam.cidr}\n`);
+    expect((await sh('kubectl get ciliumnode -o json | grep podCIDRs -A2')).stdout).toContain(`"podCIDRs": [\n                        "${status.ipam.cidr}"`);
+    const all = await sh('kubectl get pod -A -owide');
+    expect(cols(lines(all.stdout)[0]).slice(0, 3)).toEqual(['NAMESPACE', 'NAME', 'READY']);
+    // S0's bandwidth step: the pod's JSON edited and re-applied.
+    const server = 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: netperf-server\n  annotations:\n    kubernetes.io/egress-bandwidth: "10M"\nspec:\n  containers:\n  - name: netperf\n    image: busybox\n    command: ["sleep", "300"]\n';
+    expect((await kubectl(['apply', '-f', '-'], server)).stdout).toBe('pod/netperf-server created\n');
+    const reapply = await sh(`kubectl get pod netperf-server -o json | sed -e 's|10M|5M|g' | kubectl apply -f -`);
+    expect(reapply.stdout).toBe('pod/netperf-server configured\n');
+    expect((await kubectl(['get', 'pod', 'netperf-server', '-o', 'jsonpath={.metadata.annotations.kubernetes\\.io/egress-bandwidth}'])).stdout).toBe('5M');
+    expect((await kubectl(['delete', 'pod', 'netperf-server'])).stdout).toBe('pod "netperf-server" deleted\n');
+  });
 });
