@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { BackendError, type KubeBackend, type KubeObject } from './backend.ts';
-import { agentPodName, agentPodObjects, DERIVED } from './derived.ts';
+import { agentPodNode, agentPodObjects, DERIVED } from './derived.ts';
 import { groupVersion, type KubeResource } from './resources.ts';
 import { selectObjects, SelectorError } from './selectors.ts';
 import { patchedManifest } from './patch.ts';
@@ -56,14 +56,15 @@ export class KubeApi {
       .sort((a, b) => (a.metadata.namespace ?? '').localeCompare(b.metadata.namespace ?? '') || a.metadata.name.localeCompare(b.metadata.name));
   }
 
-  /** kube-system/cilium-…: the agent's own pod, served here and not stored in the backend. */
+  /** kube-system/cilium-…: a node's agent pod, served here and not stored in the backend. */
   private isAgentPod(kind: string, ns: string | undefined, name: string): boolean {
-    return kind === 'Pod' && ns === 'kube-system' && name === agentPodName(this.backend.node().name);
+    return kind === 'Pod' && agentPodNode(this.backend, ns, name) !== undefined;
   }
 
-  /** argv of `kubectl exec`: the agent's pod runs the ciliary CLI, other pods their namespaces' command. */
+  /** argv of `kubectl exec`: an agent's pod runs the ciliary CLI against its node, other pods their namespaces' command. */
   execArgv(ns: string, name: string, command: string[]): string[] | undefined {
-    return this.isAgentPod('Pod', ns, name) ? this.backend.agentExecArgv(command) : this.backend.podExecArgv(ns, name, command);
+    const node = agentPodNode(this.backend, ns, name);
+    return node ? this.backend.agentExecArgv(node, command) : this.backend.podExecArgv(ns, name, command);
   }
 
   private find(r: KubeResource, ns: string | undefined, name: string): KubeObject | undefined {

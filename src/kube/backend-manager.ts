@@ -1,6 +1,8 @@
 // KubeBackend over today's ResourceManager (ResourceApi) and the agent facade: views become Kubernetes
 // objects, manager errors become BackendErrors. The integrator re-points this file at the refactored manager.
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { STANDIN_BIN } from '../workloads/images.ts';
 import { podHostnameWrapper } from '../cli/pods.ts';
 import { ApiError, ManifestError, type AgentFacade, type ResourceApi, type ResourceView, type Service } from '../control/types.ts';
 import type { KVStore } from '../control/kvstore.ts';
@@ -9,7 +11,9 @@ import { replicaSetOfPod } from './derived-controllers.ts';
 import { LeaseTable } from './leases.ts';
 import { StoreRevisions } from './store-revisions.ts';
 
-export type ManagerAgent = Pick<AgentFacade, 'nodeName' | 'status' | 'config' | 'listEndpoints' | 'getPod' | 'listIdentities'>;
+export type ManagerAgent = Pick<AgentFacade, 'nodeName' | 'status' | 'config' | 'listEndpoints' | 'getPod' | 'listIdentities' | 'listNodes'>;
+
+const CLI = join(import.meta.dirname, '..', '..', 'bin', 'ciliary');
 
 const seconds = (iso: string) => iso.replace(/\.\d+Z$/, 'Z');
 
@@ -150,21 +154,48 @@ export class ManagerBackend implements KubeBackend {
 
   podExecArgv(namespace: string, name: string, command: string[]): string[] | undefined {
     const pod = this.agent.getPod(namespace, name);
-    return pod && ['ip', 'netns', 'exec', pod.netns, ...podHostnameWrapper(pod), ...command];
+    // The seeds' tools missing on the host (netperf) resolve to ciliary's stand-ins, as `ciliary exec` runs them.
+    if (pod) return ['env', `PATH=${process.env.PATH ?? '/usr/bin:/bin'}:${STANDIN_BIN}`, 'ip', 'netns', 'exec', pod.netns, ...podHostnameWrapper(pod), ...command];
+    // Another node's pod: `ciliary exec` finds that node's agent and the pod's namespace.
+    if (!this.resources.get('Pod', namespace, name)) return undefined;
+    return [CLI, '--socket', this.socketOf(this.agent.nodeName), 'exec', name, '-n', namespace, '--', ...command];
   }
 
-  agentExecArgv(command: string[]): string[] {
+  /** A node's agent socket: this agent's, or a sibling's under the same state root (a lab on one machine). */
+  private socketOf(node: string): string {
+    const own = String(this.agent.config()['api-socket']);
+    return node === this.agent.nodeName ? own : join(dirname(dirname(own)), node, 'agent.sock');
+  }
+
+  agentExecArgv(node: string, command: string[]): string[] | undefined {
     const [program, ...args] = command;
-    const cli = [join(import.meta.dirname, '..', '..', 'bin', 'ciliary'), '--socket', String(this.agent.config()['api-socket'])];
+    const socket = this.socketOf(node);
+    if (node !== this.agent.nodeName && !existsSync(socket)) return undefined;
+    const cli = [CLI, '--socket', socket];
     if (program === 'cilium' || program === 'cilium-dbg') return [...cli, ...args];
     if (program === 'hubble') return [...cli, 'hubble', ...args];
     // The agent's pod shares the node's network namespace (hostNetwork), where the agent runs.
-    return command;
+    if (node === this.agent.nodeName) return command;
+    return ['sh', '-c', `echo "ciliary runs only cilium, cilium-dbg and hubble in node ${node}'s agent pod (kubectl exec from that node's API for other commands)" >&2; exit 126`];
   }
 
   node(): NodeInfo {
     const s = this.agent.status();
-    return { name: this.agent.nodeName, internalIP: s.nodeIP, podCIDR: s.ipam.cidr, routerIP: s.routerIP, createdAt: new Date(Date.now() - s.uptimeSeconds * 1000).toISOString(), agentVersion: s.version };
+    return {
+      name: this.agent.nodeName, internalIP: s.nodeIP, podCIDR: s.ipam.cidr, routerIP: s.routerIP, createdAt: new Date(Date.now() - s.uptimeSeconds * 1000).toISOString(), agentVersion: s.version,
+      labels: { 'kubernetes.io/hostname': this.agent.nodeName, 'kubernetes.io/os': 'linux', ...this.agent.listNodes?.().find((n) => n.name === this.agent.nodeName)?.labels },
+    };
+  }
+
+  nodes(): NodeInfo[] {
+    const registered = this.agent.listNodes?.() ?? [];
+    // An agent alone (no registry) is its cluster's control plane.
+    if (!registered.length) return [{ ...this.node(), labels: { ...this.node().labels, 'node-role.kubernetes.io/control-plane': '' } }];
+    const started = this.node().createdAt;
+    return registered.map((n) => ({
+      name: n.name, internalIP: n.nodeIP, podCIDR: n.podCIDR, routerIP: n.routerIP, createdAt: n.createdAt ?? started, agentVersion: n.version,
+      labels: { 'kubernetes.io/hostname': n.name, 'kubernetes.io/os': 'linux', ...n.labels }, osImage: n.osImage, kernelVersion: n.kernelVersion,
+    })).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   endpoints(): EndpointInfo[] {

@@ -31,6 +31,10 @@ export interface NodeInfo {
   /** When the agent started (the node's creationTimestamp). */
   createdAt: string;
   agentVersion: string;
+  /** The node's labels (kubernetes.io/hostname, roles from node-labels). */
+  labels: Record<string, string>;
+  osImage?: string;
+  kernelVersion?: string;
 }
 
 /** A Cilium endpoint of a local pod (for ciliumendpoints). */
@@ -64,9 +68,12 @@ export interface KubeBackend {
   podLogPath(namespace: string, name: string): string | undefined;
   /** argv that runs `command` inside the pod (network and UTS namespace); undefined for an unknown pod. */
   podExecArgv(namespace: string, name: string, command: string[]): string[] | undefined;
-  /** argv that runs `command` in the agent's own pod: `cilium`, `cilium-dbg` and `hubble` are the ciliary CLI against this agent. */
-  agentExecArgv(command: string[]): string[];
+  /** argv that runs `command` in a node's agent pod: `cilium`, `cilium-dbg` and `hubble` are the ciliary CLI against that node's agent. */
+  agentExecArgv(node: string, command: string[]): string[] | undefined;
+  /** This agent's node. */
   node(): NodeInfo;
+  /** Every node of the cluster (this one included), by name. */
+  nodes(): NodeInfo[];
   endpoints(): EndpointInfo[];
   /** Every identity the agent knows, with its labels in `source:key=value` form. */
   identities(): Array<{ id: number; labels: string[] }>;
