@@ -1,5 +1,6 @@
 // The resource routes: list/get (objects or Tables), create, replace, patch, delete and pod logs, over a
 // KubeBackend. Paths arrive parsed; the HTTPS server (server.ts) does TLS, auth, discovery and streams.
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
@@ -220,19 +221,31 @@ export class KubeApi {
     return { status: 200, body: view(this.mustFind(r, ns, name)) };
   }
 
-  /** The pod's log file (404 for an unknown pod; undefined while it has none). */
-  logPath(ns: string, name: string): string | undefined {
+  /** Where a pod's log is (404 for an unknown pod): this node's file (undefined while it has none), or the command that reads another node's. */
+  logSource(ns: string, name: string, follow: boolean): { path?: string; argv?: string[] } {
     if (!this.backend.list('Pod', ns).some((p) => p.metadata.name === name)) throw notFound('pods', '', name);
-    return this.backend.podLogPath(ns, name);
+    const argv = this.backend.remoteLogArgv(ns, name, follow);
+    return argv ? { argv } : { path: this.backend.podLogPath(ns, name) };
   }
 
-  private log(ns: string, name: string, query: URLSearchParams): ApiReply {
-    const path = this.logPath(ns, name);
-    let text = path && existsSync(path) ? readFileSync(path, 'utf8') : '';
+  private async log(ns: string, name: string, query: URLSearchParams): Promise<ApiReply> {
+    const { path, argv } = this.logSource(ns, name, false);
+    let text = argv ? await commandOutput(argv) : path && existsSync(path) ? readFileSync(path, 'utf8') : '';
     const tail = Number(query.get('tailLines') ?? -1);
     if (tail >= 0) text = tail === 0 ? '' : text.split(/(?<=\n)/).slice(-tail).join('');
     return { status: 200, body: text, contentType: 'text/plain' };
   }
+}
+
+const MAX_LOG_BYTES = 64 << 20;
+
+function commandOutput(argv: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(argv[0], argv.slice(1), { maxBuffer: MAX_LOG_BYTES, encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err) reject(new StatusError(500, 'InternalError', `reading the pod's log on its node failed: ${stderr.trim() || err.message}`));
+      else resolve(stdout);
+    });
+  });
 }
 
 /** An update naming a resourceVersion must name the current one (optimistic concurrency), else 409 Conflict. */

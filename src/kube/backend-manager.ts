@@ -152,6 +152,11 @@ export class ManagerBackend implements KubeBackend {
     return this.resources.podLogPath(namespace, name);
   }
 
+  remoteLogArgv(namespace: string, name: string, follow: boolean): string[] | undefined {
+    if (this.agent.getPod(namespace, name) || !this.resources.get('Pod', namespace, name)) return undefined;
+    return [CLI, '--socket', this.socketOf(this.agent.nodeName), 'logs', name, '-n', namespace, ...(follow ? ['-f'] : [])];
+  }
+
   podExecArgv(namespace: string, name: string, command: string[]): string[] | undefined {
     const pod = this.agent.getPod(namespace, name);
     // The seeds' tools missing on the host (netperf) resolve to ciliary's stand-ins, as `ciliary exec` runs them.

@@ -66,6 +66,8 @@ export interface KubeBackend {
   leases(namespace?: string): KubeObject[];
   /** Path of a pod's log file; undefined for an unknown pod. */
   podLogPath(namespace: string, name: string): string | undefined;
+  /** argv that prints (-f: follows) the log of a pod that runs on another node; undefined for this node's pods. */
+  remoteLogArgv(namespace: string, name: string, follow: boolean): string[] | undefined;
   /** argv that runs `command` inside the pod (network and UTS namespace); undefined for an unknown pod. */
   podExecArgv(namespace: string, name: string, command: string[]): string[] | undefined;
   /** argv that runs `command` in a node's agent pod: `cilium`, `cilium-dbg` and `hubble` are the ciliary CLI against that node's agent. */

@@ -1,5 +1,6 @@
 // The Kubernetes API subset for the real kubectl (kube-apiserver-listen-address): HTTPS with the generated
 // CA, client certificates or the bearer token, discovery, the resource routes of api.ts, watches and exec.
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -109,7 +110,7 @@ export async function startKubeApiServer(o: { address: string; stateDir: string;
     if (!route) return send(res, 404, new StatusError(404, 'NotFound', 'the server could not find the requested resource').body());
     if ('discovery' in route) return send(res, 200, route.discovery);
     if (method === 'GET' && url.searchParams.get('watch') && !route.name) return watch(req, res, route, url.searchParams);
-    if (method === 'GET' && route.subresource === 'log' && url.searchParams.get('follow') === 'true') return followLog(req, res, api.logPath(route.namespace ?? 'default', route.name ?? ''));
+    if (method === 'GET' && route.subresource === 'log' && url.searchParams.get('follow') === 'true') return followLog(req, res, api.logSource(route.namespace ?? 'default', route.name ?? '', true));
     const raw = ['POST', 'PUT', 'PATCH'].includes(method) ? await readBody(req) : Buffer.alloc(0);
     let contentType = req.headers['content-type'] ?? 'application/json';
     let body = raw.toString('utf8');
@@ -146,10 +147,13 @@ export async function startKubeApiServer(o: { address: string; stateDir: string;
     req.on('close', end);
   };
 
-  /** kubectl logs -f: the file so far, then what is appended, until the client goes. */
-  const followLog = (req: IncomingMessage, res: ServerResponse, path: string | undefined) => {
+  /** kubectl logs -f: the file so far, then what is appended (another node's pod: `ciliary logs -f`), until the client goes. */
+  const followLog = (req: IncomingMessage, res: ServerResponse, source: { path?: string; argv?: string[] }) => {
     res.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' });
     res.flushHeaders();
+    const { path, argv } = source;
+    const child = argv ? spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'ignore'] }) : undefined;
+    child?.stdout!.on('data', (d: Buffer) => res.write(d));
     let offset = 0;
     const poll = () => {
       const size = path && existsSync(path) ? statSync(path).size : 0;
@@ -159,13 +163,15 @@ export async function startKubeApiServer(o: { address: string; stateDir: string;
         offset = size;
       }
     };
-    poll();
-    const timer = setInterval(poll, LOG_POLL_MS);
+    if (!child) poll();
+    const timer = child ? undefined : setInterval(poll, LOG_POLL_MS);
     const end = () => {
       clearInterval(timer);
+      child?.kill('SIGTERM');
       watches.delete(end);
       res.end();
     };
+    child?.on('exit', end);
     watches.add(end);
     req.on('close', end);
   };

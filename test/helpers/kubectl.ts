@@ -1,6 +1,6 @@
 // The real kubectl (/usr/bin/kubectl) run inside an agent's node namespace with the kubeconfig it wrote,
 // its discovery cache in a private directory; and the column helpers the kubectl tests read tables with.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
 import type { TestAgent } from './agent.ts';
 
@@ -26,7 +26,7 @@ export class Kubectl {
   }
 
   /** A long-running kubectl (get -w, logs -f); the caller kills it. */
-  spawn(args: string[]): ChildProcess {
+  spawn(args: string[]): ChildProcessWithoutNullStreams {
     const [cmd, ...rest] = this.argv(args);
     return spawn(cmd, rest);
   }
@@ -36,14 +36,14 @@ export class Kubectl {
       const c = this.spawn(args);
       let stdout = '';
       let stderr = '';
-      c.stdout!.on('data', (d) => (stdout += d));
-      c.stderr!.on('data', (d) => (stderr += d));
+      c.stdout.on('data', (d) => (stdout += d));
+      c.stderr.on('data', (d) => (stderr += d));
       const t = setTimeout(() => c.kill('SIGKILL'), 60_000);
       c.on('exit', (code, sig) => {
         clearTimeout(t);
         resolve({ code: code ?? (sig ? 128 : 1), stdout, stderr });
       });
-      c.stdin!.end(input ?? '');
+      c.stdin.end(input ?? '');
     });
   }
 }
