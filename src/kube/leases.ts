@@ -22,9 +22,12 @@ const LEASE_SOURCES: LeaseSource[] = [
   { prefix: DEPLOYMENTS_LEADER_KEY, namespace: 'kube-system', name: () => 'cilium-operator-resource-lock', holder: (v) => v, durationSeconds: NODE_LEASE_TTL },
 ];
 
-/** Adds a source of Leases; a LeaseTable made afterwards serves it. */
+const TABLES = new Set<LeaseTable>();
+
+/** Adds a source of Leases; every LeaseTable serves it from then on, whenever it was made. */
 export function registerLeaseSource(source: LeaseSource): void {
   LEASE_SOURCES.push(source);
+  for (const t of TABLES) t.follow(source);
 }
 
 interface Held {
@@ -40,11 +43,17 @@ const micro = (d: Date) => d.toISOString().replace(/Z$/, '000Z');
 /** The Leases held now, kept current by one kvstore watch per source. */
 export class LeaseTable {
   private readonly held = new Map<string, Held>();
-  private readonly watches: KVWatch[];
+  private readonly watches: KVWatch[] = [];
   private readonly listeners = new Set<() => void>();
 
-  constructor(kv: KVStore) {
-    this.watches = LEASE_SOURCES.map((source) => kv.watch(source.prefix, (e) => {
+  constructor(private readonly kv: KVStore) {
+    for (const source of LEASE_SOURCES) this.follow(source);
+    TABLES.add(this);
+  }
+
+  /** Keeps the source's keys in the table. */
+  follow(source: LeaseSource): void {
+    this.watches.push(this.kv.watch(source.prefix, (e) => {
       if (e.type === 'delete') this.held.delete(e.key);
       else {
         const holder = source.holder(e.value);
@@ -73,6 +82,7 @@ export class LeaseTable {
   }
 
   close(): void {
+    TABLES.delete(this);
     for (const w of this.watches) w.close();
   }
 }

@@ -3,7 +3,7 @@
 // another node, and one cilium agent pod per node that runs the CLI against its own agent.
 // Names carry a per-run prefix, objects a per-run namespace and state lives in a temp dir.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -107,7 +107,7 @@ describe.skipIf(!root || !haveKubectl)('kubectl against a three-node lab', () =>
     expect(cols(lines(ep)[0])[1].split(',').sort()).toEqual([`${rows.get('webpod1')![1]}:80`, `${rows.get('webpod2')![1]}:80`].sort());
   });
 
-  it('exec reaches a pod on another node; netpod curls the service across nodes', async () => {
+  it('exec and logs reach a pod on another node; netpod curls the service across nodes', async () => {
     expect(ok(kubectl('exec', '-n', ns, 'webpod1', '--', 'hostname')).trim()).toBe('webpod1');
     const hosts = new Set<string>();
     for (let i = 0; i < 12 && hosts.size < 2; i++) {
@@ -115,6 +115,23 @@ describe.skipIf(!root || !haveKubectl)('kubectl against a three-node lab', () =>
       hosts.add(/^Hostname: (\S+)$/m.exec(r)?.[1] ?? '');
     }
     expect([...hosts].sort()).toEqual(['webpod1', 'webpod2']);
+    // Logs of a pod on another node, as the pod's agent keeps them; -f follows them there.
+    const logs = await poll('webpod2 logs', () => {
+      const r = kubectl('logs', '-n', ns, 'webpod2');
+      return r.code === 0 && r.stdout.includes('Starting up on port 80') ? r.stdout : undefined;
+    });
+    expect(logs).toContain('Starting up on port 80');
+    const follow = spawn('/usr/bin/kubectl', ['--kubeconfig', join(stateRoot, 'k8s-ctr', 'kube', 'admin.conf'), '--cache-dir', join(tmp, 'cache'), 'logs', '-f', '-n', ns, 'webpod2']);
+    let followed = '';
+    follow.stdout.on('data', (d) => (followed += d));
+    follow.stderr.on('data', (d) => (followed += d));
+    try {
+      await poll('logs -f to print the log', () => (followed.includes('Starting up on port 80') ? true : undefined), 30_000).catch((e: Error) => {
+        throw new Error(`${e.message}; printed: ${followed}`);
+      });
+    } finally {
+      follow.kill('SIGKILL');
+    }
   });
 
   it('kube-system has one cilium pod per node; each runs the CLI against its own agent', () => {
