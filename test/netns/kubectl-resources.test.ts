@@ -176,6 +176,11 @@ describe.skipIf(!root || !haveKubectl)('kubectl: controllers, conflicts, explain
     expect(metrics.stdout).toMatch(/^cilium_endpoint\s+\d+\.000000$/m);
     expect((await inAgent(['cilium', 'status', '--wait'])).stdout).toMatch(/^KVStore:\s+Ok/m);
     expect(lines((await inAgent(['cilium', 'bpf', 'metrics', 'list'])).stdout)[0]).toMatch(/^REASON\s+DIRECTION\s+PACKETS\s+BYTES/);
+    const landing = await kubectl(['exec', 'xwing', '--', 'curl', '-s', '--max-time', '5', '-XPOST', 'deathstar.default.svc.cluster.local/v1/request-landing']);
+    expect(landing.stdout).toBe('Ship landed\n');
+    const flows = await inAgent(['hubble', 'observe', '--last', '50', '--from-pod', 'default/xwing']);
+    expect(flows.code).toBe(0);
+    expect(flows.stdout).toMatch(/default\/xwing/);
     for (const cmd of [['bpf', 'fs', 'show'], ['bpf', 'sha', 'list'], ['bpf', 'prog', 'list'], ['cgroups', 'list'], ['statedb', 'dump'], ['map', 'events', 'cilium_lxc'], ['shell', '--', 'db/show', 'devices']]) {
       const r = await inAgent(['cilium-dbg', ...cmd]);
       expect(r.code, cmd.join(' ')).toBe(0);
