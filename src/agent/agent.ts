@@ -251,6 +251,11 @@ export class Agent implements AgentFacade {
     return this.multiNode?.nodes() ?? [];
   }
 
+  /** Pods on the other nodes as their agents published them (address, identity, labels). */
+  remotePods() {
+    return this.multiNode?.remotePods() ?? [];
+  }
+
   listPods(): Pod[] {
     return this.endpointsMgr.list();
   }

@@ -6,12 +6,13 @@ import { STANDIN_BIN } from '../workloads/images.ts';
 import { podHostnameWrapper } from '../cli/pods.ts';
 import { ApiError, ManifestError, type AgentFacade, type ResourceApi, type ResourceView, type Service } from '../control/types.ts';
 import type { KVStore } from '../control/kvstore.ts';
+import type { RemotePod } from '../control/ipcache-sync.ts';
 import { BackendError, type EndpointInfo, type KubeBackend, type KubeObject, type NodeInfo, type StoredKind } from './backend.ts';
 import { replicaSetOfPod } from './derived-controllers.ts';
 import { LeaseTable } from './leases.ts';
 import { StoreRevisions } from './store-revisions.ts';
 
-export type ManagerAgent = Pick<AgentFacade, 'nodeName' | 'status' | 'config' | 'listEndpoints' | 'getPod' | 'listIdentities' | 'listNodes'>;
+export type ManagerAgent = Pick<AgentFacade, 'nodeName' | 'status' | 'config' | 'listEndpoints' | 'getPod' | 'listIdentities' | 'listNodes'> & { remotePods?(): RemotePod[] };
 
 const CLI = join(import.meta.dirname, '..', '..', 'bin', 'ciliary');
 
@@ -204,13 +205,20 @@ export class ManagerBackend implements KubeBackend {
   }
 
   endpoints(): EndpointInfo[] {
-    return this.agent.listEndpoints().filter((e) => !e.isHost && e.podName).map((e) => {
+    const nodeIP = this.agent.status().nodeIP;
+    const local = this.agent.listEndpoints().filter((e) => !e.isHost && e.podName).map((e) => {
       const [namespace, pod] = e.podName.split('/');
       return {
-        id: e.id, namespace, pod, identity: e.identity, labels: e.labels, ipv4: e.ipv4, state: e.state,
+        id: e.id, nodeIP, namespace, pod, identity: e.identity, labels: e.labels, ipv4: e.ipv4, state: e.state,
         policyIngress: e.policyIngress === 'Enabled', policyEgress: e.policyEgress === 'Enabled',
       };
     });
+    // Another node's pods as their agent published them: running there with an address (ready); their policy state only that agent knows.
+    const remote = (this.agent.remotePods?.() ?? []).map((p) => ({
+      nodeIP: p.hostIP, namespace: p.namespace, pod: p.name, identity: p.identity, ipv4: p.ip, state: 'ready',
+      labels: Object.entries(p.labels).map(([k, v]) => `k8s:${k}=${v}`).sort(),
+    }));
+    return [...local, ...remote];
   }
 
   identities(): Array<{ id: number; labels: string[] }> {

@@ -37,17 +37,20 @@ export interface NodeInfo {
   kernelVersion?: string;
 }
 
-/** A Cilium endpoint of a local pod (for ciliumendpoints). */
+/** A Cilium endpoint of a pod (for ciliumendpoints); another node's carries no endpoint ID here. */
 export interface EndpointInfo {
-  id: number;
+  id?: number;
+  /** The node's InternalIP. */
+  nodeIP: string;
   namespace: string;
   pod: string;
   identity: number;
   labels: string[];
   ipv4: string;
   state: string;
-  policyIngress: boolean;
-  policyEgress: boolean;
+  /** Policy enforcement; undefined for another node's endpoint (its agent alone knows). */
+  policyIngress?: boolean;
+  policyEgress?: boolean;
 }
 
 export interface KubeBackend {

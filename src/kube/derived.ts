@@ -68,15 +68,15 @@ export function nodeObjects(backend: KubeBackend): KubeObject[] {
 }
 
 export function ciliumEndpointObjects(backend: KubeBackend, namespace?: string): KubeObject[] {
-  const node = backend.node();
   const pods = new Map(backend.list('Pod', namespace).map((p) => [`${p.metadata.namespace}/${p.metadata.name}`, p]));
+  const enforcing = (on: boolean) => ({ enforcing: on, state: on ? 'enforcing' : '<status disabled>' });
   return backend.endpoints().filter((e) => pods.has(`${e.namespace}/${e.pod}`)).map((e) => ({
     apiVersion: 'cilium.io/v2', kind: 'CiliumEndpoint',
     metadata: { name: e.pod, namespace: e.namespace, creationTimestamp: pods.get(`${e.namespace}/${e.pod}`)!.metadata.creationTimestamp, labels: pods.get(`${e.namespace}/${e.pod}`)!.metadata.labels ?? {} },
     status: {
-      id: e.id, identity: { id: e.identity, labels: e.labels }, state: e.state,
-      networking: { addressing: [{ ipv4: e.ipv4 }], node: node.internalIP },
-      policy: { ingress: { enforcing: e.policyIngress, state: e.policyIngress ? 'enforcing' : '<status disabled>' }, egress: { enforcing: e.policyEgress, state: e.policyEgress ? 'enforcing' : '<status disabled>' } },
+      ...(e.id !== undefined ? { id: e.id } : {}), identity: { id: e.identity, labels: e.labels }, state: e.state,
+      networking: { addressing: [{ ipv4: e.ipv4 }], node: e.nodeIP },
+      ...(e.policyIngress !== undefined && e.policyEgress !== undefined ? { policy: { ingress: enforcing(e.policyIngress), egress: enforcing(e.policyEgress) } } : {}),
     },
   })).sort((a, b) => a.metadata.namespace.localeCompare(b.metadata.namespace) || a.metadata.name.localeCompare(b.metadata.name));
 }

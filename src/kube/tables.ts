@@ -131,8 +131,8 @@ const COLUMNS: Record<string, Column[]> = {
   CiliumEndpoint: [
     NAME,
     { name: 'Security Identity', type: 'integer', cell: (e) => e.status.identity.id },
-    { name: 'Ingress Enforcement', wide: true, cell: (e) => String(e.status.policy.ingress.enforcing) },
-    { name: 'Egress Enforcement', wide: true, cell: (e) => String(e.status.policy.egress.enforcing) },
+    { name: 'Ingress Enforcement', wide: true, cell: (e) => (e.status.policy ? String(e.status.policy.ingress.enforcing) : '<unknown>') },
+    { name: 'Egress Enforcement', wide: true, cell: (e) => (e.status.policy ? String(e.status.policy.egress.enforcing) : '<unknown>') },
     { name: 'Visibility Policy', wide: true, cell: () => '' },
     { name: 'Endpoint State', cell: (e) => e.status.state },
     { name: 'IPv4', cell: (e) => e.status.networking.addressing[0]?.ipv4 ?? '' },

@@ -93,7 +93,7 @@ describe.skipIf(!root || !haveKubectl)('kubectl against a three-node lab', () =>
     expect(lines(cidrs.stdout)).toEqual(NODES.map((n, i) => `${n}\t172.20.${i}.0/24`));
   });
 
-  it('the seeds\' layout with nodeName: get pods -o wide puts each pod on its node; get svc,ep lists both webpods', async () => {
+  it('the seeds\' layout with nodeName: get pods -o wide puts each pod on its node; get svc,ep lists both webpods, get ciliumendpoints all three', async () => {
     ok(kubectl('create', 'ns', ns));
     expect(ok(kubectl('apply', '-n', ns, '-f', join(repo, 'examples', 'netpod', 'pods-3nodes.yaml')))).toBe('pod/netpod created\npod/webpod1 created\npod/webpod2 created\n');
     ok(kubectl('apply', '-n', ns, '-f', join(repo, 'examples', 'netpod', 'svc.yaml')));
@@ -105,6 +105,13 @@ describe.skipIf(!root || !haveKubectl)('kubectl against a three-node lab', () =>
     expect(rows.get('webpod2')![1]).toMatch(/^172\.20\.2\.\d+$/);
     const ep = ok(kubectl('get', 'ep', 'svc', '-n', ns, '--no-headers'));
     expect(cols(lines(ep)[0])[1].split(',').sort()).toEqual([`${rows.get('webpod1')![1]}:80`, `${rows.get('webpod2')![1]}:80`].sort());
+    // Every node's endpoints, ready with their identity and address.
+    const ceps = await poll('three ciliumendpoints', () => {
+      const r = lines(kubectl('get', 'ciliumendpoints', '-n', ns, '--no-headers').stdout).filter(Boolean).map(cols);
+      return r.length === 3 ? r : undefined;
+    });
+    for (const c of ceps) expect([c[2], c[3]]).toEqual(['ready', rows.get(c[0])![1]]);
+    expect(ceps.map((c) => c[1]).every((id) => /^\d+$/.test(id))).toBe(true);
   });
 
   it('exec and logs reach a pod on another node; netpod curls the service across nodes', async () => {
