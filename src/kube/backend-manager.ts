@@ -139,8 +139,19 @@ export class ManagerBackend implements KubeBackend {
     return this.revisions.current;
   }
 
+  /** The kvstore leases of the table (the controllers' lock, registered sources) and those the resource manager lists as its Lease kind. */
   leases(namespace?: string): KubeObject[] {
-    return this.leaseTable.list(namespace);
+    const own = this.leaseTable.list(namespace);
+    let managed: KubeObject[];
+    try {
+      managed = this.list('Lease' as StoredKind, namespace).map(({ status: _status, ...o }) => o as KubeObject);
+    } catch (e) {
+      // A manager without the Lease kind lists none.
+      if (e instanceof ApiError && e.statusCode === 404) managed = [];
+      else throw e;
+    }
+    const seen = new Set(own.map((o) => `${o.metadata.namespace}/${o.metadata.name}`));
+    return [...own, ...managed.filter((o) => !seen.has(`${o.metadata.namespace}/${o.metadata.name}`))];
   }
 
   /** Stops following the store. */
