@@ -202,7 +202,7 @@ export class Agent implements AgentFacade {
     }
     // The Kubernetes API subset for kubectl (kube-apiserver-listen-address): a busy port is logged, not fatal.
     if (cfg['kube-apiserver-listen-address']) {
-      this.kubeApi = await startKubeApiServer({ address: cfg['kube-apiserver-listen-address'], stateDir: cfg['state-dir'], backend: new ManagerBackend(this.resources, this), log: this.log })
+      this.kubeApi = await startKubeApiServer({ address: cfg['kube-apiserver-listen-address'], stateDir: cfg['state-dir'], backend: new ManagerBackend(this.resources, this, this.kv), log: this.log })
         .catch((err: Error) => { this.log.warn({ err: err.message }, 'kube-apiserver: not serving'); return undefined; });
     }
   }
@@ -277,6 +277,11 @@ export class Agent implements AgentFacade {
 
   listNodes() {
     return this.multiNode?.nodes() ?? [];
+  }
+
+  /** Pods on the other nodes as their agents published them (address, identity, labels). */
+  remotePods() {
+    return this.multiNode?.remotePods() ?? [];
   }
 
   listPods(): Pod[] {
