@@ -17,12 +17,11 @@ import { timeoutsFromConfig } from '../conntrack/timeouts.ts';
 import { ctListLines } from '../maps/cilium/ct.ts';
 import { ServiceManager } from '../nat/services.ts';
 import { lbListRows } from '../maps/cilium/lb.ts';
-import { startClusterDns, KUBE_DNS_IP } from './dns.ts';
+import { ensureClusterDns, KUBE_DNS_IP } from './dns.ts';
 import { PolicyManager } from '../control/policy.ts';
 import { ResourceManager } from '../control/resources/manager.ts';
 import { ProxyManager } from '../proxy/http/manager.ts';
 import { Observability } from '../observe/metrics/index.ts';
-import type { ClusterDnsServer } from '../proxy/dns/index.ts';
 import { startTraceSession, traceFilter } from '../observe/trace/session.ts';
 import type { TraceRequest, TraceSink } from '../observe/trace/types.ts';
 import type { AgentFacade, AgentStatus, DatapathFeatures, Endpoint, MapEntryView, MapSummary, MonitorEvent, Pod, Service } from '../control/types.ts';
@@ -50,7 +49,6 @@ export class Agent implements AgentFacade {
   private ipam!: Ipam;
   private endpointsMgr!: EndpointManager;
   private services!: ServiceManager;
-  private dns?: ClusterDnsServer;
   private policy!: PolicyManager;
   private bandwidth!: BandwidthManager;
   private identities?: IdentityAllocator;
@@ -141,7 +139,6 @@ export class Agent implements AgentFacade {
     await this.policy.restore();
     // From now on: identities other nodes allocate are selected by their labels.
     identities.onChange = () => this.policy.regenerate(true);
-    if (platform.sockets) this.dns = await startClusterDns(this.services, this.ipam.routerIP, this.log);
     this.resources = new ResourceManager({
       node: this.nodeName, kv: this.kv, log: this.log,
       pods: {
@@ -158,6 +155,7 @@ export class Agent implements AgentFacade {
       policies: { import: (objects) => this.policy.import(objects), list: () => this.policy.list(), delete: (kind, ns, name) => this.policy.delete(kind, ns, name) },
     });
     await this.resources.restore();
+    if (platform.processes) await ensureClusterDns(this.resources, this.nodeName, this.log);
     this.startHubble();
     if (platform.sockets) await this.startServers();
     this.log.info({ node: this.nodeName, podCIDR: formatCidr(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');
@@ -198,7 +196,6 @@ export class Agent implements AgentFacade {
     await this.hubbleGrpc?.close();
     await this.kubeApi?.close();
     this.proxies?.close();
-    await this.dns?.close();
     await this.endpointsMgr?.shutdown();
     this.overlay?.close();
     if (this.hostFd >= 0) native.closeFd(this.hostFd);

@@ -2,5 +2,5 @@
 export { ClusterDnsServer, type ClusterDnsOptions, type DnsLogger, type DnsQueryEvent, type DnsStats } from './server.ts';
 export { answerLocal, type Zone } from './local.ts';
 export { canonical, encodeName, inZone, readName, type WireName } from './names.ts';
-export { parseUpstream, upstreamsFromResolvConf, type Upstream } from './upstream.ts';
+export { parseUpstream, readResolvConf, upstreamsFromResolvConf, upstreamText, type Upstream } from './upstream.ts';
 export * from './wire.ts';
