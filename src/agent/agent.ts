@@ -112,7 +112,8 @@ export class Agent implements AgentFacade {
     );
     this.dp.proxy.routerIP = parseIPv4(this.ipam.routerIP);
     if (cfg['enable-l7-proxy'] && platform.sockets) {
-      this.proxies = new ProxyManager(this.ipam.routerIP, this.dp.proxy, (e) => this.dp.events.publishAccessLog(e, this.describePeer(e.client.ip), this.describePeer(e.server.ip)), this.log);
+      this.proxies = new ProxyManager(this.ipam.routerIP, this.dp.proxy, (e) => this.dp.events.publishAccessLog(e, this.describePeer(e.client.ip), this.describePeer(e.server.ip)), this.log,
+        (id) => this.dp.epIdentity[id] ?? 0);
     }
     this.policy = new PolicyManager({
       proxies: this.proxies,

@@ -64,6 +64,8 @@ const server = new ClusterDnsServer({
   resolve,
   refresh: () => (Date.now() - lastRead >= MISS_REFRESH_MS ? readServices() : Promise.resolve()),
   ...(upstreams.length ? { upstreams } : {}),
+  // One line per query in the spirit of CoreDNS's log plugin: who asked (the pod, also through the proxy), what, the answer.
+  onQuery: (q) => process.stdout.write(`[INFO] ${q.client} - "${q.type} IN ${q.name}. ${q.transport}" ${q.rcode} ${(q.latencyMs / 1000).toFixed(6)}s\n`),
   logger: { debug: () => undefined, warn: (o, msg) => process.stderr.write(`[WARNING] ${msg ?? ''} ${JSON.stringify(o)}\n`) },
 });
 

@@ -12,7 +12,7 @@ import { F_IPV4, F_IPV6, F_NON_IP } from '../../native/meta.ts';
 import { CT_NEW, TUPLE_F_OUT } from '../../maps/cilium/ct.ts';
 import { HOOK_FROM_HOST, HOOK_TO_HOST } from '../../observe/trace/tracer.ts';
 import { lb4Local } from '../lib/lb.ts';
-import { IPPROTO_TCP } from '../../wire/proto.ts';
+import { IPPROTO_TCP, IPPROTO_UDP } from '../../wire/proto.ts';
 import { cil_to_container } from './bpf_lxc.ts';
 import { encapAndRedirect, tunnelEndpointOf } from '../lib/encap.ts';
 
@@ -39,8 +39,8 @@ export function cil_from_host(ctx: PacketContext, dp: Datapath): number {
  * egress CT entry that carries the reverse NAT for the replies.
  */
 export function tail_handle_ipv4_from_host(ctx: PacketContext, dp: Datapath): number {
-  if (ctx.saddr === dp.proxy.routerIP && ctx.proto === IPPROTO_TCP) {
-    // The L7 proxy answering a client, or speaking to a server for one.
+  if (ctx.saddr === dp.proxy.routerIP && (ctx.proto === IPPROTO_TCP || ctx.proto === IPPROTO_UDP)) {
+    // The L7 or DNS proxy answering a client, or speaking to a server for one.
     if (dp.proxy.active[ctx.sport] === 1) {
       if (!dp.proxy.restoreAnswer(ctx)) return dp.drop(ctx, R.DROP_PROXY_LOOKUP_FAILED);
     } else if (dp.proxy.restoreClient(ctx)) {

@@ -1,0 +1,43 @@
+// The one place every DNS answer the proxy forwards passes through: toFQDNs (src/fqdn) registers
+// here to learn the addresses of the names a pod looked up, before the pod sees the answer.
+
+/** One forwarded answer, as the proxy saw it. */
+export interface DnsResponseInfo {
+  /** The endpoint whose policy redirected the query (the pod that asked). */
+  endpointId: number;
+  /** That endpoint's security identity. */
+  sourceIdentity: number;
+  /** The question name, lower case, with the trailing dot ("webpod.default.svc.cluster.local."). */
+  name: string;
+  /** The question type: 'A', 'AAAA', … */
+  qtype: string;
+  /** A and AAAA addresses of the answer section. */
+  ips: string[];
+  /** The lowest TTL of the A/AAAA/CNAME records, 4294967295 when there is none. */
+  ttl: number;
+  /** The response code (0 NOERROR, 3 NXDOMAIN, …). */
+  rcode: number;
+}
+
+export type DnsResponseHandler = (r: DnsResponseInfo) => void;
+
+export class DnsResponseHooks {
+  private readonly handlers = new Set<DnsResponseHandler>();
+
+  /** Registers `fn` for every forwarded answer; returns the function that unregisters it. */
+  onDnsResponse(fn: DnsResponseHandler): () => void {
+    this.handlers.add(fn);
+    return () => this.handlers.delete(fn);
+  }
+
+  /** Runs every handler synchronously; one that throws does not stop the answer or the others. */
+  emit(r: DnsResponseInfo): void {
+    for (const fn of this.handlers) {
+      try {
+        fn(r);
+      } catch {
+        /* a handler's own failure is its own to report */
+      }
+    }
+  }
+}
