@@ -24,6 +24,8 @@ export type DnsResponseHandler = (r: DnsResponseInfo) => void;
 export class DnsResponseHooks {
   private readonly handlers = new Set<DnsResponseHandler>();
 
+  constructor(private readonly onError: (err: Error, r: DnsResponseInfo) => void = () => undefined) {}
+
   /** Registers `fn` for every forwarded answer; returns the function that unregisters it. */
   onDnsResponse(fn: DnsResponseHandler): () => void {
     this.handlers.add(fn);
@@ -35,8 +37,8 @@ export class DnsResponseHooks {
     for (const fn of this.handlers) {
       try {
         fn(r);
-      } catch {
-        /* a handler's own failure is its own to report */
+      } catch (err) {
+        this.onError(err as Error, r);
       }
     }
   }

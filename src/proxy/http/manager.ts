@@ -12,7 +12,7 @@ import { DnsResponseHooks } from '../dns/hooks.ts';
 export class ProxyManager {
   private readonly listeners = new Map<string, HttpProxyListener | DnsProxyListener>();
   /** Every answer the DNS proxy forwards passes through these (toFQDNs registers here). */
-  readonly dnsResponses = new DnsResponseHooks();
+  readonly dnsResponses: DnsResponseHooks;
   private readonly pending = new Set<Promise<void>>();
   private readonly upstreamPorts = new UpstreamPorts();
   private nextPort = PROXY_PORT_MIN;
@@ -24,7 +24,9 @@ export class ProxyManager {
     private readonly log: Logger,
     /** The security identity of a local endpoint, for DNS answer hooks. */
     private readonly identityOf: (endpointId: number) => number = () => 0,
-  ) {}
+  ) {
+    this.dnsResponses = new DnsResponseHooks((err, r) => this.log.warn({ err: err.message, name: r.name }, 'DNS response hook failed'));
+  }
 
   get count(): number {
     return this.listeners.size;
