@@ -366,6 +366,12 @@ remove_node() {
   ns="$(node_ns "$node")"; veth="$(host_veth "$idx" "$node")"; dir="$(state_dir "$node")"
   stop_agent "$dir"
   for pod in $(pod_namespaces "$node" | sort -u); do remove_pod_ns "$pod"; done
+  # Every pod this node's agent ran (kube-system's CoreDNS too) left a log named <namespace>_<pod>.
+  for pod in "$dir"/pods/*_*.log; do
+    [ -e "$pod" ] || continue
+    pod="$(basename "$pod" .log)"
+    remove_pod_ns "cil-$node-${pod%%_*}-${pod#*_}"
+  done
   # The veth first: deleting a namespace frees its end of the pair asynchronously.
   if link_exists "$veth" && link_is "$veth" veth; then
     ip link del "$veth" 2>/dev/null || ! link_exists "$veth" || die "cannot delete $veth"
