@@ -61,6 +61,7 @@ export class Agent implements AgentFacade {
   private kubeApi?: KubeApiServer;
   private multiNode?: MultiNode;
   private overlay?: Overlay;
+  private clusterDns?: Promise<void>;
 
   constructor(private readonly cfg: AgentConfig, private readonly log: Logger, private readonly platform: AgentPlatform = linuxPlatform()) {
     this.nodeName = cfg['node-name'];
@@ -156,7 +157,8 @@ export class Agent implements AgentFacade {
       policies: { import: (objects) => this.policy.import(objects), list: () => this.policy.list(), delete: (kind, ns, name) => this.policy.delete(kind, ns, name) },
     });
     await this.resources.restore();
-    if (platform.processes) await ensureClusterDns(this.resources, this.nodeName, this.log);
+    // In the background: the API need not wait for the CoreDNS pods to start.
+    if (platform.processes) this.clusterDns = ensureClusterDns(this.resources, this.nodeName, this.log);
     this.startHubble();
     if (platform.sockets) await this.startServers();
     this.log.info({ node: this.nodeName, podCIDR: formatCidr(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');
@@ -186,6 +188,7 @@ export class Agent implements AgentFacade {
   /** Stops the datapath; pods, devices and pinned maps stay for the next agent process. */
   async stop(): Promise<void> {
     clearInterval(this.gcTimer);
+    await this.clusterDns;
     await this.resources?.close();
     this.services?.close();
     this.policy?.close();
