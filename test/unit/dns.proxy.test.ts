@@ -7,7 +7,7 @@ import { encodeName } from '../../src/proxy/dns/names.ts';
 import { dnsLayer, dnsSummary } from '../../src/observe/hubble/dns-flow.ts';
 import { flowType } from '../../src/observe/hubble/printer.ts';
 import { formatEvent } from '../../src/dataplane/event-format.ts';
-import { DnsResponseHooks, type DnsResponseInfo } from '../../src/proxy/dns/hooks.ts';
+import { DnsResponseHooks, RESPONSE_MAX_DELAY_MS, type DnsResponseInfo } from '../../src/proxy/dns/hooks.ts';
 import type { DnsL7Event } from '../../src/proxy/dns/proxy.ts';
 import { EntryBuilder } from '../../src/policy/entries.ts';
 import type { Flow } from '../../src/observe/flow.ts';
@@ -91,11 +91,24 @@ describe('onDnsResponse hooks', () => {
     const hooks = new DnsResponseHooks();
     const seen: DnsResponseInfo[] = [];
     hooks.onDnsResponse(() => { throw new Error('bad handler'); });
-    const off = hooks.onDnsResponse((r) => seen.push(r));
+    const off = hooks.onDnsResponse((r) => { seen.push(r); });
     const info = { endpointId: 7, sourceIdentity: 10292, name: 'api.example.', qtype: 'A', ips: ['1.2.3.4'], ttl: 60, rcode: 0 };
-    hooks.emit(info);
+    void hooks.emit(info);
     off();
-    hooks.emit(info);
+    void hooks.emit(info);
     expect(seen).toEqual([info]);
+  });
+  it('the answer waits for a handler\'s promise, at most RESPONSE_MAX_DELAY_MS', async () => {
+    const hooks = new DnsResponseHooks();
+    const info = { endpointId: 7, sourceIdentity: 10292, name: 'api.example.', qtype: 'A', ips: ['1.2.3.4'], ttl: 60, rcode: 0 };
+    let applied = false;
+    hooks.onDnsResponse(async () => { await Promise.resolve(); applied = true; });
+    await hooks.emit(info);
+    expect(applied).toBe(true);
+    const slow = new DnsResponseHooks();
+    slow.onDnsResponse(() => new Promise<void>(() => undefined)); // never settles
+    const t0 = performance.now();
+    await slow.emit(info);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(RESPONSE_MAX_DELAY_MS - 5);
   });
 });

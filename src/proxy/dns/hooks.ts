@@ -19,7 +19,11 @@ export interface DnsResponseInfo {
   rcode: number;
 }
 
-export type DnsResponseHandler = (r: DnsResponseInfo) => void;
+/** May return a promise: the answer waits for it (toFQDNs must allow the addresses before the pod connects). */
+export type DnsResponseHandler = (r: DnsResponseInfo) => void | Promise<void>;
+
+/** The longest an answer waits for the handlers, as Cilium's tofqdns-proxy-response-max-delay (100 ms). */
+export const RESPONSE_MAX_DELAY_MS = 100;
 
 export class DnsResponseHooks {
   private readonly handlers = new Set<DnsResponseHandler>();
@@ -32,14 +36,20 @@ export class DnsResponseHooks {
     return () => this.handlers.delete(fn);
   }
 
-  /** Runs every handler synchronously; one that throws does not stop the answer or the others. */
-  emit(r: DnsResponseInfo): void {
+  /** Runs every handler; resolves when all are done or after RESPONSE_MAX_DELAY_MS. A failing one does not stop the others. */
+  emit(r: DnsResponseInfo): Promise<void> {
+    const waits: Promise<void>[] = [];
     for (const fn of this.handlers) {
       try {
-        fn(r);
+        const p = fn(r);
+        if (p) waits.push(p.catch((err: Error) => this.onError(err, r)));
       } catch (err) {
         this.onError(err as Error, r);
       }
     }
+    if (waits.length === 0) return Promise.resolve();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, RESPONSE_MAX_DELAY_MS); });
+    return Promise.race([Promise.all(waits).then(() => undefined), late]).finally(() => clearTimeout(timer));
   }
 }

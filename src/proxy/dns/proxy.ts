@@ -13,7 +13,7 @@ import { IPPROTO_TCP, IPPROTO_UDP } from '../../wire/proto.ts';
 import type { UpstreamPorts } from '../http/upstream-ports.ts';
 import { canonical } from './names.ts';
 import { compileDnsRules, type DnsMatcher } from './rules.ts';
-import { answerDetails, buildResponse, EDNS_UDP_SIZE, msgId, parseQuery, RCODE, typeName, type Query } from './wire.ts';
+import { answerDetails, buildResponse, EDNS_UDP_SIZE, msgId, parseQuery, RCODE, typeName, type AnswerDetails, type Query } from './wire.ts';
 import type { DnsResponseHooks } from './hooks.ts';
 
 /** A DNS access-log record (Cilium's LogRecordDNS), for monitor, Hubble and metrics. */
@@ -112,18 +112,15 @@ export class DnsProxyListener {
     this.d.onEvent({ type, verdict, dns, transport: f.transport, client: f.client, server: f.server, endpoint: f.endpoint, proxyPort: this.port, ...(latencyMs !== undefined ? { latencyMs } : {}) });
   }
 
-  /** A server's answer to a pending query: recorded, handed to the hooks, then returned to the pod. */
-  private answered(f: Flow, p: Pending, reply: Uint8Array): boolean {
-    const d = answerDetails(reply);
-    if (!d) return false;
+  /** A server's answer to a pending query: recorded, then the hooks; resolves when the pod may have it. */
+  private answered(f: Flow, p: Pending, d: AnswerDetails): Promise<void> {
     clearTimeout(p.timer);
     const query = `${p.name}.`;
     const qtype = typeName(p.q.qtype);
     this.event(f, 'response', 'Forwarded', {
       query, qtypes: [qtype], ips: d.ips, ttl: d.ttl, cnames: d.cnames, rcode: d.rcode, rrtypes: d.rrtypes.map(typeName),
     }, performance.now() - p.started);
-    this.d.hooks.emit({ endpointId: f.endpoint, sourceIdentity: this.d.identityOf(f.endpoint), name: query, qtype, ips: d.ips, ttl: d.ttl, rcode: d.rcode });
-    return true;
+    return this.d.hooks.emit({ endpointId: f.endpoint, sourceIdentity: this.d.identityOf(f.endpoint), name: query, qtype, ips: d.ips, ttl: d.ttl, rcode: d.rcode });
   }
 
   // ---- UDP ---------------------------------------------------------------------------------------
@@ -163,10 +160,13 @@ export class DnsProxyListener {
     sock.on('message', (reply, from) => {
       if (from.address !== f.server.ip || from.port !== f.server.port) return; // only the server it asked
       const p = s.pending.get(msgId(reply));
-      if (!p || !this.answered(f, p, new Uint8Array(reply))) return;
+      const d = p && answerDetails(new Uint8Array(reply));
+      if (!p || !d) return;
       s.pending.delete(p.q.id);
-      this.toClient(reply, f);
-      this.idleLater(key, s);
+      void this.answered(f, p, d).then(() => {
+        this.toClient(reply, f);
+        this.idleLater(key, s);
+      });
     });
     sock.bind({ address: this.d.routerIP, port });
     this.sessions.set(key, s);
@@ -237,9 +237,10 @@ export class DnsProxyListener {
       });
       readFrames(sock, (reply) => {
         const p = pending.get(msgId(reply));
-        if (!p || !this.answered(f, p, reply)) return;
+        const d = p && answerDetails(reply);
+        if (!p || !d) return;
         pending.delete(p.q.id);
-        c.write(frame(reply));
+        void this.answered(f, p, d).then(() => { if (!c.destroyed) c.write(frame(reply)); });
       });
       return sock;
     };
