@@ -64,7 +64,7 @@ describe.skipIf(!root)('cluster DNS: CoreDNS pods and the DNS proxy', () => {
     const dnsEps = eps.filter((e) => pods.some((p) => p.podIP === e.ipv4));
     expect(dnsEps).toHaveLength(2);
     expect(dnsEps[0].identity).toBe(dnsEps[1].identity);
-    expect(dnsEps[0].labels).toEqual(expect.arrayContaining(['k8s:io.kubernetes.pod.namespace=kube-system', 'k8s:k8s-app=kube-dns']));
+    expect(dnsEps[0].labels).toEqual(expect.arrayContaining(['k8s:io.cilium.k8s.policy.serviceaccount=coredns', 'k8s:io.kubernetes.pod.namespace=kube-system', 'k8s:k8s-app=kube-dns']));
     const ids = (await agent.api('GET', '/v1/identity')).body as any[];
     expect(ids.find((i) => i.id === dnsEps[0].identity)?.labels).toEqual(expect.arrayContaining(['k8s:k8s-app=kube-dns']));
     const svc = (await agent.api('GET', '/v1/services/kube-system/kube-dns')).body;
