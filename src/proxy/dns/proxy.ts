@@ -50,7 +50,8 @@ interface Flow {
 interface Pending { q: Query; name: string; started: number; timer: NodeJS.Timeout }
 
 const QUERY_TIMEOUT_MS = 5000;
-const UDP_IDLE_MS = 10_000;
+/** A client socket's upstream stays this long after its last answer (A and AAAA come in pairs). */
+const UDP_IDLE_MS = 2000;
 
 /** One upstream socket per client socket, so A and AAAA sent together from one port both come back. */
 interface UdpSession { sock: UdpSocket; port: number; pending: Map<number, Pending>; idle?: NodeJS.Timeout }
@@ -98,8 +99,9 @@ export class DnsProxyListener {
   private admit(msg: Uint8Array, f: Flow): { q: Query; name: string } | Uint8Array | undefined {
     const q = parseQuery(msg);
     if (!q.ok) {
-      this.d.log.debug({ client: f.client.ip, action: q.action }, 'DNS proxy: malformed query dropped');
-      return undefined;
+      // As the server answers garbage: FORMERR/NOTIMP when there is a header to answer, else nothing.
+      this.d.log.debug({ client: f.client.ip, action: q.action }, 'DNS proxy: malformed query');
+      return q.action === 'drop' ? undefined : buildResponse({ id: q.id, rd: q.rd, opcode: q.opcode, rcode: q.action === 'formerr' ? RCODE.FORMERR : RCODE.NOTIMP });
     }
     const name = canonical(q.qname);
     const allowed = this.matcher(name);
@@ -137,7 +139,7 @@ export class DnsProxyListener {
     if (!verdict) return;
     const key = `${r.address}:${r.port}`;
     const s = this.sessions.get(key) ?? this.openSession(key, f);
-    if (!s) return;
+    if (!s) return this.toClient(servfail(verdict.q), f);
     clearTimeout(s.idle);
     const p: Pending = { ...verdict, started: performance.now(), timer: setTimeout(() => this.expire(key, s, p), QUERY_TIMEOUT_MS) };
     s.pending.set(verdict.q.id, p);
@@ -149,7 +151,8 @@ export class DnsProxyListener {
   }
 
   private openSession(key: string, f: Flow): UdpSession | undefined {
-    const port = this.d.upstreamPorts.take();
+    const port = this.takePort();
+    if (port === undefined) return undefined;
     if (!this.d.redirects.registerUpstream(parseIPv4(f.client.ip), f.client.port, port, IPPROTO_UDP)) {
       this.d.upstreamPorts.give(port);
       return undefined;
@@ -171,6 +174,16 @@ export class DnsProxyListener {
     sock.bind({ address: this.d.routerIP, port });
     this.sessions.set(key, s);
     return s;
+  }
+
+  /** An upstream port, or undefined (logged) when every one is in use. */
+  private takePort(): number | undefined {
+    try {
+      return this.d.upstreamPorts.take();
+    } catch (err) {
+      this.d.log.warn({ err: (err as Error).message }, 'DNS proxy: no upstream port; answering SERVFAIL');
+      return undefined;
+    }
   }
 
   /** No answer in time: the pod's resolver retries on its own; the record says so. */
@@ -222,7 +235,9 @@ export class DnsProxyListener {
     c.setTimeout(30_000, end);
     const upstream = (): Socket | undefined => {
       if (up) return up;
-      upPort = this.d.upstreamPorts.take();
+      const port = this.takePort();
+      if (port === undefined) return undefined;
+      upPort = port;
       if (!this.d.redirects.registerUpstream(parseIPv4(f.client.ip), f.client.port, upPort, IPPROTO_TCP)) {
         this.d.upstreamPorts.give(upPort);
         end();
@@ -249,11 +264,15 @@ export class DnsProxyListener {
       if (verdict instanceof Uint8Array) return void c.write(frame(verdict));
       if (!verdict) return;
       const sock = upstream();
-      if (!sock) return;
+      if (!sock) return void (c.destroyed || c.write(frame(servfail(verdict.q))));
       pending.set(verdict.q.id, { ...verdict, started: performance.now(), timer: setTimeout(() => pending.delete(verdict.q.id), QUERY_TIMEOUT_MS) });
       sock.write(frame(msg));
     });
   }
+}
+
+function servfail(q: Query): Uint8Array {
+  return buildResponse({ id: q.id, rd: q.rd, rcode: RCODE.SERVFAIL, question: { wire: q.qnameWire, type: q.qtype, cls: q.qclass }, ednsUdpSize: q.edns ? EDNS_UDP_SIZE : undefined });
 }
 
 /** Calls `onMessage` for every length-prefixed message on the stream; an empty frame ends it. */
