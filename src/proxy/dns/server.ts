@@ -1,4 +1,4 @@
-// ClusterDnsServer: kube-dns for pods — cluster names answered locally, the rest forwarded upstream.
+// ClusterDnsServer: what the CoreDNS pods run — cluster names answered locally, the rest forwarded upstream.
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, isIP, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
