@@ -3,7 +3,7 @@
 // (CILIARY_AGENT_SOCKET, inherited from the agent), re-read on a miss and every few seconds; pod names
 // are answered as CoreDNS's `pods insecure` answers them; other names go to CILIARY_DNS_UPSTREAMS.
 import { createServer, request } from 'node:http';
-import { ClusterDnsServer } from '../proxy/dns/index.ts';
+import { ClusterDnsServer } from '../proxy/dns/server.ts';
 import { exitOnSignals, flagValue } from './common.ts';
 
 const SVC_NAME = /^([a-z0-9-]+)\.([a-z0-9-]+)\.svc\.cluster\.local$/;
