@@ -35,8 +35,9 @@ describe('identity allocator', () => {
     await sleep(10);
     expect(await a.acquire(['k8s:app=x'])).toBe(x); // back within the grace period: same number
     a.release(x);
+    // Collected: gone from the store and, once its last delete is written, from the node's view.
     await expect.poll(async () => (await a.list()).map((i) => i.id), { timeout: 2000 }).not.toContain(x);
-    expect(a.known.has(x)).toBe(false);
+    await expect.poll(() => a.known.has(x), { timeout: 2000 }).toBe(false);
   });
 
   it('never frees an identity another node still uses', async () => {
