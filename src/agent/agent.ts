@@ -128,6 +128,7 @@ export class Agent implements AgentFacade {
     this.overlay = startOverlay(this.dp, cfg, this.log);
     this.services = new ServiceManager(this.kv, this.dp.lb, () => [...this.endpointsMgr.list(), ...(this.multiNode?.remoteBackendPods() ?? [])], {
       serviceCidr: cfg['service-cluster-ip-range'], maglev: cfg['bpf-lb-algorithm'] === 'maglev', reservedIPs: [KUBERNETES_SVC_IP, KUBE_DNS_IP],
+      node: this.nodeName, nodeIPs: cfg['node-ip'] ? [cfg['node-ip']] : [],
     }, this.log);
     const restored = await this.endpointsMgr.restore();
     await this.endpointsMgr.follow();

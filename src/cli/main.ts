@@ -15,6 +15,7 @@ import { deleteCommand, execCommand, getCommand, runCommand, type Out } from './
 import { deletePoliciesCommand, getPoliciesCommand, POLICY_KINDS, policyCommand } from './policy.ts';
 import { createCommand, deleteServicesCommand, exposeCommand, getServicesCommand, SERVICE_KINDS, serviceCommand, splitKind } from './services.ts';
 import { statusCommand } from './status.ts';
+import { patchCommand } from './patch.ts';
 import { traceCommand } from './trace.ts';
 import { applyCommand, deleteFileCommand } from './apply.ts';
 import { deleteResourcesCommand, describeCommand, getResourcesCommand, logsCommand, noResources, resourceKind } from './resources.ts';
@@ -68,6 +69,7 @@ const VERBS: Record<string, Verb> = {
   logs: logsCommand,
   create: createCommand,
   expose: exposeCommand,
+  patch: patchCommand,
   service: serviceCommand,
   exec: (args, client) => execCommand(args, client),
   endpoint: endpointCommand,

@@ -5,6 +5,8 @@ export interface ContainerPort {
   name?: string;
   containerPort: number;
   protocol?: 'TCP' | 'UDP';
+  /** Cilium's HostPort frontend: this port on the pod's node IP reaches containerPort. */
+  hostPort?: number;
 }
 
 export interface PodSpec {
@@ -64,6 +66,10 @@ export interface ServiceSpec {
   /** ClientIP affinity timeout (default 10800). */
   sessionAffinityTimeoutSeconds?: number;
   externalIPs?: string[];
+  /** NodePort and LoadBalancer frontends: Local serves only this node's backends and keeps the client address. */
+  externalTrafficPolicy?: 'Cluster' | 'Local';
+  /** A LoadBalancer's addresses, from status.loadBalancer.ingress (written by LB-IPAM). */
+  loadBalancerIngress?: string[];
   /** Backends given explicitly (a selector-less service such as kube-dns). */
   backends?: Array<{ ip: string; port?: number }>;
 }
@@ -82,7 +88,7 @@ export interface ServiceFrontend {
   address: string;
   port: number;
   protocol: 'TCP' | 'UDP';
-  type: string; // ClusterIP, NodePort, LoadBalancer, ExternalIP
+  type: string; // ClusterIP, NodePort, LoadBalancer, ExternalIPs, HostPort (Cilium's service types)
   backends: ServiceBackend[];
 }
 

@@ -193,14 +193,22 @@ describe('agent API on a unix socket', () => {
     expect((await call(sock, 'GET', '/v1/lb')).body.rows.some((r: string[]) => r[0] === `${svc.clusterIP}:80`)).toBe(false);
   });
 
-  it('rejects NodePort and LoadBalancer services naming spec.type, applying nothing', async () => {
-    for (const type of ['NodePort', 'LoadBalancer']) {
-      const r = await call(sock, 'POST', '/v1/services', { name: 'np', type, selector: { app: 'web' }, ports: [{ port: 80 }] });
-      expect(r.status, type).toBe(422);
-      expect(r.body.error).toBe(`Service "np": spec.type: Unsupported value: "${type}": ciliary implements ClusterIP services only (NodePort and LoadBalancer are not implemented yet)`);
-    }
-    expect(agent.getService('default', 'np')).toBeUndefined();
-    expect((await call(sock, 'GET', '/v1/resources/services')).body.map((v: { name: string }) => v.name)).not.toContain('np');
+  it('allocates NodePorts: a fixed one taken twice is refused naming the field, a delete frees it', async () => {
+    const np = (name: string, nodePort?: number) => call(sock, 'POST', '/v1/services', { name, type: 'NodePort', selector: { app: 'web' }, ports: [{ port: 80, ...(nodePort ? { nodePort } : {}) }] });
+    const a = await np('np-a', 30001);
+    expect(a.status).toBe(200);
+    expect(a.body.service.ports[0].nodePort).toBe(30001);
+    expect((await call(sock, 'GET', '/v1/lb')).body.rows).toContainEqual(['0.0.0.0:30001', expect.stringMatching(/\[NodePort, non-routable\]$/)]);
+    expect(await np('np-b', 30001)).toMatchObject({ status: 422, body: { error: 'Service "np-b": spec.ports[0].nodePort: Invalid value: 30001: provided port is already allocated' } });
+    expect(agent.getService('default', 'np-b')).toBeUndefined();
+    const random = (await np('np-c')).body.service.ports[0].nodePort;
+    expect(random).toBeGreaterThanOrEqual(30000);
+    expect(random).toBeLessThanOrEqual(32767);
+    // A re-apply without nodePort keeps the allocated one.
+    expect((await np('np-c')).body.service.ports[0].nodePort).toBe(random);
+    await call(sock, 'DELETE', '/v1/services/default/np-a');
+    expect((await np('np-b', 30001)).status).toBe(200);
+    for (const n of ['np-b', 'np-c']) await call(sock, 'DELETE', `/v1/services/default/${n}`);
   });
 
   it('rejects invalid service specs naming the field', async () => {
