@@ -230,13 +230,14 @@ export class Agent implements AgentFacade {
     };
   }
 
-  /** What runs: the tunnel when its socket is open, else routing as the node registry sees it; no masquerading, NodePort or LoadBalancer until the datapath has them. */
+  /** What runs: the tunnel when its socket is open, else routing as the node registry sees it; NodePort frontends need this node's address. */
   private features(): DatapathFeatures {
     const maglev = this.cfg['bpf-lb-algorithm'] === 'maglev';
     return {
       ...(this.overlay ? { routing: 'tunnel', tunnelProtocol: 'vxlan' } : this.multiNode?.routing() ?? { routing: 'native' }),
       monitor: { cpus: 1, ringEvents: this.dp.events.capacity },
-      services: { clusterIP: true, nodePort: false, loadBalancer: false, externalIPs: true, hostPort: false },
+      services: { clusterIP: true, nodePort: this.cfg['node-ip'] !== '', loadBalancer: true, externalIPs: true, hostPort: false },
+      ...(this.cfg['node-ip'] ? { nodePortRange: this.services.nodePorts.range } : {}),
       backendSelection: maglev ? { algorithm: 'maglev', maglevTableSize: this.dp.lb.maglevSize } : { algorithm: 'random' },
       ...(this.proxies ? { proxy: { redirects: this.proxies.count, ports: '10000-20000' } } : {}),
       hubble: this.hubble !== undefined,

@@ -69,10 +69,11 @@ function kubeProxyDetails(f: AgentStatus['features']): string {
     ['  Session Affinity:', 'Enabled'],
     ['  Graceful Termination:', 'Enabled'],
     ['  NAT46/64 Support:', 'Disabled'],
+    ['  XDP Acceleration:', 'Disabled'],
     ['  Services:', ''],
   ], 26) + formatKeyValues([
     ['  - ClusterIP:', enabled(svc.clusterIP)],
-    ['  - NodePort:', svc.nodePort ? 'Enabled (Range: 30000-32767)' : 'Disabled'],
+    ['  - NodePort:', svc.nodePort ? `Enabled (Range: ${f.nodePortRange ?? '30000-32767'})` : 'Disabled'],
     ['  - LoadBalancer:', enabled(svc.loadBalancer)],
     ['  - externalIPs:', enabled(svc.externalIPs)],
     ['  - HostPort:', enabled(svc.hostPort)],

@@ -143,6 +143,8 @@ export interface DatapathFeatures {
   monitor: { cpus: number; ringEvents: number };
   /** Service kinds the load balancer translates. */
   services: { clusterIP: boolean; nodePort: boolean; loadBalancer: boolean; externalIPs: boolean; hostPort: boolean };
+  /** The NodePort range (30000-32767), when NodePort frontends run. */
+  nodePortRange?: string;
   backendSelection: { algorithm: 'random' | 'maglev'; maglevTableSize?: number };
   /** L7 proxy redirects, when the proxy runs. */
   proxy?: { redirects: number; ports: string };

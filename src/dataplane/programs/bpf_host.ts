@@ -9,7 +9,8 @@ import * as R from '../drop-reasons.ts';
 import { TRACE_TO_HOST, TRACE_TO_NETWORK, TRACE_TO_STACK } from '../events.ts';
 import { IPCACHE_KEY, IPC_TUNNEL } from '../../maps/cilium/ipcache.ts';
 import { F_IPV4, F_IPV6, F_NON_IP } from '../../native/meta.ts';
-import { CT_NEW, TUPLE_F_OUT } from '../../maps/cilium/ct.ts';
+import { CT_F_NODE_PORT, CT_NEW, TUPLE_F_OUT } from '../../maps/cilium/ct.ts';
+import { SVC_FLAG_EXTERNAL_IP, SVC_FLAG_LOADBALANCER, SVC_FLAG_NODEPORT } from '../../maps/cilium/lb.ts';
 import { HOOK_FROM_HOST, HOOK_TO_HOST } from '../../observe/trace/tracer.ts';
 import { lb4Local } from '../lib/lb.ts';
 import { IPPROTO_TCP } from '../../wire/proto.ts';
@@ -51,7 +52,9 @@ export function tail_handle_ipv4_from_host(ctx: PacketContext, dp: Datapath): nu
   const reason = lb4Local(ctx, dp);
   if (reason !== 0) return dp.drop(ctx, reason);
   const revNat = ctx.lb.revNat;
-  if (revNat !== 0 && dp.ct.lookup(ctx, TUPLE_F_OUT) === CT_NEW && !dp.ct.create(ctx, TUPLE_F_OUT, revNat, 0)) {
+  // A client outside the node through a NodePort, external or LoadBalancer IP: a NodePort connection.
+  const nodePort = revNat !== 0 && (ctx.lb.svcFlags & (SVC_FLAG_NODEPORT | SVC_FLAG_EXTERNAL_IP | SVC_FLAG_LOADBALANCER)) !== 0;
+  if (revNat !== 0 && dp.ct.lookup(ctx, TUPLE_F_OUT) === CT_NEW && !dp.ct.create(ctx, TUPLE_F_OUT, revNat, nodePort ? CT_F_NODE_PORT : 0)) {
     return dp.drop(ctx, R.DROP_CT_CREATE_FAILED);
   }
   const ep = dp.lookupEndpoint(ctx.daddr);
