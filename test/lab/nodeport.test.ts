@@ -1,0 +1,190 @@
+// NodePort from outside the cluster on three real agents over etcd (scripts/netns/cluster.sh up 3):
+// an outside client on the node network curls a node IP and a NodePort whose only backend runs on
+// k8s-w2; k8s-w2 keeps the client's address, k8s-w1 (no local backend) SNATs to its own IP and the
+// reply returns through it (Mode: SNAT); externalTrafficPolicy Local keeps the address and k8s-w1 does
+// not answer; `patch svc` turns a ClusterIP service into NodePort 30001 live, keeping its ClusterIP; a
+// fixed nodePort taken twice is refused naming the field, and a delete frees it.
+// Names carry a per-run prefix and net, state lives in a temp dir: another lab on this machine is safe.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeNetns, removeNetns, requireRoot, run, sh, sleep } from '../helpers/sys.ts';
+import { main } from '../../src/cli/main.ts';
+
+const root = requireRoot();
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const script = join(repo, 'scripts/netns/cluster.sh');
+const cliBin = join(repo, 'bin/ciliary');
+const tag = `n${process.pid % 100000}`;
+const prefix = `${tag}-`;
+const pod = (name: string) => `${tag}-${name}`;
+/** Answers with its hostname (the pod's name) and the client's address, on 80 and 9090. */
+const SERVER = ['node', '-e', "const h=require('http');for(const p of [80,9090])h.createServer((q,s)=>s.end(require('os').hostname()+' '+q.socket.remoteAddress+'\\n')).listen(p,'0.0.0.0')"];
+
+function freeNet(): string {
+  const used = sh('ip', ['-4', '-o', 'addr', 'show']) + sh('ip', ['-4', 'route', 'show']);
+  for (let i = 0; i < 50; i++) {
+    const net = `192.168.${100 + ((process.pid + i) % 50)}`;
+    if (net !== '192.168.10' && !used.includes(`${net}.`)) return net;
+  }
+  throw new Error('no free 192.168.100-149.0/24 for the lab');
+}
+
+const net = root ? freeNet() : '';
+const stateRoot = root ? mkdtempSync(join(tmpdir(), 'ciliary-nodeport-')) : '';
+const labEnv = [`CILIARY_LAB_PREFIX=${prefix}`, `CILIARY_LAB_NET=${net}`];
+const sock = (node: string) => join(stateRoot, node, 'agent.sock');
+const nodeIP = (i: number) => `${net}.${100 + i}`;
+const CLIENT_IP = () => `${net}.50`;
+/** cluster.sh's bridge name for this prefix. */
+const bridge = () => (`${prefix}cil-lab-br`.length <= 15 ? `${prefix}cil-lab-br` : `${prefix}br`);
+const lab = (...args: string[]) => run('env', [...labEnv, script, '--state-root', stateRoot, ...args], 240_000);
+
+async function cli(node: string, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(['--socket', sock(node), ...argv], { out: (s) => (out += s), err: (s) => (err += s) }, {});
+  return { code, out, err };
+}
+
+async function ok(node: string, ...argv: string[]): Promise<string> {
+  const r = await cli(node, ...argv);
+  if (r.code !== 0) throw new Error(`ciliary ${argv.join(' ')} on ${node}: ${r.err}`);
+  return r.out;
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await sleep(200);
+  }
+}
+
+let outside = '';
+/** curl from the outside client; undefined when it gets no answer. */
+const curlOut = async (url: string, maxTime = '2') => {
+  const r = await run('ip', ['netns', 'exec', outside, 'curl', '-s', '--max-time', maxTime, url], 15_000);
+  return r.code === 0 ? r.stdout : undefined;
+};
+const exec = (node: string, name: string, ...cmd: string[]) => run(cliBin, ['--socket', sock(node), 'exec', name, '--', ...cmd], 30_000);
+
+function apply(node: string, name: string, yaml: string): Promise<{ code: number; out: string; err: string }> {
+  const file = join(stateRoot, `${name}.yaml`);
+  writeFileSync(file, yaml);
+  return cli(node, 'apply', '-f', file);
+}
+
+const nodePortSvc = (name: string, nodePort: number, policy = 'Cluster') =>
+  `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}}\nspec:\n  type: NodePort\n  externalTrafficPolicy: ${policy}\n  selector: {app: ${tag}-web}\n  ports: [{port: 80, targetPort: 80, nodePort: ${nodePort}}]\n`;
+
+/** Until the agent's north-south steering is on main: the NodePort range on eth1 into cilium_host, as Cilium moves the local rule. */
+function steerNodePorts(i: number): void {
+  const ns = `${prefix}${['k8s-ctr', 'k8s-w1', 'k8s-w2'][i]}`;
+  const ip = (...a: string[]) => sh('ip', ['-n', ns, ...a]);
+  ip('rule', 'add', 'pref', '100', 'lookup', 'local');
+  ip('rule', 'del', 'pref', '0', 'lookup', 'local');
+  ip('route', 'replace', 'default', 'dev', 'cilium_host', 'table', '2005');
+  ip('rule', 'add', 'pref', '21', 'to', nodeIP(i), 'iif', 'eth1', 'ipproto', 'tcp', 'dport', '30000-32767', 'lookup', '2005');
+}
+
+describe.skipIf(!root)('NodePort from outside the cluster, three nodes, native routing', () => {
+  let webIP = '';
+
+  beforeAll(async () => {
+    const up = await lab('up', '3');
+    if (up.code !== 0) throw new Error(`cluster.sh up 3 failed: ${up.stderr}`);
+    for (const i of [0, 1, 2]) steerNodePorts(i);
+    // The outside client (the seeds' laptop): a namespace on the lab bridge.
+    outside = makeNetns('out');
+    const veth = `${tag}o`;
+    sh('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', outside]);
+    sh('ip', ['link', 'set', veth, 'master', bridge(), 'up']);
+    sh('ip', ['-n', outside, 'addr', 'add', `${CLIENT_IP()}/24`, 'dev', 'eth0']);
+    sh('ip', ['-n', outside, 'link', 'set', 'eth0', 'up']);
+    await ok('k8s-w2', 'run', pod('web'), '--labels', `app=${tag}-web`, '--', ...SERVER);
+    webIP = (await ok('k8s-w2', 'get', 'pods', pod('web'), '-o', 'wide')).split('\n')[1].split(/\s+/)[5];
+    await until('the web pod answering', async () => ((await exec('k8s-w2', pod('web'), 'curl', '-s', '--max-time', '1', 'http://127.0.0.1/')).code === 0 ? true : undefined));
+  }, 300_000);
+
+  afterAll(async () => {
+    if (!root) return;
+    await cli('k8s-w2', 'delete', 'pod', pod('web')).catch(() => undefined);
+    if (outside) removeNetns(outside);
+    const down = await lab('down');
+    if (down.code !== 0) console.warn(`cluster.sh down: ${down.stderr}`);
+    for (const ns of sh('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0])) {
+      if (ns.startsWith('cil-') && ns.includes(`-default-${tag}-`)) removeNetns(ns);
+    }
+    for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns', { withFileTypes: true }) : []) {
+      if (d.name.startsWith('cil-') && d.name.includes(`-default-${tag}-`)) rmSync(join('/etc/netns', d.name), { recursive: true, force: true });
+    }
+    rmSync(stateRoot, { recursive: true, force: true });
+  }, 120_000);
+
+  it('Cluster policy: k8s-w2 (local backend) keeps the client address, k8s-w1 SNATs to its node IP', async () => {
+    const svc = pod('np');
+    expect((await apply('k8s-ctr', svc, nodePortSvc(svc, 30080))).code).toBe(0);
+    const row = (await ok('k8s-w1', 'get', 'svc', svc)).split('\n')[1].split(/\s+/);
+    expect(row.slice(1, 5)).toEqual(['NodePort', row[2], '<none>', '80:30080/TCP']);
+    expect(await ok('k8s-w1', 'service', 'list')).toMatch(new RegExp(`${nodeIP(1).replace(/\./g, '\\.')}:30080 +NodePort +1 => ${webIP.replace(/\./g, '\\.')}:80`));
+    const lb = await ok('k8s-w1', 'bpf', 'lb', 'list');
+    expect(lb).toMatch(/^0\.0\.0\.0:30080 +0\.0\.0\.0:0 \(\d+\) \[NodePort, non-routable\]$/m);
+    expect(lb).toMatch(new RegExp(`^${nodeIP(1).replace(/\./g, '\\.')}:30080 +0\\.0\\.0\\.0:0 \\(\\d+\\) \\[NodePort\\]$`, 'm'));
+    expect(await until('k8s-w2:30080 answering', () => curlOut(`http://${nodeIP(2)}:30080/`))).toBe(`${pod('web')} ${CLIENT_IP()}\n`);
+    expect(await until('k8s-w1:30080 answering', () => curlOut(`http://${nodeIP(1)}:30080/`))).toBe(`${pod('web')} ${nodeIP(1)}\n`);
+    expect(await ok('k8s-w1', 'bpf', 'ct', 'list', 'global')).toMatch(new RegExp(`TCP OUT ${CLIENT_IP().replace(/\./g, '\\.')}:\\d+ -> ${webIP.replace(/\./g, '\\.')}:80 .*\\[ [^\\]]*NodePort`));
+    await ok('k8s-ctr', 'delete', 'svc', svc);
+  });
+
+  it('Local policy: k8s-w2 keeps the client address, k8s-w1 has no local backend and does not answer', async () => {
+    const svc = pod('local');
+    expect((await apply('k8s-ctr', svc, nodePortSvc(svc, 30081, 'Local'))).code).toBe(0);
+    expect(await until('k8s-w2:30081 answering', () => curlOut(`http://${nodeIP(2)}:30081/`))).toBe(`${pod('web')} ${CLIENT_IP()}\n`);
+    const w1 = await until('the Local frontend on k8s-w1', async () => {
+      const lb = await ok('k8s-w1', 'bpf', 'lb', 'list');
+      return lb.includes(`${nodeIP(1)}:30081`) ? lb : undefined;
+    });
+    // The frontend has no backend slot on w1: only the service entry, flagged Local.
+    expect(w1).toMatch(new RegExp(`^${nodeIP(1).replace(/\./g, '\\.')}:30081 +0\\.0\\.0\\.0:0 \\(\\d+\\) \\[NodePort, Local\\]\\n(?! )`, 'm'));
+    expect(await curlOut(`http://${nodeIP(1)}:30081/`, '1')).toBeUndefined();
+    await ok('k8s-ctr', 'delete', 'svc', svc);
+  });
+
+  it('patch svc turns a ClusterIP service into NodePort 30001 live, keeping its ClusterIP', async () => {
+    const svc = pod('prom');
+    await apply('k8s-ctr', svc, `apiVersion: v1\nkind: Service\nmetadata: {name: ${svc}}\nspec:\n  selector: {app: ${tag}-web}\n  ports: [{port: 9090, targetPort: 9090}]\n`);
+    const before = (await ok('k8s-ctr', 'get', 'svc', svc)).split('\n')[1].split(/\s+/);
+    expect(before.slice(1, 5)).toEqual(['ClusterIP', before[2], '<none>', '9090/TCP']);
+    expect(await ok('k8s-ctr', 'patch', 'svc', svc, '-p', '{"spec":{"type":"NodePort","ports":[{"port":9090,"targetPort":9090,"nodePort":30001}]}}')).toBe(`service/${svc} patched\n`);
+    const after = (await ok('k8s-ctr', 'get', 'svc', svc)).split('\n')[1].split(/\s+/);
+    expect(after.slice(1, 5)).toEqual(['NodePort', before[2], '<none>', '9090:30001/TCP']);
+    expect(await until('k8s-w2:30001 answering', () => curlOut(`http://${nodeIP(2)}:30001/`))).toBe(`${pod('web')} ${CLIENT_IP()}\n`);
+
+    // The same fixed port for another service: refused, naming the field; free again after the delete.
+    const other = pod('other');
+    const taken = await apply('k8s-ctr', other, nodePortSvc(other, 30001));
+    expect(taken.code).not.toBe(0);
+    expect(taken.err).toContain('spec.ports[0].nodePort: Invalid value: 30001: provided port is already allocated');
+    expect((await cli('k8s-ctr', 'get', 'svc', other)).code).not.toBe(0);
+    await ok('k8s-ctr', 'delete', 'svc', svc);
+    expect((await apply('k8s-ctr', other, nodePortSvc(other, 30001))).code).toBe(0);
+    await ok('k8s-ctr', 'delete', 'svc', other);
+  });
+
+  it('status --verbose prints the KubeProxyReplacement Details of what runs', async () => {
+    const out = await ok('k8s-w1', 'status', '--verbose');
+    for (const line of ['KubeProxyReplacement Details:', '  Mode:                   SNAT', '  - NodePort:       Enabled (Range: 30000-32767)', '  - LoadBalancer:   Enabled', '  - externalIPs:    Enabled']) {
+      expect(out.split('\n')).toContain(line);
+    }
+  });
+});
