@@ -12,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeNetns, removeNetns, requireRoot, run, sh, sleep } from '../helpers/sys.ts';
 import { main } from '../../src/cli/main.ts';
+import { attachOutsideClient, freeLabNet, LAB_NODES, steerNodePorts } from '../helpers/outside-lab.ts';
 
 const root = requireRoot();
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -23,23 +24,12 @@ const pod = (name: string) => `${tag}-${name}`;
 /** Answers with its hostname (the pod's name) and the client's address, on 80 and 9090. */
 const SERVER = ['node', '-e', "const h=require('http');for(const p of [80,9090])h.createServer((q,s)=>s.end(require('os').hostname()+' '+q.socket.remoteAddress+'\\n')).listen(p,'0.0.0.0')"];
 
-function freeNet(): string {
-  const used = sh('ip', ['-4', '-o', 'addr', 'show']) + sh('ip', ['-4', 'route', 'show']);
-  for (let i = 0; i < 50; i++) {
-    const net = `192.168.${100 + ((process.pid + i) % 50)}`;
-    if (net !== '192.168.10' && !used.includes(`${net}.`)) return net;
-  }
-  throw new Error('no free 192.168.100-149.0/24 for the lab');
-}
-
-const net = root ? freeNet() : '';
+const net = root ? freeLabNet() : '';
 const stateRoot = root ? mkdtempSync(join(tmpdir(), 'ciliary-nodeport-')) : '';
 const labEnv = [`CILIARY_LAB_PREFIX=${prefix}`, `CILIARY_LAB_NET=${net}`];
 const sock = (node: string) => join(stateRoot, node, 'agent.sock');
 const nodeIP = (i: number) => `${net}.${100 + i}`;
 const CLIENT_IP = () => `${net}.50`;
-/** cluster.sh's bridge name for this prefix. */
-const bridge = () => (`${prefix}cil-lab-br`.length <= 15 ? `${prefix}cil-lab-br` : `${prefix}br`);
 const lab = (...args: string[]) => run('env', [...labEnv, script, '--state-root', stateRoot, ...args], 240_000);
 
 async function cli(node: string, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -87,30 +77,16 @@ function apply(node: string, name: string, yaml: string): Promise<{ code: number
 const nodePortSvc = (name: string, nodePort: number, policy = 'Cluster') =>
   `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}}\nspec:\n  type: NodePort\n  externalTrafficPolicy: ${policy}\n  selector: {app: ${tag}-web}\n  ports: [{port: 80, targetPort: 80, nodePort: ${nodePort}}]\n`;
 
-/** Until the agent's north-south steering is on main: the NodePort range on eth1 into cilium_host, as Cilium moves the local rule. */
-function steerNodePorts(i: number): void {
-  const ns = `${prefix}${['k8s-ctr', 'k8s-w1', 'k8s-w2'][i]}`;
-  const ip = (...a: string[]) => sh('ip', ['-n', ns, ...a]);
-  ip('rule', 'add', 'pref', '100', 'lookup', 'local');
-  ip('rule', 'del', 'pref', '0', 'lookup', 'local');
-  ip('route', 'replace', 'default', 'dev', 'cilium_host', 'table', '2005');
-  ip('rule', 'add', 'pref', '21', 'to', nodeIP(i), 'iif', 'eth1', 'ipproto', 'tcp', 'dport', '30000-32767', 'lookup', '2005');
-}
-
 describe.skipIf(!root)('NodePort from outside the cluster, three nodes, native routing', () => {
   let webIP = '';
 
   beforeAll(async () => {
     const up = await lab('up', '3');
     if (up.code !== 0) throw new Error(`cluster.sh up 3 failed: ${up.stderr}`);
-    for (const i of [0, 1, 2]) steerNodePorts(i);
+    LAB_NODES.forEach((node, i) => steerNodePorts(prefix, node, nodeIP(i)));
     // The outside client (the seeds' laptop): a namespace on the lab bridge.
     outside = makeNetns('out');
-    const veth = `${tag}o`;
-    sh('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', outside]);
-    sh('ip', ['link', 'set', veth, 'master', bridge(), 'up']);
-    sh('ip', ['-n', outside, 'addr', 'add', `${CLIENT_IP()}/24`, 'dev', 'eth0']);
-    sh('ip', ['-n', outside, 'link', 'set', 'eth0', 'up']);
+    attachOutsideClient(outside, prefix, `${tag}o`, CLIENT_IP());
     await ok('k8s-w2', 'run', pod('web'), '--labels', `app=${tag}-web`, '--', ...SERVER);
     webIP = (await ok('k8s-w2', 'get', 'pods', pod('web'), '-o', 'wide')).split('\n')[1].split(/\s+/)[5];
     await until('the web pod answering', async () => ((await exec('k8s-w2', pod('web'), 'curl', '-s', '--max-time', '1', 'http://127.0.0.1/')).code === 0 ? true : undefined));
