@@ -292,6 +292,10 @@ export class Agent implements AgentFacade {
     return this.services.list();
   }
 
+  hostPortFrontends() {
+    return this.services.hostPorts();
+  }
+
   getService(namespace: string, name: string): Service | undefined {
     return this.services.get(namespace, name);
   }

@@ -254,6 +254,8 @@ export interface AgentFacade {
   /** Entries of a named map, decoded; undefined for an unknown map. */
   dumpMap(name: string): MapEntryView[] | undefined;
   listServices(): Service[];
+  /** HostPort frontends of this node's pods (no service of their own). */
+  hostPortFrontends?(): ServiceFrontend[];
   getService(namespace: string, name: string): Service | undefined;
   /** `bpf lb list` rows: [service address, backend address] with the continuation rows' first column empty. */
   lbList(revnat: boolean): Array<[string, string]>;
@@ -282,7 +284,7 @@ export interface AgentFacade {
 export type StatusService = Pick<AgentFacade, 'status' | 'config'>;
 /** /v1/pods: reads from the endpoints, writes through the resource manager. */
 export type PodService = Pick<AgentFacade, 'nodeName' | 'listPods' | 'getPod' | 'resources'>;
-export type ServiceService = Pick<AgentFacade, 'listServices' | 'getService' | 'resources'>;
+export type ServiceService = Pick<AgentFacade, 'listServices' | 'getService' | 'resources' | 'hostPortFrontends'>;
 export type PolicyService = Pick<AgentFacade, 'listPolicies' | 'bpfPolicy' | 'resources'>;
 export type EndpointService = Pick<AgentFacade, 'listEndpoints' | 'getEndpoint'>;
 export type MapService = Pick<AgentFacade, 'listMaps' | 'dumpMap'>;

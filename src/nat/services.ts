@@ -9,10 +9,12 @@ import { cidrContains, formatIPv4, parseCidr, parseIPv4, type Cidr } from '../wi
 import type { LoadBalancer } from './lb.ts';
 import * as L from '../maps/cilium/lb.ts';
 import { maglevTable } from './maglev.ts';
-import { frontendAddresses, hasNodePorts, isLocalScope, serviceFlags, type FrontendType } from './frontends.ts';
+import { frontendAddresses, hasNodePorts, isLocalScope, serviceFlags, SURROGATE_ADDRESS, type FrontendType } from './frontends.ts';
 import { NodePortAllocator } from './node-ports.ts';
 
 const SPEC_PREFIX = 'ciliary/services/';
+/** What a frontend's service entry takes from its service (none for a HostPort). */
+type FrontendSpec = Pick<ServiceSpec, 'sessionAffinity' | 'sessionAffinityTimeoutSeconds' | 'externalTrafficPolicy'>;
 const FRONTEND_ID_PREFIX = 'ciliary/lb/frontend-ids/';
 const BACKEND_ID_PREFIX = 'ciliary/lb/backend-ids/';
 const MAX_ID = 65535;
@@ -40,6 +42,7 @@ export class ServiceManager {
   private readonly backendIds = new Map<string, number>(); // "ip:port/PROTO" → id
   private readonly backendNames = new Map<number, string>();
   private readonly usedIps = new Set<string>();
+  private hostPortList: ServiceFrontend[] = [];
   readonly nodePorts = new NodePortAllocator();
   /** What each frontend id holds now, to remove stale slots and find unreferenced backends. */
   private readonly written = new Map<number, { addr: number; port: number; proto: number; count: number; backends: number[] }>();
@@ -165,12 +168,15 @@ export class ServiceManager {
     const pods = this.pods();
     const live = new Set<number>();
     const referenced = new Set<number>();
-    for (const s of this.services.values()) {
-      for (const fe of await this.frontends(s, pods)) {
+    const sets: Array<[ServiceFrontend[], FrontendSpec]> = [];
+    for (const s of this.services.values()) sets.push([await this.frontends(s, pods), s.spec]);
+    sets.push([this.hostPortList = await this.hostPortFrontends(pods), {}]);
+    for (const [frontends, spec] of sets) {
+      for (const fe of frontends) {
         live.add(fe.id);
         const active = fe.backends.map((b) => b.id);
         for (const b of fe.backends) this.writeBackend(b, fe.protocol, L.BE_STATE_ACTIVE);
-        this.writeFrontend(fe, s.spec, active);
+        this.writeFrontend(fe, spec, active);
         for (const id of active) referenced.add(id);
       }
     }
@@ -179,6 +185,28 @@ export class ServiceManager {
   }
 
   // ---- frontends and backends -------------------------------------------------------------------
+
+  /** The HostPort frontends of this node's pods (Cilium's, with no service): what `service list` shows beside the services. */
+  hostPorts(): ServiceFrontend[] {
+    return this.hostPortList;
+  }
+
+  /** A container port with hostPort: a frontend on each node address and the 0.0.0.0 surrogate, its pod the backend. */
+  private async hostPortFrontends(pods: Pod[]): Promise<ServiceFrontend[]> {
+    const out: ServiceFrontend[] = [];
+    for (const pod of pods) {
+      if (pod.node !== this.o.node || pod.state !== 'ready') continue;
+      for (const cp of pod.ports ?? []) {
+        if (!cp.hostPort) continue;
+        const protocol = cp.protocol ?? 'TCP';
+        const backend: ServiceBackend = { id: await this.backendId(pod.podIP, cp.containerPort, protocol), ip: pod.podIP, port: cp.containerPort, pod: `${pod.namespace}/${pod.name}`, state: 'active' };
+        for (const address of [SURROGATE_ADDRESS, ...this.o.nodeIPs]) {
+          out.push({ id: await this.frontendId(address, cp.hostPort, protocol), address, port: cp.hostPort, protocol, type: 'HostPort', backends: [backend] });
+        }
+      }
+    }
+    return out;
+  }
 
   private async frontends(s: Stored, pods: Pod[]): Promise<ServiceFrontend[]> {
     const byPort: ServiceBackend[][] = [];
@@ -229,7 +257,7 @@ export class ServiceManager {
     this.key[L.SK_PROTO] = proto;
   }
 
-  private writeFrontend(fe: ServiceFrontend, spec: ServiceSpec, active: number[]): void {
+  private writeFrontend(fe: ServiceFrontend, spec: FrontendSpec, active: number[]): void {
     const addr = parseIPv4(fe.address);
     const proto = L.protoNumber(fe.protocol);
     const v = new DataView(this.value.buffer);

@@ -73,8 +73,8 @@ describe('agent API on a unix socket', () => {
   it('serves status, config, endpoints and maps', async () => {
     const st = (await call(sock, 'GET', '/v1/status')).body;
     expect(st).toMatchObject({ node: 'node-a', ipam: { cidr: '172.20.0.0/24' }, routerIP: '172.20.0.1', kvstore: { ok: true, message: 'local (memory)' } });
-    // What the datapath does: no tunnel, masquerading, NodePort or LoadBalancer, one datapath thread.
-    expect(st.features).toMatchObject({ routing: 'native', monitor: { cpus: 1 }, services: { clusterIP: true, nodePort: false, loadBalancer: true }, hubble: true });
+    // What the datapath does: no tunnel or masquerading, NodePort frontends on the node address, one datapath thread.
+    expect(st.features).toMatchObject({ routing: 'native', monitor: { cpus: 1 }, services: { clusterIP: true, nodePort: true, loadBalancer: true }, hubble: true });
     expect(st.features.masquerade).toBeUndefined();
     expect(st.maps.map((m: { name: string }) => m.name)).toContain('cilium_lxc');
     expect((await call(sock, 'GET', '/v1/config')).body).toMatchObject({ 'node-name': 'node-a', 'routing-mode': 'native' });
@@ -148,7 +148,7 @@ describe('agent API on a unix socket', () => {
       [[{ containerPort: 80, protocol: 'SCTP' }], 'body/ports/0/protocol must be equal to one of the allowed values'],
       [[{ containerPort: 80, name: 'Http_Port' }], 'body/ports/0/name must match pattern'],
       [[{ containerPort: 80, name: 'a-very-long-port-name' }], 'body/ports/0/name must NOT have more than 15 characters'],
-      [[{ containerPort: 80, hostPort: 80 }], 'body/ports/0/hostPort is not allowed (unknown field)'],
+      [[{ containerPort: 80, hostPort: 0 }], 'body/ports/0/hostPort must be >= 1'],
       [{ containerPort: 80 }, 'body/ports must be array'],
     ];
     for (const [p, msg] of cases) {
@@ -209,6 +209,16 @@ describe('agent API on a unix socket', () => {
     await call(sock, 'DELETE', '/v1/services/default/np-a');
     expect((await np('np-b', 30001)).status).toBe(200);
     for (const n of ['np-b', 'np-c']) await call(sock, 'DELETE', `/v1/services/default/${n}`);
+  });
+
+  it('a container port with hostPort gets HostPort frontends, gone with its pod', async () => {
+    const pod = await createPod('hp', { ports: [{ containerPort: 8080, hostPort: 8081 }] });
+    const hostPort = async () => ((await call(sock, 'GET', '/v1/service')).body as Service[]).flatMap((s) => s.frontends).filter((f) => f.type === 'HostPort');
+    const node = (await call(sock, 'GET', '/v1/status')).body.nodeIP;
+    expect((await hostPort()).map((f) => `${f.address}:${f.port} ${f.backends.map((b) => `${b.ip}:${b.port}`)}`)).toEqual([`0.0.0.0:8081 ${pod.podIP}:8080`, `${node}:8081 ${pod.podIP}:8080`]);
+    expect((await call(sock, 'GET', '/v1/lb')).body.rows).toContainEqual(['0.0.0.0:8081', expect.stringMatching(/\[HostPort, non-routable\]$/)]);
+    await call(sock, 'DELETE', '/v1/pods/default/hp');
+    expect(await hostPort()).toEqual([]);
   });
 
   it('rejects invalid service specs naming the field', async () => {
