@@ -145,6 +145,8 @@ export interface DatapathFeatures {
   services: { clusterIP: boolean; nodePort: boolean; loadBalancer: boolean; externalIPs: boolean; hostPort: boolean };
   /** The NodePort range (30000-32767), when NodePort frontends run. */
   nodePortRange?: string;
+  /** The native device NodePort and masquerade traffic is steered from (eth1 in the labs). */
+  nativeDevice?: string;
   backendSelection: { algorithm: 'random' | 'maglev'; maglevTableSize?: number };
   /** L7 proxy redirects, when the proxy runs. */
   proxy?: { redirects: number; ports: string };
