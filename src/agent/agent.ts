@@ -36,6 +36,8 @@ import { MultiNode } from '../control/multinode.ts';
 import { tunnelSpec } from '../maps/cilium/tunnel.ts';
 import type { HashMap } from '../maps/index.ts';
 import { podMtu, startOverlay, type Overlay } from '../dataplane/overlay.ts';
+import { Masquerade } from '../nat/masquerade.ts';
+import { natListLines } from '../maps/cilium/nat.ts';
 
 export const VERSION = '0.1.0';
 const KUBERNETES_SVC_IP = '10.96.0.1';
@@ -63,6 +65,7 @@ export class Agent implements AgentFacade {
   private kubeApi?: KubeApiServer;
   private multiNode?: MultiNode;
   private overlay?: Overlay;
+  private masquerade?: Masquerade;
 
   constructor(private readonly cfg: AgentConfig, private readonly log: Logger, private readonly platform: AgentPlatform = linuxPlatform()) {
     this.nodeName = cfg['node-name'];
@@ -79,6 +82,7 @@ export class Agent implements AgentFacade {
       ct: { tcp: cfg['bpf-ct-global-tcp-max'], any: cfg['bpf-ct-global-any-max'] },
       ctTimeouts: timeoutsFromConfig(cfg as unknown as Record<string, unknown>),
       lb: { services: cfg['bpf-lb-map-max'], backends: cfg['bpf-lb-map-max'], maglevTableSize: cfg['bpf-lb-maglev-table-size'], maglevServices: 1024 },
+      natMax: cfg['bpf-nat-global-max'],
     });
     // CT garbage collection in bounded slices: the datapath never waits for a full sweep.
     this.gcTimer = setInterval(() => this.dp.ct.gc(CT_GC_BUDGET), 1000);
@@ -125,6 +129,8 @@ export class Agent implements AgentFacade {
       setIpcache: (cidr, id) => this.endpointsMgr.setIpcache(cidr, id),
     });
     await this.endpointsMgr.setupHost(host.fd, host.ifindex);
+    // Masquerade and the steering of replies and NodePorts need the node's real devices.
+    if (host.fd >= 0) this.masquerade = await Masquerade.start(this.dp, cfg, formatCidr(cidr), this.log);
     this.overlay = startOverlay(this.dp, cfg, this.log);
     this.services = new ServiceManager(this.kv, this.dp.lb, () => [...this.endpointsMgr.list(), ...(this.multiNode?.remoteBackendPods() ?? [])], {
       serviceCidr: cfg['service-cluster-ip-range'], maglev: cfg['bpf-lb-algorithm'] === 'maglev', reservedIPs: [KUBERNETES_SVC_IP, KUBE_DNS_IP],
@@ -175,7 +181,8 @@ export class Agent implements AgentFacade {
     if (this.hubble && this.observability.wantsFlows) this.hubble.onFlow(this.observability.onFlow);
     // The Hubble-UI-like page (hubble-ui-listen-address): a busy port is logged, not fatal.
     if (cfg['hubble-ui-listen-address']) {
-      this.web = await startWebServer({ address: cfg['hubble-ui-listen-address'], flows: () => this.hubble, log: this.log })
+      // Every node's flows where this agent runs the relay, else this node's.
+      this.web = await startWebServer({ address: cfg['hubble-ui-listen-address'], flows: () => this.hubbleRelay?.flows ?? this.hubble, log: this.log })
         .catch((err: Error) => { this.log.warn({ err: err.message }, 'hubble ui: not serving'); return undefined; });
     }
     // The Kubernetes API subset for kubectl (kube-apiserver-listen-address): a busy port is logged, not fatal.
@@ -188,6 +195,7 @@ export class Agent implements AgentFacade {
   /** Stops the datapath; pods, devices and pinned maps stay for the next agent process. */
   async stop(): Promise<void> {
     clearInterval(this.gcTimer);
+    this.masquerade?.close();
     await this.resources?.close();
     this.services?.close();
     this.policy?.close();
@@ -230,14 +238,18 @@ export class Agent implements AgentFacade {
     };
   }
 
-  /** What runs: the tunnel when its socket is open, else routing as the node registry sees it; NodePort frontends need this node's address. */
+  /** What runs: the tunnel when its socket is open, else routing as the node registry sees it; masquerading when BPF masquerade runs; NodePort when its traffic is steered into the datapath. */
   private features(): DatapathFeatures {
     const maglev = this.cfg['bpf-lb-algorithm'] === 'maglev';
+    const masquerade = this.masquerade?.status();
+    // NodePort frontends are on this node's address; its traffic reaches them through the steering rules.
+    const steered = this.masquerade?.device !== undefined && this.cfg['node-ip'] !== '';
     return {
+      ...(masquerade ? { masquerade } : {}),
       ...(this.overlay ? { routing: 'tunnel', tunnelProtocol: 'vxlan' } : this.multiNode?.routing() ?? { routing: 'native' }),
       monitor: { cpus: 1, ringEvents: this.dp.events.capacity },
-      services: { clusterIP: true, nodePort: this.cfg['node-ip'] !== '', loadBalancer: true, externalIPs: true, hostPort: false },
-      ...(this.cfg['node-ip'] ? { nodePortRange: this.services.nodePorts.range } : {}),
+      services: { clusterIP: true, nodePort: steered, loadBalancer: true, externalIPs: true, hostPort: false },
+      ...(steered ? { nodePortRange: this.services.nodePorts.range, nativeDevice: this.masquerade!.device } : {}),
       backendSelection: maglev ? { algorithm: 'maglev', maglevTableSize: this.dp.lb.maglevSize } : { algorithm: 'random' },
       ...(this.proxies ? { proxy: { redirects: this.proxies.count, ports: '10000-20000' } } : {}),
       hubble: this.hubble !== undefined,
@@ -313,6 +325,14 @@ export class Agent implements AgentFacade {
     return this.dp.ct.flush();
   }
 
+  natList(): string[] {
+    return natListLines(this.dp.nat.map);
+  }
+
+  natFlush(): number {
+    return this.dp.nat.flush();
+  }
+
   listPolicies() {
     return { revision: this.policy.repo.revision, policies: this.policy.list() };
   }
@@ -350,6 +370,11 @@ export class Agent implements AgentFacade {
 
   /** The one writer of pods, services, policies and the other kinds: set in start(). */
   resources!: ResourceManager;
+
+  /** The relay this agent runs, as its own client (observe, hubble status and the web page over every node). */
+  get hubbleRelay() {
+    return this.hubbleGrpc?.relayClient;
+  }
 
   /** Hubble's flow ring (`ciliary observe`, /v1/flows): set in start() unless enable-hubble is false. */
   hubble?: Hubble;

@@ -65,6 +65,9 @@ Agent (cilium-dbg-like):
                                    connection tracking entries
   bpf ct flush global [--from-file]
                                    empty the connection tracking maps (--from-file: agent stopped)
+  bpf nat list [--from-file] [-o json]
+                                   cilium_snat_v4_external: BPF masquerade translations
+  bpf nat flush [--from-file]      empty the masquerade translations (--from-file: agent stopped)
   bpf policy get ID | --all [--from-file]
                                    an endpoint's policy map (--all: every pod endpoint's)
   bpf metrics list [--from-file] [-o json]
@@ -85,8 +88,10 @@ Agent (cilium-dbg-like):
   observe [FILTERS] [--last N | --first N | --all] [--since T] [--until T] [-f] [-o compact|dict|json|jsonpb|table]
                                    flows as hubble observe prints them; FILTERS: --pod/--from-pod/--to-pod, -n, --ip,
                                    --label, --port, --identity (each also from-/to-), --verdict, --type, --protocol,
-                                   --http-method/-path/-status, --not FILTER (ciliary observe --help lists them)
-  hubble status                    flows held/max, flows per second, connected nodes
+                                   --http-method/-path/-status, --not FILTER (ciliary observe --help lists them);
+                                   every node's flows where the agent runs the Hubble relay (k8s-ctr in a lab)
+  hubble status                    flows held/max, flows per second, connected nodes (summed over nodes by the relay)
+  hubble list nodes [-o wide|json] the relay's nodes: NAME STATUS AGE FLOWS/S CURRENT/MAX-FLOWS
   trace [--pod NAME [-n NS]] [--ip IP] [--src-ip IP] [--dst-ip IP] [--port PORT] [--proto tcp|udp|icmp]
         [--count N] [--timeout S] [-o json]
                                    each matching packet's path through the datapath (pwru-like): hooks,

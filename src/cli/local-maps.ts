@@ -1,11 +1,10 @@
 // Pinned maps read straight from <state-dir>/maps, as `cilium bpf` reads bpffs: no agent needed.
 // Everything is decoded by the map catalog, the same code the agent's API answers with.
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { MapSummary } from '../control/types.ts';
 import type { AnyMap, MapRegistry } from '../maps/index.ts';
 import { dumpEntries, type DecodedMapEntry } from '../maps/cilium/index.ts';
 import { CT_ANY_MAP, CT_TCP_MAP, ctListLines } from '../maps/cilium/ct.ts';
+import { NAT_MAP, natListLines } from '../maps/cilium/nat.ts';
 import { LB_BACKENDS_MAP, LB_REVNAT_MAP, LB_SERVICES_MAP, lbListRows } from '../maps/cilium/lb.ts';
 import { IPCACHE_MAP, ipcacheDef } from '../maps/cilium/ipcache.ts';
 import { decodeEntry, formatPolicyEntries, policyMapEndpoint, policyMapName } from '../maps/cilium/policy.ts';
@@ -61,6 +60,19 @@ export class PinnedMaps {
     return n;
   }
 
+  natLines(): string[] {
+    return natListLines(this.map(NAT_MAP));
+  }
+
+  /** `bpf nat flush` on the file: empties cilium_snat_v4_external, returns how many entries went. */
+  natFlush(): number {
+    const m = this.map(NAT_MAP);
+    const n = m.count;
+    m.clear();
+    m.flush();
+    return n;
+  }
+
   lbRows(revnat: boolean): Array<[string, string]> {
     return lbListRows(this.map(LB_SERVICES_MAP), this.map(LB_BACKENDS_MAP), this.map(LB_REVNAT_MAP), revnat);
   }
@@ -80,17 +92,14 @@ export class PinnedMaps {
 
   /** Identity → labels from what the agent left on disk: the local kvstore file and the ipcache. */
   async identityLabels(): Promise<Map<number, string[]>> {
-    const [{ reservedIdentityLabels }, { IdentityAllocator }, { LOCAL_KVSTORE_FILE }] = await Promise.all([
-      import('../policy/selector-cache.ts'), import('../identity/allocator.ts'), import('../control/kvstore.ts'),
+    const [{ reservedIdentityLabels }, { IdentityAllocator }, { readStoreFile }] = await Promise.all([
+      import('../policy/selector-cache.ts'), import('../identity/allocator.ts'), import('../control/kvstore-file.ts'),
     ]);
     const ids = new Map(reservedIdentityLabels());
-    const file = join(this.stateDir, LOCAL_KVSTORE_FILE);
-    if (existsSync(file)) {
-      const stored = new Map(Object.entries(JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>));
-      // Only list() is called: the allocator reads its own key layout out of the snapshot.
-      const snapshot = { list: async (prefix: string) => [...stored].filter(([k]) => k.startsWith(prefix)).map(([key, value]) => ({ key, value })) };
-      for (const { id, labels } of await new IdentityAllocator(snapshot as never).list()) ids.set(id, labels);
-    }
+    const stored = readStoreFile(this.stateDir);
+    // Only list() is called: the allocator reads its own key layout out of the stored pairs.
+    const snapshot = { list: async (prefix: string) => [...stored].filter(([k]) => k.startsWith(prefix)).map(([key, value]) => ({ key, value })) };
+    for (const { id, labels } of await new IdentityAllocator(snapshot as never).list()) ids.set(id, labels);
     if (this.reg.names().includes(IPCACHE_MAP)) {
       for (const e of this.map(IPCACHE_MAP).dump()) {
         const { identity } = ipcacheDef.decodeValue(e.value);

@@ -29,6 +29,9 @@ export interface AgentConfig {
   'enable-ipv4-masquerade': boolean;
   'enable-bpf-masquerade': boolean;
   'enable-ip-masq-agent': boolean;
+  'ip-masq-agent-config-path': string;
+  devices: string;
+  'masquerade-port-range': string;
   'policy-enforcement-mode': 'default' | 'always' | 'never';
   'enable-l7-proxy': boolean;
   'enable-hubble': boolean;
@@ -124,6 +127,9 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'enable-ipv4-masquerade', kind: bool, default: true, help: 'SNAT pod traffic leaving the cluster' },
   { key: 'enable-bpf-masquerade', kind: bool, default: true, help: 'masquerade in the datapath (not iptables)' },
   { key: 'enable-ip-masq-agent', kind: bool, default: false, help: 'use nonMasqueradeCIDRs of the ip-masq-agent config' },
+  { key: 'ip-masq-agent-config-path', kind: str, default: '/etc/config/ip-masq-agent', help: 'ip-masq-agent config (YAML or JSON: nonMasqueradeCIDRs, masqLinkLocal), reloaded when it changes' },
+  { key: 'devices', kind: str, default: '', help: "native devices for masquerade and NodePort, comma-separated ('' = the device holding node-ip)" },
+  { key: 'masquerade-port-range', kind: str, default: '61000-65534', help: 'source ports (and ICMP echo ids) masqueraded flows get, within 32768-65534; kept out of the node\'s ephemeral ports' },
   { key: 'policy-enforcement-mode', kind: oneOf('default', 'always', 'never'), default: 'default', help: 'when endpoints enforce policy' },
   { key: 'enable-l7-proxy', kind: bool, default: true, help: 'enable the L7 HTTP proxy' },
   { key: 'enable-hubble', kind: bool, default: true, help: 'record flows' },
@@ -361,7 +367,21 @@ function parseKeyValues(s: string, bad: (why: string) => Error): Record<string, 
   return out;
 }
 
+/** `61000-65535` → [min, max]; undefined when it is not a range of ports 1..65535. */
+export function parsePortRange(s: string): [number, number] | undefined {
+  const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(s);
+  if (!m) return undefined;
+  const lo = Number(m[1]);
+  const hi = Number(m[2]);
+  return lo >= 1 && hi <= 65535 && lo <= hi ? [lo, hi] : undefined;
+}
+
 function checkCrossKeys(cfg: AgentConfig): void {
+  const natPorts = parsePortRange(cfg['masquerade-port-range']);
+  // Above the NodePort range; 65535 cannot be steered (iproute2 refuses it in an `ip rule` dport).
+  if (!natPorts || natPorts[0] <= 32767 || natPorts[1] > 65534) {
+    throw new ConfigError('masquerade-port-range', `masquerade-port-range: "${cfg['masquerade-port-range']}" is not a port range MIN-MAX within 32768-65534`);
+  }
   const poolBits = Number(cfg['cluster-pool-ipv4-cidr'].split('/')[1]);
   if (cfg['cluster-pool-ipv4-mask-size'] < poolBits) {
     throw new ConfigError('cluster-pool-ipv4-mask-size', `cluster-pool-ipv4-mask-size: ${cfg['cluster-pool-ipv4-mask-size']} is shorter than the pool's prefix /${poolBits} (cluster-pool-ipv4-cidr ${cfg['cluster-pool-ipv4-cidr']})`);

@@ -135,8 +135,8 @@ export interface DatapathFeatures {
   /** Routing between nodes: native until a tunnel device runs. */
   routing: 'native' | 'tunnel';
   tunnelProtocol?: 'vxlan';
-  /** SNAT of pod traffic leaving the cluster, when it runs: the CIDR not masqueraded. */
-  masquerade?: { mode: 'BPF'; cidr: string };
+  /** SNAT of pod traffic leaving the cluster, when it runs: mode, the native devices it runs on, the CIDR not masqueraded. */
+  masquerade?: { mode: 'BPF' | 'BPF (ip-masq-agent)'; devices: string[]; cidr: string };
   /** Egress pacing, when it runs. */
   bandwidthManager?: string;
   /** Threads running the datapath and the monitor ring's size in events. */
@@ -296,7 +296,7 @@ export type IdentityService = Pick<AgentFacade, 'listIdentities' | 'ipList'>;
 export type MonitorService = Pick<AgentFacade, 'subscribeMonitor'>;
 export type TraceService = Pick<AgentFacade, 'startTrace'>;
 export type ResourceService = Pick<AgentFacade, 'resources'>;
-export type FlowService = Pick<AgentFacade, 'hubble'>;
+export type FlowService = Pick<AgentFacade, 'hubble' | 'hubbleRelay' | 'nodeName' | 'status'>;
 
 // ---- manifests (`ciliary apply -f`): Kubernetes objects kept by the resource manager ----------
 
@@ -394,6 +394,8 @@ export interface HubbleStatus {
   uptimeSeconds: number;
   /** Monitor events lost before they became flows (the datapath outran the agent). */
   lostEvents: number;
+  /** Through a relay: the nodes it cannot reach. */
+  unavailableNodes?: string[];
 }
 
 /** Which flows of the ring: the last `number` (all when absent), or the first with `first`; times in ms. */
@@ -417,4 +419,6 @@ export interface HubbleApi extends HubbleFlowSource {
 export interface AgentFacade {
   /** Hubble; absent when enable-hubble is false (or on agents without it). */
   readonly hubble?: HubbleApi;
+  /** The Hubble relay this agent runs (hubble-relay-listen-address): every node's flows, status and nodes. */
+  readonly hubbleRelay?: import('../observe/hubble/grpc/relay-client.ts').RelayClient;
 }

@@ -6,105 +6,53 @@
 // fixed nodePort taken twice is refused naming the field, and a delete frees it.
 // Names carry a per-run prefix and net, state lives in a temp dir: another lab on this machine is safe.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { makeNetns, removeNetns, requireRoot, run, sh, sleep } from '../helpers/sys.ts';
-import { main } from '../../src/cli/main.ts';
-import { attachOutsideClient, freeLabNet, LAB_NODES, steerNodePorts } from '../helpers/outside-lab.ts';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { requireRoot, run } from '../helpers/sys.ts';
+import { makeLab, until, type Lab } from '../helpers/lab.ts';
 
 const root = requireRoot();
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const script = join(repo, 'scripts/netns/cluster.sh');
-const cliBin = join(repo, 'bin/ciliary');
-const tag = `n${process.pid % 100000}`;
-const prefix = `${tag}-`;
-const pod = (name: string) => `${tag}-${name}`;
 /** Answers with its hostname (the pod's name) and the client's address, on 80 and 9090. */
 const SERVER = ['node', '-e', "const h=require('http');for(const p of [80,9090])h.createServer((q,s)=>s.end(require('os').hostname()+' '+q.socket.remoteAddress+'\\n')).listen(p,'0.0.0.0')"];
 
-const net = root ? freeLabNet() : '';
-const stateRoot = root ? mkdtempSync(join(tmpdir(), 'ciliary-nodeport-')) : '';
-const labEnv = [`CILIARY_LAB_PREFIX=${prefix}`, `CILIARY_LAB_NET=${net}`];
-const sock = (node: string) => join(stateRoot, node, 'agent.sock');
-const nodeIP = (i: number) => `${net}.${100 + i}`;
-const CLIENT_IP = () => `${net}.50`;
-const lab = (...args: string[]) => run('env', [...labEnv, script, '--state-root', stateRoot, ...args], 240_000);
+let lab: Lab;
+const pod = (name: string) => lab.pod(name);
+const ok = (node: string, ...argv: string[]) => lab.ok(node, ...argv);
+const cli = (node: string, ...argv: string[]) => lab.cli(node, ...argv);
+const nodeIP = (i: number) => lab.nodeIP(i);
+const CLIENT_IP = () => lab.testpcIP;
 
-async function cli(node: string, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(['--socket', sock(node), ...argv], { out: (s) => (out += s), err: (s) => (err += s) }, {});
-  return { code, out, err };
-}
-
-async function ok(node: string, ...argv: string[]): Promise<string> {
-  const r = await cli(node, ...argv);
-  if (r.code !== 0) throw new Error(`ciliary ${argv.join(' ')} on ${node}: ${r.err}`);
-  return r.out;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(200);
-  }
-}
-
-let outside = '';
-/** curl from the outside client; undefined when it gets no answer. */
+/** curl from testpc, the outside client on the node network; undefined when it gets no answer. */
 const curlOut = async (url: string, maxTime = '2') => {
-  const r = await run('ip', ['netns', 'exec', outside, 'curl', '-s', '--max-time', maxTime, url], 15_000);
+  const r = await run('ip', ['netns', 'exec', lab.ns('testpc'), 'curl', '-s', '--max-time', maxTime, url], 15_000);
   return r.code === 0 ? r.stdout : undefined;
 };
-const exec = (node: string, name: string, ...cmd: string[]) => run(cliBin, ['--socket', sock(node), 'exec', name, '--', ...cmd], 30_000);
 
 function apply(node: string, name: string, yaml: string): Promise<{ code: number; out: string; err: string }> {
-  const file = join(stateRoot, `${name}.yaml`);
+  const file = join(lab.stateRoot, `${name}.yaml`);
   writeFileSync(file, yaml);
   return cli(node, 'apply', '-f', file);
 }
 
 const nodePortSvc = (name: string, nodePort: number, policy = 'Cluster') =>
-  `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}}\nspec:\n  type: NodePort\n  externalTrafficPolicy: ${policy}\n  selector: {app: ${tag}-web}\n  ports: [{port: 80, targetPort: 80, nodePort: ${nodePort}}]\n`;
+  `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}}\nspec:\n  type: NodePort\n  externalTrafficPolicy: ${policy}\n  selector: {app: ${lab.tag}-web}\n  ports: [{port: 80, targetPort: 80, nodePort: ${nodePort}}]\n`;
 
 describe.skipIf(!root)('NodePort from outside the cluster, three nodes, native routing', () => {
   let webIP = '';
 
   beforeAll(async () => {
-    const up = await lab('up', '3');
+    lab = makeLab('np', 100);
+    const up = await lab.sh(['up', '3']);
     if (up.code !== 0) throw new Error(`cluster.sh up 3 failed: ${up.stderr}`);
-    LAB_NODES.forEach((node, i) => steerNodePorts(prefix, node, nodeIP(i)));
-    // The outside client (the seeds' laptop): a namespace on the lab bridge.
-    outside = makeNetns('out');
-    attachOutsideClient(outside, prefix, `${tag}o`, CLIENT_IP());
-    await ok('k8s-w2', 'run', pod('web'), '--labels', `app=${tag}-web`, '--', ...SERVER);
+    await ok('k8s-w2', 'run', pod('web'), '--labels', `app=${lab.tag}-web`, '--', ...SERVER);
     webIP = (await ok('k8s-w2', 'get', 'pods', pod('web'), '-o', 'wide')).split('\n')[1].split(/\s+/)[5];
-    await until('the web pod answering', async () => ((await exec('k8s-w2', pod('web'), 'curl', '-s', '--max-time', '1', 'http://127.0.0.1/')).code === 0 ? true : undefined));
+    await until('the web pod answering', async () => ((await lab.exec('k8s-w2', pod('web'), 'curl', '-s', '--max-time', '1', 'http://127.0.0.1/')).code === 0 ? true : undefined));
   }, 300_000);
 
   afterAll(async () => {
-    if (!root) return;
+    if (!lab) return;
     await cli('k8s-w2', 'delete', 'pod', pod('web')).catch(() => undefined);
-    if (outside) removeNetns(outside);
-    const down = await lab('down');
-    if (down.code !== 0) console.warn(`cluster.sh down: ${down.stderr}`);
-    for (const ns of sh('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0])) {
-      if (ns.startsWith('cil-') && ns.includes(`-default-${tag}-`)) removeNetns(ns);
-    }
-    for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns', { withFileTypes: true }) : []) {
-      if (d.name.startsWith('cil-') && d.name.includes(`-default-${tag}-`)) rmSync(join('/etc/netns', d.name), { recursive: true, force: true });
-    }
-    rmSync(stateRoot, { recursive: true, force: true });
+    await lab.cleanup();
   }, 120_000);
 
   it('Cluster policy: k8s-w2 (local backend) keeps the client address, k8s-w1 SNATs to its node IP', async () => {
@@ -118,6 +66,14 @@ describe.skipIf(!root)('NodePort from outside the cluster, three nodes, native r
     expect(lb).toMatch(new RegExp(`^${nodeIP(1).replace(/\./g, '\\.')}:30080 +0\\.0\\.0\\.0:0 \\(\\d+\\) \\[NodePort\\]$`, 'm'));
     expect(await until('k8s-w2:30080 answering', () => curlOut(`http://${nodeIP(2)}:30080/`))).toBe(`${pod('web')} ${CLIENT_IP()}\n`);
     expect(await until('k8s-w1:30080 answering', () => curlOut(`http://${nodeIP(1)}:30080/`))).toBe(`${pod('web')} ${nodeIP(1)}\n`);
+    // From a pod on k8s-ctr and from k8s-ctr itself to k8s-w1's NodePort: SNATed by k8s-w1 the same way.
+    await ok('k8s-ctr', 'run', pod('client'));
+    expect(await until('a pod reaching k8s-w1:30080', async () => {
+      const r = await lab.exec('k8s-ctr', pod('client'), 'curl', '-s', '--max-time', '2', `http://${nodeIP(1)}:30080/`);
+      return r.code === 0 ? r.stdout : undefined;
+    })).toBe(`${pod('web')} ${nodeIP(1)}\n`);
+    expect((await run('ip', ['netns', 'exec', lab.ns('k8s-ctr'), 'curl', '-s', '--max-time', '2', `http://${nodeIP(1)}:30080/`])).stdout).toBe(`${pod('web')} ${nodeIP(1)}\n`);
+    await ok('k8s-ctr', 'delete', 'pod', pod('client'));
     expect(await ok('k8s-w1', 'bpf', 'ct', 'list', 'global')).toMatch(new RegExp(`TCP OUT ${CLIENT_IP().replace(/\./g, '\\.')}:\\d+ -> ${webIP.replace(/\./g, '\\.')}:80 .*\\[ [^\\]]*NodePort`));
     await ok('k8s-ctr', 'delete', 'svc', svc);
   });
@@ -138,7 +94,7 @@ describe.skipIf(!root)('NodePort from outside the cluster, three nodes, native r
 
   it('patch svc turns a ClusterIP service into NodePort 30001 live, keeping its ClusterIP', async () => {
     const svc = pod('prom');
-    await apply('k8s-ctr', svc, `apiVersion: v1\nkind: Service\nmetadata: {name: ${svc}}\nspec:\n  selector: {app: ${tag}-web}\n  ports: [{port: 9090, targetPort: 9090}]\n`);
+    await apply('k8s-ctr', svc, `apiVersion: v1\nkind: Service\nmetadata: {name: ${svc}}\nspec:\n  selector: {app: ${lab.tag}-web}\n  ports: [{port: 9090, targetPort: 9090}]\n`);
     const before = (await ok('k8s-ctr', 'get', 'svc', svc)).split('\n')[1].split(/\s+/);
     expect(before.slice(1, 5)).toEqual(['ClusterIP', before[2], '<none>', '9090/TCP']);
     expect(await ok('k8s-ctr', 'patch', 'svc', svc, '-p', '{"spec":{"type":"NodePort","ports":[{"port":9090,"targetPort":9090,"nodePort":30001}]}}')).toBe(`service/${svc} patched\n`);
