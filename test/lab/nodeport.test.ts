@@ -74,7 +74,9 @@ describe.skipIf(!root)('NodePort from outside the cluster, three nodes, native r
     })).toBe(`${pod('web')} ${nodeIP(1)}\n`);
     expect((await run('ip', ['netns', 'exec', lab.ns('k8s-ctr'), 'curl', '-s', '--max-time', '2', `http://${nodeIP(1)}:30080/`])).stdout).toBe(`${pod('web')} ${nodeIP(1)}\n`);
     await ok('k8s-ctr', 'delete', 'pod', pod('client'));
-    expect(await ok('k8s-w1', 'bpf', 'ct', 'list', 'global')).toMatch(new RegExp(`TCP OUT ${CLIENT_IP().replace(/\./g, '\\.')}:\\d+ -> ${webIP.replace(/\./g, '\\.')}:80 .*\\[ [^\\]]*NodePort`));
+    expect(await ok('k8s-w1', 'bpf', 'ct', 'list', 'global')).toMatch(new RegExp(`TCP OUT ${webIP.replace(/\./g, '\\.')}:80 -> ${CLIENT_IP().replace(/\./g, '\\.')}:\\d+ .*\\[ [^\\]]*NodePort`));
+    // The SNAT in cilium_snat_v4_external: the client's tuple leaves as k8s-w1's address.
+    expect(await ok('k8s-w1', 'bpf', 'nat', 'list')).toMatch(new RegExp(`^TCP OUT ${CLIENT_IP().replace(/\./g, '\\.')}:\\d+ -> ${webIP.replace(/\./g, '\\.')}:80 XLATE_SRC ${nodeIP(1).replace(/\./g, '\\.')}:\\d+ `, 'm'));
     await ok('k8s-ctr', 'delete', 'svc', svc);
   });
 
