@@ -73,8 +73,8 @@ describe('agent API on a unix socket', () => {
   it('serves status, config, endpoints and maps', async () => {
     const st = (await call(sock, 'GET', '/v1/status')).body;
     expect(st).toMatchObject({ node: 'node-a', ipam: { cidr: '172.20.0.0/24' }, routerIP: '172.20.0.1', kvstore: { ok: true, message: 'local (memory)' } });
-    // What the datapath does: no tunnel or masquerading, NodePort frontends on the node address, one datapath thread.
-    expect(st.features).toMatchObject({ routing: 'native', monitor: { cpus: 1 }, services: { clusterIP: true, nodePort: true, loadBalancer: true }, hubble: true });
+    // What the datapath does: no tunnel or masquerading, no NodePort without its steering into the datapath, one datapath thread.
+    expect(st.features).toMatchObject({ routing: 'native', monitor: { cpus: 1 }, services: { clusterIP: true, nodePort: false, loadBalancer: true }, hubble: true });
     expect(st.features.masquerade).toBeUndefined();
     expect(st.maps.map((m: { name: string }) => m.name)).toContain('cilium_lxc');
     expect((await call(sock, 'GET', '/v1/config')).body).toMatchObject({ 'node-name': 'node-a', 'routing-mode': 'native' });
