@@ -2,9 +2,10 @@
 // claimed or refused naming the field, a missing one keeps the service's earlier port or takes a random
 // free one; the owner of each port is the service ("namespace/name"), so a delete frees its ports.
 import { ApiError } from '../control/types.ts';
+import { DEFAULT_NODEPORT_RANGE } from '../control/north-south-routing.ts';
 
-export const NODE_PORT_MIN = 30000;
-export const NODE_PORT_MAX = 32767;
+/** service-node-port-range: the range the steering rules bring into the datapath. */
+export const [NODE_PORT_MIN, NODE_PORT_MAX] = DEFAULT_NODEPORT_RANGE;
 
 export interface NodePortRequest {
   /** The field a refusal names: spec.ports[i].nodePort. */
