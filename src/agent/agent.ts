@@ -38,6 +38,9 @@ import type { HashMap } from '../maps/index.ts';
 import { podMtu, startOverlay, type Overlay } from '../dataplane/overlay.ts';
 import { Masquerade } from '../nat/masquerade.ts';
 import { natListLines } from '../maps/cilium/nat.ts';
+import { LBIPAM } from '../control/lbipam/controller.ts';
+import { L2Announcer } from '../control/l2announce/announcer.ts';
+import { announceableDevices, ProxyArpResponder } from '../control/l2announce/proxy-arp.ts';
 
 export const VERSION = '0.1.0';
 const KUBERNETES_SVC_IP = '10.96.0.1';
@@ -66,6 +69,8 @@ export class Agent implements AgentFacade {
   private multiNode?: MultiNode;
   private overlay?: Overlay;
   private masquerade?: Masquerade;
+  private lbipam?: LBIPAM;
+  private l2?: L2Announcer;
 
   constructor(private readonly cfg: AgentConfig, private readonly log: Logger, private readonly platform: AgentPlatform = linuxPlatform()) {
     this.nodeName = cfg['node-name'];
@@ -140,7 +145,7 @@ export class Agent implements AgentFacade {
     await this.endpointsMgr.follow();
     this.multiNode = await MultiNode.start(this.kv, {
       node: this.nodeName, nodeIP: cfg['node-ip'], clusterId: cfg['cluster-id'], podCidr: formatCidr(cidr), routingMode: cfg['routing-mode'],
-      autoDirectNodeRoutes: cfg['auto-direct-node-routes'], ipcache: this.dp.ipcache, tunnel: this.registry.open(tunnelSpec() as never) as HashMap, lease,
+      autoDirectNodeRoutes: cfg['auto-direct-node-routes'], podMtu: podMtu(cfg), ipcache: this.dp.ipcache, tunnel: this.registry.open(tunnelSpec() as never) as HashMap, lease,
       onRemotePods: () => void this.services.syncAll().catch((e: Error) => this.log.warn({ err: e.message }, 'services: resync after remote pods failed')),
     }, this.log);
     await this.multiNode.publish(this.endpointsMgr.list(), this.endpointsMgr.endpoints());
@@ -163,8 +168,19 @@ export class Agent implements AgentFacade {
       },
       services: this.services,
       policies: { import: (objects) => this.policy.import(objects), list: () => this.policy.list(), delete: (kind, ns, name) => this.policy.delete(kind, ns, name) },
+      leases: () => this.l2?.leaseViews() ?? [],
     });
     await this.resources.restore();
+    this.lbipam = new LBIPAM({ kv: this.kv, node: this.nodeName, log: this.log, leaseTtlSeconds: NODE_LEASE_TTL, resources: this.resources });
+    await this.lbipam.start();
+    if (cfg['enable-l2-announcements']) {
+      this.l2 = new L2Announcer({
+        kv: this.kv, node: this.nodeName, nodeLabels: nodeLabels(this.nodeName, cfg['node-labels']), log: this.log, resources: this.resources,
+        leaseDurationMs: durationMs(cfg['l2announcements-lease-duration'])!, renewDeadlineMs: durationMs(cfg['l2announcements-renew-deadline'])!,
+        retryPeriodMs: durationMs(cfg['l2announcements-retry-period'])!, responder: new ProxyArpResponder(), devices: announceableDevices,
+      });
+      await this.l2.start();
+    }
     this.startHubble();
     if (platform.sockets) await this.startServers();
     this.log.info({ node: this.nodeName, podCIDR: formatCidr(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');
@@ -176,7 +192,7 @@ export class Agent implements AgentFacade {
     if (this.hubble) this.hubbleGrpc = await startHubbleGrpc(cfg, this.hubble, { nodeName: this.nodeName, version: VERSION, log: this.log });
     this.observability = await Observability.start(cfg, {
       metricsSnapshot: () => this.dp.metricsSnapshot(), listMaps: () => this.listMaps(), listEndpoints: () => this.listEndpoints(),
-      listServices: () => this.listServices(), subscribeEvents: (cb) => this.dp.events.subscribeRaw(cb), version: VERSION,
+      listServices: () => this.listServices(), unreachableNodes: () => this.multiNode?.unreachableNodes() ?? 0, subscribeEvents: (cb) => this.dp.events.subscribeRaw(cb), version: VERSION,
     }, this.log);
     if (this.hubble && this.observability.wantsFlows) this.hubble.onFlow(this.observability.onFlow);
     // The Hubble-UI-like page (hubble-ui-listen-address): a busy port is logged, not fatal.
@@ -187,7 +203,7 @@ export class Agent implements AgentFacade {
     }
     // The Kubernetes API subset for kubectl (kube-apiserver-listen-address): a busy port is logged, not fatal.
     if (cfg['kube-apiserver-listen-address']) {
-      this.kubeApi = await startKubeApiServer({ address: cfg['kube-apiserver-listen-address'], stateDir: cfg['state-dir'], backend: new ManagerBackend(this.resources, this), log: this.log })
+      this.kubeApi = await startKubeApiServer({ address: cfg['kube-apiserver-listen-address'], stateDir: cfg['state-dir'], backend: new ManagerBackend(this.resources, this, this.kv), log: this.log })
         .catch((err: Error) => { this.log.warn({ err: err.message }, 'kube-apiserver: not serving'); return undefined; });
     }
   }
@@ -196,6 +212,8 @@ export class Agent implements AgentFacade {
   async stop(): Promise<void> {
     clearInterval(this.gcTimer);
     this.masquerade?.close();
+    await this.l2?.close();
+    await this.lbipam?.close();
     await this.resources?.close();
     this.services?.close();
     this.policy?.close();
@@ -263,6 +281,11 @@ export class Agent implements AgentFacade {
 
   listNodes() {
     return this.multiNode?.nodes() ?? [];
+  }
+
+  /** Pods on the other nodes as their agents published them (address, identity, labels). */
+  remotePods() {
+    return this.multiNode?.remotePods() ?? [];
   }
 
   listPods(): Pod[] {

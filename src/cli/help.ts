@@ -19,9 +19,9 @@ Manifests (kubectl-like):
                                    CiliumClusterwideNetworkPolicy, NetworkPolicy, CiliumLoadBalancerIPPool objects
                                    (multi-document YAML); all validated first, an error names file, document and line
   delete -f FILE|DIR|- [--ignore-not-found]
-  delete KIND NAME... [-n NS]      KIND: pod, deploy, svc, ns, cnp, ccnp, netpol, ippools (deleting a namespace
+  delete KIND NAME... [-n NS]      KIND: pod, deploy, svc, ns, cnp, ccnp, netpol, ippools, l2announcement (deleting a namespace
                                    deletes what is in it; a deployment's deleted pod is replaced)
-  get pods|deploy|svc|ns|cnp|ccnp|netpol|ippools [NAME...] [-n NS | -A] [-o wide|yaml|json|jsonpath={.path}]
+  get pods|deploy|svc|ns|cnp|ccnp|netpol|ippools|l2announcement|leases [NAME...] [-n NS | -A] [-o wide|yaml|json|jsonpath={.path}]
   describe KIND [NAME...] [-n NS]  kubectl-like description
   patch KIND NAME -p JSON [-n NS] [--type strategic|merge|json]
                                    change an object live (strategic merge: ports by port number)
@@ -51,9 +51,18 @@ Policies:
                                    delete policies (kubectl-like)
 
 Agent (cilium-dbg-like):
-  status [--verbose] [-o json]     agent status
+  status [--verbose] [-o json] [--wait [--wait-duration 5m]]
+                                   agent status (--wait: once the agent answers healthy)
+  config | config view             the agent's configuration (cilium-dbg's Key : Value / cilium config view's columns)
+  version                          client and agent versions
+  metrics list [-o json]           the agent's Prometheus metrics (run in the node's network namespace)
   endpoint list [-o json]          local endpoints
-  endpoint get ID                  one endpoint, as JSON
+  endpoint get ID | -l LABEL       one endpoint, or those with a label, as JSON
+  endpoint log ID | config ID      an endpoint's state now; its options
+  identity get ID                  one identity and its labels
+  map events NAME                  (no map event buffers: says where to look instead)
+  bpf fs show, bpf sha, bpf prog list, cgroups list, statedb dump, shell
+                                   eBPF-only: each prints what ciliary has instead
   bpf endpoint list [--from-file] [-o json]
                                    cilium_lxc: local endpoints by IP
   bpf ipcache list [--from-file] [-o json]

@@ -2,10 +2,10 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { bool, parseArgs, str, type ParsedArgs } from './args.ts';
-import { bpfCommand, mapCommand } from './bpf.ts';
 import { AgentClient, resolveTarget } from './client.ts';
-import { endpointCommand } from './endpoint.ts';
-import { identityCommand, ipCommand } from './identity.ts';
+import { bpfDbgCommand, cgroupsCommand, configCommand, metricsCommand, shellCommand, statedbCommand, statusWaitCommand, versionCommand } from './dbg-agent.ts';
+import { endpointDbgCommand, identityDbgCommand, mapDbgCommand } from './dbg-endpoint.ts';
+import { ipCommand } from './identity.ts';
 import { CliError, UsageError } from './errors.ts';
 import { USAGE } from './help.ts';
 import { monitorCommand } from './monitor.ts';
@@ -46,7 +46,7 @@ const deleteVerb: Verb = (args, client, io) => {
   const kind = resourceKind(splitKind(args.positionals).kind)?.kind;
   if (kind === 'Pod') return orElse(deleteResourcesCommand, deleteCommand)(args, client, io);
   if (kind === 'Service') return orElse(deleteResourcesCommand, deleteServicesCommand)(args, client, io);
-  if (kind === 'Deployment' || kind === 'Namespace' || kind === 'CiliumLoadBalancerIPPool') return deleteResourcesCommand(args, client, io);
+  if (kind === 'Deployment' || kind === 'Namespace' || kind === 'CiliumLoadBalancerIPPool' || kind === 'CiliumL2AnnouncementPolicy') return deleteResourcesCommand(args, client, io);
   return byKind(deleteCommand, deleteServicesCommand, deletePoliciesCommand)(args, client, io);
 };
 
@@ -56,7 +56,7 @@ const getVerb: Verb = (args, client, io) => {
   const output = str(args, 'output');
   if (kind === 'Pod') return orElse(getResourcesCommand, getCommand)(args, client, io);
   if (kind === 'Service' && (output === 'yaml' || output?.startsWith('jsonpath='))) return getResourcesCommand(args, client, io);
-  if (kind === 'Deployment' || kind === 'Namespace' || kind === 'CiliumLoadBalancerIPPool') return getResourcesCommand(args, client, io);
+  if (kind === 'Deployment' || kind === 'Namespace' || kind === 'CiliumLoadBalancerIPPool' || kind === 'CiliumL2AnnouncementPolicy' || kind === 'Lease') return getResourcesCommand(args, client, io);
   return byKind(getCommand, getServicesCommand, getPoliciesCommand)(args, client, io);
 };
 
@@ -72,14 +72,20 @@ const VERBS: Record<string, Verb> = {
   patch: patchCommand,
   service: serviceCommand,
   exec: (args, client) => execCommand(args, client),
-  endpoint: endpointCommand,
+  endpoint: endpointDbgCommand,
   policy: policyCommand,
-  identity: identityCommand,
+  identity: identityDbgCommand,
   ip: ipCommand,
   node: nodeCommand,
-  bpf: bpfCommand,
-  map: mapCommand,
-  status: statusCommand,
+  bpf: bpfDbgCommand,
+  map: mapDbgCommand,
+  status: statusWaitCommand,
+  config: configCommand,
+  version: versionCommand,
+  metrics: metricsCommand,
+  cgroups: cgroupsCommand,
+  statedb: statedbCommand,
+  shell: shellCommand,
   monitor: monitorCommand,
   trace: traceCommand,
 };
@@ -100,7 +106,7 @@ export async function main(argv: string[], io: Out, env: NodeJS.ProcessEnv = pro
     }
     const run = VERBS[verb];
     if (!run) throw new UsageError(`unknown command "${verb}"`);
-    if (args.rest !== undefined && verb !== 'run' && verb !== 'exec') throw new UsageError(`"${verb}" takes no command after --`);
+    if (args.rest !== undefined && verb !== 'run' && verb !== 'exec' && verb !== 'shell') throw new UsageError(`"${verb}" takes no command after --`);
     const target = resolveTarget({ socket: str(args, 'socket'), node: str(args, 'node'), stateDir: str(args, 'state-dir'), env });
     return await run({ ...args, positionals: rest }, new AgentClient(target), io);
   } catch (e) {

@@ -66,6 +66,10 @@ export interface AgentConfig {
   'bpf-ct-timeout-service-tcp': number;
   'bpf-ct-timeout-service-any': number;
   'enable-bandwidth-manager': boolean;
+  'enable-l2-announcements': boolean;
+  'l2announcements-lease-duration': string;
+  'l2announcements-renew-deadline': string;
+  'l2announcements-retry-period': string;
   'bpf-bandwidth-horizon': string;
   kvstore: '' | 'local' | 'etcd';
   'kvstore-opt': Record<string, string>;
@@ -165,6 +169,10 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'bpf-ct-timeout-service-any', kind: num(1, U32), default: 60, help: 'seconds: service non-TCP' },
   { key: 'enable-bandwidth-manager', kind: bool, default: false, help: 'enforce kubernetes.io/egress-bandwidth' },
   { key: 'bpf-bandwidth-horizon', kind: { type: 'duration' }, default: '2s', help: 'bandwidth manager: packets due later than this are dropped (EDT horizon)' },
+  { key: 'enable-l2-announcements', kind: bool, default: false, help: 'answer ARP for LoadBalancer and external IPs selected by a CiliumL2AnnouncementPolicy, one lease holder per service' },
+  { key: 'l2announcements-lease-duration', kind: { type: 'duration' }, default: '15s', help: 'L2 announcements: how long a lease outlives its holder (whole seconds, at least 1s)' },
+  { key: 'l2announcements-renew-deadline', kind: { type: 'duration' }, default: '5s', help: 'L2 announcements: a holder that cannot renew for this long stops answering' },
+  { key: 'l2announcements-retry-period', kind: { type: 'duration' }, default: '2s', help: 'L2 announcements: how often a candidate retries and a holder checks its lease' },
   { key: 'kvstore', kind: oneOf('', 'local', 'etcd'), default: '', help: "state store: '' or local (a file in state-dir) or etcd" },
   { key: 'kvstore-opt', kind: { type: 'map' }, default: {}, help: 'kvstore options, e.g. etcd.address=http://host:2379' },
   { key: 'mtu', kind: num(68, 65535), default: 1500, help: 'MTU of pod devices' },

@@ -38,9 +38,19 @@ export class Masquerade {
       return new Masquerade(dp, undefined, '');
     }
     if (cfg['enable-ipv4-masquerade'] && !cfg['enable-bpf-masquerade']) log.warn('masquerade: only BPF masquerade is implemented (enable-bpf-masquerade=false): pod traffic leaves unmasqueraded');
+    const ports = parsePortRange(cfg['masquerade-port-range'])!;
+    // Steering first: SNAT without the rules that bring the replies back would only lose traffic.
+    try {
+      // NodePort's SNAT to remote backends takes its ports from the same range: their replies are steered too.
+      await installSteering({ device, natPorts: ports, nodePorts: DEFAULT_NODEPORT_RANGE }, log);
+    } catch (e) {
+      log.error({ device, err: (e as Error).message }, 'north-south: steering rules not installed; masquerade off');
+      // No half-applied steering: the rules that went in would send packets nobody translates.
+      await installSteering({ device, natPorts: null, nodePorts: null }, log).catch(() => undefined);
+      return new Masquerade(dp, undefined, '');
+    }
     const excluded = masquerade ? cfg['ipv4-native-routing-cidr'] || podCidr : '';
     const m = new Masquerade(dp, device, excluded);
-    const ports = parsePortRange(cfg['masquerade-port-range'])!;
     const nodeAddr = parseIPv4(cfg['node-ip'] || (await deviceAddress(device)));
     if (masquerade && cfg['enable-ip-masq-agent']) {
       m.ipMasqAgent = new IpMasqAgent(cfg['ip-masq-agent-config-path'], dp.nat.ipMasq, log);
@@ -51,8 +61,6 @@ export class Masquerade {
       nodeAddr, masqAddr: masquerade ? nodeAddr : 0, portMin: ports[0], portMax: ports[1],
       excludeBase: ex?.base ?? 0, excludeBits: ex?.bits ?? -1, ipMasqAgent: m.ipMasqAgent !== undefined, tunnel: cfg['routing-mode'] === 'tunnel',
     });
-    // NodePort's SNAT to remote backends takes its ports from the same range: their replies are steered too.
-    await installSteering({ device, natPorts: ports, nodePorts: DEFAULT_NODEPORT_RANGE }, log);
     m.gcTimer = setInterval(() => dp.nat.gc(NAT_GC_BUDGET, dp.ct.tcp, dp.ct.any, monoSeconds()), NAT_GC_INTERVAL_MS);
     m.gcTimer.unref();
     if (masquerade) log.info({ device, address: cfg['node-ip'], excluded, ports: cfg['masquerade-port-range'], ipMasqAgent: m.ipMasqAgent !== undefined }, 'masquerade: BPF masquerade on');

@@ -9,7 +9,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireRoot, run } from '../helpers/sys.ts';
-import { makeLab, until, type Lab } from '../helpers/lab.ts';
+import { Lab, until, type NodeName } from '../helpers/lab.ts';
 
 const root = requireRoot();
 /** Answers with its hostname (the pod's name) and the client's address, on 80 and 9090. */
@@ -17,8 +17,8 @@ const SERVER = ['node', '-e', "const h=require('http');for(const p of [80,9090])
 
 let lab: Lab;
 const pod = (name: string) => lab.pod(name);
-const ok = (node: string, ...argv: string[]) => lab.ok(node, ...argv);
-const cli = (node: string, ...argv: string[]) => lab.cli(node, ...argv);
+const ok = (node: NodeName, ...argv: string[]) => lab.ok(node, ...argv);
+const cli = (node: NodeName, ...argv: string[]) => lab.cli(node, ...argv);
 const nodeIP = (i: number) => lab.nodeIP(i);
 const CLIENT_IP = () => lab.testpcIP;
 
@@ -28,7 +28,7 @@ const curlOut = async (url: string, maxTime = '2') => {
   return r.code === 0 ? r.stdout : undefined;
 };
 
-function apply(node: string, name: string, yaml: string): Promise<{ code: number; out: string; err: string }> {
+function apply(node: NodeName, name: string, yaml: string): Promise<{ code: number; out: string; err: string }> {
   const file = join(lab.stateRoot, `${name}.yaml`);
   writeFileSync(file, yaml);
   return cli(node, 'apply', '-f', file);
@@ -41,18 +41,17 @@ describe.skipIf(!root)('NodePort from outside the cluster, three nodes, native r
   let webIP = '';
 
   beforeAll(async () => {
-    lab = makeLab('np', 100);
-    const up = await lab.sh(['up', '3']);
-    if (up.code !== 0) throw new Error(`cluster.sh up 3 failed: ${up.stderr}`);
+    lab = new Lab('n');
+    await lab.up(3);
     await ok('k8s-w2', 'run', pod('web'), '--labels', `app=${lab.tag}-web`, '--', ...SERVER);
     webIP = (await ok('k8s-w2', 'get', 'pods', pod('web'), '-o', 'wide')).split('\n')[1].split(/\s+/)[5];
-    await until('the web pod answering', async () => ((await lab.exec('k8s-w2', pod('web'), 'curl', '-s', '--max-time', '1', 'http://127.0.0.1/')).code === 0 ? true : undefined));
+    await until('the web pod answering', async () => ((await lab.exec('k8s-w2', pod('web'), ['curl', '-s', '--max-time', '1', 'http://127.0.0.1/'])).code === 0 ? true : undefined));
   }, 300_000);
 
   afterAll(async () => {
     if (!lab) return;
     await cli('k8s-w2', 'delete', 'pod', pod('web')).catch(() => undefined);
-    await lab.cleanup();
+    await lab.down();
   }, 120_000);
 
   it('Cluster policy: k8s-w2 (local backend) keeps the client address, k8s-w1 SNATs to its node IP', async () => {
@@ -68,10 +67,7 @@ describe.skipIf(!root)('NodePort from outside the cluster, three nodes, native r
     expect(await until('k8s-w1:30080 answering', () => curlOut(`http://${nodeIP(1)}:30080/`))).toBe(`${pod('web')} ${nodeIP(1)}\n`);
     // From a pod on k8s-ctr and from k8s-ctr itself to k8s-w1's NodePort: SNATed by k8s-w1 the same way.
     await ok('k8s-ctr', 'run', pod('client'));
-    expect(await until('a pod reaching k8s-w1:30080', async () => {
-      const r = await lab.exec('k8s-ctr', pod('client'), 'curl', '-s', '--max-time', '2', `http://${nodeIP(1)}:30080/`);
-      return r.code === 0 ? r.stdout : undefined;
-    })).toBe(`${pod('web')} ${nodeIP(1)}\n`);
+    expect(await until('a pod reaching k8s-w1:30080', () => lab.curl('k8s-ctr', pod('client'), `http://${nodeIP(1)}:30080/`))).toBe(`${pod('web')} ${nodeIP(1)}\n`);
     expect((await run('ip', ['netns', 'exec', lab.ns('k8s-ctr'), 'curl', '-s', '--max-time', '2', `http://${nodeIP(1)}:30080/`])).stdout).toBe(`${pod('web')} ${nodeIP(1)}\n`);
     await ok('k8s-ctr', 'delete', 'pod', pod('client'));
     expect(await ok('k8s-w1', 'bpf', 'ct', 'list', 'global')).toMatch(new RegExp(`TCP OUT ${webIP.replace(/\./g, '\\.')}:80 -> ${CLIENT_IP().replace(/\./g, '\\.')}:\\d+ .*\\[ [^\\]]*NodePort`));

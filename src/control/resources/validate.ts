@@ -14,7 +14,7 @@ export class FieldError extends Error {
   }
 }
 
-type Schema =
+export type Schema =
   | { t: 'string' | 'int' | 'bool' | 'any' | 'intOrString' | 'stringMap' | 'stringList' }
   | { t: 'enum'; values: readonly string[] }
   | { t: 'object'; fields: Record<string, Schema>; required?: readonly string[] }
@@ -98,7 +98,14 @@ const SCHEMAS: Partial<Record<KindInfo['kind'], (k: KindInfo) => Schema>> = {
       allowFirstLastIPs: oneOf('Yes', 'No'), serviceSelector: selector, disabled: B,
     }),
   }, ['metadata', 'spec']),
+  CiliumL2AnnouncementPolicy: () => obj({
+    apiVersion: S, kind: S, metadata: metadata(false), status: ANY,
+    spec: obj({ serviceSelector: selector, nodeSelector: selector, interfaces: LIST, externalIPs: B, loadBalancerIPs: B }),
+  }, ['metadata', 'spec']),
 };
+
+/** The fields ciliary accepts for a kind (kubectl explain shows them); undefined for the policy kinds, which parsePolicy checks. */
+export const manifestSchema = (kind: KindInfo['kind']): Schema | undefined => SCHEMAS[kind]?.(kindInfo(kind)!);
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const at = (path: string, key: string) => (path ? `${path}.${key}` : key);
@@ -157,6 +164,7 @@ export function validateManifest(o: unknown): KindInfo {
   const info = kindInfo(o.kind);
   if (!info) throw new FieldError('kind', `no matches for kind "${o.kind}" in version "${o.apiVersion}" (ciliary knows ${KINDS.map((k) => k.kind).join(', ')})`);
   if (!info.apiVersions.includes(o.apiVersion)) throw new FieldError('apiVersion', `no matches for kind "${o.kind}" in version "${o.apiVersion}" (use ${info.apiVersions.join(' or ')})`);
+  if (info.kind === 'Lease') throw new FieldError('kind', 'leases are held by the agents (L2 announcements), not applied', 405);
   if (info.kind === 'CiliumNetworkPolicy' || info.kind === 'CiliumClusterwideNetworkPolicy' || info.kind === 'NetworkPolicy') {
     try {
       parsePolicy(o);
@@ -224,6 +232,7 @@ function validateSemantics(info: KindInfo, o: Record<string, unknown>): void {
     const t = (spec.sessionAffinityConfig as { clientIP?: { timeoutSeconds?: number } } | undefined)?.clientIP?.timeoutSeconds;
     if (t !== undefined && (t < 1 || t > 86400)) throw new FieldError('spec.sessionAffinityConfig.clientIP.timeoutSeconds', `must be between 1 and 86400, not ${t}`);
   }
+  if (info.kind === 'CiliumL2AnnouncementPolicy') validateL2Policy(spec);
   if (info.kind === 'CiliumLoadBalancerIPPool') {
     const blocks = [...((spec.blocks ?? []) as Array<Record<string, string>>)];
     const key = spec.blocks ? 'blocks' : 'cidrs';
@@ -244,6 +253,16 @@ function validateSemantics(info: KindInfo, o: Record<string, unknown>): void {
     });
     void blocks;
   }
+}
+
+function validateL2Policy(spec: Record<string, unknown>): void {
+  ((spec.interfaces ?? []) as string[]).forEach((r, i) => {
+    try {
+      new RegExp(r);
+    } catch (e) {
+      throw new FieldError(`spec.interfaces[${i}]`, `"${r}" is not a regular expression: ${(e as Error).message}`);
+    }
+  });
 }
 
 function validatePodSpec(spec: Record<string, unknown>, path: string): void {
