@@ -14,7 +14,6 @@ import { hubbleMain, isHubbleCommand } from './observe.ts';
 import { deleteCommand, execCommand, getCommand, runCommand, type Out } from './pods.ts';
 import { deletePoliciesCommand, getPoliciesCommand, POLICY_KINDS, policyCommand } from './policy.ts';
 import { createCommand, deleteServicesCommand, exposeCommand, getServicesCommand, SERVICE_KINDS, serviceCommand, splitKind } from './services.ts';
-import { statusCommand } from './status.ts';
 import { patchCommand } from './patch.ts';
 import { traceCommand } from './trace.ts';
 import { applyCommand, deleteFileCommand } from './apply.ts';
