@@ -3,10 +3,11 @@
 // the same run on the same topology. Numbers on a shared machine are indicative.
 import { Lab } from '../../test/helpers/lab.ts';
 import { benchMasquerade } from './masquerade.ts';
+import { benchNodePort } from './nodeport.ts';
 
 type Result = Record<string, number>;
 /** The cases, run in order on the same lab. */
-const CASES: Array<(lab: Lab) => Promise<Result>> = [benchMasquerade];
+const CASES: Array<(lab: Lab) => Promise<Result>> = [benchMasquerade, benchNodePort];
 
 export async function benchNorthSouth(): Promise<Result> {
   const lab = new Lab('bs');

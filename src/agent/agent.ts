@@ -139,6 +139,7 @@ export class Agent implements AgentFacade {
     this.overlay = startOverlay(this.dp, cfg, this.log);
     this.services = new ServiceManager(this.kv, this.dp.lb, () => [...this.endpointsMgr.list(), ...(this.multiNode?.remoteBackendPods() ?? [])], {
       serviceCidr: cfg['service-cluster-ip-range'], maglev: cfg['bpf-lb-algorithm'] === 'maglev', reservedIPs: [KUBERNETES_SVC_IP, KUBE_DNS_IP],
+      node: this.nodeName, nodeIPs: cfg['node-ip'] ? [cfg['node-ip']] : [],
     }, this.log);
     const restored = await this.endpointsMgr.restore();
     await this.endpointsMgr.follow();
@@ -256,15 +257,18 @@ export class Agent implements AgentFacade {
     };
   }
 
-  /** What runs: the tunnel when its socket is open, else routing as the node registry sees it; masquerading when BPF masquerade runs; no NodePort or LoadBalancer until the datapath has them. */
+  /** What runs: the tunnel when its socket is open, else routing as the node registry sees it; masquerading when BPF masquerade runs; NodePort when its traffic is steered into the datapath. */
   private features(): DatapathFeatures {
     const maglev = this.cfg['bpf-lb-algorithm'] === 'maglev';
     const masquerade = this.masquerade?.status();
+    // NodePort frontends are on this node's address; its traffic reaches them through the steering rules.
+    const steered = this.masquerade?.device !== undefined && this.cfg['node-ip'] !== '';
     return {
       ...(masquerade ? { masquerade } : {}),
       ...(this.overlay ? { routing: 'tunnel', tunnelProtocol: 'vxlan' } : this.multiNode?.routing() ?? { routing: 'native' }),
       monitor: { cpus: 1, ringEvents: this.dp.events.capacity },
-      services: { clusterIP: true, nodePort: false, loadBalancer: false, externalIPs: true, hostPort: false },
+      services: { clusterIP: true, nodePort: steered, loadBalancer: true, externalIPs: true, hostPort: false },
+      ...(steered ? { nodePortRange: this.services.nodePorts.range, nativeDevice: this.masquerade!.device } : {}),
       backendSelection: maglev ? { algorithm: 'maglev', maglevTableSize: this.dp.lb.maglevSize } : { algorithm: 'random' },
       ...(this.proxies ? { proxy: { redirects: this.proxies.count, ports: '10000-20000' } } : {}),
       hubble: this.hubble !== undefined,
@@ -322,6 +326,10 @@ export class Agent implements AgentFacade {
 
   listServices(): Service[] {
     return this.services.list();
+  }
+
+  hostPortFrontends() {
+    return this.services.hostPorts();
   }
 
   getService(namespace: string, name: string): Service | undefined {

@@ -27,6 +27,7 @@ export const ContainerPortSchema = {
     name: { type: 'string', minLength: 1, maxLength: 15, pattern: IANA_SVC_NAME },
     containerPort: { type: 'integer', minimum: 1, maximum: 65535 },
     protocol: { type: 'string', enum: ['TCP', 'UDP'] },
+    hostPort: { type: 'integer', minimum: 1, maximum: 65535 },
   },
 } as const;
 

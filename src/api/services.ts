@@ -67,7 +67,7 @@ const ServiceFrontendSchema = {
     address: str,
     port: int,
     protocol: str,
-    type: { type: 'string', description: 'ClusterIP, NodePort, LoadBalancer or ExternalIP' },
+    type: { type: 'string', description: 'ClusterIP, NodePort, ExternalIPs, LoadBalancer or HostPort' },
     backends: { type: 'array', items: ServiceBackendSchema },
   },
 } as const;
@@ -112,10 +112,14 @@ export const servicesPlugin: FastifyPluginAsync<ApiPluginOptions<ServiceService>
     schema: { summary: 'List services', tags: ['services'], response: { 200: ServiceList } },
   }, async () => sorted());
 
-  // cilium-dbg's `service list` reads GET /v1/service: the same objects, their frontends carry the table.
+  // cilium-dbg's `service list` reads GET /v1/service: the same objects, their frontends carry the table;
+  // pods' HostPort frontends (no service of their own) follow in one nameless entry.
   app.get('/v1/service', {
-    schema: { summary: 'List services with their frontends and backends (`service list`)', tags: ['services'], response: { 200: ServiceList } },
-  }, async () => sorted());
+    schema: { summary: 'List services with their frontends and backends (`service list`), then the HostPort frontends', tags: ['services'], response: { 200: ServiceList } },
+  }, async () => {
+    const hostPorts = agent.hostPortFrontends?.() ?? [];
+    return hostPorts.length ? [...sorted(), { name: '', namespace: '', ports: [], clusterIP: '', frontends: hostPorts, createdAt: new Date().toISOString() }] : sorted();
+  });
 
   app.get<ServiceRoute>('/v1/services/:namespace/:name', {
     schema: { summary: 'Get a service', tags: ['services'], params: ServiceParams, response: { 200: ServiceSchema, ...errorResponses(400, 404) } },

@@ -46,6 +46,7 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'follow', kind: 'bool' },
   { name: 'ignore-not-found', kind: 'bool' },
   { name: 'dry-run', kind: 'string' },
+  { name: 'patch', short: 'p', kind: 'string' },
   // trace
   { name: 'pod', kind: 'string' },
   { name: 'ip', kind: 'string' },

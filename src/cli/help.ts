@@ -23,6 +23,8 @@ Manifests (kubectl-like):
                                    deletes what is in it; a deployment's deleted pod is replaced)
   get pods|deploy|svc|ns|cnp|ccnp|netpol|ippools|l2announcement|leases [NAME...] [-n NS | -A] [-o wide|yaml|json|jsonpath={.path}]
   describe KIND [NAME...] [-n NS]  kubectl-like description
+  patch KIND NAME -p JSON [-n NS] [--type strategic|merge|json]
+                                   change an object live (strategic merge: ports by port number)
   logs POD [-f] [-n NS]            the pod's output (every start); -f follows it
 
 Services (kubectl-like):

@@ -14,6 +14,7 @@ import { hubbleMain, isHubbleCommand } from './observe.ts';
 import { deleteCommand, execCommand, getCommand, runCommand, type Out } from './pods.ts';
 import { deletePoliciesCommand, getPoliciesCommand, POLICY_KINDS, policyCommand } from './policy.ts';
 import { createCommand, deleteServicesCommand, exposeCommand, getServicesCommand, SERVICE_KINDS, serviceCommand, splitKind } from './services.ts';
+import { patchCommand } from './patch.ts';
 import { traceCommand } from './trace.ts';
 import { applyCommand, deleteFileCommand } from './apply.ts';
 import { deleteResourcesCommand, describeCommand, getResourcesCommand, logsCommand, noResources, resourceKind } from './resources.ts';
@@ -67,6 +68,7 @@ const VERBS: Record<string, Verb> = {
   logs: logsCommand,
   create: createCommand,
   expose: exposeCommand,
+  patch: patchCommand,
   service: serviceCommand,
   exec: (args, client) => execCommand(args, client),
   endpoint: endpointDbgCommand,

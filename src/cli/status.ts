@@ -25,7 +25,7 @@ export function formatStatus(s: AgentStatus, verbose = false): string {
   const lines: Array<[string, string]> = [
     ['KVStore:', s.kvstore.ok ? `Ok${SP}${s.kvstore.message}` : `Failure${SP}Err: ${s.kvstore.message}`],
     ['Kubernetes:', 'Disabled'],
-    ['KubeProxyReplacement:', `True${s.nodeIP ? `${SP}[${s.nodeIP} (Direct Routing)]` : ''}`],
+    ['KubeProxyReplacement:', `True${s.nodeIP ? `${SP}[${directRouting(s)}]` : ''}`],
     ['Host firewall:', 'Disabled'],
     ['SRv6:', 'Disabled'],
     ['CNI Chaining:', 'none'],
@@ -53,26 +53,32 @@ export function formatStatus(s: AgentStatus, verbose = false): string {
     ['Cluster health:', 'Probe disabled'],
   );
   let out = formatKeyValues(lines, WIDTH);
-  if (verbose) out += kubeProxyDetails(f) + datapathLine(s);
+  if (verbose) out += kubeProxyDetails(s) + datapathLine(s);
   return out;
 }
 
-function kubeProxyDetails(f: AgentStatus['features']): string {
+/** `eth1   192.168.10.101 (Direct Routing)`: the native device (when known) and the node address. */
+const directRouting = (s: AgentStatus) => `${s.features.nativeDevice ? `${s.features.nativeDevice}${SP}` : ''}${s.nodeIP} (Direct Routing)`;
+
+function kubeProxyDetails(s: AgentStatus): string {
+  const f = s.features;
   const b = f.backendSelection;
   const svc = f.services;
   return 'KubeProxyReplacement Details:\n' + formatKeyValues([
     ['  Status:', 'True'],
     ['  Socket LB:', 'Disabled'],
     ['  Protocols:', 'TCP, UDP'],
+    ...(s.nodeIP ? [['  Devices:', directRouting(s)] as [string, string]] : []),
     ['  Mode:', 'SNAT'],
     ['  Backend Selection:', b.algorithm === 'maglev' ? `Maglev (Table Size: ${b.maglevTableSize})` : 'Random'],
     ['  Session Affinity:', 'Enabled'],
     ['  Graceful Termination:', 'Enabled'],
     ['  NAT46/64 Support:', 'Disabled'],
+    ['  XDP Acceleration:', 'Disabled'],
     ['  Services:', ''],
   ], 26) + formatKeyValues([
     ['  - ClusterIP:', enabled(svc.clusterIP)],
-    ['  - NodePort:', svc.nodePort ? 'Enabled (Range: 30000-32767)' : 'Disabled'],
+    ['  - NodePort:', svc.nodePort ? `Enabled (Range: ${f.nodePortRange ?? '30000-32767'})` : 'Disabled'],
     ['  - LoadBalancer:', enabled(svc.loadBalancer)],
     ['  - externalIPs:', enabled(svc.externalIPs)],
     ['  - HostPort:', enabled(svc.hostPort)],

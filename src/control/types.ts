@@ -5,6 +5,8 @@ export interface ContainerPort {
   name?: string;
   containerPort: number;
   protocol?: 'TCP' | 'UDP';
+  /** Cilium's HostPort frontend: this port on the pod's node IP reaches containerPort. */
+  hostPort?: number;
 }
 
 export interface PodSpec {
@@ -66,6 +68,8 @@ export interface ServiceSpec {
   /** ClientIP affinity timeout (default 10800). */
   sessionAffinityTimeoutSeconds?: number;
   externalIPs?: string[];
+  /** NodePort and LoadBalancer frontends: Local serves only this node's backends and keeps the client address. */
+  externalTrafficPolicy?: 'Cluster' | 'Local';
   /** A LoadBalancer's addresses, from status.loadBalancer.ingress (written by LB-IPAM). */
   loadBalancerIngress?: string[];
   /** Backends given explicitly (a selector-less service such as kube-dns). */
@@ -86,7 +90,7 @@ export interface ServiceFrontend {
   address: string;
   port: number;
   protocol: 'TCP' | 'UDP';
-  type: string; // ClusterIP, NodePort, LoadBalancer, ExternalIP
+  type: string; // ClusterIP, NodePort, LoadBalancer, ExternalIPs, HostPort (Cilium's service types)
   backends: ServiceBackend[];
 }
 
@@ -141,6 +145,10 @@ export interface DatapathFeatures {
   monitor: { cpus: number; ringEvents: number };
   /** Service kinds the load balancer translates. */
   services: { clusterIP: boolean; nodePort: boolean; loadBalancer: boolean; externalIPs: boolean; hostPort: boolean };
+  /** The NodePort range (30000-32767), when NodePort frontends run. */
+  nodePortRange?: string;
+  /** The native device NodePort and masquerade traffic is steered from (eth1 in the labs). */
+  nativeDevice?: string;
   backendSelection: { algorithm: 'random' | 'maglev'; maglevTableSize?: number };
   /** L7 proxy redirects, when the proxy runs. */
   proxy?: { redirects: number; ports: string };
@@ -250,6 +258,8 @@ export interface AgentFacade {
   /** Entries of a named map, decoded; undefined for an unknown map. */
   dumpMap(name: string): MapEntryView[] | undefined;
   listServices(): Service[];
+  /** HostPort frontends of this node's pods (no service of their own). */
+  hostPortFrontends?(): ServiceFrontend[];
   getService(namespace: string, name: string): Service | undefined;
   /** `bpf lb list` rows: [service address, backend address] with the continuation rows' first column empty. */
   lbList(revnat: boolean): Array<[string, string]>;
@@ -278,7 +288,7 @@ export interface AgentFacade {
 export type StatusService = Pick<AgentFacade, 'status' | 'config'>;
 /** /v1/pods: reads from the endpoints, writes through the resource manager. */
 export type PodService = Pick<AgentFacade, 'nodeName' | 'listPods' | 'getPod' | 'resources'>;
-export type ServiceService = Pick<AgentFacade, 'listServices' | 'getService' | 'resources'>;
+export type ServiceService = Pick<AgentFacade, 'listServices' | 'getService' | 'resources' | 'hostPortFrontends'>;
 export type PolicyService = Pick<AgentFacade, 'listPolicies' | 'bpfPolicy' | 'resources'>;
 export type EndpointService = Pick<AgentFacade, 'listEndpoints' | 'getEndpoint'>;
 export type MapService = Pick<AgentFacade, 'listMaps' | 'dumpMap'>;

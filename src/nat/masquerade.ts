@@ -41,7 +41,8 @@ export class Masquerade {
     const ports = parsePortRange(cfg['masquerade-port-range'])!;
     // Steering first: SNAT without the rules that bring the replies back would only lose traffic.
     try {
-      await installSteering({ device, natPorts: masquerade ? ports : null, nodePorts: DEFAULT_NODEPORT_RANGE }, log);
+      // NodePort's SNAT to remote backends takes its ports from the same range: their replies are steered too.
+      await installSteering({ device, natPorts: ports, nodePorts: DEFAULT_NODEPORT_RANGE }, log);
     } catch (e) {
       log.error({ device, err: (e as Error).message }, 'north-south: steering rules not installed; masquerade off');
       // No half-applied steering: the rules that went in would send packets nobody translates.

@@ -1,5 +1,5 @@
-// Services, the control-plane side of the load balancer: ClusterIP allocation, frontends (one per
-// port), backends from the pods a selector matches, written into the LB maps in the order that
+// Services, the control-plane side of the load balancer: ClusterIP and NodePort allocation, frontends
+// (frontends.ts: ClusterIP, externalIPs, NodePort per node address, LoadBalancer ingress), backends from the pods a selector matches, written into the LB maps in the order that
 // keeps the datapath consistent (backends, then slots, then the service entry), and persisted in
 // the kvstore so a restarted agent keeps its addresses and IDs.
 import type { Logger } from 'pino';
@@ -9,8 +9,12 @@ import { cidrContains, formatIPv4, parseCidr, parseIPv4, type Cidr } from '../wi
 import type { LoadBalancer } from './lb.ts';
 import * as L from '../maps/cilium/lb.ts';
 import { maglevTable } from './maglev.ts';
+import { frontendAddresses, hasNodePorts, isLocalScope, serviceFlags, SURROGATE_ADDRESS, type FrontendType } from './frontends.ts';
+import { NodePortAllocator } from './node-ports.ts';
 
 const SPEC_PREFIX = 'ciliary/services/';
+/** What a frontend's service entry takes from its service (none for a HostPort). */
+type FrontendSpec = Pick<ServiceSpec, 'sessionAffinity' | 'sessionAffinityTimeoutSeconds' | 'externalTrafficPolicy'>;
 const FRONTEND_ID_PREFIX = 'ciliary/lb/frontend-ids/';
 const BACKEND_ID_PREFIX = 'ciliary/lb/backend-ids/';
 const MAX_ID = 65535;
@@ -27,6 +31,9 @@ export interface ServiceManagerOptions {
   maglev: boolean;
   /** IPs that are never allocated (kube-dns, the kubernetes service). */
   reservedIPs: string[];
+  /** This node: its name (Local traffic policy keeps its backends) and addresses (NodePort frontends). */
+  node: string;
+  nodeIPs: string[];
 }
 
 export class ServiceManager {
@@ -35,6 +42,8 @@ export class ServiceManager {
   private readonly backendIds = new Map<string, number>(); // "ip:port/PROTO" → id
   private readonly backendNames = new Map<number, string>();
   private readonly usedIps = new Set<string>();
+  private hostPortList: ServiceFrontend[] = [];
+  readonly nodePorts = new NodePortAllocator();
   /** What each frontend id holds now, to remove stale slots and find unreferenced backends. */
   private readonly written = new Map<number, { addr: number; port: number; proto: number; count: number; backends: number[] }>();
   private readonly cidr: Cidr;
@@ -80,12 +89,14 @@ export class ServiceManager {
       if (!old) return undefined;
       this.services.delete(key);
       this.usedIps.delete(old.clusterIP);
+      this.nodePorts.release(key);
       return () => this.syncService(undefined, old);
     }
     if (old && JSON.stringify(old) === value) return undefined;
     const next = JSON.parse(value) as Stored;
     this.services.set(key, next);
     this.usedIps.add(next.clusterIP);
+    this.nodePorts.commit(key, nodePortsOf(next.spec));
     return () => this.syncService(next, old);
   }
 
@@ -102,18 +113,20 @@ export class ServiceManager {
   async apply(spec: ServiceSpec): Promise<{ service: Service; result: 'created' | 'configured' | 'unchanged' }> {
     const namespace = spec.namespace || 'default';
     const key = `${namespace}/${spec.name}`;
-    const norm: ServiceSpec = { ...spec, namespace };
     const old = this.services.get(key);
+    const norm: ServiceSpec = { ...spec, namespace, ports: this.withNodePorts(key, spec, old) };
     if (old && norm.clusterIP && norm.clusterIP !== old.clusterIP) throw new ApiError(422, `spec.clusterIP: field is immutable (is ${old.clusterIP})`);
     const clusterIP = old?.clusterIP ?? (norm.clusterIP ? this.claimIP(norm.clusterIP) : this.allocateIP());
     const next: Stored = { spec: { ...norm, clusterIP }, clusterIP, createdAt: old?.createdAt ?? new Date().toISOString() };
     const result = !old ? 'created' : JSON.stringify(old.spec) === JSON.stringify(next.spec) ? 'unchanged' : 'configured';
     if (result !== 'unchanged') {
       this.services.set(key, next);
+      this.nodePorts.commit(key, nodePortsOf(next.spec));
       try {
         await this.kv.put(SPEC_PREFIX + key, JSON.stringify(next));
         await this.syncService(next, old);
       } catch (e) {
+        this.nodePorts.commit(key, old ? nodePortsOf(old.spec) : []);
         if (old) this.services.set(key, old);
         else {
           this.services.delete(key);
@@ -133,6 +146,7 @@ export class ServiceManager {
     if (!s) throw new ApiError(404, `service "${key}" not found`);
     this.services.delete(key);
     this.usedIps.delete(s.clusterIP);
+    this.nodePorts.release(key);
     await this.kv.delete(SPEC_PREFIX + key);
     await this.syncService(undefined, s);
   }
@@ -154,12 +168,15 @@ export class ServiceManager {
     const pods = this.pods();
     const live = new Set<number>();
     const referenced = new Set<number>();
-    for (const s of this.services.values()) {
-      for (const fe of await this.frontends(s, pods)) {
+    const sets: Array<[ServiceFrontend[], FrontendSpec]> = [];
+    for (const s of this.services.values()) sets.push([await this.frontends(s, pods), s.spec]);
+    sets.push([this.hostPortList = await this.hostPortFrontends(pods), {}]);
+    for (const [frontends, spec] of sets) {
+      for (const fe of frontends) {
         live.add(fe.id);
         const active = fe.backends.map((b) => b.id);
         for (const b of fe.backends) this.writeBackend(b, fe.protocol, L.BE_STATE_ACTIVE);
-        this.writeFrontend(fe, s.spec, active);
+        this.writeFrontend(fe, spec, active);
         for (const id of active) referenced.add(id);
       }
     }
@@ -169,9 +186,31 @@ export class ServiceManager {
 
   // ---- frontends and backends -------------------------------------------------------------------
 
-  private async frontends(s: Stored, pods: Pod[]): Promise<ServiceFrontend[]> {
+  /** The HostPort frontends of this node's pods (Cilium's, with no service): what `service list` shows beside the services. */
+  hostPorts(): ServiceFrontend[] {
+    return this.hostPortList;
+  }
+
+  /** A container port with hostPort: a frontend on each node address and the 0.0.0.0 surrogate, its pod the backend. */
+  private async hostPortFrontends(pods: Pod[]): Promise<ServiceFrontend[]> {
     const out: ServiceFrontend[] = [];
-    const addresses: Array<[string, string]> = [[s.clusterIP, 'ClusterIP'], ...(s.spec.externalIPs ?? []).map((ip): [string, string] => [ip, 'ExternalIP'])];
+    for (const pod of pods) {
+      if (pod.node !== this.o.node || pod.state !== 'ready') continue;
+      for (const cp of pod.ports ?? []) {
+        if (!cp.hostPort) continue;
+        const protocol = cp.protocol ?? 'TCP';
+        const backend: ServiceBackend = { id: await this.backendId(pod.podIP, cp.containerPort, protocol), ip: pod.podIP, port: cp.containerPort, pod: `${pod.namespace}/${pod.name}`, state: 'active' };
+        for (const address of [SURROGATE_ADDRESS, ...this.o.nodeIPs]) {
+          out.push({ id: await this.frontendId(address, cp.hostPort, protocol), address, port: cp.hostPort, protocol, type: 'HostPort', backends: [backend] });
+        }
+      }
+    }
+    return out;
+  }
+
+  private async frontends(s: Stored, pods: Pod[]): Promise<ServiceFrontend[]> {
+    const byPort: ServiceBackend[][] = [];
+    const local = new Set<number>(); // backend ids of pods on this node
     for (const p of s.spec.ports) {
       const protocol = p.protocol ?? 'TCP';
       const backends: ServiceBackend[] = [];
@@ -182,13 +221,18 @@ export class ServiceManager {
           if (pod.namespace !== s.spec.namespace || pod.state !== 'ready' || !matches(s.spec.selector, pod.labels)) continue;
           const port = targetPort(p.targetPort ?? p.port, pod, protocol);
           if (port === undefined) continue;
-          backends.push({ id: await this.backendId(pod.podIP, port, protocol), ip: pod.podIP, port, pod: `${pod.namespace}/${pod.name}`, state: 'active' });
+          const id = await this.backendId(pod.podIP, port, protocol);
+          if (pod.node === this.o.node) local.add(id);
+          backends.push({ id, ip: pod.podIP, port, pod: `${pod.namespace}/${pod.name}`, state: 'active' });
         }
       }
-      backends.sort((a, b) => a.id - b.id);
-      for (const [address, kind] of addresses) {
-        out.push({ id: await this.frontendId(address, p.port, protocol), address, port: p.port, protocol, type: kind, backends });
-      }
+      byPort.push(backends.sort((a, b) => a.id - b.id));
+    }
+    const out: ServiceFrontend[] = [];
+    for (const fa of frontendAddresses(s.spec, s.clusterIP, this.o.nodeIPs)) {
+      const all = byPort[fa.portIndex];
+      const backends = isLocalScope(s.spec, fa.type) ? all.filter((b) => local.has(b.id)) : all;
+      out.push({ id: await this.frontendId(fa.address, fa.port, fa.protocol), address: fa.address, port: fa.port, protocol: fa.protocol, type: fa.type, backends });
     }
     return out;
   }
@@ -213,7 +257,7 @@ export class ServiceManager {
     this.key[L.SK_PROTO] = proto;
   }
 
-  private writeFrontend(fe: ServiceFrontend, spec: ServiceSpec, active: number[]): void {
+  private writeFrontend(fe: ServiceFrontend, spec: FrontendSpec, active: number[]): void {
     const addr = parseIPv4(fe.address);
     const proto = L.protoNumber(fe.protocol);
     const v = new DataView(this.value.buffer);
@@ -234,9 +278,7 @@ export class ServiceManager {
     v.setUint32(L.SV_BACKEND_ID, spec.sessionAffinity === 'ClientIP' ? spec.sessionAffinityTimeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT : 0, true);
     v.setUint16(L.SV_COUNT, active.length, true);
     v.setUint16(L.SV_REV_NAT, fe.id, true);
-    let flags = spec.sessionAffinity === 'ClientIP' ? L.SVC_FLAG_AFFINITY : 0;
-    if (fe.type === 'ExternalIP') flags |= L.SVC_FLAG_EXTERNAL_IP | L.SVC_FLAG_ROUTABLE;
-    v.setUint8(L.SV_FLAGS, flags);
+    v.setUint8(L.SV_FLAGS, serviceFlags(fe.type as FrontendType, fe.address, spec));
     v.setUint8(L.SV_FLAGS2, this.o.maglev ? L.SVC_FLAG2_MAGLEV : 0);
     this.setKey(addr, fe.port, 0, proto);
     this.check(this.lb.services.update(this.key, 0, this.value, 0, 0), 'service');
@@ -332,23 +374,30 @@ export class ServiceManager {
     throw new ApiError(507, `service range ${this.o.serviceCidr} is exhausted`);
   }
 
+  /** The service's NodePorts: the requested ones, else the ports it had, else random free ones (refusals name the field). */
+  private withNodePorts(key: string, spec: ServiceSpec, old: Stored | undefined): ServiceSpec['ports'] {
+    if (!hasNodePorts(spec)) return spec.ports.map(({ nodePort: _drop, ...p }) => p);
+    const had = (p: ServiceSpec['ports'][number]) => old?.spec.ports.find((o) => o.port === p.port && (o.protocol ?? 'TCP') === (p.protocol ?? 'TCP'))?.nodePort;
+    const ports = this.nodePorts.plan(key, spec.ports.map((p, i) => ({ path: `spec.ports[${i}].nodePort`, want: p.nodePort, had: had(p) })));
+    return spec.ports.map((p, i) => ({ ...p, nodePort: ports[i] }));
+  }
+
   private view(s: Stored, pods = this.pods()): Service {
-    const frontends: ServiceFrontend[] = [];
-    for (const p of s.spec.ports) {
-      const protocol = p.protocol ?? 'TCP';
-      const id = this.frontendIds.get(`${s.clusterIP}:${p.port}/${protocol}`) ?? 0;
-      const w = this.written.get(id);
-      const backends: ServiceBackend[] = (w?.backends ?? []).map((bid) => {
+    const frontends: ServiceFrontend[] = frontendAddresses(s.spec, s.clusterIP, this.o.nodeIPs).map((fa) => {
+      const id = this.frontendIds.get(`${fa.address}:${fa.port}/${fa.protocol}`) ?? 0;
+      const backends: ServiceBackend[] = (this.written.get(id)?.backends ?? []).map((bid) => {
         const name = this.backendNames.get(bid) ?? '';
         const [ip, rest] = name.split(':');
         const pod = pods.find((x) => x.podIP === ip);
         return { id: bid, ip, port: Number(rest?.split('/')[0]), pod: pod ? `${pod.namespace}/${pod.name}` : '', state: 'active' };
       });
-      frontends.push({ id, address: s.clusterIP, port: p.port, protocol, type: 'ClusterIP', backends });
-    }
+      return { id, address: fa.address, port: fa.port, protocol: fa.protocol, type: fa.type, backends };
+    });
     return { ...s.spec, clusterIP: s.clusterIP, frontends, createdAt: s.createdAt };
   }
 }
+
+const nodePortsOf = (spec: ServiceSpec) => spec.ports.flatMap((p) => (p.nodePort ? [p.nodePort] : []));
 
 function matches(selector: Record<string, string>, labels: Record<string, string>): boolean {
   for (const [k, v] of Object.entries(selector)) if (labels[k] !== v) return false;

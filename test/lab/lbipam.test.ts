@@ -211,8 +211,19 @@ describe.skipIf(!root)('LB-IPAM and L2 announcements on three nodes (seed 002)',
     await until('svc2 given the lowest free address again', async () => (cells(await ok('k8s-ctr', 'get', 'svc'), 'svc2')?.[3] === '10.10.200.2' ? true : undefined));
   });
 
-  // Merged with the nodeport branch (LoadBalancer frontends from spec.loadBalancerIngress) a curl reaches the
-  // webpod on the holder with the client's address kept; one on the other worker times out until
-  // LoadBalancer frontends get NodePort's SNAT to remote backends.
-  it.todo('curl from the outside client to 10.10.200.1 reaches both webpods (after the nodeport merge: LoadBalancer frontends with SNAT to remote backends)');
+  it('curl from the outside client to 10.10.200.1 reaches both webpods: the holder\'s sees the client, the other the holder (SNAT)', async () => {
+    const server = ['node', '-e', "require('http').createServer((q,s)=>s.end(require('os').hostname()+' '+q.socket.remoteAddress+'\\n')).listen(80,'0.0.0.0')"];
+    for (const node of ['k8s-w1', 'k8s-w2']) await ok(node, 'run', `${tag}-web-${node}`, '--labels', 'app=webpod', '--', ...server);
+    const holder = (await leases()).get('cilium-l2announce-default-svc1')!;
+    const holderIP = `${net}.${holder === 'k8s-w1' ? 101 : 102}`;
+    const seen = new Map<string, string>();
+    await until('both webpods answering 10.10.200.1', async () => {
+      const [host, remote] = (await run('ip', ['netns', 'exec', client, 'curl', '-s', '--max-time', '2', 'http://10.10.200.1/'], 10_000)).stdout.trim().split(' ');
+      if (remote) seen.set(host, remote);
+      return seen.size === 2 ? true : undefined;
+    }, 60_000);
+    const other = holder === 'k8s-w1' ? 'k8s-w2' : 'k8s-w1';
+    expect(Object.fromEntries(seen)).toEqual({ [`${tag}-web-${holder}`]: `${net}.50`, [`${tag}-web-${other}`]: holderIP });
+    for (const node of ['k8s-w1', 'k8s-w2']) await ok(node, 'delete', 'pod', `${tag}-web-${node}`);
+  });
 });

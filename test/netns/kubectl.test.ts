@@ -214,10 +214,15 @@ describe.skipIf(!root || !haveKubectl)('kubectl against the agent', () => {
     expect(xw.code).toBe(28);
   });
 
-  it('patch: NodePort is refused until it is implemented, other fields are patched', async () => {
-    const p = await kubectl(['patch', 'svc', 'deathstar', '-p', '{"spec":{"type":"NodePort"}}']);
-    expect(p.code).not.toBe(0);
-    expect(p.stderr).toMatch(/The Service "deathstar" is invalid: spec\.type: Unsupported value: "NodePort"/);
+  it('patch: NodePort gets a port of the range (seed 000), back to ClusterIP, other fields are patched', async () => {
+    const ip = (await kubectl(['get', 'svc', 'deathstar', '-o', 'jsonpath={.spec.clusterIP}'])).stdout;
+    expect((await kubectl(['patch', 'svc', 'deathstar', '-p', '{"spec":{"type":"NodePort"}}'])).stdout).toBe('service/deathstar patched\n');
+    const nodePort = Number((await kubectl(['get', 'svc', 'deathstar', '-o', 'jsonpath={.spec.ports[0].nodePort}'])).stdout);
+    expect(nodePort).toBeGreaterThanOrEqual(30000);
+    expect(nodePort).toBeLessThanOrEqual(32767);
+    expect((await kubectl(['get', 'svc', 'deathstar', '-o', 'jsonpath={.spec.type} {.spec.clusterIP}'])).stdout).toBe(`NodePort ${ip}`);
+    const port = (await kubectl(['get', 'svc', 'deathstar', '-o', 'jsonpath={.spec.ports[0].port}'])).stdout;
+    expect((await kubectl(['patch', 'svc', 'deathstar', '-p', `{"spec":{"type":"ClusterIP","ports":[{"port":${port},"nodePort":null}]}}`])).stdout).toBe('service/deathstar patched\n');
     expect((await kubectl(['get', 'svc', 'deathstar', '-o', 'jsonpath={.spec.type}'])).stdout).toBe('ClusterIP');
     const aff = await kubectl(['patch', 'svc', 'deathstar', '--type=json', '-p', '[{"op":"add","path":"/spec/sessionAffinity","value":"ClientIP"}]']);
     expect(aff.stdout).toBe('service/deathstar patched\n');

@@ -73,8 +73,8 @@ describe('agent API on a unix socket', () => {
   it('serves status, config, endpoints and maps', async () => {
     const st = (await call(sock, 'GET', '/v1/status')).body;
     expect(st).toMatchObject({ node: 'node-a', ipam: { cidr: '172.20.0.0/24' }, routerIP: '172.20.0.1', kvstore: { ok: true, message: 'local (memory)' } });
-    // What the datapath does: no tunnel, masquerading, NodePort or LoadBalancer, one datapath thread.
-    expect(st.features).toMatchObject({ routing: 'native', monitor: { cpus: 1 }, services: { clusterIP: true, nodePort: false, loadBalancer: false }, hubble: true });
+    // What the datapath does: no tunnel or masquerading, no NodePort without its steering into the datapath, one datapath thread.
+    expect(st.features).toMatchObject({ routing: 'native', monitor: { cpus: 1 }, services: { clusterIP: true, nodePort: false, loadBalancer: true }, hubble: true });
     expect(st.features.masquerade).toBeUndefined();
     expect(st.maps.map((m: { name: string }) => m.name)).toContain('cilium_lxc');
     expect((await call(sock, 'GET', '/v1/config')).body).toMatchObject({ 'node-name': 'node-a', 'routing-mode': 'native' });
@@ -148,7 +148,7 @@ describe('agent API on a unix socket', () => {
       [[{ containerPort: 80, protocol: 'SCTP' }], 'body/ports/0/protocol must be equal to one of the allowed values'],
       [[{ containerPort: 80, name: 'Http_Port' }], 'body/ports/0/name must match pattern'],
       [[{ containerPort: 80, name: 'a-very-long-port-name' }], 'body/ports/0/name must NOT have more than 15 characters'],
-      [[{ containerPort: 80, hostPort: 80 }], 'body/ports/0/hostPort is not allowed (unknown field)'],
+      [[{ containerPort: 80, hostPort: 0 }], 'body/ports/0/hostPort must be >= 1'],
       [{ containerPort: 80 }, 'body/ports must be array'],
     ];
     for (const [p, msg] of cases) {
@@ -193,12 +193,32 @@ describe('agent API on a unix socket', () => {
     expect((await call(sock, 'GET', '/v1/lb')).body.rows.some((r: string[]) => r[0] === `${svc.clusterIP}:80`)).toBe(false);
   });
 
-  it('rejects NodePort services naming spec.type, applying nothing', async () => {
-    const r = await call(sock, 'POST', '/v1/services', { name: 'np', type: 'NodePort', selector: { app: 'web' }, ports: [{ port: 80 }] });
-    expect(r.status).toBe(422);
-    expect(r.body.error).toBe('Service "np": spec.type: Unsupported value: "NodePort": ciliary implements ClusterIP and LoadBalancer services only (NodePort is not implemented yet)');
-    expect(agent.getService('default', 'np')).toBeUndefined();
-    expect((await call(sock, 'GET', '/v1/resources/services')).body.map((v: { name: string }) => v.name)).not.toContain('np');
+  it('allocates NodePorts: a fixed one taken twice is refused naming the field, a delete frees it', async () => {
+    const np = (name: string, nodePort?: number) => call(sock, 'POST', '/v1/services', { name, type: 'NodePort', selector: { app: 'web' }, ports: [{ port: 80, ...(nodePort ? { nodePort } : {}) }] });
+    const a = await np('np-a', 30001);
+    expect(a.status).toBe(200);
+    expect(a.body.service.ports[0].nodePort).toBe(30001);
+    expect((await call(sock, 'GET', '/v1/lb')).body.rows).toContainEqual(['0.0.0.0:30001', expect.stringMatching(/\[NodePort, non-routable\]$/)]);
+    expect(await np('np-b', 30001)).toMatchObject({ status: 422, body: { error: 'Service "np-b": spec.ports[0].nodePort: Invalid value: 30001: provided port is already allocated' } });
+    expect(agent.getService('default', 'np-b')).toBeUndefined();
+    const random = (await np('np-c')).body.service.ports[0].nodePort;
+    expect(random).toBeGreaterThanOrEqual(30000);
+    expect(random).toBeLessThanOrEqual(32767);
+    // A re-apply without nodePort keeps the allocated one.
+    expect((await np('np-c')).body.service.ports[0].nodePort).toBe(random);
+    await call(sock, 'DELETE', '/v1/services/default/np-a');
+    expect((await np('np-b', 30001)).status).toBe(200);
+    for (const n of ['np-b', 'np-c']) await call(sock, 'DELETE', `/v1/services/default/${n}`);
+  });
+
+  it('a container port with hostPort gets HostPort frontends, gone with its pod', async () => {
+    const pod = await createPod('hp', { ports: [{ containerPort: 8080, hostPort: 8081 }] });
+    const hostPort = async () => ((await call(sock, 'GET', '/v1/service')).body as Service[]).flatMap((s) => s.frontends).filter((f) => f.type === 'HostPort');
+    const node = (await call(sock, 'GET', '/v1/status')).body.nodeIP;
+    expect((await hostPort()).map((f) => `${f.address}:${f.port} ${f.backends.map((b) => `${b.ip}:${b.port}`)}`)).toEqual([`0.0.0.0:8081 ${pod.podIP}:8080`, `${node}:8081 ${pod.podIP}:8080`]);
+    expect((await call(sock, 'GET', '/v1/lb')).body.rows).toContainEqual(['0.0.0.0:8081', expect.stringMatching(/\[HostPort, non-routable\]$/)]);
+    await call(sock, 'DELETE', '/v1/pods/default/hp');
+    expect(await hostPort()).toEqual([]);
   });
 
   it('rejects invalid service specs naming the field', async () => {

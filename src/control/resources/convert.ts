@@ -11,7 +11,7 @@ export interface ContainerManifest {
   command?: string[];
   args?: string[];
   env?: Array<{ name: string; value?: string }>;
-  ports?: Array<{ name?: string; containerPort: number; protocol?: 'TCP' | 'UDP' }>;
+  ports?: Array<{ name?: string; containerPort: number; protocol?: 'TCP' | 'UDP'; hostPort?: number }>;
 }
 
 export interface PodSpecManifest {
@@ -37,7 +37,7 @@ export interface AffinityTerm {
 }
 
 export function containerPorts(c: ContainerManifest): ContainerPort[] {
-  return (c.ports ?? []).map((p) => ({ ...(p.name ? { name: p.name } : {}), containerPort: p.containerPort, protocol: p.protocol ?? 'TCP' }));
+  return (c.ports ?? []).map((p) => ({ ...(p.name ? { name: p.name } : {}), containerPort: p.containerPort, protocol: p.protocol ?? 'TCP', ...(p.hostPort ? { hostPort: p.hostPort } : {}) }));
 }
 
 /** The image of pods made by `ciliary run` (POST /v1/pods): the command as given, or no process. */
@@ -81,6 +81,7 @@ export function toServiceSpec(m: Manifest): ServiceSpec {
   const s = m.spec as {
     type?: ServiceSpec['type']; selector?: Record<string, string>; clusterIP?: string; externalIPs?: string[];
     sessionAffinity?: 'None' | 'ClientIP'; sessionAffinityConfig?: { clientIP?: { timeoutSeconds?: number } };
+    externalTrafficPolicy?: 'Cluster' | 'Local';
     ports?: Array<{ name?: string; port: number; targetPort?: number | string; protocol?: 'TCP' | 'UDP'; nodePort?: number }>;
   };
   const ports: ServicePort[] = (s.ports ?? []).map((p) => ({
@@ -98,6 +99,7 @@ export function toServiceSpec(m: Manifest): ServiceSpec {
   if (s.sessionAffinity) spec.sessionAffinity = s.sessionAffinity;
   const timeout = s.sessionAffinityConfig?.clientIP?.timeoutSeconds;
   if (timeout !== undefined) spec.sessionAffinityTimeoutSeconds = timeout;
+  if (s.externalTrafficPolicy === 'Local') spec.externalTrafficPolicy = 'Local';
   const ingress = (m.status as { loadBalancer?: { ingress?: Array<{ ip?: string }> } } | undefined)?.loadBalancer?.ingress ?? [];
   const lbIPs = ingress.flatMap((i) => (i.ip ? [i.ip] : []));
   if (spec.type === 'LoadBalancer' && lbIPs.length) spec.loadBalancerIngress = lbIPs;
@@ -198,6 +200,7 @@ export function serviceManifestOf(s: Service | ServiceSpec): Manifest {
       ...(s.selector ? { selector: s.selector } : {}),
       ports: s.ports.map((p) => ({ ...(p.name ? { name: p.name } : {}), port: p.port, targetPort: p.targetPort ?? p.port, protocol: p.protocol ?? 'TCP', ...(p.nodePort ? { nodePort: p.nodePort } : {}) })),
       ...(s.externalIPs?.length ? { externalIPs: s.externalIPs } : {}),
+      ...(s.externalTrafficPolicy ? { externalTrafficPolicy: s.externalTrafficPolicy } : {}),
       ...(s.sessionAffinity ? { sessionAffinity: s.sessionAffinity } : {}),
       ...(s.sessionAffinityTimeoutSeconds ? { sessionAffinityConfig: { clientIP: { timeoutSeconds: s.sessionAffinityTimeoutSeconds } } } : {}),
     },

@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import type { KVStore } from '../kvstore.ts';
 import { ApiError, type ManifestResult, type Pod, type PodSpec, type PolicyImportResult, type PolicySummary, type ResourceView, type Service, type ServiceSpec } from '../types.ts';
 import { BUILTIN_NAMESPACES, type KindInfo, type KindName } from './kinds.ts';
-import { FieldError } from './validate.ts';
 import { poolStatuses } from '../lbipam/status.ts';
 import { canonical, serviceManifestOf, toServiceSpec, type Manifest } from './convert.ts';
 import type { WorkloadFor } from './workloads.ts';
@@ -162,15 +161,12 @@ export function serviceHandler(c: HandlerContext, info: KindInfo): KindHandler {
     const m = withStatus(given, old?.manifest.status);
     if (sameAs(old, m) && svc.get(m.metadata.namespace!, m.metadata.name)) return 'unchanged';
     const r = await svc.apply(toServiceSpec(m));
-    await c.save('Service', key, { manifest: m, createdAt: old?.createdAt ?? r.service.createdAt ?? new Date().toISOString() });
-    return r.result === 'created' ? 'created' : 'configured';
+    // The allocated nodePorts go into the stored spec, as the API server writes them: every node reads the same ports.
+    const allocated = withNodePorts(m, r.service);
+    await c.save('Service', key, { manifest: allocated, createdAt: old?.createdAt ?? r.service.createdAt ?? new Date().toISOString() });
+    return r.result === 'created' ? 'created' : r.result === 'unchanged' && sameAs(old, allocated) ? 'unchanged' : 'configured';
   };
   return {
-    validate: (m) => {
-      const type = (m.spec as { type?: string } | undefined)?.type ?? 'ClusterIP';
-      // Until the datapath has NodePort frontends, such a service would silently be a ClusterIP one.
-      if (type === 'NodePort') throw new FieldError('spec.type', `Unsupported value: "${type}": ciliary implements ClusterIP and LoadBalancer services only (NodePort is not implemented yet)`, 422);
-    },
     exists: (ns, name) => svc.get(ns!, name) !== undefined,
     wouldBe: (m) => {
       const old = records().get(keyOf(m.metadata.namespace, m.metadata.name));
@@ -200,6 +196,14 @@ export function serviceHandler(c: HandlerContext, info: KindInfo): KindHandler {
       else if (svc.get(ns, name)) await svc.delete(ns, name);
     },
   };
+}
+
+/** A Service manifest with the nodePort of each port the service manager allocated. */
+function withNodePorts(m: Manifest, s: Service): Manifest {
+  const ports = (m.spec as { ports?: Array<Record<string, unknown>> } | undefined)?.ports;
+  if (!ports) return m;
+  const nodePort = (p: Record<string, unknown>) => s.ports.find((x) => x.port === p.port && (x.protocol ?? 'TCP') === (p.protocol ?? 'TCP'))?.nodePort;
+  return { ...m, spec: { ...(m.spec as object), ports: ports.map((p) => (nodePort(p) ? { ...p, nodePort: nodePort(p) } : p)) } };
 }
 
 /** CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, NetworkPolicy: the policy manager keeps and stores them. */

@@ -4,6 +4,7 @@
 import { parsePolicy, PolicyError } from '../../policy/index.ts';
 import { kindInfo, KINDS, type KindInfo } from './kinds.ts';
 import { tryParseCidr, tryParseIPv4 } from '../../wire/ip-text.ts';
+import { NODE_PORT_MAX, NODE_PORT_MIN } from '../../nat/node-ports.ts';
 
 /** A manifest problem: the field path (as yamlLineMapper reads it) and what is wrong. */
 export class FieldError extends Error {
@@ -85,7 +86,7 @@ const SCHEMAS: Partial<Record<KindInfo['kind'], (k: KindInfo) => Schema>> = {
     spec: obj({
       type: oneOf('ClusterIP', 'NodePort', 'LoadBalancer'), selector: MAP, ports: arr(servicePort), clusterIP: S, clusterIPs: LIST,
       externalIPs: LIST, sessionAffinity: oneOf('None', 'ClientIP'), sessionAffinityConfig: obj({ clientIP: obj({ timeoutSeconds: I }) }),
-      ipFamilies: ANY, ipFamilyPolicy: S, internalTrafficPolicy: S, externalTrafficPolicy: S, loadBalancerIP: S, loadBalancerClass: S,
+      ipFamilies: ANY, ipFamilyPolicy: S, internalTrafficPolicy: S, externalTrafficPolicy: oneOf('Cluster', 'Local'), loadBalancerIP: S, loadBalancerClass: S,
       loadBalancerSourceRanges: LIST, allocateLoadBalancerNodePorts: B, publishNotReadyAddresses: B, healthCheckNodePort: I,
     }),
   }, ['metadata', 'spec']),
@@ -209,11 +210,23 @@ function validateSemantics(info: KindInfo, o: Record<string, unknown>): void {
       if ((p.port as number) < 1 || (p.port as number) > 65535) throw new FieldError(`${path}.port`, `must be between 1 and 65535, not ${String(p.port)}`);
       if (typeof p.targetPort === 'number' && (p.targetPort < 1 || p.targetPort > 65535)) throw new FieldError(`${path}.targetPort`, `must be between 1 and 65535, not ${p.targetPort}`);
       if (p.nodePort !== undefined && spec.type !== 'NodePort' && spec.type !== 'LoadBalancer') throw new FieldError(`${path}.nodePort`, 'may not be used when `type` is \'ClusterIP\'');
+      if (p.nodePort !== undefined) {
+        const np = p.nodePort as number;
+        if (np < NODE_PORT_MIN || np > NODE_PORT_MAX) throw new FieldError(`${path}.nodePort`, `Invalid value: ${np}: provided port is not in the valid range. The range of valid ports is ${NODE_PORT_MIN}-${NODE_PORT_MAX}`, 422);
+        const twin = ports.findIndex((q, j) => j < i && q.nodePort === np && (q.protocol ?? 'TCP') === (p.protocol ?? 'TCP'));
+        if (twin >= 0) throw new FieldError(`${path}.nodePort`, `Duplicate value: ${np} (also spec.ports[${twin}].nodePort)`);
+      }
       if (ports.length > 1 && !p.name) throw new FieldError(`${path}.name`, 'required when there are several ports');
       if (p.name) {
         if (names.has(p.name as string)) throw new FieldError(`${path}.name`, `duplicate port name "${String(p.name)}"`);
         names.add(p.name as string);
       }
+    });
+    if (spec.externalTrafficPolicy !== undefined && spec.type !== 'NodePort' && spec.type !== 'LoadBalancer') {
+      throw new FieldError('spec.externalTrafficPolicy', 'may only be set when `type` is \'NodePort\' or \'LoadBalancer\'');
+    }
+    ((spec.externalIPs ?? []) as string[]).forEach((ip, i) => {
+      if (tryParseIPv4(ip) === undefined) throw new FieldError(`spec.externalIPs[${i}]`, `Invalid value: "${ip}": must be a valid IPv4 address`);
     });
     if (spec.sessionAffinityConfig !== undefined && spec.sessionAffinity !== 'ClientIP') throw new FieldError('spec.sessionAffinityConfig', 'must not be set unless sessionAffinity is ClientIP');
     const t = (spec.sessionAffinityConfig as { clientIP?: { timeoutSeconds?: number } } | undefined)?.clientIP?.timeoutSeconds;
@@ -261,6 +274,7 @@ function validatePodSpec(spec: Record<string, unknown>, path: string): void {
     const pp = `${path}.containers[0].ports[${i}]`;
     if ((p.containerPort as number) < 1 || (p.containerPort as number) > 65535) throw new FieldError(`${pp}.containerPort`, `must be between 1 and 65535, not ${String(p.containerPort)}`);
     if (p.protocol === 'SCTP') throw new FieldError(`${pp}.protocol`, 'SCTP is not supported (TCP or UDP)');
+    if (p.hostPort !== undefined && ((p.hostPort as number) < 1 || (p.hostPort as number) > 65535)) throw new FieldError(`${pp}.hostPort`, `must be between 1 and 65535, not ${String(p.hostPort)}`);
     if (p.name !== undefined && !/^(?=.{1,15}$)(?=.*[a-z])[a-z0-9]+(?:-[a-z0-9]+)*$/.test(p.name as string)) throw new FieldError(`${pp}.name`, `"${String(p.name)}" must be an IANA service name (at most 15 lowercase letters, digits and '-')`);
   });
   (c.env as Array<Record<string, unknown>> | undefined ?? []).forEach((e, i) => {

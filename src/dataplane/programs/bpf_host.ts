@@ -1,8 +1,9 @@
 // bpf_host: cilium_host's chain, as Cilium's bpf/bpf_host.c. Its device's hook is cil_from_host
 // (what the node's stack routed into cilium_host) → tail_handle_ipv4_from_host in the host
-// endpoint's program array → a local pod (bpf_lxc's cil_to_container). Replies to masqueraded
-// flows, steered here from the native device, are translated back first. cil_to_host is where
-// packets leave the datapath into the node's stack.
+// endpoint's program array → a local pod (bpf_lxc's cil_to_container), or, for a NodePort whose
+// backend is on another node, SNATed to the node IP back into the stack (lib/nodeport.ts). Replies
+// to masqueraded and NodePort-SNATed flows, steered here from the native device, are translated
+// back first. cil_to_host is where packets leave the datapath into the node's stack.
 import { CTX_ACT_OK, CTX_ACT_REDIRECT, DIR_INGRESS, type PacketContext } from '../context.ts';
 import type { Datapath } from '../datapath.ts';
 import { CILIUM_CALL_IPV4_FROM_HOST } from '../calls.ts';
@@ -10,9 +11,10 @@ import * as R from '../drop-reasons.ts';
 import { TRACE_TO_HOST, TRACE_TO_NETWORK, TRACE_TO_STACK } from '../events.ts';
 import { IPCACHE_KEY, IPC_TUNNEL } from '../../maps/cilium/ipcache.ts';
 import { F_IPV4, F_IPV6, F_NON_IP } from '../../native/meta.ts';
-import { CT_NEW, TUPLE_F_OUT } from '../../maps/cilium/ct.ts';
+import { CT_F_NODE_PORT, CT_NEW, TUPLE_F_OUT } from '../../maps/cilium/ct.ts';
 import { HOOK_FROM_HOST, HOOK_TO_HOST, RW_DNAT } from '../../observe/trace/tracer.ts';
 import { lb4Local } from '../lib/lb.ts';
+import { isNodePortFrontend, nodeport_nat_fwd, nodeport_rev_dnat } from '../lib/nodeport.ts';
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../../wire/proto.ts';
 import { NAT_PUNT, NAT_XLATED } from '../lib/nat.ts';
 import { cil_to_container } from './bpf_lxc.ts';
@@ -42,14 +44,19 @@ export function cil_from_host(ctx: PacketContext, dp: Datapath): number {
  */
 export function tail_handle_ipv4_from_host(ctx: PacketContext, dp: Datapath): number {
   // Steered from the native device (control/north-south-routing.ts): replies to masqueraded flows
-  // go back to their pod before policy and delivery; the rest is the node's own, on into its stack.
+  // go back to their pod before policy and delivery, a remote NodePort backend's back to its client;
+  // the rest is for a NodePort frontend (below) or the node's own, on into its stack.
+  let steered = false;
   if (ctx.daddr === dp.nat.nodeAddr && dp.nat.nodeAddr !== 0) {
     const daddr = ctx.daddr;
     const port = ctx.proto === IPPROTO_ICMP ? ctx.sport : ctx.dport;
     const r = dp.nat.revSnatV4(ctx);
-    if (r === NAT_PUNT) return cil_to_host(ctx, dp);
-    if (r !== NAT_XLATED) return dp.drop(ctx, r);
-    if (ctx.traced) dp.tracer!.rewrite(RW_DNAT, daddr, port, ctx.daddr, ctx.proto === IPPROTO_ICMP ? ctx.sport : ctx.dport);
+    if (r === NAT_PUNT) steered = true;
+    else if (r !== NAT_XLATED) return dp.drop(ctx, r);
+    else {
+      if (ctx.traced) dp.tracer!.rewrite(RW_DNAT, daddr, port, ctx.daddr, ctx.proto === IPPROTO_ICMP ? ctx.sport : ctx.dport);
+      if (dp.lookupEndpoint(ctx.daddr) === 0) return nodeport_rev_dnat(ctx, dp);
+    }
   }
   if (ctx.saddr === dp.proxy.routerIP && (ctx.proto === IPPROTO_TCP || ctx.proto === IPPROTO_UDP)) {
     // The L7 or DNS proxy answering a client, or speaking to a server for one.
@@ -63,10 +70,14 @@ export function tail_handle_ipv4_from_host(ctx: PacketContext, dp: Datapath): nu
   const reason = lb4Local(ctx, dp);
   if (reason !== 0) return dp.drop(ctx, reason);
   const revNat = ctx.lb.revNat;
-  if (revNat !== 0 && dp.ct.lookup(ctx, TUPLE_F_OUT) === CT_NEW && !dp.ct.create(ctx, TUPLE_F_OUT, revNat, 0)) {
+  if (steered && revNat === 0) return cil_to_host(ctx, dp);
+  const nodePort = isNodePortFrontend(ctx);
+  if (revNat !== 0 && dp.ct.lookup(ctx, TUPLE_F_OUT) === CT_NEW && !dp.ct.create(ctx, TUPLE_F_OUT, revNat, nodePort ? CT_F_NODE_PORT : 0)) {
     return dp.drop(ctx, R.DROP_CT_CREATE_FAILED);
   }
   const ep = dp.lookupEndpoint(ctx.daddr);
+  // SNAT mode: a backend on another node answers this node, which undoes both translations.
+  if (ep === 0 && nodePort && dp.nat.nodeAddr !== 0) return nodeport_nat_fwd(ctx, dp);
   if (ep === 0) {
     // The node (or the L7 proxy for a pod) speaking to a pod on another node in tunnel mode.
     dp.lookupDestination(ctx);

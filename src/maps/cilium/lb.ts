@@ -29,6 +29,8 @@ export const SVC_VALUE_SIZE = 12;
 
 export const SVC_FLAG_EXTERNAL_IP = 1 << 0;
 export const SVC_FLAG_NODEPORT = 1 << 1;
+export const SVC_FLAG_EXT_LOCAL_SCOPE = 1 << 2; // externalTrafficPolicy: Local
+export const SVC_FLAG_HOSTPORT = 1 << 3;
 export const SVC_FLAG_AFFINITY = 1 << 4;
 export const SVC_FLAG_LOADBALANCER = 1 << 5;
 export const SVC_FLAG_ROUTABLE = 1 << 6;
@@ -117,13 +119,15 @@ export function frontendText(k: LbServiceKey): string {
   return `${k.address}:${k.port}${k.proto === PROTO_TCP ? '' : `/${protoName(k.proto)}`}`;
 }
 
-/** `ClusterIP, non-routable`: the service kinds its flags say. */
+/** `NodePort, Local, non-routable`: the service type and scope its flags say, as Cilium's ServiceFlags.String. */
 export function serviceTypeText(flags: number): string {
   const kinds: string[] = [];
   if (flags & SVC_FLAG_NODEPORT) kinds.push('NodePort');
-  if (flags & SVC_FLAG_EXTERNAL_IP) kinds.push('ExternalIP');
-  if (flags & SVC_FLAG_LOADBALANCER) kinds.push('LoadBalancer');
-  if (kinds.length === 0) kinds.push('ClusterIP');
+  else if (flags & SVC_FLAG_EXTERNAL_IP) kinds.push('ExternalIPs');
+  else if (flags & SVC_FLAG_LOADBALANCER) kinds.push('LoadBalancer');
+  else if (flags & SVC_FLAG_HOSTPORT) kinds.push('HostPort');
+  else kinds.push('ClusterIP');
+  if (flags & SVC_FLAG_EXT_LOCAL_SCOPE) kinds.push('Local');
   if (!(flags & SVC_FLAG_ROUTABLE)) kinds.push('non-routable');
   return kinds.join(', ');
 }
