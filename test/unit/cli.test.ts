@@ -569,13 +569,14 @@ describe('ciliary against the agent core', () => {
     expect(await ok('create', 'svc', 'clusterip', 'np', '-n', 'lab', '--port', '80:8080', '--port', '53/UDP', '--cluster-ip', '10.96.0.99')).toBe('service/np created\n');
     expect(agent.getService('lab', 'np')).toMatchObject({ clusterIP: '10.96.0.99', ports: [{ name: '80-8080', port: 80, targetPort: 8080, protocol: 'TCP' }, { name: '53-53', port: 53, protocol: 'UDP' }] });
     expect(await ok('create', 'service', 'np', '-n', 'lab', '--port', '81')).toBe('service/np configured\n');
-    // Not implemented yet: rejected naming spec.type, and nothing changes.
-    for (const argv of [['create', 'svc', 'nodeport', 'np', '-n', 'lab', '--port', '80'], ['create', 'service', 'np', '-n', 'lab', '--port', '80', '--type', 'LoadBalancer']]) {
-      const r = await cli(...argv);
-      expect(r.code).toBe(1);
-      expect(r.err).toMatch(/^Error: Service "np": spec\.type: Unsupported value: "(NodePort|LoadBalancer)": ciliary implements ClusterIP services only/);
-    }
-    expect(agent.getService('lab', 'np')).toMatchObject({ type: 'ClusterIP', ports: [{ port: 81 }] });
+    // NodePort: a port from 30000-32767, the ClusterIP kept; LoadBalancer keeps that nodePort.
+    expect(await ok('create', 'svc', 'nodeport', 'np', '-n', 'lab', '--port', '80')).toBe('service/np configured\n');
+    const np = agent.getService('lab', 'np')!;
+    expect(np).toMatchObject({ type: 'NodePort', clusterIP: '10.96.0.99' });
+    expect(np.ports[0].nodePort).toBeGreaterThanOrEqual(30000);
+    expect(np.ports[0].nodePort).toBeLessThanOrEqual(32767);
+    expect(await ok('create', 'service', 'np', '-n', 'lab', '--port', '80', '--type', 'LoadBalancer')).toBe('service/np configured\n');
+    expect(agent.getService('lab', 'np')).toMatchObject({ type: 'LoadBalancer', clusterIP: '10.96.0.99', ports: [{ port: 80, nodePort: np.ports[0].nodePort }] });
     expect(await cli('create', 'service', 'x', '--port', '80', '--type', 'ExternalName')).toMatchObject({ code: 2, err: expect.stringContaining('--type must be ClusterIP, NodePort, LoadBalancer') });
     expect(await cli('create', 'service', 'x')).toMatchObject({ code: 2, err: expect.stringContaining('at least one --port') });
     expect(await cli('create', 'service', 'x', '--port', '80:Bad_Name')).toMatchObject({ code: 1, err: expect.stringContaining('body/ports/0/targetPort must match pattern') });
