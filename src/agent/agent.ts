@@ -19,7 +19,9 @@ import { ServiceManager } from '../nat/services.ts';
 import { lbListRows } from '../maps/cilium/lb.ts';
 import { startClusterDns, KUBE_DNS_IP } from './dns.ts';
 import { PolicyManager } from '../control/policy.ts';
+import type { DnsResponseEvent, FqdnCacheRow } from '../fqdn/cache.ts';
 import { ResourceManager } from '../control/resources/manager.ts';
+import type { ResourceDeps } from '../control/resources/handlers.ts';
 import { ProxyManager } from '../proxy/http/manager.ts';
 import { Observability } from '../observe/metrics/index.ts';
 import type { ClusterDnsServer } from '../proxy/dns/index.ts';
@@ -123,6 +125,8 @@ export class Agent implements AgentFacade {
       identities: () => identities.known,
       policyMap: (id) => this.dp.policy[id],
       setIpcache: (cidr, id) => this.endpointsMgr.setIpcache(cidr, id),
+      services: () => (this.services?.list() ?? []).map(({ namespace, name, selector }) => ({ namespace, name, selector })),
+      fqdnMinTtl: cfg['tofqdns-min-ttl'],
     });
     await this.endpointsMgr.setupHost(host.fd, host.ifindex);
     this.overlay = startOverlay(this.dp, cfg, this.log);
@@ -154,7 +158,7 @@ export class Agent implements AgentFacade {
           if (pod) this.bandwidth.apply(pod.endpointID, annotations);
         },
       },
-      services: this.services,
+      services: this.servicesFollowedByPolicy(),
       policies: { import: (objects) => this.policy.import(objects), list: () => this.policy.list(), delete: (kind, ns, name) => this.policy.delete(kind, ns, name) },
     });
     await this.resources.restore();
@@ -327,6 +331,37 @@ export class Agent implements AgentFacade {
       const source = identity === 2 && key === '0.0.0.0/0' ? 'default' : identity >= 1 << 24 ? 'generated' : identity < 256 ? 'kube-apiserver' : 'custom-resource';
       return { prefix: key, identity, labels: ids.get(identity) ?? [], source };
     }).sort((a, b) => a.prefix.localeCompare(b.prefix, undefined, { numeric: true }));
+  }
+
+  /** The service manager, with toServices policy re-resolved after each change. */
+  private servicesFollowedByPolicy(): ResourceDeps['services'] {
+    const svc = this.services;
+    return {
+      list: () => svc.list(),
+      get: (ns, name) => svc.get(ns, name),
+      apply: async (spec) => {
+        const r = await svc.apply(spec);
+        this.policy.regenerate();
+        return r;
+      },
+      delete: async (ns, name) => {
+        await svc.delete(ns, name);
+        this.policy.regenerate();
+      },
+    };
+  }
+
+  /** The DNS proxy's onDnsResponse hook: an answer it forwarded teaches toFQDNs policy. */
+  observeDnsResponse(e: DnsResponseEvent): void {
+    this.policy.fqdn.observe(e);
+  }
+
+  fqdnCacheList(): FqdnCacheRow[] {
+    return this.policy.fqdn.list();
+  }
+
+  fqdnCacheClean(endpointId?: number): number {
+    return this.policy.fqdn.clean(endpointId);
   }
 
   subscribeMonitor(cb: (e: MonitorEvent) => void): () => void {

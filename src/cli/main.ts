@@ -5,6 +5,7 @@ import { bool, parseArgs, str, type ParsedArgs } from './args.ts';
 import { bpfCommand, mapCommand } from './bpf.ts';
 import { AgentClient, resolveTarget } from './client.ts';
 import { endpointCommand } from './endpoint.ts';
+import { fqdnCommand } from './fqdn.ts';
 import { identityCommand, ipCommand } from './identity.ts';
 import { CliError, UsageError } from './errors.ts';
 import { USAGE } from './help.ts';
@@ -73,6 +74,7 @@ const VERBS: Record<string, Verb> = {
   endpoint: endpointCommand,
   policy: policyCommand,
   identity: identityCommand,
+  fqdn: fqdnCommand,
   ip: ipCommand,
   node: nodeCommand,
   bpf: bpfCommand,

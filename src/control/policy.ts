@@ -11,6 +11,8 @@ import { reservedIdentityLabels } from '../policy/selector-cache.ts';
 import { policyKey, resolutionKey } from '../policy/repository.ts';
 import * as PM from '../maps/cilium/policy.ts';
 import type { ProxyManager } from '../proxy/http/manager.ts';
+import { FqdnManager } from '../fqdn/manager.ts';
+import type { ServiceInfo } from '../policy/peers.ts';
 
 const STORE_PREFIX = 'ciliary/policies/';
 /** Node-local CIDR identities have bit 24 set, as Cilium's. */
@@ -34,19 +36,33 @@ export interface PolicyManagerDeps {
   setIpcache: (cidr: string, identity: number) => void;
   /** L7 redirects: entries with HTTP rules get a proxy port from here. */
   proxies?: ProxyManager;
+  /** Services toServices peers select the backends of (read at each regeneration). */
+  services?: () => ServiceInfo[];
+  /** tofqdns-min-ttl, seconds. */
+  fqdnMinTtl?: number;
 }
 
 
 export class PolicyManager {
   readonly repo = new PolicyRepository();
   private readonly cidrIds = new Map<string, number>();
+  private nextLocalId = LOCAL_IDENTITY_BASE + 1;
+  /** CIDRs a rule names (their identity stays while the rule does). */
+  private readonly ruleCidrs = new Set<string>();
+  /** `fqdn:<selector>` labels of the IPs DNS taught (keyed by their /32). */
+  private readonly fqdnLabels = new Map<string, string[]>();
+  /** Learned IPs and the toFQDNs selectors that select them. */
+  readonly fqdn: FqdnManager;
+  private regenerating = false;
   private readonly enforced = new Map<number, { ingress: boolean; egress: boolean }>();
   /** Redirect keys each endpoint's policy uses, so unused proxy listeners can close. */
   private readonly redirectKeys = new Map<number, Set<string>>();
   private readonly key = new Uint8Array(POLICY_KEY_SIZE);
   private watch?: KVWatch;
 
-  constructor(private readonly d: PolicyManagerDeps) {}
+  constructor(private readonly d: PolicyManagerDeps) {
+    this.fqdn = new FqdnManager({ minTtl: d.fqdnMinTtl ?? 0, apply: (changes) => this.applyLearned(changes) });
+  }
 
   /** Loads the stored policies and follows the store: a policy put or deleted by another process or node takes effect. */
   async restore(): Promise<void> {
@@ -61,6 +77,7 @@ export class PolicyManager {
 
   close(): void {
     this.watch?.close();
+    this.fqdn.close();
   }
 
   /** A stored policy changed; true when the repository changed (our own writes are already in it). */
@@ -145,11 +162,49 @@ export class PolicyManager {
 
   /** Recomputes stale endpoints (all of them with `all`, or when new ones appeared). */
   regenerate(all = false): number {
-    let n = this.regenerateOnce(all);
-    // Resolving may reveal identities that change other endpoints' policy: settle them too.
-    for (let i = 0; i < 3 && this.staleCount() > 0; i++) n += this.regenerateOnce(false);
-    this.releaseRedirects();
-    return n;
+    this.regenerating = true;
+    try {
+      if (this.d.services) this.repo.setServices(this.d.services());
+      this.fqdn.setSelectors(this.repo.fqdnSelectors());
+      let n = this.regenerateOnce(all);
+      // Resolving may reveal identities that change other endpoints' policy: settle them too.
+      for (let i = 0; i < 3 && this.staleCount() > 0; i++) n += this.regenerateOnce(false);
+      this.releaseRedirects();
+      return n;
+    } finally {
+      this.regenerating = false;
+    }
+  }
+
+  /**
+   * IPs whose toFQDNs selectors changed: each selected IP gets a node-local CIDR identity labelled
+   * `fqdn:<selector>` in the ipcache; one no selector wants any more loses it (unless a rule names its CIDR).
+   */
+  private applyLearned(changes: Map<string, string[]>): void {
+    for (const [ip, texts] of changes) {
+      const cidr = `${ip}/32`;
+      if (texts.length > 0) {
+        this.fqdnLabels.set(cidr, texts.map((t) => `fqdn:${t}`));
+        const id = this.cidrIdentity(cidr);
+        this.repo.addIdentity(id, this.cidrLabels(cidr));
+        continue;
+      }
+      this.fqdnLabels.delete(cidr);
+      const id = this.cidrIds.get(cidr);
+      if (id === undefined) continue;
+      if (this.ruleCidrs.has(cidr)) {
+        this.repo.addIdentity(id, this.cidrLabels(cidr));
+        continue;
+      }
+      this.cidrIds.delete(cidr);
+      this.d.setIpcache(cidr, 0);
+      this.repo.removeIdentity(id);
+    }
+    if (!this.regenerating) this.regenerate();
+  }
+
+  private cidrLabels(cidr: string): string[] {
+    return [`cidr:${cidr}`, 'reserved:world', ...(this.fqdnLabels.get(cidr) ?? [])];
   }
 
   private staleCount(): number {
@@ -164,7 +219,10 @@ export class PolicyManager {
     const ctx = {
       identities: this.identities(),
       enforcement: this.d.enforcement,
-      cidrIdentity: (cidr: string) => this.cidrIdentity(cidr),
+      cidrIdentity: (cidr: string) => {
+        this.ruleCidrs.add(cidr);
+        return this.cidrIdentity(cidr);
+      },
       namedPortsOf: (identity: number) => eps.find((e) => e.identity === identity)?.namedPorts,
       allowLocalhost: true,
     };
@@ -230,14 +288,14 @@ export class PolicyManager {
   private identities(): Map<number, string[]> {
     const m = new Map(reservedIdentityLabels());
     for (const [id, labels] of this.d.identities()) m.set(id, labels);
-    for (const [cidr, id] of this.cidrIds) m.set(id, [`cidr:${cidr}`, 'reserved:world']);
+    for (const [cidr, id] of this.cidrIds) m.set(id, this.cidrLabels(cidr));
     return m;
   }
 
   private cidrIdentity(cidr: string): number {
     let id = this.cidrIds.get(cidr);
     if (id === undefined) {
-      id = LOCAL_IDENTITY_BASE + this.cidrIds.size + 1;
+      id = this.nextLocalId++;
       this.cidrIds.set(cidr, id);
       this.d.setIpcache(cidr, id);
     }
