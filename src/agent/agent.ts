@@ -18,7 +18,7 @@ import { ctListLines } from '../maps/cilium/ct.ts';
 import { ServiceManager } from '../nat/services.ts';
 import { lbListRows } from '../maps/cilium/lb.ts';
 import { startClusterDns, KUBE_DNS_IP } from './dns.ts';
-import { PolicyManager } from '../control/policy.ts';
+import { nodeLabelStrings, PolicyManager } from '../control/policy.ts';
 import type { DnsResponseEvent, FqdnCacheRow } from '../fqdn/cache.ts';
 import { ResourceManager } from '../control/resources/manager.ts';
 import type { ResourceDeps } from '../control/resources/handlers.ts';
@@ -93,6 +93,7 @@ export class Agent implements AgentFacade {
     await registerNode(this.kv, lease, {
       name: this.nodeName, nodeIP: cfg['node-ip'], podCIDR: formatCidr(cidr), routerIP: this.ipam.routerIP, version: VERSION, labels: nodeLabels(this.nodeName, cfg['node-labels']),
     });
+    const hostLabels = ['reserved:host', ...nodeLabelStrings(nodeLabels(this.nodeName, cfg['node-labels']))];
     const host = await platform.hostDevice(this.ipam.routerIP, formatCidr(cidr), cfg);
     this.hostFd = host.fd;
     const identities = (this.identities = new IdentityAllocator(this.kv, this.nodeName, undefined, lease));
@@ -101,6 +102,7 @@ export class Agent implements AgentFacade {
       {
         node: this.nodeName, nodeIP: cfg['node-ip'], cluster: cfg['cluster-name'], stateDir, mtu: podMtu(cfg), offloads: cfg['enable-offloads'], dnsIP: KUBE_DNS_IP,
         policyMapMax: cfg['bpf-policy-map-max'], podNetwork: platform.pods, processes: platform.processes,
+        hostFirewall: cfg['enable-host-firewall'] ? { labels: hostLabels } : undefined,
         onChange: async () => {
           await this.services.syncAll();
           this.policy.regenerate();
@@ -127,6 +129,7 @@ export class Agent implements AgentFacade {
       setIpcache: (cidr, id) => this.endpointsMgr.setIpcache(cidr, id),
       services: () => (this.services?.list() ?? []).map(({ namespace, name, selector }) => ({ namespace, name, selector })),
       fqdnMinTtl: cfg['tofqdns-min-ttl'],
+      hostNodeLabels: cfg['enable-node-selector-labels'] ? hostLabels : undefined,
     });
     await this.endpointsMgr.setupHost(host.fd, host.ifindex);
     this.overlay = startOverlay(this.dp, cfg, this.log);
@@ -139,6 +142,7 @@ export class Agent implements AgentFacade {
       node: this.nodeName, nodeIP: cfg['node-ip'], clusterId: cfg['cluster-id'], podCidr: formatCidr(cidr), routingMode: cfg['routing-mode'],
       autoDirectNodeRoutes: cfg['auto-direct-node-routes'], ipcache: this.dp.ipcache, tunnel: this.registry.open(tunnelSpec() as never) as HashMap, lease,
       onRemotePods: () => void this.services.syncAll().catch((e: Error) => this.log.warn({ err: e.message }, 'services: resync after remote pods failed')),
+      nodeIdentity: cfg['enable-node-selector-labels'] ? { up: (n) => this.policy.nodeIdentity(n.name, n.labels), down: (n) => this.policy.nodeGone(n.name) } : undefined,
     }, this.log);
     await this.multiNode.publish(this.endpointsMgr.list(), this.endpointsMgr.endpoints());
     await this.services.restore();

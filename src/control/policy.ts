@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { KVStore, KVWatch } from './kvstore.ts';
 import { ApiError, type PolicyImportResult, type PolicySummary } from './types.ts';
 import type { LpmTrieMap } from '../maps/index.ts';
-import { PolicyError, PolicyRepository, parsePolicy, encodeKey, decodeEntry, formatPolicyEntries, POLICY_KEY_SIZE, POLICY_FLAG_DENY, type PolicyEntry, type PolicyRules, type ResolvedPolicy, type SourceInfo } from '../policy/index.ts';
+import { PolicyError, PolicyRepository, RESERVED_IDENTITIES, parsePolicy, encodeKey, decodeEntry, formatPolicyEntries, POLICY_KEY_SIZE, POLICY_FLAG_DENY, type PolicyEntry, type PolicyRules, type ResolvedPolicy, type SourceInfo } from '../policy/index.ts';
 export type { PolicyImportResult };
 import { reservedIdentityLabels } from '../policy/selector-cache.ts';
 import { policyKey, resolutionKey } from '../policy/repository.ts';
@@ -40,6 +40,8 @@ export interface PolicyManagerDeps {
   services?: () => ServiceInfo[];
   /** tofqdns-min-ttl, seconds. */
   fqdnMinTtl?: number;
+  /** enable-node-selector-labels: the host identity's labels (reserved:host + this node's labels). */
+  hostNodeLabels?: string[];
 }
 
 
@@ -54,6 +56,8 @@ export class PolicyManager {
   /** Learned IPs and the toFQDNs selectors that select them. */
   readonly fqdn: FqdnManager;
   private regenerating = false;
+  /** enable-node-selector-labels: node name → its node-local identity and labels. */
+  private readonly nodeIds = new Map<string, { id: number; labels: string[] }>();
   private readonly enforced = new Map<number, { ingress: boolean; egress: boolean }>();
   /** Redirect keys each endpoint's policy uses, so unused proxy listeners can close. */
   private readonly redirectKeys = new Map<number, Set<string>>();
@@ -200,7 +204,26 @@ export class PolicyManager {
       this.d.setIpcache(cidr, 0);
       this.repo.removeIdentity(id);
     }
-    if (!this.regenerating) this.regenerate();
+    if (!this.regenerating && this.watch) this.regenerate();
+  }
+
+  /** Another node's identity (enable-node-selector-labels): reserved:remote-node plus its labels, for fromNodes/toNodes. */
+  nodeIdentity(name: string, labels: Record<string, string> = {}): number {
+    const want = ['reserved:remote-node', ...nodeLabelStrings(labels)];
+    let n = this.nodeIds.get(name);
+    if (!n) this.nodeIds.set(name, (n = { id: this.nextLocalId++, labels: want }));
+    n.labels = want;
+    this.repo.addIdentity(n.id, want);
+    if (!this.regenerating && this.watch) this.regenerate();
+    return n.id;
+  }
+
+  nodeGone(name: string): void {
+    const n = this.nodeIds.get(name);
+    if (!n) return;
+    this.nodeIds.delete(name);
+    this.repo.removeIdentity(n.id);
+    if (!this.regenerating && this.watch) this.regenerate();
   }
 
   private cidrLabels(cidr: string): string[] {
@@ -289,6 +312,8 @@ export class PolicyManager {
     const m = new Map(reservedIdentityLabels());
     for (const [id, labels] of this.d.identities()) m.set(id, labels);
     for (const [cidr, id] of this.cidrIds) m.set(id, this.cidrLabels(cidr));
+    for (const n of this.nodeIds.values()) m.set(n.id, n.labels);
+    if (this.d.hostNodeLabels) m.set(RESERVED_IDENTITIES.host, this.d.hostNodeLabels);
     return m;
   }
 
@@ -301,6 +326,11 @@ export class PolicyManager {
     }
     return id;
   }
+}
+
+/** Node labels as identity labels: `k8s:key=value` (a role label's empty value without `=`), sorted. */
+export function nodeLabelStrings(labels: Record<string, string>): string[] {
+  return Object.entries(labels).map(([k, v]) => `k8s:${k}${v === '' ? '' : `=${v}`}`).sort();
 }
 
 /**

@@ -123,7 +123,7 @@ function parsePeers(f: Fields, key: string, list: unknown[], path: string, names
   if (key.endsWith('Entities')) return list.map((s, i) => ({ kind: 'entity', entity: parseEntity(f, s, at(i)) }));
   if (key.endsWith('CIDRSet')) return list.map((s, i) => ({ kind: 'cidr', ...f.cidrSet('cidr', s, at(i), ['cidrGroupRef', 'cidrGroupSelector']) }));
   if (key.endsWith('CIDR')) return list.map((s, i) => ({ kind: 'cidr', cidr: f.cidr(s, at(i)), except: [] }));
-  if (key.endsWith('Nodes')) return list.map((s, i) => ({ kind: 'nodes', selector: f.selector(s, at(i), 'node') }));
+  if (key.endsWith('Nodes')) return list.map((s, i) => ({ kind: 'nodes', selector: f.selector(s, at(i)) }));
   if (key === 'toFQDNs') return list.map((s, i) => ({ kind: 'fqdn', text: parseFqdnSelector(f, s, at(i)) }));
   return list.map((s, i) => parseServicePeer(f, s, at(i), namespace));
 }
