@@ -18,10 +18,9 @@ import { ctListLines } from '../maps/cilium/ct.ts';
 import { ServiceManager } from '../nat/services.ts';
 import { lbListRows } from '../maps/cilium/lb.ts';
 import { startClusterDns, KUBE_DNS_IP } from './dns.ts';
-import { nodeLabelStrings, PolicyManager } from '../control/policy.ts';
+import { followedByPolicy, nodeLabelStrings, PolicyManager, serviceInfosOf } from '../control/policy.ts';
 import type { DnsResponseEvent, FqdnCacheRow } from '../fqdn/cache.ts';
 import { ResourceManager } from '../control/resources/manager.ts';
-import type { ResourceDeps } from '../control/resources/handlers.ts';
 import { ProxyManager } from '../proxy/http/manager.ts';
 import { Observability } from '../observe/metrics/index.ts';
 import type { ClusterDnsServer } from '../proxy/dns/index.ts';
@@ -127,7 +126,7 @@ export class Agent implements AgentFacade {
       identities: () => identities.known,
       policyMap: (id) => this.dp.policy[id],
       setIpcache: (cidr, id) => this.endpointsMgr.setIpcache(cidr, id),
-      services: () => (this.services?.list() ?? []).map(({ namespace, name, selector }) => ({ namespace, name, selector })),
+      services: () => (this.resources ? serviceInfosOf(this.resources.list('Service')) : []),
       fqdnMinTtl: cfg['tofqdns-min-ttl'],
       hostNodeLabels: cfg['enable-node-selector-labels'] ? hostLabels : undefined,
     });
@@ -162,7 +161,7 @@ export class Agent implements AgentFacade {
           if (pod) this.bandwidth.apply(pod.endpointID, annotations);
         },
       },
-      services: this.servicesFollowedByPolicy(),
+      services: followedByPolicy(this.services, () => this.policy.regenerate()),
       policies: { import: (objects) => this.policy.import(objects), list: () => this.policy.list(), delete: (kind, ns, name) => this.policy.delete(kind, ns, name) },
     });
     await this.resources.restore();
@@ -335,24 +334,6 @@ export class Agent implements AgentFacade {
       const source = identity === 2 && key === '0.0.0.0/0' ? 'default' : identity >= 1 << 24 ? 'generated' : identity < 256 ? 'kube-apiserver' : 'custom-resource';
       return { prefix: key, identity, labels: ids.get(identity) ?? [], source };
     }).sort((a, b) => a.prefix.localeCompare(b.prefix, undefined, { numeric: true }));
-  }
-
-  /** The service manager, with toServices policy re-resolved after each change. */
-  private servicesFollowedByPolicy(): ResourceDeps['services'] {
-    const svc = this.services;
-    return {
-      list: () => svc.list(),
-      get: (ns, name) => svc.get(ns, name),
-      apply: async (spec) => {
-        const r = await svc.apply(spec);
-        this.policy.regenerate();
-        return r;
-      },
-      delete: async (ns, name) => {
-        await svc.delete(ns, name);
-        this.policy.regenerate();
-      },
-    };
   }
 
   /** The DNS proxy's onDnsResponse hook: an answer it forwarded teaches toFQDNs policy. */

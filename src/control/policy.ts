@@ -3,7 +3,8 @@
 // Only endpoints whose selected identities or rules changed are recomputed.
 import type { Logger } from 'pino';
 import type { KVStore, KVWatch } from './kvstore.ts';
-import { ApiError, type PolicyImportResult, type PolicySummary } from './types.ts';
+import { ApiError, type PolicyImportResult, type PolicySummary, type ResourceView } from './types.ts';
+import type { ResourceDeps } from './resources/handlers.ts';
 import type { LpmTrieMap } from '../maps/index.ts';
 import { PolicyError, PolicyRepository, RESERVED_IDENTITIES, parsePolicy, encodeKey, decodeEntry, formatPolicyEntries, POLICY_KEY_SIZE, POLICY_FLAG_DENY, type PolicyEntry, type PolicyRules, type ResolvedPolicy, type SourceInfo } from '../policy/index.ts';
 export type { PolicyImportResult };
@@ -326,6 +327,32 @@ export class PolicyManager {
     }
     return id;
   }
+}
+
+/** What toServices peers read of each service: its labels (from the manifest) and pod selector. */
+export function serviceInfosOf(views: ResourceView[]): ServiceInfo[] {
+  return views.map((v) => {
+    const meta = (v.manifest.metadata ?? {}) as { labels?: Record<string, string> };
+    const spec = (v.manifest.spec ?? {}) as { selector?: Record<string, string> };
+    return { namespace: v.namespace ?? 'default', name: v.name, labels: meta.labels, selector: spec.selector };
+  });
+}
+
+/** The service manager as the resource manager uses it, with policy re-resolved after each change (toServices). */
+export function followedByPolicy(svc: ResourceDeps['services'], regenerate: () => void): ResourceDeps['services'] {
+  return {
+    list: () => svc.list(),
+    get: (ns, name) => svc.get(ns, name),
+    apply: async (spec) => {
+      const r = await svc.apply(spec);
+      regenerate();
+      return r;
+    },
+    delete: async (ns, name) => {
+      await svc.delete(ns, name);
+      regenerate();
+    },
+  };
 }
 
 /** Node labels as identity labels: `k8s:key=value` (a role label's empty value without `=`), sorted. */

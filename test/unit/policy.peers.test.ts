@@ -42,6 +42,18 @@ describe('more policy peers', () => {
     expect(a.bpfPolicy(ep('client').id)).not.toContain('k8s:app=web');
   });
 
+  it('k8sServiceSelector selects services by their labels, in the namespace given', async () => {
+    const a = await start();
+    const labelled = { ...service({ app: 'web' }), metadata: { name: 'web', namespace: 'default', labels: { tier: 'front' } } };
+    await a.resources.apply([pod('client', { app: 'client' }), pod('web-1', { app: 'web' }), labelled]);
+    const rule = (matchLabels: Record<string, string>) => cnp('by-label', { endpointSelector: { matchLabels: { app: 'client' } }, egress: [{ toServices: [{ k8sServiceSelector: { selector: { matchLabels }, namespace: 'default' } }] }] });
+    const client = () => a.listEndpoints().find((e) => e.podName === 'default/client')!;
+    await a.resources.apply([rule({ tier: 'back' })]);
+    expect(egressRows(a.bpfPolicy(client().id)!)).toEqual([]);
+    await a.resources.apply([rule({ tier: 'front' })]);
+    expect(a.bpfPolicy(client().id)).toMatch(/Allow +Egress +k8s:app=web +ANY /);
+  });
+
   it('fromNodes selects a node by its labels (its own identity with enable-node-selector-labels)', async () => {
     const kv = LocalKVStore.inMemory();
     const a = await start({ 'enable-node-selector-labels': true }, kv);
