@@ -247,6 +247,7 @@ export class Agent implements AgentFacade {
       ...(this.proxies ? { proxy: { redirects: this.proxies.count, ports: '10000-20000' } } : {}),
       hubble: this.hubble !== undefined,
       bandwidthManager: this.bandwidth.statusText(this.cfg['node-ip']),
+      ...(this.cfg['enable-host-firewall'] ? { hostFirewall: true } : {}),
     };
   }
 

@@ -142,6 +142,8 @@ export interface DatapathFeatures {
   /** L7 proxy redirects, when the proxy runs. */
   proxy?: { redirects: number; ports: string };
   hubble: boolean;
+  /** enable-host-firewall: host policies are enforced on the host endpoint (cilium_host). */
+  hostFirewall?: boolean;
 }
 
 export interface AgentStatus {

@@ -43,7 +43,8 @@ describe.skipIf(!root)('host firewall', () => {
     return event;
   };
 
-  it('without a host policy pods reach every port of the node', async () => {
+  it('without a host policy pods reach every port of the node; status shows the host firewall', async () => {
+    expect((await agent.api('GET', '/v1/status')).body.features.hostFirewall).toBe(true);
     expect((await hostEndpoint()).policyIngress).toBe('Disabled');
     for (const p of NODE_PORTS) expect((await curl(agent.podNetns('client'), `http://${routerIP}:${p}/`)).stdout).toBe(`node ${p}\n`);
   });
