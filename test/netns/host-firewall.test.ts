@@ -3,9 +3,11 @@
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestAgent } from '../helpers/agent.ts';
-import { nsSpawn, requireRoot, run, stop, waitListening } from '../helpers/sys.ts';
+import { join } from 'node:path';
+import { nsSpawn, poll, requireRoot, run, stop, waitListening } from '../helpers/sys.ts';
 
 const root = requireRoot();
+const CLI = join(import.meta.dirname, '..', '..', 'bin', 'ciliary');
 const NODE_PORTS = [8080, 9090];
 const nodeServer = ['node', '-e', `for (const p of [${NODE_PORTS}]) require('http').createServer((q,s)=>s.end('node '+p+'\\n')).listen(p,'0.0.0.0')`];
 const podServer = ['node', '-e', `require('http').createServer((q,s)=>s.end('pod\\n')).listen(80,'0.0.0.0')`];
@@ -57,8 +59,14 @@ describe.skipIf(!root)('host firewall', () => {
     expect(r.status).toBe(200);
     expect((await hostEndpoint()).policyIngress).toBe('Enabled');
     expect((await curl(agent.podNetns('client'), `http://${routerIP}:8080/`)).stdout).toBe('node 8080\n');
-    const drop = await denied(agent.podNetns('client'), routerIP, 9090);
-    expect(drop.summary).toMatch(/^xx drop \(Policy denied\) /);
+    await denied(agent.podNetns('client'), routerIP, 9090);
+    // Hubble's line for it, as `ciliary observe` prints it.
+    const lines = await poll('the drop flow', async () => {
+      const r = await run(CLI, ['--socket', agent.socket, 'observe', '--from-pod', 'client', '--verdict', 'DROPPED', '--type', 'drop'], 30_000);
+      const found = r.stdout.split('\n').filter((l) => l.includes(`:9090 `));
+      return found.length > 0 ? found : undefined;
+    }, 10_000, 200);
+    expect(lines[0]).toMatch(new RegExp(`default/client:\\d+ \\(ID:\\d+\\) <> ${routerIP.replace(/\./g, '\\.')}:9090 \\(host\\) Policy denied DROPPED \\(TCP Flags: SYN\\)$`));
     // Pods among themselves are not the host's business.
     expect((await curl(agent.podNetns('client'), `http://${podIP}/`)).stdout).toBe('pod\n');
   });
