@@ -181,7 +181,8 @@ export class Agent implements AgentFacade {
     if (this.hubble && this.observability.wantsFlows) this.hubble.onFlow(this.observability.onFlow);
     // The Hubble-UI-like page (hubble-ui-listen-address): a busy port is logged, not fatal.
     if (cfg['hubble-ui-listen-address']) {
-      this.web = await startWebServer({ address: cfg['hubble-ui-listen-address'], flows: () => this.hubble, log: this.log })
+      // Every node's flows where this agent runs the relay, else this node's.
+      this.web = await startWebServer({ address: cfg['hubble-ui-listen-address'], flows: () => this.hubbleRelay?.flows ?? this.hubble, log: this.log })
         .catch((err: Error) => { this.log.warn({ err: err.message }, 'hubble ui: not serving'); return undefined; });
     }
     // The Kubernetes API subset for kubectl (kube-apiserver-listen-address): a busy port is logged, not fatal.
@@ -365,6 +366,11 @@ export class Agent implements AgentFacade {
 
   /** The one writer of pods, services, policies and the other kinds: set in start(). */
   resources!: ResourceManager;
+
+  /** The relay this agent runs, as its own client (observe, hubble status and the web page over every node). */
+  get hubbleRelay() {
+    return this.hubbleGrpc?.relayClient;
+  }
 
   /** Hubble's flow ring (`ciliary observe`, /v1/flows): set in start() unless enable-hubble is false. */
   hubble?: Hubble;

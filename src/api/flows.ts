@@ -1,13 +1,17 @@
 // GET /v1/flows: Hubble's GetFlows as NDJSON ({"flow": …, "node_name": …, "time": …} per line), filtered
 // with `hubble observe`'s flags as query parameters in their order (?from-pod=x&not=&verdict=DROPPED…).
 // follow=true keeps streaming; a reader that falls behind loses its oldest queued flows and is told with
-// a {"lost_events": N} line; the agent never waits for it. GET /v1/hubble/status: `hubble status`.
+// a {"lost_events": N} line; the agent never waits for it. GET /v1/hubble/status: `hubble status`;
+// GET /v1/hubble/nodes: `hubble list nodes`. An agent that runs the relay answers all three through it
+// (every node's flows in time order, {"node_status": …} lines for nodes lost or back), others locally.
 import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsync } from 'fastify';
 import { ApiError, type FlowService, type HubbleApi } from '../control/types.ts';
 import type { Flow } from '../observe/flow.ts';
 import { FilterError, matchFlow } from '../observe/hubble/filter.ts';
 import { parseFlowsQuery, type FlowsRequest } from '../observe/hubble/query.ts';
+import { getFlowsRequest, type RelayClient } from '../observe/hubble/grpc/relay-client.ts';
+import { nodeOf } from '../observe/hubble/grpc/server.ts';
 import type { ApiPluginOptions } from './plugin.ts';
 
 export interface FlowsPluginOptions extends ApiPluginOptions<FlowService> {
@@ -17,6 +21,25 @@ export interface FlowsPluginOptions extends ApiPluginOptions<FlowService> {
 
 const flowLine = (f: Flow) => JSON.stringify({ flow: f, node_name: f.node_name, time: f.time }) + '\n';
 const lostLine = (n: number) => JSON.stringify({ lost_events: n }) + '\n';
+
+/** /v1/flows through the relay: its stream written as NDJSON, paused while the reader lags (no queue here). */
+function relayFlows(relay: RelayClient, q: FlowsRequest, res: ServerResponse, streams: Set<ServerResponse>): void {
+  res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+  res.flushHeaders();
+  const write = (line: string) => { if (!res.write(line)) stream.pause(); };
+  const stream = relay.getFlows(getFlowsRequest(q), {
+    flow: (f) => write(flowLine(f)),
+    lost: (n) => write(lostLine(n)),
+    nodeStatus: ({ node_name, time, ...s }) => write(JSON.stringify({ node_status: s, node_name, time }) + '\n'),
+    end: (error) => res.end(error ? JSON.stringify({ error }) + '\n' : undefined),
+  });
+  res.on('drain', () => stream.resume());
+  streams.add(res);
+  res.on('close', () => {
+    stream.cancel();
+    streams.delete(res);
+  });
+}
 
 function hubbleOf(agent: FlowService): HubbleApi {
   if (!agent.hubble) throw new ApiError(503, 'hubble is disabled (enable-hubble=false)');
@@ -28,6 +51,7 @@ export const HubbleStatusSchema = {
   properties: {
     currentFlows: { type: 'integer' }, maxFlows: { type: 'integer' }, seenFlows: { type: 'integer' }, flowsPerSecond: { type: 'number' },
     connectedNodes: { type: 'integer' }, totalNodes: { type: 'integer' }, uptimeSeconds: { type: 'integer' }, lostEvents: { type: 'integer' },
+    unavailableNodes: { type: 'array', items: { type: 'string' } },
   },
 } as const;
 
@@ -39,7 +63,16 @@ export const flowsPlugin: FastifyPluginAsync<FlowsPluginOptions> = async (app, {
 
   app.get('/v1/hubble/status', {
     schema: { summary: 'Hubble status: flows held, seen, per second', tags: ['hubble'], response: { 200: HubbleStatusSchema } },
-  }, async () => hubbleOf(agent).status());
+  }, async () => agent.hubbleRelay?.status() ?? hubbleOf(agent).status());
+
+  app.get('/v1/hubble/nodes', {
+    schema: {
+      summary: "Hubble's nodes (GetNodes): every node through the relay, else this one", tags: ['hubble'],
+      response: { 200: { type: 'object', properties: { nodes: { type: 'array', items: { type: 'object', additionalProperties: true } } } } },
+    },
+  }, async () => ({
+    nodes: await agent.hubbleRelay?.nodes() ?? [nodeOf({ hubble: hubbleOf(agent), nodeName: agent.nodeName, version: agent.status().version }, '')],
+  }));
 
   app.get('/v1/flows', {
     schema: {
@@ -48,7 +81,8 @@ export const flowsPlugin: FastifyPluginAsync<FlowsPluginOptions> = async (app, {
       tags: ['hubble'],
     },
   }, (req, reply) => {
-    const hubble = hubbleOf(agent);
+    const relay = agent.hubbleRelay;
+    const hubble = relay ? undefined : hubbleOf(agent);
     let q: FlowsRequest;
     try {
       const url = req.raw.url ?? req.url;
@@ -57,9 +91,10 @@ export const flowsPlugin: FastifyPluginAsync<FlowsPluginOptions> = async (app, {
       if (e instanceof FilterError) throw new ApiError(400, e.message);
       throw e;
     }
-    const match = (f: Flow) => matchFlow(f, q.filters);
     reply.hijack();
     const res = reply.raw;
+    if (!hubble) return relayFlows(relay!, q, res, streams);
+    const match = (f: Flow) => matchFlow(f, q.filters);
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
     const history = hubble.flows({ number: q.number, first: q.first, since: q.since, until: q.until, match });
     if (!q.follow) {

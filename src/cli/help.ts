@@ -85,8 +85,10 @@ Agent (cilium-dbg-like):
   observe [FILTERS] [--last N | --first N | --all] [--since T] [--until T] [-f] [-o compact|dict|json|jsonpb|table]
                                    flows as hubble observe prints them; FILTERS: --pod/--from-pod/--to-pod, -n, --ip,
                                    --label, --port, --identity (each also from-/to-), --verdict, --type, --protocol,
-                                   --http-method/-path/-status, --not FILTER (ciliary observe --help lists them)
-  hubble status                    flows held/max, flows per second, connected nodes
+                                   --http-method/-path/-status, --not FILTER (ciliary observe --help lists them);
+                                   every node's flows where the agent runs the Hubble relay (k8s-ctr in a lab)
+  hubble status                    flows held/max, flows per second, connected nodes (summed over nodes by the relay)
+  hubble list nodes [-o wide|json] the relay's nodes: NAME STATUS AGE FLOWS/S CURRENT/MAX-FLOWS
   trace [--pod NAME [-n NS]] [--ip IP] [--src-ip IP] [--dst-ip IP] [--port PORT] [--proto tcp|udp|icmp]
         [--count N] [--timeout S] [-o json]
                                    each matching packet's path through the datapath (pwru-like): hooks,

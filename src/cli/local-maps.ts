@@ -1,7 +1,5 @@
 // Pinned maps read straight from <state-dir>/maps, as `cilium bpf` reads bpffs: no agent needed.
 // Everything is decoded by the map catalog, the same code the agent's API answers with.
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { MapSummary } from '../control/types.ts';
 import type { AnyMap, MapRegistry } from '../maps/index.ts';
 import { dumpEntries, type DecodedMapEntry } from '../maps/cilium/index.ts';
@@ -80,17 +78,14 @@ export class PinnedMaps {
 
   /** Identity → labels from what the agent left on disk: the local kvstore file and the ipcache. */
   async identityLabels(): Promise<Map<number, string[]>> {
-    const [{ reservedIdentityLabels }, { IdentityAllocator }, { LOCAL_KVSTORE_FILE }] = await Promise.all([
-      import('../policy/selector-cache.ts'), import('../identity/allocator.ts'), import('../control/kvstore.ts'),
+    const [{ reservedIdentityLabels }, { IdentityAllocator }, { readStoreFile }] = await Promise.all([
+      import('../policy/selector-cache.ts'), import('../identity/allocator.ts'), import('../control/kvstore-file.ts'),
     ]);
     const ids = new Map(reservedIdentityLabels());
-    const file = join(this.stateDir, LOCAL_KVSTORE_FILE);
-    if (existsSync(file)) {
-      const stored = new Map(Object.entries(JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>));
-      // Only list() is called: the allocator reads its own key layout out of the snapshot.
-      const snapshot = { list: async (prefix: string) => [...stored].filter(([k]) => k.startsWith(prefix)).map(([key, value]) => ({ key, value })) };
-      for (const { id, labels } of await new IdentityAllocator(snapshot as never).list()) ids.set(id, labels);
-    }
+    const stored = readStoreFile(this.stateDir);
+    // Only list() is called: the allocator reads its own key layout out of the stored pairs.
+    const snapshot = { list: async (prefix: string) => [...stored].filter(([k]) => k.startsWith(prefix)).map(([key, value]) => ({ key, value })) };
+    for (const { id, labels } of await new IdentityAllocator(snapshot as never).list()) ids.set(id, labels);
     if (this.reg.names().includes(IPCACHE_MAP)) {
       for (const e of this.map(IPCACHE_MAP).dump()) {
         const { identity } = ipcacheDef.decodeValue(e.value);

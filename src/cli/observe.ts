@@ -1,12 +1,15 @@
-// `ciliary observe` (hubble observe) and `ciliary hubble status`: flows from the agent's Hubble ring,
-// filtered with hubble's flags in their order (--not negates the next one), printed as hubble prints them.
+// `ciliary observe` (hubble observe), `ciliary hubble status` and `hubble list nodes`: flows from the
+// agent's Hubble ring, or every node's through the relay when the agent runs one, filtered with hubble's
+// flags in their order (--not negates the next one), printed as hubble prints them.
 import type { HubbleStatus } from '../control/types.ts';
 import type { Flow } from '../observe/flow.ts';
 import { buildFilters, FILTER_FLAGS, FilterError } from '../observe/hubble/filter.ts';
-import { FlowPrinter, OUTPUT_FORMATS, statusText, type OutputFormat } from '../observe/hubble/printer.ts';
+import { FlowPrinter, goJson, nodeStatusText, OUTPUT_FORMATS, statusText, type OutputFormat } from '../observe/hubble/printer.ts';
+import type { NodeStatusNote } from '../observe/hubble/grpc/relay-client.ts';
 import { parseTime } from '../observe/hubble/query.ts';
 import { AgentClient, resolveTarget } from './client.ts';
 import { CliError, UsageError } from './errors.ts';
+import { listNodesCommand } from './hubble-nodes.ts';
 import type { Out } from './pods.ts';
 
 /** Hubble's default number of flows for a plain `hubble observe`. */
@@ -146,9 +149,13 @@ async function observe(a: ObserveArgs, client: AgentClient, io: Out): Promise<nu
   const q = flowsQuery(a);
   const printer = new FlowPrinter(format, { nodeName: a.bools.has('print-node-name') });
   await client.stream(`/v1/flows?${q.toString()}`, (o) => {
-    const r = o as { flow?: Flow; lost_events?: number };
+    const r = o as { flow?: Flow; lost_events?: number; node_status?: Omit<NodeStatusNote, 'node_name' | 'time'>; node_name?: string; time?: string; error?: string };
     if (r.flow) io.out(printer.flow(r.flow));
     else if (r.lost_events !== undefined) io.out(printer.lost(r.lost_events));
+    // As hubble: only nodes lost (or failing) are told, on stderr.
+    else if (r.node_status && ['NODE_UNAVAILABLE', 'NODE_ERROR'].includes(r.node_status.state)) {
+      io.err(format === 'json' || format === 'jsonpb' ? goJson(r) + '\n' : nodeStatusText({ ...r.node_status, node_name: r.node_name ?? '', time: r.time ?? '' }));
+    } else if (r.error) throw new CliError(r.error);
   });
   io.out(printer.close());
   if (follow) throw new CliError('the agent closed the flow stream');
@@ -166,25 +173,39 @@ async function hubbleStatus(a: ObserveArgs, client: AgentClient, io: Out): Promi
   return 0;
 }
 
-/** `ciliary [GLOBALS] observe ...`, `ciliary hubble observe ...`, `ciliary hubble status`. */
+const clientOf = (a: ObserveArgs, env: NodeJS.ProcessEnv) =>
+  new AgentClient(resolveTarget({ socket: a.global.socket, node: a.global.node, stateDir: a.global['state-dir'], env }));
+
+const HUBBLE_USAGE = 'Usage: ciliary hubble observe [FLAGS] | ciliary hubble status | ciliary hubble list nodes [-o table|wide|json]\n';
+
+/** `ciliary [GLOBALS] observe ...`, `ciliary hubble observe ...`, `ciliary hubble status`, `ciliary hubble list nodes`. */
 export async function hubbleMain(argv: string[], io: Out, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const a = parse(argv);
   let [verb, ...rest] = a.verb;
   if (verb === 'hubble') {
     [verb, ...rest] = rest;
-    if (verb !== 'observe' && verb !== 'status') {
+    if (verb !== 'observe' && verb !== 'status' && verb !== 'list') {
       if (a.bools.has('help') || verb === undefined) {
-        io.out('Usage: ciliary hubble observe [FLAGS] | ciliary hubble status\n');
+        io.out(HUBBLE_USAGE);
         return verb === undefined && !a.bools.has('help') ? 2 : 0;
       }
-      throw new UsageError(`unknown command "hubble ${verb}" (observe or status)`);
+      throw new UsageError(`unknown command "hubble ${verb}" (observe, status or list nodes)`);
+    }
+    if (verb === 'list') {
+      if (a.bools.has('help')) {
+        io.out(HUBBLE_USAGE);
+        return 0;
+      }
+      if (rest[0] !== 'nodes' && rest[0] !== 'node') throw new UsageError(`unknown command "hubble list${rest[0] ? ` ${rest[0]}` : ''}" (list nodes)`);
+      if (rest.length > 1 || a.filters.length || Object.keys(a.select).some((k) => k !== 'output')) throw new UsageError('"hubble list nodes" takes only -o');
+      return listNodesCommand(clientOf(a, env), a.select.output ?? 'table', io);
     }
   }
   if (a.bools.has('help')) {
     io.out(verb === 'status' ? 'Usage: ciliary hubble status [-o json]\n' : OBSERVE_USAGE);
     return 0;
   }
-  const client = new AgentClient(resolveTarget({ socket: a.global.socket, node: a.global.node, stateDir: a.global['state-dir'], env }));
+  const client = clientOf(a, env);
   const args = { ...a, verb: rest };
   return verb === 'status' ? hubbleStatus(args, client, io) : observe(args, client, io);
 }

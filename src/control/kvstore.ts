@@ -1,8 +1,7 @@
 // The state store every control-plane module goes through: a local JSON file, or etcd (kvstore-etcd.ts).
-import { existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EtcdKVStore } from './kvstore-etcd.ts';
+import { LOCAL_KVSTORE_FILE, StoreFile, type StoreOp } from './kvstore-file.ts';
 
 export interface KVPair {
   key: string;
@@ -59,8 +58,6 @@ export interface KVStore {
   close(): Promise<void>;
 }
 
-export const LOCAL_KVSTORE_FILE = 'kvstore.json';
-
 /** What every store refuses: use after close, an empty key, a value that is not a string. */
 export function checkUse(closed: boolean, key?: string, value?: string): void {
   if (closed) throw new Error('kvstore is closed');
@@ -74,9 +71,9 @@ interface LocalWatcher {
 }
 
 /**
- * Everything in one JSON file, rewritten whole on each change through temp + fsync + rename,
- * so a SIGKILL leaves either the old or the new file, never a torn one. Leased keys live only in
- * memory: the one process holding a local lease is this one, so they end with it.
+ * Everything in memory, on disk as a snapshot plus a log of changes (kvstore-file.ts), so a SIGKILL
+ * loses no acknowledged change and leaves nothing torn. Leased keys live only in memory: the one
+ * process holding a local lease is this one, so they end with it.
  */
 export class LocalKVStore implements KVStore {
   readonly path: string;
@@ -86,12 +83,17 @@ export class LocalKVStore implements KVStore {
   private readonly watchers = new Set<LocalWatcher>();
   private leaseSeq = 0;
   private closed = false;
+  /** Changes not yet handed to the file, in order. */
+  private ops: StoreOp[] = [];
   /** The queued write not started yet; later changes ride on it instead of queueing more. */
   private pending: Promise<void> | undefined;
   private chain: Promise<void> = Promise.resolve();
-  private seq = 0;
 
-  private constructor(readonly stateDir: string, data: Map<string, string>) {
+  private constructor(
+    readonly stateDir: string,
+    data: Map<string, string>,
+    private readonly file?: StoreFile,
+  ) {
     this.path = stateDir === '' ? '(memory)' : join(stateDir, LOCAL_KVSTORE_FILE);
     this.data = data;
   }
@@ -101,27 +103,10 @@ export class LocalKVStore implements KVStore {
     return new LocalKVStore('', new Map());
   }
 
-  /** Opens (creating the directory if needed) and loads <stateDir>/kvstore.json. */
+  /** Opens (creating the directory if needed) and loads <stateDir>/kvstore.json and its log. */
   static async open(stateDir: string): Promise<LocalKVStore> {
-    mkdirSync(stateDir, { recursive: true });
-    const path = join(stateDir, LOCAL_KVSTORE_FILE);
-    // Temp files of a write cut short by a kill: the rename never happened, so they are garbage.
-    for (const f of readdirSync(stateDir)) if (f.startsWith(`${LOCAL_KVSTORE_FILE}.tmp-`)) unlinkSync(join(stateDir, f));
-    const data = new Map<string, string>();
-    if (existsSync(path)) {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(readFileSync(path, 'utf8'));
-      } catch (e) {
-        throw new Error(`kvstore ${path} is not valid JSON (${(e as Error).message}); move it away to start empty`);
-      }
-      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`kvstore ${path}: expected a JSON object of key → string`);
-      for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
-        if (typeof v !== 'string') throw new Error(`kvstore ${path}: value of "${k}" is not a string`);
-        data.set(k, v);
-      }
-    }
-    return new LocalKVStore(stateDir, data);
+    const { file, data } = await StoreFile.open(stateDir);
+    return new LocalKVStore(stateDir, data, file);
   }
 
   async get(key: string): Promise<string | undefined> {
@@ -191,21 +176,24 @@ export class LocalKVStore implements KVStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.chain;
     this.closed = true;
     this.watchers.clear();
+    await this.chain;
+    await this.file?.close(this.durable());
   }
 
   private set(key: string, value: string, opts?: KVWriteOptions): void {
     this.data.set(key, value);
     if (opts?.lease) this.leased.set(key, opts.lease.id);
     else this.leased.delete(key);
+    this.ops.push(opts?.lease ? [key] : [key, value]); // a leased value never reaches the disk
     this.notify({ type: 'put', key, value });
   }
 
   private remove(key: string): boolean {
     if (!this.data.delete(key)) return false;
     this.leased.delete(key);
+    this.ops.push([key]);
     this.notify({ type: 'delete', key });
     return true;
   }
@@ -219,11 +207,19 @@ export class LocalKVStore implements KVStore {
   }
 
   private persist(): Promise<void> {
-    if (this.stateDir === '') return Promise.resolve();
+    const file = this.file;
+    if (!file || this.closed) {
+      this.ops = [];
+      return Promise.resolve();
+    }
     if (!this.pending) {
-      const p = this.chain.then(() => {
+      const p = this.chain.then(async () => {
         this.pending = undefined;
-        return this.writeNow();
+        const ops = this.ops;
+        this.ops = [];
+        await file.append(ops);
+        // The snapshot may hold changes still queued: the new log replays them again, in order.
+        if (file.wantsCompaction) await file.compact(this.durable());
       });
       this.pending = p;
       this.chain = p.catch(() => undefined);
@@ -231,25 +227,9 @@ export class LocalKVStore implements KVStore {
     return this.pending;
   }
 
-  private async writeNow(): Promise<void> {
-    const kept = [...this.data].filter(([k]) => !this.leased.has(k));
-    const snapshot = Object.fromEntries(kept.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-    const tmp = `${this.path}.tmp-${process.pid}-${this.seq++}`;
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(JSON.stringify(snapshot, null, 1) + '\n');
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, this.path);
-    // The rename itself must reach the disk too: fsync the directory.
-    const dir = await open(this.stateDir, 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+  /** The pairs the disk keeps: all but the leased ones. */
+  private durable(): Array<[string, string]> {
+    return [...this.data].filter(([k]) => !this.leased.has(k));
   }
 }
 

@@ -292,7 +292,7 @@ export type FqdnService = Pick<AgentFacade, 'fqdnCacheList' | 'fqdnCacheClean'>;
 export type MonitorService = Pick<AgentFacade, 'subscribeMonitor'>;
 export type TraceService = Pick<AgentFacade, 'startTrace'>;
 export type ResourceService = Pick<AgentFacade, 'resources'>;
-export type FlowService = Pick<AgentFacade, 'hubble'>;
+export type FlowService = Pick<AgentFacade, 'hubble' | 'hubbleRelay' | 'nodeName' | 'status'>;
 
 // ---- manifests (`ciliary apply -f`): Kubernetes objects kept by the resource manager ----------
 
@@ -390,6 +390,8 @@ export interface HubbleStatus {
   uptimeSeconds: number;
   /** Monitor events lost before they became flows (the datapath outran the agent). */
   lostEvents: number;
+  /** Through a relay: the nodes it cannot reach. */
+  unavailableNodes?: string[];
 }
 
 /** Which flows of the ring: the last `number` (all when absent), or the first with `first`; times in ms. */
@@ -413,4 +415,6 @@ export interface HubbleApi extends HubbleFlowSource {
 export interface AgentFacade {
   /** Hubble; absent when enable-hubble is false (or on agents without it). */
   readonly hubble?: HubbleApi;
+  /** The Hubble relay this agent runs (hubble-relay-listen-address): every node's flows, status and nodes. */
+  readonly hubbleRelay?: import('../observe/hubble/grpc/relay-client.ts').RelayClient;
 }

@@ -197,10 +197,4 @@ describe.skipIf(!root)('netns lab: scripts/netns/cluster.sh', () => {
     expect(lab('down').code).toBe(0);
     expect(netnsNames()).not.toContain(`${prefix}k8s-ctr`);
   });
-
-  it.skipIf(run('sh', ['-c', 'command -v vagrant']).code !== 0)('vagrant validate accepts the Vagrantfile', () => {
-    // No provider (VirtualBox, libvirt) is needed to check the file; keep vagrant's dot dir out of the repo.
-    const r = run('vagrant', ['validate', '--ignore-provider'], { VAGRANT_CWD: repo, VAGRANT_DOTFILE_PATH: join(tmp, 'vagrant-dot') }, 120_000);
-    expect(r.code, r.stdout + r.stderr).toBe(0);
-  });
 });

@@ -52,7 +52,17 @@ try {
   const found = await page.evaluate(() => ({
     live: null,
     title: document.title,
-    nodes: [...document.querySelectorAll('g.node')].map((g) => ({ id: g.dataset.id, label: g.querySelector('.name').textContent })),
+    nodes: [...document.querySelectorAll('g.node')].map((g) => ({ id: g.dataset.id, label: g.querySelector('.name').textContent, namespace: g.dataset.namespace, nodes: g.dataset.nodes })),
+    // Where each card, namespace group and the map panel are on the screen.
+    boxes: (() => {
+      const r = (e) => { const b = e.getBoundingClientRect(); return { left: b.left, top: b.top, right: b.right, bottom: b.bottom }; };
+      return {
+        viewport: { left: 0, top: 0, right: window.innerWidth, bottom: document.documentElement.scrollHeight },
+        panel: r(document.getElementById('map-wrap')),
+        cards: [...document.querySelectorAll('g.node')].map((g) => ({ id: g.dataset.id, namespace: g.dataset.namespace, ...r(g.querySelector('rect.card')) })),
+        groups: [...document.querySelectorAll('g.ns-group')].map((g) => ({ namespace: g.dataset.namespace, ...r(g.querySelector('rect')) })),
+      };
+    })(),
     edges: [...document.querySelectorAll('path.edge')].map((p) => ({
       source: p.dataset.source, destination: p.dataset.destination, verdict: p.dataset.verdict, stroke: getComputedStyle(p).stroke,
     })),
@@ -63,6 +73,12 @@ try {
       return { source: c[1].textContent, destination: c[2].textContent, port: c[3].textContent, l7: c[4].textContent, verdict: badge.textContent, color: getComputedStyle(badge).color, summary: c[6].textContent };
     }),
   }));
+  // A smaller window: the map scales down and every card still fits its panel.
+  await page.setViewportSize({ width: 900, height: 640 });
+  found.small = await page.evaluate(() => {
+    const r = (e) => { const b = e.getBoundingClientRect(); return { left: b.left, top: b.top, right: b.right, bottom: b.bottom }; };
+    return { panel: r(document.getElementById('map-wrap')), cards: [...document.querySelectorAll('g.node rect.card')].map((c) => ({ id: c.parentNode.dataset.id, ...r(c) })) };
+  });
   // Client-side filters: verdict DROPPED + pod xwing leaves only xwing's drops.
   await page.selectOption('#f-verdict', 'DROPPED');
   await page.fill('#f-pod', 'default/xwing');
@@ -168,6 +184,23 @@ describe.skipIf(!root)('Hubble UI page', () => {
     expect(got.title).toMatch(/Hubble UI/);
     const labels = got.nodes.map((n: any) => n.label);
     for (const w of ['deathstar', 'tiefighter', 'xwing']) expect(labels).toContain(w);
+    // Each workload card names the node its pod runs on.
+    for (const w of ['deathstar', 'tiefighter', 'xwing']) expect(got.nodes.find((n: any) => n.id === `default/${w}`)).toMatchObject({ namespace: 'default', nodes: agent.node });
+
+    // Client → server only: no edge back to a client, no label with a client's ephemeral port.
+    expect(got.edges.filter((e: any) => e.source === 'default/deathstar')).toEqual([]);
+    for (const l of got.labels) expect(l.text, `${l.source} → ${l.destination}`).not.toMatch(/\b(?:[3-5]\d{4}|6[0-5]\d{3})\/TCP/);
+
+    // Every card inside the map panel (and the page), each inside its namespace's group.
+    const inside = (a: any, b: any) => a.left >= b.left - 0.5 && a.top >= b.top - 0.5 && a.right <= b.right + 0.5 && a.bottom <= b.bottom + 0.5;
+    expect(got.boxes.cards.length).toBeGreaterThanOrEqual(3);
+    for (const c of got.boxes.cards) {
+      expect(inside(c, got.boxes.panel), `${c.id} within the map panel ${JSON.stringify(got.boxes.panel)}: ${JSON.stringify(c)}`).toBe(true);
+      expect(inside(c, got.boxes.viewport), `${c.id} within the page`).toBe(true);
+      const group = got.boxes.groups.find((g: any) => g.namespace === c.namespace);
+      expect(group && inside(c, group), `${c.id} within the group of namespace "${c.namespace}"`).toBe(true);
+    }
+    for (const c of got.small.cards) expect(inside(c, got.small.panel), `${c.id} within the map panel of a 900×640 window`).toBe(true);
 
     const RED = 'rgb(224, 52, 60)';
     const GREEN = 'rgb(31, 157, 85)';

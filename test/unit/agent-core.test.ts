@@ -1,11 +1,12 @@
 // The agent core follows the store: objects written or removed there by another process or node take
 // effect here, and the node's own registration and identity claims are held under its lease.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/agent/agent.ts';
 import { LocalKVStore, type KVStore } from '../../src/control/kvstore.ts';
+import { readStoreFile } from '../../src/control/kvstore-file.ts';
 import { NODES_PREFIX } from '../../src/control/nodes.ts';
 import { startAgentCore } from './agent-core.ts';
 
@@ -108,7 +109,7 @@ describe('agent core and the store', () => {
     const identity = a.listEndpoints().find((e) => e.podName === 'default/p')!.identity;
     expect(JSON.parse((await kv.get(`${NODES_PREFIX}n1`))!)).toMatchObject({ name: 'n1', podCIDR: '172.20.0.0/24', routerIP: '172.20.0.1' });
     expect(await kv.get(`cilium/state/identities/v1/users/${identity}/n1`)).toBe('1');
-    const onDisk = Object.keys(JSON.parse(readFileSync(join(dir, 'kvstore.json'), 'utf8')) as Record<string, string>);
+    const onDisk = [...readStoreFile(dir).keys()];
     expect(onDisk).toContain('ciliary/endpoints/n1/default/p');
     expect(onDisk).toContain(`cilium/state/identities/v1/id/${identity}`);
     expect(onDisk.filter((k) => k.startsWith(NODES_PREFIX) || k.includes('/identities/v1/users/'))).toEqual([]);

@@ -1,9 +1,10 @@
 // LocalKVStore: semantics, persistence across reopen, and crash-safe writes.
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalKVStore, openKVStore } from '../../src/control/kvstore.ts';
+import { readStoreFile } from '../../src/control/kvstore-file.ts';
 
 let dir: string;
 beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'ciliary-kv-')); });
@@ -103,7 +104,7 @@ describe('LocalKVStore', () => {
     await kv.put('nodes/me', 'up', { lease });
     await kv.put('kept', 'yes');
     expect(await kv.get('nodes/me')).toBe('up');
-    expect(JSON.parse(readFileSync(join(dir, 'kvstore.json'), 'utf8'))).toEqual({ kept: 'yes' });
+    expect(Object.fromEntries(readStoreFile(dir))).toEqual({ kept: 'yes' });
     const deleted: string[] = [];
     const w = kv.watch('nodes/', (e) => e.type === 'delete' && deleted.push(e.key));
     await w.ready;
@@ -113,5 +114,61 @@ describe('LocalKVStore', () => {
     expect(kv.health().ok).toBe(true);
     await kv.close();
     expect(kv.health()).toEqual({ ok: false, message: 'closed' });
+  });
+
+  it('a change is on the disk when its put resolves, without a clean close (SIGKILL)', async () => {
+    const kv = await LocalKVStore.open(dir);
+    await kv.put('a', '1');
+    await kv.put('b', '2');
+    await kv.delete('a');
+    // Never closed: what a killed agent leaves is the snapshot (none yet) and the log.
+    expect(Object.fromEntries(readStoreFile(dir))).toEqual({ b: '2' });
+    const again = await LocalKVStore.open(dir);
+    expect(await again.list('')).toEqual([{ key: 'b', value: '2' }]);
+    await again.close();
+    await kv.close();
+  });
+
+  it('appends each change to the log and folds the log into the snapshot once it outgrows it', async () => {
+    const big = 'x'.repeat(1000);
+    const kv = await LocalKVStore.open(dir);
+    await Promise.all(Array.from({ length: 2000 }, (_, i) => kv.put(`svc/${i}`, big)));
+    for (let i = 0; i < 2000; i++) await kv.put(`svc/${i}`, `${big}${i}`);
+    const log = statSync(join(dir, 'kvstore.log')).size;
+    const snapshot = statSync(join(dir, 'kvstore.json')).size; // written by a compaction: no close yet
+    expect(snapshot).toBeGreaterThan(2000 * 1000);
+    expect(log).toBeLessThanOrEqual(Math.max(1 << 20, snapshot) + 1100);
+    expect(readStoreFile(dir).get('svc/1999')).toBe(`${big}1999`);
+    await kv.close();
+    expect(readdirSync(dir)).toEqual(['kvstore.json']);
+    expect((await LocalKVStore.open(dir).then(async (k) => { const v = await k.get('svc/7'); await k.close(); return v; }))).toBe(`${big}7`);
+  });
+
+  it('drops a torn last log line (a write cut short) and keeps appending after it', async () => {
+    const kv = await LocalKVStore.open(dir);
+    await kv.put('a', '1');
+    appendFileSync(join(dir, 'kvstore.log'), '["b","tor');
+    const again = await LocalKVStore.open(dir);
+    expect(await again.list('')).toEqual([{ key: 'a', value: '1' }]);
+    await again.put('c', '3');
+    expect(Object.fromEntries(readStoreFile(dir))).toEqual({ a: '1', c: '3' });
+    await again.close();
+    await kv.close();
+  });
+
+  it('ignores a log that follows an older snapshot (a compaction cut after its rename)', async () => {
+    writeFileSync(join(dir, 'kvstore.json'), '{"a": "new"}');
+    writeFileSync(join(dir, 'kvstore.log'), '{"snapshot":"0000"}\n["a","old"]\n');
+    const kv = await LocalKVStore.open(dir);
+    expect(await kv.get('a')).toBe('new');
+    await kv.close();
+  });
+
+  it('refuses a log line in the middle that is not a change', async () => {
+    const kv = await LocalKVStore.open(dir);
+    await kv.put('a', '1');
+    appendFileSync(join(dir, 'kvstore.log'), '{"x":1}\n["b","2"]\n');
+    await expect(LocalKVStore.open(dir)).rejects.toThrow(/kvstore.log line 3: expected/);
+    await kv.close();
   });
 });

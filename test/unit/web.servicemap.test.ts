@@ -69,6 +69,34 @@ describe('service map aggregation', () => {
     expect(m.edges[0]).toMatchObject({ source: 'default/tiefighter', destination: 'default/deathstar', verdicts: { FORWARDED: 1 }, ports: ['80/TCP'], l7: ['HTTP'] });
   });
 
+  it('replies the datapath did not mark (conntrack made again, an L7 proxy leg, a drop) draw no edge with the client\'s ephemeral port', () => {
+    const tcp = (sp: number, dp: number, flags: Record<string, boolean>) => ({ l4: { TCP: { source_port: sp, destination_port: dp, flags } } });
+    const m = buildServiceMap([
+      flow(tiefighter, deathstarA, 'FORWARDED', 80, { is_reply: false, ...tcp(40424, 80, { SYN: true }) }),
+      flow(deathstarA, tiefighter, 'FORWARDED', 40424, { is_reply: false, ...tcp(80, 40424, { ACK: true, FIN: true }) }),
+      flow(deathstarA, tiefighter, 'DROPPED', 50672, { is_reply: undefined, ...tcp(80, 50672, { ACK: true }) }),
+      // Only the server's SYN-ACK of this connection is in the window: still the server's side.
+      flow(deathstarB, xwing, 'FORWARDED', 38000, { is_reply: undefined, ...tcp(8080, 38000, { SYN: true, ACK: true }) }),
+      flow(deathstarB, xwing, 'FORWARDED', 38000, { is_reply: false, ...tcp(8080, 38000, { ACK: true }) }),
+    ]);
+    expect(m.edges.map((e) => `${e.source} -> ${e.destination} ${e.ports.join(',')}`)).toEqual([
+      'default/tiefighter -> default/deathstar 80/TCP',
+      'default/xwing -> default/deathstar ',
+    ]);
+    expect(m.edges[0]).toMatchObject({ verdicts: { FORWARDED: 1 }, flows: 1 });
+  });
+
+  it('a workload card names the cluster nodes its pods run on (flows of their own agent)', () => {
+    const local = (ep: FlowEndpoint) => ep;
+    const remote = ({ ID: _id, ...ep }: FlowEndpoint) => ep;
+    const m = buildServiceMap([
+      flow(local(tiefighter), remote(deathstarA), 'FORWARDED', 80, { node_name: 'k8s-w2' }),
+      flow(remote(tiefighter), local(deathstarA), 'FORWARDED', 80, { node_name: 'k8s-w1' }),
+      flow(remote(tiefighter), local(deathstarB), 'FORWARDED', 80, { node_name: 'k8s-ctr' }),
+    ]);
+    expect(m.nodes.map((x) => `${x.id} ${x.nodes.join(',')}`)).toEqual(['default/deathstar k8s-ctr,k8s-w1', 'default/tiefighter k8s-w2']);
+  });
+
   it('an edge seen only through a response still shows its L7 protocol', () => {
     const response = flow(deathstarA, tiefighter, 'FORWARDED', 1, { Type: 'L7', l7: { type: 'RESPONSE', http: { code: 403, method: 'PUT', url: '/', protocol: 'HTTP/1.1' } } });
     const m = buildServiceMap([response]);

@@ -183,5 +183,19 @@ export function statusText(s: HubbleStatus, server = HEALTHCHECK_SERVER): string
   return `Healthcheck (via ${server}): Ok\n`
     + `Current/Max Flows: ${grouping(s.currentFlows)}/${grouping(s.maxFlows)}${ratio}\n`
     + `Flows/s: ${rate}\n`
-    + `Connected Nodes: ${s.connectedNodes}/${s.totalNodes}\n`;
+    + `Connected Nodes: ${s.connectedNodes}/${s.totalNodes}\n`
+    + (s.unavailableNodes?.length ? `Unavailable Nodes: ${s.unavailableNodes.length}\n${s.unavailableNodes.map((n) => `  - ${n}\n`).join('')}` : '');
+}
+
+/** A relay's node status note as hubble prints it on stderr (compact/table): `TIME [RELAY NODE]: 1 nodes are unavailable: k8s-w2`. */
+export function nodeStatusText(n: { state: string; nodes: string[]; message?: string; node_name: string; time: string }): string {
+  const prefix = `${stampMilli(n.time)} [${n.node_name}]`;
+  const names = n.nodes.join(', ');
+  switch (n.state) {
+    case 'NODE_CONNECTED': return `${prefix}: Receiving flows from ${n.nodes.length} nodes: ${names}\n`;
+    case 'NODE_UNAVAILABLE': return `${prefix}: ${n.nodes.length} nodes are unavailable: ${names}\n`;
+    case 'NODE_GONE': return `${prefix}: ${n.nodes.length} nodes removed from cluster: ${names}\n`;
+    case 'NODE_ERROR': return `${prefix}: Error ${JSON.stringify(n.message ?? '')} on ${n.nodes.length} nodes: ${names}\n`;
+    default: return `${prefix}: unknown node status event: ${n.state}\n`;
+  }
 }

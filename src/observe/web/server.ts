@@ -55,7 +55,7 @@ export function renderPage(): string {
   // Function replacements: `$` in the assets must not be read as replacement patterns.
   pageCache = html
     .replace('<!--STYLE-->', () => `<style>\n${asset('style.css')}</style>`)
-    .replace('<!--SCRIPT-->', () => `<script>\n${asset('app.js').replace(/<\/script/gi, '<\\/script')}</script>`);
+    .replace('<!--SCRIPT-->', () => `<script>\n${(asset('map-layout.js') + asset('app.js')).replace(/<\/script/gi, '<\\/script')}</script>`);
   return pageCache;
 }
 
@@ -67,18 +67,26 @@ export async function startWebServer(opts: WebOptions): Promise<WebServer> {
   let unsubscribe: (() => void) | undefined;
   let subscribed: FlowSource | undefined;
 
-  // One subscription to the ring, fanned out to every browser; taken as soon as Hubble exists.
+  // One subscription to the flow source, fanned out to every browser, held while a browser listens (a
+  // relay source streams every node's flows only then); the source is looked up until Hubble exists.
   const attach = () => {
     const src = opts.flows();
-    if (!src || src === subscribed) return;
-    unsubscribe?.();
-    subscribed = src;
-    unsubscribe = src.onFlow((f: Flow) => {
-      if (clients.size === 0) return;
+    if (src !== subscribed) {
+      unsubscribe?.();
+      unsubscribe = undefined;
+      subscribed = src;
+    }
+    if (!subscribed || unsubscribe || clients.size === 0) return;
+    unsubscribe = subscribed.onFlow((f: Flow) => {
       const data = JSON.stringify(f);
       for (const c of clients) c.push('flow', data);
     });
     opts.log?.debug({}, 'hubble ui: subscribed to flows');
+  };
+  const detachIfIdle = () => {
+    if (clients.size > 0) return;
+    unsubscribe?.();
+    unsubscribe = undefined;
   };
   attach();
   const poll = setInterval(attach, opts.pollMs ?? 1000);
@@ -122,12 +130,15 @@ export async function startWebServer(opts: WebOptions): Promise<WebServer> {
         attach();
         return json(res, 200, { hubble: subscribed !== undefined, clients: clients.size });
       case '/api/events': {
-        attach();
         startEventStream(res);
         res.socket?.setNoDelay(true);
         const c = new SseClient(res, backlog);
         clients.add(c);
-        const drop = () => clients.delete(c);
+        attach();
+        const drop = () => {
+          clients.delete(c);
+          detachIfIdle();
+        };
         req.on('close', drop);
         res.on('error', drop);
         return;

@@ -1,6 +1,7 @@
-// The service map of the web page: flows folded into workload nodes and source → destination edges,
-// as Hubble UI draws them. Pods group by their workload (workloads[0].name, else the pod name);
-// peers that are not pods become world / host / remote-node / ... nodes.
+// The service map of the web page: flows folded into workload nodes and client → server edges, as
+// Hubble UI draws them. Pods group by their workload (workloads[0].name, else the pod name), with the
+// cluster nodes they run on; peers that are not pods become world / host / remote-node / ... nodes.
+// Reply packets never draw an edge, also when the datapath did not mark them as replies.
 import type { Flow, FlowEndpoint } from '../flow.ts';
 
 export type NodeKind = 'workload' | 'world' | 'host' | 'remote-node' | 'kube-apiserver' | 'health' | 'init' | 'ingress' | 'unmanaged' | 'identity' | 'unknown';
@@ -19,6 +20,8 @@ export interface MapNode {
   identities: number[];
   /** Labels without the k8s: source prefix, e.g. "class=deathstar" (the first pod's). */
   labels: string[];
+  /** Cluster nodes its pods were seen on (where a flow of their own agent named them), sorted. */
+  nodes: string[];
   flows: number;
 }
 
@@ -104,41 +107,71 @@ export function l7ProtocolOf(f: Flow): string | undefined {
   return undefined;
 }
 
-/** Responses and reply packets travel against the edge; they are counted on their node, not drawn. */
-const isReverse = (f: Flow) => f.is_reply === true || f.l7?.type === 'RESPONSE';
+type Ports = { sp: number; dp: number; proto: string };
+const portsOf = (f: Flow): Ports | undefined => {
+  const t = f.l4?.TCP ?? f.l4?.UDP;
+  return t ? { sp: t.source_port, dp: t.destination_port, proto: f.l4?.TCP ? 'TCP' : 'UDP' } : undefined;
+};
+
+/**
+ * The ports each node serves: destinations of a SYN or an L7 request, sources of a reply, a SYN-ACK or
+ * an L7 response. A packet from a served port to one that is not is a reply even when the datapath
+ * did not say so (a conntrack entry created again after it closed, a leg of the L7 proxy).
+ */
+function servedPorts(flows: Flow[], id: (ep: FlowEndpoint, names?: string[]) => string): Set<string> {
+  const served = new Set<string>();
+  for (const f of flows) {
+    const p = portsOf(f);
+    if (!p || !f.source || !f.destination) continue;
+    const flags = f.l4?.TCP?.flags;
+    if (f.is_reply === true || f.l7?.type === 'RESPONSE' || (flags?.SYN && flags.ACK)) served.add(`${id(f.source, f.source_names)}|${p.sp}/${p.proto}`);
+    else if ((flags?.SYN && !flags.ACK) || f.l7?.type === 'REQUEST') served.add(`${id(f.destination, f.destination_names)}|${p.dp}/${p.proto}`);
+  }
+  return served;
+}
 
 const visibleLabels = (labels: string[]) =>
   labels.filter((l) => !l.startsWith('reserved:') && !l.includes('io.kubernetes.pod.namespace') && !l.includes('io.cilium.k8s.policy'))
     .map(stripSource);
 
 /** Folds flows (oldest first) into the map; edges and nodes come out in a stable, sorted order. */
-export function buildServiceMap(flows: Iterable<Flow>): ServiceMap {
+export function buildServiceMap(input: Iterable<Flow>): ServiceMap {
+  const flows = [...input].filter((f) => f?.source && f.destination);
+  const idOf = (ep: FlowEndpoint, names?: string[]) => nodeOf(ep, names).id;
+  const served = servedPorts(flows, idOf);
+  /** Responses and reply packets travel against the edge; they are counted on their node, not drawn. */
+  const isReverse = (f: Flow): boolean => {
+    if (f.is_reply === true || f.l7?.type === 'RESPONSE') return true;
+    const p = portsOf(f);
+    return !!p && served.has(`${idOf(f.source, f.source_names)}|${p.sp}/${p.proto}`) && !served.has(`${idOf(f.destination, f.destination_names)}|${p.dp}/${p.proto}`);
+  };
   const nodes = new Map<string, MapNode>();
   const edges = new Map<string, MapEdge & { portSet: Set<string>; l7Set: Set<string>; delivered: number; egressFwd: number; ingressSeen: boolean }>();
   let total = 0;
-  const touch = (ep: FlowEndpoint, names: string[] | undefined): MapNode => {
+  const touch = (ep: FlowEndpoint, names: string[] | undefined, seenOn: string): MapNode => {
     const base = nodeOf(ep, names);
     let n = nodes.get(base.id);
     if (!n) {
-      n = { ...base, pods: [], identities: [], labels: visibleLabels(ep.labels), flows: 0 };
+      n = { ...base, pods: [], identities: [], labels: visibleLabels(ep.labels), nodes: [], flows: 0 };
       if (n.namespace === undefined) delete n.namespace;
       if (n.workloadKind === undefined) delete n.workloadKind;
       nodes.set(base.id, n);
     }
     if (ep.pod_name && !n.pods.includes(ep.pod_name) && n.pods.length < MAX_PODS) n.pods.push(ep.pod_name);
     if (ep.identity && !n.identities.includes(ep.identity)) n.identities.push(ep.identity);
+    // An endpoint ID is set only by the agent of the pod's own node.
+    if (ep.pod_name && ep.ID && seenOn && !n.nodes.includes(seenOn)) n.nodes.push(seenOn);
     n.flows++;
     return n;
   };
   for (const f of flows) {
-    if (!f?.source || !f.destination) continue;
     total++;
     const reverse = isReverse(f);
     // A reply's source is the server: keep the edge pointing from client to server.
     const [from, to] = reverse ? [f.destination, f.source] : [f.source, f.destination];
     const [fromNames, toNames] = reverse ? [f.destination_names, f.source_names] : [f.source_names, f.destination_names];
-    const a = touch(from, fromNames);
-    const b = touch(to, toNames);
+    const a = touch(from, fromNames, f.node_name);
+    const b = touch(to, toNames, f.node_name);
     // Socket-level translations (service VIP lookups) are not traffic.
     if (f.Type === 'SOCK') continue;
     const id = `${a.id}->${b.id}`;
@@ -177,7 +210,7 @@ export function buildServiceMap(flows: Iterable<Flow>): ServiceMap {
     }))
     .sort((x, y) => x.id.localeCompare(y.id));
   const outNodes = [...nodes.values()]
-    .map((n) => ({ ...n, pods: [...n.pods].sort(), identities: [...n.identities].sort((x, y) => x - y) }))
+    .map((n) => ({ ...n, pods: [...n.pods].sort(), identities: [...n.identities].sort((x, y) => x - y), nodes: [...n.nodes].sort() }))
     .sort((x, y) => x.id.localeCompare(y.id));
   return { nodes: outNodes, edges: outEdges, flows: total };
 }

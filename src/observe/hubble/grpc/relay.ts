@@ -5,7 +5,7 @@
 // reached are reported as node_status NODE_UNAVAILABLE and, while following, retried with backoff.
 // ServerStatus sums the peers' counters; GetNodes lists each peer with its state; GetNamespaces merges.
 import * as grpc from '@grpc/grpc-js';
-import { observerClient, timestampNanos, type GetFlowsRequest, type GetFlowsResponse, type GetNamespacesResponse, type GetNodesResponse, type NodeMessage, type ObserverClient, type ServerStatusResponse } from './proto.ts';
+import { observerClient, timestampNanos, timestampOf, type GetFlowsRequest, type GetFlowsResponse, type GetNamespacesResponse, type GetNodesResponse, type NodeMessage, type ObserverClient, type ServerStatusResponse } from './proto.ts';
 import { namespaceList } from './convert.ts';
 import { serveObserver, versionHeader, type GrpcServer } from './serve.ts';
 
@@ -15,6 +15,8 @@ export interface RelayOptions {
   /** host:port of every node's Observer (hubble-relay-peers). */
   peers: string[];
   version: string;
+  /** The node running the relay (named in its node status notes). */
+  nodeName?: string;
   /** Responses held for sorting (hubble-relay's SortBufferMaxLen). */
   sortBufferMaxLen?: number;
   /** Idle time after which the sort buffer is flushed (SortBufferDrainTimeout). */
@@ -89,7 +91,6 @@ class SortBuffer {
   }
 }
 
-const nodeStatus = (state: string, names: string[], message?: string): GetFlowsResponse => ({ node_status: { state_change: state, node_names: names, message } });
 
 export interface Relay extends GrpcServer {
   readonly peers: readonly string[];
@@ -101,6 +102,9 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const peers = opts.peers.map((a) => new Peer(a, retryMs));
   const calls = new Set<() => void>();
   const probeAll = () => Promise.all(peers.map((p) => p.probe(callTimeoutMs)));
+  const nodeStatus = (state: string, names: string[], message?: string): GetFlowsResponse => ({
+    node_status: { state_change: state, node_names: names, message }, node_name: opts.nodeName, time: timestampOf(new Date().toISOString()),
+  });
 
   const getFlows = async (call: grpc.ServerWritableStream<GetFlowsRequest, GetFlowsResponse>) => {
     const req = call.request;

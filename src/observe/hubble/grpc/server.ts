@@ -31,7 +31,7 @@ function lostResponse(source: string, n: number, nodeName: string): GetFlowsResp
 }
 
 /** This node as GetNodes lists it (also what a relay reports for it). */
-export function nodeOf(opts: ObserverServerOptions, address: string): NodeMessage {
+export function nodeOf(opts: Pick<ObserverServerOptions, 'hubble' | 'nodeName' | 'version'>, address: string): NodeMessage {
   const s = opts.hubble.status();
   return {
     name: opts.nodeName, version: opts.version, address, state: 'NODE_CONNECTED', tls: { enabled: false },

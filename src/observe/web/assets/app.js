@@ -5,10 +5,10 @@
   var SVGNS = 'http://www.w3.org/2000/svg';
   var MAX_FLOWS = 5000;
   var MAX_ROWS = 400;
-  var NODE_W = 210;
-  var NODE_H = 74;
-  var COL_GAP = 260;
-  var ROW_GAP = 34;
+  var NODE_W = window.ciliaryMapLayout.size.NODE_W;
+  var NODE_H = window.ciliaryMapLayout.size.NODE_H;
+  var COL_GAP = window.ciliaryMapLayout.size.COL_GAP;
+  var layout = window.ciliaryMapLayout.layout;
 
   var flows = [];
   var seen = new Set();
@@ -163,45 +163,6 @@
   }
 
   // ---- service map ---------------------------------------------------------------------------
-  function layout(nodes, edges) {
-    // Columns by longest path from the clients (nodes nobody calls); cycles are cut by a bound.
-    var rank = {};
-    nodes.forEach(function (n) { rank[n.id] = 0; });
-    var fwd = edges.filter(function (e) { return e.source !== e.destination; });
-    for (var it = 0; it < nodes.length; it++) {
-      var changed = false;
-      fwd.forEach(function (e) {
-        if (rank[e.destination] < rank[e.source] + 1 && rank[e.source] + 1 < nodes.length) { rank[e.destination] = rank[e.source] + 1; changed = true; }
-      });
-      if (!changed) break;
-    }
-    var cols = [];
-    nodes.forEach(function (n) { (cols[rank[n.id]] = cols[rank[n.id]] || []).push(n); });
-    cols = cols.filter(Boolean);
-    var order = function (n) { return (n.kind === 'workload' ? '0' : '1') + (n.namespace || '') + '/' + n.label; };
-    var tallest = 0;
-    cols.forEach(function (c) { c.sort(function (a, b) { return order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0; }); tallest = Math.max(tallest, c.length); });
-    // Fewer crossings: order each column by the mean row of its neighbours in the column before.
-    var row = {};
-    var index = function (c) { c.forEach(function (n, i) { row[n.id] = i; }); };
-    index(cols[0] || []);
-    for (var ci = 1; ci < cols.length; ci++) {
-      var bary = {};
-      cols[ci].forEach(function (n, i) {
-        var ys = fwd.filter(function (e) { return e.destination === n.id && row[e.source] !== undefined && rank[e.source] === ci - 1; }).map(function (e) { return row[e.source]; });
-        bary[n.id] = ys.length ? ys.reduce(function (s, y) { return s + y; }, 0) / ys.length : i;
-      });
-      cols[ci].sort(function (a, b) { return bary[a.id] - bary[b.id]; });
-      index(cols[ci]);
-    }
-    var pos = {};
-    var H = tallest * NODE_H + (tallest - 1) * ROW_GAP;
-    cols.forEach(function (c, ci) {
-      var h = c.length * NODE_H + (c.length - 1) * ROW_GAP;
-      c.forEach(function (n, ri) { pos[n.id] = { x: ci * (NODE_W + COL_GAP), y: (H - h) / 2 + ri * (NODE_H + ROW_GAP) }; });
-    });
-    return { pos: pos, width: cols.length * NODE_W + (cols.length - 1) * COL_GAP, height: H };
-  }
   function icon(kind) {
     var g = svg('g', { transform: 'translate(14,14)' });
     if (kind === 'world') {
@@ -222,10 +183,15 @@
   }
   function trim(s, n) { return s.length > n ? s.slice(0, n - 1) + '…' : s; }
   function nodeGroup(n, p) {
-    var g = svg('g', { class: 'node ' + n.kind + (selected === n.id ? ' selected' : ''), transform: 'translate(' + p.x + ',' + p.y + ')', 'data-id': n.id, 'data-label': n.label });
+    var g = svg('g', {
+      class: 'node ' + n.kind + (selected === n.id ? ' selected' : ''), transform: 'translate(' + p.x + ',' + p.y + ')',
+      'data-id': n.id, 'data-label': n.label, 'data-namespace': n.namespace || '', 'data-nodes': (n.nodes || []).join(','),
+    });
     g.appendChild(svg('rect', { class: 'card', width: NODE_W, height: NODE_H, rx: 10 }));
     g.appendChild(icon(n.kind));
     g.appendChild(svg('text', { class: 'ns', x: 42, y: 22 }, n.namespace ? n.namespace : n.kind === 'workload' ? '' : 'reserved'));
+    // The cluster nodes its pods run on.
+    if (n.nodes && n.nodes.length) g.appendChild(svg('text', { class: 'node-name', x: NODE_W - 12, y: 22, 'text-anchor': 'end' }, trim(n.nodes.join(', '), 18)));
     g.appendChild(svg('text', { class: 'name', x: 42, y: 42 }, trim(n.label, 20)));
     var meta = n.kind === 'workload'
       ? (n.pods.length + (n.pods.length === 1 ? ' pod' : ' pods')) + (n.labels.length ? ' · ' + trim(n.labels.filter(function (l) { return l.indexOf('class=') === 0 || l.indexOf('app=') === 0; }).join(' ') || n.labels[0], 22) : '')
@@ -298,9 +264,15 @@
     var ox = (w - L.width) / 2, oy = pad + 10 + top;
     root.setAttribute('viewBox', '0 0 ' + w + ' ' + h);
     root.setAttribute('preserveAspectRatio', 'xMidYMid meet');
-    var gEdges = svg('g', { class: 'edges' }), gLabels = svg('g', { class: 'labels' }), gNodes = svg('g', { class: 'nodes' });
+    var gBands = svg('g', { class: 'ns-groups' }), gEdges = svg('g', { class: 'edges' }), gLabels = svg('g', { class: 'labels' }), gNodes = svg('g', { class: 'nodes' });
     var P = {};
     for (var id in L.pos) P[id] = { x: L.pos[id].x + ox, y: L.pos[id].y + oy };
+    L.bands.forEach(function (b) {
+      var g = svg('g', { class: 'ns-group' + (b.namespace ? '' : ' reserved'), 'data-namespace': b.namespace });
+      g.appendChild(svg('rect', { x: ox - 18, y: b.y + oy, width: L.width + 36, height: b.h, rx: 14 }));
+      g.appendChild(svg('text', { x: ox - 6, y: b.y + oy + 20 }, b.namespace ? 'namespace ' + b.namespace : 'outside the namespaces'));
+      gBands.appendChild(g);
+    });
     // One curve per verdict class present: a mixed edge shows green and red side by side.
     var curves = [];
     edges.forEach(function (e) {
@@ -339,7 +311,17 @@
       gLabels.appendChild(lg);
     });
     nodes.forEach(function (n) { if (P[n.id]) gNodes.appendChild(nodeGroup(n, P[n.id])); });
-    root.replaceChildren(gEdges, gNodes, gLabels);
+    root.replaceChildren(gBands, gEdges, gNodes, gLabels);
+    fitView(root, w, h);
+  }
+  /** The viewBox around everything drawn (cards, lanes, loops, labels), never smaller than w × h: the whole map fits the panel. */
+  function fitView(root, w, h) {
+    var bb;
+    try { bb = root.getBBox(); } catch { return; }
+    if (!bb || !bb.width) return;
+    var m = 16;
+    var vw = Math.max(bb.width + 2 * m, w), vh = Math.max(bb.height + 2 * m, h);
+    root.setAttribute('viewBox', (bb.x - m - (vw - bb.width - 2 * m) / 2) + ' ' + (bb.y - m - (vh - bb.height - 2 * m) / 2) + ' ' + vw + ' ' + vh);
   }
   var mapTimer = null, mapBusy = false;
   function refreshMap() {
