@@ -8,6 +8,7 @@ import { benchTrace } from './trace.ts';
 import { benchL7 } from './l7.ts';
 import { benchLatency } from './latency.ts';
 import { benchBandwidth } from './bandwidth.ts';
+import { benchNorthSouth } from './northsouth/index.ts';
 import { cleanup, round } from './lib.ts';
 
 type Result = Record<string, number>;
@@ -27,6 +28,7 @@ const SUITES: Record<string, (acc: Result) => Promise<Result>> = {
   l7: () => benchL7(),
   latency: () => benchLatency(),
   bandwidth: () => benchBandwidth(),
+  northsouth: () => benchNorthSouth(),
 };
 
 async function main(): Promise<void> {

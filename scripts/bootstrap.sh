@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(iproute2 iputils-ping curl iperf3 procps dnsutils netcat-openbsd tcpdump iptables chromium librust-libc-dev etcd-server etcd-client vagrant)
+APT_PACKAGES=(iproute2 iputils-ping iputils-arping curl iperf3 procps dnsutils netcat-openbsd tcpdump iptables chromium librust-libc-dev etcd-server etcd-client vagrant)
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 

@@ -2,9 +2,11 @@
 # Multi-node ciliary lab on one machine: node network namespaces on a Linux bridge, one agent per node.
 #
 #   cluster.sh up [N]     build N nodes (1..3: k8s-ctr, k8s-w1, k8s-w2) and start their agents;
-#                         with N > 1 an etcd member on k8s-ctr (node IP:2379) holds the cluster state
-#   cluster.sh down       stop the agents and etcd, remove pods, nodes, veths, bridge and state
-#   cluster.sh status     one line per node: name, IP, agent pid, healthz
+#                         with N > 1 an etcd member on k8s-ctr (node IP:2379) holds the cluster state;
+#                         outside the cluster: testpc (<net>.200) and, beyond a router (<net>.254, the
+#                         nodes' gateway), an internet host (203.0.113.10), both serving whoami on :80
+#   cluster.sh down       stop the agents, etcd and the outside hosts, remove pods, nodes, veths, bridge and state
+#   cluster.sh status     one line per node: name, IP, agent pid, healthz; then the outside hosts
 #   cluster.sh etcd stop|start   stop the lab's etcd member (data kept) or start it again (fault tests)
 #
 # Options:  --state-root DIR  (default /run/ciliary; /run/ciliary/<prefix> when CILIARY_LAB_PREFIX is set)
@@ -15,6 +17,7 @@
 #           CILIARY_AGENT_CMD   agent command (default <repo>/bin/ciliary-agent), split on spaces
 #           CILIARY_AGENT_ARGS  extra arguments appended to every agent's command line
 #           CILIARY_ETCD_BIN    etcd binary (default /usr/bin/etcd, Debian's etcd-server)
+#           CILIARY_LAB_INTERNET_NET  first three octets of the internet link, default 203.0.113
 set -euo pipefail
 
 REPO="$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)"
@@ -36,13 +39,15 @@ POD_POOL=172.20.0.0/16   # cluster-pool-ipv4-cidr: each agent claims the next /2
 STATE_ROOT=""
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
+# shellcheck source=scripts/netns/outside.sh
+source "$REPO/scripts/netns/outside.sh"
 die() { log "error: $*"; exit 1; }
 
 usage() {
   local code="${1:-0}"
   local fd=1
   [ "$code" = 0 ] || fd=2
-  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&"$fd"
+  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&"$fd"
   exit "$code"
 }
 
@@ -163,7 +168,7 @@ ensure_node() {
   ip netns exec "$ns" sysctl -qw net.ipv4.conf.eth1.rp_filter=0 >/dev/null
   ip -n "$ns" addr replace "$ip/24" dev eth1
   ip -n "$ns" link set eth1 up
-  ip -n "$ns" route replace default via "$ROUTER_IP" dev eth1
+  ip -n "$ns" route replace default via "$OUTSIDE_ROUTER_IP" dev eth1   # the router to the internet host
 }
 
 start_agent() {
@@ -273,6 +278,7 @@ cmd_up() {
   mkdir -p "$STATE_ROOT"
   ensure_cluster_token
   ensure_bridge
+  ensure_outside
   for ((i = 0; i < n; i++)); do ensure_node "$i" "${NODES[$i]}"; done
   if [ "$n" -gt 1 ]; then
     start_etcd
@@ -298,6 +304,7 @@ cmd_up() {
     printf '  %-8s netns %-14s %-16s pods %-15s api %s\n' "${NODES[$i]}" "$(node_ns "${NODES[$i]}")" \
       "$(node_ip "$i")" "$(agent_pod_cidr "${NODES[$i]}")" "$(state_dir "${NODES[$i]}")/agent.sock"
   done
+  outside_summary
   echo "  kubectl  export KUBECONFIG=$(state_dir "${NODES[0]}")/kube/admin.conf   # https://$(node_ip 0):6443, context kubernetes-admin@kubernetes"
   echo "  hubble   relay on $(node_ip 0):4245 over ${RELAY_PEERS}"
   echo "next: ciliary --node ${NODES[0]} status"
@@ -382,6 +389,7 @@ cmd_down() {
   for ((i = 0; i < ${#NODES[@]}; i++)); do stop_agent "$(state_dir "${NODES[$i]}")"; done
   remove_etcd
   for ((i = 0; i < ${#NODES[@]}; i++)); do remove_node "$i" "${NODES[$i]}"; done
+  remove_outside
   br="$(bridge_name)"
   if link_exists "$br" && link_is "$br" bridge; then
     log "bridge $br"
@@ -408,6 +416,7 @@ cmd_status() {
     if healthy "$dir/agent.sock"; then health="healthy"; else health="not answering"; fi
     printf '%-8s %-16s %-12s %s\n' "$node" "${ip:--}" "pid $pid" "$health ($dir/agent.sock)"
   done
+  outside_status
 }
 
 cmd_etcd() {

@@ -37,6 +37,11 @@ import { MultiNode } from '../control/multinode.ts';
 import { tunnelSpec } from '../maps/cilium/tunnel.ts';
 import type { HashMap } from '../maps/index.ts';
 import { podMtu, startOverlay, type Overlay } from '../dataplane/overlay.ts';
+import { Masquerade } from '../nat/masquerade.ts';
+import { natListLines } from '../maps/cilium/nat.ts';
+import { LBIPAM } from '../control/lbipam/controller.ts';
+import { L2Announcer } from '../control/l2announce/announcer.ts';
+import { announceableDevices, ProxyArpResponder } from '../control/l2announce/proxy-arp.ts';
 
 export const VERSION = '0.1.0';
 const KUBERNETES_SVC_IP = '10.96.0.1';
@@ -64,6 +69,9 @@ export class Agent implements AgentFacade {
   private kubeApi?: KubeApiServer;
   private multiNode?: MultiNode;
   private overlay?: Overlay;
+  private masquerade?: Masquerade;
+  private lbipam?: LBIPAM;
+  private l2?: L2Announcer;
 
   constructor(private readonly cfg: AgentConfig, private readonly log: Logger, private readonly platform: AgentPlatform = linuxPlatform()) {
     this.nodeName = cfg['node-name'];
@@ -80,6 +88,7 @@ export class Agent implements AgentFacade {
       ct: { tcp: cfg['bpf-ct-global-tcp-max'], any: cfg['bpf-ct-global-any-max'] },
       ctTimeouts: timeoutsFromConfig(cfg as unknown as Record<string, unknown>),
       lb: { services: cfg['bpf-lb-map-max'], backends: cfg['bpf-lb-map-max'], maglevTableSize: cfg['bpf-lb-maglev-table-size'], maglevServices: 1024 },
+      natMax: cfg['bpf-nat-global-max'],
     });
     // CT garbage collection in bounded slices: the datapath never waits for a full sweep.
     this.gcTimer = setInterval(() => this.dp.ct.gc(CT_GC_BUDGET), 1000);
@@ -131,6 +140,8 @@ export class Agent implements AgentFacade {
       hostNodeLabels: cfg['enable-node-selector-labels'] ? hostLabels : undefined,
     });
     await this.endpointsMgr.setupHost(host.fd, host.ifindex);
+    // Masquerade and the steering of replies and NodePorts need the node's real devices.
+    if (host.fd >= 0) this.masquerade = await Masquerade.start(this.dp, cfg, formatCidr(cidr), this.log);
     this.overlay = startOverlay(this.dp, cfg, this.log);
     this.services = new ServiceManager(this.kv, this.dp.lb, () => [...this.endpointsMgr.list(), ...(this.multiNode?.remoteBackendPods() ?? [])], {
       serviceCidr: cfg['service-cluster-ip-range'], maglev: cfg['bpf-lb-algorithm'] === 'maglev', reservedIPs: [KUBERNETES_SVC_IP, KUBE_DNS_IP],
@@ -163,8 +174,19 @@ export class Agent implements AgentFacade {
       },
       services: followedByPolicy(this.services, () => this.policy.regenerate()),
       policies: { import: (objects) => this.policy.import(objects), list: () => this.policy.list(), delete: (kind, ns, name) => this.policy.delete(kind, ns, name) },
+      leases: () => this.l2?.leaseViews() ?? [],
     });
     await this.resources.restore();
+    this.lbipam = new LBIPAM({ kv: this.kv, node: this.nodeName, log: this.log, leaseTtlSeconds: NODE_LEASE_TTL, resources: this.resources });
+    await this.lbipam.start();
+    if (cfg['enable-l2-announcements']) {
+      this.l2 = new L2Announcer({
+        kv: this.kv, node: this.nodeName, nodeLabels: nodeLabels(this.nodeName, cfg['node-labels']), log: this.log, resources: this.resources,
+        leaseDurationMs: durationMs(cfg['l2announcements-lease-duration'])!, renewDeadlineMs: durationMs(cfg['l2announcements-renew-deadline'])!,
+        retryPeriodMs: durationMs(cfg['l2announcements-retry-period'])!, responder: new ProxyArpResponder(), devices: announceableDevices,
+      });
+      await this.l2.start();
+    }
     this.startHubble();
     if (platform.sockets) await this.startServers();
     this.log.info({ node: this.nodeName, podCIDR: formatCidr(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');
@@ -195,6 +217,9 @@ export class Agent implements AgentFacade {
   /** Stops the datapath; pods, devices and pinned maps stay for the next agent process. */
   async stop(): Promise<void> {
     clearInterval(this.gcTimer);
+    this.masquerade?.close();
+    await this.l2?.close();
+    await this.lbipam?.close();
     await this.resources?.close();
     this.services?.close();
     this.policy?.close();
@@ -237,10 +262,12 @@ export class Agent implements AgentFacade {
     };
   }
 
-  /** What runs: the tunnel when its socket is open, else routing as the node registry sees it; no masquerading, NodePort or LoadBalancer until the datapath has them. */
+  /** What runs: the tunnel when its socket is open, else routing as the node registry sees it; masquerading when BPF masquerade runs; no NodePort or LoadBalancer until the datapath has them. */
   private features(): DatapathFeatures {
     const maglev = this.cfg['bpf-lb-algorithm'] === 'maglev';
+    const masquerade = this.masquerade?.status();
     return {
+      ...(masquerade ? { masquerade } : {}),
       ...(this.overlay ? { routing: 'tunnel', tunnelProtocol: 'vxlan' } : this.multiNode?.routing() ?? { routing: 'native' }),
       monitor: { cpus: 1, ringEvents: this.dp.events.capacity },
       services: { clusterIP: true, nodePort: false, loadBalancer: false, externalIPs: true, hostPort: false },
@@ -314,6 +341,14 @@ export class Agent implements AgentFacade {
 
   ctFlush(): number {
     return this.dp.ct.flush();
+  }
+
+  natList(): string[] {
+    return natListLines(this.dp.nat.map);
+  }
+
+  natFlush(): number {
+    return this.dp.nat.flush();
   }
 
   listPolicies() {

@@ -62,7 +62,7 @@ export const applyPlugin: FastifyPluginAsync<ApiPluginOptions<ResourceService>> 
   }, (req, reply) => send(reply, async () => ({ results: await agent.resources.deleteObjects(req.body.objects) })));
 
   type KindRoute = { Params: { kind: string; name?: string }; Querystring: { namespace?: string } };
-  const params = { type: 'object', properties: { kind: { type: 'string', pattern: '^[A-Za-z.]+$' }, name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' } } } as const;
+  const params = { type: 'object', properties: { kind: { type: 'string', pattern: '^[A-Za-z0-9.]+$' }, name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' } } } as const;
   const query = { type: 'object', additionalProperties: false, properties: { namespace: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' } } } as const;
 
   app.get<KindRoute>('/v1/resources/:kind', {

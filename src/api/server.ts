@@ -18,6 +18,7 @@ import { identityPlugin } from './identity.ts';
 import { lbPlugin } from './lb.ts';
 import { mapPlugin } from './map.ts';
 import { monitorPlugin } from './monitor.ts';
+import { natPlugin } from './nat.ts';
 import { nodesPlugin } from './nodes.ts';
 import { openapiPlugin } from './openapi.ts';
 import { podsPlugin } from './pods.ts';
@@ -77,6 +78,7 @@ export async function buildApi(agent: AgentFacade, logger: Logger, opts: { onHan
   await app.register(mapPlugin, { agent });
   await app.register(lbPlugin, { agent });
   await app.register(ctPlugin, { agent });
+  await app.register(natPlugin, { agent });
   await app.register(policyPlugin, { agent });
   await app.register(identityPlugin, { agent });
   await app.register(fqdnPlugin, { agent });

@@ -11,6 +11,7 @@ import { ENDPOINTS_MAP } from '../maps/cilium/lxc.ts';
 import { IPCACHE_MAP } from '../maps/cilium/ipcache.ts';
 import { formatMetricsList, METRICS_MAP, type MetricsKey, type MetricsValue } from '../maps/cilium/metrics.ts';
 import { PROXY_MAP } from '../maps/cilium/proxy.ts';
+import { NAT_MAP } from '../maps/cilium/nat.ts';
 import { TUNNEL_MAP } from '../maps/cilium/tunnel.ts';
 import { THROTTLE_MAP } from '../maps/cilium/throttle.ts';
 import type { Out } from './pods.ts';
@@ -87,7 +88,7 @@ function printEntries(args: ParsedArgs, io: Out, entries: MapEntryView[], text: 
   else io.out(text());
 }
 
-const BPF_USAGE = `bpf supports: ${[...Object.keys(BPF_LISTS), 'metrics'].map((k) => `bpf ${k} list`).join(', ')}, bpf lb list [--revnat], bpf ct list global, bpf ct flush global, bpf policy get ID|--all (each also --from-file)`;
+const BPF_USAGE = `bpf supports: ${[...Object.keys(BPF_LISTS), 'metrics'].map((k) => `bpf ${k} list`).join(', ')}, bpf lb list [--revnat], bpf ct list global, bpf ct flush global, bpf nat list, bpf nat flush, bpf policy get ID|--all (each also --from-file)`;
 
 /** Where cilium pins an endpoint's policy map: cilium_policy_ + the 5-digit endpoint id. */
 export function policyMapPath(endpointID: number): string {
@@ -149,13 +150,13 @@ async function lbCommand(args: ParsedArgs, client: AgentClient, io: Out, rest: s
   return 0;
 }
 
-/** Writes the CT map files directly: only while no agent answers, since two writers would corrupt them. */
-async function flushCtFiles(client: AgentClient): Promise<number> {
+/** Writes map files directly (CT, NAT): only while no agent answers, since two writers would corrupt them. */
+async function flushFiles(client: AgentClient, flush: (maps: PinnedMaps) => number): Promise<number> {
   try {
     await client.get('/v1/healthz');
   } catch (e) {
     if (!(e instanceof AgentUnreachableError)) throw e;
-    return (await PinnedMaps.open(client.target.stateDir, true)).ctFlush();
+    return flush(await PinnedMaps.open(client.target.stateDir, true));
   }
   throw new CliError(`the agent at ${client.target.socketPath} is running: flush through it (without --from-file)`);
 }
@@ -171,8 +172,24 @@ async function ctCommand(args: ParsedArgs, client: AgentClient, io: Out, rest: s
     return 0;
   }
   checkFlags(args, 'bpf ct flush', ['from-file']);
-  const flushed = bool(args, 'from-file') ? await flushCtFiles(client) : (await client.call<{ flushed: number }>('DELETE', '/v1/ct')).flushed;
+  const flushed = bool(args, 'from-file') ? await flushFiles(client, (maps) => maps.ctFlush()) : (await client.call<{ flushed: number }>('DELETE', '/v1/ct')).flushed;
   io.out(`Flushed ${flushed} entries from ${CT_GLOBAL_MAPS.join(' and ')}\n`);
+  return 0;
+}
+
+/** `bpf nat list|flush`: cilium_snat_v4_external, one line per entry as Cilium's. */
+async function natCommand(args: ParsedArgs, client: AgentClient, io: Out, rest: string[]): Promise<number> {
+  const [verb, ...extra] = rest;
+  if ((verb !== 'list' && verb !== 'flush') || extra.length) throw new UsageError('bpf nat supports: bpf nat list, bpf nat flush');
+  if (verb === 'list') {
+    checkFlags(args, 'bpf nat list', ['from-file', 'output']);
+    const lines = await withFallback(args, client, io, async () => (await client.get<{ lines: string[] }>('/v1/nat')).lines, (maps) => maps.natLines());
+    jsonOrText(args, io, lines, () => lines.map((l) => l + '\n').join(''));
+    return 0;
+  }
+  checkFlags(args, 'bpf nat flush', ['from-file']);
+  const flushed = bool(args, 'from-file') ? await flushFiles(client, (maps) => maps.natFlush()) : (await client.call<{ flushed: number }>('DELETE', '/v1/nat')).flushed;
+  io.out(`Flushed ${flushed} entries from ${NAT_MAP}\n`);
   return 0;
 }
 
@@ -190,6 +207,7 @@ export async function bpfCommand(args: ParsedArgs, client: AgentClient, io: Out)
   const [what, verb, ...extra] = args.positionals;
   if (what === 'lb') return lbCommand(args, client, io, args.positionals.slice(1));
   if (what === 'ct') return ctCommand(args, client, io, args.positionals.slice(1));
+  if (what === 'nat') return natCommand(args, client, io, args.positionals.slice(1));
   if (what === 'policy') return policyGetCommand(args, client, io, args.positionals.slice(1));
   if (what === 'metrics' && verb === 'list' && !extra.length) return metricsCommand(args, client, io);
   const def = what ? BPF_LISTS[what] : undefined;

@@ -19,9 +19,9 @@ Manifests (kubectl-like):
                                    CiliumClusterwideNetworkPolicy, NetworkPolicy, CiliumLoadBalancerIPPool objects
                                    (multi-document YAML); all validated first, an error names file, document and line
   delete -f FILE|DIR|- [--ignore-not-found]
-  delete KIND NAME... [-n NS]      KIND: pod, deploy, svc, ns, cnp, ccnp, netpol, ippools (deleting a namespace
+  delete KIND NAME... [-n NS]      KIND: pod, deploy, svc, ns, cnp, ccnp, netpol, ippools, l2announcement (deleting a namespace
                                    deletes what is in it; a deployment's deleted pod is replaced)
-  get pods|deploy|svc|ns|cnp|ccnp|netpol|ippools [NAME...] [-n NS | -A] [-o wide|yaml|json|jsonpath={.path}]
+  get pods|deploy|svc|ns|cnp|ccnp|netpol|ippools|l2announcement|leases [NAME...] [-n NS | -A] [-o wide|yaml|json|jsonpath={.path}]
   describe KIND [NAME...] [-n NS]  kubectl-like description
   logs POD [-f] [-n NS]            the pod's output (every start); -f follows it
 
@@ -63,6 +63,9 @@ Agent (cilium-dbg-like):
                                    connection tracking entries
   bpf ct flush global [--from-file]
                                    empty the connection tracking maps (--from-file: agent stopped)
+  bpf nat list [--from-file] [-o json]
+                                   cilium_snat_v4_external: BPF masquerade translations
+  bpf nat flush [--from-file]      empty the masquerade translations (--from-file: agent stopped)
   bpf policy get ID | --all [--from-file]
                                    an endpoint's policy map (--all: every pod endpoint's)
   bpf metrics list [--from-file] [-o json]

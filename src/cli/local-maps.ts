@@ -4,6 +4,7 @@ import type { MapSummary } from '../control/types.ts';
 import type { AnyMap, MapRegistry } from '../maps/index.ts';
 import { dumpEntries, type DecodedMapEntry } from '../maps/cilium/index.ts';
 import { CT_ANY_MAP, CT_TCP_MAP, ctListLines } from '../maps/cilium/ct.ts';
+import { NAT_MAP, natListLines } from '../maps/cilium/nat.ts';
 import { LB_BACKENDS_MAP, LB_REVNAT_MAP, LB_SERVICES_MAP, lbListRows } from '../maps/cilium/lb.ts';
 import { IPCACHE_MAP, ipcacheDef } from '../maps/cilium/ipcache.ts';
 import { decodeEntry, formatPolicyEntries, policyMapEndpoint, policyMapName } from '../maps/cilium/policy.ts';
@@ -56,6 +57,19 @@ export class PinnedMaps {
       m.clear();
       m.flush();
     }
+    return n;
+  }
+
+  natLines(): string[] {
+    return natListLines(this.map(NAT_MAP));
+  }
+
+  /** `bpf nat flush` on the file: empties cilium_snat_v4_external, returns how many entries went. */
+  natFlush(): number {
+    const m = this.map(NAT_MAP);
+    const n = m.count;
+    m.clear();
+    m.flush();
     return n;
   }
 

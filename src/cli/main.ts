@@ -46,7 +46,7 @@ const deleteVerb: Verb = (args, client, io) => {
   const kind = resourceKind(splitKind(args.positionals).kind)?.kind;
   if (kind === 'Pod') return orElse(deleteResourcesCommand, deleteCommand)(args, client, io);
   if (kind === 'Service') return orElse(deleteResourcesCommand, deleteServicesCommand)(args, client, io);
-  if (kind === 'Deployment' || kind === 'Namespace' || kind === 'CiliumLoadBalancerIPPool') return deleteResourcesCommand(args, client, io);
+  if (kind === 'Deployment' || kind === 'Namespace' || kind === 'CiliumLoadBalancerIPPool' || kind === 'CiliumL2AnnouncementPolicy') return deleteResourcesCommand(args, client, io);
   return byKind(deleteCommand, deleteServicesCommand, deletePoliciesCommand)(args, client, io);
 };
 
@@ -56,7 +56,7 @@ const getVerb: Verb = (args, client, io) => {
   const output = str(args, 'output');
   if (kind === 'Pod') return orElse(getResourcesCommand, getCommand)(args, client, io);
   if (kind === 'Service' && (output === 'yaml' || output?.startsWith('jsonpath='))) return getResourcesCommand(args, client, io);
-  if (kind === 'Deployment' || kind === 'Namespace' || kind === 'CiliumLoadBalancerIPPool') return getResourcesCommand(args, client, io);
+  if (kind === 'Deployment' || kind === 'Namespace' || kind === 'CiliumLoadBalancerIPPool' || kind === 'CiliumL2AnnouncementPolicy' || kind === 'Lease') return getResourcesCommand(args, client, io);
   return byKind(getCommand, getServicesCommand, getPoliciesCommand)(args, client, io);
 };
 

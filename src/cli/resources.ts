@@ -59,6 +59,10 @@ export function formatResourceTable(kind: KindInfo['kind'], views: ResourceView[
       header = ['NAME', 'DISABLED', 'CONFLICTING', 'IPS AVAILABLE', 'AGE'];
       rows = views.map((v) => [v.name, String(v.status.disabled ?? false), v.status.conflicting ? 'True' : 'False', String(v.status.ipsAvailable ?? ''), age(v, now)]);
       break;
+    case 'Lease':
+      header = [...nsHead, 'NAME', 'HOLDER', 'AGE'];
+      rows = views.map((v) => [...nsCol(v), v.name, String(v.status.holder ?? ''), age(v, now)]);
+      break;
     case 'Service':
       return formatServicesTable(views.map((v) => (v.status as { service: Service }).service), o);
     default:

@@ -199,7 +199,8 @@ export function formatPorts(svc: Service): string {
 
 /** EXTERNAL-IP: external IPs (and a LoadBalancer's address), `<pending>` for a LoadBalancer without one, else `<none>`. */
 export function formatExternalIP(svc: Service): string {
-  const ips = [...(svc.type === 'LoadBalancer' ? svc.frontends.filter((f) => f.type === 'LoadBalancer').map((f) => f.address) : []), ...(svc.externalIPs ?? [])];
+  const lbIPs = svc.type === 'LoadBalancer' ? [...(svc.loadBalancerIngress ?? []), ...svc.frontends.filter((f) => f.type === 'LoadBalancer').map((f) => f.address)] : [];
+  const ips = [...lbIPs, ...(svc.externalIPs ?? [])];
   const unique = [...new Set(ips)];
   if (unique.length) return unique.join(',');
   return svc.type === 'LoadBalancer' ? '<pending>' : '<none>';

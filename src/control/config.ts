@@ -29,6 +29,9 @@ export interface AgentConfig {
   'enable-ipv4-masquerade': boolean;
   'enable-bpf-masquerade': boolean;
   'enable-ip-masq-agent': boolean;
+  'ip-masq-agent-config-path': string;
+  devices: string;
+  'masquerade-port-range': string;
   'policy-enforcement-mode': 'default' | 'always' | 'never';
   'enable-l7-proxy': boolean;
   'tofqdns-min-ttl': number;
@@ -66,6 +69,10 @@ export interface AgentConfig {
   'bpf-ct-timeout-service-tcp': number;
   'bpf-ct-timeout-service-any': number;
   'enable-bandwidth-manager': boolean;
+  'enable-l2-announcements': boolean;
+  'l2announcements-lease-duration': string;
+  'l2announcements-renew-deadline': string;
+  'l2announcements-retry-period': string;
   'bpf-bandwidth-horizon': string;
   kvstore: '' | 'local' | 'etcd';
   'kvstore-opt': Record<string, string>;
@@ -127,6 +134,9 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'enable-ipv4-masquerade', kind: bool, default: true, help: 'SNAT pod traffic leaving the cluster' },
   { key: 'enable-bpf-masquerade', kind: bool, default: true, help: 'masquerade in the datapath (not iptables)' },
   { key: 'enable-ip-masq-agent', kind: bool, default: false, help: 'use nonMasqueradeCIDRs of the ip-masq-agent config' },
+  { key: 'ip-masq-agent-config-path', kind: str, default: '/etc/config/ip-masq-agent', help: 'ip-masq-agent config (YAML or JSON: nonMasqueradeCIDRs, masqLinkLocal), reloaded when it changes' },
+  { key: 'devices', kind: str, default: '', help: "native devices for masquerade and NodePort, comma-separated ('' = the device holding node-ip)" },
+  { key: 'masquerade-port-range', kind: str, default: '61000-65534', help: 'source ports (and ICMP echo ids) masqueraded flows get, within 32768-65534; kept out of the node\'s ephemeral ports' },
   { key: 'policy-enforcement-mode', kind: oneOf('default', 'always', 'never'), default: 'default', help: 'when endpoints enforce policy' },
   { key: 'enable-l7-proxy', kind: bool, default: true, help: 'enable the L7 HTTP proxy' },
   { key: 'enable-host-firewall', kind: bool, default: false, help: 'enforce host policies (CCNP nodeSelector) on traffic between pods and the node' },
@@ -165,6 +175,10 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'bpf-ct-timeout-service-any', kind: num(1, U32), default: 60, help: 'seconds: service non-TCP' },
   { key: 'enable-bandwidth-manager', kind: bool, default: false, help: 'enforce kubernetes.io/egress-bandwidth' },
   { key: 'bpf-bandwidth-horizon', kind: { type: 'duration' }, default: '2s', help: 'bandwidth manager: packets due later than this are dropped (EDT horizon)' },
+  { key: 'enable-l2-announcements', kind: bool, default: false, help: 'answer ARP for LoadBalancer and external IPs selected by a CiliumL2AnnouncementPolicy, one lease holder per service' },
+  { key: 'l2announcements-lease-duration', kind: { type: 'duration' }, default: '15s', help: 'L2 announcements: how long a lease outlives its holder (whole seconds, at least 1s)' },
+  { key: 'l2announcements-renew-deadline', kind: { type: 'duration' }, default: '5s', help: 'L2 announcements: a holder that cannot renew for this long stops answering' },
+  { key: 'l2announcements-retry-period', kind: { type: 'duration' }, default: '2s', help: 'L2 announcements: how often a candidate retries and a holder checks its lease' },
   { key: 'kvstore', kind: oneOf('', 'local', 'etcd'), default: '', help: "state store: '' or local (a file in state-dir) or etcd" },
   { key: 'kvstore-opt', kind: { type: 'map' }, default: {}, help: 'kvstore options, e.g. etcd.address=http://host:2379' },
   { key: 'mtu', kind: num(68, 65535), default: 1500, help: 'MTU of pod devices' },
@@ -367,7 +381,21 @@ function parseKeyValues(s: string, bad: (why: string) => Error): Record<string, 
   return out;
 }
 
+/** `61000-65535` → [min, max]; undefined when it is not a range of ports 1..65535. */
+export function parsePortRange(s: string): [number, number] | undefined {
+  const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(s);
+  if (!m) return undefined;
+  const lo = Number(m[1]);
+  const hi = Number(m[2]);
+  return lo >= 1 && hi <= 65535 && lo <= hi ? [lo, hi] : undefined;
+}
+
 function checkCrossKeys(cfg: AgentConfig): void {
+  const natPorts = parsePortRange(cfg['masquerade-port-range']);
+  // Above the NodePort range; 65535 cannot be steered (iproute2 refuses it in an `ip rule` dport).
+  if (!natPorts || natPorts[0] <= 32767 || natPorts[1] > 65534) {
+    throw new ConfigError('masquerade-port-range', `masquerade-port-range: "${cfg['masquerade-port-range']}" is not a port range MIN-MAX within 32768-65534`);
+  }
   const poolBits = Number(cfg['cluster-pool-ipv4-cidr'].split('/')[1]);
   if (cfg['cluster-pool-ipv4-mask-size'] < poolBits) {
     throw new ConfigError('cluster-pool-ipv4-mask-size', `cluster-pool-ipv4-mask-size: ${cfg['cluster-pool-ipv4-mask-size']} is shorter than the pool's prefix /${poolBits} (cluster-pool-ipv4-cidr ${cfg['cluster-pool-ipv4-cidr']})`);

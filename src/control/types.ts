@@ -65,6 +65,8 @@ export interface ServiceSpec {
   /** ClientIP affinity timeout (default 10800). */
   sessionAffinityTimeoutSeconds?: number;
   externalIPs?: string[];
+  /** A LoadBalancer's addresses, from status.loadBalancer.ingress (written by LB-IPAM). */
+  loadBalancerIngress?: string[];
   /** Backends given explicitly (a selector-less service such as kube-dns). */
   backends?: Array<{ ip: string; port?: number }>;
 }
@@ -130,8 +132,8 @@ export interface DatapathFeatures {
   /** Routing between nodes: native until a tunnel device runs. */
   routing: 'native' | 'tunnel';
   tunnelProtocol?: 'vxlan';
-  /** SNAT of pod traffic leaving the cluster, when it runs: the CIDR not masqueraded. */
-  masquerade?: { mode: 'BPF'; cidr: string };
+  /** SNAT of pod traffic leaving the cluster, when it runs: mode, the native devices it runs on, the CIDR not masqueraded. */
+  masquerade?: { mode: 'BPF' | 'BPF (ip-masq-agent)'; devices: string[]; cidr: string };
   /** Egress pacing, when it runs. */
   bandwidthManager?: string;
   /** Threads running the datapath and the monitor ring's size in events. */

@@ -24,17 +24,22 @@ import { PolicyLookup } from './lib/policy.ts';
 import { ProxyRedirects } from './lib/proxy.ts';
 import { Edt } from './lib/edt.ts';
 import { TunnelTx } from './lib/encap.ts';
+import { Snat } from './lib/nat.ts';
 import * as P from '../maps/cilium/policy.ts';
 import type { PacketTracer } from '../observe/trace/tracer.ts';
 
 const MAX_ENDPOINTS = 65536;
 const WORLD_ID = 2;
+/** DESIGN.md's NAT size: 2/3 of the two CT maps' sum. */
+const DEFAULT_NAT_MAX = 524288;
 
 export interface DatapathOptions {
   monitorCapacity: number;
   ct: CtSizes;
   ctTimeouts: CtTimeouts;
   lb: LbSizes;
+  /** Entries of cilium_snat_v4_external (bpf-nat-global-max). */
+  natMax?: number;
   /** Packet slots shared by all devices (more than one batch, so packets can be held). */
   poolSlots?: number;
 }
@@ -68,6 +73,8 @@ export class Datapath {
   readonly events: MonitorRing;
   readonly ct: Conntrack;
   readonly lb: LoadBalancer;
+  /** BPF masquerade (cilium_snat_v4_external); off until the agent configures a masquerade address. */
+  readonly nat: Snat;
   /** Per-endpoint state the programs need, indexed by endpoint id. */
   readonly calls: Array<ArrayMap | undefined> = [];
   /** cilium_policy_<id> of each pod endpoint. */
@@ -106,6 +113,7 @@ export class Datapath {
     this.events = new MonitorRing(opts.monitorCapacity);
     this.ct = new Conntrack(registry, opts.ct, opts.ctTimeouts);
     this.lb = new LoadBalancer(registry, opts.lb);
+    this.nat = new Snat(registry, opts.natMax ?? DEFAULT_NAT_MAX);
     this.proxy = new ProxyRedirects(registry, 65536);
     this.edt = new Edt(registry.open(specs[3] as never) as HashMap, this.io.pool, (len) => this.count(DROP_WRITE_ERROR, DIR_EGRESS, len - VNET_HDR_LEN));
   }

@@ -114,7 +114,7 @@ describe.skipIf(!root)('netns lab: scripts/netns/cluster.sh', () => {
     for (const [i, n] of nodes.entries()) {
       const ns = `${prefix}${n}`;
       expect(run('ip', ['-n', ns, '-4', '-o', 'addr', 'show', 'dev', 'eth1']).stdout).toContain(`${net}.${100 + i}/24`);
-      expect(run('ip', ['-n', ns, 'route', 'show', 'default']).stdout).toContain(`via ${net}.1`);
+      expect(run('ip', ['-n', ns, 'route', 'show', 'default']).stdout).toContain(`via ${net}.254`); // the lab's router to the internet host
       const sysctls = run('ip', ['netns', 'exec', ns, 'sysctl', '-n', 'net.ipv4.ip_forward',
         'net.ipv4.conf.all.rp_filter', 'net.ipv4.conf.default.rp_filter']).stdout.split('\n').filter(Boolean);
       expect(sysctls).toEqual(['1', '0', '0']);
@@ -148,11 +148,12 @@ describe.skipIf(!root)('netns lab: scripts/netns/cluster.sh', () => {
     for (const n of nodes) expect(await healthz(join(stateRoot, n, 'agent.sock'))).toBe(200);
   });
 
-  it('status lists both nodes with their IP, pid and health', () => {
+  it('status lists both nodes with their IP, pid and health, then the outside hosts', () => {
     const r = lab('status');
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.split('\n').filter(Boolean);
-    expect(lines).toHaveLength(2);
+    expect(lines).toHaveLength(5);
+    expect(lines.slice(2).map((l) => l.split(/\s+/)[0])).toEqual(['router', 'testpc', 'internet']);
     for (const [i, n] of nodes.entries()) {
       const pid = readFileSync(join(stateRoot, n, 'agent.pid'), 'utf8').trim();
       expect(lines[i]).toMatch(new RegExp(`^${n}\\s+${net.replace(/\./g, '\\.')}\\.${100 + i}/24\\s+pid ${pid}\\s+healthy`));

@@ -289,7 +289,7 @@ describe('status formatting (REFERENCE.md)', () => {
       ...STATUS, controllers: { total: 4, failing: 1 }, kvstore: { ok: false, message: 'etcd: 0/1 connected: context deadline exceeded' },
       edtQueues: { endpoints: 1, queuedPackets: 3, queuedBytes: 3 * 65664, capacityPackets: 48 },
       features: {
-        ...STATUS.features, routing: 'tunnel', tunnelProtocol: 'vxlan', masquerade: { mode: 'BPF', cidr: '172.20.0.0/16' }, bandwidthManager: 'EDT with BPF [CUBIC]',
+        ...STATUS.features, routing: 'tunnel', tunnelProtocol: 'vxlan', masquerade: { mode: 'BPF', devices: ['eth1'], cidr: '172.20.0.0/16' }, bandwidthManager: 'EDT with BPF [CUBIC]',
         proxy: { redirects: 0, ports: '10000-20000' }, backendSelection: { algorithm: 'maglev', maglevTableSize: 16381 },
         services: { clusterIP: true, nodePort: true, loadBalancer: true, externalIPs: true, hostPort: false },
       },
@@ -301,7 +301,8 @@ describe('status formatting (REFERENCE.md)', () => {
       expect(ref).toContain(want);
       expect(verbose).toContain(want);
     }
-    expect(verbose).toContain('Masquerading:           BPF   172.20.0.0/16 [IPv4: Enabled, IPv6: Disabled]');
+    expect(verbose).toContain('Masquerading:           BPF   [eth1]   172.20.0.0/16 [IPv4: Enabled, IPv6: Disabled]');
+    expect(ref).toContain('Masquerading:           BPF   [eth1]   172.20.0.0/16 [IPv4: Enabled, IPv6: Disabled]');
     expect(verbose).toContain('  Backend Selection:      Maglev (Table Size: 16381)');
     const out = lines(formatStatus(running));
     expect(out).not.toContain('Allocated addresses:');

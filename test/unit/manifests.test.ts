@@ -1,16 +1,17 @@
 // The resource manager against fake pods/services/policies: validation before any change, dependency
 // order, rollback, deployments (names, scaling, template changes), anti-affinity, namespaces; and the
 // CLI's manifest parsing, error placement and tables.
-import { describe, it, expect, beforeEach } from 'vitest';
+import { describe, it, expect, beforeEach, vi } from 'vitest';
 import pino from 'pino';
 import { LocalKVStore, type KVStore } from '../../src/control/kvstore.ts';
-import { ResourceManager, poolStatus, type ResourceDeps } from '../../src/control/resources/manager.ts';
+import { ResourceManager, type ResourceDeps } from '../../src/control/resources/manager.ts';
 import { templateHash, toServiceSpec, type Manifest } from '../../src/control/resources/convert.ts';
 import { validateManifest, FieldError } from '../../src/control/resources/validate.ts';
 import { ApiError, ManifestError, type Pod, type PodSpec, type Service, type ServiceSpec } from '../../src/control/types.ts';
 import { parseManifests, locateError } from '../../src/cli/apply.ts';
 import { AgentError } from '../../src/cli/errors.ts';
 import { formatResourceTable, jsonPath, toObject } from '../../src/cli/resources.ts';
+import { LBIPAM } from '../../src/control/lbipam/controller.ts';
 
 const pod = (name: string, extra: Record<string, unknown> = {}, ns?: string) => ({
   apiVersion: 'v1', kind: 'Pod', metadata: { name, ...(ns ? { namespace: ns } : {}), labels: { app: name } },
@@ -184,7 +185,34 @@ describe('resource manager', () => {
     const pool = { apiVersion: 'cilium.io/v2alpha1', kind: 'CiliumLoadBalancerIPPool', metadata: { name: 'p' }, spec: { allowFirstLastIPs: 'No', blocks: [{ cidr: '10.10.200.0/29' }, { start: '10.0.0.1', stop: '10.0.0.4' }] } };
     expect((await rm.apply([pool]))[0]).toMatchObject({ resource: 'ciliumloadbalancerippool.cilium.io', result: 'created' });
     expect(rm.list('ippools')[0].status).toMatchObject({ ipsAvailable: 10, disabled: false });
-    expect(poolStatus({ ...pool, spec: { blocks: [{ cidr: '10.0.0.0/30' }] } } as unknown as Manifest).ipsAvailable).toBe(4);
+  });
+
+  it('LB-IPAM writes the seed\'s .1 .2 .3 into status.loadBalancer.ingress; a re-apply keeps it, a delete frees it', async () => {
+    const kv = memoryKv();
+    const mgr = new ResourceManager(fake.deps(kv));
+    await mgr.restore();
+    const lbipam = new LBIPAM({ kv, node: 'n1', log: pino({ level: 'silent' }), leaseTtlSeconds: 5, resources: mgr });
+    await lbipam.start();
+    const pool = { apiVersion: 'cilium.io/v2alpha1', kind: 'CiliumLoadBalancerIPPool', metadata: { name: 'cilium-pool' }, spec: { allowFirstLastIPs: 'No', blocks: [{ cidr: '10.10.200.0/29' }] } };
+    const lb = (name: string) => ({ ...svc(name), spec: { type: 'LoadBalancer', selector: { app: 'webpod' }, ports: [{ port: 80 }] } });
+    const ingress = (name: string) => fake.services.get(`default/${name}`)?.loadBalancerIngress?.join(',');
+    await mgr.apply([pool, lb('svc1')]);
+    await vi.waitFor(() => expect(ingress('svc1')).toBe('10.10.200.1'));
+    await mgr.apply([lb('svc2')]);
+    await vi.waitFor(() => expect(ingress('svc2')).toBe('10.10.200.2'));
+    await mgr.apply([lb('svc3')]);
+    await vi.waitFor(() => expect(ingress('svc3')).toBe('10.10.200.3'));
+    expect(toObject(mgr.get('svc', 'default', 'svc1')!).status).toMatchObject({ loadBalancer: { ingress: [{ ip: '10.10.200.1' }] } });
+    expect((await mgr.apply([lb('svc1')]))[0].result).toBe('unchanged');
+    expect(formatResourceTable('CiliumLoadBalancerIPPool', mgr.list('ippools'), { now: Date.parse(mgr.list('ippools')[0].createdAt) + 5000 }))
+      .toBe('NAME          DISABLED   CONFLICTING   IPS AVAILABLE   AGE\ncilium-pool   false      False         3               5s\n');
+    await mgr.delete('svc', 'default', 'svc1');
+    await mgr.apply([lb('svc4')]);
+    await vi.waitFor(() => expect(ingress('svc4')).toBe('10.10.200.1'));
+    await mgr.apply([{ ...lb('svc2'), spec: { selector: { app: 'webpod' }, ports: [{ port: 80 }] } }]);
+    await vi.waitFor(() => expect(mgr.get('svc', 'default', 'svc2')!.manifest.status).toBeUndefined());
+    expect(ingress('svc2')).toBeUndefined();
+    await lbipam.close();
   });
 });
 

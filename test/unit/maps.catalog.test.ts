@@ -16,6 +16,7 @@ import { policyMapName, policySpec } from '../../src/maps/cilium/policy.ts';
 import { PROXY_MAP, PROXY_UPSTREAM_MAP, proxySpecs } from '../../src/maps/cilium/proxy.ts';
 import { TUNNEL_MAP, tunnelSpec } from '../../src/maps/cilium/tunnel.ts';
 import { THROTTLE_MAP } from '../../src/maps/cilium/throttle.ts';
+import { IPMASQ_MAP, ipMasqSpec, NAT_MAP, natSpec } from '../../src/maps/cilium/nat.ts';
 import { main } from '../../src/cli/main.ts';
 import { Datapath, DEFAULT_DATAPATH_OPTIONS } from '../../src/dataplane/datapath.ts';
 import { ENDPOINT_CALLS } from '../../src/dataplane/programs/index.ts';
@@ -90,11 +91,16 @@ const SAMPLES: Record<string, Array<{ key: object; value: object }>> = {
   [PROXY_MAP]: [{ key: { client: '172.16.0.162', port: 44718, proto: 6 }, value: { origAddress: '10.96.41.44', origPort: 80, proxyPort: 10001, upstreamPort: 20001, endpointId: EP } }],
   [THROTTLE_MAP]: [{ key: { endpointId: 904 }, value: { bitsPerSec: 10e6, tLastMs: 5120.25, horizonMs: 2000, queued: 3, queueMax: 48 } }],
   [PROXY_UPSTREAM_MAP]: [{ key: { upstreamPort: 20001 }, value: { client: '172.16.0.162', port: 44718, proto: 6 } }],
+  [NAT_MAP]: [
+    { key: { saddr: '10.5.2.101', daddr: '10.4.6.9', sport: 65204, dport: 0, proto: 1, flags: TUPLE_F_OUT }, value: { created: 1000, needsCt: 1, toAddr: '10.5.2.101', toPort: 65204 } },
+    { key: { saddr: '10.4.6.9', daddr: '192.168.10.100', sport: 80, dport: 61000, proto: 6, flags: TUPLE_F_IN }, value: { created: 1000, needsCt: 1, toAddr: '172.20.0.12', toPort: 40522 } },
+  ],
+  [IPMASQ_MAP]: [{ key: { ip: '203.0.113.0', prefixLen: 24 }, value: { value: 1 } }],
 };
 
 const LB_SIZES = { services: 64, backends: 64, maglevTableSize: 7, maglevServices: 32 };
 const SPECS: MapSpec[] = [
-  ...mapSpecs(), callsSpec(EP), ...ctSpecs({ tcp: 64, any: 64 }), ...lbSpecs(LB_SIZES), policySpec(EP, 64), ...proxySpecs(64), tunnelSpec(),
+  ...mapSpecs(), callsSpec(EP), ...ctSpecs({ tcp: 64, any: 64 }), ...lbSpecs(LB_SIZES), policySpec(EP, 64), ...proxySpecs(64), tunnelSpec(), natSpec(64), ipMasqSpec(),
 ];
 const byName = (specs: MapSpec[]) => [...specs].sort((a, b) => a.name.localeCompare(b.name));
 
@@ -155,7 +161,7 @@ describe('map catalog', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ciliary-catalog-dp-'));
     try {
       const reg = new MapRegistry(dir, native.mapFile);
-      const dp = new Datapath(reg, { ...DEFAULT_DATAPATH_OPTIONS, ct: { tcp: 64, any: 64 }, lb: LB_SIZES });
+      const dp = new Datapath(reg, { ...DEFAULT_DATAPATH_OPTIONS, ct: { tcp: 64, any: 64 }, lb: LB_SIZES, natMax: 64 });
       dp.installPrograms(EP, ENDPOINT_CALLS);
       dp.installPolicyMap(EP, 64);
       const pinned = reg.list().map(({ name, type, keySize, valueSize, maxEntries }) => ({ name, type, keySize, valueSize, maxEntries }));
@@ -270,6 +276,15 @@ describe('CLI --from-file (agent stopped)', () => {
       expect(r.code, spec.name).toBe(0);
       expect(r.out, spec.name).not.toMatch(/\b[0-9a-f]{2} [0-9a-f]{2} [0-9a-f]{2}\b/);
     }
+  });
+
+  it('bpf nat list and flush --from-file: Cilium\'s line shape, created seconds ago from the monotonic clock', async () => {
+    const lines = (await cli('bpf', 'nat', 'list', '--from-file')).lines;
+    expect(lines).toHaveLength(2);
+    expect(lines).toContainEqual(expect.stringMatching(/^ICMP OUT 10\.5\.2\.101:65204 -> 10\.4\.6\.9:0 XLATE_SRC 10\.5\.2\.101:65204 Created=\d+sec ago NeedsCT=1$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^TCP IN 10\.4\.6\.9:80 -> 192\.168\.10\.100:61000 XLATE_DST 172\.20\.0\.12:40522 Created=\d+sec ago NeedsCT=1$/));
+    expect(await cli('bpf', 'nat', 'flush', '--from-file')).toMatchObject({ code: 0, out: 'Flushed 2 entries from cilium_snat_v4_external\n' });
+    expect(await cli('bpf', 'nat', 'list', '--from-file')).toMatchObject({ code: 0, out: '' });
   });
 
   it('bpf ct flush global --from-file empties both CT files when no agent answers', async () => {

@@ -94,6 +94,9 @@ export function toServiceSpec(m: Manifest): ServiceSpec {
   if (s.sessionAffinity) spec.sessionAffinity = s.sessionAffinity;
   const timeout = s.sessionAffinityConfig?.clientIP?.timeoutSeconds;
   if (timeout !== undefined) spec.sessionAffinityTimeoutSeconds = timeout;
+  const ingress = (m.status as { loadBalancer?: { ingress?: Array<{ ip?: string }> } } | undefined)?.loadBalancer?.ingress ?? [];
+  const lbIPs = ingress.flatMap((i) => (i.ip ? [i.ip] : []));
+  if (spec.type === 'LoadBalancer' && lbIPs.length) spec.loadBalancerIngress = lbIPs;
   return spec;
 }
 

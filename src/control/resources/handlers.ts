@@ -1,11 +1,11 @@
 // Per-kind handlers of the resource manager: how a kind is applied, deleted, listed and brought in
-// line with the store. Namespaces, LB IP pools, services and policies here; pods and deployments in pods.ts.
+// line with the store. Namespaces, LB IP pools, L2 policies, leases, services and policies here; pods and deployments in pods.ts.
 import type { Logger } from 'pino';
 import type { KVStore } from '../kvstore.ts';
 import { ApiError, type ManifestResult, type Pod, type PodSpec, type PolicyImportResult, type PolicySummary, type ResourceView, type Service, type ServiceSpec } from '../types.ts';
 import { BUILTIN_NAMESPACES, type KindInfo, type KindName } from './kinds.ts';
 import { FieldError } from './validate.ts';
-import { tryParseCidr, tryParseIPv4 } from '../../wire/ip-text.ts';
+import { poolStatuses } from '../lbipam/status.ts';
 import { canonical, serviceManifestOf, toServiceSpec, type Manifest } from './convert.ts';
 import type { WorkloadFor } from './workloads.ts';
 
@@ -35,6 +35,8 @@ export interface ResourceDeps {
   };
   /** Tests pass their own. */
   workloadFor?: WorkloadFor;
+  /** The kvstore leases held now (L2 announcements), as Lease views. */
+  leases?: () => ResourceView[];
 }
 
 /** A manifest as the manager keeps it in the store. */
@@ -76,7 +78,15 @@ export const CLUSTER = '_';
 export const keyOf = (ns: string | undefined, name: string) => `${ns ?? CLUSTER}/${name}`;
 const sameAs = (old: Stored | undefined, m: Manifest) => old !== undefined && canonical(old.manifest) === canonical(m);
 
-/** Namespaces and LB IP pools: records only, nothing live behind them. */
+/** `m` with `status` in place of its own (none when undefined). */
+export function withStatus(m: Manifest, status: unknown): Manifest {
+  const out: Manifest = { ...m };
+  if (status === undefined) delete out.status;
+  else out.status = status;
+  return out;
+}
+
+/** Namespaces, LB IP pools and L2 announcement policies: records, read by LB-IPAM and the L2 announcer. */
 export function recordHandler(c: HandlerContext, info: KindInfo): KindHandler {
   const records = () => c.records(info.kind);
   const builtin = (name: string) => info.kind === 'Namespace' && BUILTIN_NAMESPACES.includes(name);
@@ -100,9 +110,26 @@ export function recordHandler(c: HandlerContext, info: KindInfo): KindHandler {
       if (info.kind === 'Namespace') await deleteNamespaceContents(c, name);
       await c.forget(info.kind, keyOf(undefined, name));
     },
-    views: () => info.kind === 'Namespace' ? namespaceViews(c) : [...records().values()].map((p) => ({
-      kind: info.kind, name: p.manifest.metadata.name, createdAt: p.createdAt, manifest: p.manifest, status: poolStatus(p.manifest),
-    })),
+    views: () => {
+      if (info.kind === 'Namespace') return namespaceViews(c);
+      const views: ResourceView[] = [...records().values()].map((p) => ({ kind: info.kind, name: p.manifest.metadata.name, createdAt: p.createdAt, manifest: p.manifest, status: {} }));
+      if (info.kind !== 'CiliumLoadBalancerIPPool') return views;
+      const pools = poolStatuses(c.handler('Service').views(), views);
+      return views.map((v) => ({ ...v, status: { ...pools.get(v.name) } }));
+    },
+  };
+}
+
+/** Leases: read-only views of what their owners hold in the kvstore. */
+export function leaseHandler(c: HandlerContext, info: KindInfo): KindHandler {
+  const views = () => c.d.leases?.() ?? [];
+  const readOnly = () => new ApiError(405, `${info.plural} are held by the agents, not applied`);
+  return {
+    exists: (ns, name) => views().some((v) => v.namespace === ns && v.name === name),
+    wouldBe: () => { throw readOnly(); },
+    apply: () => Promise.reject(readOnly()),
+    delete: () => Promise.reject(readOnly()),
+    views,
   };
 }
 
@@ -130,7 +157,9 @@ function namespaceViews(c: HandlerContext): ResourceView[] {
 export function serviceHandler(c: HandlerContext, info: KindInfo): KindHandler {
   const records = () => c.records('Service');
   const svc = c.d.services;
-  const applyLive = async (key: string, m: Manifest, old: Stored | undefined): Promise<ApplyResult> => {
+  const applyLive = async (key: string, given: Manifest, old: Stored | undefined): Promise<ApplyResult> => {
+    // The status belongs to the cluster (LB-IPAM's addresses), as the API server's status subresource: an apply keeps it.
+    const m = withStatus(given, old?.manifest.status);
     if (sameAs(old, m) && svc.get(m.metadata.namespace!, m.metadata.name)) return 'unchanged';
     const r = await svc.apply(toServiceSpec(m));
     await c.save('Service', key, { manifest: m, createdAt: old?.createdAt ?? r.service.createdAt ?? new Date().toISOString() });
@@ -139,13 +168,13 @@ export function serviceHandler(c: HandlerContext, info: KindInfo): KindHandler {
   return {
     validate: (m) => {
       const type = (m.spec as { type?: string } | undefined)?.type ?? 'ClusterIP';
-      // Until the datapath has NodePort and LoadBalancer frontends, such a service would silently be a ClusterIP one.
-      if (type !== 'ClusterIP') throw new FieldError('spec.type', `Unsupported value: "${type}": ciliary implements ClusterIP services only (NodePort and LoadBalancer are not implemented yet)`, 422);
+      // Until the datapath has NodePort frontends, such a service would silently be a ClusterIP one.
+      if (type === 'NodePort') throw new FieldError('spec.type', `Unsupported value: "${type}": ciliary implements ClusterIP and LoadBalancer services only (NodePort is not implemented yet)`, 422);
     },
     exists: (ns, name) => svc.get(ns!, name) !== undefined,
     wouldBe: (m) => {
       const old = records().get(keyOf(m.metadata.namespace, m.metadata.name));
-      return !svc.get(m.metadata.namespace!, m.metadata.name) ? 'created' : sameAs(old, m) ? 'unchanged' : 'configured';
+      return !svc.get(m.metadata.namespace!, m.metadata.name) ? 'created' : sameAs(old, withStatus(m, old?.manifest.status)) ? 'unchanged' : 'configured';
     },
     apply: (m) => {
       const key = keyOf(m.metadata.namespace, m.metadata.name);
@@ -162,7 +191,8 @@ export function serviceHandler(c: HandlerContext, info: KindInfo): KindHandler {
     },
     views: () => svc.list().map((s) => {
       const stored = records().get(keyOf(s.namespace, s.name));
-      return { kind: 'Service', namespace: s.namespace, name: s.name, createdAt: s.createdAt, manifest: stored?.manifest ?? serviceManifestOf(s), status: { service: s } };
+      const status = (stored?.manifest.status ?? {}) as Record<string, unknown>;
+      return { kind: 'Service', namespace: s.namespace, name: s.name, createdAt: s.createdAt, manifest: stored?.manifest ?? serviceManifestOf(s), status: { ...status, service: s } };
     }),
     reconcile: async (key, stored) => {
       const [ns, name] = key.split('/');
@@ -192,20 +222,4 @@ export function policyHandler(c: HandlerContext, info: KindInfo): KindHandler {
       manifest: p.object as Record<string, unknown>, status: { selects: p.selects },
     })),
   };
-}
-
-/** IPS AVAILABLE of a pool: addresses in its blocks (first and last of a CIDR only with allowFirstLastIPs Yes). */
-export function poolStatus(m: Manifest): Record<string, unknown> {
-  const spec = m.spec as { blocks?: Array<Record<string, string>>; cidrs?: Array<Record<string, string>>; allowFirstLastIPs?: string; disabled?: boolean };
-  let total = 0;
-  for (const b of spec.blocks ?? spec.cidrs ?? []) {
-    if (b.cidr) {
-      const cidr = tryParseCidr(b.cidr)!;
-      const size = 2 ** (32 - cidr.bits);
-      total += spec.allowFirstLastIPs === 'No' && size > 2 ? size - 2 : size;
-    } else {
-      total += tryParseIPv4(b.stop ?? b.start)! - tryParseIPv4(b.start)! + 1;
-    }
-  }
-  return { disabled: spec.disabled ?? false, conflicting: false, ipsAvailable: total, ipsUsed: 0 };
 }

@@ -2,7 +2,8 @@
 
 export type KindName =
   | 'Namespace' | 'Pod' | 'Deployment' | 'Service'
-  | 'CiliumNetworkPolicy' | 'CiliumClusterwideNetworkPolicy' | 'NetworkPolicy' | 'CiliumLoadBalancerIPPool';
+  | 'CiliumNetworkPolicy' | 'CiliumClusterwideNetworkPolicy' | 'NetworkPolicy' | 'CiliumLoadBalancerIPPool'
+  | 'CiliumL2AnnouncementPolicy' | 'Lease';
 
 export interface KindInfo {
   kind: KindName;
@@ -21,10 +22,13 @@ export interface KindInfo {
 export const KINDS: readonly KindInfo[] = [
   { kind: 'Namespace', apiVersions: ['v1'], resource: 'namespace', plural: 'namespaces', aliases: ['ns', 'namespace', 'namespaces'], namespaced: false, order: 0 },
   { kind: 'CiliumLoadBalancerIPPool', apiVersions: ['cilium.io/v2alpha1', 'cilium.io/v2'], resource: 'ciliumloadbalancerippool.cilium.io', plural: 'ciliumloadbalancerippools.cilium.io', aliases: ['ippools', 'ippool', 'lbippool', 'lbippools', 'ciliumloadbalancerippool', 'ciliumloadbalancerippools'], namespaced: false, order: 1 },
+  { kind: 'CiliumL2AnnouncementPolicy', apiVersions: ['cilium.io/v2alpha1', 'cilium.io/v2'], resource: 'ciliuml2announcementpolicy.cilium.io', plural: 'ciliuml2announcementpolicies.cilium.io', aliases: ['l2announcement', 'l2announcements', 'ciliuml2announcementpolicy', 'ciliuml2announcementpolicies'], namespaced: false, order: 1 },
   { kind: 'CiliumNetworkPolicy', apiVersions: ['cilium.io/v2'], resource: 'ciliumnetworkpolicy.cilium.io', plural: 'ciliumnetworkpolicies.cilium.io', aliases: ['cnp', 'ciliumnp', 'ciliumnetworkpolicy', 'ciliumnetworkpolicies'], namespaced: true, order: 1 },
   { kind: 'CiliumClusterwideNetworkPolicy', apiVersions: ['cilium.io/v2'], resource: 'ciliumclusterwidenetworkpolicy.cilium.io', plural: 'ciliumclusterwidenetworkpolicies.cilium.io', aliases: ['ccnp', 'ciliumclusterwidenetworkpolicy', 'ciliumclusterwidenetworkpolicies'], namespaced: false, order: 1 },
   { kind: 'NetworkPolicy', apiVersions: ['networking.k8s.io/v1'], resource: 'networkpolicy.networking.k8s.io', plural: 'networkpolicies.networking.k8s.io', aliases: ['netpol', 'networkpolicy', 'networkpolicies'], namespaced: true, order: 1 },
   { kind: 'Service', apiVersions: ['v1'], resource: 'service', plural: 'services', aliases: ['svc', 'service', 'services'], namespaced: true, order: 2 },
+  // Read-only here: the holders of the L2 announcement leases (and other kvstore leases) as kubectl lists them.
+  { kind: 'Lease', apiVersions: ['coordination.k8s.io/v1'], resource: 'lease.coordination.k8s.io', plural: 'leases.coordination.k8s.io', aliases: ['lease', 'leases'], namespaced: true, order: 3 },
   { kind: 'Pod', apiVersions: ['v1'], resource: 'pod', plural: 'pods', aliases: ['po', 'pod', 'pods'], namespaced: true, order: 3 },
   { kind: 'Deployment', apiVersions: ['apps/v1'], resource: 'deployment.apps', plural: 'deployments.apps', aliases: ['deploy', 'deployment', 'deployments'], namespaced: true, order: 3 },
 ];

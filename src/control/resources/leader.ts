@@ -16,6 +16,8 @@ export class LeaderLease {
     private readonly ttlSeconds: number,
     private readonly onElected: () => void,
     private readonly log: Logger,
+    /** The controllers' key by default; LB-IPAM elects its own writer under another. */
+    private readonly key = DEPLOYMENTS_LEADER_KEY,
   ) {}
 
   get isLeader(): boolean {
@@ -25,8 +27,8 @@ export class LeaderLease {
   /** Tries to lead now, and again whenever the key is released. */
   async start(): Promise<void> {
     this.lease = await this.kv.grantLease(this.ttlSeconds);
-    this.watch = this.kv.watch(DEPLOYMENTS_LEADER_KEY, (e) => {
-      if (e.key !== DEPLOYMENTS_LEADER_KEY) return;
+    this.watch = this.kv.watch(this.key, (e) => {
+      if (e.key !== this.key) return;
       if (e.type === 'delete') {
         this.leading = false;
         void this.tryAcquire();
@@ -39,13 +41,13 @@ export class LeaderLease {
   private async tryAcquire(): Promise<void> {
     if (this.leading || !this.lease) return;
     try {
-      if (!(await this.kv.createOnly(DEPLOYMENTS_LEADER_KEY, this.holder, { lease: this.lease }))) return;
+      if (!(await this.kv.createOnly(this.key, this.holder, { lease: this.lease }))) return;
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'leader election: store unreachable');
       return;
     }
     this.leading = true;
-    this.log.info({ key: DEPLOYMENTS_LEADER_KEY }, 'leading the cluster controllers');
+    this.log.info({ key: this.key }, 'leading');
     this.onElected();
   }
 

@@ -4,22 +4,22 @@
 // through a handler per kind, rolls back what it created when a step fails, and keeps its records in
 // the kvstore under one cluster-wide prefix, watching them so a record written or removed by another
 // process or node takes effect here.
-import type { KVWatch } from '../kvstore.ts';
+import type { KVEvent, KVWatch } from '../kvstore.ts';
 import { ApiError, ManifestError, type ManifestResult, type ResourceApi, type ResourceView, type ResourceWriteOptions } from '../types.ts';
 import { KINDS, kindFromName, kindInfo, type KindInfo, type KindName } from './kinds.ts';
 import { FieldError, validateManifest } from './validate.ts';
 import type { Manifest } from './convert.ts';
 import { loadWorkloadFor } from './workloads.ts';
 import {
-  policyHandler, recordHandler, serviceHandler, type HandlerContext, type KindHandler, type ResourceDeps, type Stored,
+  keyOf, leaseHandler, policyHandler, recordHandler, serviceHandler, withStatus, type HandlerContext, type KindHandler, type ResourceDeps, type Stored,
 } from './handlers.ts';
 import { deploymentHandler, podHandler, Scheduler } from './pods.ts';
 import { ClusterView } from './placement.ts';
 import { LeaderLease } from './leader.ts';
 import { NODE_LEASE_TTL } from '../nodes.ts';
+import type { StatusUpdate } from '../lbipam/status.ts';
 
 export type { ResourceDeps } from './handlers.ts';
-export { poolStatus } from './handlers.ts';
 
 type Item = { info: KindInfo; m: Manifest; index: number };
 
@@ -37,6 +37,7 @@ export class ResourceManager implements ResourceApi {
   /** False while the watch delivers the initial listing: records only, no reconciling. */
   private following = false;
   private readonly started = new Date().toISOString();
+  private readonly changeListeners = new Set<(e: KVEvent) => void>();
 
   constructor(private readonly d: ResourceDeps) {}
 
@@ -60,7 +61,8 @@ export class ResourceManager implements ResourceApi {
       .catch((err: Error) => this.d.log.warn({ err: err.message }, 'taking over the controllers failed')), this.d.log));
     this.scheduler = new Scheduler(ctx, this.d.workloadFor ?? (await loadWorkloadFor()), cluster, () => leader.isLeader);
     for (const info of KINDS) {
-      const h = info.kind === 'Namespace' || info.kind === 'CiliumLoadBalancerIPPool' ? recordHandler(ctx, info)
+      const h = info.kind === 'Namespace' || info.kind === 'CiliumLoadBalancerIPPool' || info.kind === 'CiliumL2AnnouncementPolicy' ? recordHandler(ctx, info)
+        : info.kind === 'Lease' ? leaseHandler(ctx, info)
         : info.kind === 'Service' ? serviceHandler(ctx, info)
           : info.kind === 'Pod' ? podHandler(ctx, info, this.scheduler)
             : info.kind === 'Deployment' ? deploymentHandler(ctx, info, this.scheduler)
@@ -68,7 +70,7 @@ export class ResourceManager implements ResourceApi {
       this.handlers.set(info.kind, h);
     }
     await this.moveNodeRecords();
-    const watch = this.d.kv.watch(this.prefix, (e) => void this.locked(() => this.onStoreEvent(e.key))
+    const watch = this.d.kv.watch(this.prefix, (e) => void this.locked(() => this.onStoreEvent(e.key)).then(() => { for (const l of this.changeListeners) l(e); })
       .catch((err: Error) => this.d.log.warn({ key: e.key, err: err.message }, 'resource change from the store failed')));
     this.watch = watch;
     await Promise.all([watch.ready, cluster.ready]);
@@ -93,6 +95,12 @@ export class ResourceManager implements ResourceApi {
       await this.d.kv.createOnly(this.prefix + rest, moved);
       await this.d.kv.delete(key);
     }
+  }
+
+  /** Calls back after each change of a record in the store (this node's or another's) took effect here. */
+  onChange(listener: (e: KVEvent) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
   }
 
   /** Stops following the store and hands the controllers' lease over. */
@@ -269,6 +277,22 @@ export class ResourceManager implements ResourceApi {
   get(kind: string, namespace: string | undefined, name: string): ResourceView | undefined {
     const info = this.kindOf(kind);
     return this.list(kind, info.namespaced ? (namespace ?? 'default') : undefined).find((v) => v.name === name);
+  }
+
+  /** LB-IPAM's writes: `compute` runs once every earlier change took effect; each status replaces the object's own and the live object follows. */
+  updateStatuses(compute: () => StatusUpdate[]): Promise<void> {
+    return this.locked(async () => {
+      for (const u of compute()) {
+        const key = keyOf(u.namespace, u.name);
+        const h = this.handlers.get(u.kind)!;
+        const view = h.views().find((v) => v.namespace === u.namespace && v.name === u.name);
+        if (!view) continue;
+        const old = this.stores.get(u.kind)!.get(key);
+        const next: Stored = { manifest: withStatus(old?.manifest ?? (view.manifest as Manifest), u.status), createdAt: old?.createdAt ?? view.createdAt };
+        await this.save(u.kind, key, next);
+        await h.reconcile?.(key, next, old);
+      }
+    });
   }
 
   podLogPath(namespace: string, name: string): string | undefined {

@@ -97,6 +97,10 @@ const SCHEMAS: Partial<Record<KindInfo['kind'], (k: KindInfo) => Schema>> = {
       allowFirstLastIPs: oneOf('Yes', 'No'), serviceSelector: selector, disabled: B,
     }),
   }, ['metadata', 'spec']),
+  CiliumL2AnnouncementPolicy: () => obj({
+    apiVersion: S, kind: S, metadata: metadata(false), status: ANY,
+    spec: obj({ serviceSelector: selector, nodeSelector: selector, interfaces: LIST, externalIPs: B, loadBalancerIPs: B }),
+  }, ['metadata', 'spec']),
 };
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -156,6 +160,7 @@ export function validateManifest(o: unknown): KindInfo {
   const info = kindInfo(o.kind);
   if (!info) throw new FieldError('kind', `no matches for kind "${o.kind}" in version "${o.apiVersion}" (ciliary knows ${KINDS.map((k) => k.kind).join(', ')})`);
   if (!info.apiVersions.includes(o.apiVersion)) throw new FieldError('apiVersion', `no matches for kind "${o.kind}" in version "${o.apiVersion}" (use ${info.apiVersions.join(' or ')})`);
+  if (info.kind === 'Lease') throw new FieldError('kind', 'leases are held by the agents (L2 announcements), not applied', 405);
   if (info.kind === 'CiliumNetworkPolicy' || info.kind === 'CiliumClusterwideNetworkPolicy' || info.kind === 'NetworkPolicy') {
     try {
       parsePolicy(o);
@@ -211,6 +216,7 @@ function validateSemantics(info: KindInfo, o: Record<string, unknown>): void {
     const t = (spec.sessionAffinityConfig as { clientIP?: { timeoutSeconds?: number } } | undefined)?.clientIP?.timeoutSeconds;
     if (t !== undefined && (t < 1 || t > 86400)) throw new FieldError('spec.sessionAffinityConfig.clientIP.timeoutSeconds', `must be between 1 and 86400, not ${t}`);
   }
+  if (info.kind === 'CiliumL2AnnouncementPolicy') validateL2Policy(spec);
   if (info.kind === 'CiliumLoadBalancerIPPool') {
     const blocks = [...((spec.blocks ?? []) as Array<Record<string, string>>)];
     const key = spec.blocks ? 'blocks' : 'cidrs';
@@ -231,6 +237,16 @@ function validateSemantics(info: KindInfo, o: Record<string, unknown>): void {
     });
     void blocks;
   }
+}
+
+function validateL2Policy(spec: Record<string, unknown>): void {
+  ((spec.interfaces ?? []) as string[]).forEach((r, i) => {
+    try {
+      new RegExp(r);
+    } catch (e) {
+      throw new FieldError(`spec.interfaces[${i}]`, `"${r}" is not a regular expression: ${(e as Error).message}`);
+    }
+  });
 }
 
 function validatePodSpec(spec: Record<string, unknown>, path: string): void {

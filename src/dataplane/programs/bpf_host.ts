@@ -1,6 +1,7 @@
 // bpf_host: cilium_host's chain, as Cilium's bpf/bpf_host.c. Its device's hook is cil_from_host
 // (what the node's stack routed into cilium_host) → tail_handle_ipv4_from_host in the host
-// endpoint's program array → a local pod (bpf_lxc's cil_to_container). cil_to_host is where
+// endpoint's program array → a local pod (bpf_lxc's cil_to_container). Replies to masqueraded
+// flows, steered here from the native device, are translated back first. cil_to_host is where
 // packets leave the datapath into the node's stack.
 import { CTX_ACT_OK, CTX_ACT_REDIRECT, DIR_INGRESS, type PacketContext } from '../context.ts';
 import type { Datapath } from '../datapath.ts';
@@ -11,9 +12,10 @@ import { IPCACHE_KEY, IPC_TUNNEL } from '../../maps/cilium/ipcache.ts';
 import { F_IPV4, F_IPV6, F_NON_IP } from '../../native/meta.ts';
 import { CT_ESTABLISHED, CT_NEW, TUPLE_F_IN, TUPLE_F_OUT } from '../../maps/cilium/ct.ts';
 import { enforcePolicy } from '../lib/policy.ts';
-import { HOOK_FROM_HOST, HOOK_TO_HOST } from '../../observe/trace/tracer.ts';
+import { HOOK_FROM_HOST, HOOK_TO_HOST, RW_DNAT } from '../../observe/trace/tracer.ts';
 import { lb4Local } from '../lib/lb.ts';
-import { IPPROTO_TCP } from '../../wire/proto.ts';
+import { IPPROTO_ICMP, IPPROTO_TCP } from '../../wire/proto.ts';
+import { NAT_PUNT, NAT_XLATED } from '../lib/nat.ts';
 import { cil_to_container } from './bpf_lxc.ts';
 import { encapAndRedirect, tunnelEndpointOf } from '../lib/encap.ts';
 
@@ -40,6 +42,16 @@ export function cil_from_host(ctx: PacketContext, dp: Datapath): number {
  * egress CT entry that carries the reverse NAT for the replies.
  */
 export function tail_handle_ipv4_from_host(ctx: PacketContext, dp: Datapath): number {
+  // Steered from the native device (control/north-south-routing.ts): replies to masqueraded flows
+  // go back to their pod before policy and delivery; the rest is the node's own, on into its stack.
+  if (ctx.daddr === dp.nat.nodeAddr && dp.nat.nodeAddr !== 0) {
+    const daddr = ctx.daddr;
+    const port = ctx.proto === IPPROTO_ICMP ? ctx.sport : ctx.dport;
+    const r = dp.nat.revSnatV4(ctx);
+    if (r === NAT_PUNT) return cil_to_host(ctx, dp);
+    if (r !== NAT_XLATED) return dp.drop(ctx, r);
+    if (ctx.traced) dp.tracer!.rewrite(RW_DNAT, daddr, port, ctx.daddr, ctx.proto === IPPROTO_ICMP ? ctx.sport : ctx.dport);
+  }
   if (ctx.saddr === dp.proxy.routerIP && ctx.proto === IPPROTO_TCP) {
     // The L7 proxy answering a client, or speaking to a server for one.
     if (dp.proxy.active[ctx.sport] === 1) {
@@ -97,8 +109,9 @@ export function cil_to_host(ctx: PacketContext, dp: Datapath): number {
   if (ctx.dstIdentity === 0) ctx.dstIdentity = dp.lookupIdentity(ctx.daddr);
   ctx.dstEp = ctx.dstIdentity === HOST_ID ? dp.hostEp : 0;
   ctx.ifindex = dp.epIfindex[dp.hostEp];
-  // Host firewall, ingress of the node: a pod's connection to the node itself (CT from the pod's egress).
-  if (ctx.dstEp !== 0 && !ctx.toProxy && dp.policy[dp.hostEp] !== undefined && (ctx.ct.state === CT_NEW || ctx.ct.state === CT_ESTABLISHED)) {
+  // Host firewall, ingress of the node: a pod's connection to the node itself (CT from the pod's
+  // egress). Steered outside traffic (no source identity yet) is the node's own: not filtered.
+  if (ctx.dstEp !== 0 && ctx.srcIdentity !== 0 && !ctx.toProxy && dp.policy[dp.hostEp] !== undefined && (ctx.ct.state === CT_NEW || ctx.ct.state === CT_ESTABLISHED)) {
     ctx.direction = DIR_INGRESS;
     const verdict = enforcePolicy(ctx, dp, dp.hostEp, false, ctx.srcIdentity);
     if (verdict !== 0) return dp.drop(ctx, verdict);

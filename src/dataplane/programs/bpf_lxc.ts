@@ -2,7 +2,8 @@
 // the rest run through the pod's program array (cilium_calls_<id>):
 //   cil_from_container → tail_handle_ipv4 (source check, service DNAT) → tail_ipv4_ct_egress
 //   (CT, reverse NAT of replies) → handle_ipv4_from_lxc (egress policy, CT create, routing) →
-//   tail_ipv4_to_endpoint in the destination pod's array, or the host (bpf_host's cil_to_host);
+//   tail_ipv4_to_endpoint in the destination pod's array, or the host (bpf_host's cil_to_host),
+//   masqueraded to the node IP when it leaves for the world (lib/nat.ts);
 //   a rate-limited pod's packets then leave at their EDT departure time (edtSchedDeparture).
 // Into a pod from the host: cil_to_container → tail_ipv4_policy. Both ingress paths run
 // ipv4Policy (CT, ingress policy, L7 redirect) and end in redirectToEndpoint.
@@ -12,7 +13,7 @@ import * as C from '../calls.ts';
 import * as R from '../drop-reasons.ts';
 import { F_ICMP_ERROR, F_IPV4, F_IPV6, F_NON_IP } from '../../native/meta.ts';
 import { CT_ESTABLISHED, CT_F_LB_LOOPBACK, CT_F_PROXY_REDIRECT, CT_NEW, CT_RELATED, CT_REPLY, TUPLE_F_IN, TUPLE_F_OUT } from '../../maps/cilium/ct.ts';
-import { HOOK_FROM_CONTAINER, HOOK_TO_CONTAINER, RW_TTL } from '../../observe/trace/tracer.ts';
+import { HOOK_FROM_CONTAINER, HOOK_TO_CONTAINER, RW_SNAT, RW_TTL } from '../../observe/trace/tracer.ts';
 import { lb4Local, lb4RevNat, lb4RevNatRelated } from '../lib/lb.ts';
 import { enforcePolicy } from '../lib/policy.ts';
 import { redirectToProxy } from '../lib/proxy.ts';
@@ -118,7 +119,22 @@ export function handle_ipv4_from_lxc(ctx: PacketContext, dp: Datapath): number {
   // A pod on another node in tunnel mode: VXLAN to the node its ipcache entry names.
   const tunnel = tunnelEndpointOf(ctx, dp);
   if (tunnel !== 0) return encapAndRedirect(ctx, dp, tunnel);
-  return cil_to_host(ctx, dp);
+  const masquerade = (state === CT_NEW || state === CT_ESTABLISHED) && dp.nat.needsMasquerade(ctx);
+  const verdict = cil_to_host(ctx, dp);
+  return masquerade && verdict === CTX_ACT_REDIRECT ? snatToWorld(ctx, dp) : verdict;
+}
+
+/**
+ * BPF masquerade of a pod's packet leaving for the world through the stack and the native device,
+ * after its to-stack trace (which shows the pod, as Cilium's): the source becomes the node IP.
+ */
+function snatToWorld(ctx: PacketContext, dp: Datapath): number {
+  const saddr = ctx.saddr;
+  const sport = ctx.sport;
+  const reason = dp.nat.snatV4(ctx, dp.nat.masqAddr, dp.ct.now);
+  if (reason !== 0) return dp.drop(ctx, reason);
+  if (ctx.traced) dp.tracer!.rewrite(RW_SNAT, saddr, sport, ctx.saddr, ctx.sport);
+  return CTX_ACT_REDIRECT;
 }
 
 /** Returned by ipv4Policy instead of a drop reason when the packet goes to the L7 proxy. */

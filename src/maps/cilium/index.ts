@@ -14,6 +14,7 @@ import { policyDef } from './policy.ts';
 import { proxyDef, proxyUpstreamDef } from './proxy.ts';
 import { tunnelDef } from './tunnel.ts';
 import { throttleDef, throttleSpec } from './throttle.ts';
+import { ipMasqDef, natDef } from './nat.ts';
 
 export type { MapDef, MapEntryText } from './types.ts';
 export { specOf } from './types.ts';
@@ -24,7 +25,7 @@ type AnyMapDef = MapDef<any, any>;
 export const CATALOG: readonly AnyMapDef[] = [
   lxcDef, ipcacheDef, metricsDef, callsDef, ctDef,
   lbServicesDef, lbBackendsDef, lbRevNatDef, lbAffinityDef, lbMaglevDef,
-  policyDef, proxyDef, proxyUpstreamDef, throttleDef, tunnelDef,
+  policyDef, proxyDef, proxyUpstreamDef, throttleDef, tunnelDef, natDef, ipMasqDef,
 ];
 
 /** The catalog module describing the map pinned as `name`, or undefined for a map it does not know. */
