@@ -9,6 +9,7 @@ import { benchL7 } from './l7.ts';
 import { benchLatency } from './latency.ts';
 import { benchBandwidth } from './bandwidth.ts';
 import { benchNorthSouth } from './northsouth/index.ts';
+import { benchMultinode } from './multinode.ts';
 import { cleanup, round } from './lib.ts';
 
 type Result = Record<string, number>;
@@ -29,6 +30,7 @@ const SUITES: Record<string, (acc: Result) => Promise<Result>> = {
   latency: () => benchLatency(),
   bandwidth: () => benchBandwidth(),
   northsouth: () => benchNorthSouth(),
+  multinode: () => benchMultinode(),
 };
 
 async function main(): Promise<void> {

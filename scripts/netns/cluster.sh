@@ -8,6 +8,7 @@
 #   cluster.sh down       stop the agents, etcd and the outside hosts, remove pods, nodes, veths, bridge and state
 #   cluster.sh status     one line per node: name, IP, agent pid, healthz; then the outside hosts
 #   cluster.sh etcd stop|start   stop the lab's etcd member (data kept) or start it again (fault tests)
+#   cluster.sh restart NODE      stop NODE's agent (if it runs) and start it again with the same command line
 #
 # Options:  --state-root DIR  (default /run/ciliary; /run/ciliary/<prefix> when CILIARY_LAB_PREFIX is set)
 #           --routing-mode native|tunnel  between nodes (default native, as the seeds; or CILIARY_ROUTING_MODE)
@@ -47,7 +48,7 @@ usage() {
   local code="${1:-0}"
   local fd=1
   [ "$code" = 0 ] || fd=2
-  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&"$fd"
+  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&"$fd"
   exit "$code"
 }
 
@@ -192,13 +193,22 @@ start_agent() {
       --hubble-relay-listen-address :4245 --hubble-relay-peers "$RELAY_PEERS")
   fi
   cmd+=("${extra[@]}")
+  # Kept for `restart NODE`: the same agent again, whatever mode and options the lab came up with.
+  printf '%s\0' "${cmd[@]}" >"$dir/agent.cmd"
+  launch_agent "$node" "${cmd[@]}"
+}
 
+# Starts agent command "$2…" for node $1 in its namespace, in the background.
+launch_agent() {
+  local node="$1" ns dir
+  shift
+  ns="$(node_ns "$node")"; dir="$(state_dir "$node")"
   log "$node: starting agent in $ns (log $dir/agent.log)"
   # The inner shell writes its own pid, then execs the agent: the pid file names the agent itself.
   # shellcheck disable=SC2016  # $$ and $@ belong to the inner shell
   # nsenter --net, not `ip netns exec`: the agent must share the root mount namespace, or the
   # pod namespaces it mounts under /var/run/netns would be invisible to everyone else.
-  setsid nsenter --net="/var/run/netns/$ns" bash -c 'echo $$ >"$0"; exec nohup "$@"' "$dir/agent.pid" "${cmd[@]}" \
+  setsid nsenter --net="/var/run/netns/$ns" bash -c 'echo $$ >"$0"; exec nohup "$@"' "$dir/agent.pid" "$@" \
     >>"$dir/agent.log" 2>&1 </dev/null &
 }
 
@@ -355,6 +365,26 @@ pod_namespaces() {
   ns_names | awk -v p="cil-$(node_ns "$1")-" 'index($1, p) == 1 { print $1 }'
 }
 
+# Before the agents stop: the namespaces of their pods as they report them (kept in the state dir).
+record_pod_namespaces() {
+  local dir="$1" body
+  healthy "$dir/agent.sock" || return 0
+  body="$(curl -sf --max-time 5 --unix-socket "$dir/agent.sock" http://x/v1/pods 2>/dev/null)" || return 0
+  grep -o '"netns":"[^"]*"' <<<"$body" | cut -d'"' -f4 >>"$dir/pod-netns.list" || true
+}
+
+# Pod namespaces agent $1 made: those it reported, and those of its pod logs (<namespace>_<pod>.log).
+# The agent names them cil-<node>-<namespace>-<pod> without the lab prefix, so pod_namespaces misses them.
+agent_pod_namespaces() {
+  local f base
+  [ ! -f "$2/pod-netns.list" ] || cat "$2/pod-netns.list"
+  for f in "$2"/pods/*_*.log; do
+    [ -e "$f" ] || continue
+    base="${f##*/}"; base="${base%.log}"
+    printf 'cil-%s-%s-%s\n' "$1" "${base%%_*}" "${base#*_}"
+  done
+}
+
 remove_pod_ns() {
   local ns="$1" pids
   [[ "$ns" =~ ^[A-Za-z0-9_.-]+$ && "$ns" != . && "$ns" != .. ]] || return 0
@@ -372,7 +402,7 @@ remove_node() {
   local idx="$1" node="$2" ns veth dir pod
   ns="$(node_ns "$node")"; veth="$(host_veth "$idx" "$node")"; dir="$(state_dir "$node")"
   stop_agent "$dir"
-  for pod in $(pod_namespaces "$node" | sort -u); do remove_pod_ns "$pod"; done
+  for pod in $( (pod_namespaces "$node"; agent_pod_namespaces "$node" "$dir") | sort -u); do remove_pod_ns "$pod"; done
   # The veth first: deleting a namespace frees its end of the pair asynchronously.
   if link_exists "$veth" && link_is "$veth" veth; then
     ip link del "$veth" 2>/dev/null || ! link_exists "$veth" || die "cannot delete $veth"
@@ -386,7 +416,10 @@ remove_node() {
 
 cmd_down() {
   local i br
-  for ((i = 0; i < ${#NODES[@]}; i++)); do stop_agent "$(state_dir "${NODES[$i]}")"; done
+  for ((i = 0; i < ${#NODES[@]}; i++)); do
+    record_pod_namespaces "$(state_dir "${NODES[$i]}")"
+    stop_agent "$(state_dir "${NODES[$i]}")"
+  done
   remove_etcd
   for ((i = 0; i < ${#NODES[@]}; i++)); do remove_node "$i" "${NODES[$i]}"; done
   remove_outside
@@ -430,6 +463,19 @@ cmd_etcd() {
   esac
 }
 
+cmd_restart() {
+  local node="$1" dir
+  local -a cmd=()
+  dir="$(state_dir "$node")"
+  [[ " ${NODES[*]} " == *" $node "* ]] || die "unknown node '$node' (one of ${NODES[*]})"
+  [ -s "$dir/agent.cmd" ] && ns_exists "$(node_ns "$node")" || die "$node is not part of a lab here (cluster.sh up first)"
+  mapfile -d '' -t cmd <"$dir/agent.cmd"
+  stop_agent "$dir"
+  launch_agent "$node" "${cmd[@]}"
+  wait_healthy "$node"
+  echo "$node: agent restarted (pid $(agent_pid "$dir"))"
+}
+
 # ---- main --------------------------------------------------------------------------------------
 
 main() {
@@ -456,6 +502,7 @@ main() {
     down) [ ${#args[@]} -eq 1 ] || usage 1; cmd_down ;;
     status) [ ${#args[@]} -eq 1 ] || usage 1; cmd_status ;;
     etcd) [ ${#args[@]} -eq 2 ] || usage 1; cmd_etcd "${args[1]}" ;;
+    restart) [ ${#args[@]} -eq 2 ] || usage 1; cmd_restart "${args[1]}" ;;
     *) usage 1 ;;
   esac
 }

@@ -150,7 +150,7 @@ export class Agent implements AgentFacade {
     await this.endpointsMgr.follow();
     this.multiNode = await MultiNode.start(this.kv, {
       node: this.nodeName, nodeIP: cfg['node-ip'], clusterId: cfg['cluster-id'], podCidr: formatCidr(cidr), routingMode: cfg['routing-mode'],
-      autoDirectNodeRoutes: cfg['auto-direct-node-routes'], ipcache: this.dp.ipcache, tunnel: this.registry.open(tunnelSpec() as never) as HashMap, lease,
+      autoDirectNodeRoutes: cfg['auto-direct-node-routes'], podMtu: podMtu(cfg), ipcache: this.dp.ipcache, tunnel: this.registry.open(tunnelSpec() as never) as HashMap, lease,
       onRemotePods: () => void this.services.syncAll().catch((e: Error) => this.log.warn({ err: e.message }, 'services: resync after remote pods failed')),
       nodeIdentity: cfg['enable-node-selector-labels'] ? { up: (n) => this.policy.nodeIdentity(n.name, n.labels), down: (n) => this.policy.nodeGone(n.name) } : undefined,
     }, this.log);
@@ -198,7 +198,7 @@ export class Agent implements AgentFacade {
     if (this.hubble) this.hubbleGrpc = await startHubbleGrpc(cfg, this.hubble, { nodeName: this.nodeName, version: VERSION, log: this.log });
     this.observability = await Observability.start(cfg, {
       metricsSnapshot: () => this.dp.metricsSnapshot(), listMaps: () => this.listMaps(), listEndpoints: () => this.listEndpoints(),
-      listServices: () => this.listServices(), subscribeEvents: (cb) => this.dp.events.subscribeRaw(cb), version: VERSION,
+      listServices: () => this.listServices(), unreachableNodes: () => this.multiNode?.unreachableNodes() ?? 0, subscribeEvents: (cb) => this.dp.events.subscribeRaw(cb), version: VERSION,
     }, this.log);
     if (this.hubble && this.observability.wantsFlows) this.hubble.onFlow(this.observability.onFlow);
     // The Hubble-UI-like page (hubble-ui-listen-address): a busy port is logged, not fatal.
@@ -209,7 +209,7 @@ export class Agent implements AgentFacade {
     }
     // The Kubernetes API subset for kubectl (kube-apiserver-listen-address): a busy port is logged, not fatal.
     if (cfg['kube-apiserver-listen-address']) {
-      this.kubeApi = await startKubeApiServer({ address: cfg['kube-apiserver-listen-address'], stateDir: cfg['state-dir'], backend: new ManagerBackend(this.resources, this), log: this.log })
+      this.kubeApi = await startKubeApiServer({ address: cfg['kube-apiserver-listen-address'], stateDir: cfg['state-dir'], backend: new ManagerBackend(this.resources, this, this.kv), log: this.log })
         .catch((err: Error) => { this.log.warn({ err: err.message }, 'kube-apiserver: not serving'); return undefined; });
     }
   }
@@ -285,6 +285,11 @@ export class Agent implements AgentFacade {
 
   listNodes() {
     return this.multiNode?.nodes() ?? [];
+  }
+
+  /** Pods on the other nodes as their agents published them (address, identity, labels). */
+  remotePods() {
+    return this.multiNode?.remotePods() ?? [];
   }
 
   listPods(): Pod[] {

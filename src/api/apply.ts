@@ -81,20 +81,20 @@ export const applyPlugin: FastifyPluginAsync<ApiPluginOptions<ResourceService>> 
     schema: { summary: 'Delete one object (deleting a namespace deletes what is in it)', tags: ['resources'], params, querystring: query, response: { 200: ResultSchema, ...errors(403, 404) } },
   }, async (req) => agent.resources.delete(req.params.kind, req.query.namespace, req.params.name!));
 
-  type LogRoute = { Params: { namespace: string; name: string }; Querystring: { follow?: boolean; tail?: number } };
+  type LogRoute = { Params: { namespace: string; name: string }; Querystring: { follow?: 'true' | 'false' } };
   app.get<LogRoute>('/v1/pods/:namespace/:name/logs', {
     schema: {
       summary: "A pod's output (stdout and stderr of every start); follow=true streams new output until the pod is deleted",
       tags: ['pods'],
       params: { type: 'object', required: ['namespace', 'name'], properties: { namespace: str, name: str } },
-      querystring: { type: 'object', additionalProperties: false, properties: { follow: { type: 'boolean' } } },
+      querystring: { type: 'object', additionalProperties: false, properties: { follow: { type: 'string', enum: ['true', 'false'] } } },
     },
   }, async (req, reply) => {
     const { namespace, name } = req.params;
     const path = agent.resources.podLogPath(namespace, name);
     if (!path) throw new ApiError(404, `pods "${name}" not found`);
     reply.type('text/plain; charset=utf-8');
-    if (!req.query.follow) return reply.send(existsSync(path) ? createReadStream(path) : '');
+    if (req.query.follow !== 'true') return reply.send(existsSync(path) ? createReadStream(path) : '');
     const out = new PassThrough();
     let offset = 0;
     let closed = false;

@@ -54,6 +54,9 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'proto', kind: 'string' },
   { name: 'count', kind: 'string' },
   { name: 'timeout', kind: 'string' },
+  // status --wait
+  { name: 'wait', kind: 'bool' },
+  { name: 'wait-duration', kind: 'string' },
 ];
 
 /** Short flags that mean something else after a given verb: `ip list -n` is numeric, not a namespace (as cilium's). */

@@ -49,9 +49,18 @@ Policies:
                                    delete policies (kubectl-like)
 
 Agent (cilium-dbg-like):
-  status [--verbose] [-o json]     agent status
+  status [--verbose] [-o json] [--wait [--wait-duration 5m]]
+                                   agent status (--wait: once the agent answers healthy)
+  config | config view             the agent's configuration (cilium-dbg's Key : Value / cilium config view's columns)
+  version                          client and agent versions
+  metrics list [-o json]           the agent's Prometheus metrics (run in the node's network namespace)
   endpoint list [-o json]          local endpoints
-  endpoint get ID                  one endpoint, as JSON
+  endpoint get ID | -l LABEL       one endpoint, or those with a label, as JSON
+  endpoint log ID | config ID      an endpoint's state now; its options
+  identity get ID                  one identity and its labels
+  map events NAME                  (no map event buffers: says where to look instead)
+  bpf fs show, bpf sha, bpf prog list, cgroups list, statedb dump, shell
+                                   eBPF-only: each prints what ciliary has instead
   bpf endpoint list [--from-file] [-o json]
                                    cilium_lxc: local endpoints by IP
   bpf ipcache list [--from-file] [-o json]

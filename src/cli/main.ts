@@ -2,11 +2,11 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { bool, parseArgs, str, type ParsedArgs } from './args.ts';
-import { bpfCommand, mapCommand } from './bpf.ts';
 import { AgentClient, resolveTarget } from './client.ts';
-import { endpointCommand } from './endpoint.ts';
+import { bpfDbgCommand, cgroupsCommand, configCommand, metricsCommand, shellCommand, statedbCommand, statusWaitCommand, versionCommand } from './dbg-agent.ts';
+import { endpointDbgCommand, identityDbgCommand, mapDbgCommand } from './dbg-endpoint.ts';
 import { fqdnCommand } from './fqdn.ts';
-import { identityCommand, ipCommand } from './identity.ts';
+import { ipCommand } from './identity.ts';
 import { CliError, UsageError } from './errors.ts';
 import { USAGE } from './help.ts';
 import { monitorCommand } from './monitor.ts';
@@ -15,7 +15,6 @@ import { hubbleMain, isHubbleCommand } from './observe.ts';
 import { deleteCommand, execCommand, getCommand, runCommand, type Out } from './pods.ts';
 import { deletePoliciesCommand, getPoliciesCommand, POLICY_KINDS, policyCommand } from './policy.ts';
 import { createCommand, deleteServicesCommand, exposeCommand, getServicesCommand, SERVICE_KINDS, serviceCommand, splitKind } from './services.ts';
-import { statusCommand } from './status.ts';
 import { traceCommand } from './trace.ts';
 import { applyCommand, deleteFileCommand } from './apply.ts';
 import { deleteResourcesCommand, describeCommand, getResourcesCommand, logsCommand, noResources, resourceKind } from './resources.ts';
@@ -71,15 +70,21 @@ const VERBS: Record<string, Verb> = {
   expose: exposeCommand,
   service: serviceCommand,
   exec: (args, client) => execCommand(args, client),
-  endpoint: endpointCommand,
+  endpoint: endpointDbgCommand,
   policy: policyCommand,
-  identity: identityCommand,
+  identity: identityDbgCommand,
   fqdn: fqdnCommand,
   ip: ipCommand,
   node: nodeCommand,
-  bpf: bpfCommand,
-  map: mapCommand,
-  status: statusCommand,
+  bpf: bpfDbgCommand,
+  map: mapDbgCommand,
+  status: statusWaitCommand,
+  config: configCommand,
+  version: versionCommand,
+  metrics: metricsCommand,
+  cgroups: cgroupsCommand,
+  statedb: statedbCommand,
+  shell: shellCommand,
   monitor: monitorCommand,
   trace: traceCommand,
 };
@@ -100,7 +105,7 @@ export async function main(argv: string[], io: Out, env: NodeJS.ProcessEnv = pro
     }
     const run = VERBS[verb];
     if (!run) throw new UsageError(`unknown command "${verb}"`);
-    if (args.rest !== undefined && verb !== 'run' && verb !== 'exec') throw new UsageError(`"${verb}" takes no command after --`);
+    if (args.rest !== undefined && verb !== 'run' && verb !== 'exec' && verb !== 'shell') throw new UsageError(`"${verb}" takes no command after --`);
     const target = resolveTarget({ socket: str(args, 'socket'), node: str(args, 'node'), stateDir: str(args, 'state-dir'), env });
     return await run({ ...args, positionals: rest }, new AgentClient(target), io);
   } catch (e) {

@@ -277,8 +277,8 @@ class EtcdWatch implements KVWatch {
         const { pairs, revision } = await this.store.call(() => this.store.range(this.prefix));
         if (this.closed) return;
         const now = new Map(pairs.map((p) => [p.key, p.value]));
-        for (const [key, value] of now) if (this.view.get(key) !== value) this.deliver({ type: 'put', key, value });
-        for (const key of [...this.view.keys()]) if (!now.has(key)) this.deliver({ type: 'delete', key });
+        for (const [key, value] of now) if (this.view.get(key) !== value) this.deliver({ type: 'put', key, value, revision });
+        for (const key of [...this.view.keys()]) if (!now.has(key)) this.deliver({ type: 'delete', key, revision });
         this.follow(BigInt(revision) + 1n);
         this.markReady();
         return;
@@ -293,8 +293,8 @@ class EtcdWatch implements KVWatch {
     const w = this.store.etcd.watch().prefix(this.prefix).startRevision(fromRevision.toString()).watcher();
     this.watcher = w;
     w.on('connected', () => (this.backoff = BACKOFF_MIN_MS));
-    w.on('put', (kv) => this.deliver({ type: 'put', key: kv.key.toString(), value: kv.value.toString() }));
-    w.on('delete', (kv) => this.deliver({ type: 'delete', key: kv.key.toString() }));
+    w.on('put', (kv) => this.deliver({ type: 'put', key: kv.key.toString(), value: kv.value.toString(), revision: kv.mod_revision }));
+    w.on('delete', (kv) => this.deliver({ type: 'delete', key: kv.key.toString(), revision: kv.mod_revision }));
     const restart = (e: Error) => {
       if (this.watcher !== w) return;
       this.store.failure(e);

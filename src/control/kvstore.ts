@@ -8,8 +8,8 @@ export interface KVPair {
   value: string;
 }
 
-/** A change under a watched prefix. */
-export type KVEvent = { type: 'put'; key: string; value: string } | { type: 'delete'; key: string };
+/** A change under a watched prefix; revision: the store's revision of the change (etcd's mod_revision), where known. */
+export type KVEvent = { type: 'put'; key: string; value: string; revision?: string } | { type: 'delete'; key: string; revision?: string };
 
 export interface KVWatch {
   /** Resolves once the pairs present when the watch started were delivered (as puts). */
@@ -88,6 +88,8 @@ export class LocalKVStore implements KVStore {
   /** The queued write not started yet; later changes ride on it instead of queueing more. */
   private pending: Promise<void> | undefined;
   private chain: Promise<void> = Promise.resolve();
+  /** Counts changes since open, as etcd's revision counts them. */
+  private revision = 0;
 
   private constructor(
     readonly stateDir: string,
@@ -187,14 +189,14 @@ export class LocalKVStore implements KVStore {
     if (opts?.lease) this.leased.set(key, opts.lease.id);
     else this.leased.delete(key);
     this.ops.push(opts?.lease ? [key] : [key, value]); // a leased value never reaches the disk
-    this.notify({ type: 'put', key, value });
+    this.notify({ type: 'put', key, value, revision: String(++this.revision) });
   }
 
   private remove(key: string): boolean {
     if (!this.data.delete(key)) return false;
     this.leased.delete(key);
     this.ops.push([key]);
-    this.notify({ type: 'delete', key });
+    this.notify({ type: 'delete', key, revision: String(++this.revision) });
     return true;
   }
 

@@ -22,6 +22,8 @@ export interface MultiNodeOptions {
   podCidr: string;
   routingMode: RoutingMode;
   autoDirectNodeRoutes: boolean;
+  /** The pods' MTU: the routes through cilium_host to the other nodes carry it in tunnel mode (none without). */
+  podMtu?: number;
   ipcache: LpmTrieMap;
   tunnel: HashMap;
   /** The node's lease: its published pods vanish with its registration. */
@@ -36,7 +38,7 @@ export class MultiNode {
   private constructor(private readonly o: MultiNodeOptions, private readonly registry: NodeRegistry, private readonly ipcache: IpcacheSync, readonly routes: NodeRoutes) {}
 
   static async start(kv: KVStore, o: MultiNodeOptions, log: Logger): Promise<MultiNode> {
-    const routes = new NodeRoutes(o.routingMode, o.autoDirectNodeRoutes, o.tunnel, o.clusterId, log);
+    const routes = new NodeRoutes(o.routingMode, o.autoDirectNodeRoutes, o.tunnel, o.clusterId, log, o.podMtu);
     const ipcache = new IpcacheSync(kv, o.nodeIP, o.ipcache, o.lease, o.onRemotePods, log);
     await ipcache.start();
     const registry = await NodeRegistry.start(kv, o.node, {
@@ -75,6 +77,11 @@ export class MultiNode {
 
   nodes(): NodeView[] {
     return this.registry.list();
+  }
+
+  /** Nodes that were in the cluster and whose agents stopped answering (their lease ran out). */
+  unreachableNodes(): number {
+    return this.registry.unreachable;
   }
 
   /** Pods on the other nodes, by address. */

@@ -73,6 +73,8 @@ export interface NodeHandlers {
 /** Follows the registry: the other nodes, and this one's own entry as written. */
 export class NodeRegistry {
   private readonly nodes = new Map<string, NodeRecord>();
+  /** Nodes whose registration vanished (their agent stopped renewing its lease) and that have not come back. */
+  private readonly lost = new Set<string>();
   private self?: NodeRecord;
   private watch?: KVWatch;
 
@@ -102,6 +104,7 @@ export class NodeRegistry {
       this.self = n;
       return;
     }
+    this.lost.delete(name);
     const old = this.nodes.get(name);
     if (old && (old.nodeIP !== n.nodeIP || old.podCIDR !== n.podCIDR)) this.handlers.remove(old);
     this.nodes.set(name, n);
@@ -113,6 +116,7 @@ export class NodeRegistry {
     const n = this.nodes.get(name);
     if (!n) return;
     this.nodes.delete(name);
+    this.lost.add(name);
     this.log.info({ node: name }, 'node registry: node gone');
     this.handlers.remove(n);
   }
@@ -120,6 +124,11 @@ export class NodeRegistry {
   /** The other nodes. */
   get remotes(): NodeRecord[] {
     return [...this.nodes.values()];
+  }
+
+  /** How many nodes left without coming back (cilium_unreachable_nodes): their agents stopped answering. */
+  get unreachable(): number {
+    return this.lost.size;
   }
 
   list(): NodeView[] {

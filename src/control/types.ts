@@ -369,6 +369,8 @@ export interface ResourceApi {
   delete(kind: string, namespace: string | undefined, name: string): Promise<ManifestResult>;
   /** Path of a pod's log file (may not exist yet); undefined for an unknown pod. */
   podLogPath(namespace: string, name: string): string | undefined;
+  /** Calls back after each change of a stored record took effect (event key ciliary/resources/<Kind>/<ns or _>/<name>). */
+  onChange?(listener: (e: { type: 'put' | 'delete'; key: string; revision?: string }) => void): () => void;
 }
 
 /** Thrown by ResourceApi: an ApiError that also says which object and field. */

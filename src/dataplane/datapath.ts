@@ -115,7 +115,7 @@ export class Datapath {
     this.lb = new LoadBalancer(registry, opts.lb);
     this.nat = new Snat(registry, opts.natMax ?? DEFAULT_NAT_MAX);
     this.proxy = new ProxyRedirects(registry, 65536);
-    this.edt = new Edt(registry.open(specs[3] as never) as HashMap, this.io.pool, (len) => this.count(DROP_WRITE_ERROR, DIR_EGRESS, len - VNET_HDR_LEN));
+    this.edt = new Edt(registry.open(specs[3] as never) as HashMap, this.io.pool, (len) => this.count(DROP_WRITE_ERROR, DIR_EGRESS, len - VNET_HDR_LEN), this.tunnel);
   }
 
   // ---- device attachment (control plane) -----------------------------------------------------

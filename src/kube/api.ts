@@ -1,14 +1,15 @@
 // The resource routes: list/get (objects or Tables), create, replace, patch, delete and pod logs, over a
 // KubeBackend. Paths arrive parsed; the HTTPS server (server.ts) does TLS, auth, discovery and streams.
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { BackendError, type KubeBackend, type KubeObject } from './backend.ts';
-import { agentPodName, agentPodObjects, DERIVED } from './derived.ts';
+import { agentPodNode, agentPodObjects, DERIVED } from './derived.ts';
 import { groupVersion, type KubeResource } from './resources.ts';
 import { selectObjects, SelectorError } from './selectors.ts';
 import { patchedManifest } from './patch.ts';
-import { alreadyExists, badRequest, invalid, methodNotAllowed, notFound, StatusError } from './status.ts';
+import { alreadyExists, badRequest, conflict, invalid, methodNotAllowed, notFound, StatusError } from './status.ts';
 import { toTable } from './tables.ts';
 
 export interface ResourceRequest {
@@ -33,26 +34,19 @@ export interface ApiReply {
 const SERVER_FIELDS = ['uid', 'resourceVersion', 'creationTimestamp', 'generation', 'managedFields', 'selfLink'];
 
 export class KubeApi {
-  /** Bumped on every write; list resourceVersions and each written object's come from it. */
-  private revision = 1;
-  private readonly objectRevision = new Map<string, number>();
-
   constructor(readonly backend: KubeBackend) {}
 
+  /** The store's revision of the last change: every list's resourceVersion. */
   get resourceVersion(): string {
-    return String(this.revision);
+    return this.backend.resourceVersion();
   }
 
-  private key(r: KubeResource, ns: string | undefined, name: string): string {
-    return `${groupVersion(r)}/${r.plural}/${ns ?? ''}/${name}`;
-  }
-
-  /** uid and resourceVersion, as the API server stamps every object. */
+  /** uid, and the resourceVersion derived kinds take from the store's, as the API server stamps every object. */
   decorate(r: KubeResource, o: KubeObject): KubeObject {
     const ns = r.namespaced ? o.metadata.namespace : undefined;
-    const h = createHash('sha1').update(`${this.key(r, ns, o.metadata.name)}@${o.metadata.creationTimestamp ?? ''}`).digest('hex');
+    const h = createHash('sha1').update(`${groupVersion(r)}/${r.plural}/${ns ?? ''}/${o.metadata.name}@${o.metadata.creationTimestamp ?? ''}`).digest('hex');
     const uid = `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
-    return { ...o, apiVersion: groupVersion(r), kind: r.kind, metadata: { ...o.metadata, uid, resourceVersion: String(this.objectRevision.get(this.key(r, ns, o.metadata.name)) ?? 1) } };
+    return { ...o, apiVersion: groupVersion(r), kind: r.kind, metadata: { ...o.metadata, uid, resourceVersion: o.metadata.resourceVersion ?? this.resourceVersion } };
   }
 
   list(r: KubeResource, namespace?: string): KubeObject[] {
@@ -63,14 +57,15 @@ export class KubeApi {
       .sort((a, b) => (a.metadata.namespace ?? '').localeCompare(b.metadata.namespace ?? '') || a.metadata.name.localeCompare(b.metadata.name));
   }
 
-  /** kube-system/cilium-…: the agent's own pod, served here and not stored in the backend. */
+  /** kube-system/cilium-…: a node's agent pod, served here and not stored in the backend. */
   private isAgentPod(kind: string, ns: string | undefined, name: string): boolean {
-    return kind === 'Pod' && ns === 'kube-system' && name === agentPodName(this.backend.node().name);
+    return kind === 'Pod' && agentPodNode(this.backend, ns, name) !== undefined;
   }
 
-  /** argv of `kubectl exec`: the agent's pod runs the ciliary CLI, other pods their namespaces' command. */
+  /** argv of `kubectl exec`: an agent's pod runs the ciliary CLI against its node, other pods their namespaces' command. */
   execArgv(ns: string, name: string, command: string[]): string[] | undefined {
-    return this.isAgentPod('Pod', ns, name) ? this.backend.agentExecArgv(command) : this.backend.podExecArgv(ns, name, command);
+    const node = agentPodNode(this.backend, ns, name);
+    return node ? this.backend.agentExecArgv(node, command) : this.backend.podExecArgv(ns, name, command);
   }
 
   private find(r: KubeResource, ns: string | undefined, name: string): KubeObject | undefined {
@@ -151,9 +146,7 @@ export class KubeApi {
   private async write(r: KubeResource, m: KubeObject, dryRun: boolean): Promise<'created' | 'configured' | 'unchanged'> {
     if (dryRun) return 'unchanged';
     try {
-      const result = await this.backend.apply(m);
-      if (result !== 'unchanged') this.objectRevision.set(this.key(r, m.metadata.namespace, m.metadata.name), ++this.revision);
-      return result;
+      return await this.backend.apply(m);
     } catch (e) {
       throw statusOf(e, r, m.metadata.name);
     }
@@ -168,8 +161,10 @@ export class KubeApi {
   }
 
   private async replace(req: ResourceRequest, r: KubeResource, ns: string | undefined, name: string): Promise<ApiReply> {
-    this.mustFind(r, ns, name);
-    const m = this.manifest(r, ns, this.parseBody(req), name);
+    const current = this.mustFind(r, ns, name);
+    const body = this.parseBody(req);
+    checkResourceVersion(r, current, body);
+    const m = this.manifest(r, ns, body, name);
     await this.write(r, m, req.query.get('dryRun') === 'All');
     return { status: 200, body: this.mustFind(r, ns, name) };
   }
@@ -187,7 +182,9 @@ export class KubeApi {
       return { status: current ? 200 : 201, body: dryRun ? this.decorate(r, m) : this.mustFind(r, ns, name) };
     }
     if (!current) throw notFound(r.plural, r.group, name);
-    const m = this.manifest(r, ns, patchedManifest(current, req.contentType, this.parseBody(req)), name);
+    const patched = patchedManifest(current, req.contentType, this.parseBody(req));
+    checkResourceVersion(r, current, patched);
+    const m = this.manifest(r, ns, patched, name);
     await this.write(r, m, dryRun);
     return { status: 200, body: dryRun ? this.decorate(r, m) : this.mustFind(r, ns, name) };
   }
@@ -199,8 +196,6 @@ export class KubeApi {
     } catch (e) {
       throw statusOf(e, r, name);
     }
-    this.objectRevision.delete(this.key(r, ns, name));
-    this.revision++;
     return { status: 200, body: current };
   }
 
@@ -226,19 +221,38 @@ export class KubeApi {
     return { status: 200, body: view(this.mustFind(r, ns, name)) };
   }
 
-  /** The pod's log file (404 for an unknown pod; undefined while it has none). */
-  logPath(ns: string, name: string): string | undefined {
+  /** Where a pod's log is (404 for an unknown pod): this node's file (undefined while it has none), or the command that reads another node's. */
+  logSource(ns: string, name: string, follow: boolean): { path?: string; argv?: string[] } {
     if (!this.backend.list('Pod', ns).some((p) => p.metadata.name === name)) throw notFound('pods', '', name);
-    return this.backend.podLogPath(ns, name);
+    const argv = this.backend.remoteLogArgv(ns, name, follow);
+    return argv ? { argv } : { path: this.backend.podLogPath(ns, name) };
   }
 
-  private log(ns: string, name: string, query: URLSearchParams): ApiReply {
-    const path = this.logPath(ns, name);
-    let text = path && existsSync(path) ? readFileSync(path, 'utf8') : '';
+  private async log(ns: string, name: string, query: URLSearchParams): Promise<ApiReply> {
+    const { path, argv } = this.logSource(ns, name, false);
+    let text = argv ? await commandOutput(argv) : path && existsSync(path) ? readFileSync(path, 'utf8') : '';
     const tail = Number(query.get('tailLines') ?? -1);
     if (tail >= 0) text = tail === 0 ? '' : text.split(/(?<=\n)/).slice(-tail).join('');
     return { status: 200, body: text, contentType: 'text/plain' };
   }
+}
+
+const MAX_LOG_BYTES = 64 << 20;
+
+function commandOutput(argv: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(argv[0], argv.slice(1), { maxBuffer: MAX_LOG_BYTES, encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err) reject(new StatusError(500, 'InternalError', `reading the pod's log on its node failed: ${stderr.trim() || err.message}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+/** An update naming a resourceVersion must name the current one (optimistic concurrency), else 409 Conflict. */
+function checkResourceVersion(r: KubeResource, current: KubeObject, update: Record<string, unknown>): void {
+  const rv = (update.metadata as { resourceVersion?: unknown } | undefined)?.resourceVersion;
+  if (rv === undefined || rv === '' || rv === current.metadata.resourceVersion) return;
+  throw conflict(r.plural, r.group, current.metadata.name, 'the object has been modified; please apply your changes to the latest version and try again');
 }
 
 /** A backend rejection as the API server's Status: 400/422 → 422 Invalid naming the field, 404, 403, 409. */
@@ -251,7 +265,7 @@ export function statusOf(e: unknown, r: KubeResource, name: string): unknown {
     case 422: return invalid(r.kind, r.group, name, e.field, e.message);
     case 404: return notFound(r.plural, r.group, name);
     case 403: return new StatusError(403, 'Forbidden', e.message);
-    case 409: return new StatusError(409, 'Conflict', `Operation cannot be fulfilled on ${r.plural} "${name}": ${e.message}`);
+    case 409: return conflict(r.plural, r.group, name, e.message);
     default: return new StatusError(500, 'InternalError', e.message);
   }
 }

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { arch, release } from 'node:os';
 import type { KubeBackend, KubeObject } from './backend.ts';
+import { endpointSliceObjects, replicaSetObjects } from './derived-controllers.ts';
 
 type PodLike = KubeObject & { spec: { containers?: Array<{ ports?: Array<{ name?: string; containerPort: number }> }>; nodeName?: string }; status?: { podIP?: string; conditions?: Array<{ type: string; status: string }> } };
 type ServiceLike = KubeObject & { spec: { selector?: Record<string, string>; ports?: Array<{ name?: string; port: number; targetPort?: number | string; protocol?: string }> } };
@@ -49,36 +50,33 @@ function osImage(): string {
 }
 
 export function nodeObjects(backend: KubeBackend): KubeObject[] {
-  const n = backend.node();
   const goArch = arch() === 'x64' ? 'amd64' : arch();
-  return [{
+  return backend.nodes().map((n) => ({
     apiVersion: 'v1', kind: 'Node',
-    metadata: {
-      name: n.name, creationTimestamp: n.createdAt.replace(/\.\d+Z$/, 'Z'),
-      labels: { 'kubernetes.io/hostname': n.name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': goArch, 'node-role.kubernetes.io/control-plane': '' },
-    },
+    metadata: { name: n.name, creationTimestamp: n.createdAt.replace(/\.\d+Z$/, 'Z'), labels: { ...n.labels, 'kubernetes.io/arch': goArch } },
     spec: { podCIDR: n.podCIDR, podCIDRs: [n.podCIDR] },
     status: {
       addresses: [{ type: 'InternalIP', address: n.internalIP }, { type: 'Hostname', address: n.name }],
+      // Registered nodes are those whose agent keeps its lease: a stopped one is gone within the lease's TTL.
       conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'ciliary agent is running' }],
       nodeInfo: {
-        kubeletVersion: 'v1.32.0', osImage: osImage(), kernelVersion: release(), containerRuntimeVersion: `ciliary://${n.agentVersion}`,
+        kubeletVersion: 'v1.32.0', osImage: n.osImage ?? osImage(), kernelVersion: n.kernelVersion ?? release(), containerRuntimeVersion: `ciliary://${n.agentVersion}`,
         operatingSystem: 'linux', architecture: goArch,
       },
     },
-  }];
+  }));
 }
 
 export function ciliumEndpointObjects(backend: KubeBackend, namespace?: string): KubeObject[] {
-  const node = backend.node();
   const pods = new Map(backend.list('Pod', namespace).map((p) => [`${p.metadata.namespace}/${p.metadata.name}`, p]));
+  const enforcing = (on: boolean) => ({ enforcing: on, state: on ? 'enforcing' : '<status disabled>' });
   return backend.endpoints().filter((e) => pods.has(`${e.namespace}/${e.pod}`)).map((e) => ({
     apiVersion: 'cilium.io/v2', kind: 'CiliumEndpoint',
     metadata: { name: e.pod, namespace: e.namespace, creationTimestamp: pods.get(`${e.namespace}/${e.pod}`)!.metadata.creationTimestamp, labels: pods.get(`${e.namespace}/${e.pod}`)!.metadata.labels ?? {} },
     status: {
-      id: e.id, identity: { id: e.identity, labels: e.labels }, state: e.state,
-      networking: { addressing: [{ ipv4: e.ipv4 }], node: node.internalIP },
-      policy: { ingress: { enforcing: e.policyIngress, state: e.policyIngress ? 'enforcing' : '<status disabled>' }, egress: { enforcing: e.policyEgress, state: e.policyEgress ? 'enforcing' : '<status disabled>' } },
+      ...(e.id !== undefined ? { id: e.id } : {}), identity: { id: e.identity, labels: e.labels }, state: e.state,
+      networking: { addressing: [{ ipv4: e.ipv4 }], node: e.nodeIP },
+      ...(e.policyIngress !== undefined && e.policyEgress !== undefined ? { policy: { ingress: enforcing(e.policyIngress), egress: enforcing(e.policyEgress) } } : {}),
     },
   })).sort((a, b) => a.metadata.namespace.localeCompare(b.metadata.namespace) || a.metadata.name.localeCompare(b.metadata.name));
 }
@@ -108,25 +106,32 @@ export function agentPodName(node: string): string {
   return `cilium-${s}`;
 }
 
+/** The node whose agent pod kube-system/<name> is, if it is one. */
+export function agentPodNode(backend: KubeBackend, namespace: string | undefined, name: string): string | undefined {
+  return namespace === 'kube-system' && name.startsWith('cilium-') ? backend.nodes().find((n) => agentPodName(n.name) === name)?.name : undefined;
+}
+
 export function agentPodObjects(backend: KubeBackend, namespace?: string): KubeObject[] {
   if (namespace !== undefined && namespace !== 'kube-system') return [];
-  const n = backend.node();
-  const started = n.createdAt.replace(/\.\d+Z$/, 'Z');
-  return [{
-    apiVersion: 'v1', kind: 'Pod',
-    metadata: { name: agentPodName(n.name), namespace: 'kube-system', creationTimestamp: started, labels: AGENT_LABELS, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'cilium', controller: true }] },
-    spec: { nodeName: n.name, hostNetwork: true, containers: [{ name: 'cilium-agent', image: AGENT_IMAGE }] },
-    status: {
-      phase: 'Running', hostIP: n.internalIP, podIP: n.internalIP, podIPs: [{ ip: n.internalIP }], startTime: started, qosClass: 'Burstable',
-      conditions: ['Initialized', 'Ready', 'ContainersReady', 'PodScheduled'].map((type) => ({ type, status: 'True', lastTransitionTime: started })),
-      containerStatuses: [{ name: 'cilium-agent', image: AGENT_IMAGE, imageID: '', ready: true, started: true, restartCount: 0, state: { running: { startedAt: started } } }],
-    },
-  }];
+  return backend.nodes().map((n) => {
+    const started = n.createdAt.replace(/\.\d+Z$/, 'Z');
+    return {
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: { name: agentPodName(n.name), namespace: 'kube-system', creationTimestamp: started, labels: AGENT_LABELS, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'cilium', controller: true }] },
+      spec: { nodeName: n.name, hostNetwork: true, containers: [{ name: 'cilium-agent', image: AGENT_IMAGE }] },
+      status: {
+        phase: 'Running', hostIP: n.internalIP, podIP: n.internalIP, podIPs: [{ ip: n.internalIP }], startTime: started, qosClass: 'Burstable',
+        conditions: ['Initialized', 'Ready', 'ContainersReady', 'PodScheduled'].map((type) => ({ type, status: 'True', lastTransitionTime: started })),
+        containerStatuses: [{ name: 'cilium-agent', image: AGENT_IMAGE, imageID: '', ready: true, started: true, restartCount: 0, state: { running: { startedAt: started } } }],
+      },
+    };
+  });
 }
 
 export function daemonSetObjects(backend: KubeBackend, namespace?: string): KubeObject[] {
   if (namespace !== undefined && namespace !== 'kube-system') return [];
   const started = backend.node().createdAt.replace(/\.\d+Z$/, 'Z');
+  const nodes = backend.nodes().length;
   return [{
     apiVersion: 'apps/v1', kind: 'DaemonSet',
     metadata: { name: 'cilium', namespace: 'kube-system', creationTimestamp: started, labels: { 'k8s-app': 'cilium', 'app.kubernetes.io/part-of': 'cilium' } },
@@ -135,21 +140,20 @@ export function daemonSetObjects(backend: KubeBackend, namespace?: string): Kube
       updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 2, maxSurge: 0 } },
       template: { metadata: { labels: AGENT_LABELS }, spec: { hostNetwork: true, nodeSelector: { 'kubernetes.io/os': 'linux' }, containers: [{ name: 'cilium-agent', image: AGENT_IMAGE }] } },
     },
-    status: { desiredNumberScheduled: 1, currentNumberScheduled: 1, numberReady: 1, updatedNumberScheduled: 1, numberAvailable: 1, numberMisscheduled: 0, observedGeneration: 1 },
+    status: { ...Object.fromEntries(['desiredNumberScheduled', 'currentNumberScheduled', 'numberReady', 'updatedNumberScheduled', 'numberAvailable'].map((k) => [k, nodes])), numberMisscheduled: 0, observedGeneration: 1 },
   }];
 }
 
 export function ciliumNodeObjects(backend: KubeBackend): KubeObject[] {
-  const n = backend.node();
-  return [{
+  return backend.nodes().map((n) => ({
     apiVersion: 'cilium.io/v2', kind: 'CiliumNode',
-    metadata: { name: n.name, creationTimestamp: n.createdAt.replace(/\.\d+Z$/, 'Z'), labels: { 'kubernetes.io/hostname': n.name, 'kubernetes.io/os': 'linux' } },
+    metadata: { name: n.name, creationTimestamp: n.createdAt.replace(/\.\d+Z$/, 'Z'), labels: n.labels },
     spec: {
       addresses: [{ type: 'InternalIP', ip: n.internalIP }, { type: 'CiliumInternalIP', ip: n.routerIP }],
       ipam: { podCIDRs: [n.podCIDR] },
     },
     status: { ipam: { 'operator-status': {} } },
-  }];
+  }));
 }
 
 /** Global identities (256 and up) as the CiliumIdentity CRDs Cilium keeps: the name is the number. */
@@ -170,6 +174,9 @@ export const DERIVED: Record<string, (backend: KubeBackend, namespace?: string) 
   // No controller here records events: describe and get events find none.
   Event: () => [],
   Endpoints: endpointsObjects,
+  EndpointSlice: endpointSliceObjects,
+  ReplicaSet: replicaSetObjects,
+  Lease: (b, ns) => b.leases(ns),
   Node: (b) => nodeObjects(b),
   ConfigMap: configMapObjects,
   DaemonSet: daemonSetObjects,

@@ -1,7 +1,12 @@
-// The OpenAPI v3 documents kubectl reads before apply/create: the root lists a document per group-version,
-// and each names the PATCH operations with their fieldValidation parameter, so kubectl leaves validation to
-// the server (the resource manager validates every field) instead of needing full schemas.
+// The OpenAPI v3 documents kubectl reads before apply/create and for explain: the root lists a document per
+// group-version; each names the PATCH operations with their fieldValidation parameter, so kubectl leaves
+// validation to the server (the resource manager validates every field), and the kinds' schemas.
+import { kindSchema } from './openapi-schemas.ts';
 import { groupVersion, RESOURCES } from './resources.ts';
+
+/** io.k8s.api.core.v1.Pod, io.k8s.api.apps.v1.Deployment, io.cilium.v2.CiliumNetworkPolicy. */
+const schemaName = (group: string, version: string, kind: string) =>
+  `${group === '' ? 'io.k8s.api.core' : group.endsWith('.k8s.io') || !group.includes('.') ? `io.k8s.api.${group.split('.')[0]}` : group.split('.').reverse().join('.')}.${version}.${kind}`;
 
 const prefix = (gv: string) => (gv.includes('/') ? `apis/${gv}` : `api/${gv}`);
 
@@ -28,5 +33,10 @@ export function openapiGroupVersion(path: string): Record<string, unknown> | und
       },
     };
   }
-  return { openapi: '3.0.0', info: { title: 'Kubernetes', version: 'v1.32.0' }, paths, components: { schemas: {} } };
+  const schemas: Record<string, unknown> = {};
+  for (const r of rs) {
+    const schema = kindSchema(r.kind, r.group, r.version);
+    if (schema) schemas[schemaName(r.group, r.version, r.kind)] = schema;
+  }
+  return { openapi: '3.0.0', info: { title: 'Kubernetes', version: 'v1.32.0' }, paths, components: { schemas } };
 }

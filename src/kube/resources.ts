@@ -1,5 +1,6 @@
 // The resources the API subset serves, as discovery lists them: group, version, names, verbs. `stored` names
 // the backend kind behind a resource; the others are derived (nodes, endpoints, ciliumendpoints, configmaps).
+import { KINDS } from '../control/resources/kinds.ts';
 import type { StoredKind } from './backend.ts';
 
 export interface KubeResource {
@@ -20,7 +21,7 @@ export interface KubeResource {
 const RW = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];
 const RO = ['get', 'list', 'watch'];
 
-export const RESOURCES: readonly KubeResource[] = [
+const SERVED: readonly KubeResource[] = [
   { group: '', version: 'v1', plural: 'namespaces', singular: 'namespace', kind: 'Namespace', namespaced: false, shortNames: ['ns'], verbs: RW, stored: 'Namespace' },
   { group: '', version: 'v1', plural: 'pods', singular: 'pod', kind: 'Pod', namespaced: true, shortNames: ['po'], verbs: RW, categories: ['all'], stored: 'Pod', subresources: { log: ['get'], exec: ['create', 'get'] } },
   { group: '', version: 'v1', plural: 'services', singular: 'service', kind: 'Service', namespaced: true, shortNames: ['svc'], verbs: RW, categories: ['all'], stored: 'Service' },
@@ -29,6 +30,9 @@ export const RESOURCES: readonly KubeResource[] = [
   { group: '', version: 'v1', plural: 'events', singular: 'event', kind: 'Event', namespaced: true, shortNames: ['ev'], verbs: RO },
   { group: '', version: 'v1', plural: 'configmaps', singular: 'configmap', kind: 'ConfigMap', namespaced: true, shortNames: ['cm'], verbs: RO },
   { group: 'apps', version: 'v1', plural: 'deployments', singular: 'deployment', kind: 'Deployment', namespaced: true, shortNames: ['deploy'], verbs: RW, categories: ['all'], stored: 'Deployment', subresources: { scale: ['get', 'patch', 'update'] } },
+  { group: 'apps', version: 'v1', plural: 'replicasets', singular: 'replicaset', kind: 'ReplicaSet', namespaced: true, shortNames: ['rs'], verbs: RO, categories: ['all'] },
+  { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', singular: 'endpointslice', kind: 'EndpointSlice', namespaced: true, verbs: RO },
+  { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', singular: 'lease', kind: 'Lease', namespaced: true, verbs: RO },
   { group: 'apps', version: 'v1', plural: 'daemonsets', singular: 'daemonset', kind: 'DaemonSet', namespaced: true, shortNames: ['ds'], verbs: RO, categories: ['all'] },
   { group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', singular: 'networkpolicy', kind: 'NetworkPolicy', namespaced: true, shortNames: ['netpol'], verbs: RW, stored: 'NetworkPolicy' },
   { group: 'cilium.io', version: 'v2', plural: 'ciliumnetworkpolicies', singular: 'ciliumnetworkpolicy', kind: 'CiliumNetworkPolicy', namespaced: true, shortNames: ['cnp', 'ciliumnp'], verbs: RW, categories: ['cilium', 'ciliumpolicy'], stored: 'CiliumNetworkPolicy' },
@@ -36,8 +40,23 @@ export const RESOURCES: readonly KubeResource[] = [
   { group: 'cilium.io', version: 'v2', plural: 'ciliumendpoints', singular: 'ciliumendpoint', kind: 'CiliumEndpoint', namespaced: true, shortNames: ['cep', 'ciliumep'], verbs: RO, categories: ['cilium'] },
   { group: 'cilium.io', version: 'v2', plural: 'ciliumnodes', singular: 'ciliumnode', kind: 'CiliumNode', namespaced: false, shortNames: ['cn', 'ciliumn'], verbs: RO, categories: ['cilium'] },
   { group: 'cilium.io', version: 'v2', plural: 'ciliumidentities', singular: 'ciliumidentity', kind: 'CiliumIdentity', namespaced: false, shortNames: ['ciliumid'], verbs: RO, categories: ['cilium'] },
-  { group: 'cilium.io', version: 'v2alpha1', plural: 'ciliumloadbalancerippools', singular: 'ciliumloadbalancerippool', kind: 'CiliumLoadBalancerIPPool', namespaced: false, shortNames: ['ippools', 'ippool', 'lbippool', 'lbippools'], verbs: RW, categories: ['cilium'], stored: 'CiliumLoadBalancerIPPool' },
 ];
+
+/** The resource manager's kinds the list above does not name (pools, L2 announcement policies), as its table registers them. */
+function managerResources(): KubeResource[] {
+  return KINDS.filter((k) => !SERVED.some((r) => r.kind === k.kind)).map((k) => {
+    const [group, version] = k.apiVersions[0].includes('/') ? k.apiVersions[0].split('/') : ['', k.apiVersions[0]];
+    const plural = k.plural.split('.')[0];
+    const singular = k.resource.split('.')[0];
+    const shortNames = k.aliases.filter((a) => a !== plural && a !== singular);
+    return {
+      group, version, plural, singular, kind: k.kind, namespaced: k.namespaced, verbs: RW, stored: k.kind,
+      ...(shortNames.length ? { shortNames } : {}), ...(group === 'cilium.io' ? { categories: ['cilium'] } : {}),
+    };
+  });
+}
+
+export const RESOURCES: readonly KubeResource[] = [...SERVED, ...managerResources()];
 
 export const groupVersion = (r: { group: string; version: string }) => (r.group ? `${r.group}/${r.version}` : r.version);
 

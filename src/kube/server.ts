@@ -1,11 +1,12 @@
 // The Kubernetes API subset for the real kubectl (kube-apiserver-listen-address): HTTPS with the generated
 // CA, client certificates or the bearer token, discovery, the resource routes of api.ts, watches and exec.
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import type { KubeBackend, KubeObject } from './backend.ts';
+import type { KubeBackend } from './backend.ts';
 import { KubeApi } from './api.ts';
 import { attachExec } from './exec.ts';
 import { ensurePki, listenHost } from './pki.ts';
@@ -14,7 +15,7 @@ import { openapiGroupVersion, openapiRoot } from './openapi.ts';
 import { findResource, groupList, resourceList, type KubeResource } from './resources.ts';
 import { badRequest, notFound, StatusError } from './status.ts';
 import { selectObjects, SelectorError } from './selectors.ts';
-import { toTable } from './tables.ts';
+import { startWatch } from './watch.ts';
 
 export interface KubeApiServer {
   address: string;
@@ -109,7 +110,7 @@ export async function startKubeApiServer(o: { address: string; stateDir: string;
     if (!route) return send(res, 404, new StatusError(404, 'NotFound', 'the server could not find the requested resource').body());
     if ('discovery' in route) return send(res, 200, route.discovery);
     if (method === 'GET' && url.searchParams.get('watch') && !route.name) return watch(req, res, route, url.searchParams);
-    if (method === 'GET' && route.subresource === 'log' && url.searchParams.get('follow') === 'true') return followLog(req, res, api.logPath(route.namespace ?? 'default', route.name ?? ''));
+    if (method === 'GET' && route.subresource === 'log' && url.searchParams.get('follow') === 'true') return followLog(req, res, api.logSource(route.namespace ?? 'default', route.name ?? '', true));
     const raw = ['POST', 'PUT', 'PATCH'].includes(method) ? await readBody(req) : Buffer.alloc(0);
     let contentType = req.headers['content-type'] ?? 'application/json';
     let body = raw.toString('utf8');
@@ -119,10 +120,8 @@ export async function startKubeApiServer(o: { address: string; stateDir: string;
     send(res, reply.status, reply.body, reply.contentType);
   };
 
-  /** A watch stream: the current objects as ADDED (unless resourceVersion is given), then changes. */
+  /** A watch stream over the store's change events (watch.ts), until the client goes or timeoutSeconds pass. */
   const watch = (req: IncomingMessage, res: ServerResponse, route: Route, query: URLSearchParams) => {
-    const r = route.resource;
-    const ns = r.namespaced ? route.namespace : undefined;
     try {
       selectObjects([], query.get('labelSelector') ?? undefined, query.get('fieldSelector') ?? undefined);
     } catch (e) {
@@ -132,19 +131,10 @@ export async function startKubeApiServer(o: { address: string; stateDir: string;
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     // Headers now: a client waits for them before it counts the watch as started.
     res.flushHeaders();
-    const inScope = (o: KubeObject) => (ns === undefined || o.metadata.namespace === ns)
-      && selectObjects([o], query.get('labelSelector') ?? undefined, query.get('fieldSelector') ?? undefined).length === 1;
-    // Table watches (kubectl get -w) carry each object as a one-row Table.
-    const asTable = (req.headers.accept ?? '').includes('as=Table');
-    const emit = (type: string, o: KubeObject) => res.write(JSON.stringify({ type, object: asTable ? toTable(r.kind, [o], api.resourceVersion, false) : o }) + '\n');
-    if (!query.get('resourceVersion') || query.get('resourceVersion') === '0') for (const o of api.list(r, ns)) if (inScope(o)) emit('ADDED', o);
-    const stop = r.stored ? o.backend.watch(r.stored, (e) => {
-      if (!inScope(e.object)) return;
-      const o = api.decorate(r, e.object);
-      // Deletes are immediate here: the last row shows the object terminating, as kubectl -w would see it.
-      if (e.type === 'DELETED') o.metadata.deletionTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-      emit(e.type, o);
-    }) : () => {};
+    const stop = startWatch({
+      api, resource: route.resource, namespace: route.namespace, query,
+      asTable: (req.headers.accept ?? '').includes('as=Table'), write: (line) => res.write(line),
+    });
     const timeout = Number(query.get('timeoutSeconds') ?? 1800);
     const end = () => {
       stop();
@@ -157,10 +147,13 @@ export async function startKubeApiServer(o: { address: string; stateDir: string;
     req.on('close', end);
   };
 
-  /** kubectl logs -f: the file so far, then what is appended, until the client goes. */
-  const followLog = (req: IncomingMessage, res: ServerResponse, path: string | undefined) => {
+  /** kubectl logs -f: the file so far, then what is appended (another node's pod: `ciliary logs -f`), until the client goes. */
+  const followLog = (req: IncomingMessage, res: ServerResponse, source: { path?: string; argv?: string[] }) => {
     res.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' });
     res.flushHeaders();
+    const { path, argv } = source;
+    const child = argv ? spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'ignore'] }) : undefined;
+    child?.stdout!.on('data', (d: Buffer) => res.write(d));
     let offset = 0;
     const poll = () => {
       const size = path && existsSync(path) ? statSync(path).size : 0;
@@ -170,13 +163,15 @@ export async function startKubeApiServer(o: { address: string; stateDir: string;
         offset = size;
       }
     };
-    poll();
-    const timer = setInterval(poll, LOG_POLL_MS);
+    if (!child) poll();
+    const timer = child ? undefined : setInterval(poll, LOG_POLL_MS);
     const end = () => {
       clearInterval(timer);
+      child?.kill('SIGTERM');
       watches.delete(end);
       res.end();
     };
+    child?.on('exit', end);
     watches.add(end);
     req.on('close', end);
   };
@@ -210,6 +205,7 @@ export async function startKubeApiServer(o: { address: string; stateDir: string;
     address: o.address, port: (server.address() as { port: number }).port, kubeconfigPath: pki.kubeconfigPath,
     close: () => new Promise<void>((resolve) => {
       for (const end of [...watches]) end();
+      o.backend.close();
       server.closeAllConnections();
       server.close(() => resolve());
     }),

@@ -17,6 +17,10 @@ export const notFound = (resource: string, group: string, name: string) =>
 export const alreadyExists = (resource: string, group: string, name: string) =>
   new StatusError(409, 'AlreadyExists', `${resource}${group ? `.${group}` : ''} "${name}" already exists`, { name, ...(group ? { group } : {}), kind: resource });
 
+/** `Operation cannot be fulfilled on deployments.apps "web": <why>`, as the API server words a conflict. */
+export const conflict = (resource: string, group: string, name: string, why: string) =>
+  new StatusError(409, 'Conflict', `Operation cannot be fulfilled on ${resource}${group ? `.${group}` : ''} "${name}": ${why}`, { name, ...(group ? { group } : {}), kind: resource });
+
 /** field.ErrorType wordings a message may already start with, and their Status cause reasons. */
 const CAUSES: Array<[string, string]> = [['Unsupported value', 'FieldValueNotSupported'], ['Required value', 'FieldValueRequired'], ['Duplicate value', 'FieldValueDuplicate'], ['Forbidden', 'FieldValueForbidden'], ['Invalid value', 'FieldValueInvalid']];
 

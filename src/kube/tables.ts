@@ -41,6 +41,13 @@ function endpointsText(e: any): string {
   return pairs.length > 3 ? `${pairs.slice(0, 3).join(',')} + ${pairs.length - 3} more...` : pairs.join(',');
 }
 
+/** ENDPOINTS of a slice: its addresses, the first three and then "+ N more...". */
+function endpointSliceText(e: any): string {
+  const ips = ((e.endpoints ?? []) as Array<{ addresses: string[] }>).flatMap((x) => x.addresses);
+  if (!ips.length) return '<none>';
+  return ips.length > 3 ? `${ips.slice(0, 3).join(',')} + ${ips.length - 3} more...` : ips.join(',');
+}
+
 const containers = (spec: any) => (spec?.containers ?? []) as Array<{ name: string; image: string }>;
 const condition = (o: any, type: string) => ((o.status?.conditions ?? []) as Array<{ type: string; status: string; message?: string }>).find((c) => c.type === type);
 
@@ -90,6 +97,24 @@ const COLUMNS: Record<string, Column[]> = {
     { name: 'Images', wide: true, cell: (d) => containers(d.spec.template?.spec).map((c) => c.image).join(',') },
     { name: 'Selector', wide: true, cell: (d) => selectorText(d.spec.selector?.matchLabels) },
   ],
+  ReplicaSet: [
+    NAME,
+    { name: 'Desired', type: 'integer', cell: (r) => r.spec.replicas },
+    { name: 'Current', type: 'integer', cell: (r) => r.status.replicas },
+    { name: 'Ready', type: 'integer', cell: (r) => r.status.readyReplicas },
+    AGE,
+    { name: 'Containers', wide: true, cell: (r) => containers(r.spec.template?.spec).map((c) => c.name).join(',') },
+    { name: 'Images', wide: true, cell: (r) => containers(r.spec.template?.spec).map((c) => c.image).join(',') },
+    { name: 'Selector', wide: true, cell: (r) => selectorText(r.spec.selector?.matchLabels) },
+  ],
+  EndpointSlice: [
+    NAME,
+    { name: 'AddressType', cell: (e) => e.addressType },
+    { name: 'Ports', cell: (e) => (e.ports?.length ? e.ports.map((p: { port: number }) => p.port).join(',') : '<unset>') },
+    { name: 'Endpoints', cell: endpointSliceText },
+    AGE,
+  ],
+  Lease: [NAME, { name: 'Holder', cell: (l) => l.spec.holderIdentity ?? '' }, AGE],
   DaemonSet: [
     NAME,
     { name: 'Desired', type: 'integer', cell: (d) => d.status.desiredNumberScheduled },
@@ -106,8 +131,8 @@ const COLUMNS: Record<string, Column[]> = {
   CiliumEndpoint: [
     NAME,
     { name: 'Security Identity', type: 'integer', cell: (e) => e.status.identity.id },
-    { name: 'Ingress Enforcement', wide: true, cell: (e) => String(e.status.policy.ingress.enforcing) },
-    { name: 'Egress Enforcement', wide: true, cell: (e) => String(e.status.policy.egress.enforcing) },
+    { name: 'Ingress Enforcement', wide: true, cell: (e) => (e.status.policy ? String(e.status.policy.ingress.enforcing) : '<unknown>') },
+    { name: 'Egress Enforcement', wide: true, cell: (e) => (e.status.policy ? String(e.status.policy.egress.enforcing) : '<unknown>') },
     { name: 'Visibility Policy', wide: true, cell: () => '' },
     { name: 'Endpoint State', cell: (e) => e.status.state },
     { name: 'IPv4', cell: (e) => e.status.networking.addressing[0]?.ipv4 ?? '' },

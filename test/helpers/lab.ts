@@ -1,93 +1,27 @@
-// A tagged lab (scripts/netns/cluster.sh) for one test file or bench run: its own name prefix, node
-// network, internet link and state root, the CLI in process against its agents, and cleanup of the
-// pod namespaces an agent could not delete.
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+// A private multi-node lab for one test file (scripts/netns/cluster.sh with a per-run prefix, net
+// and temp state root), the CLI against any node's agent, pods with tagged names, and its removal
+// (agents, etcd, pod namespaces and their /etc/netns directories) even when the suite failed.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { removeNetns, run, sh, sleep } from './sys.ts';
 import { main } from '../../src/cli/main.ts';
 
-export const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const script = join(repo, 'scripts/netns/cluster.sh');
-const cliBin = join(repo, 'bin/ciliary');
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const NODES = ['k8s-ctr', 'k8s-w1', 'k8s-w2'] as const;
+export type NodeName = (typeof NODES)[number];
+/** Answers with its hostname (the pod's name) and the client's address. */
+export const HTTP_SERVER = ['node', '-e', "require('http').createServer((q,s)=>s.end(require('os').hostname()+' '+q.socket.remoteAddress+'\\n')).listen(80,'0.0.0.0')"];
 
-/** First three octets of a /24 (from 192.168.<base>..) that nothing on this machine uses yet. */
-function freeNet(base: number): string {
+/** A /24 for the lab (first three octets) that nothing on this machine uses yet. */
+function freeNet(): string {
   const used = sh('ip', ['-4', '-o', 'addr', 'show']) + sh('ip', ['-4', 'route', 'show']);
   for (let i = 0; i < 50; i++) {
-    const net = `192.168.${base + ((process.pid + i) % 50)}`;
+    const net = `192.168.${150 + ((process.pid * 7 + i) % 50)}`;
     if (!used.includes(`${net}.`)) return net;
   }
-  throw new Error(`no free 192.168.${base}-${base + 49}.0/24 for the lab`);
-}
-
-export interface Lab {
-  tag: string;
-  net: string;
-  /** First three octets of the internet link beyond the router. */
-  inet: string;
-  stateRoot: string;
-  nodeIP(i: number): string;
-  /** The internet host's and testpc's addresses. */
-  internetIP: string;
-  testpcIP: string;
-  /** Namespace names of the lab's hosts (nodes and outside hosts). */
-  ns(host: string): string;
-  /** A pod name carrying the tag (the agent names pod namespaces cil-<node>-<ns>-<pod>, with no lab prefix). */
-  pod(name: string): string;
-  /** cluster.sh with the lab's env (extra env entries as KEY=VALUE). */
-  sh(args: string[], env?: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
-  cli(node: string, ...argv: string[]): Promise<{ code: number; out: string; err: string }>;
-  ok(node: string, ...argv: string[]): Promise<string>;
-  /** `ciliary exec POD -- CMD` as a process. */
-  exec(node: string, name: string, ...cmd: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
-  /** Removes what is left: the lab (cluster.sh down), pod namespaces with the tag, the state root. */
-  cleanup(): Promise<void>;
-}
-
-export function makeLab(tagPrefix: string, netBase = 150): Lab {
-  const tag = `${tagPrefix}${process.pid % 100000}`;
-  const net = freeNet(netBase);
-  // The internet link lives only between the lab's router and internet namespaces: no clash between labs.
-  const inet = '203.0.113';
-  const stateRoot = mkdtempSync(join(tmpdir(), `ciliary-${tagPrefix}-`));
-  const env = [`CILIARY_LAB_PREFIX=${tag}-`, `CILIARY_LAB_NET=${net}`, `CILIARY_LAB_INTERNET_NET=${inet}`];
-  const sock = (node: string) => join(stateRoot, node, 'agent.sock');
-  const cli = async (node: string, ...argv: string[]) => {
-    let out = '';
-    let err = '';
-    const code = await main(['--socket', sock(node), ...argv], { out: (s) => (out += s), err: (s) => (err += s) }, {});
-    return { code, out, err };
-  };
-  const lab: Lab = {
-    tag, net, inet, stateRoot,
-    nodeIP: (i) => `${net}.${100 + i}`,
-    internetIP: `${inet}.10`,
-    testpcIP: `${net}.200`,
-    ns: (host) => `${tag}-${host}`,
-    pod: (name) => `${tag}-${name}`,
-    sh: (args, extra = []) => run('env', [...env, ...extra, script, '--state-root', stateRoot, ...args], 240_000),
-    cli,
-    ok: async (node, ...argv) => {
-      const r = await cli(node, ...argv);
-      if (r.code !== 0) throw new Error(`ciliary ${argv.join(' ')} on ${node}: ${r.err}`);
-      return r.out;
-    },
-    exec: (node, name, ...cmd) => run(cliBin, ['--socket', sock(node), 'exec', name, '--', ...cmd], 30_000),
-    cleanup: async () => {
-      const down = await lab.sh(['down']);
-      if (down.code !== 0) console.warn(`cluster.sh down: ${down.stderr}`);
-      for (const ns of sh('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0])) {
-        if (ns.startsWith('cil-') && ns.includes(`-${tag}-`)) removeNetns(ns);
-      }
-      for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns', { withFileTypes: true }) : []) {
-        if (d.name.startsWith('cil-') && d.name.includes(`-${tag}-`)) rmSync(join('/etc/netns', d.name), { recursive: true, force: true });
-      }
-      rmSync(stateRoot, { recursive: true, force: true });
-    },
-  };
-  return lab;
+  throw new Error('no free 192.168.150-199.0/24 for the lab');
 }
 
 /** Polls `probe` until it returns a value (not undefined) or the deadline passes. */
@@ -103,5 +37,135 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
     }
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await sleep(200);
+  }
+}
+
+export class Lab {
+  readonly tag: string;
+  readonly prefix: string;
+  readonly net = freeNet();
+  /** First three octets of the internet link beyond the lab's router: only its router and host see it. */
+  readonly inet = '203.0.113';
+  readonly internetIP = `${this.inet}.10`;
+  readonly testpcIP = `${this.net}.200`;
+  readonly stateRoot: string;
+
+  /** `letter` keeps tags of labs running side by side apart (t for tunnel, f for faults…). */
+  constructor(letter: string, private readonly env: string[] = []) {
+    this.tag = `${letter}${process.pid % 100000}`;
+    this.prefix = `${this.tag}-`;
+    // Made by up(): a suite filtered out (vitest -t) constructs its lab but never brings it up or down.
+    this.stateRoot = join(tmpdir(), `ciliary-lab-${this.tag}-${Math.random().toString(36).slice(2, 8)}`);
+  }
+
+  /** Pod names carry the tag: the agent names pod namespaces cil-<node>-<ns>-<pod>, with no lab prefix. */
+  pod(name: string): string {
+    return `${this.tag}-${name}`;
+  }
+
+  nodeIP(i: number): string {
+    return `${this.net}.${100 + i}`;
+  }
+
+  /** The namespace of a lab host: a node, testpc, router or internet. */
+  ns(host: NodeName | 'testpc' | 'router' | 'internet'): string {
+    return `${this.prefix}${host}`;
+  }
+
+  nodeNs(node: NodeName): string {
+    return this.ns(node);
+  }
+
+  sock(node: NodeName): string {
+    return join(this.stateRoot, node, 'agent.sock');
+  }
+
+  /** The agent's pid, from its pid file. */
+  agentPid(node: NodeName): number {
+    return Number(readFileSync(join(this.stateRoot, node, 'agent.pid'), 'utf8').trim());
+  }
+
+  /** cluster.sh, asynchronously: a blocked event loop would miss the agents closing idle API connections. */
+  script(...args: string[]) {
+    return this.sh(args);
+  }
+
+  /** cluster.sh with extra environment entries (KEY=VALUE) for this call. */
+  sh(args: string[], extraEnv: string[] = []) {
+    mkdirSync(this.stateRoot, { recursive: true });
+    const env = [`CILIARY_LAB_PREFIX=${this.prefix}`, `CILIARY_LAB_NET=${this.net}`, `CILIARY_LAB_INTERNET_NET=${this.inet}`, ...this.env, ...extraEnv];
+    return run('env', [...env, join(repo, 'scripts/netns/cluster.sh'), '--state-root', this.stateRoot, ...args], 240_000);
+  }
+
+  async up(n: number, ...opts: string[]): Promise<void> {
+    const r = await this.script('up', String(n), ...opts);
+    if (r.code !== 0) throw new Error(`cluster.sh up ${n} failed: ${r.stderr}`);
+  }
+
+  /** One CLI command against a node's agent, in process. */
+  async cli(node: NodeName, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+    let out = '';
+    let err = '';
+    const code = await main(['--socket', this.sock(node), ...argv], { out: (s) => (out += s), err: (s) => (err += s) }, {});
+    return { code, out, err };
+  }
+
+  async ok(node: NodeName, ...argv: string[]): Promise<string> {
+    const r = await this.cli(node, ...argv);
+    if (r.code !== 0) throw new Error(`ciliary ${argv.join(' ')} on ${node}: ${r.err}`);
+    return r.out;
+  }
+
+  /** `ciliary exec POD -- CMD` as a user runs it (a process: exec hands the terminal to the command). */
+  exec(node: NodeName, name: string, cmd: string[], timeoutMs = 30_000) {
+    return run(join(repo, 'bin/ciliary'), ['--socket', this.sock(node), 'exec', name, '--', ...cmd], timeoutMs);
+  }
+
+  /** curl from a pod: the body, or undefined when it fails. */
+  async curl(node: NodeName, from: string, url: string): Promise<string | undefined> {
+    const r = await this.exec(node, from, ['curl', '-s', '--max-time', '2', url]);
+    return r.code === 0 ? r.stdout : undefined;
+  }
+
+  async podIP(node: NodeName, name: string): Promise<string> {
+    const line = (await this.ok(node, 'get', 'pods', name, '-o', 'wide')).split('\n')[1];
+    return line.split(/\s+/)[5];
+  }
+
+  /** The pod's namespace as the agent names it (no lab prefix: the pod name's tag keeps it apart). */
+  podNs(node: NodeName, name: string): string {
+    return `cil-${node}-default-${name}`;
+  }
+
+  /** One metric's value as node's agent serves it on :9962 (prometheus-serve-addr), or undefined. */
+  async metric(node: NodeName, name: string): Promise<number | undefined> {
+    const r = await run('ip', ['netns', 'exec', this.nodeNs(node), 'curl', '-s', '--max-time', '2', 'http://127.0.0.1:9962/metrics']);
+    const line = r.stdout.split('\n').find((l) => l.startsWith(`${name} `));
+    return line === undefined ? undefined : Number(line.split(' ')[1]);
+  }
+
+  routes(node: NodeName): string {
+    return sh('ip', ['-n', this.nodeNs(node), '-4', 'route', 'show']);
+  }
+
+  /** The entry of `prefixText` in `bpf ipcache list` output, without its key. */
+  static ipcacheEntry(list: string, prefixText: string): string | undefined {
+    return list.split('\n').find((l) => l.startsWith(`${prefixText} `))?.replace(/^\S+\s+/, '');
+  }
+
+  file(name: string, text: string): string {
+    const p = join(this.stateRoot, name);
+    writeFileSync(p, text);
+    return p;
+  }
+
+  /** Removes the lab: cluster.sh down, then the pod namespaces an agent could not delete (it died first). */
+  async down(): Promise<void> {
+    const down = await this.script('down');
+    if (down.code !== 0) console.warn(`cluster.sh down: ${down.stderr}`);
+    const ours = (n: string) => n.startsWith('cil-') && n.includes(`-default-${this.tag}-`);
+    for (const ns of sh('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0])) if (ours(ns)) removeNetns(ns);
+    for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns') : []) if (ours(d)) rmSync(join('/etc/netns', d), { recursive: true, force: true });
+    rmSync(this.stateRoot, { recursive: true, force: true });
   }
 }

@@ -8,11 +8,11 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nsExec, nsSpawn, requireRoot, stop, waitListening } from '../helpers/sys.ts';
-import { makeLab, until, type Lab } from '../helpers/lab.ts';
+import { Lab, until } from '../helpers/lab.ts';
 import type { ChildProcess } from 'node:child_process';
 
 const root = requireRoot();
-const lab: Lab = root ? makeLab('mq') : (undefined as never);
+const lab: Lab = root ? new Lab('mq') : (undefined as never);
 /** Answers with its hostname (the pod's name) and the client's address. */
 const SERVER = ['node', '-e', "require('http').createServer((q,s)=>s.end(require('os').hostname()+' '+q.socket.remoteAddress+'\\n')).listen(80,'0.0.0.0')"];
 const NODE_SERVER = (port: number) => ['node', '-e', `require('http').createServer((q,s)=>s.end(q.socket.remoteAddress+'\\n')).listen(${port},'0.0.0.0')`];
@@ -34,11 +34,6 @@ describe.skipIf(!root)('BPF masquerade to the lab\'s internet host', () => {
   let udpLogger: ChildProcess | undefined;
   const masqFile = root ? join(lab.stateRoot, 'ip-masq-agent.yaml') : '';
 
-  const podIP = async (node: string, name: string) => (await lab.ok(node, 'get', 'pods', name, '-o', 'wide')).split('\n')[1].split(/\s+/)[5];
-  const curl = async (node: string, from: string, url: string) => {
-    const r = await lab.exec(node, from, 'curl', '-s', '--max-time', '2', url);
-    return r.code === 0 ? r.stdout : undefined;
-  };
   const remoteAddr = (body: string | undefined) => /RemoteAddr: (\S+)/.exec(body ?? '')?.[1];
 
   beforeAll(async () => {
@@ -48,16 +43,16 @@ describe.skipIf(!root)('BPF masquerade to the lab\'s internet host', () => {
     await lab.ok('k8s-ctr', 'run', lab.pod('client'), '--labels', 'app=client');
     await lab.ok('k8s-w1', 'run', lab.pod('web'), '--labels', 'app=web', '--', ...SERVER);
     await lab.ok('k8s-w1', 'run', lab.pod('client1'), '--labels', 'app=client1');
-    ip.client = await podIP('k8s-ctr', lab.pod('client'));
-    ip.web = await podIP('k8s-w1', lab.pod('web'));
-    ip.client1 = await podIP('k8s-w1', lab.pod('client1'));
+    ip.client = await lab.podIP('k8s-ctr', lab.pod('client'));
+    ip.web = await lab.podIP('k8s-w1', lab.pod('web'));
+    ip.client1 = await lab.podIP('k8s-w1', lab.pod('client1'));
   }, 300_000);
 
   afterAll(async () => {
     if (!root) return;
     await stop(nodeServer);
     await stop(udpLogger);
-    await lab.cleanup();
+    await lab.down();
   }, 120_000);
 
   it('cluster.sh status lists the outside hosts; the node routes via the router, which knows no pod CIDR', async () => {
@@ -79,27 +74,27 @@ describe.skipIf(!root)('BPF masquerade to the lab\'s internet host', () => {
   });
 
   it('the internet host and testpc see the node IP for a pod\'s curl; bpf nat list shows both directions', async () => {
-    const seen = remoteAddr(await until('the internet host answering', () => curl('k8s-ctr', lab.pod('client'), `http://${lab.internetIP}/`)));
+    const seen = remoteAddr(await until('the internet host answering', () => lab.curl('k8s-ctr', lab.pod('client'), `http://${lab.internetIP}/`)));
     expect(seen).toMatch(new RegExp(`^${lab.nodeIP(0).replace(/\./g, '\\.')}:6[1-5]\\d{3}$`));
     const port = seen!.split(':')[1];
-    expect(remoteAddr(await curl('k8s-ctr', lab.pod('client'), `http://${lab.testpcIP}/`))?.split(':')[0]).toBe(lab.nodeIP(0));
+    expect(remoteAddr(await lab.curl('k8s-ctr', lab.pod('client'), `http://${lab.testpcIP}/`))?.split(':')[0]).toBe(lab.nodeIP(0));
     const nat = await lab.ok('k8s-ctr', 'bpf', 'nat', 'list');
     expect(nat).toMatch(new RegExp(`^TCP OUT ${ip.client}:\\d+ -> ${lab.internetIP}:80 XLATE_SRC ${lab.nodeIP(0)}:${port} Created=\\d+sec ago NeedsCT=1$`, 'm'));
     expect(nat).toMatch(new RegExp(`^TCP IN ${lab.internetIP}:80 -> ${lab.nodeIP(0)}:${port} XLATE_DST ${ip.client}:\\d+ Created=\\d+sec ago NeedsCT=1$`, 'm'));
   });
 
   it('no SNAT toward a pod or a node on another node: they see the pod\'s address', async () => {
-    expect(await until('web answering', () => curl('k8s-ctr', lab.pod('client'), `http://${ip.web}/`))).toBe(`${lab.pod('web')} ${ip.client}\n`);
+    expect(await until('web answering', () => lab.curl('k8s-ctr', lab.pod('client'), `http://${ip.web}/`))).toBe(`${lab.pod('web')} ${ip.client}\n`);
     nodeServer = nsSpawn(lab.ns('k8s-w1'), NODE_SERVER(8089));
     await waitListening(lab.ns('k8s-w1'), 8089);
-    expect(await curl('k8s-ctr', lab.pod('client'), `http://${lab.nodeIP(1)}:8089/`)).toBe(`${ip.client}\n`);
+    expect(await lab.curl('k8s-ctr', lab.pod('client'), `http://${lab.nodeIP(1)}:8089/`)).toBe(`${ip.client}\n`);
   });
 
   it('ping to the internet host works through the translated echo id; an ICMP error reaches the pod\'s socket', async () => {
-    const ping = await lab.exec('k8s-ctr', lab.pod('client'), 'ping', '-c', '2', '-W', '2', lab.internetIP);
+    const ping = await lab.exec('k8s-ctr', lab.pod('client'), ['ping', '-c', '2', '-W', '2', lab.internetIP]);
     expect(ping.stdout).toContain('2 packets transmitted, 2 received');
     expect(await lab.ok('k8s-ctr', 'bpf', 'nat', 'list')).toMatch(new RegExp(`^ICMP OUT ${ip.client}:\\d+ -> ${lab.internetIP}:0 XLATE_SRC ${lab.nodeIP(0)}:\\d+ `, 'm'));
-    expect((await lab.exec('k8s-ctr', lab.pod('client'), ...UDP_REFUSED(lab.internetIP, 5002))).stdout.trim()).toBe('refused');
+    expect((await lab.exec('k8s-ctr', lab.pod('client'), UDP_REFUSED(lab.internetIP, 5002))).stdout.trim()).toBe('refused');
     // The node's own ping: its replies are steered too, and handed back to the node's stack.
     expect(nsExec(lab.ns('k8s-ctr'), ['ping', '-c', '1', '-W', '2', lab.internetIP])).toContain('1 packets transmitted, 1 received');
   });
@@ -139,7 +134,7 @@ describe.skipIf(!root)('BPF masquerade to the lab\'s internet host', () => {
     });
 
     it('a third flow to one destination finds no free port: dropped with 167 and counted', async () => {
-      await lab.exec('k8s-w1', lab.pod('client1'), ...UDP_FLOWS(lab.internetIP, 5003));
+      await lab.exec('k8s-w1', lab.pod('client1'), UDP_FLOWS(lab.internetIP, 5003));
       const metrics = await until('the NAT drop counted', async () => {
         const out = await lab.ok('k8s-w1', 'bpf', 'metrics', 'list');
         return /^No mapping for NAT masquerade +EGRESS +[1-9]/m.test(out) ? out : undefined;
@@ -157,7 +152,7 @@ describe.skipIf(!root)('BPF masquerade to the lab\'s internet host', () => {
       /** The pod asks from one source port (one flow, one translation); returns its answer and the source the host logged. */
       const ask = async (): Promise<[string, string]> => {
         const before = seenBy.length;
-        const answer = (await lab.exec('k8s-w1', lab.pod('client1'), ...UDP_ASK(lab.internetIP, 5004))).stdout.trim();
+        const answer = (await lab.exec('k8s-w1', lab.pod('client1'), UDP_ASK(lab.internetIP, 5004))).stdout.trim();
         const source = await until('the internet host logging the datagram', async () => seenBy.slice(before).split('\n')[0] || undefined);
         return [answer, source];
       };
@@ -165,7 +160,7 @@ describe.skipIf(!root)('BPF masquerade to the lab\'s internet host', () => {
       writeFileSync(masqFile, JSON.stringify({ nonMasqueradeCIDRs: ['198.51.100.0/24', `${lab.inet}.0/24`], masqLinkLocal: false }));
       await until('the config reloaded', async () => (agentLog().includes(`"${lab.inet}.0/24"`) ? true : undefined));
       expect(await ask()).toEqual(['timeout', ip.client1]);
-      expect((await lab.exec('k8s-w1', lab.pod('client1'), 'curl', '-s', '--max-time', '2', `http://${lab.internetIP}/`)).code).toBe(28);
+      expect((await lab.exec('k8s-w1', lab.pod('client1'), ['curl', '-s', '--max-time', '2', `http://${lab.internetIP}/`])).code).toBe(28);
       writeFileSync(masqFile, 'nonMasqueradeCIDRs: [not-a-cidr\n');
       await until('the bad config logged', async () => (/ip-masq-agent: invalid config; keeping the one in force/.test(agentLog()) ? true : undefined));
       expect(await ask()).toEqual(['timeout', ip.client1]);

@@ -1,13 +1,13 @@
 // The real kubectl (/usr/bin/kubectl) against the agent's Kubernetes API subset, run inside the node
 // namespace with the kubeconfig the agent wrote: version, discovery, the Star Wars apply, tables, policies,
 // exec, logs, patch, delete, and the API server's errors.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { requireRoot, run, sleep } from '../helpers/sys.ts';
 import { TestAgent } from '../helpers/agent.ts';
+import { cols, Kubectl, lines } from '../helpers/kubectl.ts';
 
 const root = requireRoot();
 const haveKubectl = existsSync('/usr/bin/kubectl');
@@ -26,22 +26,8 @@ describe.skipIf(!root || !haveKubectl)('kubectl against the agent', () => {
   let agent: TestAgent;
   let kubeconfig: string;
 
-  /** kubectl inside the node namespace; its discovery cache in a private directory. */
-  const kubectl = (args: string[], input?: string) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    const c = spawn('nsenter', [`--net=/var/run/netns/${agent.nodeNetns}`, '/usr/bin/kubectl', '--kubeconfig', kubeconfig, '--cache-dir', join(tmp, 'cache'), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d) => (stdout += d));
-    c.stderr.on('data', (d) => (stderr += d));
-    const t = setTimeout(() => c.kill('SIGKILL'), 60_000);
-    c.on('exit', (code, sig) => {
-      clearTimeout(t);
-      resolve({ code: code ?? (sig ? 128 : 1), stdout, stderr });
-    });
-    c.stdin.end(input ?? '');
-  });
-  const lines = (s: string) => s.trimEnd().split('\n');
-  const cols = (line: string) => line.trim().split(/\s{2,}/);
+  let k: Kubectl;
+  const kubectl = (args: string[], input?: string) => k.run(args, input);
 
   async function until(what: string, fn: () => Promise<boolean>): Promise<void> {
     for (let i = 0; i < 150; i++) {
@@ -54,7 +40,8 @@ describe.skipIf(!root || !haveKubectl)('kubectl against the agent', () => {
   beforeAll(async () => {
     agent = new TestAgent(['--kube-apiserver-listen-address', '127.0.0.1:6443']);
     await agent.start();
-    kubeconfig = join(agent.stateDir, 'kube', 'admin.conf');
+    k = new Kubectl(agent, join(tmp, 'cache'));
+    kubeconfig = k.kubeconfig;
   });
 
   afterAll(async () => {
@@ -188,8 +175,7 @@ describe.skipIf(!root || !haveKubectl)('kubectl against the agent', () => {
     expect(fail.code).toBe(3);
     expect(fail.stderr).toContain('command terminated with exit code 3');
     // With a terminal (-it): script(1) gives kubectl one; its input stays open until the command ends.
-    const k = ['nsenter', `--net=/var/run/netns/${agent.nodeNetns}`, '/usr/bin/kubectl', '--kubeconfig', kubeconfig, '--cache-dir', join(tmp, 'cache')].join(' ');
-    const tty = await run('sh', ['-c', `sleep 2 | script -qc "${k} exec -it xwing -- sh -c 'tty; echo in-a-terminal'" /dev/null`]);
+    const tty = await run('sh', ['-c', `sleep 2 | script -qc "${k.argv([]).join(' ')} exec -it xwing -- sh -c 'tty; echo in-a-terminal'" /dev/null`]);
     expect(tty.stdout).toMatch(/^\/dev\/pts\/\d+\r\nin-a-terminal\r\n$/);
     const missing = await kubectl(['exec', 'nosuchpod', '--', 'true']);
     expect(missing.stderr).toContain('pods "nosuchpod" not found');
@@ -243,7 +229,7 @@ describe.skipIf(!root || !haveKubectl)('kubectl against the agent', () => {
   it('run a pod, follow its log (logs -f), scale the deployment', async () => {
     const r = await kubectl(['run', 'ticker', '--image=busybox', '--restart=Never', '--', 'sh', '-c', 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done']);
     expect(r.stdout).toBe('pod/ticker created\n');
-    const follow = spawn('nsenter', [`--net=/var/run/netns/${agent.nodeNetns}`, '/usr/bin/kubectl', '--kubeconfig', kubeconfig, '--cache-dir', join(tmp, 'cache'), 'logs', '-f', 'ticker']);
+    const follow = k.spawn(['logs', '-f', 'ticker']);
     let out = '';
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`logs -f printed only: ${out}`)), 20_000);
@@ -267,7 +253,7 @@ describe.skipIf(!root || !haveKubectl)('kubectl against the agent', () => {
   });
 
   it('get -w prints changes as they happen; rollout restart and rollout status finish', async () => {
-    const watch = spawn('nsenter', [`--net=/var/run/netns/${agent.nodeNetns}`, '/usr/bin/kubectl', '--kubeconfig', kubeconfig, '--cache-dir', join(tmp, 'cache'), 'get', 'pods', '-w', '-l', 'class=deathstar']);
+    const watch = k.spawn(['get', 'pods', '-w', '-l', 'class=deathstar']);
     let out = '';
     watch.stdout.on('data', (d) => (out += d));
     const seen = (pred: (s: string) => boolean, what: string) => until(`get -w to print ${what}`, async () => pred(out));

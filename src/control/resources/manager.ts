@@ -135,8 +135,17 @@ export class ResourceManager implements ResourceApi {
   }
 
   private async save(kind: KindName, key: string, value: Stored): Promise<void> {
-    this.stores.get(kind)!.set(key, value);
-    await this.d.kv.put(`${this.prefix}${kind}/${key}`, JSON.stringify(value));
+    const store = this.stores.get(kind)!;
+    const before = store.get(key);
+    store.set(key, value);
+    try {
+      await this.d.kv.put(`${this.prefix}${kind}/${key}`, JSON.stringify(value));
+    } catch (e) {
+      // Not stored (the kvstore is away): not applied here either, or a retry would find it "already exists".
+      if (before === undefined) store.delete(key);
+      else store.set(key, before);
+      throw e;
+    }
   }
 
   private async forget(kind: KindName, key: string): Promise<void> {

@@ -13,7 +13,7 @@ export class FieldError extends Error {
   }
 }
 
-type Schema =
+export type Schema =
   | { t: 'string' | 'int' | 'bool' | 'any' | 'intOrString' | 'stringMap' | 'stringList' }
   | { t: 'enum'; values: readonly string[] }
   | { t: 'object'; fields: Record<string, Schema>; required?: readonly string[] }
@@ -102,6 +102,9 @@ const SCHEMAS: Partial<Record<KindInfo['kind'], (k: KindInfo) => Schema>> = {
     spec: obj({ serviceSelector: selector, nodeSelector: selector, interfaces: LIST, externalIPs: B, loadBalancerIPs: B }),
   }, ['metadata', 'spec']),
 };
+
+/** The fields ciliary accepts for a kind (kubectl explain shows them); undefined for the policy kinds, which parsePolicy checks. */
+export const manifestSchema = (kind: KindInfo['kind']): Schema | undefined => SCHEMAS[kind]?.(kindInfo(kind)!);
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const at = (path: string, key: string) => (path ? `${path}.${key}` : key);

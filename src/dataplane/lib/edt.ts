@@ -8,6 +8,7 @@ import type { SlotPool } from '../../native/pool.ts';
 import type { HashMap } from '../../maps/index.ts';
 import { TH_BPS, TH_HORIZON, TH_QUEUE_MAX, TH_QUEUED, TH_T_LAST, THROTTLE_KEY, THROTTLE_VALUE } from '../../maps/cilium/throttle.ts';
 import type { PacketContext } from '../context.ts';
+import { hasVnetHeader, type TunnelTx } from './encap.ts';
 
 /** Packets one endpoint may hold: bounds the pool slots (and memory) a limited pod can take from others. */
 export const EDT_QUEUE_PACKETS = 48;
@@ -29,6 +30,10 @@ class EdtQueue {
   readonly len = new Int32Array(EDT_QUEUE_PACKETS);
   readonly slot = new Uint32Array(EDT_QUEUE_PACKETS);
   readonly due = new Float64Array(EDT_QUEUE_PACKETS);
+  /** Tunnel mode: the node the packet is encapsulated to on departure (0 = written to fd as it is), its VNI and virtio-net header. */
+  readonly tunnelEndpoint = new Uint32Array(EDT_QUEUE_PACKETS);
+  readonly vni = new Uint32Array(EDT_QUEUE_PACKETS);
+  readonly vnet = new Uint8Array(EDT_QUEUE_PACKETS);
   head = 0;
   count = 0;
   timer: NodeJS.Timeout | null = null;
@@ -61,7 +66,8 @@ export class Edt {
   private queuedBytes = 0;
   private readonly maxHeld: number;
 
-  constructor(private readonly map: HashMap, private readonly pool: SlotPool, private readonly onWriteError: (bytes: number) => void) {
+  /** The overlay's transmit queue: paced packets for other nodes are encapsulated when they leave. */
+  constructor(private readonly map: HashMap, private readonly pool: SlotPool, private readonly onWriteError: (bytes: number) => void, private readonly tunnel?: TunnelTx) {
     this.maxHeld = Math.floor(pool.slots * POOL_SHARE);
     // Limits outlive an agent restart; departure times of the previous agent are on another clock.
     this.map.forEach((k, v) => {
@@ -145,13 +151,13 @@ export class Edt {
   }
 
   /**
-   * edt_sched_departure for a packet of a limited endpoint that is to be written to ctx.outFd:
-   * EDT_SEND, EDT_QUEUED (slot held) or EDT_DROP.
+   * edt_sched_departure for a packet of a limited endpoint that is to be written to ctx.outFd, or
+   * encapsulated to `tunnelEndpoint` with `vni` (tunnel mode): EDT_SEND, EDT_QUEUED (slot held) or EDT_DROP.
    */
-  schedule(ctx: PacketContext, now: number): number {
+  schedule(ctx: PacketContext, now: number, tunnelEndpoint = 0, vni = 0): number {
     const q = this.queues[ctx.srcEp]!;
     const off = this.entry(ctx.srcEp);
-    if (off < 0) return q.count === 0 ? EDT_SEND : this.push(q, ctx, now); // limit removed: drain in order
+    if (off < 0) return q.count === 0 ? EDT_SEND : this.push(q, ctx, now, tunnelEndpoint, vni); // limit removed: drain in order
     const v = this.map.view;
     const delay = (wireBytes(ctx) * 8000) / v.getFloat64(off + TH_BPS, true);
     const tNext = v.getFloat64(off + TH_T_LAST, true) + delay;
@@ -160,7 +166,7 @@ export class Edt {
       return EDT_SEND;
     }
     if (tNext - now >= v.getFloat64(off + TH_HORIZON, true) || q.count === EDT_QUEUE_PACKETS || this.queued >= this.maxHeld) return EDT_DROP;
-    const verdict = this.push(q, ctx, tNext);
+    const verdict = this.push(q, ctx, tNext, tunnelEndpoint, vni);
     if (verdict === EDT_QUEUED) {
       v.setFloat64(off + TH_T_LAST, tNext, true);
       v.setUint32(off + TH_QUEUED, q.count, true);
@@ -168,7 +174,7 @@ export class Edt {
     return verdict;
   }
 
-  private push(q: EdtQueue, ctx: PacketContext, due: number): number {
+  private push(q: EdtQueue, ctx: PacketContext, due: number, tunnelEndpoint: number, vni: number): number {
     const slot = ctx.meta[ctx.m + M_SLOT];
     if (slot === NO_SLOT) return EDT_SEND; // a packet built in a caller's buffer cannot outlive its batch
     this.pool.hold(slot);
@@ -178,6 +184,9 @@ export class Edt {
     q.len[i] = ctx.len;
     q.slot[i] = slot;
     q.due[i] = due;
+    q.tunnelEndpoint[i] = tunnelEndpoint;
+    q.vni[i] = vni;
+    q.vnet[i] = tunnelEndpoint !== 0 && hasVnetHeader(ctx) ? 1 : 0;
     q.count++;
     this.queued++;
     this.queuedBytes += this.pool.stride;
@@ -192,9 +201,13 @@ export class Edt {
     let n = 0;
     const first = q.head;
     let due = 0;
+    let tunnelled = 0;
     while (q.count > 0 && q.due[q.head] <= limit) {
       const h = q.head;
-      if (q.fd[h] >= 0) {
+      if (q.tunnelEndpoint[h] !== 0) {
+        if (!this.tunnel!.queueFrame(this.pool.arena, q.off[h], q.len[h], q.vnet[h] === 1, q.tunnelEndpoint[h], q.vni[h])) this.onWriteError(q.len[h]);
+        tunnelled++;
+      } else if (q.fd[h] >= 0) {
         const t = n * 4;
         this.tx[t] = q.fd[h];
         this.tx[t + 1] = q.off[h];
@@ -209,6 +222,7 @@ export class Edt {
     if (n > 0 && native.writeBatch(this.pool.arena, this.tx, n) !== n) {
       for (let i = 0; i < n; i++) if (this.tx[i * 4 + 3] < 0) this.onWriteError(this.tx[i * 4 + 2]);
     }
+    if (tunnelled > 0) this.tunnel!.flush();
     // The written slots go back to the pool (a paused reader resumes).
     for (let i = 0, at = first; i < due; i++, at = (at + 1) % EDT_QUEUE_PACKETS) this.pool.release(q.slot[at]);
     this.queued -= due;

@@ -8,7 +8,8 @@ import { M_L3_OFF, M_OFF } from '../../native/meta.ts';
 import { BATCH, UDP_TX_WORDS } from '../../native/pool.ts';
 import { CTX_ACT_QUEUED, type PacketContext } from '../context.ts';
 import type { Datapath } from '../datapath.ts';
-import { DROP_INVALID, DROP_INVALID_IDENTITY } from '../drop-reasons.ts';
+import { DROP_EDT_HORIZON, DROP_INVALID, DROP_INVALID_IDENTITY } from '../drop-reasons.ts';
+import { EDT_DROP, EDT_QUEUED } from './edt.ts';
 import { TRACE_TO_OVERLAY } from '../events.ts';
 import * as vxlan from '../../wire/vxlan.ts';
 import { RESERVED_IDENTITIES } from '../vocab/reserved-identities.ts';
@@ -49,15 +50,18 @@ export class TunnelTx {
 
   /** Queues ctx's frame as datagrams for `endpoint` (VNI `vni`); false when it cannot be encapsulated. */
   queue(ctx: PacketContext, endpoint: number, vni: number): boolean {
+    return this.queueFrame(ctx.buf, ctx.off, ctx.len, hasVnetHeader(ctx), endpoint, vni);
+  }
+
+  /** queue() for a frame held outside a context (a paced packet leaving its EDT queue). */
+  queueFrame(buf: Uint8Array, off: number, len: number, vnet: boolean, endpoint: number, vni: number): boolean {
     if (this.rows + ROWS_PER_PACKET > MAX_ROWS) this.flush();
     vxlan.setHeader(this.prefix, 0, vni);
-    const m = ctx.meta;
-    const vnet = m[ctx.m + M_L3_OFF] !== m[ctx.m + M_OFF];
-    let n = native.encapDatagrams(ctx.buf, ctx.off, ctx.len, vnet, this.prefix, this.out, this.used, this.result);
+    let n = native.encapDatagrams(buf, off, len, vnet, this.prefix, this.out, this.used, this.result);
     if (n === 0 && this.used > 0) {
       // No room left behind what is queued: send that, then encapsulate at the buffer's start.
       this.flush();
-      n = native.encapDatagrams(ctx.buf, ctx.off, ctx.len, vnet, this.prefix, this.out, 0, this.result);
+      n = native.encapDatagrams(buf, off, len, vnet, this.prefix, this.out, 0, this.result);
     }
     if (n === 0) return false;
     const bytes = this.result[0];
@@ -97,9 +101,23 @@ export class TunnelTx {
 export function encapAndRedirect(ctx: PacketContext, dp: Datapath, endpoint: number): number {
   const vni = ctx.srcIdentity === HOST_ID ? REMOTE_NODE_ID : ctx.srcIdentity;
   if (vni === 0 || vni > vxlan.VNI_MAX) return dp.drop(ctx, DROP_INVALID_IDENTITY);
+  // A rate-limited pod's packet is paced before it is encapsulated (its queue encapsulates it on departure).
+  if (ctx.fromEndpoint && dp.edt.limited(ctx.srcEp)) {
+    const verdict = dp.edt.schedule(ctx, performance.now(), endpoint, vni);
+    if (verdict === EDT_DROP) return dp.drop(ctx, DROP_EDT_HORIZON);
+    if (verdict === EDT_QUEUED) {
+      dp.trace(ctx, TRACE_TO_OVERLAY);
+      return CTX_ACT_QUEUED;
+    }
+  }
   if (!dp.tunnel.queue(ctx, endpoint, vni)) return dp.drop(ctx, DROP_INVALID);
   dp.trace(ctx, TRACE_TO_OVERLAY);
   return CTX_ACT_QUEUED;
+}
+
+/** The frame starts with a virtio-net header (the TUN device's offloads): the encapsulation skips it. */
+export function hasVnetHeader(ctx: PacketContext): boolean {
+  return ctx.meta[ctx.m + M_L3_OFF] !== ctx.meta[ctx.m + M_OFF];
 }
 
 /** A destination in another node's pod CIDR, in tunnel mode: the node its ipcache entry names (0 = not tunnelled). */

@@ -19,6 +19,8 @@ export interface AgentMetricsSource {
   listMaps(): Array<{ name: string; pressure: number }>;
   listEndpoints(): Array<{ state: string }>;
   listServices(): Array<{ namespace: string; name: string }>;
+  /** Nodes of the cluster whose agents stopped answering. */
+  unreachableNodes?(): number;
   version: string;
 }
 
@@ -104,7 +106,7 @@ export class AgentMetrics {
       labelNames: ['action'], registers,
       collect() { syncServices(); },
     });
-    new Gauge({ name: 'cilium_unreachable_nodes', help: 'Number of nodes that cannot be reached', registers, collect() { this.set(0); } });
+    new Gauge({ name: 'cilium_unreachable_nodes', help: 'Number of nodes that cannot be reached', registers, collect() { this.set(src.unreachableNodes?.() ?? 0); } });
     const version = new Gauge({
       name: 'cilium_version', help: 'Cilium version', labelNames: ['version', 'revision', 'arch'], registers,
     });

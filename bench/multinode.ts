@@ -1,0 +1,93 @@
+// Across nodes: pod → pod TCP between two nodes of a real lab (scripts/netns/cluster.sh up 2 over
+// etcd) in native routing against two kernel namespaces routed over a bridge of their own, in VXLAN
+// tunnel mode against two kernel vxlan devices over such a bridge, and pod → pod on one node against
+// a veth pair — each pair measured in the same run, taking turns, so the machine's load hits both.
+import { Lab } from '../test/helpers/lab.ts';
+import { DURATION, REPEAT, netns, round, sh, tcpGbps, vethPair } from './lib.ts';
+
+const VXLAN_ID = '42';
+const VXLAN_PORT = '8472';
+/** The lab's pod MTU in tunnel mode; the kernel vxlan baseline gets the same. */
+const TUNNEL_MTU = '1450';
+
+/** Two namespaces with a veth each on a fresh bridge, addressed 10.205.0.1 and .2 (no address in the root namespace). */
+function bridged(tag: string): { a: string; b: string; ipA: string; ipB: string; close(): void } {
+  const br = `cilbbr${process.pid % 100000}${tag}`.slice(0, 15);
+  sh('ip', 'link', 'add', br, 'type', 'bridge');
+  sh('ip', 'link', 'set', br, 'up');
+  const ends: string[] = [];
+  const ns = [netns(`${tag}a`), netns(`${tag}b`)];
+  ns.forEach((n, i) => {
+    const host = `${br.slice(0, 12)}v${i}`;
+    sh('ip', 'link', 'add', host, 'type', 'veth', 'peer', 'name', 'eth1', 'netns', n);
+    sh('ip', 'link', 'set', host, 'master', br, 'up');
+    sh('ip', '-n', n, 'addr', 'add', `10.205.0.${i + 1}/24`, 'dev', 'eth1');
+    sh('ip', '-n', n, 'link', 'set', 'eth1', 'up');
+    ends.push(host);
+  });
+  return {
+    a: ns[0], b: ns[1], ipA: '10.205.0.1', ipB: '10.205.0.2',
+    close() {
+      for (const e of ends) try { sh('ip', 'link', 'del', e); } catch { /* went with its namespace */ }
+      sh('ip', 'link', 'del', br);
+    },
+  };
+}
+
+/** Kernel VXLAN between two bridged namespaces: vxlan0 on each (same VNI, port and MTU as the lab), 10.206.0.1 → .2 inside. */
+function vxlanPair(): { a: string; b: string; inner: string; close(): void } {
+  const n = bridged('x');
+  [[n.a, n.ipA, n.ipB, '1'], [n.b, n.ipB, n.ipA, '2']].forEach(([ns, local, remote, host]) => {
+    sh('ip', '-n', ns, 'link', 'add', 'vxlan0', 'type', 'vxlan', 'id', VXLAN_ID, 'local', local, 'remote', remote, 'dstport', VXLAN_PORT, 'dev', 'eth1');
+    sh('ip', '-n', ns, 'link', 'set', 'vxlan0', 'mtu', TUNNEL_MTU, 'up');
+    sh('ip', '-n', ns, 'addr', 'add', `10.206.0.${host}/24`, 'dev', 'vxlan0');
+  });
+  return { a: n.a, b: n.b, inner: '10.206.0.2', close: n.close };
+}
+
+/** One lab with a client and a server pod on k8s-ctr and k8s-w1 (and a same-node server on k8s-ctr); removed after `use`. */
+async function withLab<T>(mode: 'native' | 'tunnel', use: (l: Lab, ns: { client: string; remote: string; remoteIP: string; local: string; localIP: string }) => Promise<T>): Promise<T> {
+  const lab = new Lab(mode === 'native' ? 'bn' : 'bt');
+  try {
+    await lab.up(2, '--routing-mode', mode);
+    await lab.ok('k8s-ctr', 'run', lab.pod('client'), '--labels', 'app=bench-client');
+    await lab.ok('k8s-w1', 'run', lab.pod('remote'), '--labels', 'app=bench-server');
+    await lab.ok('k8s-ctr', 'run', lab.pod('local'), '--labels', 'app=bench-server');
+    return await use(lab, {
+      client: lab.podNs('k8s-ctr', lab.pod('client')),
+      remote: lab.podNs('k8s-w1', lab.pod('remote')), remoteIP: await lab.podIP('k8s-w1', lab.pod('remote')),
+      local: lab.podNs('k8s-ctr', lab.pod('local')), localIP: await lab.podIP('k8s-ctr', lab.pod('local')),
+    });
+  } finally {
+    await lab.down();
+  }
+}
+
+export async function benchMultinode(): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  const routed = bridged('n');
+  const vx = vxlanPair();
+  const veth = vethPair();
+  try {
+    await withLab('native', async (_lab, p) => {
+      // Each ratio's two sides one after the other (tcpGbps: the median of REPEAT runs).
+      out.kernel_routed_tcp_gbps = round(await tcpGbps(routed.a, routed.b, routed.ipB));
+      out.native_cross_node_tcp_gbps = round(await tcpGbps(p.client, p.remote, p.remoteIP));
+      out.kernel_veth_tcp_gbps = round(await tcpGbps(veth.a, veth.b));
+      out.same_node_tcp_gbps = round(await tcpGbps(p.client, p.local, p.localIP));
+    });
+    await withLab('tunnel', async (_lab, p) => {
+      out.kernel_vxlan_tcp_gbps = round(await tcpGbps(vx.a, vx.b, vx.inner));
+      out.tunnel_cross_node_tcp_gbps = round(await tcpGbps(p.client, p.remote, p.remoteIP));
+    });
+  } finally {
+    routed.close();
+    vx.close();
+  }
+  out.ratio_native_cross_node_vs_kernel = round(out.native_cross_node_tcp_gbps / out.kernel_routed_tcp_gbps);
+  out.ratio_tunnel_cross_node_vs_kernel_vxlan = round(out.tunnel_cross_node_tcp_gbps / out.kernel_vxlan_tcp_gbps);
+  out.ratio_same_node_vs_veth = round(out.same_node_tcp_gbps / out.kernel_veth_tcp_gbps);
+  out.bench_seconds_per_run = DURATION;
+  out.bench_repeat = REPEAT;
+  return out;
+}

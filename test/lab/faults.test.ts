@@ -1,0 +1,139 @@
+// Faults in a three-node lab over a real etcd, with real traffic (native routing): etcd stopped for
+// 20 s (an established connection carries on, new connections work, status says the kvstore fails, a
+// pod asked for meanwhile is refused naming the kvstore and, asked again once etcd is back, is
+// reachable from the other nodes with no agent restarted); SIGKILL of a
+// worker's agent during a cross-node iperf3 (the transfer completes); a node whose agent was killed
+// leaves the others' routes and ipcache within 10 s and cilium_unreachable_nodes counts it.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChildProcess } from 'node:child_process';
+import { nsSpawn, requireRoot, sleep, spawnTracked, stop, waitForOutput, waitListening } from '../helpers/sys.ts';
+import { HTTP_SERVER, Lab, until, type NodeName } from '../helpers/lab.ts';
+
+const root = requireRoot();
+const lab = root ? new Lab('f') : (undefined as unknown as Lab);
+const pod = (name: string) => lab.pod(name);
+const ECHO_PORT = 7000;
+const ECHO_SERVER = ['node', '-e', `require('net').createServer((s)=>s.pipe(s)).listen(${ECHO_PORT})`];
+/** Writes each stdin line to one TCP connection and prints what comes back; exits 3 when the connection ends. */
+const ECHO_CLIENT = "const s=require('net').connect(+process.argv[2],process.argv[1]);process.stdin.on('data',(d)=>s.write(d));s.on('data',(d)=>process.stdout.write(d));s.on('close',()=>process.exit(3))";
+const ETCD_OUTAGE_MS = 20_000;
+
+const kvstoreLine = async (node: NodeName) => (await lab.ok(node, 'status')).split('\n').find((l) => l.startsWith('KVStore:')) ?? '';
+
+describe.skipIf(!root)('faults in a three-node lab over etcd', () => {
+  const ip: Record<string, string> = {};
+
+  beforeAll(async () => {
+    await lab.up(3);
+    await lab.ok('k8s-ctr', 'run', pod('client'), '--labels', 'app=client');
+    await lab.ok('k8s-w1', 'run', pod('web1'), '--labels', 'app=web1', '--', ...HTTP_SERVER);
+    await lab.ok('k8s-w1', 'run', pod('iperf'), '--labels', 'app=iperf', '--', 'iperf3', '-s');
+    await lab.ok('k8s-w2', 'run', pod('echo'), '--labels', 'app=echo', '--', ...ECHO_SERVER);
+    for (const [node, name] of [['k8s-ctr', 'client'], ['k8s-w1', 'web1'], ['k8s-w1', 'iperf'], ['k8s-w2', 'echo']] as const) ip[name] = await lab.podIP(node, pod(name));
+  }, 300_000);
+
+  afterAll(async () => {
+    if (root) await lab.down();
+  }, 120_000);
+
+  it('etcd stopped for 20 s: an established connection and new ones keep working, status says Failure; the cluster converges after', async () => {
+    await waitListening(lab.podNs('k8s-w2', pod('echo')), ECHO_PORT);
+    const conn = spawnTracked('ip', ['netns', 'exec', lab.podNs('k8s-ctr', pod('client')), 'node', '-e', ECHO_CLIENT, ip.echo, String(ECHO_PORT)], { stdin: true });
+    const say = (word: string) => {
+      const echoed = waitForOutput(conn, new RegExp(`^${word}$`), `"${word}" echoed over the established connection`, 10_000);
+      conn.stdin!.write(`${word}\n`);
+      return echoed;
+    };
+    const agents = (['k8s-ctr', 'k8s-w1', 'k8s-w2'] as const).map((n) => lab.agentPid(n));
+    const runLate = () => lab.cli('k8s-w2', 'run', pod('late'), '--node', 'k8s-w2', '--labels', 'app=late', '--', ...HTTP_SERVER);
+    try {
+      expect(await say('before')).toBe('before');
+      const stopped = await lab.script('etcd', 'stop');
+      expect(stopped.code, stopped.stderr).toBe(0);
+      const outageEnds = Date.now() + ETCD_OUTAGE_MS;
+      expect(await until('KVStore: Failure on k8s-ctr', async () => {
+        const line = await kvstoreLine('k8s-ctr');
+        return line.includes('Failure') ? line : undefined;
+      })).toMatch(/^KVStore: +Failure +Err: /);
+      expect(await say('during')).toBe('during');
+      expect(await lab.curl('k8s-ctr', pod('client'), `http://${ip.web1}/`)).toBe(`${pod('web1')} ${ip.client}\n`);
+      // Pods are cluster state: asked for while the store is away, refused with the reason, nothing half made.
+      const refused = await runLate();
+      expect(refused.code).not.toBe(0);
+      expect(refused.err).toMatch(new RegExp(`Pod "${pod('late')}": kvstore etcd unreachable at http://${lab.nodeIP(0).replace(/\./g, '\\.')}:2379`));
+      // The outage lasts its 20 s whatever the checks took.
+      await sleep(Math.max(0, outageEnds - Date.now()));
+      expect(await say('still')).toBe('still');
+      const started = await lab.script('etcd', 'start');
+      expect(started.code, started.stderr).toBe(0);
+      for (const node of ['k8s-ctr', 'k8s-w1', 'k8s-w2'] as const) {
+        await until(`KVStore: Ok on ${node}`, async () => ((await kvstoreLine(node)).match(/^KVStore: +Ok /) ? true : undefined), 30_000);
+      }
+      // Asked again (the store's circuit breaker may still be half-open for a moment): created now.
+      expect(await until('the late pod created', async () => {
+        const again = await runLate();
+        if (again.code !== 0) throw new Error(again.err);
+        return again.out;
+      }, 30_000)).toBe(`pod/${pod('late')} created\n`);
+      const lateIP = await until('the late pod\'s address', async () => {
+        const a = await lab.podIP('k8s-w2', pod('late'));
+        return /^172\.20\.2\.\d+$/.test(a) ? a : undefined;
+      });
+      expect(await until('the late pod from k8s-ctr', () => lab.curl('k8s-ctr', pod('client'), `http://${lateIP}/`), 30_000)).toBe(`${pod('late')} ${ip.client}\n`);
+      expect(await until('the late pod from w1', () => lab.curl('k8s-w1', pod('web1'), `http://${lateIP}/`), 30_000)).toBe(`${pod('late')} ${ip.web1}\n`);
+      expect(await say('after')).toBe('after');
+      expect(conn.exitCode).toBeNull();
+      expect((['k8s-ctr', 'k8s-w1', 'k8s-w2'] as const).map((n) => lab.agentPid(n))).toEqual(agents);
+    } finally {
+      conn.stdin!.end();
+      await stop(conn);
+      if (!(await kvstoreLine('k8s-ctr')).includes('Ok')) await lab.script('etcd', 'start');
+    }
+  }, 180_000);
+
+  it('SIGKILL of w1\'s agent during a 15 s iperf3 from k8s-ctr: the transfer completes, the agent comes back', async () => {
+    await waitListening(lab.podNs('k8s-w1', pod('iperf')), 5201);
+    const transfer: ChildProcess = nsSpawn(lab.podNs('k8s-ctr', pod('client')), ['iperf3', '-c', ip.iperf, '-t', '15', '-i', '1', '--forceflush', '-f', 'm']);
+    let out = '';
+    transfer.stdout!.on('data', (d) => (out += d));
+    const ended = new Promise<number | null>((resolve) => transfer.once('exit', (code) => resolve(code)));
+    try {
+      // Mid-transfer: after the first second's report.
+      await waitForOutput(transfer, /0\.00-1\.00 +sec/, 'the first iperf3 interval', 20_000);
+      process.kill(lab.agentPid('k8s-w1'), 'SIGKILL');
+      const restarted = await lab.script('restart', 'k8s-w1');
+      expect(restarted.code, restarted.stderr).toBe(0);
+      expect(await ended, out).toBe(0);
+    } finally {
+      await stop(transfer);
+    }
+    const receiver = out.split('\n').find((l) => l.endsWith('receiver')) ?? '';
+    const [, seconds, amount, unit] = /0\.00-(\d+\.\d+) +sec +(\d+(?:\.\d+)?) ([KMG]?)Bytes/.exec(receiver) ?? [];
+    expect(Number(seconds), out).toBeGreaterThanOrEqual(15);
+    expect(Number(amount), `${amount} ${unit}Bytes received`).toBeGreaterThan(0);
+    expect(await until('web1 from the client after the restart', () => lab.curl('k8s-ctr', pod('client'), `http://${ip.web1}/`))).toBe(`${pod('web1')} ${ip.client}\n`);
+  }, 120_000);
+
+  it('w2\'s agent killed: within 10 s its routes and ipcache entries are gone on the others, cilium_unreachable_nodes counts it; back after a restart', async () => {
+    expect(await lab.metric('k8s-ctr', 'cilium_unreachable_nodes')).toBe(0);
+    process.kill(lab.agentPid('k8s-w2'), 'SIGKILL');
+    const killed = Date.now();
+    await until('w2 gone from k8s-ctr and w1', async () => {
+      for (const node of ['k8s-ctr', 'k8s-w1'] as const) {
+        const list = await lab.ok(node, 'bpf', 'ipcache', 'list');
+        if (list.includes(`${ip.echo}/32`) || list.includes(`${lab.nodeIP(2)}/32`) || lab.routes(node).includes('172.20.2.0/24')) return undefined;
+        if ((await lab.metric(node, 'cilium_unreachable_nodes')) !== 1) return undefined;
+      }
+      return true;
+    }, 10_000);
+    expect(Date.now() - killed).toBeLessThan(10_000);
+    expect(await lab.curl('k8s-ctr', pod('client'), `http://${ip.web1}/`)).toBe(`${pod('web1')} ${ip.client}\n`);
+
+    const restarted = await lab.script('restart', 'k8s-w2');
+    expect(restarted.code, restarted.stderr).toBe(0);
+    await until('w2 back on k8s-ctr', async () => (lab.routes('k8s-ctr').includes(`172.20.2.0/24 via ${lab.nodeIP(2)}`) && (await lab.metric('k8s-ctr', 'cilium_unreachable_nodes')) === 0 ? true : undefined), 30_000);
+    await waitListening(lab.podNs('k8s-w2', pod('echo')), ECHO_PORT);
+    const r = await lab.exec('k8s-ctr', pod('client'), ['sh', '-c', `echo hi | nc -q 1 -w 2 ${ip.echo} ${ECHO_PORT}`]);
+    expect(r.stdout).toBe('hi\n');
+  }, 120_000);
+});
