@@ -17,13 +17,12 @@ import { timeoutsFromConfig } from '../conntrack/timeouts.ts';
 import { ctListLines } from '../maps/cilium/ct.ts';
 import { ServiceManager } from '../nat/services.ts';
 import { lbListRows } from '../maps/cilium/lb.ts';
-import { startClusterDns, KUBE_DNS_IP } from './dns.ts';
+import { ensureClusterDns, KUBE_DNS_IP } from './dns.ts';
 import { followedByPolicy, nodeLabelStrings, PolicyManager, serviceInfosOf } from '../control/policy.ts';
 import type { DnsResponseEvent, FqdnCacheRow } from '../fqdn/cache.ts';
 import { ResourceManager } from '../control/resources/manager.ts';
 import { ProxyManager } from '../proxy/http/manager.ts';
 import { Observability } from '../observe/metrics/index.ts';
-import type { ClusterDnsServer } from '../proxy/dns/index.ts';
 import { startTraceSession, traceFilter } from '../observe/trace/session.ts';
 import type { TraceRequest, TraceSink } from '../observe/trace/types.ts';
 import type { AgentFacade, AgentStatus, DatapathFeatures, Endpoint, MapEntryView, MapSummary, MonitorEvent, Pod, Service } from '../control/types.ts';
@@ -56,7 +55,6 @@ export class Agent implements AgentFacade {
   private ipam!: Ipam;
   private endpointsMgr!: EndpointManager;
   private services!: ServiceManager;
-  private dns?: ClusterDnsServer;
   private policy!: PolicyManager;
   private bandwidth!: BandwidthManager;
   private identities?: IdentityAllocator;
@@ -72,6 +70,7 @@ export class Agent implements AgentFacade {
   private masquerade?: Masquerade;
   private lbipam?: LBIPAM;
   private l2?: L2Announcer;
+  private clusterDns?: Promise<void>;
 
   constructor(private readonly cfg: AgentConfig, private readonly log: Logger, private readonly platform: AgentPlatform = linuxPlatform()) {
     this.nodeName = cfg['node-name'];
@@ -126,7 +125,8 @@ export class Agent implements AgentFacade {
     );
     this.dp.proxy.routerIP = parseIPv4(this.ipam.routerIP);
     if (cfg['enable-l7-proxy'] && platform.sockets) {
-      this.proxies = new ProxyManager(this.ipam.routerIP, this.dp.proxy, (e) => this.dp.events.publishAccessLog(e, this.describePeer(e.client.ip), this.describePeer(e.server.ip)), this.log);
+      this.proxies = new ProxyManager(this.ipam.routerIP, this.dp.proxy, (e) => this.dp.events.publishAccessLog(e, this.describePeer(e.client.ip), this.describePeer(e.server.ip)), this.log,
+        (id) => this.dp.epIdentity[id] ?? 0);
     }
     this.policy = new PolicyManager({
       proxies: this.proxies,
@@ -139,6 +139,8 @@ export class Agent implements AgentFacade {
       fqdnMinTtl: cfg['tofqdns-min-ttl'],
       hostNodeLabels: cfg['enable-node-selector-labels'] ? hostLabels : undefined,
     });
+    // toFQDNs learns from every answer the DNS proxy forwards.
+    this.proxies?.dnsResponses.onDnsResponse((r) => this.policy.fqdn.observe(r));
     await this.endpointsMgr.setupHost(host.fd, host.ifindex);
     // Masquerade and the steering of replies and NodePorts need the node's real devices.
     if (host.fd >= 0) this.masquerade = await Masquerade.start(this.dp, cfg, formatCidr(cidr), this.log);
@@ -159,7 +161,6 @@ export class Agent implements AgentFacade {
     await this.policy.restore();
     // From now on: identities other nodes allocate are selected by their labels.
     identities.onChange = () => this.policy.regenerate(true);
-    if (platform.sockets) this.dns = await startClusterDns(this.services, this.ipam.routerIP, this.log);
     this.resources = new ResourceManager({
       node: this.nodeName, kv: this.kv, log: this.log,
       pods: {
@@ -187,6 +188,8 @@ export class Agent implements AgentFacade {
       });
       await this.l2.start();
     }
+    // In the background: the API need not wait for the CoreDNS pods to start.
+    if (platform.processes) this.clusterDns = ensureClusterDns(this.resources, this.nodeName, this.log);
     this.startHubble();
     if (platform.sockets) await this.startServers();
     this.log.info({ node: this.nodeName, podCIDR: formatCidr(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');
@@ -220,6 +223,7 @@ export class Agent implements AgentFacade {
     this.masquerade?.close();
     await this.l2?.close();
     await this.lbipam?.close();
+    await this.clusterDns;
     await this.resources?.close();
     this.services?.close();
     this.policy?.close();
@@ -231,7 +235,6 @@ export class Agent implements AgentFacade {
     await this.hubbleGrpc?.close();
     await this.kubeApi?.close();
     this.proxies?.close();
-    await this.dns?.close();
     await this.endpointsMgr?.shutdown();
     this.overlay?.close();
     if (this.hostFd >= 0) native.closeFd(this.hostFd);

@@ -22,6 +22,8 @@ async function main(): Promise<void> {
     throw e;
   }
   const log = loggerFromConfig(cfg);
+  // Pod processes inherit it: the CoreDNS pods read services from this agent's API.
+  process.env.CILIARY_AGENT_SOCKET = cfg['api-socket'];
   const agent = new Agent(cfg, log);
   await agent.start();
   // ":PORT" serves on this node's IP.

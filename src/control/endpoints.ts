@@ -153,7 +153,7 @@ export class EndpointManager {
       const podIP = await this.ipam.allocate(key);
       undo.push(() => this.ipam.release(podIP));
       const labels = spec.labels ?? {};
-      const secLabels = securityLabels(labels, namespace, this.o.cluster);
+      const secLabels = securityLabels(labels, namespace, this.o.cluster, spec.serviceAccount);
       const identity = await this.identities.acquire(secLabels);
       undo.push(() => this.identities.release(identity));
       const dev = await this.o.podNetwork.create({

@@ -35,7 +35,7 @@ export interface PolicyManagerDeps {
   policyMap: (endpointId: number) => LpmTrieMap | undefined;
   /** Writes (or removes, identity 0) an ipcache prefix for a CIDR identity. */
   setIpcache: (cidr: string, identity: number) => void;
-  /** L7 redirects: entries with HTTP rules get a proxy port from here. */
+  /** L7 redirects: entries with HTTP or DNS rules get a proxy port from here. */
   proxies?: ProxyManager;
   /** Services toServices peers select the backends of (read at each regeneration). */
   services?: () => ServiceInfo[];
@@ -280,7 +280,7 @@ export class PolicyManager {
       if (!proxies) return { ...e, proxyPort: 0 }; // no proxy (enable-l7-proxy=false): enforced at L4
       const key = `${endpointId}/${e.egress ? 'egress' : 'ingress'}/${e.protocol}/${e.port}/${e.portPrefixLen}/${e.identity}`;
       keys.add(key);
-      return { ...e, proxyPort: proxies.ensure(key, e.l7 ?? []) };
+      return { ...e, proxyPort: e.dns ? proxies.ensureDns(key, e.dns) : proxies.ensure(key, e.l7 ?? []) };
     });
   }
 

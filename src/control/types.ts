@@ -19,6 +19,8 @@ export interface PodSpec {
   ports?: ContainerPort[];
   /** Manifest pods: env, hostname, restart policy, image. */
   process?: PodProcessSpec;
+  /** spec.serviceAccountName (the identity's serviceaccount label); default "default". */
+  serviceAccount?: string;
 }
 
 export type EndpointState = 'waiting-for-identity' | 'regenerating' | 'ready' | 'disconnected';

@@ -2,7 +2,8 @@
 // text listeners (the monitor API); Hubble and metrics read the records' numbers.
 import type { MonitorEvent } from '../control/types.ts';
 import { dropReasonText } from './drop-reasons.ts';
-import { isAccessLog, type AccessLogEvent, type L7Peer, type PacketEvent, type RawEvent } from './monitor-record.ts';
+import { isAccessLog, isDnsRecord, type AccessLogEvent, type L7Peer, type PacketEvent, type RawEvent } from './monitor-record.ts';
+import type { DnsL7Event } from '../proxy/dns/proxy.ts';
 import { ctStateName } from './vocab/ct-states.ts';
 import { icmpv4TypeName } from './vocab/icmp.ts';
 import { MSG_DROP, MSG_POLICY_VERDICT, MSG_TRACE_SOCK } from './vocab/message-types.ts';
@@ -87,10 +88,14 @@ const labelList = (p: L7Peer) => `[${p.labels.join(' ')}]`;
 /** `cilium monitor -v --type l7`: "<- Request http from 0 ([…]) to 1972 ([…]), identity 42720->21144, verdict Denied PUT … => 403". */
 function formatAccessLog(e: AccessLogEvent): MonitorEvent {
   const { record: r, client, server } = e;
-  const what = `${r.method} ${r.url}${r.status !== undefined ? ` => ${r.status}` : ''}`;
+  const dns = isDnsRecord(r);
+  const what = dns ? dnsText(r) : `${r.method} ${r.url}${r.status !== undefined ? ` => ${r.status}` : ''}`;
+  const proto = dns ? 'dns' : 'http';
+  // Cilium prints the observation point: the DNS proxy works on the asking pod's egress.
+  const [reqArrow, respArrow] = dns ? ['->', '->'] : ['<-', '->'];
   const summary = r.type === 'request'
-    ? `<- Request http from ${client.id} (${labelList(client)}) to ${server.id} (${labelList(server)}), identity ${identityName(client.identity)}->${identityName(server.identity)}, verdict ${r.verdict} ${what}`
-    : `-> Response http to ${client.id} (${labelList(client)}) from ${server.id} (${labelList(server)}), identity ${identityName(server.identity)}->${identityName(client.identity)}, verdict ${r.verdict} ${what}`;
+    ? `${reqArrow} Request ${proto} from ${client.id} (${labelList(client)}) to ${server.id} (${labelList(server)}), identity ${identityName(client.identity)}->${identityName(server.identity)}, verdict ${r.verdict} ${what}`
+    : `${respArrow} Response ${proto} to ${client.id} (${labelList(client)}) from ${server.id} (${labelList(server)}), identity ${identityName(server.identity)}->${identityName(client.identity)}, verdict ${r.verdict} ${what}`;
   return {
     type: 'l7',
     time: new Date(e.time).toISOString(),
@@ -101,4 +106,12 @@ function formatAccessLog(e: AccessLogEvent): MonitorEvent {
     dstIdentity: server.identity,
     l7: { ...r },
   };
+}
+
+/** LogRecordNotify's DNS part: "DNS proxy: <query> <qtypes>", answers with TTL and addresses. */
+function dnsText(r: DnsL7Event): string {
+  const q = `DNS proxy: ${r.dns.query} ${r.dns.qtypes.join(',')}`;
+  if (r.type === 'request') return q;
+  const cnames = r.dns.cnames?.length ? ` CNAMEs: ${r.dns.cnames.join(',')}` : '';
+  return `${q} TTL: ${r.dns.ttl ?? 0} Answer: '${(r.dns.ips ?? []).join(',')}'${cnames}`;
 }

@@ -4,6 +4,7 @@
 import type { PacketContext } from './context.ts';
 import type { MonitorEvent } from '../control/types.ts';
 import type { L7Event } from '../proxy/http/listener.ts';
+import type { DnsL7Event } from '../proxy/dns/proxy.ts';
 import { formatEvent } from './event-format.ts';
 import { VNET_HDR_LEN } from '../native/meta.ts';
 import { decodePacket, type AccessLogEvent, type L7Peer, type PacketEvent, type RawEvent } from './monitor-record.ts';
@@ -18,7 +19,7 @@ export {
   TRACE_FROM_STACK, TRACE_FROM_OVERLAY, TRACE_FROM_NETWORK, TRACE_TO_NETWORK, XLATE_PRE_FWD, XLATE_POST_FWD, XLATE_PRE_REV, XLATE_POST_REV,
 } from './vocab/trace-points.ts';
 
-export { decodePacket, isAccessLog, type AccessLogEvent, type L7Peer, type PacketEvent, type RawEvent } from './monitor-record.ts';
+export { decodePacket, isAccessLog, isDnsRecord, type AccessLogEvent, type L7Peer, type PacketEvent, type RawEvent } from './monitor-record.ts';
 
 const CAPTURE = 128; // packet bytes kept per event, as Cilium's default trace payload
 const REC = 48 + CAPTURE;
@@ -113,7 +114,7 @@ export class MonitorRing {
   }
 
   /** An L7 access-log record: straight to listeners (it is not a packet, nothing to copy). */
-  publishAccessLog(record: L7Event, client: L7Peer, server: L7Peer): void {
+  publishAccessLog(record: L7Event | DnsL7Event, client: L7Peer, server: L7Peer): void {
     if (this.listeners.size === 0) return;
     const e: AccessLogEvent = { type: MSG_ACCESS_LOG, time: Date.now(), record, client, server };
     for (const l of this.listeners) l(e);

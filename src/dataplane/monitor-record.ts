@@ -2,6 +2,7 @@
 // (drop, trace, policy verdict, trace-sock) or an L7 proxy access-log record.
 import type { EventPacket } from '../control/types.ts';
 import type { L7Event } from '../proxy/http/listener.ts';
+import type { DnsL7Event } from '../proxy/dns/proxy.ts';
 import { formatIPv4 } from '../wire/ip-text.ts';
 import { MSG_ACCESS_LOG } from './vocab/message-types.ts';
 
@@ -44,7 +45,7 @@ export interface L7Peer {
 export interface AccessLogEvent {
   type: typeof MSG_ACCESS_LOG;
   time: number;
-  record: L7Event;
+  record: L7Event | DnsL7Event;
   client: L7Peer;
   server: L7Peer;
 }
@@ -52,6 +53,9 @@ export interface AccessLogEvent {
 export type RawEvent = PacketEvent | AccessLogEvent;
 
 export const isAccessLog = (e: RawEvent): e is AccessLogEvent => e.type === MSG_ACCESS_LOG;
+
+/** A DNS proxy record (else an HTTP one). */
+export const isDnsRecord = (r: L7Event | DnsL7Event): r is DnsL7Event => 'dns' in r;
 
 /** The IPv4 packet's addresses, ports, TCP flags or ICMP type; undefined for other packets. */
 export function decodePacket(d: Uint8Array, origLen: number): EventPacket | undefined {

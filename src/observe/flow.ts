@@ -26,6 +26,18 @@ export interface FlowHttp {
   headers?: Array<{ key: string; value: string }>;
 }
 
+/** flow.proto's DNS message. */
+export interface FlowDns {
+  query: string;
+  ips?: string[];
+  ttl?: number;
+  cnames?: string[];
+  observation_source?: string;
+  rcode?: number;
+  qtypes?: string[];
+  rrtypes?: string[];
+}
+
 export interface Flow {
   time: string; // RFC 3339 with nanoseconds
   uuid: string;
@@ -43,7 +55,7 @@ export interface Flow {
   trace_observation_point?: string; // TO_ENDPOINT, TO_STACK, TO_HOST, TO_PROXY, TO_NETWORK, FROM_ENDPOINT, ...
   is_reply?: boolean;
   Summary: string;
-  l7?: { type: 'REQUEST' | 'RESPONSE'; latency_ns?: string; http?: FlowHttp; dns?: { query: string; ips?: string[]; rcode?: number; qtypes?: string[] } };
+  l7?: { type: 'REQUEST' | 'RESPONSE'; latency_ns?: string; http?: FlowHttp; dns?: FlowDns };
   policy_match_type?: number;
   sock_xlate_point?: string; // SOCK_XLATE_POINT_PRE_DIRECTION_FWD, ..._POST_DIRECTION_FWD, ..._PRE_DIRECTION_REV
   destination_service?: { name: string; namespace: string };

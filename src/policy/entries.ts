@@ -110,8 +110,8 @@ export class EntryBuilder {
     }
     if (a.deny) return;
     if (c.http) a.http = [...(a.http ?? []), ...c.http];
-    else a.plain = true;
     if (c.dns) a.dns = [...(a.dns ?? []), ...c.dns];
+    if (!c.http && !c.dns) a.plain = true;
     for (const l of c.labels) a.labels.add(l);
   }
 
@@ -214,7 +214,7 @@ function push<K>(m: Map<K, Acc[]>, k: K, a: Acc): void {
 
 /** Close the allows under intersection with anything that carries L7 rules (own or inherited). */
 function addIntersections(allows: Acc[], denies: Buckets): Acc[] {
-  if (!allows.some((a) => a.http)) return allows;
+  if (!allows.some((a) => a.http || a.dns)) return allows;
   const present = new Set(allows.map(keyOf));
   const index = new Map<Acc, number>();
   const seen = new Buckets();
@@ -223,7 +223,7 @@ function addIntersections(allows: Acc[], denies: Buckets): Acc[] {
   for (let i = 0; i < queue.length; i++) {
     const a = queue[i];
     index.set(a, i);
-    const carriesL7 = a.synthetic || a.http !== undefined;
+    const carriesL7 = a.synthetic || a.http !== undefined || a.dns !== undefined;
     // Each entry meets every earlier one it can overlap; one side must carry L7 rules.
     for (const b of (carriesL7 ? seen : l7).overlapCandidates(a)) {
       if (index.get(b)! >= i || covers(a, b) || covers(b, a)) continue;
@@ -249,7 +249,11 @@ function effective(a: Acc, allows: Buckets): { http?: HttpRule[]; dns?: DnsRule[
     const samePortPlain = coverers.some((c) => c.plain && c.port === a.port && c.portPrefixLen === a.portPrefixLen);
     res.http = dedupe(samePortPlain ? [...http, {}] : http);
   }
-  if (dns.length > 0) res.dns = dedupe(dns);
+  if (dns.length > 0) {
+    // As for HTTP: a plain L4 allow on the very same port lets every name through the proxy.
+    const samePortPlain = coverers.some((c) => c.plain && c.port === a.port && c.portPrefixLen === a.portPrefixLen);
+    res.dns = dedupe(samePortPlain ? [...dns, { matchPattern: '*' }] : dns);
+  }
   return res;
 }
 
@@ -261,7 +265,7 @@ function toEntry(a: Acc, eff: { http?: HttpRule[]; dns?: DnsRule[]; labels: Set<
     port: a.port,
     portPrefixLen: a.portPrefixLen,
     deny: a.deny,
-    proxyPort: !a.deny && eff.http ? 1 : 0,
+    proxyPort: !a.deny && (eff.http || eff.dns) ? 1 : 0,
     ruleLabels: [...eff.labels].sort(),
   };
   if (!a.deny && eff.http) e.l7 = eff.http;

@@ -69,11 +69,18 @@ function parseHttpRule(f: Fields, v: unknown, path: string): HttpRule {
   return rule;
 }
 
+/** Cilium's FQDNSelector characters: names 0-9 a-z - _ . (patterns also *). */
+const DNS_NAME = /^[-a-zA-Z0-9_.]+$/;
+const DNS_PATTERN = /^[-a-zA-Z0-9_.*]+$/;
+
 function parseDnsRule(f: Fields, v: unknown, path: string): DnsRule {
   const o = f.fields(v ?? {}, path, ['matchName', 'matchPattern']);
   const matchName = f.optString(o.matchName, `${path}.matchName`);
   const matchPattern = f.optString(o.matchPattern, `${path}.matchPattern`);
   if (matchName === undefined && matchPattern === undefined) f.fail(path, 'needs matchName or matchPattern');
+  if (matchName !== undefined && matchPattern !== undefined) f.fail(path, 'only one of matchName or matchPattern is allowed');
+  if (matchName !== undefined && !DNS_NAME.test(matchName)) f.fail(`${path}.matchName`, `invalid characters in ${JSON.stringify(matchName)} (allowed: 0-9, a-z, A-Z, '.', '-', '_')`);
+  if (matchPattern !== undefined && !DNS_PATTERN.test(matchPattern)) f.fail(`${path}.matchPattern`, `invalid characters in ${JSON.stringify(matchPattern)} (allowed: 0-9, a-z, A-Z, '.', '-', '_', '*')`);
   return { ...(matchName !== undefined ? { matchName } : {}), ...(matchPattern !== undefined ? { matchPattern } : {}) };
 }
 
@@ -93,6 +100,9 @@ export function parsePortRule(f: Fields, v: unknown, path: string, deny: boolean
     rule.http = f.list(r.http, `${path}.rules.http`).map((h, i) => parseHttpRule(f, h, `${path}.rules.http[${i}]`));
   }
   if (r.dns !== undefined && r.dns !== null) {
+    for (const [i, p] of ports.entries()) {
+      if (p.protocol === 'SCTP') f.fail(`${path}.ports[${i}].protocol`, 'DNS rules need protocol UDP, TCP or ANY, not SCTP');
+    }
     rule.dns = f.list(r.dns, `${path}.rules.dns`).map((d, i) => parseDnsRule(f, d, `${path}.rules.dns[${i}]`));
   }
   return rule;

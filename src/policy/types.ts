@@ -106,9 +106,9 @@ export interface PolicyEntry {
   deny: boolean;
   /** 0, or 1 = "needs the L7 proxy" (the datapath replaces it by the real redirect port). */
   proxyPort: number;
-  /** HTTP rules the proxy enforces for this entry (present iff proxyPort ≠ 0). */
+  /** HTTP rules the proxy enforces for this entry (with proxyPort ≠ 0 and no dns). */
   l7?: HttpRule[];
-  /** DNS rules (allowed at L4; kept for a DNS proxy). */
+  /** DNS rules the DNS proxy enforces for this entry (with proxyPort ≠ 0). */
   dns?: DnsRule[];
   ruleLabels: string[];
 }

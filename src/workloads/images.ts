@@ -25,9 +25,9 @@ export interface Workload {
   note?: string;
 }
 
-export type BuiltinName = 'whoami' | 'deathstar' | 'nginx' | 'json-mock' | 'idle' | 'echo-server';
+export type BuiltinName = 'whoami' | 'deathstar' | 'nginx' | 'json-mock' | 'idle' | 'echo-server' | 'coredns';
 
-type Kind = 'whoami' | 'deathstar' | 'nginx' | 'json-mock' | 'shell' | 'curl' | 'iperf3' | 'netperf' | 'echo';
+type Kind = 'whoami' | 'deathstar' | 'nginx' | 'json-mock' | 'shell' | 'curl' | 'iperf3' | 'netperf' | 'echo' | 'coredns';
 
 /** Image repositories (registry and `library/` stripped) ciliary knows, with what they become. */
 export const BUILTIN_IMAGES: ReadonlyArray<{ repositories: string[]; kind: Kind; runs: string }> = [
@@ -44,6 +44,7 @@ export const BUILTIN_IMAGES: ReadonlyArray<{ repositories: string[]; kind: Kind;
   { repositories: ['networkstatic/iperf3', 'mlabbe/iperf3', 'taoyou/iperf3-alpine', '*iperf3*'], kind: 'iperf3', runs: 'iperf3 (default -s; args replace it)' },
   { repositories: ['cilium/netperf', 'networkstatic/netperf', 'tgraf/netperf', '*netperf*'], kind: 'netperf', runs: 'netserver -D (the host\'s, else a stand-in serving iperf3 -s for the netperf stand-in); args run as the command' },
   { repositories: ['ciliary/echo-server'], kind: 'echo', runs: 'echo-server.ts: TCP+UDP echo (port arg, default 7)' },
+  { repositories: ['coredns/coredns', 'coredns'], kind: 'coredns', runs: 'coredns.ts: cluster DNS on :53 UDP+TCP (services from the agent, the rest forwarded), metrics on :9153' },
 ];
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -129,6 +130,8 @@ function plan(kind: Kind | undefined, image: string, command?: string[], args?: 
       return { host: cmd ?? args ?? ['netserver', '-D'] };
     case 'echo':
       return cmd ? { host: cmd } : { builtin: 'echo-server', args: args ?? [] };
+    case 'coredns': // ENTRYPOINT /coredns; `-conf /etc/coredns/Corefile` is read as the cluster's default
+      return cmd ? builtinIf(['coredns'], 'coredns', cmd) : { builtin: 'coredns', args: args ?? [] };
     default:
       if (cmd) return { host: cmd };
       return { error: `image "${image}" has no built-in equivalent in ciliary; give the container a command` };

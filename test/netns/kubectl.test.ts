@@ -122,8 +122,8 @@ describe.skipIf(!root || !haveKubectl)('kubectl against the agent', () => {
     expect(empire.stdout).toBe('pod/tiefighter\n');
     const all = await kubectl(['get', 'pods', '-A']);
     expect(cols(lines(all.stdout)[0])[0]).toBe('NAMESPACE');
-    const byNs = lines(all.stdout).slice(1).map((l) => `${cols(l)[0]}/${cols(l)[1].replace(/^cilium-.*/, 'cilium-*')}`);
-    expect(byNs.filter((x) => !x.startsWith('default/deathstar-'))).toEqual(['default/tiefighter', 'default/xwing', 'kube-system/cilium-*']);
+    const byNs = lines(all.stdout).slice(1).map((l) => `${cols(l)[0]}/${cols(l)[1].replace(/^cilium-.*/, 'cilium-*').replace(/^coredns-.*/, 'coredns-*')}`);
+    expect(byNs.filter((x) => !x.startsWith('default/deathstar-'))).toEqual(['default/tiefighter', 'default/xwing', 'kube-system/cilium-*', 'kube-system/coredns-*', 'kube-system/coredns-*']);
     const ip = await kubectl(['get', 'pod', 'xwing', '-o', 'jsonpath={.status.podIP}']);
     expect(ip.stdout).toBe(pods.find((p) => p.name === 'xwing')!.podIP);
   });

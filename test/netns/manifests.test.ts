@@ -23,13 +23,16 @@ function file(name: string, text: string): string {
 describe.skipIf(!root)('manifests: ciliary apply / get / delete / logs', () => {
   let agent: TestAgent;
   const cli = (...args: string[]) => run(join(repo, 'bin', 'ciliary'), ['--socket', agent.socket, ...args], 60_000);
-  const pods = async () => (await agent.api('GET', '/v1/resources/pods')).body as Array<{ name: string; namespace: string; status: Record<string, any> }>;
+  // The test's own pods: kube-system holds the cluster's CoreDNS pods.
+  const pods = async () => ((await agent.api('GET', '/v1/resources/pods')).body as Array<{ name: string; namespace: string; status: Record<string, any> }>).filter((p) => p.namespace !== 'kube-system');
   const lxcCount = async () => ((await agent.api('GET', '/v1/map/cilium_lxc')).body as unknown[]).length;
   let baselineLxc = 0;
 
   beforeAll(async () => {
     agent = new TestAgent();
     await agent.start();
+    // The baseline includes the CoreDNS pods the agent starts in the background.
+    await poll('the two CoreDNS pods', async () => ((await agent.api('GET', '/v1/pods')).body as Array<{ namespace: string }>).filter((p) => p.namespace === 'kube-system').length === 2, 20_000, 100);
     baselineLxc = await lxcCount();
   });
 
@@ -210,7 +213,7 @@ describe.skipIf(!root)('manifests: ciliary apply / get / delete / logs', () => {
     const d = await cli('delete', '-f', join(examples, 'starwars', 'http-sw-app.yaml'));
     expect(d.stdout).toBe('service "deathstar" deleted\ndeployment.apps "deathstar" deleted\npod "tiefighter" deleted\npod "xwing" deleted\n');
     expect(await pods()).toEqual([]);
-    expect(sh('ip', ['netns', 'list']).split('\n').filter((l) => l.startsWith(`cil-${agent.node}-`))).toEqual([]);
+    expect(sh('ip', ['netns', 'list']).split('\n').filter((l) => l.startsWith(`cil-${agent.node}-`) && !l.startsWith(`cil-${agent.node}-kube-system-`))).toEqual([]);
     for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
     expect((await agent.api('GET', '/v1/services/default/deathstar')).status).toBe(404);
     expect(await lxcCount()).toBe(baselineLxc);

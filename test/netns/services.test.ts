@@ -247,10 +247,10 @@ describe.skipIf(!root)('cluster DNS', () => {
     await agent?.destroy();
   });
 
-  it('kube-dns is a service at 10.96.0.10 like any other', async () => {
+  it('kube-dns is a service at 10.96.0.10 selecting the two CoreDNS pods', async () => {
     const s = (await agent.api('GET', '/v1/services/kube-system/kube-dns')).body;
     expect(s.clusterIP).toBe('10.96.0.10');
-    expect(s.frontends.map((f: any) => `${f.port}/${f.protocol}`).sort()).toEqual(['53/TCP', '53/UDP']);
+    expect(s.frontends.map((f: any) => `${f.port}/${f.protocol}`).sort()).toEqual(['53/TCP', '53/UDP', '9153/TCP']);
   });
 
   it('a pod curls a service by its full name and by its short name', async () => {

@@ -146,7 +146,7 @@ describe('parsePolicy: CiliumNetworkPolicy', () => {
     expect(p.rules[0].ingressDeny).toBeUndefined();
   });
 
-  it('accepts DNS rules (allowed at L4, kept for a DNS proxy), as in the L7 visibility lab', () => {
+  it('accepts DNS rules (enforced by the DNS proxy), as in the L7 visibility lab', () => {
     const p = parsePolicy(cnp({ endpointSelector: sel, egress: [{ toPorts: [{ ports: [{ port: '53', protocol: 'ANY' }], rules: { dns: [{ matchPattern: '*' }] } }] }] }));
     expect(p.rules[0].egress![0].toPorts[0].dns).toEqual([{ matchPattern: '*' }]);
   });
@@ -189,6 +189,9 @@ describe('parsePolicy: validation errors name the field', () => {
     ['L7 in egressDeny', cnp({ endpointSelector: sel, egressDeny: [{ toPorts: [{ ports: [{ port: 80 }], rules: { http: [] } }] }] }), 'spec.egressDeny[0].toPorts[0].rules', /not allowed/],
     ['HTTP on UDP', cnp({ endpointSelector: sel, ingress: [{ toPorts: [{ ports: [{ port: 80, protocol: 'UDP' }], rules: { http: [{}] } }] }] }), 'spec.ingress[0].toPorts[0].ports[0].protocol', /HTTP rules need protocol TCP/],
     ['bad path regex', cnp({ endpointSelector: sel, ingress: [{ toPorts: [{ ports: [{ port: 80 }], rules: { http: [{ path: '/v1/(' }] } }] }] }), 'spec.ingress[0].toPorts[0].rules.http[0].path', /invalid regular expression/],
+    ['DNS rule with both selectors', cnp({ endpointSelector: sel, egress: [{ toPorts: [{ ports: [{ port: 53 }], rules: { dns: [{ matchName: 'a.example', matchPattern: '*' }] } }] }] }), 'spec.egress[0].toPorts[0].rules.dns[0]', /only one of matchName or matchPattern/],
+    ['DNS rule with odd characters', cnp({ endpointSelector: sel, egress: [{ toPorts: [{ ports: [{ port: 53 }], rules: { dns: [{ matchPattern: 'a/b.example' }] } }] }] }), 'spec.egress[0].toPorts[0].rules.dns[0].matchPattern', /invalid characters/],
+    ['DNS rule on SCTP', cnp({ endpointSelector: sel, egress: [{ toPorts: [{ ports: [{ port: 53, protocol: 'SCTP' }], rules: { dns: [{ matchPattern: '*' }] } }] }] }), 'spec.egress[0].toPorts[0].ports[0].protocol', /DNS rules need protocol UDP, TCP or ANY/],
     ['kafka rules', cnp({ endpointSelector: sel, ingress: [{ toPorts: [{ ports: [{ port: 9092 }], rules: { kafka: [] } }] }] }), 'spec.ingress[0].toPorts[0].rules.kafka', /not supported/],
     ['two L3 kinds in one rule', cnp({ endpointSelector: sel, ingress: [{ fromEndpoints: [{}], fromCIDR: ['1.1.1.1/32'] }] }), 'spec.ingress[0].fromCIDR', /combining fromEndpoints and fromCIDR/],
     ['icmps with toPorts', cnp({ endpointSelector: sel, ingress: [{ toPorts: [{ ports: [{ port: 80 }] }], icmps: [{ fields: [{ type: 8 }] }] }] }), 'spec.ingress[0].icmps', /cannot be combined with toPorts/],

@@ -241,13 +241,14 @@ const CASES: Case[] = [
     },
   },
   {
-    name: "the seeds' L7 visibility policy: DNS at L4 with its rules, HTTP through the proxy",
+    name: "the seeds' L7 visibility policy: DNS through the DNS proxy, HTTP through the L7 proxy",
     policies: [cnp('l7-visibility', { endpointSelector: { matchLabels: { 'k8s:io.kubernetes.pod.namespace': 'default' } }, egress: [{ toPorts: [{ ports: [{ port: '53', protocol: 'ANY' }], rules: { dns: [{ matchPattern: '*' }] } }] }, { toEndpoints: [{ matchLabels: { 'k8s:io.kubernetes.pod.namespace': 'default' } }], toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }, { port: '8080', protocol: 'TCP' }], rules: { http: [{}] } }] }] })],
     pod: 'xwing',
     enforced: [false, true],
-    entries: ['in allow ANY ANY', 'eg allow ANY 53/ANY', 'eg allow deathstar 80/TCP proxy', 'eg allow deathstar 8080/TCP proxy', 'eg allow tiefighter 80/TCP proxy', 'eg allow tiefighter 8080/TCP proxy', 'eg allow xwing 80/TCP proxy', 'eg allow xwing 8080/TCP proxy'],
+    entries: ['in allow ANY ANY', 'eg allow ANY 53/ANY proxy', 'eg allow deathstar 80/TCP proxy', 'eg allow deathstar 8080/TCP proxy', 'eg allow tiefighter 80/TCP proxy', 'eg allow tiefighter 8080/TCP proxy', 'eg allow xwing 80/TCP proxy', 'eg allow xwing 8080/TCP proxy'],
     check: (r) => {
-      expect(r.entries[1]).toMatchObject({ proxyPort: 0, dns: [{ matchPattern: '*' }] });
+      expect(r.entries[1]).toMatchObject({ proxyPort: 1, dns: [{ matchPattern: '*' }] });
+      expect(r.entries[1].l7).toBeUndefined();
       expect(r.entries[2].l7).toEqual([{}]);
     },
   },

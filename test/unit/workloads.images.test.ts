@@ -58,6 +58,8 @@ describe('workloadFor', () => {
     ['nginx, default CMD written out', { image: 'nginx:1.27', args: ['nginx', '-g', 'daemon off;'] }, ['nginx', ['-g', 'daemon off;']]],
     ['nginx with a command', { image: 'nginx', command: ['sleep', '5'] }, ['host', ['sleep', '5']]],
     ['echo-server', { image: 'ciliary/echo-server', args: ['9000'] }, ['echo-server', ['9000']]],
+    ['coredns as kubeadm runs it', { image: 'registry.k8s.io/coredns/coredns:v1.12.0', args: ['-conf', '/etc/coredns/Corefile'] }, ['coredns', ['-conf', '/etc/coredns/Corefile']]],
+    ['coredns with its entrypoint', { image: 'coredns/coredns', command: ['/coredns'], args: ['-dns.port', '1053'] }, ['coredns', ['-dns.port', '1053']]],
     ['unknown image with a command', { image: 'registry.example.com/acme/app:1.2', command: ['sleep'], args: ['30'] }, ['host', ['sleep', '30']]],
     ['missing absolute path falls back to PATH', { image: 'alpine', command: ['/opt/nowhere/sleep', '1'] }, ['host', ['sleep', '1']]],
   ];

@@ -21,6 +21,9 @@ export interface PodSpecManifest {
   hostname?: string;
   nodeSelector?: Record<string, string>;
   affinity?: { podAffinity?: RequiredTerms; podAntiAffinity?: RequiredTerms };
+  /** serviceAccount is its deprecated alias. */
+  serviceAccountName?: string;
+  serviceAccount?: string;
 }
 
 export interface RequiredTerms {
@@ -69,6 +72,7 @@ export function toPodSpec(m: Manifest, workloadFor: WorkloadFor): PodSpec {
     ...(w.argv.length ? { command: w.argv } : {}),
     ...(ports.length ? { ports } : {}),
     process: { env, hostname: spec.hostname ?? m.metadata.name, restartPolicy: spec.restartPolicy ?? 'Always', image: c.image },
+    ...(spec.serviceAccountName || spec.serviceAccount ? { serviceAccount: spec.serviceAccountName || spec.serviceAccount } : {}),
   };
 }
 

@@ -83,15 +83,15 @@ export class ProxyRedirects {
   }
 
   /** Control plane (the proxy): its upstream socket on `port` speaks for this client connection. */
-  registerUpstream(client: number, clientPort: number, port: number): boolean {
-    const off = this.lookup(client, clientPort, IPPROTO_TCP);
+  registerUpstream(client: number, clientPort: number, port: number, proto = IPPROTO_TCP): boolean {
+    const off = this.lookup(client, clientPort, proto);
     if (off < 0) return false;
     this.connections.view.setUint16(off + X.PV_UPSTREAM_PORT, port, true);
     const v = new Uint8Array(X.UPSTREAM_VALUE_SIZE);
     const dv = new DataView(v.buffer);
     dv.setUint32(X.UV_CLIENT, client);
     dv.setUint16(X.UV_PORT, clientPort);
-    v[X.UV_PROTO] = IPPROTO_TCP;
+    v[X.UV_PROTO] = proto;
     this.ukv.setUint32(0, port, true);
     return this.upstreams.update(this.ukey, 0, v, 0, 0) >= 0;
   }
@@ -102,8 +102,8 @@ export class ProxyRedirects {
   }
 
   /** Control plane: where a redirected client connection was going, and whose policy sent it here. */
-  originalDestination(client: number, clientPort: number): { addr: number; port: number; endpoint: number } | undefined {
-    const off = this.lookup(client, clientPort, IPPROTO_TCP);
+  originalDestination(client: number, clientPort: number, proto = IPPROTO_TCP): { addr: number; port: number; endpoint: number } | undefined {
+    const off = this.lookup(client, clientPort, proto);
     if (off < 0) return undefined;
     const v = this.connections.view;
     return { addr: v.getUint32(off + X.PV_ORIG_ADDR), port: v.getUint16(off + X.PV_ORIG_PORT), endpoint: v.getUint32(off + X.PV_ENDPOINT, true) };

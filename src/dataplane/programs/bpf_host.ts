@@ -14,7 +14,7 @@ import { CT_ESTABLISHED, CT_NEW, TUPLE_F_IN, TUPLE_F_OUT } from '../../maps/cili
 import { enforcePolicy } from '../lib/policy.ts';
 import { HOOK_FROM_HOST, HOOK_TO_HOST, RW_DNAT } from '../../observe/trace/tracer.ts';
 import { lb4Local } from '../lib/lb.ts';
-import { IPPROTO_ICMP, IPPROTO_TCP } from '../../wire/proto.ts';
+import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../../wire/proto.ts';
 import { NAT_PUNT, NAT_XLATED } from '../lib/nat.ts';
 import { cil_to_container } from './bpf_lxc.ts';
 import { encapAndRedirect, tunnelEndpointOf } from '../lib/encap.ts';
@@ -52,8 +52,8 @@ export function tail_handle_ipv4_from_host(ctx: PacketContext, dp: Datapath): nu
     if (r !== NAT_XLATED) return dp.drop(ctx, r);
     if (ctx.traced) dp.tracer!.rewrite(RW_DNAT, daddr, port, ctx.daddr, ctx.proto === IPPROTO_ICMP ? ctx.sport : ctx.dport);
   }
-  if (ctx.saddr === dp.proxy.routerIP && ctx.proto === IPPROTO_TCP) {
-    // The L7 proxy answering a client, or speaking to a server for one.
+  if (ctx.saddr === dp.proxy.routerIP && (ctx.proto === IPPROTO_TCP || ctx.proto === IPPROTO_UDP)) {
+    // The L7 or DNS proxy answering a client, or speaking to a server for one.
     if (dp.proxy.active[ctx.sport] === 1) {
       if (!dp.proxy.restoreAnswer(ctx)) return dp.drop(ctx, R.DROP_PROXY_LOOKUP_FAILED);
     } else if (dp.proxy.restoreClient(ctx)) {

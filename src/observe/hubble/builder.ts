@@ -3,7 +3,8 @@
 import { randomUUID } from 'node:crypto';
 import type { EventPacket } from '../../control/types.ts';
 import { dropReasonEnum } from '../../dataplane/drop-reasons.ts';
-import { isAccessLog, type AccessLogEvent, type PacketEvent, type RawEvent } from '../../dataplane/events.ts';
+import { isAccessLog, isDnsRecord, type AccessLogEvent, type PacketEvent, type RawEvent } from '../../dataplane/events.ts';
+import { dnsLayer, dnsSummary } from './dns-flow.ts';
 import { CT_REPLY } from '../../maps/cilium/ct.ts';
 import { ctStateName } from '../../dataplane/vocab/ct-states.ts';
 import { icmpv4TypeCode } from '../../dataplane/vocab/icmp.ts';
@@ -204,18 +205,23 @@ function l7Flow(e: AccessLogEvent, r: EndpointResolver, node: string): Flow | un
   const server = r.resolve(l.server.ip, e.server.identity);
   const [src, dst, source, destination] = response ? [l.server, l.client, server, client] : [l.client, l.server, client, server];
   const latencyNs = Math.max(0, Math.round((l.latencyMs ?? 0) * 1e6));
-  const http = response
-    ? { code: l.status ?? 0, method: l.method, url: l.url, protocol: l.protocol }
-    : { method: l.method, url: l.url, protocol: l.protocol };
-  const summary = response
-    ? `${l.protocol} ${l.status ?? 0} ${Math.floor(latencyNs / 1e6)}ms (${l.method} ${l.url})`
-    : `${l.protocol} ${l.method} ${l.url}`;
+  let layer: Pick<NonNullable<Flow['l7']>, 'http' | 'dns'>;
+  let summary: string;
+  if (isDnsRecord(l)) {
+    layer = { dns: dnsLayer(l) };
+    summary = dnsSummary(l);
+  } else {
+    layer = { http: response ? { code: l.status ?? 0, method: l.method, url: l.url, protocol: l.protocol } : { method: l.method, url: l.url, protocol: l.protocol } };
+    summary = response
+      ? `${l.protocol} ${l.status ?? 0} ${Math.floor(latencyNs / 1e6)}ms (${l.method} ${l.url})`
+      : `${l.protocol} ${l.method} ${l.url}`;
+  }
   // The proxy ran for the endpoint whose policy redirected: the server's (ingress) or the client's (egress).
   const direction = l.endpoint !== undefined && l.endpoint !== 0 && l.endpoint === server.ID ? 'INGRESS' : l.endpoint !== undefined && l.endpoint !== 0 ? 'EGRESS' : undefined;
   const verdict: Verdict = l.verdict === 'Denied' ? 'DROPPED' : l.verdict === 'Error' ? 'ERROR' : 'FORWARDED';
   return assemble(time, node, {
-    verdict, src: src.ip, dst: dst.ip, l4: portsL4('TCP', src.port, dst.port), source, destination, Type: 'L7',
-    l7: { type: response ? 'RESPONSE' : 'REQUEST', ...(latencyNs ? { latency_ns: String(latencyNs) } : {}), http },
+    verdict, src: src.ip, dst: dst.ip, l4: portsL4(isDnsRecord(l) ? l.transport : 'TCP', src.port, dst.port), source, destination, Type: 'L7',
+    l7: { type: response ? 'RESPONSE' : 'REQUEST', ...(latencyNs ? { latency_ns: String(latencyNs) } : {}), ...layer },
     event_type: { type: MSG_ACCESS_LOG }, traffic_direction: direction, is_reply: response, Summary: summary,
   });
 }

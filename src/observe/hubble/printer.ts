@@ -54,7 +54,7 @@ export function flowType(f: Flow): string {
   if (f.l7) {
     const t = f.l7.type.toLowerCase();
     if (f.l7.http) return `http-${t}`;
-    if (f.l7.dns) return `dns-${t}`;
+    if (f.l7.dns) return `dns-${t} ${f.l7.dns.observation_source ?? ''}`;
     return `l7-${t}`;
   }
   const sub = f.event_type?.sub_type ?? 0;

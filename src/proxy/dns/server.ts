@@ -1,4 +1,4 @@
-// ClusterDnsServer: kube-dns for pods — cluster names answered locally, the rest forwarded upstream.
+// ClusterDnsServer: what the CoreDNS pods run — cluster names answered locally, the rest forwarded upstream.
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, isIP, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -21,6 +21,8 @@ export interface DnsLogger { debug(obj: object, msg?: string): void; warn(obj: o
 export interface ClusterDnsOptions {
   /** Canonical names (lower case, no trailing dot) → IPv4s; undefined = NXDOMAIN, [] = exists without A. */
   resolve: (fqdn: string) => string[] | undefined;
+  /** Called before a cluster name `resolve` does not know is answered NXDOMAIN (the names may be stale). */
+  refresh?: () => Promise<void>;
   clusterDomain?: string;
   /** 'ip', 'ip:port' or '[v6]:port'; default: resolv.conf nameservers that are not loopback or us. */
   upstreams?: string[];
@@ -116,6 +118,7 @@ export class ClusterDnsServer {
     const local = inZone(name, this.zone.domain);
     let reply: Uint8Array;
     try {
+      if (local && this.opts.refresh && this.zone.resolve(name) === undefined) await this.opts.refresh();
       reply = local ? this.answerLocal(q, name, transport) : await this.forward(q, msg, name, transport);
     } catch (err) {
       this.opts.logger?.warn({ err, name }, 'DNS query failed');

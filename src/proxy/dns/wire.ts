@@ -112,6 +112,28 @@ export function inspectResponse(b: Uint8Array): ResponseSummary | undefined {
   return { id: msgId(b), rcode: rcodeOf(b), tc: isTruncated(b), qname: q.name, qtype: u16(b, q.end), qclass: u16(b, q.end + 2), questionEnd: q.end + 4, answers };
 }
 
+export interface AnswerDetails { rcode: number; ips: string[]; cnames: string[]; rrtypes: number[]; ttl: number }
+
+/** What Cilium's proxy records of a response: addresses, CNAME targets, record types and the lowest TTL (2^32-1 with none). */
+export function answerDetails(b: Uint8Array): AnswerDetails | undefined {
+  if (b.length < HEADER_LEN || !isResponse(b) || qdCount(b) !== 1) return undefined;
+  const q = readName(b, HEADER_LEN);
+  if (!q || q.end + 4 > b.length) return undefined;
+  const d: AnswerDetails = { rcode: rcodeOf(b), ips: [], cnames: [], rrtypes: [], ttl: 0xffffffff };
+  let off = q.end + 4;
+  for (let i = 0; i < anCount(b); i++) {
+    const rr = readRecordHeader(b, off);
+    if (!rr) break;
+    if (rr.type === TYPE.A && rr.rdlen === 4) d.ips.push(Array.from(b.subarray(rr.rdata, rr.end)).join('.'));
+    else if (rr.type === TYPE.AAAA && rr.rdlen === 16) d.ips.push(ipv6Text(b.subarray(rr.rdata, rr.end)));
+    else if (rr.type === TYPE.CNAME) { const t = readName(b, rr.rdata); if (t) d.cnames.push(t.name + '.'); }
+    if (rr.type === TYPE.A || rr.type === TYPE.AAAA || rr.type === TYPE.CNAME) d.ttl = Math.min(d.ttl, rr.ttl);
+    d.rrtypes.push(rr.type);
+    off = rr.end;
+  }
+  return d;
+}
+
 function ipv6Text(b: Uint8Array): string {
   const g: number[] = [];
   for (let i = 0; i < 16; i += 2) g.push(u16(b, i));

@@ -1,14 +1,18 @@
-// The L7 proxy's redirects: one listener per policy entry that needs HTTP inspection, on a port
-// from 10000-20000, opened when a policy first needs it and closed when none does any more.
+// The L7 proxy's redirects: one listener per policy entry that needs HTTP (or DNS) inspection, on a
+// port from 10000-20000, opened when a policy first needs it and closed when none does any more.
 import type { Logger } from 'pino';
-import type { HttpRule } from '../../policy/types.ts';
+import type { DnsRule, HttpRule } from '../../policy/types.ts';
 import type { ProxyRedirects } from '../../dataplane/lib/proxy.ts';
 import { HttpProxyListener, type L7Event } from './listener.ts';
 import { UpstreamPorts } from './upstream-ports.ts';
 import { PROXY_PORT_MAX, PROXY_PORT_MIN } from '../../maps/cilium/proxy.ts';
+import { DnsProxyListener, type DnsL7Event } from '../dns/proxy.ts';
+import { DnsResponseHooks } from '../dns/hooks.ts';
 
 export class ProxyManager {
-  private readonly listeners = new Map<string, HttpProxyListener>();
+  private readonly listeners = new Map<string, HttpProxyListener | DnsProxyListener>();
+  /** Every answer the DNS proxy forwards passes through these (toFQDNs registers here). */
+  readonly dnsResponses: DnsResponseHooks;
   private readonly pending = new Set<Promise<void>>();
   private readonly upstreamPorts = new UpstreamPorts();
   private nextPort = PROXY_PORT_MIN;
@@ -16,9 +20,13 @@ export class ProxyManager {
   constructor(
     private readonly routerIP: string,
     private readonly redirects: ProxyRedirects,
-    private readonly onEvent: (e: L7Event) => void,
+    private readonly onEvent: (e: L7Event | DnsL7Event) => void,
     private readonly log: Logger,
-  ) {}
+    /** The security identity of a local endpoint, for DNS answer hooks. */
+    private readonly identityOf: (endpointId: number) => number = () => 0,
+  ) {
+    this.dnsResponses = new DnsResponseHooks((err, r) => this.log.warn({ err: err.message, name: r.name }, 'DNS response hook failed'));
+  }
 
   get count(): number {
     return this.listeners.size;
@@ -27,14 +35,43 @@ export class ProxyManager {
   /** The proxy port for a redirect (an endpoint's policy entry), with these rules now. */
   ensure(key: string, rules: HttpRule[]): number {
     const have = this.listeners.get(key);
-    if (have) {
+    if (have instanceof HttpProxyListener) {
       have.setRules(rules);
       return have.port;
     }
-    const port = this.allocatePort();
-    const l = new HttpProxyListener(port, rules, {
+    const port = this.replace(key);
+    return this.open(key, new HttpProxyListener(port, rules, {
       routerIP: this.routerIP, redirects: this.redirects, upstreamPorts: this.upstreamPorts, onEvent: this.onEvent, log: this.log,
-    });
+    }));
+  }
+
+  /** The DNS proxy port for a redirect with `rules: dns`, with these rules now. */
+  ensureDns(key: string, rules: DnsRule[]): number {
+    const have = this.listeners.get(key);
+    if (have instanceof DnsProxyListener) {
+      have.setRules(rules);
+      return have.port;
+    }
+    const port = this.replace(key);
+    return this.open(key, new DnsProxyListener(port, rules, {
+      routerIP: this.routerIP, redirects: this.redirects, upstreamPorts: this.upstreamPorts, onEvent: this.onEvent,
+      hooks: this.dnsResponses, identityOf: this.identityOf, log: this.log,
+    }));
+  }
+
+  /** A free port for `key`, closing a listener of the other kind it had. */
+  private replace(key: string): number {
+    const old = this.listeners.get(key);
+    if (old) {
+      old.close();
+      this.listeners.delete(key);
+      this.redirects.active[old.port] = 0;
+    }
+    return this.allocatePort();
+  }
+
+  private open(key: string, l: HttpProxyListener | DnsProxyListener): number {
+    const port = l.port;
     this.listeners.set(key, l);
     this.redirects.active[port] = 1;
     const p = l.listen().catch((err) => this.log.error({ err: err.message, port }, 'proxy listener failed'));
