@@ -140,7 +140,7 @@ export class Agent implements AgentFacade {
       hostNodeLabels: cfg['enable-node-selector-labels'] ? hostLabels : undefined,
     });
     // toFQDNs learns from every answer the DNS proxy forwards.
-    this.proxies?.dnsResponses.onDnsResponse((r) => this.policy.fqdn.observe(r));
+    this.proxies?.dnsResponses.onDnsResponse((r) => this.observeDnsResponse(r));
     await this.endpointsMgr.setupHost(host.fd, host.ifindex);
     // Masquerade and the steering of replies and NodePorts need the node's real devices.
     if (host.fd >= 0) this.masquerade = await Masquerade.start(this.dp, cfg, formatCidr(cidr), this.log);
