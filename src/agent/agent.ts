@@ -18,7 +18,8 @@ import { ctListLines } from '../maps/cilium/ct.ts';
 import { ServiceManager } from '../nat/services.ts';
 import { lbListRows } from '../maps/cilium/lb.ts';
 import { ensureClusterDns, KUBE_DNS_IP } from './dns.ts';
-import { PolicyManager } from '../control/policy.ts';
+import { followedByPolicy, nodeLabelStrings, PolicyManager, serviceInfosOf } from '../control/policy.ts';
+import type { DnsResponseEvent, FqdnCacheRow } from '../fqdn/cache.ts';
 import { ResourceManager } from '../control/resources/manager.ts';
 import { ProxyManager } from '../proxy/http/manager.ts';
 import { Observability } from '../observe/metrics/index.ts';
@@ -99,6 +100,7 @@ export class Agent implements AgentFacade {
     await registerNode(this.kv, lease, {
       name: this.nodeName, nodeIP: cfg['node-ip'], podCIDR: formatCidr(cidr), routerIP: this.ipam.routerIP, version: VERSION, labels: nodeLabels(this.nodeName, cfg['node-labels']),
     });
+    const hostLabels = ['reserved:host', ...nodeLabelStrings(nodeLabels(this.nodeName, cfg['node-labels']))];
     const host = await platform.hostDevice(this.ipam.routerIP, formatCidr(cidr), cfg);
     this.hostFd = host.fd;
     const identities = (this.identities = new IdentityAllocator(this.kv, this.nodeName, undefined, lease));
@@ -107,6 +109,7 @@ export class Agent implements AgentFacade {
       {
         node: this.nodeName, nodeIP: cfg['node-ip'], cluster: cfg['cluster-name'], stateDir, mtu: podMtu(cfg), offloads: cfg['enable-offloads'], dnsIP: KUBE_DNS_IP,
         policyMapMax: cfg['bpf-policy-map-max'], podNetwork: platform.pods, processes: platform.processes,
+        hostFirewall: cfg['enable-host-firewall'] ? { labels: hostLabels } : undefined,
         onChange: async () => {
           await this.services.syncAll();
           this.policy.regenerate();
@@ -132,7 +135,12 @@ export class Agent implements AgentFacade {
       identities: () => identities.known,
       policyMap: (id) => this.dp.policy[id],
       setIpcache: (cidr, id) => this.endpointsMgr.setIpcache(cidr, id),
+      services: () => (this.resources ? serviceInfosOf(this.resources.list('Service')) : []),
+      fqdnMinTtl: cfg['tofqdns-min-ttl'],
+      hostNodeLabels: cfg['enable-node-selector-labels'] ? hostLabels : undefined,
     });
+    // toFQDNs learns from every answer the DNS proxy forwards.
+    this.proxies?.dnsResponses.onDnsResponse((r) => this.observeDnsResponse(r));
     await this.endpointsMgr.setupHost(host.fd, host.ifindex);
     // Masquerade and the steering of replies and NodePorts need the node's real devices.
     if (host.fd >= 0) this.masquerade = await Masquerade.start(this.dp, cfg, formatCidr(cidr), this.log);
@@ -147,6 +155,7 @@ export class Agent implements AgentFacade {
       node: this.nodeName, nodeIP: cfg['node-ip'], clusterId: cfg['cluster-id'], podCidr: formatCidr(cidr), routingMode: cfg['routing-mode'],
       autoDirectNodeRoutes: cfg['auto-direct-node-routes'], podMtu: podMtu(cfg), ipcache: this.dp.ipcache, tunnel: this.registry.open(tunnelSpec() as never) as HashMap, lease,
       onRemotePods: () => void this.services.syncAll().catch((e: Error) => this.log.warn({ err: e.message }, 'services: resync after remote pods failed')),
+      nodeIdentity: cfg['enable-node-selector-labels'] ? { up: (n) => this.policy.nodeIdentity(n.name, n.labels), down: (n) => this.policy.nodeGone(n.name) } : undefined,
     }, this.log);
     await this.multiNode.publish(this.endpointsMgr.list(), this.endpointsMgr.endpoints());
     await this.services.restore();
@@ -165,7 +174,7 @@ export class Agent implements AgentFacade {
           if (pod) this.bandwidth.apply(pod.endpointID, annotations);
         },
       },
-      services: this.services,
+      services: followedByPolicy(this.services, () => this.policy.regenerate()),
       policies: { import: (objects) => this.policy.import(objects), list: () => this.policy.list(), delete: (kind, ns, name) => this.policy.delete(kind, ns, name) },
       leases: () => this.l2?.leaseViews() ?? [],
     });
@@ -273,6 +282,7 @@ export class Agent implements AgentFacade {
       ...(this.proxies ? { proxy: { redirects: this.proxies.count, ports: '10000-20000' } } : {}),
       hubble: this.hubble !== undefined,
       bandwidthManager: this.bandwidth.statusText(this.cfg['node-ip']),
+      ...(this.cfg['enable-host-firewall'] ? { hostFirewall: true } : {}),
     };
   }
 
@@ -377,6 +387,19 @@ export class Agent implements AgentFacade {
       const source = identity === 2 && key === '0.0.0.0/0' ? 'default' : identity >= 1 << 24 ? 'generated' : identity < 256 ? 'kube-apiserver' : 'custom-resource';
       return { prefix: key, identity, labels: ids.get(identity) ?? [], source };
     }).sort((a, b) => a.prefix.localeCompare(b.prefix, undefined, { numeric: true }));
+  }
+
+  /** The DNS proxy's onDnsResponse hook: an answer it forwarded teaches toFQDNs policy. */
+  observeDnsResponse(e: DnsResponseEvent): void {
+    this.policy.fqdn.observe(e);
+  }
+
+  fqdnCacheList(): FqdnCacheRow[] {
+    return this.policy.fqdn.list();
+  }
+
+  fqdnCacheClean(endpointId?: number): number {
+    return this.policy.fqdn.clean(endpointId);
   }
 
   subscribeMonitor(cb: (e: MonitorEvent) => void): () => void {

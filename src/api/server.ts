@@ -13,6 +13,7 @@ import { endpointPlugin } from './endpoint.ts';
 import { formatSchemaErrors, installErrorHandlers } from './errors.ts';
 import { flowsPlugin } from './flows.ts';
 import { healthzPlugin } from './healthz.ts';
+import { fqdnPlugin } from './fqdn.ts';
 import { identityPlugin } from './identity.ts';
 import { lbPlugin } from './lb.ts';
 import { mapPlugin } from './map.ts';
@@ -80,6 +81,7 @@ export async function buildApi(agent: AgentFacade, logger: Logger, opts: { onHan
   await app.register(natPlugin, { agent });
   await app.register(policyPlugin, { agent });
   await app.register(identityPlugin, { agent });
+  await app.register(fqdnPlugin, { agent });
   await app.register(nodesPlugin, { agent });
   await app.register(applyPlugin, { agent });
   await app.register(monitorPlugin, { agent, maxBufferedBytes: opts.monitorMaxBufferedBytes });

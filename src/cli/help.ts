@@ -88,6 +88,8 @@ Agent (cilium-dbg-like):
   node list                        the cluster's nodes: IP, pod CIDR, local or from the kvstore
   identity list [--endpoints] [-o json]
                                    identities this node knows (--endpoints: those in use, with REFCOUNT)
+  fqdn cache list [-o json]        names and IPs the DNS proxy taught toFQDNs policy
+  fqdn cache clean                 forget them (their IPs lose the toFQDNs allow)
   ip list [-n] [-o json]           ipcache prefixes and their identity's labels (-n: the numeric identity)
   map list [--verbose] [--from-file]
                                    datapath maps, entries and pressure

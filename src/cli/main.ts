@@ -5,6 +5,7 @@ import { bool, parseArgs, str, type ParsedArgs } from './args.ts';
 import { AgentClient, resolveTarget } from './client.ts';
 import { bpfDbgCommand, cgroupsCommand, configCommand, metricsCommand, shellCommand, statedbCommand, statusWaitCommand, versionCommand } from './dbg-agent.ts';
 import { endpointDbgCommand, identityDbgCommand, mapDbgCommand } from './dbg-endpoint.ts';
+import { fqdnCommand } from './fqdn.ts';
 import { ipCommand } from './identity.ts';
 import { CliError, UsageError } from './errors.ts';
 import { USAGE } from './help.ts';
@@ -74,6 +75,7 @@ const VERBS: Record<string, Verb> = {
   endpoint: endpointDbgCommand,
   policy: policyCommand,
   identity: identityDbgCommand,
+  fqdn: fqdnCommand,
   ip: ipCommand,
   node: nodeCommand,
   bpf: bpfDbgCommand,

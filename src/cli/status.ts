@@ -26,7 +26,7 @@ export function formatStatus(s: AgentStatus, verbose = false): string {
     ['KVStore:', s.kvstore.ok ? `Ok${SP}${s.kvstore.message}` : `Failure${SP}Err: ${s.kvstore.message}`],
     ['Kubernetes:', 'Disabled'],
     ['KubeProxyReplacement:', `True${s.nodeIP ? `${SP}[${directRouting(s)}]` : ''}`],
-    ['Host firewall:', 'Disabled'],
+    ['Host firewall:', f.hostFirewall ? `Enabled${SP}[cilium_host]` : 'Disabled'],
     ['SRv6:', 'Disabled'],
     ['CNI Chaining:', 'none'],
     ['Cilium:', `Ok${SP}${s.version} (ciliary)`],

@@ -34,6 +34,9 @@ export interface AgentConfig {
   'masquerade-port-range': string;
   'policy-enforcement-mode': 'default' | 'always' | 'never';
   'enable-l7-proxy': boolean;
+  'tofqdns-min-ttl': number;
+  'enable-host-firewall': boolean;
+  'enable-node-selector-labels': boolean;
   'enable-hubble': boolean;
   'hubble-event-buffer-capacity': number;
   'hubble-listen-address': string;
@@ -136,6 +139,9 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'masquerade-port-range', kind: str, default: '61000-65534', help: 'source ports (and ICMP echo ids) masqueraded flows get, within 32768-65534; kept out of the node\'s ephemeral ports' },
   { key: 'policy-enforcement-mode', kind: oneOf('default', 'always', 'never'), default: 'default', help: 'when endpoints enforce policy' },
   { key: 'enable-l7-proxy', kind: bool, default: true, help: 'enable the L7 HTTP proxy' },
+  { key: 'enable-host-firewall', kind: bool, default: false, help: 'enforce host policies (CCNP nodeSelector) on traffic between pods and the node' },
+  { key: 'enable-node-selector-labels', kind: bool, default: false, help: 'per-node identities carrying node labels, for fromNodes/toNodes' },
+  { key: 'tofqdns-min-ttl', kind: num(0, 1 << 30), default: 0, help: "seconds toFQDNs keeps a DNS answer at least (0 = the answer's TTL)" },
   { key: 'enable-hubble', kind: bool, default: true, help: 'record flows' },
   { key: 'hubble-event-buffer-capacity', kind: num(1, 1 << 24), default: 4095, help: 'flows kept in the ring' },
   { key: 'hubble-listen-address', kind: str, default: ':4244', help: "Hubble's gRPC Observer API address, no TLS ('' = off)" },

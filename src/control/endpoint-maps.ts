@@ -24,8 +24,11 @@ export interface PlumbedEndpoint {
 export class EndpointMaps {
   constructor(private readonly dp: Datapath) {}
 
-  /** The host endpoint (cilium_host) and the host's addresses; fd -1 = no device to read (agent core). */
-  plumbHost(id: number, fd: number, ifindex: number, addresses: string[], routerIP: string): void {
+  /**
+   * The host endpoint (cilium_host) and the host's addresses; fd -1 = no device to read (agent core).
+   * policyMapMax > 0 (enable-host-firewall): it gets a policy map, allow-all until a host policy selects it.
+   */
+  plumbHost(id: number, fd: number, ifindex: number, addresses: string[], routerIP: string, policyMapMax = 0): void {
     const dp = this.dp;
     dp.hostEp = id;
     dp.hostFd = fd;
@@ -33,6 +36,10 @@ export class EndpointMaps {
     dp.epIfindex[id] = ifindex;
     dp.epIp[id] = parseIPv4(routerIP);
     dp.installPrograms(id, HOST_CALLS);
+    if (policyMapMax > 0) {
+      const policy = dp.installPolicyMap(id, policyMapMax);
+      if (policy.count === 0) writePolicyMap(policy, ALLOW_ALL, new Uint8Array(POLICY_KEY_SIZE));
+    }
     for (const ip of addresses) {
       this.putLxc(ip, id, ifindex, HOST_IDENTITY, ENDPOINT_F_HOST);
       this.putIpcache(ip, 32, HOST_IDENTITY);

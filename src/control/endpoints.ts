@@ -59,6 +59,8 @@ export interface EndpointManagerOptions {
   podNetwork: PodNetwork;
   /** Whether pod commands run; an agent core records pods without processes. */
   processes: boolean;
+  /** enable-host-firewall: the host endpoint gets a policy map; these are its labels for host policies (reserved:host + node labels). */
+  hostFirewall?: { labels: string[] };
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -103,7 +105,7 @@ export class EndpointManager {
       await this.kv.put(key, String(id));
     }
     this.hostEndpointID = id;
-    this.maps.plumbHost(id, fd, ifindex, [this.ipam.routerIP, this.o.nodeIP].filter(Boolean), this.ipam.routerIP);
+    this.maps.plumbHost(id, fd, ifindex, [this.ipam.routerIP, this.o.nodeIP].filter(Boolean), this.ipam.routerIP, this.o.hostFirewall ? this.o.policyMapMax : 0);
   }
 
   // ---- pods ------------------------------------------------------------------------------------
@@ -118,9 +120,11 @@ export class EndpointManager {
   }
 
   endpoints(): Endpoint[] {
+    const he = this.o.hostFirewall ? this.o.enforcement?.(this.hostEndpointID) : undefined;
     const host: Endpoint = {
       id: this.hostEndpointID, podName: '', identity: HOST_IDENTITY, labels: ['reserved:host'], ipv4: this.ipam.routerIP,
-      ifindex: this.dp.epIfindex[this.hostEndpointID], ifname: 'cilium_host', state: 'ready', policyIngress: 'Disabled', policyEgress: 'Disabled', isHost: true,
+      ifindex: this.dp.epIfindex[this.hostEndpointID], ifname: 'cilium_host', state: 'ready',
+      policyIngress: he?.ingress ? 'Enabled' : 'Disabled', policyEgress: he?.egress ? 'Enabled' : 'Disabled', isHost: true,
     };
     const pods = [...this.records.values()].map((r): Endpoint => {
       const e = this.o.enforcement?.(r.id) ?? { ingress: false, egress: false };
@@ -267,10 +271,13 @@ export class EndpointManager {
 
   /** What policy resolution needs to know about each pod endpoint. */
   policyEndpoints(): PolicyEndpoint[] {
-    return [...this.records.values()].map((r) => ({
+    const pods = [...this.records.values()].map((r) => ({
       id: r.id, identity: r.identity, labels: r.securityLabels,
       namedPorts: Object.fromEntries((r.ports ?? []).filter((p) => p.name).map((p) => [p.name!, { port: p.containerPort, protocol: p.protocol ?? 'TCP' }])),
     }));
+    // Host policies (CCNP nodeSelector) select the host endpoint by the node's labels.
+    const fw = this.o.hostFirewall;
+    return fw && this.hostEndpointID ? [{ id: this.hostEndpointID, identity: HOST_IDENTITY, labels: fw.labels }, ...pods] : pods;
   }
 
   /** An ipcache prefix for a CIDR identity (identity 0 removes it). */

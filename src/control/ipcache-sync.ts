@@ -103,10 +103,13 @@ export class IpcacheSync {
     }
   }
 
-  /** A node appeared: its own addresses are remote-node (cilium_host's reached through its node IP). */
-  nodeUp(n: NodeRecord): void {
-    this.write(n.nodeIP, 32, REMOTE_NODE_ID, '0.0.0.0');
-    if (n.routerIP) this.write(n.routerIP, 32, REMOTE_NODE_ID, n.nodeIP);
+  /**
+   * A node appeared: its own addresses are remote-node (cilium_host's reached through its node IP),
+   * or the node's own identity with enable-node-selector-labels.
+   */
+  nodeUp(n: NodeRecord, identity: number = REMOTE_NODE_ID): void {
+    this.write(n.nodeIP, 32, identity, '0.0.0.0');
+    if (n.routerIP) this.write(n.routerIP, 32, identity, n.nodeIP);
   }
 
   /** A node is gone: its addresses and every pod it hosted leave the ipcache at once. */

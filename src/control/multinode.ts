@@ -5,7 +5,7 @@ import type { HashMap, LpmTrieMap } from '../maps/index.ts';
 import type { KVLease, KVStore } from './kvstore.ts';
 import type { DatapathFeatures, Endpoint, Pod } from './types.ts';
 import { IpcacheSync } from './ipcache-sync.ts';
-import { NodeRegistry, type NodeView } from './nodes.ts';
+import { NodeRegistry, type NodeRecord, type NodeView } from './nodes.ts';
 import { NodeRoutes, type RoutingMode } from './routes.ts';
 
 declare module './types.ts' {
@@ -30,6 +30,8 @@ export interface MultiNodeOptions {
   lease: KVLease;
   /** Other nodes' pods appeared, changed or went. */
   onRemotePods: () => void;
+  /** enable-node-selector-labels: the identity of another node's addresses (default remote-node), and its release. */
+  nodeIdentity?: { up: (n: NodeRecord) => number; down: (n: NodeRecord) => void };
 }
 
 export class MultiNode {
@@ -41,11 +43,12 @@ export class MultiNode {
     await ipcache.start();
     const registry = await NodeRegistry.start(kv, o.node, {
       upsert: (n) => {
-        ipcache.nodeUp(n);
+        ipcache.nodeUp(n, o.nodeIdentity?.up(n));
         routes.upsert(n);
       },
       remove: (n) => {
         ipcache.nodeDown(n);
+        o.nodeIdentity?.down(n);
         routes.remove(n);
       },
     }, log);

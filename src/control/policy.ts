@@ -3,14 +3,17 @@
 // Only endpoints whose selected identities or rules changed are recomputed.
 import type { Logger } from 'pino';
 import type { KVStore, KVWatch } from './kvstore.ts';
-import { ApiError, type PolicyImportResult, type PolicySummary } from './types.ts';
+import { ApiError, type PolicyImportResult, type PolicySummary, type ResourceView } from './types.ts';
+import type { ResourceDeps } from './resources/handlers.ts';
 import type { LpmTrieMap } from '../maps/index.ts';
-import { PolicyError, PolicyRepository, parsePolicy, encodeKey, decodeEntry, formatPolicyEntries, POLICY_KEY_SIZE, POLICY_FLAG_DENY, type PolicyEntry, type PolicyRules, type ResolvedPolicy, type SourceInfo } from '../policy/index.ts';
+import { PolicyError, PolicyRepository, RESERVED_IDENTITIES, parsePolicy, encodeKey, decodeEntry, formatPolicyEntries, POLICY_KEY_SIZE, POLICY_FLAG_DENY, type PolicyEntry, type PolicyRules, type ResolvedPolicy, type SourceInfo } from '../policy/index.ts';
 export type { PolicyImportResult };
 import { reservedIdentityLabels } from '../policy/selector-cache.ts';
 import { policyKey, resolutionKey } from '../policy/repository.ts';
 import * as PM from '../maps/cilium/policy.ts';
 import type { ProxyManager } from '../proxy/http/manager.ts';
+import { FqdnManager } from '../fqdn/manager.ts';
+import type { ServiceInfo } from '../policy/peers.ts';
 
 const STORE_PREFIX = 'ciliary/policies/';
 /** Node-local CIDR identities have bit 24 set, as Cilium's. */
@@ -34,19 +37,37 @@ export interface PolicyManagerDeps {
   setIpcache: (cidr: string, identity: number) => void;
   /** L7 redirects: entries with HTTP or DNS rules get a proxy port from here. */
   proxies?: ProxyManager;
+  /** Services toServices peers select the backends of (read at each regeneration). */
+  services?: () => ServiceInfo[];
+  /** tofqdns-min-ttl, seconds. */
+  fqdnMinTtl?: number;
+  /** enable-node-selector-labels: the host identity's labels (reserved:host + this node's labels). */
+  hostNodeLabels?: string[];
 }
 
 
 export class PolicyManager {
   readonly repo = new PolicyRepository();
   private readonly cidrIds = new Map<string, number>();
+  private nextLocalId = LOCAL_IDENTITY_BASE + 1;
+  /** CIDRs a rule names (their identity stays while the rule does). */
+  private readonly ruleCidrs = new Set<string>();
+  /** `fqdn:<selector>` labels of the IPs DNS taught (keyed by their /32). */
+  private readonly fqdnLabels = new Map<string, string[]>();
+  /** Learned IPs and the toFQDNs selectors that select them. */
+  readonly fqdn: FqdnManager;
+  private regenerating = false;
+  /** enable-node-selector-labels: node name → its node-local identity and labels. */
+  private readonly nodeIds = new Map<string, { id: number; labels: string[] }>();
   private readonly enforced = new Map<number, { ingress: boolean; egress: boolean }>();
   /** Redirect keys each endpoint's policy uses, so unused proxy listeners can close. */
   private readonly redirectKeys = new Map<number, Set<string>>();
   private readonly key = new Uint8Array(POLICY_KEY_SIZE);
   private watch?: KVWatch;
 
-  constructor(private readonly d: PolicyManagerDeps) {}
+  constructor(private readonly d: PolicyManagerDeps) {
+    this.fqdn = new FqdnManager({ minTtl: d.fqdnMinTtl ?? 0, apply: (changes) => this.applyLearned(changes) });
+  }
 
   /** Loads the stored policies and follows the store: a policy put or deleted by another process or node takes effect. */
   async restore(): Promise<void> {
@@ -61,6 +82,7 @@ export class PolicyManager {
 
   close(): void {
     this.watch?.close();
+    this.fqdn.close();
   }
 
   /** A stored policy changed; true when the repository changed (our own writes are already in it). */
@@ -145,11 +167,68 @@ export class PolicyManager {
 
   /** Recomputes stale endpoints (all of them with `all`, or when new ones appeared). */
   regenerate(all = false): number {
-    let n = this.regenerateOnce(all);
-    // Resolving may reveal identities that change other endpoints' policy: settle them too.
-    for (let i = 0; i < 3 && this.staleCount() > 0; i++) n += this.regenerateOnce(false);
-    this.releaseRedirects();
-    return n;
+    this.regenerating = true;
+    try {
+      if (this.d.services) this.repo.setServices(this.d.services());
+      this.fqdn.setSelectors(this.repo.fqdnSelectors());
+      let n = this.regenerateOnce(all);
+      // Resolving may reveal identities that change other endpoints' policy: settle them too.
+      for (let i = 0; i < 3 && this.staleCount() > 0; i++) n += this.regenerateOnce(false);
+      this.releaseRedirects();
+      return n;
+    } finally {
+      this.regenerating = false;
+    }
+  }
+
+  /**
+   * IPs whose toFQDNs selectors changed: each selected IP gets a node-local CIDR identity labelled
+   * `fqdn:<selector>` in the ipcache; one no selector wants any more loses it (unless a rule names its CIDR).
+   */
+  private applyLearned(changes: Map<string, string[]>): void {
+    for (const [ip, texts] of changes) {
+      const cidr = `${ip}/32`;
+      if (texts.length > 0) {
+        this.fqdnLabels.set(cidr, texts.map((t) => `fqdn:${t}`));
+        const id = this.cidrIdentity(cidr);
+        this.repo.addIdentity(id, this.cidrLabels(cidr));
+        continue;
+      }
+      this.fqdnLabels.delete(cidr);
+      const id = this.cidrIds.get(cidr);
+      if (id === undefined) continue;
+      if (this.ruleCidrs.has(cidr)) {
+        this.repo.addIdentity(id, this.cidrLabels(cidr));
+        continue;
+      }
+      this.cidrIds.delete(cidr);
+      this.d.setIpcache(cidr, 0);
+      this.repo.removeIdentity(id);
+    }
+    if (!this.regenerating && this.watch) this.regenerate();
+  }
+
+  /** Another node's identity (enable-node-selector-labels): reserved:remote-node plus its labels, for fromNodes/toNodes. */
+  nodeIdentity(name: string, labels: Record<string, string> = {}): number {
+    const want = ['reserved:remote-node', ...nodeLabelStrings(labels)];
+    let n = this.nodeIds.get(name);
+    if (!n) this.nodeIds.set(name, (n = { id: this.nextLocalId++, labels: want }));
+    n.labels = want;
+    this.repo.addIdentity(n.id, want);
+    if (!this.regenerating && this.watch) this.regenerate();
+    return n.id;
+  }
+
+  nodeGone(name: string): void {
+    const n = this.nodeIds.get(name);
+    if (!n) return;
+    this.nodeIds.delete(name);
+    this.repo.removeIdentity(n.id);
+    if (!this.regenerating && this.watch) this.regenerate();
+  }
+
+  private cidrLabels(cidr: string): string[] {
+    return [`cidr:${cidr}`, 'reserved:world', ...(this.fqdnLabels.get(cidr) ?? [])];
   }
 
   private staleCount(): number {
@@ -164,7 +243,10 @@ export class PolicyManager {
     const ctx = {
       identities: this.identities(),
       enforcement: this.d.enforcement,
-      cidrIdentity: (cidr: string) => this.cidrIdentity(cidr),
+      cidrIdentity: (cidr: string) => {
+        this.ruleCidrs.add(cidr);
+        return this.cidrIdentity(cidr);
+      },
       namedPortsOf: (identity: number) => eps.find((e) => e.identity === identity)?.namedPorts,
       allowLocalhost: true,
     };
@@ -230,19 +312,52 @@ export class PolicyManager {
   private identities(): Map<number, string[]> {
     const m = new Map(reservedIdentityLabels());
     for (const [id, labels] of this.d.identities()) m.set(id, labels);
-    for (const [cidr, id] of this.cidrIds) m.set(id, [`cidr:${cidr}`, 'reserved:world']);
+    for (const [cidr, id] of this.cidrIds) m.set(id, this.cidrLabels(cidr));
+    for (const n of this.nodeIds.values()) m.set(n.id, n.labels);
+    if (this.d.hostNodeLabels) m.set(RESERVED_IDENTITIES.host, this.d.hostNodeLabels);
     return m;
   }
 
   private cidrIdentity(cidr: string): number {
     let id = this.cidrIds.get(cidr);
     if (id === undefined) {
-      id = LOCAL_IDENTITY_BASE + this.cidrIds.size + 1;
+      id = this.nextLocalId++;
       this.cidrIds.set(cidr, id);
       this.d.setIpcache(cidr, id);
     }
     return id;
   }
+}
+
+/** What toServices peers read of each service: its labels (from the manifest) and pod selector. */
+export function serviceInfosOf(views: ResourceView[]): ServiceInfo[] {
+  return views.map((v) => {
+    const meta = (v.manifest.metadata ?? {}) as { labels?: Record<string, string> };
+    const spec = (v.manifest.spec ?? {}) as { selector?: Record<string, string> };
+    return { namespace: v.namespace ?? 'default', name: v.name, labels: meta.labels, selector: spec.selector };
+  });
+}
+
+/** The service manager as the resource manager uses it, with policy re-resolved after each change (toServices). */
+export function followedByPolicy(svc: ResourceDeps['services'], regenerate: () => void): ResourceDeps['services'] {
+  return {
+    list: () => svc.list(),
+    get: (ns, name) => svc.get(ns, name),
+    apply: async (spec) => {
+      const r = await svc.apply(spec);
+      regenerate();
+      return r;
+    },
+    delete: async (ns, name) => {
+      await svc.delete(ns, name);
+      regenerate();
+    },
+  };
+}
+
+/** Node labels as identity labels: `k8s:key=value` (a role label's empty value without `=`), sorted. */
+export function nodeLabelStrings(labels: Record<string, string>): string[] {
+  return Object.entries(labels).map(([k, v]) => `k8s:${k}${v === '' ? '' : `=${v}`}`).sort();
 }
 
 /**

@@ -1,5 +1,6 @@
 // The contract between the agent core (dataplane, endpoints) and its API/CLI.
 // The API plugins call an AgentFacade; nothing else of the agent is visible to them.
+import type { FqdnCacheRow } from '../fqdn/cache.ts';
 
 export interface ContainerPort {
   name?: string;
@@ -153,6 +154,8 @@ export interface DatapathFeatures {
   /** L7 proxy redirects, when the proxy runs. */
   proxy?: { redirects: number; ports: string };
   hubble: boolean;
+  /** enable-host-firewall: host policies are enforced on the host endpoint (cilium_host). */
+  hostFirewall?: boolean;
 }
 
 export interface AgentStatus {
@@ -275,6 +278,10 @@ export interface AgentFacade {
   listIdentities(): Array<{ id: number; labels: string[] }>;
   /** `ip list`: ipcache prefixes with their identity. */
   ipList(): Array<{ prefix: string; identity: number; labels: string[]; source: string }>;
+  /** `fqdn cache list`: what the DNS proxy taught toFQDNs policy. */
+  fqdnCacheList(): FqdnCacheRow[];
+  /** `fqdn cache clean`: forget it (one endpoint's when given); returns how many entries went. */
+  fqdnCacheClean(endpointId?: number): number;
   /** Subscribe to monitor events; returns an unsubscribe function. */
   subscribeMonitor(cb: (e: MonitorEvent) => void): () => void;
   /** `ciliary trace`: traces packets matching `req` into `sink` (ApiError 400/404, 409 when a trace runs); returns stop. */
@@ -295,6 +302,7 @@ export type MapService = Pick<AgentFacade, 'listMaps' | 'dumpMap'>;
 export type LbService = Pick<AgentFacade, 'lbList'>;
 export type CtService = Pick<AgentFacade, 'ctList' | 'ctFlush'>;
 export type IdentityService = Pick<AgentFacade, 'listIdentities' | 'ipList'>;
+export type FqdnService = Pick<AgentFacade, 'fqdnCacheList' | 'fqdnCacheClean'>;
 export type MonitorService = Pick<AgentFacade, 'subscribeMonitor'>;
 export type TraceService = Pick<AgentFacade, 'startTrace'>;
 export type ResourceService = Pick<AgentFacade, 'resources'>;

@@ -13,7 +13,8 @@
 // Callers recompute only what changed: `addIdentity` returns the affected endpoints, and
 // `takeStaleEndpoints()` returns every tracked endpoint whose policy may differ since its last resolve.
 import { normalizeCidr } from './cidr.ts';
-import { resolveRules, cidrsOfRule, selectorsOfRule } from './resolve.ts';
+import { resolveRules, cidrsOfRule, fqdnSelectorsOfRule, selectorsOfRule } from './resolve.ts';
+import { SERVICE_SELECTOR_PREFIX, type ServiceInfo } from './peers.ts';
 import { reservedIdentityLabels, SelectorCache } from './selector-cache.ts';
 import { RESERVED_IDENTITIES, type EndpointInfo, type PolicyKind, type PolicyRules, type ResolveContext, type ResolvedPolicy, type Rule } from './types.ts';
 
@@ -74,7 +75,7 @@ export class PolicyRepository {
   add(policy: PolicyRules): number {
     const key = policyKey(policy.kind, policy.namespace, policy.name);
     const old = this.policies.get(key);
-    for (const r of policy.rules) for (const s of selectorsOfRule(r)) this.selectorCache.register(s);
+    for (const r of policy.rules) for (const s of selectorsOfRule(r, this.selectorCache.services)) this.selectorCache.register(s);
     this.policies.set(key, policy);
     if (old) this.release(old);
     this.markSelected([...(old?.rules ?? []), ...policy.rules]);
@@ -112,6 +113,17 @@ export class PolicyRepository {
   /** Policies with a rule selecting these labels. */
   policiesSelecting(labels: readonly string[]): PolicyRules[] {
     return this.list().filter((p) => p.rules.some((r) => r.subject.matches(labels)));
+  }
+
+  /** The services toServices peers read; returns the tracked endpoints whose policy changes. */
+  setServices(list: readonly ServiceInfo[]): number[] {
+    if (!this.selectorCache.services.set(list)) return [];
+    return this.affectedEndpoints(this.selectorCache.refresh(SERVICE_SELECTOR_PREFIX));
+  }
+
+  /** Every toFQDNs selector text of every policy. */
+  fqdnSelectors(): Set<string> {
+    return new Set(this.rules().flatMap(fqdnSelectorsOfRule));
   }
 
   /** A new (or relabelled) identity; returns the tracked endpoints whose policy it changes. */
@@ -203,7 +215,7 @@ export class PolicyRepository {
   }
 
   private release(p: PolicyRules): void {
-    for (const r of p.rules) for (const s of selectorsOfRule(r)) this.selectorCache.unregister(s.key);
+    for (const r of p.rules) for (const s of selectorsOfRule(r, this.selectorCache.services)) this.selectorCache.unregister(s.key);
   }
 
   private markSelected(rules: readonly Rule[]): void {

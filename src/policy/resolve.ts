@@ -5,14 +5,21 @@ import { indexLabels } from './labels.ts';
 import { portBlocks, type PortBlock } from './ports.ts';
 import { CidrSelector, ClusterSelector, LabelIdentitySelector, type IdentitySelector, type SelectorCache } from './selector-cache.ts';
 import { EndpointSelector } from './selector.ts';
+import { NodeSelector, ServiceBackendSelector, type ServiceCatalog } from './peers.ts';
 import { RESERVED_IDENTITIES, type EndpointInfo, type Peer, type PeerRule, type PolicyEntry, type PortRule, type ResolveContext, type Rule } from './types.ts';
 
 const PROTO: Record<string, number> = { ANY: 0, TCP: 6, UDP: 17, SCTP: 132 };
 const ALL_PORTS: PortBlock = { port: 0, prefixLen: 0 };
 
 /** The selector a peer stands for; undefined for entity `all` (identity 0, no selector needed). */
-export function peerSelector(peer: Peer): IdentitySelector | undefined {
+export function peerSelector(peer: Peer, services: ServiceCatalog): IdentitySelector | undefined {
   switch (peer.kind) {
+    case 'fqdn':
+      return new LabelIdentitySelector(new EndpointSelector([{ source: 'fqdn', key: peer.text, op: 'Exists', values: [] }]));
+    case 'service':
+      return new ServiceBackendSelector(peer, services);
+    case 'nodes':
+      return new NodeSelector(peer.selector);
     case 'endpoints':
       return new LabelIdentitySelector(peer.selector);
     case 'cidr':
@@ -29,14 +36,21 @@ export function* peerRulesOf(rule: Rule): Generator<PeerRule> {
 }
 
 /** Every selector a rule's peers need tracked. */
-export function selectorsOfRule(rule: Rule): IdentitySelector[] {
+export function selectorsOfRule(rule: Rule, services: ServiceCatalog): IdentitySelector[] {
   const out: IdentitySelector[] = [];
   for (const pr of peerRulesOf(rule)) {
     for (const p of pr.peers ?? []) {
-      const s = peerSelector(p);
+      const s = peerSelector(p, services);
       if (s) out.push(s);
     }
   }
+  return out;
+}
+
+/** Canonical toFQDNs selector texts of a rule. */
+export function fqdnSelectorsOfRule(rule: Rule): string[] {
+  const out: string[] = [];
+  for (const pr of peerRulesOf(rule)) for (const p of pr.peers ?? []) if (p.kind === 'fqdn') out.push(p.text);
   return out;
 }
 
@@ -102,7 +116,7 @@ function peerIdentities(pr: PeerRule, cache: SelectorCache, used: Set<string>): 
   if (pr.peers === undefined) return pr.toPorts.length > 0 || pr.icmps.length > 0 ? 'any' : new Set();
   const ids = new Set<number>();
   for (const p of pr.peers) {
-    const s = peerSelector(p);
+    const s = peerSelector(p, cache.services);
     if (!s) return 'any';
     used.add(s.key);
     for (const id of cache.selections(s.key)) ids.add(id);

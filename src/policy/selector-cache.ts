@@ -7,6 +7,7 @@
 import { parsePrefix, prefixContains, type Prefix } from './cidr.ts';
 import { indexLabels, valuesOf, type LabelIndex } from './labels.ts';
 import type { EndpointSelector } from './selector.ts';
+import { ServiceCatalog } from './peers.ts';
 import { RESERVED_IDENTITIES } from './types.ts';
 
 /** What a selector sees of an identity. */
@@ -81,6 +82,8 @@ function viewOf(id: number, labels: readonly string[]): IdentityView {
 export { reservedIdentityLabels } from '../identity/labels.ts';
 
 export class SelectorCache {
+  /** Services toServices selectors read (see refresh()). */
+  readonly services = new ServiceCatalog();
   private readonly identities = new Map<number, IdentityView>();
   private readonly entries = new Map<string, { selector: IdentitySelector; ids: Set<number>; refs: number }>();
   private gen = 0;
@@ -109,6 +112,22 @@ export class SelectorCache {
     this.gen++;
     const changed: string[] = [];
     for (const [key, e] of this.entries) if (e.ids.delete(id)) changed.push(key);
+    return changed;
+  }
+
+  /** Re-evaluate the selectors whose key starts with `prefix` (their outside data changed); returns the keys whose sets changed. */
+  refresh(prefix: string): string[] {
+    const changed: string[] = [];
+    for (const [key, e] of this.entries) {
+      if (!key.startsWith(prefix)) continue;
+      const ids = new Set<number>();
+      for (const view of this.identities.values()) if (e.selector.selects(view)) ids.add(view.id);
+      if (ids.size === e.ids.size && [...ids].every((id) => e.ids.has(id))) continue;
+      e.ids.clear();
+      for (const id of ids) e.ids.add(id);
+      changed.push(key);
+    }
+    if (changed.length > 0) this.gen++;
     return changed;
   }
 

@@ -34,7 +34,13 @@ export interface DnsRule {
 export type Peer =
   | { kind: 'endpoints'; selector: EndpointSelector }
   | { kind: 'entity'; entity: Entity }
-  | { kind: 'cidr'; cidr: string; except: string[] };
+  | { kind: 'cidr'; cidr: string; except: string[] }
+  /** toFQDNs: the canonical matchName/matchPattern text (src/fqdn/pattern.ts selectorText). */
+  | { kind: 'fqdn'; text: string }
+  /** toServices: one service by name, or the services whose labels match (namespace undefined = any). */
+  | { kind: 'service'; namespace?: string; name?: string; selector?: EndpointSelector }
+  /** fromNodes/toNodes: node identities (host, remote-node) by node labels. */
+  | { kind: 'nodes'; selector: EndpointSelector };
 
 /** A port (0 = all), a named port, or a range port..endPort. */
 export interface PortSpec {

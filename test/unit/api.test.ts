@@ -457,7 +457,7 @@ describe('agent API on a unix socket', () => {
     ].concat(['/v1/bpf/policy/{id}', '/v1/identity', '/v1/ip', '/v1/policy'])
       .concat(['/v1/apply', '/v1/delete', '/v1/resources/{kind}', '/v1/resources/{kind}/{name}', '/v1/pods/{namespace}/{name}/logs'])
       .concat(['/v1/flows', '/v1/hubble/status', '/v1/hubble/nodes'])
-      .concat(['/v1/trace', '/v1/nodes', '/v1/nat']).sort());
+      .concat(['/v1/trace', '/v1/nodes', '/v1/nat', '/v1/fqdn/cache']).sort());
     expect(Object.keys(doc.paths['/v1/policy']).sort()).toEqual(['delete', 'get', 'put']);
     expect(doc.paths['/v1/policy'].delete.parameters.map((p: any) => p.name)).toEqual(['kind', 'namespace', 'name', 'all']);
     expect(Object.keys(doc.paths['/v1/services']).sort()).toEqual(['get', 'post']);

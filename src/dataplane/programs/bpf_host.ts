@@ -11,7 +11,8 @@ import * as R from '../drop-reasons.ts';
 import { TRACE_TO_HOST, TRACE_TO_NETWORK, TRACE_TO_STACK } from '../events.ts';
 import { IPCACHE_KEY, IPC_TUNNEL } from '../../maps/cilium/ipcache.ts';
 import { F_IPV4, F_IPV6, F_NON_IP } from '../../native/meta.ts';
-import { CT_F_NODE_PORT, CT_NEW, TUPLE_F_OUT } from '../../maps/cilium/ct.ts';
+import { CT_ESTABLISHED, CT_F_NODE_PORT, CT_NEW, TUPLE_F_IN, TUPLE_F_OUT } from '../../maps/cilium/ct.ts';
+import { enforcePolicy } from '../lib/policy.ts';
 import { HOOK_FROM_HOST, HOOK_TO_HOST, RW_DNAT } from '../../observe/trace/tracer.ts';
 import { lb4Local } from '../lib/lb.ts';
 import { isNodePortFrontend, nodeport_nat_fwd, nodeport_rev_dnat } from '../lib/nodeport.ts';
@@ -87,6 +88,15 @@ export function tail_handle_ipv4_from_host(ctx: PacketContext, dp: Datapath): nu
   if (ep === 0 || ep === dp.hostEp) return dp.drop(ctx, R.DROP_UNROUTABLE);
   ctx.dstEp = ep;
   ctx.dstIdentity = dp.epIdentity[ep];
+  if (ctx.srcIdentity === HOST_ID && dp.policy[dp.hostEp] !== undefined && revNat === 0) {
+    // Host firewall, egress of the node: its new connections to the pod (replies to the pod's pass).
+    dp.ct.lookup(ctx, TUPLE_F_IN);
+    const state = ctx.ct.state;
+    if (state === CT_NEW || state === CT_ESTABLISHED) {
+      const verdict = enforcePolicy(ctx, dp, dp.hostEp, true, ctx.dstIdentity);
+      if (verdict !== 0) return dp.drop(ctx, verdict);
+    }
+  }
   return cil_to_container(ctx, dp);
 }
 
@@ -107,10 +117,17 @@ function remoteNodeOf(dp: Datapath, addr: number): number {
  */
 export function cil_to_host(ctx: PacketContext, dp: Datapath): number {
   if (ctx.traced) dp.tracer!.hook(HOOK_TO_HOST, dp.hostEp);
-  if (dp.hostFd < 0) return dp.drop(ctx, R.DROP_HOST_NOT_READY);
   if (ctx.dstIdentity === 0) ctx.dstIdentity = dp.lookupIdentity(ctx.daddr);
   ctx.dstEp = ctx.dstIdentity === HOST_ID ? dp.hostEp : 0;
   ctx.ifindex = dp.epIfindex[dp.hostEp];
+  // Host firewall, ingress of the node: a pod's connection to the node itself (CT from the pod's
+  // egress). Steered outside traffic (no source identity yet) is the node's own: not filtered.
+  if (ctx.dstEp !== 0 && ctx.srcIdentity !== 0 && !ctx.toProxy && dp.policy[dp.hostEp] !== undefined && (ctx.ct.state === CT_NEW || ctx.ct.state === CT_ESTABLISHED)) {
+    ctx.direction = DIR_INGRESS;
+    const verdict = enforcePolicy(ctx, dp, dp.hostEp, false, ctx.srcIdentity);
+    if (verdict !== 0) return dp.drop(ctx, verdict);
+  }
+  if (dp.hostFd < 0) return dp.drop(ctx, R.DROP_HOST_NOT_READY);
   // A redirect to the proxy was traced before its rewrite (redirectToProxy); the remote-node
   // lookup runs only for packets that are reported (most of a bulk transfer is not).
   if (!ctx.toProxy && (ctx.report || ctx.traced)) {
