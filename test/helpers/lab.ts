@@ -150,6 +150,12 @@ export class Lab {
     return r.code === 0 ? r.stdout : undefined;
   }
 
+  /** `ciliary run NAME --labels LABELS [-- CMD]` on a node; the pod's IP. */
+  async runPod(node: NodeName, name: string, labels: string, cmd: string[] = []): Promise<string> {
+    await this.ok(node, 'run', name, '--labels', labels, ...(cmd.length ? ['--', ...cmd] : []));
+    return this.podIP(node, name);
+  }
+
   async podIP(node: NodeName, name: string): Promise<string> {
     const line = (await this.ok(node, 'get', 'pods', name, '-o', 'wide')).split('\n')[1];
     return line.split(/\s+/)[5];

@@ -22,10 +22,9 @@ describe.skipIf(!root)('Hubble relay over three nodes', () => {
 
   beforeAll(async () => {
     await lab.up(3);
-    await lab.ok('k8s-w1', 'run', pod('web'), '--labels', 'app=web', '--', ...SERVER);
-    await lab.ok('k8s-w2', 'run', pod('client'), '--labels', 'app=client');
-    await lab.ok('k8s-w1', 'run', pod('neighbour'), '--labels', 'app=neighbour');
-    ip.web = await lab.podIP('k8s-w1', pod('web'));
+    ip.web = await lab.runPod('k8s-w1', pod('web'), 'app=web', SERVER);
+    await lab.runPod('k8s-w2', pod('client'), 'app=client');
+    await lab.runPod('k8s-w1', pod('neighbour'), 'app=neighbour');
   }, 300_000);
 
   afterAll(async () => {
