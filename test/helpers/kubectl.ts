@@ -1,8 +1,11 @@
 // The real kubectl (/usr/bin/kubectl) run inside an agent's node namespace with the kubeconfig it wrote,
-// its discovery cache in a private directory; and the column helpers the kubectl tests read tables with.
+// its discovery cache in a private directory; such an agent's start and removal; and the column helpers
+// the kubectl tests read tables with.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TestAgent } from './agent.ts';
+import { TestAgent } from './agent.ts';
+import { poll } from './sys.ts';
 
 export interface KubectlResult {
   code: number;
@@ -46,4 +49,22 @@ export class Kubectl {
       c.stdin.end(input ?? '');
     });
   }
+}
+
+/** Polls an asynchronous condition every 200 ms for up to 30 s (pods starting, a watch printing). */
+export const until = (what: string, fn: () => Promise<boolean>) => poll(what, fn, 30_000, 200);
+
+/** A test agent serving the kube API on 127.0.0.1:6443, and kubectl against it with its cache under `tmp`. */
+export async function startKubeAgent(tmp: string): Promise<{ agent: TestAgent; k: Kubectl }> {
+  const agent = new TestAgent(['--kube-apiserver-listen-address', '127.0.0.1:6443']);
+  await agent.start();
+  return { agent, k: new Kubectl(agent, join(tmp, 'cache')) };
+}
+
+/** Kills the pods' process groups (kubectl-made pods outlive the agent otherwise), then removes the agent and `tmp`. */
+export async function stopKubeAgent(agent: TestAgent | undefined, tmp: string): Promise<void> {
+  const pods = (await agent?.api('GET', '/v1/resources/pods').catch(() => undefined))?.body as Array<{ status: { pid?: number } }> | undefined;
+  for (const p of pods ?? []) if (p.status.pid) try { process.kill(-p.status.pid, 'SIGKILL'); } catch { /* gone */ }
+  await agent?.destroy();
+  rmSync(tmp, { recursive: true, force: true });
 }

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { removeNetns, run, sh, sleep } from './sys.ts';
+import { register, removeNetns, run, sh, sleep } from './sys.ts';
 import { main } from '../../src/cli/main.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -49,6 +49,8 @@ export class Lab {
   readonly internetIP = `${this.inet}.10`;
   readonly testpcIP = `${this.net}.200`;
   readonly stateRoot: string;
+  /** Kubernetes namespaces a test made with namespace(): down() removes their pods' namespaces too. */
+  private readonly namespaces: string[] = ['default'];
 
   /** `letter` keeps tags of labs running side by side apart (t for tunnel, f for faults…). */
   constructor(letter: string, private readonly env: string[] = []) {
@@ -63,6 +65,13 @@ export class Lab {
     return `${this.tag}-${name}`;
   }
 
+  /** A Kubernetes namespace name carrying the tag, whose pods' namespaces down() removes. */
+  namespace(name: string): string {
+    const ns = `${name}-${this.tag}`;
+    this.namespaces.push(ns);
+    return ns;
+  }
+
   nodeIP(i: number): string {
     return `${this.net}.${100 + i}`;
   }
@@ -74,6 +83,16 @@ export class Lab {
 
   nodeNs(node: NodeName): string {
     return this.ns(node);
+  }
+
+  /** cluster.sh's bridge name for the prefix (the long form when it fits in 15 characters). */
+  get bridge(): string {
+    return `${this.prefix}cil-lab-br`.length <= 15 ? `${this.prefix}cil-lab-br` : `${this.prefix}br`;
+  }
+
+  /** The kubeconfig the node's agent wrote for its kube API. */
+  kubeconfig(node: NodeName): string {
+    return join(this.stateRoot, node, 'kube', 'admin.conf');
   }
 
   sock(node: NodeName): string {
@@ -98,6 +117,9 @@ export class Lab {
   }
 
   async up(n: number, ...opts: string[]): Promise<void> {
+    // The leak check of test/global-setup.ts looks for the lab's namespaces and its pods'.
+    register('prefix', this.prefix);
+    for (const node of NODES) for (const ns of this.namespaces) register('prefix', ns === 'default' ? `cil-${node}-default-${this.tag}-` : `cil-${node}-${ns}-`);
     const r = await this.script('up', String(n), ...opts);
     if (r.code !== 0) throw new Error(`cluster.sh up ${n} failed: ${r.stderr}`);
   }
@@ -117,14 +139,21 @@ export class Lab {
   }
 
   /** `ciliary exec POD -- CMD` as a user runs it (a process: exec hands the terminal to the command). */
-  exec(node: NodeName, name: string, cmd: string[], timeoutMs = 30_000) {
-    return run(join(repo, 'bin/ciliary'), ['--socket', this.sock(node), 'exec', name, '--', ...cmd], timeoutMs);
+  exec(node: NodeName, name: string, cmd: string[], timeoutMs = 30_000, namespace?: string) {
+    const ns = namespace === undefined ? [] : ['-n', namespace];
+    return run(join(repo, 'bin/ciliary'), ['--socket', this.sock(node), 'exec', name, ...ns, '--', ...cmd], timeoutMs);
   }
 
   /** curl from a pod: the body, or undefined when it fails. */
   async curl(node: NodeName, from: string, url: string): Promise<string | undefined> {
     const r = await this.exec(node, from, ['curl', '-s', '--max-time', '2', url]);
     return r.code === 0 ? r.stdout : undefined;
+  }
+
+  /** `ciliary run NAME --labels LABELS [-- CMD]` on a node; the pod's IP. */
+  async runPod(node: NodeName, name: string, labels: string, cmd: string[] = []): Promise<string> {
+    await this.ok(node, 'run', name, '--labels', labels, ...(cmd.length ? ['--', ...cmd] : []));
+    return this.podIP(node, name);
   }
 
   async podIP(node: NodeName, name: string): Promise<string> {
@@ -163,7 +192,7 @@ export class Lab {
   async down(): Promise<void> {
     const down = await this.script('down');
     if (down.code !== 0) console.warn(`cluster.sh down: ${down.stderr}`);
-    const ours = (n: string) => n.startsWith('cil-') && n.includes(`-default-${this.tag}-`);
+    const ours = (n: string) => n.startsWith('cil-') && this.namespaces.some((ns) => n.includes(ns === 'default' ? `-default-${this.tag}-` : `-${ns}-`));
     for (const ns of sh('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0])) if (ours(ns)) removeNetns(ns);
     for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns') : []) if (ours(d)) rmSync(join('/etc/netns', d), { recursive: true, force: true });
     rmSync(this.stateRoot, { recursive: true, force: true });

@@ -4,58 +4,27 @@
 // Names carry a per-run prefix, objects a per-run namespace and state lives in a temp dir.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { register, removeNetns } from '../helpers/sys.ts';
+import { poll, requireRoot } from '../helpers/sys.ts';
 import { cols, lines } from '../helpers/kubectl.ts';
+import { Lab, NODES } from '../helpers/lab.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const script = join(repo, 'scripts/netns/cluster.sh');
-const root = process.getuid?.() === 0;
+const root = requireRoot();
 const haveKubectl = existsSync('/usr/bin/kubectl');
-
-const tag = `k${process.pid % 1000}`;
-const prefix = `${tag}-`;
-const ns = `kube-${tag}`;
-const NODES = ['k8s-ctr', 'k8s-w1', 'k8s-w2'];
+const lab = root ? new Lab('k') : (undefined as unknown as Lab);
+const ns = root ? lab.namespace('kube') : '';
 
 interface Result { code: number | null; stdout: string; stderr: string }
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Result {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, ...env }, timeout: timeoutMs });
-  return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-}
-
-const netnsNames = (): string[] => run('ip', ['netns', 'list']).stdout.split('\n').map((l) => l.split(' ')[0]).filter(Boolean);
-const linkNames = (): string[] => run('ip', ['-o', 'link', 'show']).stdout.split('\n').map((l) => l.split(': ')[1]?.split('@')[0] ?? '').filter(Boolean);
-
-function freeNet(): string {
-  const used = run('ip', ['-4', '-o', 'addr', 'show']).stdout + run('ip', ['-4', 'route', 'show']).stdout;
-  for (let i = 0; i < 50; i++) {
-    const net = `192.168.${150 + ((process.pid + 17 + i) % 50)}`;
-    if (!used.includes(`${net}.`)) return net;
-  }
-  throw new Error('no free 192.168.150-199.0/24 for the lab');
-}
-
-async function poll<T>(what: string, fn: () => T | undefined, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 describe.skipIf(!root || !haveKubectl)('kubectl against a three-node lab', () => {
-  let tmp = '';
-  let stateRoot = '';
-  let env: NodeJS.ProcessEnv = {};
-  const lab = (...args: string[]): Result => run('bash', [script, '--state-root', stateRoot, ...args], env, 180_000);
-  const kubectl = (...args: string[]): Result => run('/usr/bin/kubectl', ['--kubeconfig', join(stateRoot, 'k8s-ctr', 'kube', 'admin.conf'), '--cache-dir', join(tmp, 'cache'), ...args]);
+  const kubectlFlags = () => ['--kubeconfig', lab.kubeconfig('k8s-ctr'), '--cache-dir', join(lab.stateRoot, 'kubectl-cache')];
+  const kubectl = (...args: string[]): Result => {
+    const r = spawnSync('/usr/bin/kubectl', [...kubectlFlags(), ...args], { encoding: 'utf8', timeout: 120_000 });
+    return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+  };
   const ok = (r: Result): string => {
     expect(r.code, `${r.stderr}${r.stdout}`).toBe(0);
     return r.stdout;
@@ -64,30 +33,17 @@ describe.skipIf(!root || !haveKubectl)('kubectl against a three-node lab', () =>
   const wide = (...args: string[]): Map<string, string[]> => new Map(lines(kubectl('get', 'pods', '-o', 'wide', '--no-headers', ...args).stdout).filter(Boolean)
     .map((l) => cols(l)).map((c) => [c[0], [c[2], c[5], c[6]]]));
 
-  beforeAll(() => {
-    tmp = mkdtempSync(join(tmpdir(), 'ciliary-kubectl-lab-'));
-    stateRoot = join(tmp, 'state');
-    register('prefix', prefix);
-    for (const n of NODES) register('prefix', `cil-${n}-${ns}-`);
-    env = { CILIARY_LAB_PREFIX: prefix, CILIARY_LAB_NET: freeNet() };
-    const up = lab('up', '3');
-    if (up.code !== 0) throw new Error(`cluster.sh up 3 failed: ${up.stderr}${up.stdout}`);
-  }, 240_000);
+  beforeAll(() => lab.up(3), 240_000);
 
-  afterAll(() => {
-    if (!tmp) return;
-    const down = lab('down');
-    if (down.code !== 0) console.warn(`cluster.sh down failed in clean-up: ${down.stderr}`);
-    for (const n of netnsNames()) if (n.startsWith(prefix) || NODES.some((node) => n.startsWith(`cil-${node}-${ns}-`))) removeNetns(n);
-    for (const link of linkNames()) if (link.startsWith(prefix)) run('ip', ['link', 'del', link]);
-    rmSync(tmp, { recursive: true, force: true });
+  afterAll(async () => {
+    if (root) await lab.down();
   }, 120_000);
 
   it('get nodes shows the three nodes, k8s-ctr the control plane', async () => {
     const rows = await poll('three nodes', () => {
       const r = lines(kubectl('get', 'nodes', '--no-headers').stdout).filter(Boolean).map(cols);
       return r.length === 3 ? r : undefined;
-    });
+    }, 60_000, 250);
     expect(rows.map((c) => c.slice(0, 3))).toEqual([['k8s-ctr', 'Ready', 'control-plane'], ['k8s-w1', 'Ready', '<none>'], ['k8s-w2', 'Ready', '<none>']]);
     const cidrs = kubectl('get', 'nodes', '-o', 'jsonpath={range .items[*]}{.metadata.name}{"\\t"}{.spec.podCIDR}{"\\n"}{end}');
     expect(lines(cidrs.stdout)).toEqual(NODES.map((n, i) => `${n}\t172.20.${i}.0/24`));
@@ -100,7 +56,7 @@ describe.skipIf(!root || !haveKubectl)('kubectl against a three-node lab', () =>
     const rows = await poll('three running pods', () => {
       const m = wide('-n', ns);
       return ['netpod', 'webpod1', 'webpod2'].every((p) => m.get(p)?.[0] === 'Running') ? m : undefined;
-    });
+    }, 60_000, 250);
     expect(['netpod', 'webpod1', 'webpod2'].map((p) => rows.get(p)![2])).toEqual(NODES);
     expect(rows.get('webpod2')![1]).toMatch(/^172\.20\.2\.\d+$/);
     const ep = ok(kubectl('get', 'ep', 'svc', '-n', ns, '--no-headers'));
@@ -109,7 +65,7 @@ describe.skipIf(!root || !haveKubectl)('kubectl against a three-node lab', () =>
     const ceps = await poll('three ciliumendpoints', () => {
       const r = lines(kubectl('get', 'ciliumendpoints', '-n', ns, '--no-headers').stdout).filter(Boolean).map(cols);
       return r.length === 3 ? r : undefined;
-    });
+    }, 60_000, 250);
     for (const c of ceps) expect([c[2], c[3]]).toEqual(['ready', rows.get(c[0])![1]]);
     expect(ceps.map((c) => c[1]).every((id) => /^\d+$/.test(id))).toBe(true);
   });
@@ -126,14 +82,14 @@ describe.skipIf(!root || !haveKubectl)('kubectl against a three-node lab', () =>
     const logs = await poll('webpod2 logs', () => {
       const r = kubectl('logs', '-n', ns, 'webpod2');
       return r.code === 0 && r.stdout.includes('Starting up on port 80') ? r.stdout : undefined;
-    });
+    }, 60_000, 250);
     expect(logs).toContain('Starting up on port 80');
-    const follow = spawn('/usr/bin/kubectl', ['--kubeconfig', join(stateRoot, 'k8s-ctr', 'kube', 'admin.conf'), '--cache-dir', join(tmp, 'cache'), 'logs', '-f', '-n', ns, 'webpod2']);
+    const follow = spawn('/usr/bin/kubectl', [...kubectlFlags(), 'logs', '-f', '-n', ns, 'webpod2']);
     let followed = '';
     follow.stdout.on('data', (d) => (followed += d));
     follow.stderr.on('data', (d) => (followed += d));
     try {
-      await poll('logs -f to print the log', () => (followed.includes('Starting up on port 80') ? true : undefined), 30_000).catch((e: Error) => {
+      await poll('logs -f to print the log', () => (followed.includes('Starting up on port 80') ? true : undefined), 30_000, 250).catch((e: Error) => {
         throw new Error(`${e.message}; printed: ${followed}`);
       });
     } finally {

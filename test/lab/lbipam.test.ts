@@ -6,64 +6,17 @@
 // entry; deleting a service frees its address and stops the answers.
 // Names carry a per-run prefix and net, state lives in a temp dir: another lab on this machine is safe.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { makeNetns, removeNetns, requireRoot, run, sh, sleep } from '../helpers/sys.ts';
-import { main } from '../../src/cli/main.ts';
+import { makeNetns, removeNetns, requireRoot, run, sh } from '../helpers/sys.ts';
+import { Lab, type NodeName, until as untilIn } from '../helpers/lab.ts';
 
 const root = requireRoot();
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const script = join(repo, 'scripts/netns/cluster.sh');
-const tag = `l${process.pid % 100000}`;
-const prefix = `${tag}-`;
 const POOL = '10.10.200.0/29';
 const L2_ARGS = '--enable-l2-announcements --l2announcements-lease-duration=3s --l2announcements-renew-deadline=1s --l2announcements-retry-period=200ms';
+const lab = root ? new Lab('l', [`CILIARY_AGENT_ARGS=${L2_ARGS}`]) : (undefined as unknown as Lab);
+/** Lease moves and ARP answers are waited for longer than the lab's default. */
+const until = <T>(what: string, probe: () => Promise<T | undefined>) => untilIn(what, probe, 30_000);
 
-/** A /24 for the lab (first three octets) that nothing on this machine uses yet. */
-function freeNet(): string {
-  const used = sh('ip', ['-4', '-o', 'addr', 'show']) + sh('ip', ['-4', 'route', 'show']);
-  for (let i = 0; i < 50; i++) {
-    const net = `192.168.${100 + ((process.pid + i * 7) % 50)}`;
-    if (!used.includes(`${net}.`)) return net;
-  }
-  throw new Error('no free 192.168.100-149.0/24 for the lab');
-}
-
-const net = root ? freeNet() : '';
-const stateRoot = root ? mkdtempSync(join(tmpdir(), 'ciliary-lbipam-')) : '';
-const labEnv = [`CILIARY_LAB_PREFIX=${prefix}`, `CILIARY_LAB_NET=${net}`, `CILIARY_AGENT_ARGS=${L2_ARGS}`];
-const sock = (node: string) => join(stateRoot, node, 'agent.sock');
-/** cluster.sh's bridge name for our prefix (the long form when it fits in 15 characters). */
-const bridge = `${prefix}cil-lab-br`.length <= 15 ? `${prefix}cil-lab-br` : `${prefix}br`;
-
-const lab = (...args: string[]) => run('env', [...labEnv, script, '--state-root', stateRoot, ...args], 240_000);
-
-async function ok(node: string, ...argv: string[]): Promise<string> {
-  let out = '';
-  let err = '';
-  const code = await main(['--socket', sock(node), ...argv], { out: (s) => (out += s), err: (s) => (err += s) }, {});
-  if (code !== 0) throw new Error(`ciliary ${argv.join(' ')} on ${node}: ${err}`);
-  return out;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(100);
-  }
-}
-
-const eth1Mac = (node: string) => (JSON.parse(sh('ip', ['-n', `${prefix}${node}`, '-j', 'link', 'show', 'eth1'])) as Array<{ address: string }>)[0].address;
+const eth1Mac = (node: NodeName) => (JSON.parse(sh('ip', ['-n', lab.ns(node), '-j', 'link', 'show', 'eth1'])) as Array<{ address: string }>)[0].address;
 
 /** Column cells of a table line, split on runs of two or more spaces. */
 const cells = (out: string, name: string) => out.split('\n').find((l) => l.startsWith(`${name} `))?.split(/ {2,}/);
@@ -111,32 +64,29 @@ ${i < 4 ? '  labels:\n    color: blue\n' : ''}spec:
 
 describe.skipIf(!root)('LB-IPAM and L2 announcements on three nodes (seed 002)', () => {
   let client = '';
-  const file = join(stateRoot, 'seed-002.yaml');
+  let file = '';
 
   beforeAll(async () => {
-    const up = await lab('up', '3');
-    if (up.code !== 0) throw new Error(`cluster.sh up 3 failed: ${up.stderr}`);
+    await lab.up(3);
     // The outside client (the seeds' testpc) on the node network, the pool on-link.
     client = makeNetns('lbc');
-    sh('ip', ['link', 'add', `${tag}c`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', client]);
-    sh('ip', ['link', 'set', `${tag}c`, 'master', bridge, 'up']);
-    sh('ip', ['-n', client, 'addr', 'add', `${net}.50/24`, 'dev', 'eth0']);
+    sh('ip', ['link', 'add', `${lab.tag}c`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', client]);
+    sh('ip', ['link', 'set', `${lab.tag}c`, 'master', lab.bridge, 'up']);
+    sh('ip', ['-n', client, 'addr', 'add', `${lab.net}.50/24`, 'dev', 'eth0']);
     sh('ip', ['-n', client, 'link', 'set', 'eth0', 'up']);
     sh('ip', ['-n', client, 'route', 'add', POOL, 'dev', 'eth0']);
-    writeFileSync(file, manifests);
-    await ok('k8s-ctr', 'apply', '-f', file);
+    file = lab.file('seed-002.yaml', manifests);
+    await lab.ok('k8s-ctr', 'apply', '-f', file);
   }, 300_000);
 
   afterAll(async () => {
     if (!root) return;
     if (client) removeNetns(client);
-    const down = await lab('down');
-    if (down.code !== 0) console.warn(`cluster.sh down: ${down.stderr}`);
-    rmSync(stateRoot, { recursive: true, force: true });
+    await lab.down();
   }, 120_000);
 
   const leases = async () => {
-    const out = await ok('k8s-ctr', 'get', 'leases', '-n', 'kube-system');
+    const out = await lab.ok('k8s-ctr', 'get', 'leases', '-n', 'kube-system');
     return new Map(out.split('\n').slice(1).filter(Boolean).map((l) => l.split(/ {2,}/)).map(([name, holder]) => [name, holder]));
   };
   /** The MACs that answer an ARP request from the client (asynchronously: the agents' API connections stay served). */
@@ -148,7 +98,7 @@ describe.skipIf(!root)('LB-IPAM and L2 announcements on three nodes (seed 002)',
 
   it('the three services get .1 .2 .3 in order; get ippools and get svc show it', async () => {
     const out = await until('EXTERNAL-IP of svc1..svc4', async () => {
-      const svc = await ok('k8s-w1', 'get', 'svc');
+      const svc = await lab.ok('k8s-w1', 'get', 'svc');
       return [1, 2, 3, 4].every((i) => cells(svc, `svc${i}`)?.[3]?.startsWith('10.10.200.')) ? svc : undefined;
     });
     expect([1, 2, 3, 4].map((i) => cells(out, `svc${i}`)!.slice(1, 5))).toEqual([
@@ -157,7 +107,7 @@ describe.skipIf(!root)('LB-IPAM and L2 announcements on three nodes (seed 002)',
       ['LoadBalancer', expect.stringMatching(/^10\.96\./), '10.10.200.3', expect.stringMatching(/^80(:\d+)?\/TCP$/)],
       ['LoadBalancer', expect.stringMatching(/^10\.96\./), '10.10.200.4', expect.stringMatching(/^80(:\d+)?\/TCP$/)],
     ]);
-    const pools = await ok('k8s-w2', 'get', 'ippools');
+    const pools = await lab.ok('k8s-w2', 'get', 'ippools');
     expect(pools.split('\n')[0]).toMatch(/^NAME +DISABLED +CONFLICTING +IPS AVAILABLE +AGE$/);
     expect(cells(pools, 'cilium-pool')?.slice(0, 4)).toEqual(['cilium-pool', 'false', 'False', '2']);
   });
@@ -169,12 +119,12 @@ describe.skipIf(!root)('LB-IPAM and L2 announcements on three nodes (seed 002)',
     });
     expect([...held.keys()].sort()).toEqual(['cilium-l2announce-default-svc1', 'cilium-l2announce-default-svc2', 'cilium-l2announce-default-svc3']);
     for (const holder of held.values()) expect(['k8s-w1', 'k8s-w2']).toContain(holder);
-    expect((await ok('k8s-ctr', 'get', 'leases', '-n', 'kube-system')).split('\n')[0]).toMatch(/^NAME +HOLDER +AGE$/);
+    expect((await lab.ok('k8s-ctr', 'get', 'leases', '-n', 'kube-system')).split('\n')[0]).toMatch(/^NAME +HOLDER +AGE$/);
     expect(await arping('10.10.200.4')).toEqual([]);
   });
 
   it('the outside client ARPs 10.10.200.1 and gets the holder\'s MAC; SIGKILL of its agent moves the lease and the MAC', async () => {
-    const holder = (await leases()).get('cilium-l2announce-default-svc1')!;
+    const holder = (await leases()).get('cilium-l2announce-default-svc1') as NodeName;
     const other = holder === 'k8s-w1' ? 'k8s-w2' : 'k8s-w1';
     expect(await until('an ARP answer for .1', async () => {
       const macs = await arping('10.10.200.1');
@@ -184,7 +134,7 @@ describe.skipIf(!root)('LB-IPAM and L2 announcements on three nodes (seed 002)',
     await run('ip', ['netns', 'exec', client, 'ping', '-c', '1', '-W', '1', '10.10.200.1'], 10_000);
     expect(neighbour('10.10.200.1')).toBe(eth1Mac(holder));
 
-    const pid = sh('cat', [join(stateRoot, holder, 'agent.pid')]).trim();
+    const pid = String(lab.agentPid(holder));
     const killed = Date.now();
     sh('kill', ['-KILL', pid]);
     await until('the lease on the other worker', async () => ((await leases()).get('cilium-l2announce-default-svc1') === other ? true : undefined));
@@ -195,20 +145,20 @@ describe.skipIf(!root)('LB-IPAM and L2 announcements on three nodes (seed 002)',
     // The dead agent's node answers no more (its cilium_host lost carrier): one MAC, the new holder's.
     expect(await arping('10.10.200.1')).toEqual([eth1Mac(other)]);
     // The restarted agent removes the entries its killed predecessor left, and the holder stays.
-    const up = await lab('up', '3');
+    const up = await lab.script('up', '3');
     expect(up.code, up.stderr).toBe(0);
-    await until('the stale proxy entry gone', async () => (sh('ip', ['-n', `${prefix}${holder}`, 'neigh', 'show', 'proxy']).includes('10.10.200.1') ? undefined : true));
+    await until('the stale proxy entry gone', async () => (sh('ip', ['-n', lab.ns(holder), 'neigh', 'show', 'proxy']).includes('10.10.200.1') ? undefined : true));
     expect(await arping('10.10.200.1')).toEqual([eth1Mac(other)]);
     expect((await leases()).get('cilium-l2announce-default-svc1')).toBe(other);
   });
 
   it('deleting a service frees its address and ends its lease and answers', async () => {
-    await ok('k8s-w1', 'delete', 'svc', 'svc2');
+    await lab.ok('k8s-w1', 'delete', 'svc', 'svc2');
     await until('svc2\'s lease gone', async () => (!(await leases()).has('cilium-l2announce-default-svc2') ? true : undefined));
     await until('no answer for .2', async () => ((await arping('10.10.200.2')).length === 0 ? true : undefined));
-    expect(cells(await ok('k8s-ctr', 'get', 'ippools'), 'cilium-pool')?.[3]).toBe('3');
-    await ok('k8s-ctr', 'apply', '-f', file);
-    await until('svc2 given the lowest free address again', async () => (cells(await ok('k8s-ctr', 'get', 'svc'), 'svc2')?.[3] === '10.10.200.2' ? true : undefined));
+    expect(cells(await lab.ok('k8s-ctr', 'get', 'ippools'), 'cilium-pool')?.[3]).toBe('3');
+    await lab.ok('k8s-ctr', 'apply', '-f', file);
+    await until('svc2 given the lowest free address again', async () => (cells(await lab.ok('k8s-ctr', 'get', 'svc'), 'svc2')?.[3] === '10.10.200.2' ? true : undefined));
   });
 
   it('curl from the outside client to 10.10.200.1 reaches both webpods: the holder\'s sees the client, the other the holder (SNAT)', async () => {

@@ -5,116 +5,40 @@
 // web page's service map holds both workers' pods, and a stopped agent makes it 2/3.
 // Names carry a per-run prefix and net, state lives in a temp dir: another lab on this machine is safe.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { removeNetns, requireRoot, run, sh, sleep } from '../helpers/sys.ts';
-import { main } from '../../src/cli/main.ts';
+import { requireRoot, run, sh } from '../helpers/sys.ts';
+import { Lab, until } from '../helpers/lab.ts';
 
 const root = requireRoot();
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const script = join(repo, 'scripts/netns/cluster.sh');
-const cliBin = join(repo, 'bin/ciliary');
-const tag = `r${process.pid % 100000}`;
-const prefix = `${tag}-`;
-/** Pod names carry the tag: the agent names pod namespaces cil-<node>-<ns>-<pod>, with no lab prefix. */
-const pod = (name: string) => `${tag}-${name}`;
+const lab = root ? new Lab('r') : (undefined as unknown as Lab);
+const pod = (name: string) => lab.pod(name);
+/** Answers with its hostname (the pod's name). */
 const SERVER = ['node', '-e', "require('http').createServer((q,s)=>s.end(require('os').hostname()+'\\n')).listen(80,'0.0.0.0')"];
 
-/** A /24 for the lab (first three octets) that nothing on this machine uses yet. */
-function freeNet(): string {
-  const used = sh('ip', ['-4', '-o', 'addr', 'show']) + sh('ip', ['-4', 'route', 'show']);
-  for (let i = 0; i < 50; i++) {
-    const net = `192.168.${200 + ((process.pid + i) % 50)}`;
-    if (!used.includes(`${net}.`)) return net;
-  }
-  throw new Error('no free 192.168.200-249.0/24 for the lab');
-}
-
-const net = root ? freeNet() : '';
-const stateRoot = root ? mkdtempSync(join(tmpdir(), 'ciliary-relay-')) : '';
-const labEnv = [`CILIARY_LAB_PREFIX=${prefix}`, `CILIARY_LAB_NET=${net}`];
-const sock = (node: string) => join(stateRoot, node, 'agent.sock');
-
-/** cluster.sh, asynchronously: a blocked event loop would miss the agents closing idle API connections. */
-const lab = (...args: string[]) => run('env', [...labEnv, script, '--state-root', stateRoot, ...args], 240_000);
-
-async function cli(node: string, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(['--socket', sock(node), ...argv], { out: (s) => (out += s), err: (s) => (err += s) }, {});
-  return { code, out, err };
-}
-
-async function ok(node: string, ...argv: string[]): Promise<string> {
-  const r = await cli(node, ...argv);
-  if (r.code !== 0) throw new Error(`ciliary ${argv.join(' ')} on ${node}: ${r.err}`);
-  return r.out;
-}
-
-const exec = (node: string, name: string, ...cmd: string[]) => run(cliBin, ['--socket', sock(node), 'exec', name, '--', ...cmd], 30_000);
-
-/** Polls `probe` until it returns a value (not undefined) or the deadline passes. */
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(200);
-  }
-}
-
-const podIP = async (node: string, name: string): Promise<string> => (await ok(node, 'get', 'pods', name, '-o', 'wide')).split('\n')[1].split(/\s+/)[5];
-const curl = async (node: string, from: string, url: string) => {
-  const r = await exec(node, from, 'curl', '-s', '--max-time', '2', url);
-  return r.code === 0 ? r.stdout : undefined;
-};
 /** `hubble list nodes` rows as [NAME, STATUS, AGE, FLOWS/S, CURRENT/MAX-FLOWS]. */
-const nodeRows = async () => (await ok('k8s-ctr', 'hubble', 'list', 'nodes')).trimEnd().split('\n').slice(1).map((l) => l.split(/ {3,}/));
+const nodeRows = async () => (await lab.ok('k8s-ctr', 'hubble', 'list', 'nodes')).trimEnd().split('\n').slice(1).map((l) => l.split(/ {3,}/));
 
 describe.skipIf(!root)('Hubble relay over three nodes', () => {
   const ip: Record<string, string> = {};
 
   beforeAll(async () => {
-    const up = await lab('up', '3');
-    if (up.code !== 0) throw new Error(`cluster.sh up 3 failed: ${up.stderr}`);
-    await ok('k8s-w1', 'run', pod('web'), '--labels', 'app=web', '--', ...SERVER);
-    await ok('k8s-w2', 'run', pod('client'), '--labels', 'app=client');
-    await ok('k8s-w1', 'run', pod('neighbour'), '--labels', 'app=neighbour');
-    ip.web = await podIP('k8s-w1', pod('web'));
+    await lab.up(3);
+    ip.web = await lab.runPod('k8s-w1', pod('web'), 'app=web', SERVER);
+    await lab.runPod('k8s-w2', pod('client'), 'app=client');
+    await lab.runPod('k8s-w1', pod('neighbour'), 'app=neighbour');
   }, 300_000);
 
   afterAll(async () => {
-    if (!root) return;
-    for (const [node, name] of [['k8s-w1', 'web'], ['k8s-w2', 'client'], ['k8s-w1', 'neighbour']]) {
-      await cli(node, 'delete', 'pod', pod(name)).catch(() => undefined);
-    }
-    const down = await lab('down');
-    if (down.code !== 0) console.warn(`cluster.sh down: ${down.stderr}`);
-    for (const ns of sh('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0])) {
-      if (ns.startsWith('cil-') && ns.includes(`-default-${tag}-`)) removeNetns(ns);
-    }
-    for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns', { withFileTypes: true }) : []) {
-      if (d.name.startsWith('cil-') && d.name.includes(`-default-${tag}-`)) rmSync(join('/etc/netns', d.name), { recursive: true, force: true });
-    }
-    rmSync(stateRoot, { recursive: true, force: true });
+    if (root) await lab.down();
   }, 120_000);
 
   it('observe on k8s-ctr: the cross-node SYN as to-network on the sender (k8s-w2) and to-endpoint on the receiver (k8s-w1)', async () => {
     // A first answer can take a while on a busy machine (the server process starting in its pod).
-    expect(await until('web answering the client on w2', () => curl('k8s-w2', pod('client'), `http://${ip.web}/`), 60_000)).toBe(`${pod('web')}\n`);
+    expect(await until('web answering the client on w2', () => lab.curl('k8s-w2', pod('client'), `http://${ip.web}/`), 60_000)).toBe(`${pod('web')}\n`);
     const line = (node: string, point: string) => new RegExp(
       `^\\w{3} [ \\d]\\d [\\d:.]+ \\[${node}\\]: default/${pod('client')}:(\\d+) \\(ID:\\d+\\) -> default/${pod('web')}:80 \\(ID:\\d+\\) ${point} FORWARDED \\(TCP Flags: SYN\\)$`, 'm');
     // k8s-ctr runs none of these pods: both lines come from the other nodes through its relay.
     const out = await until('both lines through the relay', async () => {
-      const o = await ok('k8s-ctr', 'observe', '--from-pod', `default/${pod('client')}`, '--last', '200', '--print-node-name');
+      const o = await lab.ok('k8s-ctr', 'observe', '--from-pod', `default/${pod('client')}`, '--last', '200', '--print-node-name');
       return line('k8s-w2', 'to-network').test(o) && line('k8s-w1', 'to-endpoint').test(o) ? o : undefined;
     });
     // The same connection (source port) on both nodes, sender first (time order).
@@ -125,14 +49,14 @@ describe.skipIf(!root)('Hubble relay over three nodes', () => {
     expect(sent).toBeGreaterThanOrEqual(0);
     expect(received).toBeGreaterThan(sent);
     // The plain format as hubble prints it without --print-node-name.
-    expect(await ok('k8s-ctr', 'observe', '--from-pod', `default/${pod('client')}`, '--last', '200'))
+    expect(await lab.ok('k8s-ctr', 'observe', '--from-pod', `default/${pod('client')}`, '--last', '200'))
       .toMatch(new RegExp(`: default/${pod('client')}:${port} \\(ID:\\d+\\) -> default/${pod('web')}:80 \\(ID:\\d+\\) to-network FORWARDED \\(TCP Flags: SYN\\)$`, 'm'));
   });
 
   it('a same-node curl (both pods on k8s-w1) shows only to-endpoint', async () => {
-    expect(await until('web answering its neighbour', () => curl('k8s-w1', pod('neighbour'), `http://${ip.web}/`), 60_000)).toBe(`${pod('web')}\n`);
+    expect(await until('web answering its neighbour', () => lab.curl('k8s-w1', pod('neighbour'), `http://${ip.web}/`), 60_000)).toBe(`${pod('web')}\n`);
     const out = await until('the neighbour\'s SYN through the relay', async () => {
-      const o = await ok('k8s-ctr', 'observe', '--from-pod', `default/${pod('neighbour')}`, '--to-pod', `default/${pod('web')}`, '--last', '200', '--print-node-name');
+      const o = await lab.ok('k8s-ctr', 'observe', '--from-pod', `default/${pod('neighbour')}`, '--to-pod', `default/${pod('web')}`, '--last', '200', '--print-node-name');
       return / to-endpoint FORWARDED \(TCP Flags: SYN\)$/m.test(o) ? o : undefined;
     });
     const trace = out.split('\n').filter((l) => / (to-\S+) FORWARDED /.test(l));
@@ -141,7 +65,7 @@ describe.skipIf(!root)('Hubble relay over three nodes', () => {
   });
 
   it('hubble status on k8s-ctr: flows summed over the three rings and Connected Nodes: 3/3; hubble list nodes lists them', async () => {
-    const status = await ok('k8s-ctr', 'hubble', 'status');
+    const status = await lab.ok('k8s-ctr', 'hubble', 'status');
     expect(status).toMatch(/^Healthcheck \(via localhost:4245\): Ok\nCurrent\/Max Flows: [\d,]+\/12,285 \(\d+\.\d\d%\)\nFlows\/s: (\d+\.\d\d|N\/A)\nConnected Nodes: 3\/3\n$/);
     const rows = await nodeRows();
     expect(rows.map((r) => [r[0], r[1], r[4].replace(/^\d+\//, 'N/')])).toEqual([
@@ -152,14 +76,14 @@ describe.skipIf(!root)('Hubble relay over three nodes', () => {
     // The sum of the three rings is what status reports (asked again while flows may still come in).
     await until('status current = the sum of the nodes\' rings', async () => {
       const sum = (await nodeRows()).reduce((s, r) => s + Number(r[4].split('/')[0]), 0);
-      const current = Number(/Current\/Max Flows: ([\d,]+)\//.exec(await ok('k8s-ctr', 'hubble', 'status'))![1].replace(/,/g, ''));
+      const current = Number(/Current\/Max Flows: ([\d,]+)\//.exec(await lab.ok('k8s-ctr', 'hubble', 'status'))![1].replace(/,/g, ''));
       return current === sum && sum > 0 ? true : undefined;
     });
   });
 
   it('the web page on k8s-ctr draws both workers\' pods with their nodes, from the relay', async () => {
     const map = await until('the client → web edge on k8s-ctr\'s page', async () => {
-      const r = await run('ip', ['netns', 'exec', `${prefix}k8s-ctr`, 'curl', '-s', '--max-time', '2', 'http://127.0.0.1:12000/api/servicemap']);
+      const r = await run('ip', ['netns', 'exec', lab.ns('k8s-ctr'), 'curl', '-s', '--max-time', '2', 'http://127.0.0.1:12000/api/servicemap']);
       const m = JSON.parse(r.stdout || '{}');
       return m.edges?.some((e: { id: string }) => e.id === `default/${pod('client')}->default/${pod('web')}`) ? m : undefined;
     });
@@ -171,16 +95,16 @@ describe.skipIf(!root)('Hubble relay over three nodes', () => {
   });
 
   it('an agent stopped on k8s-w2: Connected Nodes: 2/3 naming it, Unavailable in list nodes, observe goes on', async () => {
-    const pid = sh('cat', [join(stateRoot, 'k8s-w2', 'agent.pid')]).trim();
+    const pid = String(lab.agentPid('k8s-w2'));
     sh('kill', ['-TERM', pid]);
     await until('the k8s-w2 agent gone', async () => (sh('ps', ['-o', 'stat=', '-p', pid], { allowFail: true }).trim().replace('Z', '') === '' ? true : undefined));
     const status = await until('2/3 connected', async () => {
-      const s = await ok('k8s-ctr', 'hubble', 'status');
+      const s = await lab.ok('k8s-ctr', 'hubble', 'status');
       return s.includes('Connected Nodes: 2/3') ? s : undefined;
     });
     expect(status).toMatch(/Current\/Max Flows: [\d,]+\/8,190 .*\nFlows\/s: .*\nConnected Nodes: 2\/3\nUnavailable Nodes: 1\n {2}- k8s-w2\n$/);
     expect((await nodeRows()).map((r) => r.slice(0, 2))).toEqual([['k8s-ctr', 'Connected'], ['k8s-w1', 'Connected'], ['k8s-w2', 'Unavailable']]);
-    const obs = await cli('k8s-ctr', 'observe', '--last', '20');
+    const obs = await lab.cli('k8s-ctr', 'observe', '--last', '20');
     expect(obs.code, obs.err).toBe(0);
     expect(obs.err).toMatch(/\[k8s-ctr\]: 1 nodes are unavailable: k8s-w2\n/);
   });

@@ -18,12 +18,9 @@ describe.skipIf(!root)('three nodes over etcd, VXLAN tunnel', () => {
 
   beforeAll(async () => {
     await lab.up(3, '--routing-mode', 'tunnel');
-    await lab.ok('k8s-w1', 'run', pod('web1'), '--labels', 'app=web1', '--', ...HTTP_SERVER);
-    await lab.ok('k8s-w2', 'run', pod('web2'), '--labels', 'app=web2', '--', ...HTTP_SERVER);
-    await lab.ok('k8s-ctr', 'run', pod('client'), '--labels', 'app=client');
-    ip.web1 = await lab.podIP('k8s-w1', pod('web1'));
-    ip.web2 = await lab.podIP('k8s-w2', pod('web2'));
-    ip.client = await lab.podIP('k8s-ctr', pod('client'));
+    ip.web1 = await lab.runPod('k8s-w1', pod('web1'), 'app=web1', HTTP_SERVER);
+    ip.web2 = await lab.runPod('k8s-w2', pod('web2'), 'app=web2', HTTP_SERVER);
+    ip.client = await lab.runPod('k8s-ctr', pod('client'), 'app=client');
   }, 300_000);
 
   afterAll(async () => {

@@ -2,13 +2,13 @@
 // 409 of a stale resourceVersion, forced deletes, kubectl explain, and the cilium-dbg verbs through
 // `kubectl exec -n kube-system ds/cilium -c cilium-agent -- …`.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { requireRoot, run, sleep } from '../helpers/sys.ts';
-import { TestAgent } from '../helpers/agent.ts';
-import { cols, Kubectl, lines } from '../helpers/kubectl.ts';
+import { requireRoot, run } from '../helpers/sys.ts';
+import type { TestAgent } from '../helpers/agent.ts';
+import { cols, type Kubectl, lines, startKubeAgent, stopKubeAgent, until } from '../helpers/kubectl.ts';
 
 const root = requireRoot();
 const haveKubectl = existsSync('/usr/bin/kubectl');
@@ -21,28 +21,13 @@ describe.skipIf(!root || !haveKubectl)('kubectl: controllers, conflicts, explain
   let k: Kubectl;
   const kubectl = (args: string[], input?: string) => k.run(args, input);
 
-  async function until(what: string, fn: () => Promise<boolean>): Promise<void> {
-    for (let i = 0; i < 150; i++) {
-      if (await fn()) return;
-      await sleep(200);
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  }
-
   beforeAll(async () => {
-    agent = new TestAgent(['--kube-apiserver-listen-address', '127.0.0.1:6443']);
-    await agent.start();
-    k = new Kubectl(agent, join(tmp, 'cache'));
+    ({ agent, k } = await startKubeAgent(tmp));
     await kubectl(['apply', '-f', join(examples, 'http-sw-app.yaml')]);
     await until('four running pods', async () => lines((await kubectl(['get', 'pods', '--no-headers'])).stdout).filter((l) => cols(l)[2] === 'Running').length === 4);
   });
 
-  afterAll(async () => {
-    const pods = (await agent?.api('GET', '/v1/resources/pods').catch(() => undefined))?.body as Array<{ status: { pid?: number } }> | undefined;
-    for (const p of pods ?? []) if (p.status.pid) try { process.kill(-p.status.pid, 'SIGKILL'); } catch { /* gone */ }
-    await agent?.destroy();
-    rmSync(tmp, { recursive: true, force: true });
-  });
+  afterAll(() => stopKubeAgent(agent, tmp));
 
   const podIPs = async (prefix: string) => ((await agent.api('GET', '/v1/pods')).body as Array<{ name: string; podIP: string }>).filter((p) => p.name.startsWith(prefix)).map((p) => p.podIP).sort();
   const inAgent = (cmd: string[]) => kubectl(['exec', '-n', 'kube-system', 'ds/cilium', '-c', 'cilium-agent', '--', ...cmd]);

@@ -1,13 +1,13 @@
 // The real kubectl (/usr/bin/kubectl) against the agent's Kubernetes API subset, run inside the node
 // namespace with the kubeconfig the agent wrote: version, discovery, the Star Wars apply, tables, policies,
 // exec, logs, patch, delete, and the API server's errors.
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { requireRoot, run, sleep } from '../helpers/sys.ts';
-import { TestAgent } from '../helpers/agent.ts';
-import { cols, Kubectl, lines } from '../helpers/kubectl.ts';
+import { requireRoot, run } from '../helpers/sys.ts';
+import type { TestAgent } from '../helpers/agent.ts';
+import { cols, type Kubectl, lines, startKubeAgent, stopKubeAgent, until } from '../helpers/kubectl.ts';
 
 const root = requireRoot();
 const haveKubectl = existsSync('/usr/bin/kubectl');
@@ -29,27 +29,12 @@ describe.skipIf(!root || !haveKubectl)('kubectl against the agent', () => {
   let k: Kubectl;
   const kubectl = (args: string[], input?: string) => k.run(args, input);
 
-  async function until(what: string, fn: () => Promise<boolean>): Promise<void> {
-    for (let i = 0; i < 150; i++) {
-      if (await fn()) return;
-      await sleep(200);
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  }
-
   beforeAll(async () => {
-    agent = new TestAgent(['--kube-apiserver-listen-address', '127.0.0.1:6443']);
-    await agent.start();
-    k = new Kubectl(agent, join(tmp, 'cache'));
+    ({ agent, k } = await startKubeAgent(tmp));
     kubeconfig = k.kubeconfig;
   });
 
-  afterAll(async () => {
-    const pods = (await agent?.api('GET', '/v1/resources/pods').catch(() => undefined))?.body as Array<{ status: { pid?: number } }> | undefined;
-    for (const p of pods ?? []) if (p.status.pid) try { process.kill(-p.status.pid, 'SIGKILL'); } catch { /* gone */ }
-    await agent?.destroy();
-    rmSync(tmp, { recursive: true, force: true });
-  });
+  afterAll(() => stopKubeAgent(agent, tmp));
 
   it('writes a private kubeconfig and answers kubectl version and cluster-info', async () => {
     expect(statSync(kubeconfig).mode & 0o777).toBe(0o600);
