@@ -7,7 +7,7 @@
 // Names carry a per-run prefix and net, state lives in a temp dir: another lab on this machine is safe.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { makeNetns, removeNetns, requireRoot, run, sh } from '../helpers/sys.ts';
-import { Lab, type NodeName, until as untilIn } from '../helpers/lab.ts';
+import { HTTP_SERVER, Lab, type NodeName, until as untilIn } from '../helpers/lab.ts';
 
 const root = requireRoot();
 const POOL = '10.10.200.0/29';
@@ -162,18 +162,17 @@ describe.skipIf(!root)('LB-IPAM and L2 announcements on three nodes (seed 002)',
   });
 
   it('curl from the outside client to 10.10.200.1 reaches both webpods: the holder\'s sees the client, the other the holder (SNAT)', async () => {
-    const server = ['node', '-e', "require('http').createServer((q,s)=>s.end(require('os').hostname()+' '+q.socket.remoteAddress+'\\n')).listen(80,'0.0.0.0')"];
-    for (const node of ['k8s-w1', 'k8s-w2']) await ok(node, 'run', `${tag}-web-${node}`, '--labels', 'app=webpod', '--', ...server);
+    for (const node of ['k8s-w1', 'k8s-w2'] as const) await lab.ok(node, 'run', lab.pod(`web-${node}`), '--labels', 'app=webpod', '--', ...HTTP_SERVER);
     const holder = (await leases()).get('cilium-l2announce-default-svc1')!;
-    const holderIP = `${net}.${holder === 'k8s-w1' ? 101 : 102}`;
+    const holderIP = lab.nodeIP(holder === 'k8s-w1' ? 1 : 2);
     const seen = new Map<string, string>();
-    await until('both webpods answering 10.10.200.1', async () => {
+    await untilIn('both webpods answering 10.10.200.1', async () => {
       const [host, remote] = (await run('ip', ['netns', 'exec', client, 'curl', '-s', '--max-time', '2', 'http://10.10.200.1/'], 10_000)).stdout.trim().split(' ');
       if (remote) seen.set(host, remote);
       return seen.size === 2 ? true : undefined;
     }, 60_000);
     const other = holder === 'k8s-w1' ? 'k8s-w2' : 'k8s-w1';
-    expect(Object.fromEntries(seen)).toEqual({ [`${tag}-web-${holder}`]: `${net}.50`, [`${tag}-web-${other}`]: holderIP });
-    for (const node of ['k8s-w1', 'k8s-w2']) await ok(node, 'delete', 'pod', `${tag}-web-${node}`);
+    expect(Object.fromEntries(seen)).toEqual({ [lab.pod(`web-${holder}`)]: `${lab.net}.50`, [lab.pod(`web-${other}`)]: holderIP });
+    for (const node of ['k8s-w1', 'k8s-w2'] as const) await lab.ok(node, 'delete', 'pod', lab.pod(`web-${node}`));
   });
 });

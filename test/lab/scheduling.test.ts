@@ -7,6 +7,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireRoot, run, sh } from '../helpers/sys.ts';
 import { Lab, NODES, type NodeName, until } from '../helpers/lab.ts';
+import { DEPLOYMENTS_LEADER_KEY } from '../../src/control/resources/leader.ts';
 
 const root = requireRoot();
 const lab = root ? new Lab('s') : (undefined as unknown as Lab);
@@ -100,8 +101,9 @@ describe.skipIf(!root)('scheduling in a three-node lab', () => {
   });
 
   it("another agent takes the deployments over when the leader's agent is killed", async () => {
-    // The leader says so in its log; SIGKILL leaves its lease to expire in etcd.
-    const leaders = NODES.filter((n) => readFileSync(join(lab.stateRoot, n, 'agent.log'), 'utf8').includes('leading the cluster controllers'));
+    // The leader says so in its log (pino JSON: msg "leading" with the controllers' key); SIGKILL leaves its lease to expire in etcd.
+    const leads = (line: string) => line.includes('"msg":"leading"') && line.includes(`"key":"${DEPLOYMENTS_LEADER_KEY}"`);
+    const leaders = NODES.filter((n) => readFileSync(join(lab.stateRoot, n, 'agent.log'), 'utf8').split('\n').some(leads));
     expect(leaders).toHaveLength(1);
     process.kill(lab.agentPid(leaders[0]), 'SIGKILL');
     const [survivor, target] = NODES.filter((n) => n !== leaders[0]);
