@@ -216,6 +216,25 @@ describe.skipIf(!root || !haveKubectl)('kubectl against the agent', () => {
     expect(back.stdout).toBe('service/deathstar patched\n');
   });
 
+  it("the seeds' fixed NodePort patch (seed 003) and the LB-IPAM objects of seed 002, as written", async () => {
+    const patch = await kubectl(['patch', 'svc', 'deathstar', '-p', '{"spec": {"type": "NodePort", "ports": [{"port": 80, "targetPort": 80, "nodePort": 30001}]}}']);
+    expect(patch.stdout).toBe('service/deathstar patched\n');
+    const row = cols(lines((await kubectl(['get', 'svc', 'deathstar'])).stdout)[1]);
+    expect(row.slice(0, 2).concat(row[4])).toEqual(['deathstar', 'NodePort', '80:30001/TCP']);
+    expect((await kubectl(['patch', 'svc', 'deathstar', '-p', '{"spec":{"type":"ClusterIP","ports":[{"port":80,"nodePort":null}]}}'])).code).toBe(0);
+    const objects = [
+      'apiVersion: "cilium.io/v2alpha1"\nkind: CiliumL2AnnouncementPolicy\nmetadata:\n  name: policy1\nspec:\n  serviceSelector:\n    matchLabels:\n      color: blue\n'
+        + '  nodeSelector:\n    matchExpressions:\n    - key: node-role.kubernetes.io/control-plane\n      operator: DoesNotExist\n  interfaces:\n  - ^ens[0-9]+\n  externalIPs: true\n  loadBalancerIPs: true\n',
+      'apiVersion: "cilium.io/v2alpha1"\nkind: CiliumLoadBalancerIPPool\nmetadata:\n  name: "cilium-pool"\nspec:\n  allowFirstLastIPs: "No"\n  blocks:\n  - cidr: "10.10.200.0/29"\n',
+    ];
+    for (const o of objects) expect((await kubectl(['apply', '-f', '-'], o)).code).toBe(0);
+    const got = await kubectl(['get', 'ciliuml2announcementpolicy,CiliumLoadBalancerIPPool']);
+    expect(got.stdout).toMatch(/^ciliuml2announcementpolicy\.cilium\.io\/policy1 /m);
+    expect(got.stdout).toMatch(/^ciliumloadbalancerippool\.cilium\.io\/cilium-pool +false +False +6 /m);
+    expect((await kubectl(['delete', 'ciliuml2announcementpolicy', 'policy1'])).code).toBe(0);
+    expect((await kubectl(['delete', 'ippools', 'cilium-pool'])).code).toBe(0);
+  });
+
   it('run a pod, follow its log (logs -f), scale the deployment', async () => {
     const r = await kubectl(['run', 'ticker', '--image=busybox', '--restart=Never', '--', 'sh', '-c', 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done']);
     expect(r.stdout).toBe('pod/ticker created\n');
