@@ -8,6 +8,7 @@ import type { ResourceView } from '../types.ts';
 import { RESOURCES_PREFIX } from '../resources/manager.ts';
 import { announcementsFor, l2PolicyOf, leaseName, type AnnouncedService, type Announcement } from './policy.ts';
 import type { L2Responder } from './proxy-arp.ts';
+import { ReconcileLoop } from '../reconcile-loop.ts';
 
 export const L2_LEASES_NAMESPACE = 'kube-system';
 /** ciliary/leases/kube-system/cilium-l2announce-<ns>-<svc> → {holderIdentity, acquireTime}. */
@@ -56,8 +57,8 @@ export class L2Announcer {
   private devices: string[] = [];
   private devicesAt = 0;
   private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
-  private again = false;
+  private readonly loop = new ReconcileLoop(() => this.runOnce(), (err) => this.d.log.warn({ err: err.message }, 'l2announce: reconcile failed'));
+  private refreshDevices = false;
   private closed = false;
   /** When the store was last seen healthy: past the renew deadline this node stops answering. */
   private healthyAt = Date.now();
@@ -116,25 +117,18 @@ export class L2Announcer {
 
   private schedule(refreshDevices = false): void {
     if (this.closed) return;
-    if (this.running) {
-      this.again = true;
-      return;
+    this.refreshDevices ||= refreshDevices;
+    this.loop.request();
+  }
+
+  private async runOnce(): Promise<void> {
+    if (this.closed) return;
+    if (this.refreshDevices) {
+      this.refreshDevices = false;
+      this.devices = await this.d.devices();
+      this.devicesAt = Date.now();
     }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        try {
-          if (refreshDevices) {
-            this.devices = await this.d.devices();
-            this.devicesAt = Date.now();
-          }
-          await this.reconcile();
-        } catch (err) {
-          this.d.log.warn({ err: (err as Error).message }, 'l2announce: reconcile failed');
-        }
-      } while (this.again && !this.closed);
-      this.running = undefined;
-    })();
+    await this.reconcile();
   }
 
   private async reconcile(): Promise<void> {
@@ -185,7 +179,7 @@ export class L2Announcer {
     clearInterval(this.timer);
     this.watch?.close();
     this.unsubscribe?.();
-    await this.running;
+    await this.loop.idle();
     for (const pairs of this.announced.values()) for (const a of pairs) await this.d.responder.withdraw(a).catch(() => undefined);
     this.announced.clear();
     await this.lease?.revoke().catch(() => undefined);

@@ -8,6 +8,7 @@ import type { ResourceView } from '../types.ts';
 import { LeaderLease } from '../resources/leader.ts';
 import { RESOURCES_PREFIX } from '../resources/manager.ts';
 import { statusUpdates, type StatusUpdate } from './status.ts';
+import { ReconcileLoop } from '../reconcile-loop.ts';
 
 export const LBIPAM_LEADER_KEY = 'ciliary/leader/lbipam';
 const RETRY_MS = 1000;
@@ -29,8 +30,17 @@ export interface LbipamDeps {
 export class LBIPAM {
   private leader?: LeaderLease;
   private unsubscribe?: () => void;
-  private running?: Promise<void>;
-  private again = false;
+  private readonly loop = new ReconcileLoop(
+    () => this.d.resources.updateStatuses(() => this.leader?.isLeader ? statusUpdates(this.d.resources.list('Service'), this.d.resources.list('CiliumLoadBalancerIPPool')) : []),
+    (err) => {
+      this.d.log.warn({ err: err.message }, 'lbipam: writing service statuses failed, retrying');
+      this.retry ??= setTimeout(() => {
+        this.retry = undefined;
+        this.schedule();
+      }, RETRY_MS);
+      this.retry.unref();
+    },
+  );
   private retry?: NodeJS.Timeout;
 
   constructor(private readonly d: LbipamDeps) {}
@@ -44,34 +54,14 @@ export class LBIPAM {
     await this.leader.start();
   }
 
-  /** One reconcile at a time; changes during one run it once more. */
+  /** Only the elected writer reconciles. */
   private schedule(): void {
-    if (!this.leader?.isLeader) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        try {
-          await this.d.resources.updateStatuses(() => this.leader?.isLeader ? statusUpdates(this.d.resources.list('Service'), this.d.resources.list('CiliumLoadBalancerIPPool')) : []);
-        } catch (err) {
-          this.d.log.warn({ err: (err as Error).message }, 'lbipam: writing service statuses failed, retrying');
-          this.retry ??= setTimeout(() => {
-            this.retry = undefined;
-            this.schedule();
-          }, RETRY_MS);
-          this.retry.unref();
-        }
-      } while (this.again);
-      this.running = undefined;
-    })();
+    if (this.leader?.isLeader) this.loop.request();
   }
 
   async close(): Promise<void> {
     this.unsubscribe?.();
-    await this.running;
+    await this.loop.idle();
     clearTimeout(this.retry);
     await this.leader?.close();
   }
