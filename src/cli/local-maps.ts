@@ -1,5 +1,6 @@
 // Pinned maps read straight from <state-dir>/maps, as `cilium bpf` reads bpffs: no agent needed.
 // Everything is decoded by the map catalog, the same code the agent's API answers with.
+import { LOCAL_IDENTITY_BASE } from '../dataplane/vocab/reserved-identities.ts';
 import type { MapSummary } from '../control/types.ts';
 import type { AnyMap, MapRegistry } from '../maps/index.ts';
 import { dumpEntries, type DecodedMapEntry } from '../maps/cilium/index.ts';
@@ -9,9 +10,6 @@ import { LB_BACKENDS_MAP, LB_REVNAT_MAP, LB_SERVICES_MAP, lbListRows } from '../
 import { IPCACHE_MAP, ipcacheDef } from '../maps/cilium/ipcache.ts';
 import { decodeEntry, formatPolicyEntries, policyMapEndpoint, policyMapName } from '../maps/cilium/policy.ts';
 import { CliError } from './errors.ts';
-
-/** Node-local (CIDR) identities have bit 24 set, as Cilium's; their labels are their ipcache prefix. */
-const LOCAL_IDENTITY_BASE = 1 << 24;
 
 /**
  * One state directory's pinned maps, opened on first use: read-only (never initialised or

@@ -1,6 +1,7 @@
 // Policy in the agent: the repository of rules, their resolution into each endpoint's
 // cilium_policy_<id> map, CIDR identities in the ipcache, persistence in the kvstore.
 // Only endpoints whose selected identities or rules changed are recomputed.
+import { LOCAL_IDENTITY_BASE } from '../dataplane/vocab/reserved-identities.ts';
 import type { Logger } from 'pino';
 import type { KVStore, KVWatch } from './kvstore.ts';
 import { ApiError, type PolicyImportResult, type PolicySummary, type ResourceView } from './types.ts';
@@ -17,7 +18,6 @@ import type { ServiceInfo } from '../policy/peers.ts';
 
 const STORE_PREFIX = 'ciliary/policies/';
 /** Node-local CIDR identities have bit 24 set, as Cilium's. */
-const LOCAL_IDENTITY_BASE = 1 << 24;
 
 export interface PolicyEndpoint {
   id: number;

@@ -6,6 +6,9 @@ const TYPE = 0;
 const CODE = 1;
 const ECHO_ID = 4;
 
+export const ICMP_ECHO_REPLY = 0;
+export const ICMP_ECHO_REQUEST = 8;
+
 export function type(b: Uint8Array, off: number): number {
   return b[off + TYPE];
 }
@@ -17,6 +20,11 @@ export function code(b: Uint8Array, off: number): number {
 /** The identifier of an echo request or reply (the "port" conntrack tracks it by). */
 export function echoId(b: Uint8Array, off: number): number {
   return (b[off + ECHO_ID] << 8) | b[off + ECHO_ID + 1];
+}
+
+export function setEchoId(b: Uint8Array, off: number, id: number): void {
+  b[off + ECHO_ID] = id >>> 8;
+  b[off + ECHO_ID + 1] = id & 0xff;
 }
 
 /** Where an error's quoted IP header starts. */

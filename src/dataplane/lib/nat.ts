@@ -13,6 +13,7 @@ import { K_DADDR, K_DPORT, K_FLAGS, K_NEXTHDR, K_SADDR, K_SPORT, TUPLE_F_IN, TUP
 import * as ipv4 from '../../wire/ipv4.ts';
 import { prefixMask } from '../../wire/ip-text.ts';
 import * as icmp from '../../wire/icmp.ts';
+import { LOCAL_IDENTITY_BASE, RESERVED_IDENTITIES } from '../vocab/reserved-identities.ts';
 import * as l4 from '../../wire/l4.ts';
 import { ICMP_HLEN, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_MIN_HLEN, L4_PORTS_LEN } from '../../wire/proto.ts';
 
@@ -26,13 +27,8 @@ export const DEFAULT_NAT_PORT_MAX = 65534;
 export const NAT_PUNT = 0; // not a reply to a translated flow: the caller goes on with the packet as it is
 export const NAT_XLATED = 1; // translated back: the destination is the pod now
 
-const ICMP_ECHO_REPLY = 0;
-const ICMP_ECHO_REQUEST = 8;
-const ICMP_ECHO_ID = 4;
-
-const RESERVED_REMOTE_NODE = 6;
-const WORLD_ID = 2;
-const CIDR_IDENTITY_BIT = 1 << 24;
+const WORLD_ID = RESERVED_IDENTITIES.world;
+const REMOTE_NODE_ID = RESERVED_IDENTITIES['remote-node'];
 
 export interface SnatSettings {
   /** The native device's address, whose steered packets bpf_host sees (0 = no steering). */
@@ -100,7 +96,7 @@ export class Snat {
   needsMasquerade(ctx: PacketContext): boolean {
     if (this.masqAddr === 0) return false;
     const id = ctx.dstIdentity;
-    if (id !== WORLD_ID && id < CIDR_IDENTITY_BIT && !(this.tunnel && id === RESERVED_REMOTE_NODE)) return false;
+    if (id !== WORLD_ID && id < LOCAL_IDENTITY_BASE && !(this.tunnel && id === REMOTE_NODE_ID)) return false;
     if (this.excludeOn && ((ctx.daddr & this.excludeMask) >>> 0) === this.excludeBase) return false;
     if (this.ipMasqAgent) {
       this.masqKv.setUint32(0, 32, true);
@@ -175,7 +171,7 @@ export class Snat {
     const proto = ctx.proto;
     if (proto === IPPROTO_ICMP) {
       if (ctx.flags & F_ICMP_ERROR) return 0; // an error the pod sends stays as it is
-      if (ctx.meta[ctx.m + M_ICMP_TYPE] !== ICMP_ECHO_REQUEST) return DROP_NAT_UNSUPP_PROTO;
+      if (ctx.meta[ctx.m + M_ICMP_TYPE] !== icmp.ICMP_ECHO_REQUEST) return DROP_NAT_UNSUPP_PROTO;
     } else if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) {
       return DROP_NAT_UNSUPP_PROTO;
     }
@@ -198,7 +194,7 @@ export class Snat {
     const proto = ctx.proto;
     if (proto === IPPROTO_ICMP) {
       if (ctx.flags & F_ICMP_ERROR) return this.revSnatIcmpError(ctx);
-      if (ctx.meta[ctx.m + M_ICMP_TYPE] !== ICMP_ECHO_REPLY) return NAT_PUNT;
+      if (ctx.meta[ctx.m + M_ICMP_TYPE] !== icmp.ICMP_ECHO_REPLY) return NAT_PUNT;
       this.setKey(ctx.saddr, ctx.daddr, ctx.sport, 0, proto, TUPLE_F_IN);
     } else if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) {
       if (ctx.dport < this.portMin || ctx.dport > this.portMax) return NAT_PUNT;
@@ -248,8 +244,7 @@ export class Snat {
     ipv4.setSaddr(b, inner, addr);
     ipv4.fillCsum(b, inner);
     if (echo) {
-      b[at + ICMP_ECHO_ID] = port >>> 8;
-      b[at + ICMP_ECHO_ID + 1] = port & 0xff;
+      icmp.setEchoId(b, at, port);
     } else {
       l4.setSport(b, at, port);
     }

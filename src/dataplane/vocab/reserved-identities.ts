@@ -15,6 +15,9 @@ export type ReservedIdentityName = keyof typeof RESERVED_IDENTITIES;
 
 export const IDENTITY_UNKNOWN = 0;
 
+/** Node-local identities (CIDR, FQDN) start here (Cilium's identity.IdentityScopeLocal). */
+export const LOCAL_IDENTITY_BASE = 1 << 24;
+
 /** Every name identity.NumericIdentity.String() gives a reserved number (the dual-stack worlds too). */
 const NAME_BY_ID: Record<number, string> = {
   [IDENTITY_UNKNOWN]: 'unknown',
