@@ -5,8 +5,8 @@
 // cilium_ipmasq_v4: the ip-masq-agent's non-masquerade CIDRs (LPM prefix → 1).
 import { specOf, viewOf, type MapDef, type MapEntryText } from './types.ts';
 import { IP_PROTO_NAMES, ipv4String } from './text.ts';
-import { formatIPv4, parseIPv4 } from '../../wire/ip-text.ts';
-import { K_DADDR, K_DPORT, K_FLAGS, K_NEXTHDR, K_SADDR, K_SPORT, CT_KEY_SIZE, TUPLE_F_IN } from './ct.ts';
+import { parseIPv4 } from '../../wire/ip-text.ts';
+import { CT_KEY_SIZE, TUPLE_F_IN, ctDef, type CtKey } from './ct.ts';
 import { monoSeconds } from '../../conntrack/clock.ts';
 
 export const NAT_MAP = 'cilium_snat_v4_external';
@@ -27,15 +27,8 @@ export const IPMASQ_KEY_SIZE = 8;
 export const IPMASQ_VALUE_SIZE = 1;
 export const IPMASQ_MAX_ENTRIES = 16384;
 
-export interface NatKey {
-  saddr: string;
-  daddr: string;
-  sport: number;
-  dport: number;
-  proto: number;
-  /** TUPLE_F_OUT (0) or TUPLE_F_IN (1). */
-  flags: number;
-}
+/** The key is conntrack's tuple, decoded and encoded by the CT map's own codec. */
+export type NatKey = CtKey;
 
 export interface NatValue {
   created: number;
@@ -62,26 +55,12 @@ export const natDef: MapDef<NatKey, NatValue> = {
   keySize: NAT_KEY_SIZE,
   valueSize: NAT_VALUE_SIZE,
   maxEntries: 'bpf-nat-global-max',
-  decodeKey(b) {
-    const k = viewOf(b);
-    return {
-      saddr: formatIPv4(k.getUint32(K_SADDR)), daddr: formatIPv4(k.getUint32(K_DADDR)), sport: k.getUint16(K_SPORT), dport: k.getUint16(K_DPORT),
-      proto: b[K_NEXTHDR], flags: b[K_FLAGS],
-    };
-  },
+  decodeKey: (b) => ctDef.decodeKey(b),
   decodeValue(b) {
     const v = viewOf(b);
     return { created: v.getUint32(NV_CREATED, true), needsCt: v.getUint32(NV_NEEDS_CT, true), toAddr: ipv4String(b, NV_TO_ADDR), toPort: v.getUint16(NV_TO_PORT) };
   },
-  encodeKey(x, out) {
-    const k = viewOf(out);
-    k.setUint32(K_DADDR, parseIPv4(x.daddr));
-    k.setUint32(K_SADDR, parseIPv4(x.saddr));
-    k.setUint16(K_DPORT, x.dport);
-    k.setUint16(K_SPORT, x.sport);
-    out[K_NEXTHDR] = x.proto;
-    out[K_FLAGS] = x.flags;
-  },
+  encodeKey: (x, out) => ctDef.encodeKey(x, out),
   encodeValue(x, out) {
     const v = viewOf(out);
     v.setUint32(NV_CREATED, x.created, true);
