@@ -67,11 +67,16 @@ export function tail_handle_ipv4_from_host(ctx: PacketContext, dp: Datapath): nu
       ctx.fromProxy = true;
     }
   }
-  ctx.srcIdentity = dp.lookupIdentity(ctx.saddr);
+  if (!steered) ctx.srcIdentity = dp.lookupIdentity(ctx.saddr);
   const reason = lb4Local(ctx, dp);
   if (reason !== 0) return dp.drop(ctx, reason);
   const revNat = ctx.lb.revNat;
-  if (steered && revNat === 0) return cil_to_host(ctx, dp);
+  if (steered) {
+    // No frontend's: the node's own traffic (its replies, ICMP), into its stack without a source
+    // identity, so the host firewall leaves it alone (cil_to_host); a frontend's comes from outside.
+    if (revNat === 0) return cil_to_host(ctx, dp);
+    ctx.srcIdentity = dp.lookupIdentity(ctx.saddr);
+  }
   const nodePort = isNodePortFrontend(ctx);
   if (revNat !== 0 && dp.ct.lookup(ctx, TUPLE_F_OUT) === CT_NEW && !dp.ct.create(ctx, TUPLE_F_OUT, revNat, nodePort ? CT_F_NODE_PORT : 0)) {
     return dp.drop(ctx, R.DROP_CT_CREATE_FAILED);
