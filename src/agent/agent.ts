@@ -148,6 +148,7 @@ export class Agent implements AgentFacade {
     this.services = new ServiceManager(this.kv, this.dp.lb, () => [...this.endpointsMgr.list(), ...(this.multiNode?.remoteBackendPods() ?? [])], {
       serviceCidr: cfg['service-cluster-ip-range'], maglev: cfg['bpf-lb-algorithm'] === 'maglev', reservedIPs: [KUBERNETES_SVC_IP, KUBE_DNS_IP],
       node: this.nodeName, nodeIPs: cfg['node-ip'] ? [cfg['node-ip']] : [],
+      onSteeredFrontends: (f) => this.masquerade?.steerFrontends(f, this.log),
     }, this.log);
     const restored = await this.endpointsMgr.restore();
     await this.endpointsMgr.follow();
@@ -271,12 +272,12 @@ export class Agent implements AgentFacade {
     const maglev = this.cfg['bpf-lb-algorithm'] === 'maglev';
     const masquerade = this.masquerade?.status();
     // NodePort frontends are on this node's address; its traffic reaches them through the steering rules.
-    const steered = this.masquerade?.device !== undefined && this.cfg['node-ip'] !== '';
+    const steered = this.masquerade?.steered === true && this.cfg['node-ip'] !== '';
     return {
       ...(masquerade ? { masquerade } : {}),
       ...(this.overlay ? { routing: 'tunnel', tunnelProtocol: 'vxlan' } : this.multiNode?.routing() ?? { routing: 'native' }),
       monitor: { cpus: 1, ringEvents: this.dp.events.capacity },
-      services: { clusterIP: true, nodePort: steered, loadBalancer: true, externalIPs: true, hostPort: false },
+      services: { clusterIP: true, nodePort: steered, loadBalancer: true, externalIPs: true, hostPort: steered },
       ...(steered ? { nodePortRange: this.services.nodePorts.range, nativeDevice: this.masquerade!.device } : {}),
       backendSelection: maglev ? { algorithm: 'maglev', maglevTableSize: this.dp.lb.maglevSize } : { algorithm: 'random' },
       ...(this.proxies ? { proxy: { redirects: this.proxies.count, ports: '10000-20000' } } : {}),

@@ -1,7 +1,7 @@
 // `patch KIND NAME -p JSON [--type strategic|merge|json]`: kubectl's patch, read-modify-apply through the
 // resource manager (strategic merge by default: a service's ports merge by port number).
 import type { ManifestResult, ResourceView } from '../control/types.ts';
-import { jsonPatch, mergePatch } from '../kube/patch.ts';
+import { dropTypeDependentFields, jsonPatch, mergePatch } from '../kube/patch.ts';
 import { checkFlags, str, strs, type ParsedArgs } from './args.ts';
 import type { AgentClient } from './client.ts';
 import { AgentError, CliError, UsageError } from './errors.ts';
@@ -37,7 +37,7 @@ export async function patchCommand(args: ParsedArgs, client: AgentClient, io: Ou
     throw e;
   }
   const current = view.manifest as Json;
-  const next = type === 'json' ? jsonPatch(current, patch) : mergePatch(current, patch, type === 'strategic');
+  const next = dropTypeDependentFields(current, type === 'json' ? jsonPatch(current, patch) : mergePatch(current, patch, type === 'strategic'));
   if (JSON.stringify(next) === JSON.stringify(current)) {
     io.out(`${info.resource}/${name} patched (no change)\n`);
     return 0;

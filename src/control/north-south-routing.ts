@@ -1,7 +1,8 @@
 // North-south steering: the node's kernel must not answer what the datapath owns. Packets arriving
 // on the native device for the masquerade port range (replies to SNATed pod flows), for the NodePort
-// range, and ICMP (echo replies to translated ids, errors about translated packets) are routed by
-// policy rules into a table whose default route is cilium_host, so they enter bpf_host before the
+// range, and ICMP (echo replies to translated ids, errors about translated packets), services'
+// externalIPs and containers' hostPorts, and the node's own connections to its NodePorts (iif lo)
+// are routed by policy rules into a table whose default route is cilium_host, so they enter bpf_host before the
 // node's stack sees them; what bpf_host does not claim it writes back into cilium_host, where the
 // local table delivers it. As Cilium, the `local` rule moves from 0 to 100 behind these rules.
 // The rules carry their own protocol number: a restart with the same ranges changes nothing, other
@@ -20,6 +21,8 @@ export const LOCAL_RULE_PREF = 100;
 export const PREF_NAT = 20;
 export const PREF_NODEPORT = 21;
 export const PREF_ICMP = 22;
+/** externalIPs and hostPorts: they change with services and pods. */
+export const PREF_FRONTENDS = 23;
 export const DEFAULT_NODEPORT_RANGE: [number, number] = [30000, 32767];
 
 export interface SteeringPlan {
@@ -29,11 +32,27 @@ export interface SteeringPlan {
   natPorts: [number, number] | null;
   /** NodePort range, or null when no NodePort datapath runs. */
   nodePorts: [number, number] | null;
+  /** The node's own addresses: its connections to them on the NodePort range are steered too (iif lo). */
+  localAddrs: readonly string[];
+  /** What services and pods open to the outside besides the NodePort range. */
+  frontends: SteeredFrontends;
 }
+
+/** Frontends the outside reaches on addresses or ports of their own. */
+export interface SteeredFrontends {
+  /** Services' spec.externalIPs: routed to the node by the client, into cilium_host here. */
+  externalIPs: string[];
+  /** Containers' hostPorts on the node's address. */
+  hostPorts: Array<{ protocol: 'tcp' | 'udp'; port: number }>;
+}
+
+export const NO_FRONTENDS: SteeredFrontends = { externalIPs: [], hostPorts: [] };
 
 interface RuleJson {
   priority?: number;
   iif?: string;
+  dst?: string;
+  dstlen?: number;
   ipproto?: string;
   dport_start?: number;
   dport_end?: number;
@@ -53,14 +72,23 @@ export function steeringRules(p: SteeringPlan): string[] {
     if (!range) continue;
     for (const proto of ['tcp', 'udp']) out.push(`pref ${pref} iif ${p.device} ipproto ${proto} dport ${dportSelector(range)} ${tail}`);
   }
-  if (out.length) out.push(`pref ${PREF_ICMP} iif ${p.device} ipproto icmp ${tail}`);
+  if (!out.length) return out;
+  out.push(`pref ${PREF_ICMP} iif ${p.device} ipproto icmp ${tail}`);
+  if (p.nodePorts) {
+    for (const addr of p.localAddrs) for (const proto of ['tcp', 'udp']) out.push(`pref ${PREF_NODEPORT} iif lo to ${addr} ipproto ${proto} dport ${dportSelector(p.nodePorts)} ${tail}`);
+  }
+  for (const ip of [...new Set(p.frontends.externalIPs)].sort()) out.push(`pref ${PREF_FRONTENDS} iif ${p.device} to ${ip} ${tail}`);
+  const hostPorts = new Set(p.frontends.hostPorts.map((h) => `${h.protocol} dport ${h.port}`));
+  for (const h of [...hostPorts].sort()) out.push(`pref ${PREF_FRONTENDS} iif ${p.device} ipproto ${h} ${tail}`);
   return out;
 }
 
 /** A rule as `ip -j rule show` describes it, in steeringRules' form (ours only). */
 function ruleText(r: RuleJson): string {
+  const to = r.dst === undefined || r.dst === 'all' ? '' : ` to ${r.dst}${r.dstlen === undefined || r.dstlen === 32 ? '' : `/${r.dstlen}`}`;
+  const ipproto = r.ipproto === undefined ? '' : ` ipproto ${r.ipproto}`;
   const dport = r.dport_start === undefined ? '' : ` dport ${r.dport_start === r.dport_end ? r.dport_start : `${r.dport_start}-${r.dport_end}`}`;
-  return `pref ${r.priority} iif ${r.iif} ipproto ${r.ipproto}${dport} lookup ${r.table} protocol ${r.protocol}`;
+  return `pref ${r.priority} iif ${r.iif}${to}${ipproto}${dport} lookup ${r.table} protocol ${r.protocol}`;
 }
 
 async function rules(): Promise<RuleJson[]> {
@@ -82,8 +110,11 @@ function sysctl(path: string, value: string, log: Logger): void {
 export async function installSteering(p: SteeringPlan, log: Logger): Promise<string[]> {
   const want = steeringRules(p);
   const have = await rules();
-  const ours = have.filter((r) => r.protocol === String(NS_RULE_PROTO));
-  const same = ours.length === want.length && ours.map(ruleText).every((t, i) => t === want[i]);
+  const ours = new Set(have.filter((r) => r.protocol === String(NS_RULE_PROTO)).map(ruleText));
+  const wanted = new Set(want);
+  // Only the difference changes: a service's externalIP coming or going leaves the other rules in force.
+  const stale = [...ours].filter((t) => !wanted.has(t));
+  const missing = want.filter((t) => !ours.has(t));
   if (want.length) {
     await run('ip', ['-4', 'route', 'replace', 'default', 'dev', HOST_IFNAME, 'table', String(NS_TABLE), 'proto', String(NS_RULE_PROTO)]);
     // Packets the datapath sends into the stack with the node IP as source (SNATed) are not martians.
@@ -93,17 +124,15 @@ export async function installSteering(p: SteeringPlan, log: Logger): Promise<str
     const reserved = [p.natPorts, p.nodePorts].filter((r): r is [number, number] => r !== null).map(([a, b]) => `${a}-${b}`).join(',');
     sysctl('net/ipv4/ip_local_reserved_ports', reserved, log);
   }
-  if (!same) {
-    for (const r of ours) await run('ip', ['-4', 'rule', 'del', ...ruleText(r).split(' ')]).catch(() => undefined);
-    for (const line of want) await run('ip', ['-4', 'rule', 'add', ...line.split(' ')]);
-  }
+  for (const line of missing) await run('ip', ['-4', 'rule', 'add', ...line.split(' ')]);
+  for (const line of stale) await run('ip', ['-4', 'rule', 'del', ...line.split(' ')]).catch(() => undefined);
   if (want.length && have.some((r) => r.priority === 0 && r.table === 'local')) {
     // First the new place, then the old one goes: local delivery never stops.
     if (!have.some((r) => r.priority === LOCAL_RULE_PREF && r.table === 'local')) await run('ip', ['-4', 'rule', 'add', 'pref', String(LOCAL_RULE_PREF), 'lookup', 'local']);
     await run('ip', ['-4', 'rule', 'del', 'pref', '0', 'lookup', 'local']);
   }
   if (!want.length) await run('ip', ['-4', 'route', 'flush', 'table', String(NS_TABLE)]).catch(() => undefined);
-  if (!same) log.info({ device: p.device, rules: want.length, natPorts: p.natPorts, nodePorts: p.nodePorts }, 'north-south: steering rules installed');
+  if (missing.length || stale.length) log.info({ device: p.device, rules: want.length, added: missing.length, removed: stale.length, natPorts: p.natPorts, nodePorts: p.nodePorts }, 'north-south: steering rules installed');
   return want;
 }
 

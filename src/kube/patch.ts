@@ -78,6 +78,30 @@ export function jsonPatch(target: Json, ops: unknown): Json {
  * annotation: that is what was declared, so it becomes the manifest (with the annotation kept).
  */
 export function patchedManifest(stored: Record<string, unknown>, contentType: string, body: unknown): Record<string, unknown> {
+  return dropTypeDependentFields(stored, patchedBody(stored, contentType, body));
+}
+
+type ServiceLike = { kind?: unknown; spec?: { type?: string; externalTrafficPolicy?: string; ports?: Array<{ nodePort?: number }> } };
+const needsNodePorts = (type: string | undefined) => type === 'NodePort' || type === 'LoadBalancer';
+
+/**
+ * The API server's dropTypeDependentFields: a Service whose update makes it a ClusterIP loses the
+ * nodePorts and externalTrafficPolicy it kept unchanged from its NodePort or LoadBalancer days.
+ */
+export function dropTypeDependentFields<T>(stored: unknown, next: T): T {
+  const old = stored as ServiceLike;
+  const svc = next as ServiceLike;
+  if (svc?.kind !== 'Service' || old?.kind !== 'Service' || needsNodePorts(svc.spec?.type) || !needsNodePorts(old.spec?.type)) return next;
+  const oldPorts = old.spec?.ports ?? [];
+  const ports = svc.spec!.ports ?? [];
+  const same = ports.every((p, i) => p.nodePort === undefined || p.nodePort === oldPorts[i]?.nodePort);
+  const spec = { ...svc.spec! };
+  if (same) spec.ports = ports.map(({ nodePort: _cleared, ...p }) => p);
+  if (spec.externalTrafficPolicy === old.spec?.externalTrafficPolicy) delete spec.externalTrafficPolicy;
+  return { ...svc, spec } as T;
+}
+
+function patchedBody(stored: Record<string, unknown>, contentType: string, body: unknown): Record<string, unknown> {
   const type = contentType.split(';')[0].trim();
   if (type === 'application/json-patch+json') return jsonPatch(stored as Json, body) as Record<string, unknown>;
   if (type !== 'application/merge-patch+json' && type !== 'application/strategic-merge-patch+json') {

@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import type { Datapath } from '../dataplane/datapath.ts';
 import { parsePortRange, type AgentConfig } from '../control/config.ts';
-import { DEFAULT_NODEPORT_RANGE, deviceAddress, deviceExists, deviceOf, installSteering } from '../control/north-south-routing.ts';
+import { DEFAULT_NODEPORT_RANGE, deviceAddress, deviceExists, deviceOf, installSteering, NO_FRONTENDS, type SteeredFrontends, type SteeringPlan } from '../control/north-south-routing.ts';
 import { monoSeconds } from '../conntrack/clock.ts';
 import { parseCidr, parseIPv4 } from '../wire/ip-text.ts';
 import { IpMasqAgent } from './ip-masq-agent.ts';
@@ -17,6 +17,9 @@ const NAT_GC_INTERVAL_MS = 1000;
 export class Masquerade {
   private gcTimer?: NodeJS.Timeout;
   private ipMasqAgent?: IpMasqAgent;
+  /** The plan in force; frontends change it (steerFrontends), one install after the other. */
+  private plan?: SteeringPlan;
+  private installs: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly dp: Datapath,
@@ -39,19 +42,22 @@ export class Masquerade {
     }
     if (cfg['enable-ipv4-masquerade'] && !cfg['enable-bpf-masquerade']) log.warn('masquerade: only BPF masquerade is implemented (enable-bpf-masquerade=false): pod traffic leaves unmasqueraded');
     const ports = parsePortRange(cfg['masquerade-port-range'])!;
+    const nodeIP = cfg['node-ip'] || (await deviceAddress(device));
+    // NodePort's SNAT to remote backends takes its ports from the same range: their replies are steered too.
+    const plan: SteeringPlan = { device, natPorts: ports, nodePorts: DEFAULT_NODEPORT_RANGE, localAddrs: [nodeIP], frontends: NO_FRONTENDS };
     // Steering first: SNAT without the rules that bring the replies back would only lose traffic.
     try {
-      // NodePort's SNAT to remote backends takes its ports from the same range: their replies are steered too.
-      await installSteering({ device, natPorts: ports, nodePorts: DEFAULT_NODEPORT_RANGE }, log);
+      await installSteering(plan, log);
     } catch (e) {
       log.error({ device, err: (e as Error).message }, 'north-south: steering rules not installed; masquerade off');
       // No half-applied steering: the rules that went in would send packets nobody translates.
-      await installSteering({ device, natPorts: null, nodePorts: null }, log).catch(() => undefined);
+      await installSteering({ ...plan, natPorts: null, nodePorts: null }, log).catch(() => undefined);
       return new Masquerade(dp, undefined, '');
     }
     const excluded = masquerade ? cfg['ipv4-native-routing-cidr'] || podCidr : '';
     const m = new Masquerade(dp, device, excluded);
-    const nodeAddr = parseIPv4(cfg['node-ip'] || (await deviceAddress(device)));
+    m.plan = plan;
+    const nodeAddr = parseIPv4(nodeIP);
     if (masquerade && cfg['enable-ip-masq-agent']) {
       m.ipMasqAgent = new IpMasqAgent(cfg['ip-masq-agent-config-path'], dp.nat.ipMasq, log);
       m.ipMasqAgent.start();
@@ -65,6 +71,20 @@ export class Masquerade {
     m.gcTimer.unref();
     if (masquerade) log.info({ device, address: cfg['node-ip'], excluded, ports: cfg['masquerade-port-range'], ipMasqAgent: m.ipMasqAgent !== undefined }, 'masquerade: BPF masquerade on');
     return m;
+  }
+
+  /** Services' externalIPs and pods' hostPorts changed: their steering rules follow. */
+  steerFrontends(frontends: SteeredFrontends, log: Logger): void {
+    const plan = this.plan;
+    if (!plan || JSON.stringify(plan.frontends) === JSON.stringify(frontends)) return;
+    this.plan = { ...plan, frontends };
+    const next = this.plan;
+    this.installs = this.installs.then(() => installSteering(next, log)).catch((e: Error) => log.warn({ err: e.message }, 'north-south: frontend steering not updated'));
+  }
+
+  /** Whether the steering rules run (NodePort, externalIPs and hostPorts reach the datapath). */
+  get steered(): boolean {
+    return this.plan !== undefined;
   }
 
   /** status' Masquerading line, from what runs. */

@@ -11,6 +11,7 @@ import * as L from '../maps/cilium/lb.ts';
 import { maglevTable } from './maglev.ts';
 import { frontendAddresses, hasNodePorts, isLocalScope, serviceFlags, SURROGATE_ADDRESS, type FrontendType } from './frontends.ts';
 import { NodePortAllocator } from './node-ports.ts';
+import type { SteeredFrontends } from '../control/north-south-routing.ts';
 
 const SPEC_PREFIX = 'ciliary/services/';
 /** What a frontend's service entry takes from its service (none for a HostPort). */
@@ -34,6 +35,8 @@ export interface ServiceManagerOptions {
   /** This node: its name (Local traffic policy keeps its backends) and addresses (NodePort frontends). */
   node: string;
   nodeIPs: string[];
+  /** The externalIPs and hostPorts in force changed (their steering follows). */
+  onSteeredFrontends?: (f: SteeredFrontends) => void;
 }
 
 export class ServiceManager {
@@ -161,6 +164,15 @@ export class ServiceManager {
       this.writeFrontend(fe, s!.spec, fe.backends.map((b) => b.id));
     }
     for (const fe of old ? await this.frontends(old, []) : []) if (!live.has(fe.id) && this.written.has(fe.id)) this.removeFrontend(fe.id);
+    this.reportSteered();
+  }
+
+  /** The externalIPs of every service and the hostPorts of this node's pods, to the steering. */
+  private reportSteered(): void {
+    if (!this.o.onSteeredFrontends) return;
+    const externalIPs = [...new Set([...this.services.values()].flatMap((s) => s.spec.externalIPs ?? []))].sort();
+    const hostPorts = this.hostPortList.filter((f) => f.address === SURROGATE_ADDRESS).map((f) => ({ protocol: f.protocol === 'UDP' ? 'udp' as const : 'tcp' as const, port: f.port }));
+    this.o.onSteeredFrontends({ externalIPs, hostPorts });
   }
 
   /** Recomputes every frontend from the services and the pods that exist now. */
@@ -182,6 +194,7 @@ export class ServiceManager {
     }
     for (const id of [...this.written.keys()]) if (!live.has(id)) this.removeFrontend(id);
     this.sweepBackends(referenced, pods);
+    this.reportSteered();
   }
 
   // ---- frontends and backends -------------------------------------------------------------------

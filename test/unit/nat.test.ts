@@ -196,14 +196,20 @@ describe('ip-masq-agent config and steering rules', () => {
     }
   });
 
-  it('steers the NAT and NodePort ranges and ICMP from the native device', () => {
-    expect(steeringRules({ device: 'eth1', natPorts: [61000, 65534], nodePorts: [30000, 32767] })).toEqual([
+  it('steers the NAT and NodePort ranges, ICMP, externalIPs and hostPorts from the native device, the node\'s own NodePort connections', () => {
+    const frontends = { externalIPs: ['10.77.0.10', '10.77.0.10'], hostPorts: [{ protocol: 'udp' as const, port: 8053 }, { protocol: 'tcp' as const, port: 8080 }] };
+    expect(steeringRules({ device: 'eth1', natPorts: [61000, 65534], nodePorts: [30000, 32767], localAddrs: ['192.168.10.100'], frontends })).toEqual([
       'pref 20 iif eth1 ipproto tcp dport 61000-65534 lookup 2006 protocol 198',
       'pref 20 iif eth1 ipproto udp dport 61000-65534 lookup 2006 protocol 198',
       'pref 21 iif eth1 ipproto tcp dport 30000-32767 lookup 2006 protocol 198',
       'pref 21 iif eth1 ipproto udp dport 30000-32767 lookup 2006 protocol 198',
       'pref 22 iif eth1 ipproto icmp lookup 2006 protocol 198',
+      'pref 21 iif lo to 192.168.10.100 ipproto tcp dport 30000-32767 lookup 2006 protocol 198',
+      'pref 21 iif lo to 192.168.10.100 ipproto udp dport 30000-32767 lookup 2006 protocol 198',
+      'pref 23 iif eth1 to 10.77.0.10 lookup 2006 protocol 198',
+      'pref 23 iif eth1 ipproto tcp dport 8080 lookup 2006 protocol 198',
+      'pref 23 iif eth1 ipproto udp dport 8053 lookup 2006 protocol 198',
     ]);
-    expect(steeringRules({ device: 'eth1', natPorts: null, nodePorts: null })).toEqual([]);
+    expect(steeringRules({ device: 'eth1', natPorts: null, nodePorts: null, localAddrs: ['192.168.10.100'], frontends })).toEqual([]);
   });
 });

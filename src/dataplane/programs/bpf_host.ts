@@ -56,7 +56,9 @@ export function tail_handle_ipv4_from_host(ctx: PacketContext, dp: Datapath): nu
     else if (r !== NAT_XLATED) return dp.drop(ctx, r);
     else {
       if (ctx.traced) dp.tracer!.rewrite(RW_DNAT, daddr, port, ctx.daddr, ctx.proto === IPPROTO_ICMP ? ctx.sport : ctx.dport);
-      if (dp.lookupEndpoint(ctx.daddr) === 0) return nodeport_rev_dnat(ctx, dp);
+      // Not a pod's: a NodePort client outside, or the node itself (its own IP:nodePort, from cilium_host's address).
+      const ep = dp.lookupEndpoint(ctx.daddr);
+      if (ep === 0 || ep === dp.hostEp) return nodeport_rev_dnat(ctx, dp);
     }
   }
   if (ctx.saddr === dp.proxy.routerIP && (ctx.proto === IPPROTO_TCP || ctx.proto === IPPROTO_UDP)) {
