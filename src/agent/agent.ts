@@ -222,7 +222,7 @@ export class Agent implements AgentFacade {
   /** Stops the datapath; pods, devices and pinned maps stay for the next agent process. */
   async stop(): Promise<void> {
     clearInterval(this.gcTimer);
-    this.masquerade?.close();
+    await this.masquerade?.close(this.log);
     await this.l2?.close();
     await this.lbipam?.close();
     await this.clusterDns;

@@ -44,7 +44,7 @@ export function formatStatus(s: AgentStatus, verbose = false): string {
     ['Routing:', `Network: ${f.routing === 'tunnel' ? `Tunnel [${f.tunnelProtocol ?? 'vxlan'}]` : 'Native'}${f.routingNote ? ` (${f.routingNote})` : ''}${SP}Host: BPF`],
     ['Attach Mode:', 'TUN'],
     ['Device Mode:', 'tun'],
-    ['Masquerading:', f.masquerade ? `${f.masquerade.mode}${SP}[${f.masquerade.devices.join(', ')}]${SP}${f.masquerade.cidr} [IPv4: Enabled, IPv6: Disabled]` : 'Disabled'],
+    ['Masquerading:', f.masquerade ? `${f.masquerade.mode}${f.masquerade.devices.length ? `${SP}[${f.masquerade.devices.join(', ')}]${SP}${f.masquerade.cidr}` : ''} [IPv4: Enabled, IPv6: Disabled]` : 'Disabled'],
     ['Controller Status:', `${s.controllers.total - s.controllers.failing}/${s.controllers.total} healthy`],
     ['Proxy Status:', f.proxy ? `OK, ip ${s.routerIP}, ${f.proxy.redirects} redirects active on ports ${f.proxy.ports}` : 'Disabled'],
     ['Global Identity Range:', 'min 256, max 65535'],

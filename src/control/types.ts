@@ -139,7 +139,8 @@ export interface DatapathFeatures {
   routing: 'native' | 'tunnel';
   tunnelProtocol?: 'vxlan';
   /** SNAT of pod traffic leaving the cluster, when it runs: mode, the native devices it runs on, the CIDR not masqueraded. */
-  masquerade?: { mode: 'BPF' | 'BPF (ip-masq-agent)'; devices: string[]; cidr: string };
+  /** BPF masquerade lists its devices and CIDR; the iptables mode has neither (devices empty). */
+  masquerade?: { mode: 'BPF' | 'BPF (ip-masq-agent)' | 'IPTables'; devices: string[]; cidr: string };
   /** Egress pacing, when it runs. */
   bandwidthManager?: string;
   /** Threads running the datapath and the monitor ring's size in events. */

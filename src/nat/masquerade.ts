@@ -8,6 +8,7 @@ import { DEFAULT_NODEPORT_RANGE, deviceAddress, deviceExists, deviceOf, installS
 import { monoSeconds } from '../conntrack/clock.ts';
 import { parseCidr, parseIPv4 } from '../wire/ip-text.ts';
 import { IpMasqAgent } from './ip-masq-agent.ts';
+import { installIptablesMasquerade, removeIptablesMasquerade } from './iptables-masquerade.ts';
 import type { DatapathFeatures } from '../control/types.ts';
 
 /** NAT slots visited per GC tick (bounded, as the CT sweep). */
@@ -20,6 +21,8 @@ export class Masquerade {
   /** The plan in force; frontends change it (steerFrontends), one install after the other. */
   private plan?: SteeringPlan;
   private installs: Promise<unknown> = Promise.resolve();
+  /** The kernel masquerades (enable-bpf-masquerade=false): its rule goes at close. */
+  private iptables = false;
 
   private constructor(
     private readonly dp: Datapath,
@@ -40,7 +43,6 @@ export class Masquerade {
       if (cfg['enable-ipv4-masquerade']) log.info({ nodeIP: cfg['node-ip'] || '', devices: cfg.devices }, 'masquerade: no native device; pod traffic leaves unmasqueraded');
       return new Masquerade(dp, undefined, '');
     }
-    if (cfg['enable-ipv4-masquerade'] && !cfg['enable-bpf-masquerade']) log.warn('masquerade: only BPF masquerade is implemented (enable-bpf-masquerade=false): pod traffic leaves unmasqueraded');
     const ports = parsePortRange(cfg['masquerade-port-range'])!;
     const nodeIP = cfg['node-ip'] || (await deviceAddress(device));
     // NodePort's SNAT to remote backends takes its ports from the same range: their replies are steered too.
@@ -57,6 +59,15 @@ export class Masquerade {
     const excluded = masquerade ? cfg['ipv4-native-routing-cidr'] || podCidr : '';
     const m = new Masquerade(dp, device, excluded);
     m.plan = plan;
+    if (cfg['enable-ipv4-masquerade'] && !cfg['enable-bpf-masquerade']) {
+      try {
+        await installIptablesMasquerade(podCidr, cfg['ipv4-native-routing-cidr'] || podCidr, device, log);
+        m.iptables = true;
+      } catch (e) {
+        log.error({ device, err: (e as Error).message }, 'masquerade: iptables MASQUERADE not installed; pod traffic leaves unmasqueraded');
+        await removeIptablesMasquerade(log);
+      }
+    }
     const nodeAddr = parseIPv4(nodeIP);
     if (masquerade && cfg['enable-ip-masq-agent']) {
       m.ipMasqAgent = new IpMasqAgent(cfg['ip-masq-agent-config-path'], dp.nat.ipMasq, log);
@@ -89,13 +100,15 @@ export class Masquerade {
 
   /** status' Masquerading line, from what runs. */
   status(): DatapathFeatures['masquerade'] {
+    if (this.iptables) return { mode: 'IPTables', devices: [], cidr: '' };
     if (this.device === undefined || this.dp.nat.masqAddr === 0) return undefined;
     return { mode: this.ipMasqAgent ? 'BPF (ip-masq-agent)' : 'BPF', devices: [this.device], cidr: this.excluded };
   }
 
-  close(): void {
+  async close(log: Logger): Promise<void> {
     clearInterval(this.gcTimer);
     this.ipMasqAgent?.close();
+    if (this.iptables) await removeIptablesMasquerade(log);
   }
 }
 

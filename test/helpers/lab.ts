@@ -104,6 +104,33 @@ export class Lab {
     return Number(readFileSync(join(this.stateRoot, node, 'agent.pid'), 'utf8').trim());
   }
 
+  /** SIGTERM to a node's agent, waiting until it has exited (its pods and devices stay). */
+  async stopAgent(node: NodeName): Promise<void> {
+    const pid = this.agentPid(node);
+    process.kill(pid, 'SIGTERM');
+    await until(`the ${node} agent to stop`, async () => {
+      try {
+        process.kill(pid, 0);
+        return undefined;
+      } catch {
+        return true;
+      }
+    }, 30_000);
+  }
+
+  /** Restarts a node's agent of an n-node lab with extra agent arguments (cluster.sh up starts the missing one). */
+  async restartAgent(node: NodeName, n: number, agentArgs: string): Promise<void> {
+    await this.stopAgent(node);
+    const up = await this.sh(['up', String(n)], [`CILIARY_AGENT_ARGS=${agentArgs}`]);
+    if (up.code !== 0) throw new Error(`cluster.sh up ${n} (restart of ${node}) failed: ${up.stderr}`);
+  }
+
+  /** `ip netns exec` in a lab host: stdout, or undefined when the command failed. */
+  async inHost(host: NodeName | 'testpc' | 'router' | 'internet', cmd: string[], timeoutMs = 15_000): Promise<string | undefined> {
+    const r = await run('ip', ['netns', 'exec', this.ns(host), ...cmd], timeoutMs);
+    return r.code === 0 ? r.stdout : undefined;
+  }
+
   /** cluster.sh, asynchronously: a blocked event loop would miss the agents closing idle API connections. */
   script(...args: string[]) {
     return this.sh(args);

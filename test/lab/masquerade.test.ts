@@ -7,7 +7,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { nsExec, nsSpawn, requireRoot, stop, waitListening } from '../helpers/sys.ts';
+import { nsExec, nsSpawn, requireRoot, run, stop, waitListening } from '../helpers/sys.ts';
 import { Lab, until } from '../helpers/lab.ts';
 import type { ChildProcess } from 'node:child_process';
 
@@ -25,6 +25,11 @@ const UDP_LOGGER = (port: number) => ['python3', '-u', '-c',
 /** One datagram from source port 40404, and the answer (or timeout). */
 const UDP_ASK = (ip: string, port: number) => ['python3', '-c',
   `import socket\ns=socket.socket(2,2)\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('0.0.0.0',40404))\ns.settimeout(2)\ns.sendto(b'ping',('${ip}',${port}))\ntry:\n  print(s.recv(16).decode())\nexcept socket.timeout:\n  print('timeout')`];
+/** Takes one datagram, answers it late from a connected socket (the sender is gone by then): the pod's port unreachable must come back translated. */
+const UDP_LATE_ANSWER = (port: number) => ['python3', '-c',
+  `import socket,time\ns=socket.socket(2,2)\ns.bind(('0.0.0.0',${port}))\ns.settimeout(20)\nd,a=s.recvfrom(16)\ns.connect(a)\ntime.sleep(0.5)\ns.send(b'late')\ns.settimeout(3)\ntry:\n  s.recv(16)\n  print('answered')\nexcept ConnectionRefusedError:\n  print('refused',a[0])\nexcept socket.timeout:\n  print('timeout',a[0])`];
+/** One datagram from a socket that closes right after. */
+const UDP_ONE = (ip: string, port: number) => ['python3', '-c', `import socket\nsocket.socket(2,2).sendto(b'x',('${ip}',${port}))`];
 /** Three UDP flows (three sockets, three source ports) to one destination. */
 const UDP_FLOWS = (ip: string, port: number) => ['python3', '-c', `import socket\nfor _ in range(3): socket.socket(2,2).sendto(b'x',('${ip}',${port}))`];
 
@@ -99,6 +104,13 @@ describe.skipIf(!root)('BPF masquerade to the lab\'s internet host', () => {
     expect(nsExec(lab.ns('k8s-ctr'), ['ping', '-c', '1', '-W', '2', lab.internetIP])).toContain('1 packets transmitted, 1 received');
   });
 
+  it('a port unreachable the pod sends about a masqueraded flow\'s reply reaches the internet host translated', async () => {
+    const server = run('ip', ['netns', 'exec', lab.ns('internet'), ...UDP_LATE_ANSWER(5006)], 30_000);
+    await waitListening(lab.ns('internet'), 5006, 'udp');
+    await lab.exec('k8s-ctr', lab.pod('client'), UDP_ONE(lab.internetIP, 5006));
+    expect((await server).stdout.trim()).toBe(`refused ${lab.nodeIP(0)}`);
+  });
+
   it('bpf nat flush empties the map', async () => {
     const flushed = await lab.ok('k8s-ctr', 'bpf', 'nat', 'flush');
     expect(flushed).toMatch(/^Flushed [1-9]\d* entries from cilium_snat_v4_external$/m);
@@ -111,19 +123,7 @@ describe.skipIf(!root)('BPF masquerade to the lab\'s internet host', () => {
 
     beforeAll(async () => {
       writeFileSync(masqFile, 'nonMasqueradeCIDRs:\n  - 198.51.100.0/24\nmasqLinkLocal: false\n');
-      const pid = Number(readFileSync(join(lab.stateRoot, 'k8s-w1', 'agent.pid'), 'utf8'));
-      process.kill(pid, 'SIGTERM');
-      await until('the k8s-w1 agent to stop', async () => {
-        try {
-          process.kill(pid, 0);
-          return undefined;
-        } catch {
-          return true;
-        }
-      }, 30_000);
-      const args = `--enable-ip-masq-agent --ip-masq-agent-config-path ${masqFile} --masquerade-port-range 61000-61001`;
-      const up = await lab.sh(['up', '2'], [`CILIARY_AGENT_ARGS=${args}`]);
-      if (up.code !== 0) throw new Error(`cluster.sh up 2 (restart of k8s-w1) failed: ${up.stderr}`);
+      await lab.restartAgent('k8s-w1', 2, `--enable-ip-masq-agent --ip-masq-agent-config-path ${masqFile} --masquerade-port-range 61000-61001`);
     }, 120_000);
 
     it('status prints BPF (ip-masq-agent); the steering rules follow the new range', async () => {
@@ -168,5 +168,33 @@ describe.skipIf(!root)('BPF masquerade to the lab\'s internet host', () => {
       await until('the config reloaded again', async () => (agentLog().split('\n').filter((l) => l.includes('ip-masq-agent: config loaded')).length >= 3 ? true : undefined));
       expect(await ask()).toEqual(['pong', lab.nodeIP(1)]);
     }, 180_000);
+  });
+
+  describe('k8s-ctr with enable-bpf-masquerade=false: iptables masquerades', () => {
+    const postNat = () => nsExec(lab.ns('k8s-ctr'), ['iptables', '-t', 'nat', '-S']);
+    const RULE = '-A CILIUM_POST_nat -s 172.20.0.0/24 ! -d 172.20.0.0/16 -o eth1 -m comment --comment "cilium masquerade non-cluster" -j MASQUERADE';
+
+    beforeAll(() => lab.restartAgent('k8s-ctr', 2, '--enable-bpf-masquerade=false'), 120_000);
+
+    it('status prints Masquerading: IPTables; CILIUM_POST_nat has one MASQUERADE rule, one after a restart', async () => {
+      expect(await lab.ok('k8s-ctr', 'status')).toMatch(/^Masquerading: +IPTables \[IPv4: Enabled, IPv6: Disabled\]$/m);
+      expect(postNat()).toContain('-A POSTROUTING -m comment --comment "cilium-feeder: CILIUM_POST_nat" -j CILIUM_POST_nat');
+      expect(postNat().split('\n').filter((l) => l === RULE)).toHaveLength(1);
+      await lab.restartAgent('k8s-ctr', 2, '--enable-bpf-masquerade=false');
+      expect(postNat().split('\n').filter((l) => l.includes('CILIUM_POST_nat'))).toEqual(['-N CILIUM_POST_nat', '-A POSTROUTING -m comment --comment "cilium-feeder: CILIUM_POST_nat" -j CILIUM_POST_nat', RULE]);
+    }, 120_000);
+
+    it('the internet host sees the node IP; no BPF translation; a pod on another node still sees the pod', async () => {
+      await lab.ok('k8s-ctr', 'bpf', 'nat', 'flush');
+      const seen = remoteAddr(await until('the internet host answering', () => lab.curl('k8s-ctr', lab.pod('client'), `http://${lab.internetIP}/`)));
+      expect(seen?.split(':')[0]).toBe(lab.nodeIP(0));
+      expect((await lab.ok('k8s-ctr', 'bpf', 'nat', 'list')).split('\n').filter((l) => l.includes(ip.client))).toEqual([]);
+      expect(await lab.curl('k8s-ctr', lab.pod('client'), `http://${ip.web}/`)).toBe(`${lab.pod('web')} ${ip.client}\n`);
+    });
+
+    it('the agent\'s stop removes the rule and its chain', async () => {
+      await lab.stopAgent('k8s-ctr');
+      expect(postNat()).not.toContain('CILIUM_POST_nat');
+    }, 60_000);
   });
 });

@@ -3,17 +3,23 @@
 // k8s-w2; k8s-w2 keeps the client's address, k8s-w1 (no local backend) SNATs to its own IP and the
 // reply returns through it (Mode: SNAT); externalTrafficPolicy Local keeps the address and k8s-w1 does
 // not answer; `patch svc` turns a ClusterIP service into NodePort 30001 live, keeping its ClusterIP; a
-// fixed nodePort taken twice is refused naming the field, and a delete frees it.
+// fixed nodePort taken twice is refused naming the field, and patching back to ClusterIP frees it.
+// Nodes reach their own NodePorts; an externalIP the client routes via a node and a container's
+// hostPort answer from outside; a backend's port unreachable reaches the client through the entry node.
 // Names carry a per-run prefix and net, state lives in a temp dir: another lab on this machine is safe.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { requireRoot, run } from '../helpers/sys.ts';
+import { requireRoot, run, sh } from '../helpers/sys.ts';
 import { Lab, until, type NodeName } from '../helpers/lab.ts';
 
 const root = requireRoot();
 /** Answers with its hostname (the pod's name) and the client's address, on 80 and 9090. */
 const SERVER = ['node', '-e', "const h=require('http');for(const p of [80,9090])h.createServer((q,s)=>s.end(require('os').hostname()+' '+q.socket.remoteAddress+'\\n')).listen(p,'0.0.0.0')"];
+
+/** A connected UDP socket's datagram: 'refused' when the ICMP port unreachable comes back to it. */
+const UDP_REFUSED = (ip: string, port: number) => ['python3', '-c',
+  `import socket\ns=socket.socket(2,2)\ns.settimeout(3)\ns.connect(('${ip}',${port}))\ns.send(b'x')\ntry:\n  s.recv(16)\nexcept ConnectionRefusedError:\n  print('refused')\nexcept socket.timeout:\n  print('timeout')`];
 
 let lab: Lab;
 const pod = (name: string) => lab.pod(name);
@@ -106,14 +112,63 @@ describe.skipIf(!root)('NodePort from outside the cluster, three nodes, native r
     expect(taken.code).not.toBe(0);
     expect(taken.err).toContain('spec.ports[0].nodePort: Invalid value: 30001: provided port is already allocated');
     expect((await cli('k8s-ctr', 'get', 'svc', other)).code).not.toBe(0);
-    await ok('k8s-ctr', 'delete', 'svc', svc);
+    // Back to ClusterIP: the nodePort goes (as the API server clears it), with its frontends; the port is free.
+    expect(await ok('k8s-ctr', 'patch', 'svc', svc, '-p', '{"spec":{"type":"ClusterIP"}}')).toBe(`service/${svc} patched\n`);
+    expect((await ok('k8s-ctr', 'get', 'svc', svc)).split('\n')[1].split(/\s+/).slice(1, 5)).toEqual(['ClusterIP', before[2], '<none>', '9090/TCP']);
+    await until('the :30001 frontends gone on k8s-w2', async () => ((await ok('k8s-w2', 'bpf', 'lb', 'list')).includes(':30001 ') ? undefined : true));
+    expect(await ok('k8s-w2', 'service', 'list')).not.toContain(':30001');
+    expect(await curlOut(`http://${nodeIP(2)}:30001/`, '1')).toBeUndefined();
     expect((await apply('k8s-ctr', other, nodePortSvc(other, 30001))).code).toBe(0);
+    await ok('k8s-ctr', 'delete', 'svc', svc);
     await ok('k8s-ctr', 'delete', 'svc', other);
+  });
+
+  it('nodes reach their own IP:nodePort; their own connections out are untouched', async () => {
+    const svc = pod('self');
+    expect((await apply('k8s-ctr', svc, nodePortSvc(svc, 30082))).code).toBe(0);
+    // k8s-w1 has no local backend: SNATed to its IP as for a client outside. k8s-w2's backend sees cilium_host's address.
+    expect(await until('k8s-w1 → its own :30082', () => lab.inHost('k8s-w1', ['curl', '-s', '--max-time', '2', `http://${nodeIP(1)}:30082/`]))).toBe(`${pod('web')} ${nodeIP(1)}\n`);
+    const w2Host = (JSON.parse(sh('ip', ['-n', lab.ns('k8s-w2'), '-4', '-j', 'addr', 'show', 'cilium_host'])) as Array<{ addr_info: Array<{ local: string }> }>)[0].addr_info[0].local;
+    expect(await until('k8s-w2 → its own :30082', () => lab.inHost('k8s-w2', ['curl', '-s', '--max-time', '2', `http://${nodeIP(2)}:30082/`]))).toBe(`${pod('web')} ${w2Host}\n`);
+    expect(sh('ip', ['-n', lab.ns('k8s-w1'), 'rule', 'show'])).toContain(`from all to ${nodeIP(1)} iif lo ipproto tcp dport 30000-32767 lookup 2006 proto 198`);
+    // The node's own connections to testpc's whoami and another node keep working, from the node's address.
+    expect(await lab.inHost('k8s-w1', ['curl', '-s', '--max-time', '2', `http://${CLIENT_IP()}/`])).toMatch(new RegExp(`^RemoteAddr: ${nodeIP(1).replace(/\./g, '\\.')}:\\d+$`, 'm'));
+    expect(await lab.inHost('k8s-w1', ['curl', '-s', '--max-time', '2', `http://${nodeIP(2)}:30082/`])).toBe(`${pod('web')} ${nodeIP(1)}\n`);
+    await ok('k8s-ctr', 'delete', 'svc', svc);
+  });
+
+  it('externalIPs routed to a node by the outside client reach the backend; a UDP port without listener answers port unreachable through both nodes', async () => {
+    const svc = pod('ext');
+    const EXT = '10.77.0.10';
+    expect((await apply('k8s-ctr', svc, `apiVersion: v1\nkind: Service\nmetadata: {name: ${svc}}\nspec:\n  type: NodePort\n  selector: {app: ${lab.tag}-web}\n  externalIPs: [${EXT}]\n` +
+      `  ports:\n  - {name: http, port: 80, targetPort: 80}\n  - {name: closed, port: 53, targetPort: 5353, protocol: UDP, nodePort: 30083}\n`)).code).toBe(0);
+    sh('ip', ['-n', lab.ns('testpc'), 'route', 'replace', `${EXT}/32`, 'via', nodeIP(1)]);
+    expect(await until('the externalIP via k8s-w1', () => curlOut(`http://${EXT}/`))).toBe(`${pod('web')} ${nodeIP(1)}\n`);
+    expect(sh('ip', ['-n', lab.ns('k8s-w1'), 'rule', 'show'])).toContain(`from all to ${EXT} iif eth1 lookup 2006 proto 198`);
+    sh('ip', ['-n', lab.ns('testpc'), 'route', 'replace', `${EXT}/32`, 'via', nodeIP(2)]);
+    expect(await until('the externalIP via k8s-w2', () => curlOut(`http://${EXT}/`))).toBe(`${pod('web')} ${CLIENT_IP()}\n`);
+    // The backend's ICMP error goes back through the entry node, translated like the flow.
+    for (const i of [1, 2]) expect((await lab.inHost('testpc', UDP_REFUSED(nodeIP(i), 30083)))?.trim()).toBe('refused');
+    await ok('k8s-ctr', 'delete', 'svc', svc);
+    await until('the externalIP rule gone', async () => (sh('ip', ['-n', lab.ns('k8s-w1'), 'rule', 'show']).includes(EXT) ? undefined : true));
+    sh('ip', ['-n', lab.ns('testpc'), 'route', 'del', `${EXT}/32`]);
+  });
+
+  it('a container hostPort answers the outside client on its node\'s address, and stops with its pod', async () => {
+    const hp = pod('hp');
+    expect((await apply('k8s-ctr', hp, `apiVersion: v1\nkind: Pod\nmetadata: {name: ${hp}, labels: {app: ${lab.tag}-hp}}\nspec:\n  nodeName: k8s-w1\n  containers:\n  - name: c\n    image: traefik/whoami\n    ports:\n    - {containerPort: 80, hostPort: 8081}\n`)).code).toBe(0);
+    const body = await until('hostPort 8081 on k8s-w1', () => curlOut(`http://${nodeIP(1)}:8081/`));
+    expect(body).toContain(`Hostname: ${hp}`);
+    expect(body).toMatch(new RegExp(`^RemoteAddr: ${CLIENT_IP().replace(/\./g, '\\.')}:\\d+$`, 'm'));
+    expect(await ok('k8s-w1', 'service', 'list')).toMatch(new RegExp(`${nodeIP(1).replace(/\./g, '\\.')}:8081 +HostPort +1 => `));
+    await ok('k8s-ctr', 'delete', 'pod', hp);
+    await until('the hostPort rule gone', async () => (sh('ip', ['-n', lab.ns('k8s-w1'), 'rule', 'show']).includes('dport 8081') ? undefined : true));
+    expect(await curlOut(`http://${nodeIP(1)}:8081/`, '1')).toBeUndefined();
   });
 
   it('status --verbose prints the KubeProxyReplacement Details of what runs', async () => {
     const out = await ok('k8s-w1', 'status', '--verbose');
-    for (const line of ['KubeProxyReplacement Details:', '  Mode:                   SNAT', '  - NodePort:       Enabled (Range: 30000-32767)', '  - LoadBalancer:   Enabled', '  - externalIPs:    Enabled']) {
+    for (const line of ['KubeProxyReplacement Details:', '  Mode:                   SNAT', '  - NodePort:       Enabled (Range: 30000-32767)', '  - LoadBalancer:   Enabled', '  - externalIPs:    Enabled', '  - HostPort:       Enabled']) {
       expect(out.split('\n')).toContain(line);
     }
   });

@@ -170,7 +170,7 @@ export class Snat {
   snatV4(ctx: PacketContext, toAddr: number, now: number): number {
     const proto = ctx.proto;
     if (proto === IPPROTO_ICMP) {
-      if (ctx.flags & F_ICMP_ERROR) return 0; // an error the pod sends stays as it is
+      if (ctx.flags & F_ICMP_ERROR) return this.snatIcmpError(ctx, toAddr);
       if (ctx.meta[ctx.m + M_ICMP_TYPE] !== icmp.ICMP_ECHO_REQUEST) return DROP_NAT_UNSUPP_PROTO;
     } else if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) {
       return DROP_NAT_UNSUPP_PROTO;
@@ -182,6 +182,33 @@ export class Snat {
     if (port !== ctx.sport && !native.rewritePort(ctx.buf, ctx.l3, ctx.end, false, port, partial)) return DROP_WRITE_ERROR;
     ctx.saddr = toAddr;
     ctx.sport = port;
+    return 0;
+  }
+
+  /**
+   * An ICMP error the pod sends about a reply of a translated flow (remote → node IP:port, delivered
+   * as remote → pod:port): the outer source and the quoted destination become the node's again, so
+   * the remote recognises its packet. An error about anything else leaves as it is. 0 or a drop reason.
+   */
+  private snatIcmpError(ctx: PacketContext, toAddr: number): number {
+    const b = ctx.buf;
+    const inner = icmp.quoted(ctx.l3 + ipv4.hdrlen(b, ctx.l3));
+    if (inner + IPV4_MIN_HLEN > ctx.end || ipv4.version(b, inner) !== 4) return 0;
+    const proto = ipv4.protocol(b, inner);
+    const at = inner + ipv4.hdrlen(b, inner);
+    if ((proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) || at + L4_PORTS_LEN > ctx.end || ipv4.daddr(b, inner) !== ctx.saddr) return 0;
+    // The quoted reply's flow left as pod:port → remote: its OUT entry holds the translation.
+    this.setKey(ctx.saddr, ipv4.saddr(b, inner), l4.dport(b, at), l4.sport(b, at), proto, TUPLE_F_OUT);
+    const off = this.map.lookup(this.key, 0);
+    if (off < 0 || this.map.view.getUint32(off + N.NV_TO_ADDR) !== toAddr) return 0;
+    ipv4.setSaddr(b, ctx.l3, toAddr);
+    ipv4.fillCsum(b, ctx.l3);
+    ipv4.setDaddr(b, inner, toAddr);
+    ipv4.fillCsum(b, inner);
+    l4.setDport(b, at, this.map.view.getUint16(off + N.NV_TO_PORT));
+    // The ICMP checksum covers the quote: recompute it (errors are rare, this is not the fast path).
+    if (!native.setChecksums(b, ctx.l3, ctx.end)) return DROP_WRITE_ERROR;
+    ctx.saddr = toAddr;
     return 0;
   }
 

@@ -6,10 +6,10 @@
 import { CTX_ACT_REDIRECT, type PacketContext } from '../context.ts';
 import type { Datapath } from '../datapath.ts';
 import { DROP_NAT_NO_MAPPING } from '../drop-reasons.ts';
-import { CT_REPLY, TUPLE_F_OUT } from '../../maps/cilium/ct.ts';
+import { CT_RELATED, CT_REPLY, TUPLE_F_OUT } from '../../maps/cilium/ct.ts';
 import { SVC_FLAG_EXTERNAL_IP, SVC_FLAG_LOADBALANCER, SVC_FLAG_NODEPORT } from '../../maps/cilium/lb.ts';
 import { RW_SNAT } from '../../observe/trace/tracer.ts';
-import { lb4RevNat } from './lb.ts';
+import { lb4RevNat, lb4RevNatRelated } from './lb.ts';
 import { cil_to_host } from '../programs/bpf_host.ts';
 
 /** Frontends a client outside the node reaches through the node's stack. */
@@ -38,6 +38,9 @@ export function nodeport_nat_fwd(ctx: PacketContext, dp: Datapath): number {
  * connection's CT entry gives the frontend back as the source; out through the stack to the client.
  */
 export function nodeport_rev_dnat(ctx: PacketContext, dp: Datapath): number {
-  if (dp.ct.lookup(ctx, TUPLE_F_OUT) !== CT_REPLY || ctx.ct.revNat === 0 || !lb4RevNat(ctx, dp)) return dp.drop(ctx, DROP_NAT_NO_MAPPING);
-  return cil_to_host(ctx, dp);
+  const state = dp.ct.lookup(ctx, TUPLE_F_OUT);
+  if (ctx.ct.revNat === 0) return dp.drop(ctx, DROP_NAT_NO_MAPPING);
+  // An ICMP error from the backend (revSnatV4 gave its quote the client back): the quote's frontend too.
+  const undone = state === CT_REPLY ? lb4RevNat(ctx, dp) : state === CT_RELATED && lb4RevNatRelated(ctx, dp);
+  return undone ? cil_to_host(ctx, dp) : dp.drop(ctx, DROP_NAT_NO_MAPPING);
 }

@@ -119,7 +119,8 @@ export function handle_ipv4_from_lxc(ctx: PacketContext, dp: Datapath): number {
   // A pod on another node in tunnel mode: VXLAN to the node its ipcache entry names.
   const tunnel = tunnelEndpointOf(ctx, dp);
   if (tunnel !== 0) return encapAndRedirect(ctx, dp, tunnel);
-  const masquerade = (state === CT_NEW || state === CT_ESTABLISHED) && dp.nat.needsMasquerade(ctx);
+  // An ICMP error about a masqueraded flow's reply is translated too (snatV4 finds its flow).
+  const masquerade = (state === CT_NEW || state === CT_ESTABLISHED || (state === CT_RELATED && (ctx.flags & F_ICMP_ERROR) !== 0)) && dp.nat.needsMasquerade(ctx);
   const verdict = cil_to_host(ctx, dp);
   return masquerade && verdict === CTX_ACT_REDIRECT ? snatToWorld(ctx, dp) : verdict;
 }
