@@ -2,7 +2,7 @@
 // pods on three nodes reach each other by IP, by service name and through a service whose backend
 // is remote; status, `bpf tunnel list` and `bpf ipcache list` show the tunnel; tcpdump on a node's
 // eth1 decodes the frames as VXLAN with the source identity as VNI; a deny policy drops on the
-// destination node; a node whose agent stops answering (SIGSTOP) leaves the others' tunnel map, ipcache
+// destination node; a NodePort on k8s-ctr reaches its backend on w1 through the tunnel, SNATed; a node whose agent stops answering (SIGSTOP) leaves the others' tunnel map, ipcache
 // and routes within 10 s, counted by cilium_unreachable_nodes, and comes back on SIGCONT. The lab carries a per-run prefix, net and state root.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nsSpawn, requireRoot, stop, waitForOutput } from '../helpers/sys.ts';
@@ -86,6 +86,23 @@ describe.skipIf(!root)('three nodes over etcd, VXLAN tunnel', () => {
     const name = `http://${pod('web2')}.default.svc.cluster.local/`;
     expect(await until('the service by name from k8s-ctr', () => lab.curl('k8s-ctr', pod('client'), name))).toBe(`${pod('web2')} ${ip.client}\n`);
     expect(await until('the service by name from w1', () => lab.curl('k8s-w1', pod('web1'), `http://${pod('web2')}/`))).toBe(`${pod('web2')} ${ip.web1}\n`);
+  }, 60_000);
+
+  it('NodePort on k8s-ctr, backend on w1: the outside client\'s flow is SNATed to k8s-ctr\'s IP and encapsulated; the reply returns through k8s-ctr', async () => {
+    const svc = pod('np');
+    await lab.ok('k8s-ctr', 'apply', '-f', lab.file('np.yaml', `apiVersion: v1\nkind: Service\nmetadata: {name: ${svc}}\nspec:\n  type: NodePort\n  selector: {app: web1}\n  ports: [{port: 80, targetPort: 80, nodePort: 30090}]\n`));
+    const dump = nsSpawn(lab.nodeNs('k8s-ctr'), ['tcpdump', '-i', 'eth1', '-nn', '-l', '-T', 'vxlan', 'udp', 'port', VXLAN_PORT, 'and', 'src', lab.nodeIP(0), 'and', 'dst', lab.nodeIP(1)]);
+    try {
+      await waitForOutput(dump, /listening on/, 'tcpdump listening', 10_000);
+      // Inside the tunnel: the SNATed flow, k8s-ctr's address and a port of the masquerade range.
+      const inTunnel = waitForOutput(dump, new RegExp(`${lab.nodeIP(0).replace(/\./g, '\\.')}\\.6\\d{4} > ${ip.web1.replace(/\./g, '\\.')}\\.80: `), 'the SNATed flow in the tunnel', 20_000);
+      expect(await until('k8s-ctr:30090 from testpc', () => lab.inHost('testpc', ['curl', '-s', '--max-time', '2', `http://${lab.nodeIP(0)}:30090/`]))).toBe(`${pod('web1')} ${lab.nodeIP(0)}\n`);
+      await inTunnel;
+    } finally {
+      await stop(dump);
+    }
+    expect(await lab.ok('k8s-ctr', 'bpf', 'nat', 'list')).toMatch(new RegExp(`^TCP OUT ${lab.testpcIP.replace(/\./g, '\\.')}:\\d+ -> ${ip.web1.replace(/\./g, '\\.')}:80 XLATE_SRC ${lab.nodeIP(0).replace(/\./g, '\\.')}:\\d+ `, 'm'));
+    await lab.ok('k8s-ctr', 'delete', 'svc', svc);
   }, 60_000);
 
   it('a policy on w1 denying ingress from the client\'s labels drops there with Policy denied; w2 still answers', async () => {
