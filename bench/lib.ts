@@ -97,12 +97,15 @@ async function median(measure: () => Promise<number>): Promise<number> {
   return xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 }
 
+/** One TCP run's throughput in Gbit/s, received side. */
+export async function tcpGbpsOnce(client: string, server: string, serverIp = IP_B): Promise<number> {
+  const j = await iperf(client, server, serverIp, ['-t', String(DURATION), '-O', '1']);
+  return j.end.sum_received.bits_per_second / 1e9;
+}
+
 /** TCP throughput in Gbit/s, received side. */
 export function tcpGbps(client: string, server: string, serverIp = IP_B): Promise<number> {
-  return median(async () => {
-    const j = await iperf(client, server, serverIp, ['-t', String(DURATION), '-O', '1']);
-    return j.end.sum_received.bits_per_second / 1e9;
-  });
+  return median(() => tcpGbpsOnce(client, server, serverIp));
 }
 
 /** 64-byte IPv4 UDP packets (36 bytes of payload) delivered per second. */

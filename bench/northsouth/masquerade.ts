@@ -2,7 +2,8 @@
 // router; replies steered into cilium_host and rev-SNATed), against a kernel path on the same node:
 // a veth "pod" in its own namespace, forwarded by the node's stack and SNATed by iptables MASQUERADE.
 import type { Lab } from '../../test/helpers/lab.ts';
-import { netns, round, sh, tcpGbps } from '../lib.ts';
+import { netns, round, sh, tcpGbpsOnce } from '../lib.ts';
+import { paired } from './paired.ts';
 
 const KERNEL_POD_NET = '10.250.0';
 
@@ -20,12 +21,11 @@ export async function benchMasquerade(lab: Lab): Promise<Record<string, number>>
   sh('ip', '-n', kpod, 'link', 'set', 'eth0', 'up');
   sh('ip', '-n', kpod, 'route', 'add', 'default', 'via', `${KERNEL_POD_NET}.1`);
   sh('ip', 'netns', 'exec', node, 'iptables', '-t', 'nat', '-A', 'POSTROUTING', '-s', `${KERNEL_POD_NET}.0/30`, '-o', 'eth1', '-j', 'MASQUERADE');
-  const ciliary = await tcpGbps(podNs, lab.ns('internet'), lab.internetIP);
-  const kernel = await tcpGbps(kpod, lab.ns('internet'), lab.internetIP);
+  const r = await paired(() => tcpGbpsOnce(podNs, lab.ns('internet'), lab.internetIP), () => tcpGbpsOnce(kpod, lab.ns('internet'), lab.internetIP));
   await lab.ok('k8s-ctr', 'delete', 'pod', pod);
   return {
-    northsouth_masquerade_tcp_gbps: round(ciliary),
-    northsouth_kernel_masquerade_tcp_gbps: round(kernel),
-    ratio_masquerade_vs_kernel_tcp: round(ciliary / kernel),
+    northsouth_masquerade_tcp_gbps: round(r.ours),
+    northsouth_kernel_masquerade_tcp_gbps: round(r.kernel),
+    ratio_masquerade_vs_kernel_tcp: round(r.ratio),
   };
 }
