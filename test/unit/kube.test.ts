@@ -8,6 +8,7 @@ import { toTable } from '../../src/kube/tables.ts';
 import { parseMetrics } from '../../src/cli/dbg-agent.ts';
 import { hasLabel } from '../../src/cli/dbg-endpoint.ts';
 import type { Endpoint } from '../../src/control/types.ts';
+import { patchedManifest } from '../../src/kube/patch.ts';
 
 describe('StoreRevisions', () => {
   it('gives each record the revision of its last change and resolves a write once its event arrived', async () => {
@@ -66,5 +67,20 @@ describe('derived kinds as kubectl prints them', () => {
     const t = toTable('Lease', [lease], '5', false, Date.parse('2026-01-01T00:01:00Z')) as { columnDefinitions: Array<{ name: string }>; rows: Array<{ cells: unknown[] }> };
     expect(t.columnDefinitions.map((c) => c.name)).toEqual(['Name', 'Holder', 'Age']);
     expect(t.rows[0].cells).toEqual(['cilium-operator-resource-lock', 'k8s-ctr', '60s']);
+  });
+});
+
+describe('PATCH of a Service back to ClusterIP (the API server\'s dropTypeDependentFields)', () => {
+  const nodePort = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'prom' }, spec: { type: 'NodePort', externalTrafficPolicy: 'Cluster', ports: [{ port: 9090, targetPort: 9090, nodePort: 30001 }] } };
+
+  it('drops the nodePorts and externalTrafficPolicy it kept unchanged', () => {
+    const out = patchedManifest(nodePort, 'application/strategic-merge-patch+json', { spec: { type: 'ClusterIP' } });
+    expect(out.spec).toEqual({ type: 'ClusterIP', ports: [{ port: 9090, targetPort: 9090 }] });
+  });
+
+  it('keeps a nodePort the patch changes (validation refuses it, naming the field), and NodePort services as they are', () => {
+    const changed = patchedManifest(nodePort, 'application/merge-patch+json', { spec: { type: 'ClusterIP', ports: [{ port: 9090, targetPort: 9090, nodePort: 30002 }] } });
+    expect((changed.spec as { ports: unknown[] }).ports).toEqual([{ port: 9090, targetPort: 9090, nodePort: 30002 }]);
+    expect(patchedManifest(nodePort, 'application/merge-patch+json', { metadata: { labels: { a: 'b' } } }).spec).toEqual(nodePort.spec);
   });
 });
