@@ -167,6 +167,22 @@ describe('BPF masquerade (lib/nat.ts) in the datapath', () => {
     expect(native.l4ChecksumOk(err, 10, err.length)).toBe(true);
   });
 
+  it('an ICMP error the pod sends about a translated flow\'s reply leaves with the node\'s address and port in it', () => {
+    injectPacket(dp, udp(POD_A, WORLD, 5000, 9999), A);
+    const sent = take(HOST);
+    const port = u16(sent, 10 + 20);
+    injectPacket(dp, udp(WORLD, NODE, 9999, port), HOST);
+    const reply = take(A);
+    injectPacket(dp, frame(POD_A, WORLD, 1, [3, 3, 0, 0, 0, 0, 0, 0, ...Array.from(reply.subarray(10, 10 + 28))]), A);
+    const err = take(HOST);
+    expect(u32(err, 10 + 12)).toBe(NODE); // outer source
+    const inner = 10 + 20 + 8;
+    expect([u32(err, inner + 16), u16(err, inner + 22)]).toEqual([NODE, port]);
+    expect(native.ipv4ChecksumOk(err, 10, 10 + 20)).toBe(true);
+    expect(native.ipv4ChecksumOk(err, inner, inner + 20)).toBe(true);
+    expect(native.l4ChecksumOk(err, 10, err.length)).toBe(true);
+  });
+
   it('GC removes translations whose conntrack entry is gone, OUT first, then its IN twin', () => {
     injectPacket(dp, udp(POD_A, WORLD, 5000, 53), A);
     expect(dp.nat.map.count).toBe(2);
