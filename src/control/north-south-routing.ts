@@ -42,7 +42,7 @@ export interface SteeringPlan {
 export interface SteeredFrontends {
   /** Services' spec.externalIPs: routed to the node by the client, into cilium_host here. */
   externalIPs: string[];
-  /** Containers' hostPorts on the node's address. */
+  /** Containers' hostPorts, on the node's addresses (localAddrs). */
   hostPorts: Array<{ protocol: 'tcp' | 'udp'; port: number }>;
 }
 
@@ -79,7 +79,7 @@ export function steeringRules(p: SteeringPlan): string[] {
   }
   for (const ip of [...new Set(p.frontends.externalIPs)].sort()) out.push(`pref ${PREF_FRONTENDS} iif ${p.device} to ${ip} ${tail}`);
   const hostPorts = new Set(p.frontends.hostPorts.map((h) => `${h.protocol} dport ${h.port}`));
-  for (const h of [...hostPorts].sort()) out.push(`pref ${PREF_FRONTENDS} iif ${p.device} ipproto ${h} ${tail}`);
+  for (const h of [...hostPorts].sort()) for (const addr of p.localAddrs) out.push(`pref ${PREF_FRONTENDS} iif ${p.device} to ${addr} ipproto ${h} ${tail}`);
   return out;
 }
 

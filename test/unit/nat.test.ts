@@ -223,8 +223,8 @@ describe('ip-masq-agent config and steering rules', () => {
       'pref 21 iif lo to 192.168.10.100 ipproto tcp dport 30000-32767 lookup 2006 protocol 198',
       'pref 21 iif lo to 192.168.10.100 ipproto udp dport 30000-32767 lookup 2006 protocol 198',
       'pref 23 iif eth1 to 10.77.0.10 lookup 2006 protocol 198',
-      'pref 23 iif eth1 ipproto tcp dport 8080 lookup 2006 protocol 198',
-      'pref 23 iif eth1 ipproto udp dport 8053 lookup 2006 protocol 198',
+      'pref 23 iif eth1 to 192.168.10.100 ipproto tcp dport 8080 lookup 2006 protocol 198',
+      'pref 23 iif eth1 to 192.168.10.100 ipproto udp dport 8053 lookup 2006 protocol 198',
     ]);
     expect(steeringRules({ device: 'eth1', natPorts: null, nodePorts: null, localAddrs: ['192.168.10.100'], frontends })).toEqual([]);
   });
