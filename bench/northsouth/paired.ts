@@ -2,7 +2,9 @@
 // seconds a bench runs, so measuring one path's runs and then the other's moves the ratio with the
 // drift. Here both paths run in pairs, alternating which goes first, after a discarded warm-up run
 // of each (the agent's datapath code is optimised by V8 on its first packets, and ARP/CT/NAT
-// entries are made); the ratio is the median of the pairs' ratios.
+// entries are made); the ratio is the median of the pairs' ratios. Measured under a load of 14 on
+// two cores, the kernel path swung most (1.4-3.4 Gbit/s between runs a few seconds apart: it scales
+// with the CPU others leave free), so one pair can still be far off: five pairs, their median.
 import { REPEAT } from '../lib.ts';
 
 export interface PairedResult {
@@ -13,14 +15,16 @@ export interface PairedResult {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** Medians of both paths' Gbit/s and of their per-pair ratios, over max(REPEAT, 3) pairs. */
+const PAIRS = Math.max(REPEAT, 5);
+
+/** Medians of both paths' Gbit/s and of their per-pair ratios, over PAIRS pairs; the pairs go to stderr. */
 export async function paired(ours: () => Promise<number>, kernel: () => Promise<number>): Promise<PairedResult> {
   await ours();
   await kernel();
   const o: number[] = [];
   const k: number[] = [];
   const r: number[] = [];
-  for (let i = 0; i < Math.max(REPEAT, 3); i++) {
+  for (let i = 0; i < PAIRS; i++) {
     let a: number;
     let b: number;
     if (i % 2 === 0) {
@@ -34,5 +38,6 @@ export async function paired(ours: () => Promise<number>, kernel: () => Promise<
     k.push(b);
     r.push(a / b);
   }
+  console.error(`paired Gbit/s (ours, kernel): ${o.map((x, i) => `${x.toFixed(2)}/${k[i].toFixed(2)}`).join(' ')}`);
   return { ours: median(o), kernel: median(k), ratio: median(r) };
 }
