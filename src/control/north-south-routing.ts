@@ -1,7 +1,7 @@
 // North-south steering: the node's kernel must not answer what the datapath owns. Packets arriving
 // on the native device for the masquerade port range (replies to SNATed pod flows), for the NodePort
 // range, and ICMP (echo replies to translated ids, errors about translated packets), services'
-// externalIPs and containers' hostPorts, and the node's own connections to its NodePorts (iif lo)
+// externalIPs and LoadBalancer addresses, containers' hostPorts, and the node's own connections to its NodePorts (iif lo)
 // are routed by policy rules into a table whose default route is cilium_host, so they enter bpf_host before the
 // node's stack sees them; what bpf_host does not claim it writes back into cilium_host, where the
 // local table delivers it. As Cilium, the `local` rule moves from 0 to 100 behind these rules.
@@ -40,13 +40,13 @@ export interface SteeringPlan {
 
 /** Frontends the outside reaches on addresses or ports of their own. */
 export interface SteeredFrontends {
-  /** Services' spec.externalIPs: routed to the node by the client, into cilium_host here. */
-  externalIPs: string[];
+  /** Services' spec.externalIPs and LoadBalancer ingress addresses: routed to the node by the client (or announced), into cilium_host here. */
+  addresses: string[];
   /** Containers' hostPorts, on the node's addresses (localAddrs). */
   hostPorts: Array<{ protocol: 'tcp' | 'udp'; port: number }>;
 }
 
-export const NO_FRONTENDS: SteeredFrontends = { externalIPs: [], hostPorts: [] };
+export const NO_FRONTENDS: SteeredFrontends = { addresses: [], hostPorts: [] };
 
 interface RuleJson {
   priority?: number;
@@ -77,7 +77,7 @@ export function steeringRules(p: SteeringPlan): string[] {
   if (p.nodePorts) {
     for (const addr of p.localAddrs) for (const proto of ['tcp', 'udp']) out.push(`pref ${PREF_NODEPORT} iif lo to ${addr} ipproto ${proto} dport ${dportSelector(p.nodePorts)} ${tail}`);
   }
-  for (const ip of [...new Set(p.frontends.externalIPs)].sort()) out.push(`pref ${PREF_FRONTENDS} iif ${p.device} to ${ip} ${tail}`);
+  for (const ip of [...new Set(p.frontends.addresses)].sort()) out.push(`pref ${PREF_FRONTENDS} iif ${p.device} to ${ip} ${tail}`);
   const hostPorts = new Set(p.frontends.hostPorts.map((h) => `${h.protocol} dport ${h.port}`));
   for (const h of [...hostPorts].sort()) for (const addr of p.localAddrs) out.push(`pref ${PREF_FRONTENDS} iif ${p.device} to ${addr} ipproto ${h} ${tail}`);
   return out;

@@ -35,7 +35,7 @@ export interface ServiceManagerOptions {
   /** This node: its name (Local traffic policy keeps its backends) and addresses (NodePort frontends). */
   node: string;
   nodeIPs: string[];
-  /** The externalIPs and hostPorts in force changed (their steering follows). */
+  /** The externalIPs, LoadBalancer addresses and hostPorts in force changed (their steering follows). */
   onSteeredFrontends?: (f: SteeredFrontends) => void;
 }
 
@@ -167,12 +167,13 @@ export class ServiceManager {
     this.reportSteered();
   }
 
-  /** The externalIPs of every service and the hostPorts of this node's pods, to the steering. */
+  /** The externalIPs and LoadBalancer addresses of every service and the hostPorts of this node's pods, to the steering. */
   private reportSteered(): void {
     if (!this.o.onSteeredFrontends) return;
-    const externalIPs = [...new Set([...this.services.values()].flatMap((s) => s.spec.externalIPs ?? []))].sort();
+    const addressesOf = (s: Stored) => [...(s.spec.externalIPs ?? []), ...(s.spec.type === 'LoadBalancer' ? s.spec.loadBalancerIngress ?? [] : [])];
+    const addresses = [...new Set([...this.services.values()].flatMap(addressesOf))].sort();
     const hostPorts = this.hostPortList.filter((f) => f.address === SURROGATE_ADDRESS).map((f) => ({ protocol: f.protocol === 'UDP' ? 'udp' as const : 'tcp' as const, port: f.port }));
-    this.o.onSteeredFrontends({ externalIPs, hostPorts });
+    this.o.onSteeredFrontends({ addresses, hostPorts });
   }
 
   /** Recomputes every frontend from the services and the pods that exist now. */

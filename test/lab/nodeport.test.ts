@@ -4,8 +4,8 @@
 // reply returns through it (Mode: SNAT); externalTrafficPolicy Local keeps the address and k8s-w1 does
 // not answer; `patch svc` turns a ClusterIP service into NodePort 30001 live, keeping its ClusterIP; a
 // fixed nodePort taken twice is refused naming the field, and patching back to ClusterIP frees it.
-// Nodes reach their own NodePorts; an externalIP the client routes via a node and a container's
-// hostPort answer from outside; a backend's port unreachable reaches the client through the entry node.
+// Nodes reach their own NodePorts; an externalIP or LoadBalancer address the client routes via a node
+// and a container's hostPort answer from outside; a backend's port unreachable reaches the client through the entry node.
 // Names carry a per-run prefix and net, state lives in a temp dir: another lab on this machine is safe.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { writeFileSync } from 'node:fs';
@@ -152,6 +152,21 @@ describe.skipIf(!root)('NodePort from outside the cluster, three nodes, native r
     await ok('k8s-ctr', 'delete', 'svc', svc);
     await until('the externalIP rule gone', async () => (sh('ip', ['-n', lab.ns('k8s-w1'), 'rule', 'show']).includes(EXT) ? undefined : true));
     sh('ip', ['-n', lab.ns('testpc'), 'route', 'del', `${EXT}/32`]);
+  });
+
+  it('a LoadBalancer address from an LB-IPAM pool, routed via a node by the client, reaches the backend (no L2 announcement needed)', async () => {
+    const svc = pod('lb');
+    const LB = '10.78.0.5';
+    const manifests = `apiVersion: cilium.io/v2alpha1\nkind: CiliumLoadBalancerIPPool\nmetadata: {name: ${svc}}\nspec:\n  blocks: [{start: ${LB}, stop: ${LB}}]\n---\n` +
+      `apiVersion: v1\nkind: Service\nmetadata: {name: ${svc}}\nspec:\n  type: LoadBalancer\n  selector: {app: ${lab.tag}-web}\n  ports: [{port: 80, targetPort: 80}]\n`;
+    expect((await apply('k8s-ctr', svc, manifests)).code).toBe(0);
+    await until('the LoadBalancer address allocated', async () => ((await ok('k8s-ctr', 'get', 'svc', svc)).split('\n')[1].split(/\s+/)[3] === LB ? true : undefined));
+    sh('ip', ['-n', lab.ns('testpc'), 'route', 'replace', `${LB}/32`, 'via', nodeIP(1)]);
+    expect(await until('the LoadBalancer address via k8s-w1', () => curlOut(`http://${LB}/`))).toBe(`${pod('web')} ${nodeIP(1)}\n`);
+    await ok('k8s-ctr', 'delete', 'svc', svc);
+    await ok('k8s-ctr', 'delete', 'ippools', svc);
+    await until('the LoadBalancer address rule gone', async () => (sh('ip', ['-n', lab.ns('k8s-w1'), 'rule', 'show']).includes(LB) ? undefined : true));
+    sh('ip', ['-n', lab.ns('testpc'), 'route', 'del', `${LB}/32`]);
   });
 
   it('a container hostPort answers the outside client on its node\'s address, and stops with its pod', async () => {

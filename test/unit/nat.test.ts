@@ -213,7 +213,7 @@ describe('ip-masq-agent config and steering rules', () => {
   });
 
   it('steers the NAT and NodePort ranges, ICMP, externalIPs and hostPorts from the native device, the node\'s own NodePort connections', () => {
-    const frontends = { externalIPs: ['10.77.0.10', '10.77.0.10'], hostPorts: [{ protocol: 'udp' as const, port: 8053 }, { protocol: 'tcp' as const, port: 8080 }] };
+    const frontends = { addresses: ['10.77.0.10', '10.77.0.10'], hostPorts: [{ protocol: 'udp' as const, port: 8053 }, { protocol: 'tcp' as const, port: 8080 }] };
     expect(steeringRules({ device: 'eth1', natPorts: [61000, 65534], nodePorts: [30000, 32767], localAddrs: ['192.168.10.100'], frontends })).toEqual([
       'pref 20 iif eth1 ipproto tcp dport 61000-65534 lookup 2006 protocol 198',
       'pref 20 iif eth1 ipproto udp dport 61000-65534 lookup 2006 protocol 198',
