@@ -190,7 +190,7 @@ export class Agent implements AgentFacade {
       await this.l2.start();
     }
     // In the background: the API need not wait for the CoreDNS pods to start.
-    if (platform.processes) this.clusterDns = ensureClusterDns(this.resources, this.nodeName, this.log);
+    if (platform.processes) this.clusterDns = ensureClusterDns(this.resources, this.nodeName, cfg['resolv-conf'], this.log);
     this.startHubble();
     if (platform.sockets) await this.startServers();
     this.log.info({ node: this.nodeName, podCIDR: formatCidr(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');

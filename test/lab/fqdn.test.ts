@@ -1,0 +1,82 @@
+// DNS for the outside world and toFQDNs against it in a two-node lab (native routing, etcd): the
+// internet host's DNS (zone ciliary.test, scripts/netns/outside.sh) is the nodes' resolver, so the
+// CoreDNS pods on k8s-ctr forward outside names to it; a pod on k8s-w1 resolves them through
+// kube-dns, and a toFQDNs rule lets it reach internet.ciliary.test:80 only, until the answer's TTL
+// runs out. Names carry a per-run tag; state lives in a temp dir.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { requireRoot } from '../helpers/sys.ts';
+import { Lab, until } from '../helpers/lab.ts';
+
+const root = requireRoot();
+/** A short TTL on the lab's answers (and a smaller tofqdns-min-ttl): the expiry test waits for it. */
+const TTL_S = 10;
+const lab = root ? new Lab('fq', [`CILIARY_LAB_DNS_TTL=${TTL_S}`, 'CILIARY_AGENT_ARGS=--tofqdns-min-ttl 2']) : (undefined as unknown as Lab);
+const esc = (s: string) => s.replace(/\./g, '\\.');
+
+describe.skipIf(!root)('outside DNS through CoreDNS and toFQDNs, two nodes', () => {
+  const client = root ? lab.pod('client') : '';
+  const sh = (script: string) => lab.exec('k8s-w1', client, ['sh', '-c', script], 30_000);
+  const dig = async (...args: string[]) => (await lab.exec('k8s-w1', client, ['dig', '+tries=1', '+timeout=3', ...args])).stdout;
+  /** curl by URL from the client: the body, or undefined when the connection fails. */
+  const curl = (url: string) => lab.curl('k8s-w1', client, url);
+
+  beforeAll(async () => {
+    await lab.up(2);
+    await lab.runPod('k8s-w1', client, 'app=fqdn-client');
+  }, 300_000);
+
+  afterAll(async () => {
+    if (root) await lab.down();
+  }, 120_000);
+
+  it('a pod resolves internet.ciliary.test through kube-dns: CoreDNS forwards it to the internet host, which sees k8s-ctr', async () => {
+    const answer = await until('the outside name through CoreDNS', async () => {
+      const out = await dig('internet.ciliary.test');
+      return out.includes('status: NOERROR') ? out : undefined;
+    }, 90_000);
+    expect(answer).toMatch(new RegExp(`^internet\\.ciliary\\.test\\.\\s+${TTL_S}\\s+IN\\s+A\\s+${esc(lab.internetIP)}$`, 'm'));
+    expect(answer).toMatch(/;; SERVER: 10\.96\.0\.10#53\(10\.96\.0\.10\)/);
+    expect((await dig('+short', 'www.ciliary.test')).trim()).toBe(lab.internetIP);
+    expect(await dig('nosuch.ciliary.test')).toMatch(/status: NXDOMAIN/);
+    // Both CoreDNS replicas run on k8s-ctr: their forwarded query leaves masqueraded as k8s-ctr's IP.
+    const log = readFileSync(join(lab.stateRoot, 'outside', 'internet-dns.log'), 'utf8');
+    expect(log).toMatch(new RegExp(`^\\[INFO\\] ${esc(lab.nodeIP(0))} - "A IN internet\\.ciliary\\.test\\. udp" NOERROR$`, 'm'));
+  }, 120_000);
+
+  it('toFQDNs matchName internet.ciliary.test on 80: allowed by that name, not by www nor on 8080; the TTL ends the allow', async () => {
+    // Before the policy: every way to the host works.
+    expect(await until('www:8080 before the policy', () => curl('http://www.ciliary.test:8080/'))).toMatch(/RemoteAddr: /);
+    const policy = lab.file('fqdn.yaml', `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: ${lab.tag}-fqdn, namespace: default}
+spec:
+  endpointSelector: {matchLabels: {app: fqdn-client}}
+  egress:
+  - toEndpoints: [{matchLabels: {"k8s:io.kubernetes.pod.namespace": kube-system, "k8s:k8s-app": kube-dns}}]
+    toPorts:
+    - ports: [{port: "53", protocol: ANY}]
+      rules: {dns: [{matchPattern: "*"}]}
+  - toFQDNs: [{matchName: internet.ciliary.test}]
+    toPorts: [{ports: [{port: "80", protocol: TCP}]}]
+`);
+    await lab.ok('k8s-ctr', 'apply', '-f', policy);
+    // The same address by the other name (learned first, so no allowed selector holds it yet): denied.
+    await until('www to be denied', async () => ((await curl('http://www.ciliary.test/')) === undefined ? true : undefined), 60_000);
+    const body = await until('internet.ciliary.test:80 allowed', () => curl('http://internet.ciliary.test/'), 60_000);
+    // Masqueraded on k8s-w1's native device: the internet host sees the node.
+    expect(body).toMatch(new RegExp(`^RemoteAddr: ${esc(lab.nodeIP(1))}:\\d+$`, 'm'));
+    expect(await curl('http://internet.ciliary.test:8080/')).toBeUndefined();
+    const cache = await lab.ok('k8s-w1', 'fqdn', 'cache', 'list');
+    expect(cache).toMatch(new RegExp(`^\\d+\\s+lookup\\s+internet\\.ciliary\\.test\\.\\s+${TTL_S}\\s+\\S+\\s+${esc(lab.internetIP)}$`, 'm'));
+    const drops = await lab.ok('k8s-w1', 'observe', '--type', 'drop', '--last', '50');
+    expect(drops).toMatch(new RegExp(`default/${client}:\\d+ \\(ID:\\d+\\) <> ${esc(lab.internetIP)}:8080 \\([^)]+\\) Policy denied DROPPED \\(TCP Flags: SYN\\)`));
+    // A fresh answer, then the address alone (no lookup) works until the TTL has passed.
+    const fresh = await sh(`dig +short internet.ciliary.test >/dev/null && curl -s --max-time 2 http://${lab.internetIP}/`);
+    expect(fresh.stdout).toMatch(/^RemoteAddr: /m);
+    await until('the allow to expire with the TTL', async () => ((await curl(`http://${lab.internetIP}/`)) === undefined ? true : undefined), 60_000);
+    expect(await lab.ok('k8s-w1', 'fqdn', 'cache', 'list')).not.toContain('internet.ciliary.test.');
+    await lab.ok('k8s-ctr', 'delete', 'cnp', `${lab.tag}-fqdn`);
+  }, 240_000);
+});
