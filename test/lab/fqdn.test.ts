@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireRoot } from '../helpers/sys.ts';
-import { Lab, until } from '../helpers/lab.ts';
+import { HTTP_SERVER, Lab, until } from '../helpers/lab.ts';
 
 const root = requireRoot();
 /** A short TTL on the lab's answers (and a smaller tofqdns-min-ttl): the expiry test waits for it. */
@@ -17,6 +17,8 @@ const esc = (s: string) => s.replace(/\./g, '\\.');
 
 describe.skipIf(!root)('outside DNS through CoreDNS and toFQDNs, two nodes', () => {
   const client = root ? lab.pod('client') : '';
+  let clientIP = '';
+  let webIP = '';
   const sh = (script: string) => lab.exec('k8s-w1', client, ['sh', '-c', script], 30_000);
   const dig = async (...args: string[]) => (await lab.exec('k8s-w1', client, ['dig', '+tries=1', '+timeout=3', ...args])).stdout;
   /** curl by URL from the client: the body, or undefined when the connection fails. */
@@ -24,7 +26,8 @@ describe.skipIf(!root)('outside DNS through CoreDNS and toFQDNs, two nodes', () 
 
   beforeAll(async () => {
     await lab.up(2);
-    await lab.runPod('k8s-w1', client, 'app=fqdn-client');
+    clientIP = await lab.runPod('k8s-w1', client, 'app=fqdn-client');
+    webIP = await lab.runPod('k8s-ctr', lab.pod('web'), 'app=fqdn-web', HTTP_SERVER);
   }, 300_000);
 
   afterAll(async () => {
@@ -79,4 +82,41 @@ spec:
     expect(await lab.ok('k8s-w1', 'fqdn', 'cache', 'list')).not.toContain('internet.ciliary.test.');
     await lab.ok('k8s-ctr', 'delete', 'cnp', `${lab.tag}-fqdn`);
   }, 240_000);
+
+  it('the proxies speak as the pod across nodes: CoreDNS on k8s-ctr logs the pod\'s address, so do a pod and the internet host behind an L7 HTTP rule', async () => {
+    const policy = lab.file('l7.yaml', `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: ${lab.tag}-l7, namespace: default}
+spec:
+  endpointSelector: {matchLabels: {app: fqdn-client}}
+  egress:
+  - toEndpoints: [{matchLabels: {"k8s:io.kubernetes.pod.namespace": kube-system, "k8s:k8s-app": kube-dns}}]
+    toPorts:
+    - ports: [{port: "53", protocol: ANY}]
+      rules: {dns: [{matchPattern: "*"}]}
+  - toEndpoints: [{matchLabels: {app: fqdn-web}}]
+    toPorts:
+    - ports: [{port: "80", protocol: TCP}]
+      rules: {http: [{}]}
+  - toFQDNs: [{matchName: internet.ciliary.test}]
+    toPorts:
+    - ports: [{port: "80", protocol: TCP}]
+      rules: {http: [{}]}
+`);
+    await lab.ok('k8s-ctr', 'apply', '-f', policy);
+    // Through k8s-w1's HTTP proxy to the pod on k8s-ctr: the server sees the client pod, not k8s-w1's router IP.
+    expect(await until('the web pod through the L7 proxy', async () => {
+      const body = await curl(`http://${webIP}/`);
+      const flows = (await lab.ok('k8s-w1', 'observe', '--type', 'l7', '--last', '20'));
+      return body !== undefined && flows.includes('http-response') ? body : undefined;
+    }, 60_000)).toBe(`${lab.pod('web')} ${clientIP}\n`);
+    // Through the DNS proxy to CoreDNS on k8s-ctr, and on through the HTTP proxy to the internet host (masqueraded).
+    const body = await until('internet.ciliary.test through both proxies', () => curl('http://internet.ciliary.test/'), 60_000);
+    expect(body).toMatch(new RegExp(`^RemoteAddr: ${esc(lab.nodeIP(1))}:\\d+$`, 'm'));
+    const coredns = (await lab.ok('k8s-ctr', 'get', 'pods', '-n', 'kube-system')).split('\n').filter((l) => l.startsWith('coredns-')).map((l) => l.split(/\s+/)[0]);
+    expect(coredns).toHaveLength(2);
+    const logs = (await Promise.all(coredns.map((p) => lab.ok('k8s-ctr', 'logs', '-n', 'kube-system', p)))).join('');
+    expect(logs).toMatch(new RegExp(`^\\[INFO\\] ${esc(clientIP)} - "A IN internet\\.ciliary\\.test\\. udp" NOERROR `, 'm'));
+    await lab.ok('k8s-ctr', 'delete', 'cnp', `${lab.tag}-l7`);
+  }, 180_000);
 });

@@ -18,7 +18,7 @@ import { lb4Local } from '../lib/lb.ts';
 import { isNodePortFrontend, nodeport_nat_fwd, nodeport_rev_dnat } from '../lib/nodeport.ts';
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../../wire/proto.ts';
 import { NAT_PUNT, NAT_XLATED } from '../lib/nat.ts';
-import { cil_to_container } from './bpf_lxc.ts';
+import { cil_to_container, snatToWorld } from './bpf_lxc.ts';
 import { encapAndRedirect, tunnelEndpointOf } from '../lib/encap.ts';
 
 /** The reserved:host identity: the node itself. */
@@ -90,6 +90,8 @@ export function tail_handle_ipv4_from_host(ctx: PacketContext, dp: Datapath): nu
     const tunnel = tunnelEndpointOf(ctx, dp);
     if (tunnel !== 0) return encapAndRedirect(ctx, dp, tunnel);
   }
+  // The proxy's upstream leg, now as its client pod: through the stack as the pod's own packet would go.
+  if (ctx.fromProxy && (ep === 0 || ep === dp.hostEp)) return proxyUpstreamToStack(ctx, dp);
   if (ep === 0 || ep === dp.hostEp) return dp.drop(ctx, R.DROP_UNROUTABLE);
   ctx.dstEp = ep;
   ctx.dstIdentity = dp.epIdentity[ep];
@@ -103,6 +105,14 @@ export function tail_handle_ipv4_from_host(ctx: PacketContext, dp: Datapath): nu
     }
   }
   return cil_to_container(ctx, dp);
+}
+
+/** To another node (native routing), the node or the world (masqueraded as a pod's packet would be). */
+function proxyUpstreamToStack(ctx: PacketContext, dp: Datapath): number {
+  dp.lookupDestination(ctx);
+  const masquerade = dp.nat.needsMasquerade(ctx);
+  const verdict = cil_to_host(ctx, dp);
+  return masquerade && verdict === CTX_ACT_REDIRECT ? snatToWorld(ctx, dp) : verdict;
 }
 
 const remoteKey = new Uint8Array(IPCACHE_KEY);
