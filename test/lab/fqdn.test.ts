@@ -2,17 +2,20 @@
 // internet host's DNS (zone ciliary.test, scripts/netns/outside.sh) is the nodes' resolver, so the
 // CoreDNS pods on k8s-ctr forward outside names to it; a pod on k8s-w1 resolves them through
 // kube-dns, and a toFQDNs rule lets it reach internet.ciliary.test:80 only, until the answer's TTL
-// runs out. Names carry a per-run tag; state lives in a temp dir.
+// runs out; the proxies' upstream leg speaks as the pod across nodes; and with enable-host-firewall a
+// host policy filters what testpc sends to a node's own ports, never the control plane's, and fails
+// open while the agent is down. Names carry a per-run tag; state lives in a temp dir.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { requireRoot } from '../helpers/sys.ts';
+import type { ChildProcess } from 'node:child_process';
+import { nsSpawn, requireRoot, run, stop, waitListening } from '../helpers/sys.ts';
 import { HTTP_SERVER, Lab, until } from '../helpers/lab.ts';
 
 const root = requireRoot();
 /** A short TTL on the lab's answers (and a smaller tofqdns-min-ttl): the expiry test waits for it. */
 const TTL_S = 10;
-const lab = root ? new Lab('fq', [`CILIARY_LAB_DNS_TTL=${TTL_S}`, 'CILIARY_AGENT_ARGS=--tofqdns-min-ttl 2']) : (undefined as unknown as Lab);
+const lab = root ? new Lab('fq', [`CILIARY_LAB_DNS_TTL=${TTL_S}`, 'CILIARY_AGENT_ARGS=--tofqdns-min-ttl 2 --enable-host-firewall']) : (undefined as unknown as Lab);
 const esc = (s: string) => s.replace(/\./g, '\\.');
 
 describe.skipIf(!root)('outside DNS through CoreDNS and toFQDNs, two nodes', () => {
@@ -30,7 +33,9 @@ describe.skipIf(!root)('outside DNS through CoreDNS and toFQDNs, two nodes', () 
     webIP = await lab.runPod('k8s-ctr', lab.pod('web'), 'app=fqdn-web', HTTP_SERVER);
   }, 300_000);
 
+  let nodeServer: ChildProcess | undefined;
   afterAll(async () => {
+    await stop(nodeServer);
     if (root) await lab.down();
   }, 120_000);
 
@@ -119,4 +124,43 @@ spec:
     expect(logs).toMatch(new RegExp(`^\\[INFO\\] ${esc(clientIP)} - "A IN internet\\.ciliary\\.test\\. udp" NOERROR `, 'm'));
     await lab.ok('k8s-ctr', 'delete', 'cnp', `${lab.tag}-l7`);
   }, 180_000);
+
+  it('host firewall from the native device: testpc reaches 8080 on k8s-w1, not 9090 (drop flow); etcd and the kube API stay open; the agent down fails open', async () => {
+    nodeServer = nsSpawn(lab.ns('k8s-w1'), ['node', '-e', "for (const p of [8080, 9090]) require('http').createServer((q,s)=>s.end('node '+p+' '+q.socket.remoteAddress+'\\n')).listen(p,'0.0.0.0')"]);
+    await waitListening(lab.ns('k8s-w1'), 9090);
+    const fromTestpc = async (url: string) => {
+      const r = await run('ip', ['netns', 'exec', lab.ns('testpc'), 'curl', '-sk', '--connect-timeout', '2', '--max-time', '3', url], 10_000);
+      return r.code === 0 ? r.stdout : undefined;
+    };
+    const w1 = lab.nodeIP(1);
+    expect(await fromTestpc(`http://${w1}:9090/`)).toBe(`node 9090 ${lab.testpcIP}\n`);
+    const policy = lab.file('host-fw.yaml', `apiVersion: cilium.io/v2
+kind: CiliumClusterwideNetworkPolicy
+metadata: {name: ${lab.tag}-host-fw}
+spec:
+  nodeSelector: {}
+  ingress:
+  - fromEntities: [world, cluster]
+    toPorts: [{ports: [{port: "8080", protocol: TCP}]}]
+`);
+    await lab.ok('k8s-ctr', 'apply', '-f', policy);
+    await until('9090 to be blocked on k8s-w1', async () => ((await fromTestpc(`http://${w1}:9090/`)) === undefined ? true : undefined), 60_000);
+    expect(await fromTestpc(`http://${w1}:8080/`)).toBe(`node 8080 ${lab.testpcIP}\n`);
+    const drops = await lab.ok('k8s-w1', 'observe', '--type', 'drop', '--last', '50');
+    expect(drops).toMatch(new RegExp(`${esc(lab.testpcIP)}:\\d+ \\(world\\) <> ${esc(w1)}:9090 \\(host\\) Policy denied DROPPED \\(TCP Flags: SYN\\)`));
+    // The control plane under the same policy on every node: the kube API answers testpc, and a write
+    // through k8s-w1 (etcd on k8s-ctr:2379) reaches k8s-ctr.
+    expect(await fromTestpc(`https://${lab.nodeIP(0)}:6443/version`)).toMatch(/"gitVersion"|"kind"/);
+    // Agent down: the steering route has no carrier and is skipped, the node's ports answer unfiltered.
+    const pid = lab.agentPid('k8s-w1');
+    process.kill(pid, 'SIGTERM');
+    const gone = () => { try { process.kill(pid, 0); return undefined; } catch { return true; } };
+    await until('k8s-w1 agent to exit', async () => gone(), 30_000);
+    expect(await until('9090 while the agent is down', () => fromTestpc(`http://${w1}:9090/`), 30_000)).toBe(`node 9090 ${lab.testpcIP}\n`);
+    const restart = await lab.sh(['restart', 'k8s-w1']);
+    expect(restart.code).toBe(0);
+    await until('9090 blocked again after the restart', async () => ((await fromTestpc(`http://${w1}:9090/`)) === undefined ? true : undefined), 60_000);
+    await lab.ok('k8s-w1', 'delete', 'ccnp', `${lab.tag}-host-fw`);
+    await until('the delete through k8s-w1 seen on k8s-ctr', async () => (!(await lab.ok('k8s-ctr', 'get', 'ccnp')).includes(`${lab.tag}-host-fw`) ? true : undefined), 30_000);
+  }, 240_000);
 });
