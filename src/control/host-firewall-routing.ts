@@ -33,6 +33,14 @@ export function hostFirewallRules(device: string, nodeIP: string): string[] {
   ];
 }
 
+function sysctl(path: string, value: string, without: string, log: Logger): void {
+  try {
+    writeFileSync(`/proc/sys/${path}`, value);
+  } catch (e) {
+    log.warn({ path, err: (e as Error).message }, `host firewall: sysctl not set; ${without}`);
+  }
+}
+
 async function deleteAll(pref: number): Promise<void> {
   while (await run('ip', ['-4', 'rule', 'del', 'pref', String(pref)]).then(() => true, () => false));
 }
@@ -40,11 +48,10 @@ async function deleteAll(pref: number): Promise<void> {
 /** Installs the steering in the current (node) namespace, replacing earlier rules of ours. */
 export async function installHostFirewallRouting(device: string, nodeIP: string, log: Logger): Promise<void> {
   await run('ip', ['-4', 'route', 'replace', 'default', 'dev', HOST_IFNAME, 'table', String(HOSTFW_TABLE), 'proto', String(HOSTFW_RULE_PROTO)]);
-  try {
-    writeFileSync(`/proc/sys/net/ipv4/conf/${HOST_IFNAME}/ignore_routes_with_linkdown`, '1');
-  } catch (e) {
-    log.warn({ err: (e as Error).message }, 'host firewall: ignore_routes_with_linkdown not set; the node\'s ports are unreachable from outside while the agent is down');
-  }
+  sysctl(`net/ipv4/conf/${HOST_IFNAME}/ignore_routes_with_linkdown`, '1', "the node's ports are unreachable from outside while the agent is down", log);
+  // Early demux would hand a connection's later packets its socket before routing, and the kernel
+  // never forwards a packet that already has a socket: they would be dropped instead of steered.
+  sysctl('net/ipv4/ip_early_demux', '0', "the node's TCP connections from outside stall after the SYN", log);
   await deleteAll(PREF_HOSTFW_EXEMPT);
   await deleteAll(PREF_HOSTFW);
   for (const line of hostFirewallRules(device, nodeIP)) await run('ip', ['-4', 'rule', 'add', ...line.split(' ')]);
