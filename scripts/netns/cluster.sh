@@ -4,7 +4,8 @@
 #   cluster.sh up [N]     build N nodes (1..3: k8s-ctr, k8s-w1, k8s-w2) and start their agents;
 #                         with N > 1 an etcd member on k8s-ctr (node IP:2379) holds the cluster state;
 #                         outside the cluster: testpc (<net>.200) and, beyond a router (<net>.254, the
-#                         nodes' gateway), an internet host (203.0.113.10), both serving whoami on :80
+#                         nodes' gateway), an internet host (203.0.113.10), both serving whoami on :80;
+#                         the internet host also whoami :8080 and DNS for ciliary.test, the nodes' resolver
 #   cluster.sh down       stop the agents, etcd and the outside hosts, remove pods, nodes, veths, bridge and state
 #   cluster.sh status     one line per node: name, IP, agent pid, healthz; then the outside hosts
 #   cluster.sh etcd stop|start   stop the lab's etcd member (data kept) or start it again (fault tests)
@@ -19,6 +20,7 @@
 #           CILIARY_AGENT_ARGS  extra arguments appended to every agent's command line
 #           CILIARY_ETCD_BIN    etcd binary (default /usr/bin/etcd, Debian's etcd-server)
 #           CILIARY_LAB_INTERNET_NET  first three octets of the internet link, default 203.0.113
+#           CILIARY_LAB_DNS_TTL  TTL of the lab DNS answers for ciliary.test names, default 30
 set -euo pipefail
 
 REPO="$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)"
@@ -186,7 +188,8 @@ start_agent() {
   read -ra cmd <<<"${CILIARY_AGENT_CMD:-$REPO/bin/ciliary-agent}"
   read -ra extra <<<"${CILIARY_AGENT_ARGS:-}"
   cmd+=(--node-name "$node" --node-ip "$(node_ip "$idx")" --cluster-pool-ipv4-cidr "$POD_POOL"
-    "${KVSTORE_ARGS[@]}" "${ROUTING_ARGS[@]}" --state-dir "$dir" --api-socket "$sock")
+    "${KVSTORE_ARGS[@]}" "${ROUTING_ARGS[@]}" --state-dir "$dir" --api-socket "$sock"
+    --resolv-conf "$(outside_dir)/resolv.conf")   # the lab's outside DNS, not this machine's (unreachable from the node network)
   # As kubeadm's: the etcd node is the control plane, with the Kubernetes API on :6443 and the Hubble relay.
   if [ "$node" = "$ETCD_NODE" ]; then
     cmd+=(--node-labels node-role.kubernetes.io/control-plane= --kube-apiserver-listen-address "$(node_ip "$idx"):6443"

@@ -2,11 +2,17 @@
 # the seeds' test PC / the laptop running the VMs) and an internet host beyond a router namespace
 # that knows only the node network and its internet link, so a reply to an unmasqueraded pod
 # address is lost there. The nodes' default route goes via the router. testpc and the internet
-# host each run a whoami server on :80 that reports the remote address.
+# host each run a whoami server on :80 that reports the remote address (the internet host also on
+# :8080). The internet host is the outside world's DNS: an authoritative server (zone-dns) on :53 for
+# ciliary.test, which the nodes' resolv.conf (outside/resolv.conf, the agents' --resolv-conf) names,
+# so the CoreDNS pods forward outside names to it.
 #
 # Env:  CILIARY_LAB_INTERNET_NET  first three octets of the internet link (default 203.0.113)
+#       CILIARY_LAB_DNS_TTL       TTL of the ciliary.test answers in seconds (default 30)
 
 INET="${CILIARY_LAB_INTERNET_NET:-203.0.113}"
+DNS_ZONE=ciliary.test
+DNS_TTL="${CILIARY_LAB_DNS_TTL:-30}"
 OUTSIDE_ROUTER_IP="$NET.254"   # the router's leg on the node network: the nodes' default gateway
 TESTPC_IP="$NET.200"
 INTERNET_GW_IP="$INET.1"       # the router's leg on the internet link
@@ -45,28 +51,49 @@ outside_on_bridge() {
   ip -n "$ns" link set eth1 up
 }
 
-# The whoami workload as a plain process in namespace $1, its pid file naming it (--name <ns>).
-whoami_pid() { pid_of "$(outside_dir)/$1.pid" --name "$(outside_ns "$1")"; }
+# A workload as a plain process in namespace $2, its pid file $1.pid naming it by its arguments "$3 $4".
+outside_pid() { pid_of "$(outside_dir)/$1.pid" "$3" "$4"; }
+whoami_pid() { outside_pid "$1" "$1" --name "$(outside_ns "$1")"; }
+whoami8080_pid() { outside_pid "$1-8080" "$1" --port 8080; }
+dns_pid() { outside_pid internet-dns internet --zone "$DNS_ZONE"; }
 
-start_whoami() {
-  local host="$1" ns dir pid
+# Starts workload "$3…" (a tsx script and its arguments) as key $1 in host $2's namespace; waits until $READY succeeds there.
+start_outside() {
+  local key="$1" host="$2" ns dir
   ns="$(outside_ns "$host")"; dir="$(outside_dir)"
+  shift 2
   mkdir -p "$dir"
-  if pid="$(whoami_pid "$host")"; then return 0; fi
-  rm -f "$dir/$host.pid"
+  rm -f "$dir/$key.pid"
   # shellcheck disable=SC2016  # $$ and $@ belong to the inner shell
-  setsid nsenter --net="/var/run/netns/$ns" bash -c 'echo $$ >"$0"; exec nohup "$@"' "$dir/$host.pid" \
-    node --import "$REPO/node_modules/tsx/dist/esm/index.mjs" "$REPO/src/workloads/whoami.ts" --port 80 --name "$ns" \
-    >>"$dir/$host.log" 2>&1 </dev/null &
+  setsid nsenter --net="/var/run/netns/$ns" bash -c 'echo $$ >"$0"; exec nohup "$@"' "$dir/$key.pid" \
+    node --import "$REPO/node_modules/tsx/dist/esm/index.mjs" "$@" >>"$dir/$key.log" 2>&1 </dev/null &
   local deadline=$((SECONDS + HEALTH_TIMEOUT_S))
-  until ip netns exec "$ns" curl -sf --max-time 1 "http://127.0.0.1/health" >/dev/null 2>&1; do
-    if [ $SECONDS -ge $deadline ] || died "$dir/$host.pid"; then
-      log "$host: whoami did not answer on :80; last lines of $dir/$host.log:"
-      tail -n 20 "$dir/$host.log" >&2 2>/dev/null || true
+  until ip netns exec "$ns" bash -c "$READY" >/dev/null 2>&1; do
+    if [ $SECONDS -ge $deadline ] || died "$dir/$key.pid"; then
+      log "$key: did not answer ($READY); last lines of $dir/$key.log:"
+      tail -n 20 "$dir/$key.log" >&2 2>/dev/null || true
       exit 1
     fi
     sleep 0.2
   done
+}
+
+start_whoami() {
+  local host="$1" ns; ns="$(outside_ns "$host")"
+  whoami_pid "$host" >/dev/null || READY="curl -sf --max-time 1 http://127.0.0.1/health" \
+    start_outside "$host" "$host" "$REPO/src/workloads/whoami.ts" --port 80 --name "$ns"
+}
+
+# The internet host's second whoami (another port of the same address, for policies by port) and its DNS.
+start_internet_services() {
+  local ns; ns="$(outside_ns internet)"
+  whoami8080_pid internet >/dev/null || READY="curl -sf --max-time 1 http://127.0.0.1:8080/health" \
+    start_outside internet-8080 internet "$REPO/src/workloads/whoami.ts" --port 8080 --name "$ns"
+  dns_pid >/dev/null || READY="dig +short +time=1 +tries=1 @127.0.0.1 internet.$DNS_ZONE | grep -qx $INTERNET_IP" \
+    start_outside internet-dns internet "$REPO/src/workloads/zone-dns.ts" --zone "$DNS_ZONE" --ttl "$DNS_TTL" \
+    --records "internet=$INTERNET_IP,www=$INTERNET_IP,testpc=$TESTPC_IP"
+  # The nodes' resolver file: what kubelet's --resolv-conf hands pods with dnsPolicy Default (CoreDNS).
+  printf 'nameserver %s\n' "$INTERNET_IP" >"$(outside_dir)/resolv.conf"
 }
 
 ensure_outside() {
@@ -90,14 +117,16 @@ ensure_outside() {
   ip -n "$t" route replace default via "$OUTSIDE_ROUTER_IP" dev eth1
   start_whoami testpc
   start_whoami internet
+  start_internet_services
 }
 
 remove_outside() {
   local h ns veth pid
   for h in testpc internet; do
     if pid="$(whoami_pid "$h")"; then stop_pid "$pid" "$h whoami"; fi
-    rm -f "$(outside_dir)/$h.pid"
   done
+  if pid="$(whoami8080_pid internet)"; then stop_pid "$pid" "internet whoami :8080"; fi
+  if pid="$(dns_pid)"; then stop_pid "$pid" "internet DNS"; fi
   for h in "${OUTSIDE_HOSTS[@]}"; do
     veth="$(outside_veth "$h")"
     if link_exists "$veth" && link_is "$veth" veth; then ip link del "$veth" 2>/dev/null || true; fi
@@ -114,6 +143,8 @@ outside_summary() {
   printf '  %-8s netns %-14s %-16s gateway of the nodes; internet link %s/24\n' router "$(outside_ns router)" "$OUTSIDE_ROUTER_IP" "$INET.0"
   printf '  %-8s netns %-14s %-16s whoami :80 (pid %s)\n' testpc "$(outside_ns testpc)" "$TESTPC_IP" "$(whoami_pid testpc || echo -)"
   printf '  %-8s netns %-14s %-16s whoami :80 (pid %s), beyond the router\n' internet "$(outside_ns internet)" "$INTERNET_IP" "$(whoami_pid internet || echo -)"
+  printf '  %-8s %-20s %-16s whoami :8080 (pid %s); DNS :53 for %s: internet, www, testpc (pid %s)\n' "" "" "" \
+    "$(whoami8080_pid internet || echo -)" "$DNS_ZONE" "$(dns_pid || echo -)"
 }
 
 outside_status() {

@@ -18,6 +18,8 @@ import { ctListLines } from '../maps/cilium/ct.ts';
 import { ServiceManager } from '../nat/services.ts';
 import { lbListRows } from '../maps/cilium/lb.ts';
 import { ensureClusterDns, KUBE_DNS_IP } from './dns.ts';
+import { installProxyUpstreamRouting } from '../control/proxy-upstream-routing.ts';
+import { installHostFirewallRouting } from '../control/host-firewall-routing.ts';
 import { followedByPolicy, nodeLabelStrings, PolicyManager, serviceInfosOf } from '../control/policy.ts';
 import type { DnsResponseEvent, FqdnCacheRow } from '../fqdn/cache.ts';
 import { ResourceManager } from '../control/resources/manager.ts';
@@ -144,6 +146,13 @@ export class Agent implements AgentFacade {
     await this.endpointsMgr.setupHost(host.fd, host.ifindex);
     // Masquerade and the steering of replies and NodePorts need the node's real devices.
     if (host.fd >= 0) this.masquerade = await Masquerade.start(this.dp, cfg, formatCidr(cidr), this.log);
+    if (cfg['enable-host-firewall'] && this.masquerade?.device !== undefined && cfg['node-ip']) {
+      await installHostFirewallRouting(this.masquerade.device, cfg['node-ip'], this.log).catch((e: Error) => this.log.warn({ err: e.message }, 'host firewall: not steered from the native device; only pods\' traffic is filtered'));
+    }
+    // The proxies' upstream leg speaks as its client pod beyond this node too (as the steering, only with a native device).
+    if (this.proxies && this.masquerade?.device !== undefined) {
+      await installProxyUpstreamRouting(this.ipam.routerIP, this.log).catch((e: Error) => this.log.warn({ err: e.message }, 'proxy: upstream routing not installed; its leg leaves from the router IP'));
+    }
     this.overlay = startOverlay(this.dp, cfg, this.log);
     this.services = new ServiceManager(this.kv, this.dp.lb, () => [...this.endpointsMgr.list(), ...(this.multiNode?.remoteBackendPods() ?? [])], {
       serviceCidr: cfg['service-cluster-ip-range'], maglev: cfg['bpf-lb-algorithm'] === 'maglev', reservedIPs: [KUBERNETES_SVC_IP, KUBE_DNS_IP],
@@ -191,7 +200,7 @@ export class Agent implements AgentFacade {
       await this.l2.start();
     }
     // In the background: the API need not wait for the CoreDNS pods to start.
-    if (platform.processes) this.clusterDns = ensureClusterDns(this.resources, this.nodeName, this.log);
+    if (platform.processes) this.clusterDns = ensureClusterDns(this.resources, this.nodeName, cfg['resolv-conf'], this.log);
     this.startHubble();
     if (platform.sockets) await this.startServers();
     this.log.info({ node: this.nodeName, podCIDR: formatCidr(cidr), routerIP: this.ipam.routerIP, restored }, 'agent started');

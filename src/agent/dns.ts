@@ -54,9 +54,9 @@ export function corednsDeployment(node: string, upstreams: string[]): unknown {
   };
 }
 
-/** Creates kube-dns and coredns unless they exist (here or, through the store, on another node). */
-export async function ensureClusterDns(resources: ResourceApi, node: string, log: Logger): Promise<void> {
-  const upstreams = upstreamsFromResolvConf(readResolvConf(), []).map(upstreamText);
+/** Creates kube-dns and coredns unless they exist (here or, through the store, on another node); upstreams from `resolvConf`. */
+export async function ensureClusterDns(resources: ResourceApi, node: string, resolvConf: string, log: Logger): Promise<void> {
+  const upstreams = upstreamsFromResolvConf(readResolvConf(resolvConf), []).map(upstreamText);
   for (const object of [kubeDnsService(), corednsDeployment(node, upstreams)]) {
     try {
       await resources.apply([object], { createOnly: true, anyNamespace: true });

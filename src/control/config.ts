@@ -35,6 +35,7 @@ export interface AgentConfig {
   'policy-enforcement-mode': 'default' | 'always' | 'never';
   'enable-l7-proxy': boolean;
   'tofqdns-min-ttl': number;
+  'resolv-conf': string;
   'enable-host-firewall': boolean;
   'enable-node-selector-labels': boolean;
   'enable-hubble': boolean;
@@ -141,6 +142,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'enable-l7-proxy', kind: bool, default: true, help: 'enable the L7 HTTP proxy' },
   { key: 'enable-host-firewall', kind: bool, default: false, help: 'enforce host policies (CCNP nodeSelector) on traffic between pods and the node' },
   { key: 'enable-node-selector-labels', kind: bool, default: false, help: 'per-node identities carrying node labels, for fromNodes/toNodes' },
+  { key: 'resolv-conf', kind: str, default: '/etc/resolv.conf', help: "the node's resolver file (kubelet's --resolv-conf): the CoreDNS pods forward names outside the cluster to its nameservers" },
   { key: 'tofqdns-min-ttl', kind: num(0, 1 << 30), default: 0, help: "seconds toFQDNs keeps a DNS answer at least (0 = the answer's TTL)" },
   { key: 'enable-hubble', kind: bool, default: true, help: 'record flows' },
   { key: 'hubble-event-buffer-capacity', kind: num(1, 1 << 24), default: 4095, help: 'flows kept in the ring' },

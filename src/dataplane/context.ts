@@ -125,7 +125,7 @@ export class PacketContext {
   loopback = false;
   /** The reply was already translated back on the sender's side. */
   revNatDone = false;
-  /** The packet is the L7 proxy's upstream leg (already carrying the client's address). */
+  /** The packet comes from the L7 or DNS proxy: its upstream leg (carrying the client's address) or its answer to the client. */
   fromProxy = false;
   /** The packet was redirected to the L7 proxy. */
   toProxy = false;

@@ -1,5 +1,6 @@
 // Ports, protocols, ICMP types and L7 rules, shared by the Cilium and Kubernetes parsers.
 import type { Fields } from './fields.ts';
+import { matchNameError, matchPatternError } from '../fqdn/pattern.ts';
 import type { DnsRule, HttpRule, IcmpField, PortRule, PortSpec, Protocol } from './types.ts';
 
 const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP', 'ANY'];
@@ -69,18 +70,15 @@ function parseHttpRule(f: Fields, v: unknown, path: string): HttpRule {
   return rule;
 }
 
-/** Cilium's FQDNSelector characters: names 0-9 a-z - _ . (patterns also *). */
-const DNS_NAME = /^[-a-zA-Z0-9_.]+$/;
-const DNS_PATTERN = /^[-a-zA-Z0-9_.*]+$/;
-
 function parseDnsRule(f: Fields, v: unknown, path: string): DnsRule {
   const o = f.fields(v ?? {}, path, ['matchName', 'matchPattern']);
   const matchName = f.optString(o.matchName, `${path}.matchName`);
   const matchPattern = f.optString(o.matchPattern, `${path}.matchPattern`);
   if (matchName === undefined && matchPattern === undefined) f.fail(path, 'needs matchName or matchPattern');
   if (matchName !== undefined && matchPattern !== undefined) f.fail(path, 'only one of matchName or matchPattern is allowed');
-  if (matchName !== undefined && !DNS_NAME.test(matchName)) f.fail(`${path}.matchName`, `invalid characters in ${JSON.stringify(matchName)} (allowed: 0-9, a-z, A-Z, '.', '-', '_')`);
-  if (matchPattern !== undefined && !DNS_PATTERN.test(matchPattern)) f.fail(`${path}.matchPattern`, `invalid characters in ${JSON.stringify(matchPattern)} (allowed: 0-9, a-z, A-Z, '.', '-', '_', '*')`);
+  // The toFQDNs selector's checks: the DNS proxy matches with the same matcher.
+  const err = matchName !== undefined ? matchNameError(matchName) : matchPatternError(matchPattern!);
+  if (err) f.fail(`${path}.${matchName !== undefined ? 'matchName' : 'matchPattern'}`, err);
   return { ...(matchName !== undefined ? { matchName } : {}), ...(matchPattern !== undefined ? { matchPattern } : {}) };
 }
 

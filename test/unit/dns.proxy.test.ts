@@ -33,6 +33,12 @@ describe('rules: dns', () => {
     expect(compileDnsRules([{ matchPattern: '*' }])('anything.at.all')).toBe(true);
     expect(compileDnsRules([])('a.b')).toBe(false);
   });
+  it('matchPattern **. spans one or more labels, as in toFQDNs (one matcher for both)', () => {
+    const m = compileDnsRules([{ matchPattern: '**.cilium.io' }]);
+    expect(m('docs.cilium.io')).toBe(true);
+    expect(m('a.b.cilium.io')).toBe(true);
+    expect(m('cilium.io')).toBe(false);
+  });
   it('a plain L4 allow on the same port lets every name through (as HTTP gets {})', () => {
     const b = new EntryBuilder();
     const k = { identity: 0, egress: true, protocol: 17, port: 53, portPrefixLen: 16, deny: false, labels: [] };

@@ -18,7 +18,7 @@ import { lb4Local } from '../lib/lb.ts';
 import { isNodePortFrontend, nodeport_nat_fwd, nodeport_rev_dnat } from '../lib/nodeport.ts';
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../../wire/proto.ts';
 import { NAT_PUNT, NAT_XLATED } from '../lib/nat.ts';
-import { cil_to_container } from './bpf_lxc.ts';
+import { cil_to_container, snatToWorld } from './bpf_lxc.ts';
 import { encapAndRedirect, tunnelEndpointOf } from '../lib/encap.ts';
 
 /** The reserved:host identity: the node itself. */
@@ -65,6 +65,7 @@ export function tail_handle_ipv4_from_host(ctx: PacketContext, dp: Datapath): nu
     // The L7 or DNS proxy answering a client, or speaking to a server for one.
     if (dp.proxy.active[ctx.sport] === 1) {
       if (!dp.proxy.restoreAnswer(ctx)) return dp.drop(ctx, R.DROP_PROXY_LOOKUP_FAILED);
+      ctx.fromProxy = true;
     } else if (dp.proxy.restoreClient(ctx)) {
       ctx.fromProxy = true;
     }
@@ -74,9 +75,10 @@ export function tail_handle_ipv4_from_host(ctx: PacketContext, dp: Datapath): nu
   if (reason !== 0) return dp.drop(ctx, reason);
   const revNat = ctx.lb.revNat;
   if (steered) {
-    // No frontend's: the node's own traffic (its replies, ICMP), into its stack without a source
-    // identity, so the host firewall leaves it alone (cil_to_host); a frontend's comes from outside.
-    if (revNat === 0) return cil_to_host(ctx, dp);
+    // No frontend's: for the node itself. TCP/UDP from outside to its ports meets the host firewall;
+    // the rest (ICMP, which carries its own echo replies) goes in without a source identity, so
+    // cil_to_host leaves it alone; a frontend's comes from outside.
+    if (revNat === 0) return dp.policy[dp.hostEp] !== undefined && ctx.proto !== IPPROTO_ICMP ? hostFirewallFromNetwork(ctx, dp) : cil_to_host(ctx, dp);
     ctx.srcIdentity = dp.lookupIdentity(ctx.saddr);
   }
   const nodePort = isNodePortFrontend(ctx);
@@ -92,6 +94,8 @@ export function tail_handle_ipv4_from_host(ctx: PacketContext, dp: Datapath): nu
     const tunnel = tunnelEndpointOf(ctx, dp);
     if (tunnel !== 0) return encapAndRedirect(ctx, dp, tunnel);
   }
+  // The proxy's upstream leg, now as its client pod: through the stack as the pod's own packet would go.
+  if (ctx.fromProxy && (ep === 0 || ep === dp.hostEp)) return proxyUpstreamToStack(ctx, dp);
   if (ep === 0 || ep === dp.hostEp) return dp.drop(ctx, R.DROP_UNROUTABLE);
   ctx.dstEp = ep;
   ctx.dstIdentity = dp.epIdentity[ep];
@@ -105,6 +109,27 @@ export function tail_handle_ipv4_from_host(ctx: PacketContext, dp: Datapath): nu
     }
   }
   return cil_to_container(ctx, dp);
+}
+
+/**
+ * A connection from the network to the node's own port (control/host-firewall-routing.ts steers
+ * them): cil_to_host enforces the host's ingress policy; what passes is tracked (its later packets
+ * are ESTABLISHED; the node's replies leave through the kernel).
+ */
+function hostFirewallFromNetwork(ctx: PacketContext, dp: Datapath): number {
+  ctx.srcIdentity = dp.lookupIdentity(ctx.saddr);
+  const isNew = dp.ct.lookup(ctx, TUPLE_F_IN) === CT_NEW;
+  const verdict = cil_to_host(ctx, dp);
+  if (verdict === CTX_ACT_REDIRECT && isNew && !dp.ct.create(ctx, TUPLE_F_IN, 0, 0)) return dp.drop(ctx, R.DROP_CT_CREATE_FAILED);
+  return verdict;
+}
+
+/** To another node (native routing), the node or the world (masqueraded as a pod's packet would be). */
+function proxyUpstreamToStack(ctx: PacketContext, dp: Datapath): number {
+  dp.lookupDestination(ctx);
+  const masquerade = dp.nat.needsMasquerade(ctx);
+  const verdict = cil_to_host(ctx, dp);
+  return masquerade && verdict === CTX_ACT_REDIRECT ? snatToWorld(ctx, dp) : verdict;
 }
 
 const remoteKey = new Uint8Array(IPCACHE_KEY);

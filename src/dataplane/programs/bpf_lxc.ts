@@ -129,7 +129,7 @@ export function handle_ipv4_from_lxc(ctx: PacketContext, dp: Datapath): number {
  * BPF masquerade of a pod's packet leaving for the world through the stack and the native device,
  * after its to-stack trace (which shows the pod, as Cilium's): the source becomes the node IP.
  */
-function snatToWorld(ctx: PacketContext, dp: Datapath): number {
+export function snatToWorld(ctx: PacketContext, dp: Datapath): number {
   const saddr = ctx.saddr;
   const sport = ctx.sport;
   const reason = dp.nat.snatV4(ctx, dp.nat.masqAddr, dp.ct.now);
@@ -152,6 +152,9 @@ function ipv4Policy(ctx: PacketContext, dp: Datapath): number {
   dp.ct.lookup(ctx, TUPLE_F_IN);
   ctx.report = ctx.report || ct.report;
   const icmpError = (ctx.flags & F_ICMP_ERROR) !== 0;
+  // A server on another node or beyond the stack answering the proxy's upstream leg (it spoke as
+  // this pod): to the proxy's socket; toUpstream finds it only for a redirected client connection.
+  if (ct.state === CT_REPLY && ct.entryFlags & CT_F_PROXY_REDIRECT && !ctx.fromProxy && dp.proxy.toUpstream(ctx)) return TO_PROXY;
   // Ingress policy, except for the local host (Cilium's allow-localhost) and replies.
   let proxyPort = 0;
   if ((ct.state === CT_NEW || ct.state === CT_ESTABLISHED) && ctx.srcIdentity !== HOST_ID && !icmpError) {
