@@ -13,7 +13,7 @@ export const PROXY_RULE_PROTO = 199;
 /** The routing table whose default route is cilium_host, for the upstream leg only. */
 export const PROXY_TABLE = 2007;
 /** Before the local rule (100, north-south-routing.ts) and after the steering rules (20-22). */
-export const PREF_PROXY_UPSTREAM = 23;
+export const PREF_PROXY_UPSTREAM = 26;
 
 /** The `ip rule` lines (without the verb) for the proxies on `routerIP`. */
 export function proxyUpstreamRules(routerIP: string): string[] {
