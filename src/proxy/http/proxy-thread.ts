@@ -2,6 +2,8 @@
 // its map questions (cilium_proxy4 lookups, upstream port registrations: the maps have one writer),
 // hands its flow records on, and starts it again, listeners and all, if it dies.
 import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { build, stop as stopEsbuild } from 'esbuild';
 import type { Logger } from 'pino';
 import type { HttpRule } from '../../policy/types.ts';
 import type { ProxyRedirects } from '../../dataplane/lib/proxy.ts';
@@ -17,12 +19,18 @@ export interface ProxyThreadDeps {
   log: Logger;
 }
 
-// The worker runs TypeScript like the agent: tsx's loader is registered in the thread before the entry loads.
-const ENTRY = new URL('./worker.ts', import.meta.url).href;
-const BOOT = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((t) => { t.register(); return import(${JSON.stringify(ENTRY)}); })`;
+// The worker's code: worker.ts bundled into one CommonJS script by esbuild (tsx's), built once off this
+// thread. A TypeScript loader in the thread would cost ~20 MiB more than the thread itself.
+let bundle: Promise<string> | undefined;
+const workerCode = () => (bundle ??= build({
+  entryPoints: [fileURLToPath(new URL('./worker.ts', import.meta.url))], bundle: true, platform: 'node', format: 'cjs', target: 'node20', write: false, logLevel: 'silent',
+}).then((r) => r.outputFiles[0].text, (err: Error) => {
+  bundle = undefined; // the next redirect tries again
+  throw err;
+}).finally(() => void stopEsbuild()));
 
 export class HttpProxyThread {
-  private worker?: Worker;
+  private worker?: Promise<Worker>;
   private stopping = false;
   /** The current worker has answered at least once: a worker that dies before that is not started again. */
   private answered = false;
@@ -57,32 +65,39 @@ export class HttpProxyThread {
     this.stopping = true;
     const w = this.worker;
     this.worker = undefined;
-    if (w) await w.terminate();
+    if (w) await (await w.catch(() => undefined))?.terminate();
   }
 
+  /** Messages go out in order: each waits on the same worker promise. */
   private send(m: ToWorker): void {
-    (this.worker ??= this.start()).postMessage(m);
+    const w = (this.worker ??= this.start());
+    w.then((worker) => worker.postMessage(m), (err: Error) => {
+      if (this.worker === w) this.worker = undefined; // the next message tries again
+      if (m.t === 'open') this.opening.get(m.port)?.reject(err);
+    });
   }
 
-  private start(): Worker {
-    const w = new Worker(BOOT, { eval: true, execArgv: [] });
+  private async start(): Promise<Worker> {
+    const w = new Worker(await workerCode(), { eval: true, execArgv: [] });
     this.answered = false;
     w.on('message', (m: FromWorker) => {
       this.answered = true;
       this.receive(w, m);
     });
     w.on('error', (err) => this.d.log.error({ err: err.message }, 'HTTP proxy worker failed'));
-    w.on('exit', (code) => {
-      if (this.stopping || this.worker !== w) return;
-      this.worker = undefined;
-      for (const p of this.lent) this.giveBack(p);
-      for (const [port, o] of this.opening) o.reject(new Error(`HTTP proxy worker exited (${code}) before port ${port} listened`));
-      this.opening.clear();
-      if (!this.answered) return void this.d.log.error({ code }, 'HTTP proxy worker exited at start');
-      this.d.log.error({ code }, 'HTTP proxy worker exited; starting it again');
-      for (const [port, rules] of this.ports) this.send({ t: 'open', port, routerIP: this.d.routerIP, rules });
-    });
+    w.on('exit', (code) => this.exited(code));
     return w;
+  }
+
+  private exited(code: number): void {
+    if (this.stopping) return;
+    this.worker = undefined;
+    for (const p of this.lent) this.giveBack(p);
+    for (const [port, o] of this.opening) o.reject(new Error(`HTTP proxy worker exited (${code}) before port ${port} listened`));
+    this.opening.clear();
+    if (!this.answered) return void this.d.log.error({ code }, 'HTTP proxy worker exited at start');
+    this.d.log.error({ code }, 'HTTP proxy worker exited; starting it again');
+    for (const [port, rules] of this.ports) this.send({ t: 'open', port, routerIP: this.d.routerIP, rules });
   }
 
   private receive(w: Worker, m: FromWorker): void {
