@@ -78,7 +78,8 @@ export class HttpProxyThread {
   }
 
   private async start(): Promise<Worker> {
-    const w = new Worker(await workerCode(), { eval: true, execArgv: [] });
+    // A small young generation: the proxy's garbage is short-lived request state, and the agent's memory budget is shared.
+    const w = new Worker(await workerCode(), { eval: true, execArgv: [], resourceLimits: { maxYoungGenerationSizeMb: 8 } });
     this.answered = false;
     w.on('message', (m: FromWorker) => {
       this.answered = true;
