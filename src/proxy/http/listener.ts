@@ -162,9 +162,15 @@ function applyFixes(headers: OutgoingHttpHeaders, fixes: HeaderFix[]): OutgoingH
   return headers;
 }
 
+const canonical = new Map<string, string>();
 /** Go's textproto.CanonicalMIMEHeaderKey, as Hubble shows header names: "x-request-id" → "X-Request-Id". */
 export function canonicalHeaderKey(k: string): string {
-  return k.toLowerCase().replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => dash + c.toUpperCase());
+  let c = canonical.get(k);
+  if (c === undefined) {
+    c = k.toLowerCase().replace(/(^|-)([a-z])/g, (_m, dash: string, ch: string) => dash + ch.toUpperCase());
+    if (canonical.size < 1024) canonical.set(k, c); // header names repeat; a client inventing new ones does not grow this
+  }
+  return c;
 }
 
 /** A message's headers for the flow; a response's start with the request's X-Request-Id. */

@@ -1,6 +1,6 @@
 // The HTTP proxy worker: every HTTP redirect's listener runs on this thread, off the datapath's event
 // loop. Map lookups go to the datapath thread (one round trip per connection); flow records go back
-// in one message per event-loop turn.
+// in batches.
 import { parentPort } from 'node:worker_threads';
 import { HttpProxyListener, type ListenerDeps } from './listener.ts';
 import type { Downstream, FromWorker, L7Event, ToWorker } from './messages.ts';
@@ -19,6 +19,8 @@ function ask<T>(m: (id: number) => FromWorker): Promise<T> {
   });
 }
 
+/** Flow records and released ports wait this long at most: one message (one wake-up of the datapath thread) per batch. */
+const BATCH_MS = 10;
 let events: L7Event[] = [];
 let released: number[] = [];
 let flushing = false;
@@ -32,7 +34,7 @@ function flush(): void {
 function later(): void {
   if (flushing) return;
   flushing = true;
-  setImmediate(flush);
+  setTimeout(flush, BATCH_MS);
 }
 
 const deps = (routerIP: string): ListenerDeps => ({
