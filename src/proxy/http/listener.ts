@@ -164,7 +164,7 @@ function applyFixes(headers: OutgoingHttpHeaders, fixes: HeaderFix[]): OutgoingH
 
 const canonical = new Map<string, string>();
 /** Go's textproto.CanonicalMIMEHeaderKey, as Hubble shows header names: "x-request-id" → "X-Request-Id". */
-export function canonicalHeaderKey(k: string): string {
+function canonicalHeaderKey(k: string): string {
   let c = canonical.get(k);
   if (c === undefined) {
     c = k.toLowerCase().replace(/(^|-)([a-z])/g, (_m, dash: string, ch: string) => dash + ch.toUpperCase());
@@ -174,7 +174,7 @@ export function canonicalHeaderKey(k: string): string {
 }
 
 /** A message's headers for the flow; a response's start with the request's X-Request-Id. */
-export function flowHeaders(h: OutgoingHttpHeaders, requestId?: string): Array<{ key: string; value: string }> {
+function flowHeaders(h: OutgoingHttpHeaders, requestId?: string): Array<{ key: string; value: string }> {
   const out: Array<{ key: string; value: string }> = requestId === undefined ? [] : [{ key: 'X-Request-Id', value: requestId }];
   for (const [k, v] of Object.entries(h)) {
     if (v === undefined || NOT_LOGGED.has(k) || (requestId !== undefined && k === 'x-request-id' && v === requestId)) continue;
