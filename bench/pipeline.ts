@@ -15,7 +15,7 @@ function mapsResidentKiB(pid: number, mapsDir: string): number {
   return kib;
 }
 
-function rssKiB(pid: number): number {
+export function rssKiB(pid: number): number {
   const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : 0;
 }

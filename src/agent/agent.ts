@@ -245,7 +245,7 @@ export class Agent implements AgentFacade {
     await this.web?.close();
     await this.hubbleGrpc?.close();
     await this.kubeApi?.close();
-    this.proxies?.close();
+    await this.proxies?.close();
     await this.endpointsMgr?.shutdown();
     this.overlay?.close();
     if (this.hostFd >= 0) native.closeFd(this.hostFd);

@@ -105,6 +105,16 @@ describe('field mask and redaction', () => {
     expect(r.Summary).toBe('HTTP/1.1 GET http://deathstar/v1/request-landing');
     expect(f.l7?.http?.url).toContain('token'); // the original flow (shared with Hubble's ring) is untouched
   });
+
+  it('redacts every HTTP header value once redaction is on (no header allow/deny lists, as Hubble)', () => {
+    const f = httpFlow('http://deathstar/');
+    f.l7!.http!.headers = [{ key: 'Authorization', value: 'Bearer s3cret' }, { key: 'X-Request-Id', value: 'a1b2' }];
+    expect(redactFlow(f, { enabled: false, httpUrlQuery: false })).toBe(f);
+    const r = redactFlow(f, { enabled: true, httpUrlQuery: false });
+    expect(r.l7?.http?.headers).toEqual([{ key: 'Authorization', value: 'HUBBLE_REDACTED' }, { key: 'X-Request-Id', value: 'HUBBLE_REDACTED' }]);
+    expect(r.l7?.http?.url).toBe('http://deathstar/');
+    expect(f.l7?.http?.headers?.[0].value).toBe('Bearer s3cret');
+  });
 });
 
 describe('flow exporter', () => {

@@ -211,7 +211,8 @@ function l7Flow(e: AccessLogEvent, r: EndpointResolver, node: string): Flow | un
     layer = { dns: dnsLayer(l) };
     summary = dnsSummary(l);
   } else {
-    layer = { http: response ? { code: l.status ?? 0, method: l.method, url: l.url, protocol: l.protocol } : { method: l.method, url: l.url, protocol: l.protocol } };
+    const headers = l.headers?.length ? { headers: l.headers } : {};
+    layer = { http: response ? { code: l.status ?? 0, method: l.method, url: l.url, protocol: l.protocol, ...headers } : { method: l.method, url: l.url, protocol: l.protocol, ...headers } };
     summary = response
       ? `${l.protocol} ${l.status ?? 0} ${Math.floor(latencyNs / 1e6)}ms (${l.method} ${l.url})`
       : `${l.protocol} ${l.method} ${l.url}`;

@@ -1,58 +1,49 @@
-// One L7 redirect: an HTTP/1.1 proxy on the router IP and a proxy port. It learns each client
-// connection's original destination from cilium_proxy4, checks every request against the HTTP
-// rules, answers 403 "Access denied" to the ones no rule allows, and forwards the rest on an
-// upstream connection of its own, which the datapath presents to the server as the client.
-import { createServer, request, Agent, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect, type Socket } from 'node:net';
+// One L7 redirect, run in the proxy worker: an HTTP/1.1 proxy on the router IP and a proxy port. It
+// learns each client connection's original destination from the datapath thread, checks every
+// request against the HTTP rules, answers 403 "Access denied" to the ones no rule allows, and
+// forwards the rest on an upstream connection of its own, which the datapath presents to the
+// server as the client.
+import { createServer, request, Agent, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import type { Logger } from 'pino';
 import type { HttpRule } from '../../policy/types.ts';
-import type { ProxyRedirects } from '../../dataplane/lib/proxy.ts';
-import { formatIPv4, parseIPv4 } from '../../wire/ip-text.ts';
 import { allowed, compileRules, type HeaderFix } from './rules.ts';
-import type { UpstreamPorts } from './upstream-ports.ts';
+import type { Downstream, L7Event } from './messages.ts';
+import { connectUpstream } from './upstream-socket.ts';
 
-export interface L7Event {
-  type: 'request' | 'response';
-  verdict: 'Forwarded' | 'Denied' | 'Error';
-  method: string;
-  url: string;
-  protocol: string;
-  status?: number;
-  latencyMs?: number;
-  client: { ip: string; port: number };
-  server: { ip: string; port: number };
-  /** The endpoint whose policy redirected the connection. */
-  endpoint: number;
-  proxyPort: number;
-}
+export type { L7Event } from './messages.ts';
 
 export interface ListenerDeps {
   routerIP: string;
-  redirects: ProxyRedirects;
-  upstreamPorts: UpstreamPorts;
-  onEvent: (e: L7Event) => void;
-  log: Logger;
+  /** Where a client connection was going; undefined without a redirect entry. */
+  accept(client: string, clientPort: number): Promise<Downstream | undefined>;
+  /** A newly registered upstream port for the client connection, 0 if the map refused. */
+  upstreamPort(client: string, clientPort: number): Promise<number>;
+  release(port: number): void;
+  onEvent(e: L7Event): void;
+  log(level: 'warn' | 'debug', msg: string, fields: Record<string, unknown>): void;
 }
 
-interface Downstream {
+interface Connection extends Downstream {
   client: string;
   clientPort: number;
-  server: string;
-  serverPort: number;
-  endpoint: number;
   agent: Agent;
 }
+
+const ACCESS_DENIED = 'Access denied\r\n';
+const UPSTREAM_FAILED = 'upstream connect error or disconnect/reset before headers. reset reason: connection failure';
+/** Envoy logs these as the URL's scheme and host, not among the headers. */
+const NOT_LOGGED = new Set(['host', 'x-forwarded-proto']);
 
 export class HttpProxyListener {
   private rules: ReturnType<typeof compileRules>;
   private readonly server: Server;
-  private readonly downstreams = new WeakMap<Socket, Downstream>();
+  private readonly connections = new WeakMap<Socket, Promise<Connection | undefined>>();
 
   constructor(readonly port: number, rules: HttpRule[], private readonly d: ListenerDeps) {
     this.rules = compileRules(rules);
-    this.server = createServer({ keepAlive: true }, (req, res) => this.handle(req, res));
-    this.server.on('connection', (s: Socket) => this.accept(s));
+    this.server = createServer({ keepAlive: true, noDelay: true }, (req, res) => void this.handle(req, res));
+    this.server.on('connection', (s: Socket) => this.connections.set(s, this.accept(s)));
     // A request that is not HTTP gets a 400 and the connection closes; the proxy carries on.
     this.server.on('clientError', (_e, s: Socket) => {
       if (s.writable) s.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 11\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nBad Request');
@@ -76,74 +67,83 @@ export class HttpProxyListener {
     this.server.closeAllConnections();
   }
 
-  private accept(s: Socket): void {
+  private async accept(s: Socket): Promise<Connection | undefined> {
     const client = s.remoteAddress ?? '';
     const clientPort = s.remotePort ?? 0;
-    const orig = this.d.redirects.originalDestination(parseIPv4(client), clientPort);
-    if (!orig) {
-      this.d.log.warn({ client, clientPort }, 'proxy connection without a redirect entry');
+    const down = await this.d.accept(client, clientPort);
+    if (!down) {
+      this.d.log('warn', 'proxy connection without a redirect entry', { client, clientPort });
       s.destroy();
-      return;
+      return undefined;
     }
-    const ds: Downstream = { client, clientPort, server: formatIPv4(orig.addr), serverPort: orig.port, endpoint: orig.endpoint, agent: this.upstreamAgent(client, clientPort) };
-    this.downstreams.set(s, ds);
-    s.on('close', () => ds.agent.destroy());
+    const c: Connection = { ...down, client, clientPort, agent: this.upstreamAgent(client, clientPort, () => c) };
+    s.once('close', () => {
+      c.agent.destroy();
+      if (c.upstreamPort) this.d.release(c.upstreamPort);
+    });
+    return c;
   }
 
   /** One upstream connection at a time per client connection, bound to a port the datapath maps to the client. */
-  private upstreamAgent(client: string, clientPort: number): Agent {
+  private upstreamAgent(client: string, clientPort: number, conn: () => Connection): Agent {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-    const ports = this.d.upstreamPorts;
-    const redirects = this.d.redirects;
-    const routerIP = this.d.routerIP;
-    agent.createConnection = (opts: { host?: string; port?: number | string }) => {
-      const port = ports.take();
-      redirects.registerUpstream(parseIPv4(client), clientPort, port);
-      const sock = connect({ host: opts.host ?? '', port: Number(opts.port), localAddress: routerIP, localPort: port });
-      sock.once('close', () => {
-        redirects.releaseUpstream(port);
-        ports.give(port);
+    const d = this.d;
+    type Create = (opts: { host?: string; port?: number | string }, cb: (err: Error | null, s?: Socket) => void) => undefined;
+    (agent as unknown as { createConnection: Create }).createConnection = (opts, cb) => {
+      const c = conn();
+      const spare = c.upstreamPort; // registered with the connection: the first upstream needs no round trip
+      c.upstreamPort = 0;
+      void (spare ? Promise.resolve(spare) : d.upstreamPort(client, clientPort)).then((port) => {
+        if (!port) return cb(new Error('no upstream port for the L7 proxy'));
+        const sock = connectUpstream(d.routerIP, port, opts.host ?? '', Number(opts.port));
+        sock.once('close', () => d.release(port));
+        cb(null, sock);
       });
-      return sock;
+      return undefined;
     };
     return agent;
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();
-    const ds = this.downstreams.get(req.socket);
+    const c = await this.connections.get(req.socket);
+    if (!c) return;
     const host = req.headers.host ?? '';
     const method = req.method ?? 'GET';
     const path = req.url ?? '/';
+    const requestId = randomUUID();
     const base = {
       method, url: `http://${host}${path}`, protocol: `HTTP/${req.httpVersion}`,
-      client: { ip: ds?.client ?? '', port: ds?.clientPort ?? 0 }, server: { ip: ds?.server ?? '', port: ds?.serverPort ?? 0 },
-      endpoint: ds?.endpoint ?? 0, proxyPort: this.port,
+      client: { ip: c.client, port: c.clientPort }, server: { ip: c.server, port: c.serverPort },
+      endpoint: c.endpoint, proxyPort: this.port,
     };
-    const fixes = ds ? allowed(this.rules, { method, path, host, header: (n) => headerValue(req, n) }) : undefined;
-    if (!ds || !fixes) {
-      this.d.onEvent({ ...base, type: 'request', verdict: 'Denied', status: 403 }); // as Cilium logs a denied request
+    const fixes = allowed(this.rules, { method, path, host, header: (n) => headerValue(req, n) });
+    const headers = applyFixes({ ...req.headers, 'x-forwarded-proto': 'http', 'x-request-id': requestId }, fixes ?? []);
+    if (!fixes) {
+      this.d.onEvent({ ...base, type: 'request', verdict: 'Denied', status: 403, headers: flowHeaders(headers) }); // as Cilium logs a denied request
       req.resume(); // drain the body so the connection stays usable
-      res.writeHead(403, { 'content-type': 'text/plain', 'content-length': '15' });
-      res.end('Access denied\r\n');
-      this.d.onEvent({ ...base, type: 'response', verdict: 'Denied', status: 403, latencyMs: elapsed(started) });
+      const reply = { 'content-type': 'text/plain', 'content-length': String(ACCESS_DENIED.length) };
+      res.writeHead(403, reply);
+      res.end(ACCESS_DENIED);
+      this.d.onEvent({ ...base, type: 'response', verdict: 'Denied', status: 403, latencyMs: elapsed(started), headers: flowHeaders(reply, requestId) });
       return;
     }
-    this.d.onEvent({ ...base, type: 'request', verdict: 'Forwarded' });
-    const headers = applyFixes({ ...req.headers, 'x-forwarded-proto': 'http', 'x-request-id': randomUUID() }, fixes);
-    const up = request({ host: ds.server, port: ds.serverPort, method, path, headers, agent: ds.agent, setHost: false }, (upRes) => {
+    this.d.onEvent({ ...base, type: 'request', verdict: 'Forwarded', headers: flowHeaders(headers) });
+    const up = request({ host: c.server, port: c.serverPort, method, path, headers, agent: c.agent, setHost: false }, (upRes) => {
       res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, upRes.headers);
       upRes.pipe(res);
-      upRes.on('end', () => this.d.onEvent({ ...base, type: 'response', verdict: 'Forwarded', status: upRes.statusCode, latencyMs: elapsed(started) }));
+      upRes.on('end', () => this.d.onEvent({
+        ...base, type: 'response', verdict: 'Forwarded', status: upRes.statusCode, latencyMs: elapsed(started), headers: flowHeaders(upRes.headers, requestId),
+      }));
     });
     up.on('error', (err) => {
-      this.d.log.debug({ err: err.message, server: ds.server }, 'upstream failed');
+      this.d.log('debug', 'upstream failed', { err: err.message, server: c.server });
+      const reply = { 'content-type': 'text/plain', 'content-length': String(UPSTREAM_FAILED.length) };
       if (!res.headersSent) {
-        const body = 'upstream connect error or disconnect/reset before headers. reset reason: connection failure';
-        res.writeHead(503, { 'content-type': 'text/plain', 'content-length': String(body.length) });
-        res.end(body);
+        res.writeHead(503, reply);
+        res.end(UPSTREAM_FAILED);
       } else res.destroy();
-      this.d.onEvent({ ...base, type: 'response', verdict: 'Error', status: 503, latencyMs: elapsed(started) });
+      this.d.onEvent({ ...base, type: 'response', verdict: 'Error', status: 503, latencyMs: elapsed(started), headers: flowHeaders(reply, requestId) });
     });
     req.pipe(up); // streamed both ways: a large upload never sits in memory
   }
@@ -154,12 +154,33 @@ function headerValue(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
-function applyFixes(headers: Record<string, string | string[] | undefined>, fixes: HeaderFix[]): Record<string, string | string[] | undefined> {
+function applyFixes(headers: OutgoingHttpHeaders, fixes: HeaderFix[]): OutgoingHttpHeaders {
   for (const f of fixes) {
     if (f.action === 'DELETE') delete headers[f.name];
     else if (f.action === 'REPLACE' || (f.action === 'ADD' && headers[f.name] === undefined)) headers[f.name] = f.value ?? '';
   }
   return headers;
+}
+
+const canonical = new Map<string, string>();
+/** Go's textproto.CanonicalMIMEHeaderKey, as Hubble shows header names: "x-request-id" → "X-Request-Id". */
+function canonicalHeaderKey(k: string): string {
+  let c = canonical.get(k);
+  if (c === undefined) {
+    c = k.toLowerCase().replace(/(^|-)([a-z])/g, (_m, dash: string, ch: string) => dash + ch.toUpperCase());
+    if (canonical.size < 1024) canonical.set(k, c); // header names repeat; a client inventing new ones does not grow this
+  }
+  return c;
+}
+
+/** A message's headers for the flow; a response's start with the request's X-Request-Id. */
+function flowHeaders(h: OutgoingHttpHeaders, requestId?: string): Array<{ key: string; value: string }> {
+  const out: Array<{ key: string; value: string }> = requestId === undefined ? [] : [{ key: 'X-Request-Id', value: requestId }];
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined || NOT_LOGGED.has(k) || (requestId !== undefined && k === 'x-request-id' && v === requestId)) continue;
+    for (const one of Array.isArray(v) ? v : [v]) out.push({ key: canonicalHeaderKey(k), value: String(one) });
+  }
+  return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
 const elapsed = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;

@@ -1,16 +1,37 @@
 // The L7 proxy's redirects: one listener per policy entry that needs HTTP (or DNS) inspection, on a
 // port from 10000-20000, opened when a policy first needs it and closed when none does any more.
+// HTTP listeners run in the proxy worker (proxy-thread.ts); DNS ones on this thread.
 import type { Logger } from 'pino';
 import type { DnsRule, HttpRule } from '../../policy/types.ts';
 import type { ProxyRedirects } from '../../dataplane/lib/proxy.ts';
-import { HttpProxyListener, type L7Event } from './listener.ts';
+import type { L7Event } from './messages.ts';
+import { HttpProxyThread } from './proxy-thread.ts';
 import { UpstreamPorts } from './upstream-ports.ts';
 import { PROXY_PORT_MAX, PROXY_PORT_MIN } from '../../maps/cilium/proxy.ts';
 import { DnsProxyListener, type DnsL7Event } from '../dns/proxy.ts';
 import { DnsResponseHooks } from '../dns/hooks.ts';
 
+/** An HTTP redirect's listener, in the proxy worker. */
+class HttpRedirect {
+  constructor(readonly port: number, private rules: HttpRule[], private readonly thread: HttpProxyThread) {}
+
+  setRules(rules: HttpRule[]): void {
+    this.rules = rules;
+    this.thread.setRules(this.port, rules);
+  }
+
+  listen(): Promise<void> {
+    return this.thread.listen(this.port, this.rules);
+  }
+
+  close(): void {
+    this.thread.close(this.port);
+  }
+}
+
 export class ProxyManager {
-  private readonly listeners = new Map<string, HttpProxyListener | DnsProxyListener>();
+  private readonly listeners = new Map<string, HttpRedirect | DnsProxyListener>();
+  private readonly http: HttpProxyThread;
   /** Every answer the DNS proxy forwards passes through these (toFQDNs registers here). */
   readonly dnsResponses: DnsResponseHooks;
   private readonly pending = new Set<Promise<void>>();
@@ -25,6 +46,7 @@ export class ProxyManager {
     /** The security identity of a local endpoint, for DNS answer hooks. */
     private readonly identityOf: (endpointId: number) => number = () => 0,
   ) {
+    this.http = new HttpProxyThread({ routerIP, redirects, upstreamPorts: this.upstreamPorts, onEvent, log });
     this.dnsResponses = new DnsResponseHooks((err, r) => this.log.warn({ err: err.message, name: r.name }, 'DNS response hook failed'));
   }
 
@@ -35,14 +57,12 @@ export class ProxyManager {
   /** The proxy port for a redirect (an endpoint's policy entry), with these rules now. */
   ensure(key: string, rules: HttpRule[]): number {
     const have = this.listeners.get(key);
-    if (have instanceof HttpProxyListener) {
+    if (have instanceof HttpRedirect) {
       have.setRules(rules);
       return have.port;
     }
     const port = this.replace(key);
-    return this.open(key, new HttpProxyListener(port, rules, {
-      routerIP: this.routerIP, redirects: this.redirects, upstreamPorts: this.upstreamPorts, onEvent: this.onEvent, log: this.log,
-    }));
+    return this.open(key, new HttpRedirect(port, rules, this.http));
   }
 
   /** The DNS proxy port for a redirect with `rules: dns`, with these rules now. */
@@ -70,7 +90,7 @@ export class ProxyManager {
     return this.allocatePort();
   }
 
-  private open(key: string, l: HttpProxyListener | DnsProxyListener): number {
+  private open(key: string, l: HttpRedirect | DnsProxyListener): number {
     const port = l.port;
     this.listeners.set(key, l);
     this.redirects.active[port] = 1;
@@ -97,8 +117,10 @@ export class ProxyManager {
     await Promise.all([...this.pending]);
   }
 
-  close(): void {
+  /** Closes every redirect and ends the proxy worker. */
+  async close(): Promise<void> {
     this.retain(new Set());
+    await this.http.stop();
   }
 
   private allocatePort(): number {
