@@ -18,7 +18,7 @@ import { PodProcesses } from './pod-processes.ts';
 
 const MAX_ENDPOINT_ID = 4095;
 /** ciliary/endpoints/<node>/<namespace>/<pod>: every node's endpoints. */
-const ENDPOINTS_PREFIX = 'ciliary/endpoints/';
+export const ENDPOINTS_PREFIX = 'ciliary/endpoints/';
 
 /** What the kvstore keeps per endpoint, enough to restore it after a restart. */
 interface EndpointRecord {

@@ -22,6 +22,15 @@ interface PodRecord extends Stored {
 
 const nodeOf = (r: Stored): string | undefined => (r.manifest.spec as PodSpecManifest).nodeName;
 
+/** The node a stored Pod record (JSON) is placed on, if any. */
+export function podRecordNode(value: string): string | undefined {
+  try {
+    return nodeOf(JSON.parse(value) as Stored);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whether `m` equals the record by `same`, as applied or as stored (a `get -o yaml` copy carries the scheduled node). */
 function matches(r: PodRecord, m: Manifest, same: (a: Manifest, b: Manifest) => boolean): boolean {
   return same(appliedManifest(r), m) || same(r.manifest, m);
