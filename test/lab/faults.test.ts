@@ -48,6 +48,7 @@ describe.skipIf(!root)('faults in a three-node lab over etcd', () => {
     };
     const agents = (['k8s-ctr', 'k8s-w1', 'k8s-w2'] as const).map((n) => lab.agentPid(n));
     const late = pod('late');
+    const fresh = pod('fresh');
     await lab.ok('k8s-ctr', 'apply', '-f', lab.file('web-svc.yaml', serviceYaml(pod('websvc'), 'web1')));
     const svcIP = (await lab.ok('k8s-ctr', 'get', 'svc', pod('websvc'))).split('\n')[1].split(/\s+/)[2];
     try {
@@ -69,6 +70,9 @@ describe.skipIf(!root)('faults in a three-node lab over etcd', () => {
       await waitListening(lab.podNs('k8s-w1', late), 80);
       expect(await lab.curl('k8s-w1', late, `http://${ip.web1}/`)).toBe(`${pod('web1')} ${lateIP}\n`);
       expect(await lab.curl('k8s-w1', pod('web1'), `http://${lateIP}/`)).toBe(`${late} ${ip.web1}\n`);
+      // New labels need an identity the cluster agrees on: accepted, the pod waits for the store (Cilium's waiting-for-identity).
+      expect(await lab.ok('k8s-w1', 'run', fresh, '--node', 'k8s-w1', '--labels', 'app=fresh', '--', ...HTTP_SERVER)).toBe(`pod/${fresh} created\n`);
+      expect((await lab.ok('k8s-w1', 'get', 'pods', fresh)).split('\n')[1]).toMatch(new RegExp(`^${fresh} +0/1 +ContainerCreating `));
       expect(await kvstoreLine('k8s-w1')).toMatch(/^KVStore: +Failure .*write\(s\) queued for the store/);
       // A Service needs a ClusterIP the cluster agrees on: refused with the reason, nothing half made.
       const svcRefused = await lab.cli('k8s-w1', 'apply', '-f', lab.file('late-svc.yaml', serviceYaml(pod('late-svc'), 'web1')));
@@ -92,6 +96,14 @@ describe.skipIf(!root)('faults in a three-node lab over etcd', () => {
       }
       expect(await until('the late pod from w2', () => lab.curl('k8s-w2', pod('echo'), `http://${lateIP}/`), 30_000)).toBe(`${late} ${ip.echo}\n`);
       expect(await until('the late pod from k8s-ctr', () => lab.curl('k8s-ctr', pod('client'), `http://${lateIP}/`), 30_000)).toBe(`${late} ${ip.client}\n`);
+      // The pod with new labels got its identity and started; reachable from w2 as well.
+      const freshIP = await until('the new-labels pod started on w1', async () => {
+        const a = await lab.podIP('k8s-w1', fresh);
+        return /^172\.20\.1\.\d+$/.test(a) ? a : undefined;
+      }, 30_000);
+      await waitListening(lab.podNs('k8s-w1', fresh), 80);
+      expect(await until('the new-labels pod from w2', () => lab.curl('k8s-w2', pod('echo'), `http://${freshIP}/`), 30_000)).toBe(`${fresh} ${ip.echo}\n`);
+      expect((await lab.ok('k8s-w1', 'get', 'pods', fresh)).split('\n')[1]).toMatch(new RegExp(`^${fresh} +1/1 +Running `));
       // Both web1 and the late pod back the service: asked until the late pod answers.
       expect(await until('the late pod through the service from w2', async () => {
         const body = await lab.curl('k8s-w2', pod('echo'), `http://${svcIP}/`);
