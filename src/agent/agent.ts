@@ -169,7 +169,7 @@ export class Agent implements AgentFacade {
     // From now on: identities other nodes allocate are selected by their labels.
     identities.onChange = () => this.policy.regenerate(true);
     this.resources = new ResourceManager({
-      node: this.nodeName, kv: this.kv, log: this.log,
+      node: this.nodeName, kv: this.kv, log: this.log, podEvictionTimeoutMs: durationMs(cfg['pod-eviction-timeout']),
       pods: {
         list: () => this.endpointsMgr.list(),
         create: (spec) => this.endpointsMgr.create(spec),

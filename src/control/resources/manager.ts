@@ -24,8 +24,8 @@ export type { ResourceDeps } from './handlers.ts';
 type Item = { info: KindInfo; m: Manifest; index: number };
 
 export const RESOURCES_PREFIX = 'ciliary/resources/';
-/** How often pods waiting for the store to start are tried again while it answers. */
-const WAITING_RETRY_MS = 1000;
+/** How often the periodic controllers run: pods waiting for the store, eviction from NotReady nodes. */
+const CONTROLLERS_TICK_MS = 1000;
 
 export class ResourceManager implements ResourceApi {
   private readonly stores = new Map<KindName, Map<string, Stored>>(KINDS.map((k) => [k.kind, new Map()]));
@@ -39,7 +39,7 @@ export class ResourceManager implements ResourceApi {
   private following = false;
   private readonly started = new Date().toISOString();
   private readonly changeListeners = new Set<(e: KVEvent) => void>();
-  private waitingTimer?: NodeJS.Timeout;
+  private controllersTimer?: NodeJS.Timeout;
 
   constructor(private readonly d: ResourceDeps) {}
 
@@ -81,9 +81,13 @@ export class ResourceManager implements ResourceApi {
       this.following = true;
       await this.scheduler.restore();
     });
-    this.waitingTimer = setInterval(() => {
-      if (this.scheduler.hasWaiting && this.d.kv.health().ok) void this.locked(() => this.scheduler.startWaiting());
-    }, WAITING_RETRY_MS).unref();
+    this.controllersTimer = setInterval(() => void this.locked(() => this.controllersTick())
+      .catch((err: Error) => this.d.log.warn({ err: err.message }, 'periodic controllers failed')), CONTROLLERS_TICK_MS).unref();
+  }
+
+  private async controllersTick(): Promise<void> {
+    if (this.scheduler.hasWaiting && this.d.kv.health().ok) await this.scheduler.startWaiting();
+    if (this.d.podEvictionTimeoutMs !== undefined) await this.scheduler.evictFromNotReadyNodes(this.d.podEvictionTimeoutMs);
   }
 
   /** Records an older agent kept per node (ciliary/resources/<node>/…) move to the cluster's prefix, its pods placed on it. */
@@ -110,7 +114,7 @@ export class ResourceManager implements ResourceApi {
 
   /** Stops following the store and hands the controllers' lease over. */
   async close(): Promise<void> {
-    clearInterval(this.waitingTimer);
+    clearInterval(this.controllersTimer);
     this.watch?.close();
     this.cluster?.close();
     await this.leader?.close();

@@ -168,6 +168,21 @@ export class Scheduler {
     else if (nodeOf(rec) === undefined && !rec.pending && this.leading()) await this.place(key, rec);
   }
 
+  /**
+   * The leader's node lifecycle controller: pods of a node NotReady for longer than the eviction
+   * timeout are deleted (kube's taint-based eviction); a Deployment's are placed again on the ready nodes.
+   */
+  async evictFromNotReadyNodes(timeoutMs: number): Promise<void> {
+    if (!this.leading()) return;
+    for (const [key, r] of [...this.records]) {
+      const node = nodeOf(r);
+      if (node === undefined || node === this.self || this.records.get(key) !== r || this.cluster.notReadyMs(node) < timeoutMs) continue;
+      this.c.d.log.info({ pod: key, node }, 'evicting a pod from a NotReady node');
+      await this.deletePod(key);
+      if (r.owner) await this.reconcile(keyOf(r.manifest.metadata.namespace, r.owner));
+    }
+  }
+
   /** The controllers' leader retries pending pods (after pods or nodes changed). */
   async schedulePending(): Promise<void> {
     if (!this.leading()) return;
@@ -210,8 +225,18 @@ export class Scheduler {
     }
   }
 
-  /** After a (re)start: this node's pods placed while it was away, or gone, are started; deployments brought back to their count. */
+  /**
+   * After a (re)start: pods running here that the cluster no longer places here (evicted while this node
+   * was away) are deleted; this node's pods placed while it was away, or gone, are started; deployments
+   * brought back to their count.
+   */
   async restore(): Promise<void> {
+    for (const p of this.c.d.pods.list()) {
+      const rec = this.records.get(keyOf(p.namespace, p.name));
+      if (rec && nodeOf(rec) === this.self) continue;
+      this.c.d.log.info({ pod: `${p.namespace}/${p.name}` }, 'deleting a pod this node no longer owns');
+      await this.c.d.pods.delete(p.namespace, p.name).catch((e: Error) => this.c.d.log.warn({ pod: `${p.namespace}/${p.name}`, err: e.message }, 'deleting a pod this node no longer owns failed'));
+    }
     for (const [key, r] of [...this.records]) {
       const [ns, name] = key.split('/');
       if (nodeOf(r) !== this.self || this.livePod(ns, name)) continue;
