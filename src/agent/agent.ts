@@ -85,7 +85,7 @@ export class Agent implements AgentFacade {
     const store = await platform.openStore(cfg);
     // Over etcd, a pod created here while the store is away is written to it when it returns.
     this.kv = cfg.kvstore === 'etcd'
-      ? await WriteBehindKVStore.wrap(store, offlineKeys(this.nodeName), (key, err) => this.log.warn({ key, err: err.message }, 'kvstore: a queued write was refused'))
+      ? await WriteBehindKVStore.wrap(store, offlineKeys(this.nodeName), (key, err) => this.log.warn({ key, err: err.message }, 'kvstore: a queued write was refused'), stateDir)
       : store;
     this.registry = platform.maps(cfg);
     this.dp = new Datapath(this.registry, {

@@ -3,9 +3,15 @@
 // entries, identity claims, the records of pods placed on it) are applied to a local view and queued;
 // once the store answers again the queue is replayed in order, each key's last write only, so a replay
 // cut short and started over writes the same. Every other write still fails with the store's error.
+// The queue's unleased writes are kept in a file too, so an agent killed meanwhile writes them on its
+// next start; leased ones (ipcache entries, identity claims) the next agent process makes again itself.
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { checkUse, KVUnreachableError, type KVHealth, type KVPair, type KVStore, type KVWatch, type KVWriteOptions } from './kvstore.ts';
 
 const REPLAY_INTERVAL_MS = 1000;
+/** Under the state directory: the queued writes not yet in the store, as [key, value or null] pairs. */
+export const QUEUE_FILE = 'kvstore-queue.json';
 
 /** Which keys a node may write while the store is away. */
 export interface OfflineKeys {
@@ -31,13 +37,43 @@ export class WriteBehindKVStore implements KVStore {
   private replaying?: Promise<void>;
   private closed = false;
 
-  private constructor(private readonly inner: KVStore, private readonly keys: OfflineKeys, private readonly onReplayError: (key: string, err: Error) => void) {}
+  private constructor(private readonly inner: KVStore, private readonly keys: OfflineKeys, private readonly onReplayError: (key: string, err: Error) => void,
+    private readonly file?: string) {}
 
-  /** Wraps a reachable store, loading what it holds under the owned prefixes. */
-  static async wrap(inner: KVStore, keys: OfflineKeys, onReplayError: (key: string, err: Error) => void): Promise<WriteBehindKVStore> {
-    const store = new WriteBehindKVStore(inner, keys, onReplayError);
+  /**
+   * Wraps a reachable store: first writes what a previous agent process left queued under `stateDir`,
+   * then loads what the store holds under the owned prefixes.
+   */
+  static async wrap(inner: KVStore, keys: OfflineKeys, onReplayError: (key: string, err: Error) => void, stateDir?: string): Promise<WriteBehindKVStore> {
+    const file = stateDir === undefined ? undefined : join(stateDir, QUEUE_FILE);
+    const store = new WriteBehindKVStore(inner, keys, onReplayError, file);
+    for (const [key, value] of store.leftQueued()) {
+      if (value === null) await inner.delete(key);
+      else await inner.put(key, value);
+    }
+    if (file) rmSync(file, { force: true });
     for (const prefix of keys.owned) for (const p of await inner.list(prefix)) store.mirror.set(p.key, p.value);
     return store;
+  }
+
+  private leftQueued(): Array<[string, string | null]> {
+    if (!this.file) return [];
+    let text: string;
+    try {
+      text = readFileSync(this.file, 'utf8');
+    } catch {
+      return [];
+    }
+    return JSON.parse(text) as Array<[string, string | null]>;
+  }
+
+  /** Keeps the unleased queued writes on disk (written whole, then renamed: never torn). */
+  private saveQueue(): void {
+    if (!this.file) return;
+    const pairs = [...this.queue.values()].filter((w) => !w.opts?.lease).map((w) => [w.key, w.value ?? null]);
+    if (pairs.length === 0) return void rmSync(this.file, { force: true });
+    writeFileSync(`${this.file}.tmp`, JSON.stringify(pairs));
+    renameSync(`${this.file}.tmp`, this.file);
   }
 
   /** Writes waiting for the store. */
@@ -125,6 +161,7 @@ export class WriteBehindKVStore implements KVStore {
     this.queue.delete(w.key);
     this.queue.set(w.key, w);
     this.remember(w);
+    this.saveQueue();
     this.timer ??= setInterval(() => void this.replay(), REPLAY_INTERVAL_MS).unref();
   }
 
@@ -146,6 +183,7 @@ export class WriteBehindKVStore implements KVStore {
       if (next.done) {
         clearInterval(this.timer);
         this.timer = undefined;
+        this.saveQueue();
         return;
       }
       const w = next.value;

@@ -1,8 +1,11 @@
 // WriteBehindKVStore: while the store is away a node's own writes are applied locally and queued, the
 // rest refused; once it answers the queue is written in order, each key's last write only.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KVUnreachableError, LocalKVStore, type KVStore } from '../../src/control/kvstore.ts';
-import { WriteBehindKVStore } from '../../src/control/kvstore-offline.ts';
+import { QUEUE_FILE, WriteBehindKVStore } from '../../src/control/kvstore-offline.ts';
 
 /** A store that can be cut off: every call then rejects as etcd's do, health says Failure. */
 function cuttable(inner: KVStore): { store: KVStore; writes: string[]; down: (d: boolean) => void } {
@@ -92,5 +95,34 @@ describe('WriteBehindKVStore', () => {
     expect(await inner.get('later/good')).toBe('y');
     expect(kv.queued).toBe(0);
     await kv.close();
+  });
+
+  it('an agent killed with writes queued writes their unleased part on its next start', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ciliary-kvq-'));
+    try {
+      const inner = LocalKVStore.inMemory();
+      const c = cuttable(inner);
+      const kv = await WriteBehindKVStore.wrap(c.store, keys, () => undefined, dir);
+      const lease = await inner.grantLease(5);
+      c.down(true);
+      await kv.put('own/pod-a', 'rec');
+      await kv.put('later/ip/172.20.1.9', 'a', { lease });
+      expect(await kv.createOnly('own/lease/172.20.1.9', 'pod-a')).toBe(true);
+      await kv.delete('own/pod-a');
+      expect(JSON.parse(readFileSync(join(dir, QUEUE_FILE), 'utf8'))).toEqual([['own/lease/172.20.1.9', 'pod-a'], ['own/pod-a', null]]);
+      // Killed here (never closed); the store is back for the next agent process.
+      c.down(false);
+      await inner.put('own/pod-a', 'stale');
+      const next = await WriteBehindKVStore.wrap(c.store, keys, () => undefined, dir);
+      expect(await inner.get('own/lease/172.20.1.9')).toBe('pod-a');
+      expect(await inner.get('own/pod-a')).toBeUndefined();
+      // The leased ipcache entry is the next process's to publish again.
+      expect(await inner.get('later/ip/172.20.1.9')).toBeUndefined();
+      expect(existsSync(join(dir, QUEUE_FILE))).toBe(false);
+      expect(await next.createOnly('own/lease/172.20.1.9', 'pod-b')).toBe(false);
+      await next.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
