@@ -15,6 +15,7 @@ import {
 } from './handlers.ts';
 import { deploymentHandler, podHandler, Scheduler } from './pods.ts';
 import { ClusterView } from './placement.ts';
+import { evictFromNotReadyNodes } from './node-lifecycle.ts';
 import { LeaderLease } from './leader.ts';
 import { NODE_LEASE_TTL } from '../nodes.ts';
 import type { StatusUpdate } from '../lbipam/status.ts';
@@ -87,7 +88,7 @@ export class ResourceManager implements ResourceApi {
 
   private async controllersTick(): Promise<void> {
     if (this.scheduler.hasWaiting && this.d.kv.health().ok) await this.scheduler.startWaiting();
-    if (this.d.podEvictionTimeoutMs !== undefined) await this.scheduler.evictFromNotReadyNodes(this.d.podEvictionTimeoutMs);
+    if (this.d.podEvictionTimeoutMs !== undefined) await evictFromNotReadyNodes(this.scheduler, this.d.podEvictionTimeoutMs);
   }
 
   /** Records an older agent kept per node (ciliary/resources/<node>/…) move to the cluster's prefix, its pods placed on it. */

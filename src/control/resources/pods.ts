@@ -21,7 +21,7 @@ interface PodRecord extends Stored {
   scheduled?: boolean;
 }
 
-const nodeOf = (r: Stored): string | undefined => (r.manifest.spec as PodSpecManifest).nodeName;
+export const nodeOf = (r: Stored): string | undefined => (r.manifest.spec as PodSpecManifest).nodeName;
 
 /** The node a stored Pod record (JSON) is placed on, if any. */
 export function podRecordNode(value: string): string | undefined {
@@ -67,8 +67,12 @@ export class Scheduler {
     return this.c.records('Pod') as Map<string, PodRecord>;
   }
 
-  private get self(): string {
+  get self(): string {
     return this.c.d.node;
+  }
+
+  get log(): HandlerContext['d']['log'] {
+    return this.c.d.log;
   }
 
   livePod(ns: string, name: string): Pod | undefined {
@@ -166,21 +170,6 @@ export class Scheduler {
     if (!rec) return;
     if (nodeOf(rec) === this.self) await this.start(rec);
     else if (nodeOf(rec) === undefined && !rec.pending && this.leading()) await this.place(key, rec);
-  }
-
-  /**
-   * The leader's node lifecycle controller: pods of a node NotReady for longer than the eviction
-   * timeout are deleted (kube's taint-based eviction); a Deployment's are placed again on the ready nodes.
-   */
-  async evictFromNotReadyNodes(timeoutMs: number): Promise<void> {
-    if (!this.leading()) return;
-    for (const [key, r] of [...this.records]) {
-      const node = nodeOf(r);
-      if (node === undefined || node === this.self || this.records.get(key) !== r || this.cluster.notReadyMs(node) < timeoutMs) continue;
-      this.c.d.log.info({ pod: key, node }, 'evicting a pod from a NotReady node');
-      await this.deletePod(key);
-      if (r.owner) await this.reconcile(keyOf(r.manifest.metadata.namespace, r.owner));
-    }
   }
 
   /** The controllers' leader retries pending pods (after pods or nodes changed). */
