@@ -2,7 +2,8 @@
 // 20 s (an established connection carries on, new connections work, status says the kvstore fails, a
 // pod created meanwhile on w1 runs there at once and, once etcd is back, is listed by the other nodes
 // and reachable from them by IP and through a service, with no agent restarted; a Service asked for
-// meanwhile is refused naming the kvstore); SIGKILL of a
+// meanwhile is refused naming the kvstore; an agent killed with such writes queued writes them when
+// restarted after etcd is back); SIGKILL of a
 // worker's agent during a cross-node iperf3 (the transfer completes); a node whose agent was killed
 // leaves the others' routes and ipcache within 10 s and cilium_unreachable_nodes counts it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -118,6 +119,35 @@ describe.skipIf(!root)('faults in a three-node lab over etcd', () => {
       if (!(await kvstoreLine('k8s-ctr')).includes('Ok')) await lab.script('etcd', 'start');
     }
   }, 180_000);
+
+  it('etcd away and w1\'s agent killed with a pod\'s writes queued: restarted once etcd is back, it writes them and the pod is reachable', async () => {
+    const queued = pod('queued');
+    let offlineIP: string | undefined;
+    const stopped = await lab.script('etcd', 'stop');
+    expect(stopped.code, stopped.stderr).toBe(0);
+    try {
+      await until('KVStore: Failure on w1', async () => ((await kvstoreLine('k8s-w1')).includes('Failure') ? true : undefined));
+      expect(await lab.ok('k8s-w1', 'run', queued, '--node', 'k8s-w1', '--labels', 'app=web1', '--', ...HTTP_SERVER)).toBe(`pod/${queued} created\n`);
+      offlineIP = await lab.podIP('k8s-w1', queued);
+      process.kill(lab.agentPid('k8s-w1'), 'SIGKILL');
+    } finally {
+      const started = await lab.script('etcd', 'start');
+      expect(started.code, started.stderr).toBe(0);
+    }
+    await until('KVStore: Ok on k8s-ctr', async () => ((await kvstoreLine('k8s-ctr')).match(/^KVStore: +Ok /) ? true : undefined), 30_000);
+    const restarted = await lab.script('restart', 'k8s-w1');
+    expect(restarted.code, restarted.stderr).toBe(0);
+    const row = await until('the queued pod listed on k8s-ctr', async () => {
+      const r = (await lab.ok('k8s-ctr', 'get', 'pods', queued, '-o', 'wide')).split('\n')[1];
+      return / Running /.test(r) ? r : undefined;
+    }, 30_000);
+    const queuedIP = row.split(/\s+/)[5];
+    expect(row).toMatch(new RegExp(`^${queued} +1/1 +Running .* k8s-w1 `));
+    // The address it got offline, from the lease the restarted agent wrote.
+    expect(queuedIP).toBe(offlineIP);
+    expect(queuedIP).toMatch(/^172\.20\.1\.\d+$/);
+    expect(await until('the queued pod from w2', () => lab.curl('k8s-w2', pod('echo'), `http://${queuedIP}/`), 30_000)).toBe(`${queued} ${ip.echo}\n`);
+  }, 120_000);
 
   it('SIGKILL of w1\'s agent during a 15 s iperf3 from k8s-ctr: the transfer completes, the agent comes back', async () => {
     await waitListening(lab.podNs('k8s-w1', pod('iperf')), 5201);
