@@ -1,7 +1,8 @@
 // Faults in a three-node lab over a real etcd, with real traffic (native routing): etcd stopped for
 // 20 s (an established connection carries on, new connections work, status says the kvstore fails, a
 // pod created meanwhile on w1 runs there at once and, once etcd is back, is listed by the other nodes
-// and reachable from them by IP and through a service, with no agent restarted; a Service asked for
+// and reachable from them by IP and through a service, with no agent restarted (one with new labels
+// waits for its identity, ContainerCreating, and starts then); a Service asked for
 // meanwhile is refused naming the kvstore; an agent killed with such writes queued writes them when
 // restarted after etcd is back); SIGKILL of a
 // worker's agent during a cross-node iperf3 (the transfer completes); a node whose agent was killed
