@@ -7,6 +7,8 @@ import { dumpEntries, formatterFor } from '../maps/cilium/index.ts';
 import { durationMs, type AgentConfig } from '../control/config.ts';
 import type { KVStore } from '../control/kvstore.ts';
 import { claimPodCidr, Ipam } from '../control/ipam.ts';
+import { WriteBehindKVStore } from '../control/kvstore-offline.ts';
+import { offlineKeys } from '../control/offline-keys.ts';
 import { formatCidr, parseIPv4 } from '../wire/ip-text.ts';
 import { linuxPlatform, type AgentPlatform } from './platform.ts';
 import { EndpointManager } from '../control/endpoints.ts';
@@ -82,7 +84,11 @@ export class Agent implements AgentFacade {
     const cfg = this.cfg;
     const stateDir = cfg['state-dir'];
     const platform = this.platform;
-    this.kv = await platform.openStore(cfg);
+    const store = await platform.openStore(cfg);
+    // Over etcd, a pod created here while the store is away is written to it when it returns.
+    this.kv = cfg.kvstore === 'etcd'
+      ? await WriteBehindKVStore.wrap(store, offlineKeys(this.nodeName), (key, err) => this.log.warn({ key, err: err.message }, 'kvstore: a queued write was refused'), stateDir)
+      : store;
     this.registry = platform.maps(cfg);
     this.dp = new Datapath(this.registry, {
       monitorCapacity: cfg['monitor-queue-size'],
@@ -173,7 +179,7 @@ export class Agent implements AgentFacade {
     // From now on: identities other nodes allocate are selected by their labels.
     identities.onChange = () => this.policy.regenerate(true);
     this.resources = new ResourceManager({
-      node: this.nodeName, kv: this.kv, log: this.log,
+      node: this.nodeName, kv: this.kv, log: this.log, podEvictionTimeoutMs: durationMs(cfg['pod-eviction-timeout']),
       pods: {
         list: () => this.endpointsMgr.list(),
         create: (spec) => this.endpointsMgr.create(spec),

@@ -21,6 +21,7 @@ export const NodeSchema = {
     osImage: str,
     kernelVersion: str,
     source: { type: 'string', enum: ['local', 'kvstore'] },
+    ready: { type: 'boolean' },
   },
 } as const;
 

@@ -12,7 +12,8 @@ const ROLE_PREFIX = 'node-role.kubernetes.io/';
 /** `cilium node list`. */
 export function formatNodeList(nodes: NodeView[]): string {
   const header = ['Name', 'IPv4 Address', 'Endpoint CIDR', 'IPv6 Address', 'Endpoint CIDR', 'Source'];
-  return formatTable([header, ...nodes.map((n) => [n.name, n.nodeIP, n.podCIDR, '', '', n.source])], { padding: 3, minWidth: 2 });
+  // Cilium's list holds the nodes in the kvstore: a NotReady one has left it.
+  return formatTable([header, ...nodes.filter((n) => n.ready !== false).map((n) => [n.name, n.nodeIP, n.podCIDR, '', '', n.source])], { padding: 3, minWidth: 2 });
 }
 
 /** kubectl's ROLES: the node-role.kubernetes.io/<role> labels, `<none>` without one. */
@@ -25,7 +26,7 @@ export function nodeRoles(labels: Record<string, string>): string {
 export function formatGetNodes(nodes: NodeView[], wide: boolean, now = Date.now()): string {
   const header = ['NAME', 'STATUS', 'ROLES', 'AGE', 'VERSION', ...(wide ? ['INTERNAL-IP', 'EXTERNAL-IP', 'OS-IMAGE', 'KERNEL-VERSION', 'CONTAINER-RUNTIME'] : [])];
   const rows = nodes.map((n) => [
-    n.name, 'Ready', nodeRoles(n.labels ?? {}), n.createdAt ? humanAge((now - Date.parse(n.createdAt)) / 1000) : '<unknown>', `v${n.version}`,
+    n.name, n.ready === false ? 'NotReady' : 'Ready', nodeRoles(n.labels ?? {}), n.createdAt ? humanAge((now - Date.parse(n.createdAt)) / 1000) : '<unknown>', `v${n.version}`,
     ...(wide ? [n.nodeIP, '<none>', n.osImage ?? '<unknown>', n.kernelVersion ?? '<unknown>', `ciliary://${n.version}`] : []),
   ]);
   return formatTable([header, ...rows], { padding: 3 });

@@ -75,6 +75,7 @@ export interface AgentConfig {
   'l2announcements-renew-deadline': string;
   'l2announcements-retry-period': string;
   'bpf-bandwidth-horizon': string;
+  'pod-eviction-timeout': string;
   kvstore: '' | 'local' | 'etcd';
   'kvstore-opt': Record<string, string>;
   mtu: number;
@@ -181,6 +182,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'l2announcements-lease-duration', kind: { type: 'duration' }, default: '15s', help: 'L2 announcements: how long a lease outlives its holder (whole seconds, at least 1s)' },
   { key: 'l2announcements-renew-deadline', kind: { type: 'duration' }, default: '5s', help: 'L2 announcements: a holder that cannot renew for this long stops answering' },
   { key: 'l2announcements-retry-period', kind: { type: 'duration' }, default: '2s', help: 'L2 announcements: how often a candidate retries and a holder checks its lease' },
+  { key: 'pod-eviction-timeout', kind: { type: 'duration' }, default: '5m', help: "pods of a node NotReady this long (its agent's lease ran out) are deleted; a Deployment's are recreated on other nodes" },
   { key: 'kvstore', kind: oneOf('', 'local', 'etcd'), default: '', help: "state store: '' or local (a file in state-dir) or etcd" },
   { key: 'kvstore-opt', kind: { type: 'map' }, default: {}, help: 'kvstore options, e.g. etcd.address=http://host:2379' },
   { key: 'mtu', kind: num(68, 65535), default: 1500, help: 'MTU of pod devices' },

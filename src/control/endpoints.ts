@@ -8,7 +8,7 @@ import type { Datapath } from '../dataplane/datapath.ts';
 import { securityLabels } from '../identity/labels.ts';
 import type { IdentityAllocator } from '../identity/allocator.ts';
 import type { Ipam } from './ipam.ts';
-import type { KVStore, KVWatch } from './kvstore.ts';
+import { KVUnreachableError, type KVStore, type KVWatch } from './kvstore.ts';
 import { ApiError, type ContainerPort, type Endpoint, type Pod, type PodProcessSpec, type PodSpec } from './types.ts';
 import type { PolicyEndpoint } from './policy.ts';
 import { POD_IFNAME, type PodNetwork } from './podnet.ts';
@@ -18,7 +18,7 @@ import { PodProcesses } from './pod-processes.ts';
 
 const MAX_ENDPOINT_ID = 4095;
 /** ciliary/endpoints/<node>/<namespace>/<pod>: every node's endpoints. */
-const ENDPOINTS_PREFIX = 'ciliary/endpoints/';
+export const ENDPOINTS_PREFIX = 'ciliary/endpoints/';
 
 /** What the kvstore keeps per endpoint, enough to restore it after a restart. */
 interface EndpointRecord {
@@ -180,7 +180,8 @@ export class EndpointManager {
       return this.toPod(r);
     } catch (e) {
       for (const u of undo.reverse()) await Promise.resolve(u()).catch((err) => this.log.warn({ err }, 'cleanup step failed'));
-      if (e instanceof ApiError) throw e;
+      // The store is away (a new label set's identity): the caller may wait for it.
+      if (e instanceof ApiError || e instanceof KVUnreachableError) throw e;
       throw new ApiError(500, `creating pod "${key}": ${(e as Error).message}`);
     } finally {
       this.busy.delete(key);

@@ -5,7 +5,7 @@ import { subnet } from './cidr.ts';
 import { formatCidr, formatIPv4, parseCidr, type Cidr } from '../wire/ip-text.ts';
 
 const POD_CIDR_PREFIX = 'ciliary/ipam/podcidr/';
-const leasePrefix = (node: string) => `ciliary/ipam/leases/${node}/`;
+export const leasePrefix = (node: string) => `ciliary/ipam/leases/${node}/`;
 
 /** The node's pod CIDR: the configured one, the one it had, or the first free subnet of the pool. */
 export async function claimPodCidr(kv: KVStore, node: string, configured: string, pool: string, maskSize: number): Promise<Cidr> {

@@ -3,7 +3,7 @@
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, noop, retry, type IBackoff, type IPolicy } from 'cockatiel';
 import { Etcd3, EtcdLeaseInvalidError, GRPCDeadlineExceededError, isRecoverableError, type IOptions, type Lease, type Watcher } from 'etcd3';
 import { etcdConnection, type EtcdConnection } from './kvstore-etcd-options.ts';
-import { checkUse, type KVEvent, type KVHealth, type KVLease, type KVPair, type KVStore, type KVWatch, type KVWriteOptions } from './kvstore.ts';
+import { checkUse, KVUnreachableError, type KVEvent, type KVHealth, type KVLease, type KVPair, type KVStore, type KVWatch, type KVWriteOptions } from './kvstore.ts';
 
 /** A call that gets no answer within this long rejects (a black-holed etcd, not only a refused one). */
 const CALL_TIMEOUT_MS = 3000;
@@ -189,7 +189,7 @@ export class EtcdKVStore implements KVStore {
   failure(e: unknown): Error {
     const msg = errorText(e);
     if (!isUnreachable(e)) return new Error(`kvstore etcd at ${this.where}: ${msg}`);
-    const err = new Error(`kvstore etcd unreachable at ${this.where}: ${msg}`);
+    const err = new KVUnreachableError(`kvstore etcd unreachable at ${this.where}: ${msg}`);
     this.lastFailure = err.message;
     return err;
   }

@@ -58,6 +58,9 @@ export interface KVStore {
   close(): Promise<void>;
 }
 
+/** The store did not answer (refused, timed out, no leader): the same call may succeed later. */
+export class KVUnreachableError extends Error {}
+
 /** What every store refuses: use after close, an empty key, a value that is not a string. */
 export function checkUse(closed: boolean, key?: string, value?: string): void {
   if (closed) throw new Error('kvstore is closed');

@@ -27,6 +27,8 @@ export interface NodeRecord {
 /** What `node list` / `get nodes` show per node: the registration and where it came from. */
 export interface NodeView extends NodeRecord {
   source: 'local' | 'kvstore';
+  /** False for a node whose registration vanished (its agent stopped renewing the lease): kubectl's NotReady. */
+  ready: boolean;
 }
 
 declare module './types.ts' {
@@ -73,8 +75,8 @@ export interface NodeHandlers {
 /** Follows the registry: the other nodes, and this one's own entry as written. */
 export class NodeRegistry {
   private readonly nodes = new Map<string, NodeRecord>();
-  /** Nodes whose registration vanished (their agent stopped renewing its lease) and that have not come back. */
-  private readonly lost = new Set<string>();
+  /** Nodes whose registration vanished (their agent stopped renewing its lease) and that have not come back, as last registered. */
+  private readonly lost = new Map<string, NodeRecord>();
   private self?: NodeRecord;
   private watch?: KVWatch;
 
@@ -116,7 +118,7 @@ export class NodeRegistry {
     const n = this.nodes.get(name);
     if (!n) return;
     this.nodes.delete(name);
-    this.lost.add(name);
+    this.lost.set(name, n);
     this.log.info({ node: name }, 'node registry: node gone');
     this.handlers.remove(n);
   }
@@ -132,8 +134,9 @@ export class NodeRegistry {
   }
 
   list(): NodeView[] {
-    const local = this.self ? [{ ...this.self, source: 'local' as const }] : [];
-    return [...local, ...this.remotes.map((n) => ({ ...n, source: 'kvstore' as const }))].sort((a, b) => a.name.localeCompare(b.name));
+    const local = this.self ? [{ ...this.self, source: 'local' as const, ready: true }] : [];
+    const lost = [...this.lost.values()].map((n) => ({ ...n, source: 'kvstore' as const, ready: false }));
+    return [...local, ...this.remotes.map((n) => ({ ...n, source: 'kvstore' as const, ready: true })), ...lost].sort((a, b) => a.name.localeCompare(b.name));
   }
 
   close(): void {

@@ -9,7 +9,7 @@ export { RESERVED_IDENTITIES } from '../dataplane/vocab/reserved-identities.ts';
 const ID_PREFIX = 'cilium/state/identities/v1/id/';
 const VALUE_PREFIX = 'cilium/state/identities/v1/value/';
 /** users/<id>/<node>: which nodes hold references, so one node's release never frees another's identity. */
-const USERS_PREFIX = 'cilium/state/identities/v1/users/';
+export const USERS_PREFIX = 'cilium/state/identities/v1/users/';
 export const DEFAULT_IDENTITY_GRACE_MS = 30_000;
 
 export class IdentityAllocator {
@@ -49,7 +49,8 @@ export class IdentityAllocator {
   /** The identity of a label set, allocating one if none exists; counts a local reference. */
   async acquire(labels: string[]): Promise<number> {
     const key = VALUE_PREFIX + labels.join(';');
-    let id = Number(await this.kv.get(key));
+    // Known labels need no store round trip (and work while the store is away).
+    let id = this.cachedId(labels) ?? Number(await this.kv.get(key));
     if (!id) {
       for (id = MIN_IDENTITY; id <= MAX_IDENTITY; id++) {
         if (await this.kv.createOnly(ID_PREFIX + id, labels.join(';'))) break;
@@ -68,6 +69,12 @@ export class IdentityAllocator {
     if (n === 1) await this.kv.put(`${USERS_PREFIX}${id}/${this.node}`, '1', { lease: this.lease });
     this.known.set(id, labels);
     return id;
+  }
+
+  private cachedId(labels: string[]): number | undefined {
+    const text = labels.join(';');
+    for (const [id, l] of this.known) if (l.join(';') === text) return id;
+    return undefined;
   }
 
   /**

@@ -211,7 +211,7 @@ export class ManagerBackend implements KubeBackend {
     const started = this.node().createdAt;
     return registered.map((n) => ({
       name: n.name, internalIP: n.nodeIP, podCIDR: n.podCIDR, routerIP: n.routerIP, createdAt: n.createdAt ?? started, agentVersion: n.version,
-      labels: { 'kubernetes.io/hostname': n.name, 'kubernetes.io/os': 'linux', ...n.labels }, osImage: n.osImage, kernelVersion: n.kernelVersion,
+      labels: { 'kubernetes.io/hostname': n.name, 'kubernetes.io/os': 'linux', ...n.labels }, osImage: n.osImage, kernelVersion: n.kernelVersion, ready: n.ready,
     })).sort((a, b) => a.name.localeCompare(b.name));
   }
 

@@ -35,6 +35,8 @@ export interface NodeInfo {
   labels: Record<string, string>;
   osImage?: string;
   kernelVersion?: string;
+  /** False once the node's agent stopped renewing its lease (NotReady). */
+  ready?: boolean;
 }
 
 /** A Cilium endpoint of a pod (for ciliumendpoints); another node's carries no endpoint ID here. */

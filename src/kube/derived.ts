@@ -57,8 +57,10 @@ export function nodeObjects(backend: KubeBackend): KubeObject[] {
     spec: { podCIDR: n.podCIDR, podCIDRs: [n.podCIDR] },
     status: {
       addresses: [{ type: 'InternalIP', address: n.internalIP }, { type: 'Hostname', address: n.name }],
-      // Registered nodes are those whose agent keeps its lease: a stopped one is gone within the lease's TTL.
-      conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'ciliary agent is running' }],
+      // A node whose agent stopped renewing its lease is NotReady, as the node lifecycle controller marks a silent kubelet.
+      conditions: [n.ready === false
+        ? { type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.' }
+        : { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'ciliary agent is running' }],
       nodeInfo: {
         kubeletVersion: 'v1.32.0', osImage: n.osImage ?? osImage(), kernelVersion: n.kernelVersion ?? release(), containerRuntimeVersion: `ciliary://${n.agentVersion}`,
         operatingSystem: 'linux', architecture: goArch,

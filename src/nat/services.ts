@@ -16,8 +16,8 @@ import type { SteeredFrontends } from '../control/north-south-routing.ts';
 const SPEC_PREFIX = 'ciliary/services/';
 /** What a frontend's service entry takes from its service (none for a HostPort). */
 type FrontendSpec = Pick<ServiceSpec, 'sessionAffinity' | 'sessionAffinityTimeoutSeconds' | 'externalTrafficPolicy'>;
-const FRONTEND_ID_PREFIX = 'ciliary/lb/frontend-ids/';
-const BACKEND_ID_PREFIX = 'ciliary/lb/backend-ids/';
+export const FRONTEND_ID_PREFIX = 'ciliary/lb/frontend-ids/';
+export const BACKEND_ID_PREFIX = 'ciliary/lb/backend-ids/';
 const MAX_ID = 65535;
 const DEFAULT_AFFINITY_TIMEOUT = 10800;
 

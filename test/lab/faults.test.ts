@@ -1,7 +1,10 @@
 // Faults in a three-node lab over a real etcd, with real traffic (native routing): etcd stopped for
 // 20 s (an established connection carries on, new connections work, status says the kvstore fails, a
-// pod asked for meanwhile is refused naming the kvstore and, asked again once etcd is back, is
-// reachable from the other nodes with no agent restarted); SIGKILL of a
+// pod created meanwhile on w1 runs there at once and, once etcd is back, is listed by the other nodes
+// and reachable from them by IP and through a service, with no agent restarted (one with new labels
+// waits for its identity, ContainerCreating, and starts then); a Service asked for
+// meanwhile is refused naming the kvstore; an agent killed with such writes queued writes them when
+// restarted after etcd is back); SIGKILL of a
 // worker's agent during a cross-node iperf3 (the transfer completes); a node whose agent was killed
 // leaves the others' routes and ipcache within 10 s and cilium_unreachable_nodes counts it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +21,7 @@ const ECHO_SERVER = ['node', '-e', `require('net').createServer((s)=>s.pipe(s)).
 const ECHO_CLIENT = "const s=require('net').connect(+process.argv[2],process.argv[1]);process.stdin.on('data',(d)=>s.write(d));s.on('data',(d)=>process.stdout.write(d));s.on('close',()=>process.exit(3))";
 const ETCD_OUTAGE_MS = 20_000;
 
+const serviceYaml = (name: string, app: string) => `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}}\nspec:\n  selector: {app: ${app}}\n  ports: [{port: 80, targetPort: 80}]\n`;
 const kvstoreLine = async (node: NodeName) => (await lab.ok(node, 'status')).split('\n').find((l) => l.startsWith('KVStore:')) ?? '';
 
 describe.skipIf(!root)('faults in a three-node lab over etcd', () => {
@@ -45,7 +49,10 @@ describe.skipIf(!root)('faults in a three-node lab over etcd', () => {
       return echoed;
     };
     const agents = (['k8s-ctr', 'k8s-w1', 'k8s-w2'] as const).map((n) => lab.agentPid(n));
-    const runLate = () => lab.cli('k8s-w2', 'run', pod('late'), '--node', 'k8s-w2', '--labels', 'app=late', '--', ...HTTP_SERVER);
+    const late = pod('late');
+    const fresh = pod('fresh');
+    await lab.ok('k8s-ctr', 'apply', '-f', lab.file('web-svc.yaml', serviceYaml(pod('websvc'), 'web1')));
+    const svcIP = (await lab.ok('k8s-ctr', 'get', 'svc', pod('websvc'))).split('\n')[1].split(/\s+/)[2];
     try {
       expect(await say('before')).toBe('before');
       const stopped = await lab.script('etcd', 'stop');
@@ -57,10 +64,22 @@ describe.skipIf(!root)('faults in a three-node lab over etcd', () => {
       })).toMatch(/^KVStore: +Failure +Err: /);
       expect(await say('during')).toBe('during');
       expect(await lab.curl('k8s-ctr', pod('client'), `http://${ip.web1}/`)).toBe(`${pod('web1')} ${ip.client}\n`);
-      // Pods are cluster state: asked for while the store is away, refused with the reason, nothing half made.
-      const refused = await runLate();
-      expect(refused.code).not.toBe(0);
-      expect(refused.err).toMatch(new RegExp(`Pod "${pod('late')}": kvstore etcd unreachable at http://${lab.nodeIP(0).replace(/\./g, '\\.')}:2379`));
+      // A pod on w1's own CIDR with labels whose identity w1 knows: created now, its records wait for the store.
+      expect(await lab.ok('k8s-w1', 'run', late, '--node', 'k8s-w1', '--labels', 'app=web1', '--', ...HTTP_SERVER)).toBe(`pod/${late} created\n`);
+      const lateIP = await lab.podIP('k8s-w1', late);
+      expect(lateIP).toMatch(/^172\.20\.1\.\d+$/);
+      expect((await lab.ok('k8s-w1', 'get', 'pods', late)).split('\n')[1]).toMatch(new RegExp(`^${late} +1/1 +Running `));
+      await waitListening(lab.podNs('k8s-w1', late), 80);
+      expect(await lab.curl('k8s-w1', late, `http://${ip.web1}/`)).toBe(`${pod('web1')} ${lateIP}\n`);
+      expect(await lab.curl('k8s-w1', pod('web1'), `http://${lateIP}/`)).toBe(`${late} ${ip.web1}\n`);
+      // New labels need an identity the cluster agrees on: accepted, the pod waits for the store (Cilium's waiting-for-identity).
+      expect(await lab.ok('k8s-w1', 'run', fresh, '--node', 'k8s-w1', '--labels', 'app=fresh', '--', ...HTTP_SERVER)).toBe(`pod/${fresh} created\n`);
+      expect((await lab.ok('k8s-w1', 'get', 'pods', fresh)).split('\n')[1]).toMatch(new RegExp(`^${fresh} +0/1 +ContainerCreating `));
+      expect(await kvstoreLine('k8s-w1')).toMatch(/^KVStore: +Failure .*write\(s\) queued for the store/);
+      // A Service needs a ClusterIP the cluster agrees on: refused with the reason, nothing half made.
+      const svcRefused = await lab.cli('k8s-w1', 'apply', '-f', lab.file('late-svc.yaml', serviceYaml(pod('late-svc'), 'web1')));
+      expect(svcRefused.code).not.toBe(0);
+      expect(svcRefused.err).toMatch(new RegExp(`Service "${pod('late-svc')}": kvstore etcd unreachable at http://${lab.nodeIP(0).replace(/\./g, '\\.')}:2379`));
       // The outage lasts its 20 s whatever the checks took.
       await sleep(Math.max(0, outageEnds - Date.now()));
       expect(await say('still')).toBe('still');
@@ -69,18 +88,29 @@ describe.skipIf(!root)('faults in a three-node lab over etcd', () => {
       for (const node of ['k8s-ctr', 'k8s-w1', 'k8s-w2'] as const) {
         await until(`KVStore: Ok on ${node}`, async () => ((await kvstoreLine(node)).match(/^KVStore: +Ok /) ? true : undefined), 30_000);
       }
-      // Asked again (the store's circuit breaker may still be half-open for a moment): created now.
-      expect(await until('the late pod created', async () => {
-        const again = await runLate();
-        if (again.code !== 0) throw new Error(again.err);
-        return again.out;
-      }, 30_000)).toBe(`pod/${pod('late')} created\n`);
-      const lateIP = await until('the late pod\'s address', async () => {
-        const a = await lab.podIP('k8s-w2', pod('late'));
-        return /^172\.20\.2\.\d+$/.test(a) ? a : undefined;
-      });
-      expect(await until('the late pod from k8s-ctr', () => lab.curl('k8s-ctr', pod('client'), `http://${lateIP}/`), 30_000)).toBe(`${pod('late')} ${ip.client}\n`);
-      expect(await until('the late pod from w1', () => lab.curl('k8s-w1', pod('web1'), `http://${lateIP}/`), 30_000)).toBe(`${pod('late')} ${ip.web1}\n`);
+      expect(await until('the queue written to the store', async () => (!(await kvstoreLine('k8s-w1')).includes('queued') ? true : undefined), 30_000)).toBe(true);
+      // The other nodes learn the pod: listed, reachable by IP and as a backend of the service selecting it.
+      for (const node of ['k8s-ctr', 'k8s-w2'] as const) {
+        expect(await until(`the late pod listed on ${node}`, async () => {
+          const row = (await lab.ok(node, 'get', 'pods', late, '-o', 'wide')).split('\n')[1];
+          return / Running /.test(row) ? row : undefined;
+        }, 30_000)).toMatch(new RegExp(`^${late} +1/1 +Running +0 +\\S+ +${lateIP.replace(/\./g, '\\.')} +k8s-w1 `));
+      }
+      expect(await until('the late pod from w2', () => lab.curl('k8s-w2', pod('echo'), `http://${lateIP}/`), 30_000)).toBe(`${late} ${ip.echo}\n`);
+      expect(await until('the late pod from k8s-ctr', () => lab.curl('k8s-ctr', pod('client'), `http://${lateIP}/`), 30_000)).toBe(`${late} ${ip.client}\n`);
+      // The pod with new labels got its identity and started; reachable from w2 as well.
+      const freshIP = await until('the new-labels pod started on w1', async () => {
+        const a = await lab.podIP('k8s-w1', fresh);
+        return /^172\.20\.1\.\d+$/.test(a) ? a : undefined;
+      }, 30_000);
+      await waitListening(lab.podNs('k8s-w1', fresh), 80);
+      expect(await until('the new-labels pod from w2', () => lab.curl('k8s-w2', pod('echo'), `http://${freshIP}/`), 30_000)).toBe(`${fresh} ${ip.echo}\n`);
+      expect((await lab.ok('k8s-w1', 'get', 'pods', fresh)).split('\n')[1]).toMatch(new RegExp(`^${fresh} +1/1 +Running `));
+      // Both web1 and the late pod back the service: asked until the late pod answers.
+      expect(await until('the late pod through the service from w2', async () => {
+        const body = await lab.curl('k8s-w2', pod('echo'), `http://${svcIP}/`);
+        return body?.startsWith(`${late} `) ? body : undefined;
+      }, 30_000)).toBe(`${late} ${ip.echo}\n`);
       expect(await say('after')).toBe('after');
       expect(conn.exitCode).toBeNull();
       expect((['k8s-ctr', 'k8s-w1', 'k8s-w2'] as const).map((n) => lab.agentPid(n))).toEqual(agents);
@@ -90,6 +120,35 @@ describe.skipIf(!root)('faults in a three-node lab over etcd', () => {
       if (!(await kvstoreLine('k8s-ctr')).includes('Ok')) await lab.script('etcd', 'start');
     }
   }, 180_000);
+
+  it('etcd away and w1\'s agent killed with a pod\'s writes queued: restarted once etcd is back, it writes them and the pod is reachable', async () => {
+    const queued = pod('queued');
+    let offlineIP: string | undefined;
+    const stopped = await lab.script('etcd', 'stop');
+    expect(stopped.code, stopped.stderr).toBe(0);
+    try {
+      await until('KVStore: Failure on w1', async () => ((await kvstoreLine('k8s-w1')).includes('Failure') ? true : undefined));
+      expect(await lab.ok('k8s-w1', 'run', queued, '--node', 'k8s-w1', '--labels', 'app=web1', '--', ...HTTP_SERVER)).toBe(`pod/${queued} created\n`);
+      offlineIP = await lab.podIP('k8s-w1', queued);
+      process.kill(lab.agentPid('k8s-w1'), 'SIGKILL');
+    } finally {
+      const started = await lab.script('etcd', 'start');
+      expect(started.code, started.stderr).toBe(0);
+    }
+    await until('KVStore: Ok on k8s-ctr', async () => ((await kvstoreLine('k8s-ctr')).match(/^KVStore: +Ok /) ? true : undefined), 30_000);
+    const restarted = await lab.script('restart', 'k8s-w1');
+    expect(restarted.code, restarted.stderr).toBe(0);
+    const row = await until('the queued pod listed on k8s-ctr', async () => {
+      const r = (await lab.ok('k8s-ctr', 'get', 'pods', queued, '-o', 'wide')).split('\n')[1];
+      return / Running /.test(r) ? r : undefined;
+    }, 30_000);
+    const queuedIP = row.split(/\s+/)[5];
+    expect(row).toMatch(new RegExp(`^${queued} +1/1 +Running .* k8s-w1 `));
+    // The address it got offline, from the lease the restarted agent wrote.
+    expect(queuedIP).toBe(offlineIP);
+    expect(queuedIP).toMatch(/^172\.20\.1\.\d+$/);
+    expect(await until('the queued pod from w2', () => lab.curl('k8s-w2', pod('echo'), `http://${queuedIP}/`), 30_000)).toBe(`${queued} ${ip.echo}\n`);
+  }, 120_000);
 
   it('SIGKILL of w1\'s agent during a 15 s iperf3 from k8s-ctr: the transfer completes, the agent comes back', async () => {
     await waitListening(lab.podNs('k8s-w1', pod('iperf')), 5201);

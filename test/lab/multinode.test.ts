@@ -2,32 +2,16 @@
 // registry, pod CIDRs from the cluster pool, the ipcache across nodes, pod to pod and service
 // traffic between nodes with the client's address kept, policy enforced on the destination node,
 // the to-network / to-endpoint flow pair, and a stopped node leaving the others' state.
+// The cases both routing modes share are in test/helpers/cross-node-cases.ts; native routing's own here.
 // Names carry a per-run prefix and net, state lives in a temp dir: another lab on this machine is safe.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { requireRoot, run, sh } from '../helpers/sys.ts';
-import { HTTP_SERVER, Lab, until } from '../helpers/lab.ts';
+import { expect, it } from 'vitest';
+import { run, sh } from '../helpers/sys.ts';
+import { Lab, until } from '../helpers/lab.ts';
+import { crossNodeSuite } from '../helpers/cross-node-cases.ts';
 
-const root = requireRoot();
-const lab = root ? new Lab('m') : (undefined as unknown as Lab);
-const pod = (name: string) => lab.pod(name);
-const nodeIP = (i: number) => lab.nodeIP(i);
-const routes = (node: 'k8s-ctr' | 'k8s-w1') => lab.routes(node);
-
-describe.skipIf(!root)('three nodes over etcd, native routing', () => {
-  const ip: Record<string, string> = {};
-
-  beforeAll(async () => {
-    await lab.up(3);
-    ip.web1 = await lab.runPod('k8s-w1', pod('web1'), 'app=web1', HTTP_SERVER);
-    ip.web2 = await lab.runPod('k8s-w2', pod('web2'), 'app=web2', HTTP_SERVER);
-    ip.client = await lab.runPod('k8s-ctr', pod('client'), 'app=client');
-    // Same labels as web1 on another node: the identity must be the same number.
-    ip.twin = await lab.runPod('k8s-w2', pod('twin'), 'app=web1');
-  }, 300_000);
-
-  afterAll(async () => {
-    if (root) await lab.down();
-  }, 120_000);
+crossNodeSuite('native', 'm', 'three nodes over etcd, native routing', ({ lab, pod, ip }) => {
+  const nodeIP = (i: number) => lab.nodeIP(i);
+  const routes = (node: 'k8s-ctr' | 'k8s-w1') => lab.routes(node);
 
   it('node list shows three nodes with pod CIDRs from the cluster pool in join order; get nodes the control-plane role', async () => {
     const w = Math.max('IPv4 Address'.length, nodeIP(0).length) + 3;
@@ -48,13 +32,6 @@ describe.skipIf(!root)('three nodes over etcd, native routing', () => {
     ]);
   });
 
-  it('status prints Routing: Network: Native when routes to the other nodes are installed', async () => {
-    expect(await lab.ok('k8s-ctr', 'status')).toMatch(/^Routing: +Network: Native {3}Host: BPF$/m);
-    expect(routes('k8s-ctr')).toContain(`172.20.1.0/24 via ${nodeIP(1)} dev eth1`);
-    expect(routes('k8s-ctr')).toContain(`172.20.2.0/24 via ${nodeIP(2)} dev eth1`);
-    expect(routes('k8s-w1')).toContain(`172.20.0.0/24 via ${nodeIP(0)} dev eth1`);
-  });
-
   it('bpf ipcache list on k8s-ctr: remote pods with their identity behind their node IP, node IPs remote-node', async () => {
     const w1Identity = /identity=(\d+)/.exec((await lab.ok('k8s-w1', 'bpf', 'ipcache', 'list')).split('\n').find((l) => l.startsWith(`${ip.web1}/32 `)) ?? '')?.[1];
     expect(Number(w1Identity)).toBeGreaterThanOrEqual(256);
@@ -72,13 +49,6 @@ describe.skipIf(!root)('three nodes over etcd, native routing', () => {
     expect(entry(`${nodeIP(0)}/32`)).toBe('identity=1 encryptkey=0 tunnelendpoint=0.0.0.0');
   });
 
-  it('a pod on k8s-ctr reaches the pods on w1 and w2 by IP, and the servers see the client pod\'s address', async () => {
-    expect(await until('web1 answering', () => lab.curl('k8s-ctr', pod('client'), `http://${ip.web1}/`))).toBe(`${pod('web1')} ${ip.client}\n`);
-    expect(await until('web2 answering', () => lab.curl('k8s-ctr', pod('client'), `http://${ip.web2}/`))).toBe(`${pod('web2')} ${ip.client}\n`);
-    const ping = await lab.exec('k8s-ctr', pod('client'), ['ping', '-c', '2', '-W', '2', ip.twin]);
-    expect(ping.stdout).toContain('2 packets transmitted, 2 received');
-  });
-
   it('Hubble: to-network on the sending node, to-endpoint on the receiving node', async () => {
     await until('web1 answering', () => lab.curl('k8s-ctr', pod('client'), `http://${ip.web1}/`));
     const line = (dir: string, point: string) => new RegExp(`default/${pod('client')}:\\d+ \\(ID:\\d+\\) ${dir} default/${pod('web1')}:80 \\(ID:\\d+\\) ${point} FORWARDED \\(TCP Flags: SYN\\)`);
@@ -93,39 +63,6 @@ describe.skipIf(!root)('three nodes over etcd, native routing', () => {
     });
     // The reply leaves w1 to the network too.
     expect(receiver).toMatch(new RegExp(`default/${pod('client')}:\\d+ \\(ID:\\d+\\) <- default/${pod('web1')}:80 \\(ID:\\d+\\) to-network FORWARDED \\(TCP Flags: SYN, ACK\\)`));
-  });
-
-  it('a ClusterIP service whose only backend is on w2 works from pods on k8s-ctr and w1 (reverse NAT on the client\'s node)', async () => {
-    const file = lab.file('svc.yaml', `apiVersion: v1\nkind: Service\nmetadata: {name: ${pod('web2')}}\nspec:\n  selector: {app: web2}\n  ports: [{port: 80, targetPort: 80}]\n`);
-    await lab.ok('k8s-ctr', 'apply', '-f', file);
-    const svcLine = (await lab.ok('k8s-ctr', 'get', 'svc', pod('web2'))).split('\n')[1];
-    const clusterIP = svcLine.split(/\s+/)[2];
-    expect(await lab.ok('k8s-ctr', 'service', 'list')).toMatch(new RegExp(`${clusterIP.replace(/\./g, '\\.')}:80 +ClusterIP +1 => ${ip.web2}:80`));
-    expect(await until('the service answering', () => lab.curl('k8s-ctr', pod('client'), `http://${clusterIP}/`))).toBe(`${pod('web2')} ${ip.client}\n`);
-    expect(await lab.ok('k8s-ctr', 'bpf', 'ct', 'list', 'global')).toMatch(new RegExp(`TCP OUT ${clusterIP.replace(/\./g, '\\.')}:80 -> ${ip.client.replace(/\./g, '\\.')}:\\d+ service `));
-    // Applied on k8s-ctr, followed by the other agents: from w1 too, to the backend on w2.
-    expect(await until('the service answering on w1', () => lab.curl('k8s-w1', pod('web1'), `http://${clusterIP}/`))).toBe(`${pod('web2')} ${ip.web1}\n`);
-  });
-
-  it('a policy on w1 denying ingress from the k8s-ctr pod\'s labels drops there with Policy denied', async () => {
-    const file = lab.file('deny.yaml', [
-      'apiVersion: cilium.io/v2', 'kind: CiliumNetworkPolicy', `metadata: {name: ${pod('deny-client')}}`, 'spec:',
-      '  endpointSelector: {matchLabels: {app: web1}}', '  ingressDeny:', '  - fromEndpoints:', '    - matchLabels: {app: client}', '',
-    ].join('\n'));
-    await lab.ok('k8s-w1', 'apply', '-f', file);
-    try {
-      const r = await lab.exec('k8s-ctr', pod('client'), ['curl', '-s', '--max-time', '2', `http://${ip.web1}/`]);
-      expect(r.code).not.toBe(0);
-      const drops = await until('the drop on w1', async () => {
-        const out = await lab.ok('k8s-w1', 'observe', '--last', '50', '--verdict', 'DROPPED');
-        return out.includes(`${pod('web1')}:80`) ? out : undefined;
-      });
-      expect(drops).toMatch(new RegExp(`default/${pod('client')}:\\d+ \\(ID:\\d+\\) <> default/${pod('web1')}:80 \\(ID:\\d+\\) Policy denied by denylist DROPPED`));
-      // web2 on the other worker is not selected by it.
-      expect(await lab.curl('k8s-ctr', pod('client'), `http://${ip.web2}/`)).toBe(`${pod('web2')} ${ip.client}\n`);
-    } finally {
-      await lab.ok('k8s-w1', 'delete', '-f', file);
-    }
   });
 
   it('another node\'s own traffic to a pod arrives as remote-node; the local host\'s as host', async () => {

@@ -3,37 +3,16 @@
 // is remote; status, `bpf tunnel list` and `bpf ipcache list` show the tunnel; tcpdump on a node's
 // eth1 decodes the frames as VXLAN with the source identity as VNI; a deny policy drops on the
 // destination node; a NodePort on k8s-ctr reaches its backend on w1 through the tunnel, SNATed; a node whose agent stops answering (SIGSTOP) leaves the others' tunnel map, ipcache
-// and routes within 10 s, counted by cilium_unreachable_nodes, and comes back on SIGCONT. The lab carries a per-run prefix, net and state root.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nsSpawn, requireRoot, stop, waitForOutput } from '../helpers/sys.ts';
-import { HTTP_SERVER, Lab, until } from '../helpers/lab.ts';
+// and routes within 10 s, counted by cilium_unreachable_nodes, and comes back on SIGCONT. The cases both
+// routing modes share are in test/helpers/cross-node-cases.ts. The lab carries a per-run prefix, net and state root.
+import { expect, it } from 'vitest';
+import { nsSpawn, stop, waitForOutput } from '../helpers/sys.ts';
+import { Lab, until } from '../helpers/lab.ts';
+import { crossNodeSuite } from '../helpers/cross-node-cases.ts';
 
-const root = requireRoot();
-const lab = root ? new Lab('t') : (undefined as unknown as Lab);
-const pod = (name: string) => lab.pod(name);
 const VXLAN_PORT = '8472';
 
-describe.skipIf(!root)('three nodes over etcd, VXLAN tunnel', () => {
-  const ip: Record<string, string> = {};
-
-  beforeAll(async () => {
-    await lab.up(3, '--routing-mode', 'tunnel');
-    ip.web1 = await lab.runPod('k8s-w1', pod('web1'), 'app=web1', HTTP_SERVER);
-    ip.web2 = await lab.runPod('k8s-w2', pod('web2'), 'app=web2', HTTP_SERVER);
-    ip.client = await lab.runPod('k8s-ctr', pod('client'), 'app=client');
-  }, 300_000);
-
-  afterAll(async () => {
-    if (root) await lab.down();
-  }, 120_000);
-
-  it('status prints Routing: Network: Tunnel [vxlan] on every node; no routes to other pod CIDRs via node IPs', async () => {
-    for (const node of ['k8s-ctr', 'k8s-w1', 'k8s-w2'] as const) {
-      expect(await lab.ok(node, 'status')).toMatch(/^Routing: +Network: Tunnel \[vxlan\] {3}Host: BPF$/m);
-    }
-    expect(lab.routes('k8s-ctr')).not.toContain(`172.20.1.0/24 via ${lab.nodeIP(1)}`);
-  });
-
+crossNodeSuite('tunnel', 't', 'three nodes over etcd, VXLAN tunnel', ({ lab, pod, ip }) => {
   it('bpf tunnel list maps the other nodes\' pod CIDRs to their node IPs; bpf ipcache list has tunnelendpoint=<node IP>', async () => {
     const tunnels = await until('both remote CIDRs in the tunnel map of k8s-ctr', async () => {
       const out = await lab.ok('k8s-ctr', 'bpf', 'tunnel', 'list');
@@ -50,12 +29,6 @@ describe.skipIf(!root)('three nodes over etcd, VXLAN tunnel', () => {
     expect(Lab.ipcacheEntry(list, `${ip.web1}/32`)).toMatch(new RegExp(`^identity=\\d+ encryptkey=0 tunnelendpoint=${lab.nodeIP(1)}$`));
     expect(Lab.ipcacheEntry(list, `${ip.web2}/32`)).toMatch(new RegExp(`^identity=\\d+ encryptkey=0 tunnelendpoint=${lab.nodeIP(2)}$`));
     expect(Lab.ipcacheEntry(list, `${ip.client}/32`)).toMatch(/^identity=\d+ encryptkey=0 tunnelendpoint=0\.0\.0\.0$/);
-  });
-
-  it('a pod on k8s-ctr reaches the pods on w1 and w2 by IP, the servers see its address; w1 reaches w2', async () => {
-    expect(await until('web1 answering', () => lab.curl('k8s-ctr', pod('client'), `http://${ip.web1}/`))).toBe(`${pod('web1')} ${ip.client}\n`);
-    expect(await until('web2 answering', () => lab.curl('k8s-ctr', pod('client'), `http://${ip.web2}/`))).toBe(`${pod('web2')} ${ip.client}\n`);
-    expect(await until('web2 from web1', () => lab.curl('k8s-w1', pod('web1'), `http://${ip.web2}/`))).toBe(`${pod('web2')} ${ip.web1}\n`);
   });
 
   it('tcpdump on k8s-ctr\'s eth1 decodes the frames as VXLAN with the client\'s identity as VNI', async () => {
@@ -80,14 +53,6 @@ describe.skipIf(!root)('three nodes over etcd, VXLAN tunnel', () => {
     }
   }, 30_000);
 
-  it('a service by name whose only backend is on w2 answers pods on k8s-ctr and w1', async () => {
-    const file = lab.file('svc.yaml', `apiVersion: v1\nkind: Service\nmetadata: {name: ${pod('web2')}}\nspec:\n  selector: {app: web2}\n  ports: [{port: 80, targetPort: 80}]\n`);
-    await lab.ok('k8s-ctr', 'apply', '-f', file);
-    const name = `http://${pod('web2')}.default.svc.cluster.local/`;
-    expect(await until('the service by name from k8s-ctr', () => lab.curl('k8s-ctr', pod('client'), name))).toBe(`${pod('web2')} ${ip.client}\n`);
-    expect(await until('the service by name from w1', () => lab.curl('k8s-w1', pod('web1'), `http://${pod('web2')}/`))).toBe(`${pod('web2')} ${ip.web1}\n`);
-  }, 60_000);
-
   it('NodePort on k8s-ctr, backend on w1: the outside client\'s flow is SNATed to k8s-ctr\'s IP and encapsulated; the reply returns through k8s-ctr', async () => {
     const svc = pod('np');
     await lab.ok('k8s-ctr', 'apply', '-f', lab.file('np.yaml', `apiVersion: v1\nkind: Service\nmetadata: {name: ${svc}}\nspec:\n  type: NodePort\n  selector: {app: web1}\n  ports: [{port: 80, targetPort: 80, nodePort: 30090}]\n`));
@@ -103,25 +68,6 @@ describe.skipIf(!root)('three nodes over etcd, VXLAN tunnel', () => {
     }
     expect(await lab.ok('k8s-ctr', 'bpf', 'nat', 'list')).toMatch(new RegExp(`^TCP OUT ${lab.testpcIP.replace(/\./g, '\\.')}:\\d+ -> ${ip.web1.replace(/\./g, '\\.')}:80 XLATE_SRC ${lab.nodeIP(0).replace(/\./g, '\\.')}:\\d+ `, 'm'));
     await lab.ok('k8s-ctr', 'delete', 'svc', svc);
-  }, 60_000);
-
-  it('a policy on w1 denying ingress from the client\'s labels drops there with Policy denied; w2 still answers', async () => {
-    const file = lab.file('deny.yaml', [
-      'apiVersion: cilium.io/v2', 'kind: CiliumNetworkPolicy', `metadata: {name: ${pod('deny-client')}}`, 'spec:',
-      '  endpointSelector: {matchLabels: {app: web1}}', '  ingressDeny:', '  - fromEndpoints:', '    - matchLabels: {app: client}', '',
-    ].join('\n'));
-    await lab.ok('k8s-w1', 'apply', '-f', file);
-    try {
-      expect((await lab.exec('k8s-ctr', pod('client'), ['curl', '-s', '--max-time', '2', `http://${ip.web1}/`])).code).not.toBe(0);
-      const drops = await until('the drop on w1', async () => {
-        const out = await lab.ok('k8s-w1', 'observe', '--last', '50', '--verdict', 'DROPPED');
-        return out.includes(`${pod('web1')}:80`) ? out : undefined;
-      });
-      expect(drops).toMatch(new RegExp(`default/${pod('client')}:\\d+ \\(ID:\\d+\\) <> default/${pod('web1')}:80 \\(ID:\\d+\\) Policy denied by denylist DROPPED`));
-      expect(await lab.curl('k8s-ctr', pod('client'), `http://${ip.web2}/`)).toBe(`${pod('web2')} ${ip.client}\n`);
-    } finally {
-      await lab.ok('k8s-w1', 'delete', '-f', file);
-    }
   }, 60_000);
 
   it('w2\'s agent stopped (SIGSTOP): within 10 s its tunnel, ipcache and route entries are gone on the others and it is counted unreachable; SIGCONT brings it back', async () => {

@@ -99,7 +99,8 @@ describe('cluster membership over a shared kvstore', () => {
     await until('web back', () => entries(ctr.ipcache).length === 3);
     await kv.delete(`${NODES_PREFIX}k8s-w1`);
     await until('w1 gone from ctr', () => entries(ctr.ipcache).length === 0 && entries(ctr.tunnel).length === 0);
-    expect(ctr.mn.nodes().map((n) => n.name)).toEqual(['k8s-ctr']);
+    // Still listed, NotReady: its agent stopped renewing the lease (kubectl's view of a silent kubelet).
+    expect(ctr.mn.nodes().map((n) => [n.name, n.ready])).toEqual([['k8s-ctr', true], ['k8s-w1', false]]);
   });
 
   it('routing: native (the stack carries it), noted when other nodes\' pod CIDRs are not routed', async () => {
@@ -132,5 +133,9 @@ describe('cluster membership over a shared kvstore', () => {
     const wide = formatGetNodes(created, true, now).trimEnd().split('\n').map((l) => l.split(/ {3,}/));
     expect(wide[0]).toEqual(['NAME', 'STATUS', 'ROLES', 'AGE', 'VERSION', 'INTERNAL-IP', 'EXTERNAL-IP', 'OS-IMAGE', 'KERNEL-VERSION', 'CONTAINER-RUNTIME']);
     expect(wide[1].slice(5)).toEqual(['192.168.10.100', '<none>', nodes[0].osImage, nodes[0].kernelVersion, 'ciliary://0.1.0']);
+    // A node whose lease ran out: NotReady in get nodes, out of Cilium's node list (it left the kvstore).
+    const lost = created.map((n) => (n.name === 'k8s-ctr' ? { ...n, ready: false } : n));
+    expect(formatGetNodes(lost, false, now).split('\n')[1]).toBe('k8s-ctr   NotReady   control-plane   5m    v0.1.0');
+    expect(formatNodeList(lost)).not.toContain('k8s-ctr');
   });
 });

@@ -34,6 +34,8 @@ export interface ResourceDeps {
   };
   /** Tests pass their own. */
   workloadFor?: WorkloadFor;
+  /** pod-eviction-timeout: pods of a node NotReady this long are deleted (none: never). */
+  podEvictionTimeoutMs?: number;
   /** The kvstore leases held now (L2 announcements), as Lease views. */
   leases?: () => ResourceView[];
 }

@@ -15,6 +15,7 @@ import {
 } from './handlers.ts';
 import { deploymentHandler, podHandler, Scheduler } from './pods.ts';
 import { ClusterView } from './placement.ts';
+import { evictFromNotReadyNodes } from './node-lifecycle.ts';
 import { LeaderLease } from './leader.ts';
 import { NODE_LEASE_TTL } from '../nodes.ts';
 import type { StatusUpdate } from '../lbipam/status.ts';
@@ -24,7 +25,8 @@ export type { ResourceDeps } from './handlers.ts';
 type Item = { info: KindInfo; m: Manifest; index: number };
 
 export const RESOURCES_PREFIX = 'ciliary/resources/';
-
+/** How often the periodic controllers run: pods waiting for the store, eviction from NotReady nodes. */
+const CONTROLLERS_TICK_MS = 1000;
 
 export class ResourceManager implements ResourceApi {
   private readonly stores = new Map<KindName, Map<string, Stored>>(KINDS.map((k) => [k.kind, new Map()]));
@@ -38,6 +40,7 @@ export class ResourceManager implements ResourceApi {
   private following = false;
   private readonly started = new Date().toISOString();
   private readonly changeListeners = new Set<(e: KVEvent) => void>();
+  private controllersTimer?: NodeJS.Timeout;
 
   constructor(private readonly d: ResourceDeps) {}
 
@@ -79,6 +82,13 @@ export class ResourceManager implements ResourceApi {
       this.following = true;
       await this.scheduler.restore();
     });
+    this.controllersTimer = setInterval(() => void this.locked(() => this.controllersTick())
+      .catch((err: Error) => this.d.log.warn({ err: err.message }, 'periodic controllers failed')), CONTROLLERS_TICK_MS).unref();
+  }
+
+  private async controllersTick(): Promise<void> {
+    if (this.scheduler.hasWaiting && this.d.kv.health().ok) await this.scheduler.startWaiting();
+    if (this.d.podEvictionTimeoutMs !== undefined) await evictFromNotReadyNodes(this.scheduler, this.d.podEvictionTimeoutMs);
   }
 
   /** Records an older agent kept per node (ciliary/resources/<node>/…) move to the cluster's prefix, its pods placed on it. */
@@ -105,6 +115,7 @@ export class ResourceManager implements ResourceApi {
 
   /** Stops following the store and hands the controllers' lease over. */
   async close(): Promise<void> {
+    clearInterval(this.controllersTimer);
     this.watch?.close();
     this.cluster?.close();
     await this.leader?.close();

@@ -82,6 +82,10 @@ export class ClusterView {
   private readonly podIPs = new Map<string, string>();
   /** Node name → its IP on the node network, as registered. */
   private readonly nodeIPs = new Map<string, string>();
+  /** Node name → when its registration vanished (NotReady since). */
+  private readonly lostAt = new Map<string, number>();
+  /** A node never seen ready here counts as NotReady since this view started. */
+  private readonly startedAt = Date.now();
   private readonly watches: KVWatch[];
 
   constructor(kv: KVStore, private readonly self: string, onNodesChanged: () => void) {
@@ -95,8 +99,12 @@ export class ClusterView {
           } catch { /* not a node record: no address */ }
         }
         if (name === self) return;
-        if (e.type === 'delete') this.nodes.delete(name);
-        else this.nodes.set(name, { name, labels: nodeLabels(name) });
+        if (e.type === 'delete') {
+          if (this.nodes.delete(name)) this.lostAt.set(name, Date.now());
+        } else {
+          this.nodes.set(name, { name, labels: nodeLabels(name) });
+          this.lostAt.delete(name);
+        }
         onNodesChanged();
       }),
       kv.watch(ENDPOINTS_PREFIX, (e) => {
@@ -122,6 +130,11 @@ export class ClusterView {
 
   has(name: string): boolean {
     return this.nodes.has(name);
+  }
+
+  /** How long a node has been NotReady (0 while it is ready). */
+  notReadyMs(node: string): number {
+    return this.nodes.has(node) ? 0 : Date.now() - (this.lostAt.get(node) ?? this.startedAt);
   }
 
   nodeIP(node: string): string | undefined {

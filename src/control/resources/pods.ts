@@ -9,6 +9,7 @@ import { bandwidthAnnotationProblem } from '../bandwidth.ts';
 import { keyOf, type HandlerContext, type KindHandler, type Stored } from './handlers.ts';
 import { placePod, type ClusterView, type PlacedPod } from './placement.ts';
 import type { WorkloadFor } from './workloads.ts';
+import { KVUnreachableError } from '../kvstore.ts';
 
 interface PodRecord extends Stored {
   /** Deployment name, for its replicas. */
@@ -20,7 +21,16 @@ interface PodRecord extends Stored {
   scheduled?: boolean;
 }
 
-const nodeOf = (r: Stored): string | undefined => (r.manifest.spec as PodSpecManifest).nodeName;
+export const nodeOf = (r: Stored): string | undefined => (r.manifest.spec as PodSpecManifest).nodeName;
+
+/** The node a stored Pod record (JSON) is placed on, if any. */
+export function podRecordNode(value: string): string | undefined {
+  try {
+    return nodeOf(JSON.parse(value) as Stored);
+  } catch {
+    return undefined;
+  }
+}
 
 /** Whether `m` equals the record by `same`, as applied or as stored (a `get -o yaml` copy carries the scheduled node). */
 function matches(r: PodRecord, m: Manifest, same: (a: Manifest, b: Manifest) => boolean): boolean {
@@ -39,6 +49,12 @@ function appliedManifest(r: PodRecord): Manifest {
 
 /** Scheduling shared by the Pod and Deployment handlers. */
 export class Scheduler {
+  /**
+   * Pods placed here whose start needs the store (a label set with no identity yet, as a Cilium
+   * endpoint in waiting-for-identity): key → why; started by startWaiting once the store answers.
+   */
+  private readonly waiting = new Map<string, string>();
+
   constructor(
     private readonly c: HandlerContext,
     readonly workloadFor: WorkloadFor,
@@ -51,8 +67,12 @@ export class Scheduler {
     return this.c.records('Pod') as Map<string, PodRecord>;
   }
 
-  private get self(): string {
+  get self(): string {
     return this.c.d.node;
+  }
+
+  get log(): HandlerContext['d']['log'] {
+    return this.c.d.log;
   }
 
   livePod(ns: string, name: string): Pod | undefined {
@@ -105,9 +125,33 @@ export class Scheduler {
     }
   }
 
+  /** Starts a pod placed here; one that needs the store while it is away waits for it instead. */
   private async start(rec: PodRecord): Promise<void> {
-    await this.c.d.pods.create(toPodSpec(rec.manifest, this.workloadFor));
+    const key = keyOf(rec.manifest.metadata.namespace, rec.manifest.metadata.name);
+    try {
+      await this.c.d.pods.create(toPodSpec(rec.manifest, this.workloadFor));
+    } catch (e) {
+      if (!(e instanceof KVUnreachableError)) throw e;
+      this.waiting.set(key, `waiting-for-identity: ${e.message}`);
+      this.c.d.log.info({ pod: key, err: e.message }, 'pod waits for the kvstore');
+      return;
+    }
+    this.waiting.delete(key);
     this.annotated(rec);
+  }
+
+  get hasWaiting(): boolean {
+    return this.waiting.size > 0;
+  }
+
+  /** Tries the pods waiting for the store again (each keeps waiting while it is away). */
+  async startWaiting(): Promise<void> {
+    for (const key of [...this.waiting.keys()]) {
+      const rec = this.records.get(key);
+      const [ns, name] = key.split('/');
+      if (!rec || nodeOf(rec) !== this.self || this.livePod(ns, name)) this.waiting.delete(key);
+      else await this.start(rec).catch((e: Error) => this.c.d.log.warn({ pod: key, err: e.message }, 'starting a pod that waited for the kvstore failed'));
+    }
   }
 
   /** Tells the running pod's node its annotations (a bandwidth limit applies live). */
@@ -143,6 +187,7 @@ export class Scheduler {
 
   async deletePod(key: string): Promise<void> {
     const [ns, name] = key.split('/');
+    this.waiting.delete(key);
     if (this.livePod(ns, name)) await this.c.d.pods.delete(ns, name);
     if (this.records.has(key)) await this.c.forget('Pod', key);
   }
@@ -169,8 +214,18 @@ export class Scheduler {
     }
   }
 
-  /** After a (re)start: this node's pods placed while it was away, or gone, are started; deployments brought back to their count. */
+  /**
+   * After a (re)start: pods running here that the cluster no longer places here (evicted while this node
+   * was away) are deleted; this node's pods placed while it was away, or gone, are started; deployments
+   * brought back to their count.
+   */
   async restore(): Promise<void> {
+    for (const p of this.c.d.pods.list()) {
+      const rec = this.records.get(keyOf(p.namespace, p.name));
+      if (rec && nodeOf(rec) === this.self) continue;
+      this.c.d.log.info({ pod: `${p.namespace}/${p.name}` }, 'deleting a pod this node no longer owns');
+      await this.c.d.pods.delete(p.namespace, p.name).catch((e: Error) => this.c.d.log.warn({ pod: `${p.namespace}/${p.name}`, err: e.message }, 'deleting a pod this node no longer owns failed'));
+    }
     for (const [key, r] of [...this.records]) {
       const [ns, name] = key.split('/');
       if (nodeOf(r) !== this.self || this.livePod(ns, name)) continue;
@@ -225,7 +280,7 @@ export class Scheduler {
         kind: 'Pod', namespace: ns, name: m.metadata.name, createdAt: rec.createdAt, manifest: m,
         status: {
           phase: podIP ? 'Running' : 'Pending', status, ready: podIP ? '1/1' : '0/1', restarts: 0, podIP: podIP ?? '', node: nodeOf(rec) ?? '', ...this.hostIP(nodeOf(rec)),
-          ...(rec.pending ? { reason: rec.pending } : {}),
+          ...(rec.pending ? { reason: rec.pending } : this.waiting.has(key) ? { reason: this.waiting.get(key) } : {}),
           image: (m.spec as PodSpecManifest).containers[0].image, ...(rec.owner ? { owner: rec.owner } : {}),
         },
       });
