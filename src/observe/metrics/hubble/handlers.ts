@@ -98,15 +98,18 @@ class TcpHandler implements Handler {
   process(f: Flow): void {
     const tcp = f.l4?.TCP;
     if (f.verdict !== 'FORWARDED' || !f.IP || !tcp?.flags) return;
+    const fl = tcp.flags;
+    if (!fl.FIN && !fl.SYN && !fl.RST) return;
     const ctx = this.ctx.labelValues(f);
     const family = f.IP.ipVersion ?? 'IPv4';
-    const inc = (flag: string) => this.flags.inc({ flag, family, ...ctx });
-    const fl = tcp.flags;
-    if (fl.FIN) inc('FIN');
-    if (fl.SYN) inc(fl.ACK ? 'SYN-ACK' : 'SYN');
-    if (fl.RST) inc('RST');
+    if (fl.FIN) this.flags.inc({ flag: 'FIN', family, ...ctx });
+    if (fl.SYN) this.flags.inc({ flag: fl.ACK ? 'SYN-ACK' : 'SYN', family, ...ctx });
+    if (fl.RST) this.flags.inc({ flag: 'RST', family, ...ctx });
   }
 }
+
+const PORT_PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const;
+const ICMP_PROTOCOLS = ['ICMPv4', 'ICMPv6'] as const;
 
 class PortDistributionHandler implements Handler {
   readonly name = 'port-distribution';
@@ -119,11 +122,11 @@ class PortDistributionHandler implements Handler {
     if ((f.verdict !== 'FORWARDED' && f.verdict !== 'REDIRECTED') || !f.l4 || f.is_reply !== false) return;
     const ctx = this.ctx.labelValues(f);
     const l4 = f.l4 as Record<string, { destination_port?: number } | undefined>;
-    for (const proto of ['TCP', 'UDP', 'SCTP']) {
+    for (const proto of PORT_PROTOCOLS) {
       const p = l4[proto];
       if (p) this.ports.inc({ protocol: proto, port: String(p.destination_port ?? 0), ...ctx });
     }
-    for (const proto of ['ICMPv4', 'ICMPv6']) if (l4[proto]) this.ports.inc({ protocol: proto, port: '0', ...ctx });
+    for (const proto of ICMP_PROTOCOLS) if (l4[proto]) this.ports.inc({ protocol: proto, port: '0', ...ctx });
   }
 }
 
