@@ -2,8 +2,10 @@
 // connection (netperf TCP_RR) and new TCP connections per second (connect, exchange, close; several
 // loops in parallel) over (a) a kernel veth, (b) a C TUN-to-TUN forwarder — the floor of any TUN
 // design —, (c) ciliary pod → pod and (d) pod → ClusterIP with one backend, all with the same pod
-// addresses and the same C client and server, and the ratios of (c) and (d) against (b).
+// addresses and the same C client and server, and the ratios of (c) and (d) against (b). Hubble's
+// cost: (c) again on a second agent with enable-hubble=false, plus pod → pod iperf3 TCP on both.
 import { TestAgent } from '../test/helpers/agent.ts';
+import { iperfServer, tcpGbpsTo, type Server } from './conn-rate.ts';
 import { PROFILE_DIR, profiled, startAgent } from './baseline/profile.ts';
 import { buildBaselines, pingpongClient, startReady, stopAll, type Baselines } from './baseline/tools.ts';
 import { DURATION, REPEAT, netns, round, sh } from './lib.ts';
@@ -15,6 +17,7 @@ const SERVICE_PORT = 80;
 const PROBES_PER_SECOND = 500;
 const PROBE_GAP_US = 1000;
 const CONN_LOOPS = 8;
+const IPERF_PORT = 5201;
 
 type Metrics = Record<'rtt_p50_us' | 'rtt_p99_us' | 'tcp_rr_tps' | 'tcp_rr_p50_us' | 'tcp_rr_p99_us' | 'conn_per_s', number>;
 
@@ -95,6 +98,23 @@ async function createService(agent: TestAgent): Promise<string> {
   return r.body.service.clusterIP;
 }
 
+/** Hubble on (the default) over Hubble off, pod → pod on one node: each of the three measurements. */
+const ratiosHubbleOnVsOff = (p: Record<string, Metrics>) => ({
+  ratio_pod_hubble_on_vs_off_tcp_rr: round(p.pod.tcp_rr_tps / p.pod_hubble_off.tcp_rr_tps),
+  ratio_pod_hubble_on_vs_off_conn_rate: round(p.pod.conn_per_s / p.pod_hubble_off.conn_per_s),
+  ratio_pod_hubble_on_vs_off_rtt_p50: round(p.pod.rtt_p50_us / p.pod_hubble_off.rtt_p50_us),
+});
+
+/** A client and a server pod on `agent`, the pingpong server and an iperf3 server in the latter. */
+async function podPair(agent: TestAgent, bin: Baselines, servers: Server[]) {
+  const clientPod = await agent.createPod('bench-client', { app: 'bench-client' });
+  const serverPod = await agent.createPod('bench-server', { app: 'bench-server' });
+  const serverNs = agent.podNetns('bench-server');
+  await startReady(['ip', 'netns', 'exec', serverNs, bin.pingpong, 'server', String(PORT)]);
+  servers.push(await iperfServer(serverNs, IPERF_PORT));
+  return { clientPod, serverPod, client: agent.podNetns('bench-client') };
+}
+
 const ratiosVsForwarder = (p: Record<string, Metrics>) => Object.fromEntries(['pod', 'clusterip'].flatMap((k) => [
   [`ratio_${k}_vs_tunfwd_rtt_p50`, round(p[k].rtt_p50_us / p.tunfwd.rtt_p50_us)],
   [`ratio_${k}_vs_tunfwd_tcp_rr`, round(p[k].tcp_rr_tps / p.tunfwd.tcp_rr_tps)],
@@ -112,12 +132,13 @@ async function profileStages(agent: TestAgent, bin: Baselines, p: Path): Promise
 export async function benchLatency(): Promise<Record<string, number>> {
   const bin = buildBaselines();
   const agent = new TestAgent();
+  const quiet = new TestAgent(['--enable-hubble=false']);
+  const servers: Server[] = [];
   try {
     await startAgent(agent);
-    const clientPod = await agent.createPod('bench-client', { app: 'bench-client' });
-    const serverPod = await agent.createPod('bench-server', { app: 'bench-server' });
-    const client = agent.podNetns('bench-client');
-    await startReady(['ip', 'netns', 'exec', agent.podNetns('bench-server'), bin.pingpong, 'server', String(PORT)]);
+    await quiet.start();
+    const { clientPod, serverPod, client } = await podPair(agent, bin, servers);
+    const off = await podPair(quiet, bin, servers);
     const vip = await createService(agent);
     const pod: Path = { name: 'pod', client, ip: serverPod.podIP, tcpPort: PORT, udpPort: PORT };
     const results = await measureAll(bin, [
@@ -125,13 +146,20 @@ export async function benchLatency(): Promise<Record<string, number>> {
       await forwarderPath(bin, clientPod.podIP, serverPod.podIP),
       pod,
       { name: 'clusterip', client, ip: vip, tcpPort: SERVICE_PORT, udpPort: SERVICE_PORT },
+      { name: 'pod_hubble_off', client: off.client, ip: off.serverPod.podIP, tcpPort: PORT, udpPort: PORT },
     ]);
+    const [tcpOn, tcpOff] = await tcpGbpsTo([[client, serverPod.podIP, IPERF_PORT], [off.client, off.serverPod.podIP, IPERF_PORT]]);
     if (PROFILE_DIR) await profileStages(agent, bin, pod);
     const raw = Object.entries(results).flatMap(([k, r]) => Object.entries(r).map(([m, v]) => [`latency_${k}_${m}`, v]));
-    return { ...Object.fromEntries(raw), ...ratiosVsForwarder(results) };
+    return {
+      ...Object.fromEntries(raw), ...ratiosVsForwarder(results), ...ratiosHubbleOnVsOff(results),
+      latency_pod_tcp_gbps: round(tcpOn), latency_pod_hubble_off_tcp_gbps: round(tcpOff), ratio_pod_hubble_on_vs_off_tcp: round(tcpOn / tcpOff),
+    };
   } finally {
+    for (const s of servers) s.stop();
     stopAll();
     await agent.destroy();
+    await quiet.destroy();
     bin.remove();
   }
 }
