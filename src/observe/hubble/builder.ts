@@ -60,13 +60,15 @@ export function protoTime(ms: number): string {
   return lastTime;
 }
 
+/** The TCP summary of every flags byte, made once. */
+const SUMMARY_BY_BYTE = Array.from({ length: 256 }, (_, b) => `TCP Flags: ${tcpFlagsInSummaryOrder(b).join(', ')}`);
+
 /** "TCP Flags: SYN, ACK", "UDP", "ICMPv4 EchoRequest": the last decoded layer, as threefour's summary. */
 export function packetSummary(p: EventPacket | undefined): string {
   if (!p) return 'Unknown';
   if (p.proto === 'TCP') {
     if (p.sport === undefined) return 'IPv4';
-    const f = p.tcpFlags ?? 0;
-    return `TCP Flags: ${tcpFlagsInSummaryOrder(f).join(', ')}`;
+    return SUMMARY_BY_BYTE[(p.tcpFlags ?? 0) & 0xff];
   }
   if (p.proto === 'UDP') return p.sport === undefined ? 'IPv4' : 'UDP';
   if (p.proto === 'ICMPv4') return p.icmpType === undefined ? 'IPv4' : `ICMPv4 ${icmpv4TypeCode(p.icmpType, p.icmpCode ?? 0)}`;
