@@ -35,31 +35,41 @@ const fail = (where: string, what: string) => (e: Error): never => {
   throw new Error(`latency bench: ${where} carries no traffic (${what}): ${e.message}`);
 };
 
-/** One round of the three measurements over `p`, each a `seconds`-long share of the suite's time. */
-async function measure(bin: Baselines, p: Path, seconds: number): Promise<Metrics> {
+type Kind = 'udp' | 'rr' | 'crr';
+const KINDS: Kind[] = ['udp', 'rr', 'crr'];
+
+/** One `seconds`-long measurement of `kind` over `p`, as the metrics it gives. */
+async function measure(bin: Baselines, p: Path, kind: Kind, seconds: number): Promise<Partial<Metrics>> {
   const where = `${p.name} (${p.ip})`;
   const ms = Math.round(seconds * 1000);
-  const udp = await pingpongClient(bin.pingpong, p.client, ['udp', p.ip, p.udpPort, Math.round(PROBES_PER_SECOND * seconds), PROBE_GAP_US]).catch(fail(where, 'UDP round trips'));
-  const rr = await pingpongClient(bin.pingpong, p.client, ['rr', p.ip, p.tcpPort, ms]).catch(fail(where, 'TCP request/response'));
+  if (kind === 'udp') {
+    const udp = await pingpongClient(bin.pingpong, p.client, ['udp', p.ip, p.udpPort, Math.round(PROBES_PER_SECOND * seconds), PROBE_GAP_US]).catch(fail(where, 'UDP round trips'));
+    return { rtt_p50_us: udp.p50_us, rtt_p99_us: udp.p99_us };
+  }
+  if (kind === 'rr') {
+    const rr = await pingpongClient(bin.pingpong, p.client, ['rr', p.ip, p.tcpPort, ms]).catch(fail(where, 'TCP request/response'));
+    return { tcp_rr_tps: Math.round(rr.tps), tcp_rr_p50_us: rr.p50_us, tcp_rr_p99_us: rr.p99_us };
+  }
   const crr = await pingpongClient(bin.pingpong, p.client, ['crr', p.ip, p.tcpPort, ms, CONN_LOOPS]).catch(fail(where, 'TCP connect loop'));
   const attempts = crr.cps * seconds + crr.failed;
   if (crr.failed > attempts * 0.01) throw new Error(`latency bench: ${where}: ${crr.failed} of ${Math.round(attempts)} connections failed`);
-  return {
-    rtt_p50_us: udp.p50_us, rtt_p99_us: udp.p99_us,
-    tcp_rr_tps: Math.round(rr.tps), tcp_rr_p50_us: rr.p50_us, tcp_rr_p99_us: rr.p99_us,
-    conn_per_s: Math.round(crr.cps),
-  };
+  return { conn_per_s: Math.round(crr.cps) };
 }
 
-/** Median per metric of REPEAT rounds, the paths taking turns in each round so that drift in the
- *  machine's load hits them alike. */
+/** Median per metric of REPEAT rounds. In each round the paths take turns per kind of measurement, so
+ *  drift in the machine's load hits them alike and every path's round trips follow round trips, not
+ *  the aftermath of another path's connect storm (TIME_WAIT sockets, CT entries, the agent's GC). */
 async function measureAll(bin: Baselines, paths: Path[]): Promise<Record<string, Metrics>> {
-  const rounds: Record<string, Metrics[]> = Object.fromEntries(paths.map((p) => [p.name, []]));
+  const rounds: Record<string, Array<Partial<Metrics>>> = Object.fromEntries(paths.map((p) => [p.name, []]));
   for (const p of paths) sh('ip', 'netns', 'exec', p.client, 'sysctl', '-q', '-w', 'net.ipv4.ip_local_port_range=1024 65535');
-  for (let r = 0; r < REPEAT; r++) for (const p of paths) rounds[p.name].push(await measure(bin, p, DURATION / REPEAT));
+  for (let r = 0; r < REPEAT; r++) {
+    const got: Record<string, Partial<Metrics>> = Object.fromEntries(paths.map((p) => [p.name, {}]));
+    for (const kind of KINDS) for (const p of paths) Object.assign(got[p.name], await measure(bin, p, kind, DURATION / REPEAT));
+    for (const p of paths) rounds[p.name].push(got[p.name]);
+  }
   const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   return Object.fromEntries(paths.map((p) => {
-    const ms = rounds[p.name];
+    const ms = rounds[p.name] as Metrics[];
     return [p.name, Object.fromEntries(Object.keys(ms[0]).map((k) => [k, median(ms.map((m) => m[k as keyof Metrics]))])) as Metrics];
   }));
 }
