@@ -74,12 +74,13 @@ export function connRate(ns: string, ip: string, port: number): Promise<number> 
   });
 }
 
-/** TCP throughput in Gbit/s from `ns` to each `[ip, port]`, received side: the median of REPEAT runs
- *  per target, the targets taking turns so that drift in the machine's load hits them alike. */
-export async function tcpGbpsTo(ns: string, targets: [string, number][]): Promise<number[]> {
+/** TCP throughput in Gbit/s from each `[ns, ip, port]`'s client namespace to its server, received side:
+ *  the median of REPEAT runs per target, the targets taking turns so that drift in the machine's load
+ *  hits them alike. */
+export async function tcpGbpsTo(targets: [string, string, number][]): Promise<number[]> {
   const runs: number[][] = targets.map(() => []);
   for (let r = 0; r < REPEAT; r++) {
-    for (const [i, [ip, port]] of targets.entries()) {
+    for (const [i, [ns, ip, port]] of targets.entries()) {
       const j = JSON.parse(await run(['ip', 'netns', 'exec', ns, 'iperf3', '-c', ip, '-p', String(port), '-J', '-t', String(DURATION), '-O', '1']));
       runs[i].push(j.end.sum_received.bits_per_second / 1e9);
     }

@@ -41,7 +41,7 @@ async function benchAgent() {
 
     const iperfVip = await createService(agent, 'bench-iperf', IPERF_PORT, IPERF_PORT);
     const vip = await createService(agent, 's-0000', 80, HTTP_PORT);
-    const [podTcp, svcTcp] = await tcpGbpsTo(client, [[pod.podIP, IPERF_PORT], [iperfVip, IPERF_PORT]]);
+    const [podTcp, svcTcp] = await tcpGbpsTo([[client, pod.podIP, IPERF_PORT], [client, iperfVip, IPERF_PORT]]);
 
     const rate1 = await connRate(client, vip, 80);
     const t0 = performance.now();

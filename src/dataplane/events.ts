@@ -153,7 +153,8 @@ export class MonitorRing {
   private decode(slot: number): PacketEvent {
     const v = this.view;
     const cap = v.getUint16(slot + R_CAP_LEN, true);
-    const data = this.bytes.slice(slot + R_DATA, slot + R_DATA + cap);
+    // A view of the ring, not a copy: listeners run right here, before the slot can be written again.
+    const data = this.bytes.subarray(slot + R_DATA, slot + R_DATA + cap);
     const origLen = v.getUint32(slot + R_ORIG_LEN, true);
     return {
       type: this.bytes[slot + R_TYPE],

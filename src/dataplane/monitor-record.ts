@@ -28,7 +28,8 @@ export interface PacketEvent {
   match: number;
   /** ms since the epoch. */
   time: number;
-  /** IP packet bytes from the start of the IP header (at most the capture length). */
+  /** IP packet bytes from the start of the IP header (at most the capture length): a view of the
+   *  monitor ring, valid during the listener call only (copy it to keep it). */
   data: Uint8Array;
   /** The IPv4 packet's addresses, ports and flags; undefined for other packets. */
   packet?: EventPacket;
@@ -57,16 +58,32 @@ export const isAccessLog = (e: RawEvent): e is AccessLogEvent => e.type === MSG_
 /** A DNS proxy record (else an HTTP one). */
 export const isDnsRecord = (r: L7Event | DnsL7Event): r is DnsL7Event => 'dns' in r;
 
+/** The big-endian u32 at `at` (no DataView per record). */
+const be32 = (d: Uint8Array, at: number): number => ((d[at] << 24) | (d[at + 1] << 16) | (d[at + 2] << 8) | d[at + 3]) >>> 0;
+
+const ADDR_TEXT_MAX = 4096;
+/** Text of recently seen addresses: a node's events name the same few pods again and again. */
+const addrText = new Map<number, string>();
+
+function addressText(v: number): string {
+  let t = addrText.get(v);
+  if (t === undefined) {
+    if (addrText.size >= ADDR_TEXT_MAX) addrText.clear();
+    t = formatIPv4(v);
+    addrText.set(v, t);
+  }
+  return t;
+}
+
 /** The IPv4 packet's addresses, ports, TCP flags or ICMP type; undefined for other packets. */
 export function decodePacket(d: Uint8Array, origLen: number): EventPacket | undefined {
   if (d.length < 20 || d[0] >> 4 !== 4) return undefined;
-  const v = new DataView(d.buffer, d.byteOffset, d.byteLength);
   const ihl = (d[0] & 15) * 4;
   const proto = d[9];
-  const p: EventPacket = { src: formatIPv4(v.getUint32(12)), dst: formatIPv4(v.getUint32(16)), proto: proto === 6 ? 'TCP' : proto === 17 ? 'UDP' : proto === 1 ? 'ICMPv4' : 'other', length: origLen };
+  const p: EventPacket = { src: addressText(be32(d, 12)), dst: addressText(be32(d, 16)), proto: proto === 6 ? 'TCP' : proto === 17 ? 'UDP' : proto === 1 ? 'ICMPv4' : 'other', length: origLen };
   if ((proto === 6 || proto === 17) && d.length >= ihl + 4) {
-    p.sport = v.getUint16(ihl);
-    p.dport = v.getUint16(ihl + 2);
+    p.sport = (d[ihl] << 8) | d[ihl + 1];
+    p.dport = (d[ihl + 2] << 8) | d[ihl + 3];
     if (proto === 6 && d.length >= ihl + 14) p.tcpFlags = d[ihl + 13];
   } else if (proto === 1 && d.length >= ihl + 2) {
     p.icmpType = d[ihl];

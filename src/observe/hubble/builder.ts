@@ -47,30 +47,42 @@ export function podEndpoint(id: number, identity: number, pod: PodInfo, labels: 
   return ep;
 }
 
-/** protojson's Timestamp: RFC 3339 in UTC with 0, 3, 6 or 9 fractional digits. */
+let lastMs = NaN;
+let lastTime = '';
+
+/** protojson's Timestamp: RFC 3339 in UTC with 0, 3, 6 or 9 fractional digits. A burst of events
+ *  shares its millisecond: the last one's text is kept. */
 export function protoTime(ms: number): string {
+  if (ms === lastMs) return lastTime;
   const iso = new Date(ms).toISOString();
-  return iso.endsWith('.000Z') ? `${iso.slice(0, -5)}Z` : iso;
+  lastMs = ms;
+  lastTime = iso.endsWith('.000Z') ? `${iso.slice(0, -5)}Z` : iso;
+  return lastTime;
 }
+
+/** The TCP summary of every flags byte, made once. */
+const SUMMARY_BY_BYTE = Array.from({ length: 256 }, (_, b) => `TCP Flags: ${tcpFlagsInSummaryOrder(b).join(', ')}`);
 
 /** "TCP Flags: SYN, ACK", "UDP", "ICMPv4 EchoRequest": the last decoded layer, as threefour's summary. */
 export function packetSummary(p: EventPacket | undefined): string {
   if (!p) return 'Unknown';
   if (p.proto === 'TCP') {
     if (p.sport === undefined) return 'IPv4';
-    const f = p.tcpFlags ?? 0;
-    return `TCP Flags: ${tcpFlagsInSummaryOrder(f).join(', ')}`;
+    return SUMMARY_BY_BYTE[(p.tcpFlags ?? 0) & 0xff];
   }
   if (p.proto === 'UDP') return p.sport === undefined ? 'IPv4' : 'UDP';
   if (p.proto === 'ICMPv4') return p.icmpType === undefined ? 'IPv4' : `ICMPv4 ${icmpv4TypeCode(p.icmpType, p.icmpCode ?? 0)}`;
   return 'IPv4';
 }
 
+/** tcpFlagsInBitOrder of every flags byte, made once (a flow's flags are one byte of the header). */
+const FLAG_NAMES_BY_BYTE = Array.from({ length: 256 }, (_, b) => tcpFlagsInBitOrder(b));
+
 function packetL4(p: EventPacket | undefined): FlowL4 | undefined {
   if (!p) return undefined;
   if (p.proto === 'TCP' && p.sport !== undefined) {
     const flags: Record<string, boolean> = {};
-    for (const name of tcpFlagsInBitOrder(p.tcpFlags ?? 0)) flags[name] = true;
+    for (const name of FLAG_NAMES_BY_BYTE[(p.tcpFlags ?? 0) & 0xff]) flags[name] = true;
     return { TCP: { source_port: p.sport, destination_port: p.dport ?? 0, flags } };
   }
   if (p.proto === 'UDP' && p.sport !== undefined) return { UDP: { source_port: p.sport, destination_port: p.dport ?? 0 } };

@@ -77,6 +77,8 @@ export class Hubble implements HubbleApi {
     if (isAccessLog(e)) return e;
     const p = e.packet;
     if (!p || p.dport === undefined) return e;
+    // Only replies of service connections are rewritten: without a remembered one, nothing to look up.
+    if (this.revNat.size === 0 && !(e.type === MSG_TRACE_SOCK && e.sub === XLATE_PRE_REV)) return e;
     const key = `${p.proto}:${p.dst}:${p.dport}`;
     if (e.type === MSG_TRACE_SOCK && e.sub === XLATE_PRE_REV) {
       this.revNat.delete(key);

@@ -54,7 +54,8 @@ export class AgentResolver implements EndpointResolver {
       this.rebuild();
       ep = this.byIP.get(ip);
     }
-    if (ep) return { ...ep, labels: [...ep.labels] };
+    // Shared by every flow until the next rebuild replaces it: flows are never changed in place.
+    if (ep) return ep;
     const identity = identityHint || this.src.lookupIdentity(ip);
     const reserved = reservedLabel(identity);
     const labels = this.ids.get(identity) ?? (reserved ? [reserved] : []);

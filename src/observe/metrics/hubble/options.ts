@@ -117,6 +117,14 @@ function identifierValue(id: Identifier, f: Flow, source: boolean): string {
   }
 }
 
+/** The extra labels of a handler without context options (shared: callers only spread it). */
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+
+/** The identifiers for the flow's direction: its ingress or egress list when configured, else the common one. */
+function pickContext(dir: Flow['traffic_direction'], all?: Identifier[], ing?: Identifier[], eg?: Identifier[]): Identifier[] {
+  return (ing && dir === 'INGRESS' ? ing : eg && dir === 'EGRESS' ? eg : all) ?? [];
+}
+
 export class ContextOptions {
   private readonly labels = new Set<string>();
   private source?: Identifier[];
@@ -125,6 +133,8 @@ export class ContextOptions {
   private destination?: Identifier[];
   private destinationIngress?: Identifier[];
   private destinationEgress?: Identifier[];
+  /** No context option: every flow gets the same (empty) extra labels. */
+  private readonly none: boolean;
 
   constructor(opts: Map<string, string>) {
     for (const [k, v] of opts) {
@@ -143,6 +153,7 @@ export class ContextOptions {
         case 'destinationegresscontext': this.destinationEgress = parseIdentifiers(k, v); break;
       }
     }
+    this.none = !this.labels.size && !this.source && !this.destination;
   }
 
   /** Extra label names, in Hubble's order: labelsContext ones, then source, then destination. */
@@ -155,6 +166,7 @@ export class ContextOptions {
 
   /** Values for labelNames(); invert swaps source and destination (response flows, httpV2). */
   labelValues(f: Flow, invert = false): Record<string, string> {
+    if (this.none) return NO_LABELS;
     const out: Record<string, string> = {};
     if (this.labels.size) {
       const src = invert ? f.destination : f.source;
@@ -181,11 +193,10 @@ export class ContextOptions {
       }
     }
     const dir = f.traffic_direction;
-    const pick = (all?: Identifier[], ing?: Identifier[], eg?: Identifier[]) => (ing && dir === 'INGRESS' ? ing : eg && dir === 'EGRESS' ? eg : all) ?? [];
     let s = '';
-    for (const id of pick(this.source, this.sourceIngress, this.sourceEgress)) if ((s = identifierValue(id, f, true))) break;
+    for (const id of pickContext(dir, this.source, this.sourceIngress, this.sourceEgress)) if ((s = identifierValue(id, f, true))) break;
     let d = '';
-    for (const id of pick(this.destination, this.destinationIngress, this.destinationEgress)) if ((d = identifierValue(id, f, false))) break;
+    for (const id of pickContext(dir, this.destination, this.destinationIngress, this.destinationEgress)) if ((d = identifierValue(id, f, false))) break;
     if (invert) [s, d] = [d, s];
     if (this.source) out.source = s;
     if (this.destination) out.destination = d;
