@@ -149,7 +149,8 @@ function ipv4Policy(ctx: PacketContext, dp: Datapath): number {
   if (ctx.revNatDone) return 0;
   const ct = ctx.ct;
   dp.ct.lookup(ctx, TUPLE_F_IN);
-  ctx.report = ctx.report || ct.report;
+  // Monitor aggregation: a pod's packet reports if either CT lookup saw news; one from the host or the tunnel had no egress CT, so only this one decides.
+  ctx.report = (ctx.fromEndpoint && ctx.report) || ct.report;
   const icmpError = (ctx.flags & F_ICMP_ERROR) !== 0;
   // Ingress policy, except for the local host (Cilium's allow-localhost) and replies.
   let proxyPort = 0;
