@@ -90,10 +90,10 @@ async function iperf(client: string, server: string, serverIp: string, clientArg
 export const DURATION = Number(process.env.BENCH_SECONDS ?? 3);
 export const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 
-/** Median of REPEAT runs: two cores shared by sender, receiver and forwarder make single runs noisy. */
-async function median(measure: () => Promise<number>): Promise<number> {
+/** Median of `repeat` runs: two cores shared by sender, receiver and forwarder make single runs noisy. */
+async function median(measure: () => Promise<number>, repeat = REPEAT): Promise<number> {
   const xs: number[] = [];
-  for (let i = 0; i < REPEAT; i++) xs.push(await measure());
+  for (let i = 0; i < repeat; i++) xs.push(await measure());
   return xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 }
 
@@ -103,9 +103,9 @@ export async function tcpGbpsOnce(client: string, server: string, serverIp = IP_
   return j.end.sum_received.bits_per_second / 1e9;
 }
 
-/** TCP throughput in Gbit/s, received side. */
-export function tcpGbps(client: string, server: string, serverIp = IP_B): Promise<number> {
-  return median(() => tcpGbpsOnce(client, server, serverIp));
+/** TCP throughput in Gbit/s, received side (the median of `repeat` runs). */
+export function tcpGbps(client: string, server: string, serverIp = IP_B, repeat = REPEAT): Promise<number> {
+  return median(() => tcpGbpsOnce(client, server, serverIp), repeat);
 }
 
 /** 64-byte IPv4 UDP packets (36 bytes of payload) delivered per second. */

@@ -4,7 +4,7 @@
 //! partial checksum) that the datapath handles once and writes into the pod with a GSO header.
 
 use crate::meta::*;
-use crate::wire::{get8, put16, set_ipv4_header_checksum, set_l4_partial_checksum, IPPROTO_TCP, IP_CHECK, IP_ID, IP_TOT_LEN, TCP_CHECK, TCP_FLAGS, TCP_PSH, TCP_SEQ};
+use crate::wire::{get8, put16, set_ipv4_header_checksum, set_l4_partial_checksum, IPPROTO_TCP, IP_CHECK, IP_FRAG, IP_TOT_LEN, TCP_CHECK, TCP_FLAGS, TCP_PSH, TCP_SEQ};
 
 const TCP_ACK_FLAG: u32 = 0x10;
 const TCP_CSUM_OFFSET: u32 = TCP_CHECK as u32;
@@ -83,14 +83,16 @@ fn same_headers(arena: &[u8], run: &Run, l3: usize) -> bool {
     if l3 + run.hdr_len > arena.len() || get8(arena, l3).map_or(0, |b| (b & 0x0f) as usize * 4) != ihl {
         return false;
     }
-    (0..run.hdr_len).all(|i| {
-        let own = matches!(i, IP_TOT_LEN | 3 | IP_ID | 5 | IP_CHECK | 11)
-            || (ihl + TCP_SEQ..ihl + TCP_SEQ + 4).contains(&i)
-            || i == ihl + TCP_CHECK
-            || i == ihl + TCP_CHECK + 1;
-        let mask = if i == ihl + TCP_FLAGS { !TCP_PSH } else { 0xff };
-        own || arena[run.l3 + i] & mask == arena[l3 + i] & mask
-    })
+    let (a, b) = (&arena[run.l3..run.l3 + run.hdr_len], &arena[l3..l3 + run.hdr_len]);
+    let (t, u) = (&a[ihl..], &b[ihl..]);
+    a[..IP_TOT_LEN] == b[..IP_TOT_LEN]
+        && a[IP_FRAG..IP_CHECK] == b[IP_FRAG..IP_CHECK]
+        && a[IP_CHECK + 2..ihl] == b[IP_CHECK + 2..ihl]
+        && t[..TCP_SEQ] == u[..TCP_SEQ]
+        && t[TCP_SEQ + 4..TCP_FLAGS] == u[TCP_SEQ + 4..TCP_FLAGS]
+        && (t[TCP_FLAGS] ^ u[TCP_FLAGS]) & !TCP_PSH == 0
+        && t[TCP_FLAGS + 1..TCP_CHECK] == u[TCP_FLAGS + 1..TCP_CHECK]
+        && t[TCP_CHECK + 2..] == u[TCP_CHECK + 2..]
 }
 
 /// Closes a run: a merged one gets its IPv4 length and checksum, a partial TCP checksum, and a

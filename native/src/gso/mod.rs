@@ -9,9 +9,9 @@ pub use encap::{encap_datagrams, Datagrams};
 
 use crate::meta::*;
 use crate::wire::{
-    get16, get32, get8, put16, put32, put8, set_ipv4_header_checksum, set_l4_checksum, IPPROTO_TCP, IP_FRAG, IP_ID,
-    IP_MF, IP_MIN_HDR, IP_OFFSET_MASK, IP_PROTO, IP_TOT_LEN, TCP_CWR, TCP_DOFF, TCP_FIN, TCP_FLAGS, TCP_MIN_HDR,
-    TCP_PSH, TCP_SEQ,
+    csum_fold, csum_partial, get16, get32, get8, pseudo_header_sum, put16, put32, put8, set_ipv4_header_checksum,
+    IPPROTO_TCP, IP_DADDR, IP_FRAG, IP_ID, IP_MF, IP_MIN_HDR, IP_OFFSET_MASK, IP_PROTO, IP_SADDR, IP_TOT_LEN, TCP_CHECK,
+    TCP_CWR, TCP_DOFF, TCP_FIN, TCP_FLAGS, TCP_MIN_HDR, TCP_PSH, TCP_SEQ,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,7 +150,12 @@ pub fn tcp4_segment(
     Ok(p.count)
 }
 
+/// IPv4 (60) and TCP (60) headers at their longest.
+const MAX_HDRS: usize = 120;
+
 // Writes segment i at the start of `out`; returns its length including the virtio-net header.
+// Headers are fixed in a local copy and the payload summed from the frame, so nothing just
+// written is read back (that read stalls behind the copy's stores).
 fn write_segment(frame: &[u8], p: &Plan, i: usize, out: &mut [u8], vh: usize) -> Result<usize, GsoError> {
     let chunk = p.chunk(i);
     let ip_len = p.hdr_len + chunk;
@@ -158,25 +163,28 @@ fn write_segment(frame: &[u8], p: &Plan, i: usize, out: &mut [u8], vh: usize) ->
     let (vnet_hdr, ip) = seg.split_at_mut(vh);
     // flags 0, GSO_NONE: every segment leaves with a complete checksum.
     vnet_hdr.fill(0);
-    let hdrs = frame.get(p.l3..p.l3 + p.hdr_len).ok_or(GsoError::Truncated)?;
     let from = p.payload + i * p.mss;
     let data = frame.get(from..from + chunk).ok_or(GsoError::Truncated)?;
+    let mut hdrs = [0u8; MAX_HDRS];
+    let h = hdrs.get_mut(..p.hdr_len).ok_or(GsoError::Truncated)?;
+    h.copy_from_slice(frame.get(p.l3..p.l3 + p.hdr_len).ok_or(GsoError::Truncated)?);
+    fix_headers(h, p, i, ip_len, csum_partial(data, 0)).ok_or(GsoError::Truncated)?;
     let (seg_hdrs, seg_data) = ip.split_at_mut(p.hdr_len);
-    seg_hdrs.copy_from_slice(hdrs);
+    seg_hdrs.copy_from_slice(h);
     seg_data.copy_from_slice(data);
-    fix_headers(ip, p, i).ok_or(GsoError::Truncated)?;
     Ok(vh + ip_len)
 }
 
-// Per-segment header fields: length, id, sequence number, flags, then both checksums.
-fn fix_headers(ip: &mut [u8], p: &Plan, i: usize) -> Option<()> {
-    let ihl = (get8(ip, 0)? & 0x0f) as usize * 4;
+// Per-segment header fields of `h` (IPv4 + TCP headers of a segment `ip_len` bytes long whose
+// payload sums to `payload_sum`): length, id, sequence number, flags, then both checksums.
+fn fix_headers(h: &mut [u8], p: &Plan, i: usize, ip_len: usize, payload_sum: u32) -> Option<()> {
+    let ihl = (get8(h, 0)? & 0x0f) as usize * 4;
     let last = i + 1 == p.count;
-    put16(ip, IP_TOT_LEN, ip.len() as u16)?;
-    put16(ip, IP_ID, get16(ip, IP_ID)?.wrapping_add(i as u16))?;
-    let seq = get32(ip, ihl + TCP_SEQ)?.wrapping_add((i * p.mss) as u32);
-    put32(ip, ihl + TCP_SEQ, seq)?;
-    let mut flags = get8(ip, ihl + TCP_FLAGS)?;
+    put16(h, IP_TOT_LEN, ip_len as u16)?;
+    put16(h, IP_ID, get16(h, IP_ID)?.wrapping_add(i as u16))?;
+    let seq = get32(h, ihl + TCP_SEQ)?.wrapping_add((i * p.mss) as u32);
+    put32(h, ihl + TCP_SEQ, seq)?;
+    let mut flags = get8(h, ihl + TCP_FLAGS)?;
     // FIN/PSH belong to the end of the data, CWR to its start.
     if !last {
         flags &= !(TCP_FIN | TCP_PSH);
@@ -184,8 +192,20 @@ fn fix_headers(ip: &mut [u8], p: &Plan, i: usize) -> Option<()> {
     if i != 0 {
         flags &= !TCP_CWR;
     }
-    put8(ip, ihl + TCP_FLAGS, flags)?;
-    (set_ipv4_header_checksum(ip, 0) && set_l4_checksum(ip, 0)).then_some(())
+    put8(h, ihl + TCP_FLAGS, flags)?;
+    if !set_ipv4_header_checksum(h, 0) {
+        return None;
+    }
+    put16(h, ihl + TCP_CHECK, 0)?;
+    let pseudo = pseudo_header_sum(get32(h, IP_SADDR)?, get32(h, IP_DADDR)?, IPPROTO_TCP, (ip_len - ihl) as u16);
+    let sum = csum_partial(h.get(ihl..)?, pseudo);
+    put16(h, ihl + TCP_CHECK, csum_fold(fold_add(sum, payload_sum)))
+}
+
+// Adds two ones-complement partial sums without losing a carry.
+fn fold_add(a: u32, b: u32) -> u32 {
+    let s = a as u64 + b as u64;
+    ((s & 0xffff_ffff) + (s >> 32)) as u32
 }
 
 #[cfg(test)]

@@ -327,4 +327,12 @@ fn coalesce_merges_the_datagrams_of_a_super_packet() {
     let mut other = recs[1];
     other[M_PEER_ADDR] = 1;
     assert!(!coalesce::append(&mut arena, &mut run, &recs[0], &other));
+    // Nor one whose headers differ beyond its own fields: TTL, TCP window, an option byte.
+    let l3 = recs[1][M_L3_OFF] as usize;
+    for at in [l3 + 8, l3 + 20 + 14, l3 + 20 + 20 + 11] {
+        arena[at] ^= 1;
+        assert!(!coalesce::append(&mut arena, &mut run, &recs[0], &recs[1]), "byte {} differs", at - l3);
+        arena[at] ^= 1;
+    }
+    assert!(coalesce::append(&mut arena, &mut run, &recs[0], &recs[1]));
 }

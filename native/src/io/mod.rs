@@ -7,6 +7,7 @@ mod pool;
 mod pool_handle;
 mod reader;
 mod udp;
+mod udp_rx;
 mod udp_tx;
 
 pub use fd::{read_once, write_batch};

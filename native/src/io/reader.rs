@@ -4,7 +4,7 @@
 //! until a slot is released. A native-only forward mode measures what the JS pipeline costs.
 
 use super::pool_handle::JsPool;
-use super::udp::UdpRx;
+use super::udp_rx::{self, UdpRx};
 use super::{errno, fd, fd::write_one, udp, BatchTarget, STATS};
 use crate::meta::META_WORDS;
 use crate::napi::*;
@@ -105,9 +105,13 @@ unsafe extern "C" fn on_finalize(_env: napi_env, data: *mut c_void, _hint: *mut 
 unsafe fn stop(r: &mut Reader) {
     if r.polling {
         r.polling = false;
-        if r.paused {
-            if let Mode::Js(s) = &r.mode {
-                (*s.pool).forget(r as *mut Reader);
+        let rp = r as *mut Reader;
+        if let Mode::Js(s) = &mut r.mode {
+            if r.paused {
+                (*s.pool).forget(rp);
+            }
+            if let Device::Udp(rx) = &mut s.device {
+                rx.abandon(&mut (*s.pool).pool);
             }
         }
         uv_poll_stop(r.handle);
@@ -175,15 +179,20 @@ enum Next {
     Fail(i32),
 }
 
+/// Datagrams a UDP reader received but had no room for in its last batch.
+fn pending(s: &JsSink) -> bool {
+    matches!(&s.device, Device::Udp(rx) if rx.pending())
+}
+
 unsafe fn js_round(fd: i32, s: &mut JsSink) -> Next {
     let p = &mut *s.pool;
-    if p.pool.free_count() == 0 {
+    if p.pool.free_count() == 0 && !pending(s) {
         return Next::Pause;
     }
     let mut t = BatchTarget { pool: &mut p.pool, arena: &mut *p.arena, meta: &mut *s.meta, slots: &mut s.slots, source: s.source };
     let f = match &mut s.device {
         Device::Tun { vnet } => fd::fill(fd, *vnet, &mut t),
-        Device::Udp(rx) => udp::fill(fd, rx, &mut t),
+        Device::Udp(rx) => udp_rx::fill(fd, rx, &mut t),
     };
     if f.count > 0 {
         STATS.rx_batches.fetch_add(1, Relaxed);
@@ -219,7 +228,10 @@ unsafe extern "C" fn on_poll(handle: *mut c_void, status: i32, _events: i32) {
         }
         Mode::Js(s) => s as *mut JsSink,
     };
-    for _ in 0..ROUNDS_PER_WAKEUP {
+    // Received datagrams waiting for a batch are handed out now: the socket may not wake us again.
+    let mut round = 0;
+    while round < ROUNDS_PER_WAKEUP || pending(&*s) {
+        round += 1;
         match js_round(fd, &mut *s) {
             Next::Again if r.polling => {}
             Next::Again | Next::Yield => return,
@@ -321,7 +333,9 @@ pub fn reader_start(a: &Args) -> JsResult {
 pub fn udp_reader_start(a: &Args) -> JsResult {
     let inner = a.usize_max(4, "innerOffset", 256)?;
     let coalesce = a.bool_or(7, "coalesce", false)?;
-    let (fd, s) = sink(a, "ciliary.udp", |p, batch| UdpRx::new(batch, inner, p.pool.capacity(), coalesce).map(Device::Udp))?;
+    // Coalescing readers take trains of datagrams in one message (UDP_GRO) where the kernel can.
+    let gro = coalesce && udp::enable_gro(a.fd(0)?);
+    let (fd, s) = sink(a, "ciliary.udp", |p, batch| UdpRx::new(batch, inner, p.pool.capacity(), coalesce, gro).map(Device::Udp))?;
     unsafe { start(a.env, fd, Mode::Js(s)) }
 }
 

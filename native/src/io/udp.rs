@@ -1,20 +1,12 @@
-//! UDP sockets for the tunnel: bound inside a namespace, read by recvmmsg into pool slots. Each
-//! record keeps the sender and where the datagram lies, and parses the packet carried
-//! `inner_offset` bytes into it (a VXLAN frame's inner IPv4 after its 8 + 14 header bytes).
+//! UDP sockets for the tunnel: bound inside a namespace, read by udp_rx, written by udp_tx.
 
-use super::{errno, BatchTarget, Fill, STATS};
-use crate::meta::*;
 use crate::napi::*;
 use crate::tun::{NetnsGuard, Netns};
-use crate::gso::coalesce;
-use crate::wire;
 use std::mem::{size_of, zeroed};
-use std::sync::atomic::Ordering::Relaxed;
 
 /// Not in the libc crate's glibc bindings (linux/udp.h).
 pub const UDP_SEGMENT: i32 = 103;
-/// The largest UDP payload over IPv4: a slot must hold it, so recvmmsg never truncates.
-const MAX_DATAGRAM: usize = 65507;
+pub const UDP_GRO: i32 = 104;
 
 fn os_err(what: &str) -> String {
     format!("{what}: {}", std::io::Error::last_os_error())
@@ -80,97 +72,9 @@ pub fn gso_supported() -> bool {
     ok
 }
 
-/// recvmmsg vectors of one reader, allocated once at start.
-pub struct UdpRx {
-    hdrs: Vec<libc::mmsghdr>,
-    iovs: Vec<libc::iovec>,
-    names: Vec<libc::sockaddr_in>,
-    inner_offset: usize,
-    /// Merge consecutive TCP segments of one flow (gso::coalesce), each behind `inner_offset` bytes of prefix.
-    coalesce: bool,
-}
-
-impl UdpRx {
-    pub fn new(batch: usize, inner_offset: usize, capacity: usize, coalesce: bool) -> Result<UdpRx, String> {
-        if capacity < MAX_DATAGRAM {
-            return Err(format!("udpReaderStart: pool slots hold {capacity} bytes, a datagram needs up to {MAX_DATAGRAM}"));
-        }
-        fn zeroed_vec<T>(n: usize) -> Vec<T> {
-            (0..n).map(|_| unsafe { zeroed() }).collect()
-        }
-        Ok(UdpRx { hdrs: zeroed_vec(batch), iovs: zeroed_vec(batch), names: zeroed_vec(batch), inner_offset, coalesce })
-    }
-}
-
-/// Receives up to a batch of datagrams into free slots; slots left unfilled go straight back.
-pub unsafe fn fill(fd: i32, rx: &mut UdpRx, t: &mut BatchTarget) -> Fill {
-    let want = t.slots.len().min(t.pool.free_count()).min(rx.hdrs.len());
-    let base = t.arena.as_mut_ptr();
-    for i in 0..want {
-        let slot = t.pool.take().unwrap_or(0);
-        t.slots[i] = slot;
-        rx.iovs[i] = libc::iovec { iov_base: base.add(t.pool.data_offset(slot)) as *mut libc::c_void, iov_len: t.pool.capacity() };
-        let h = &mut rx.hdrs[i].msg_hdr;
-        h.msg_name = &mut rx.names[i] as *mut _ as *mut libc::c_void;
-        h.msg_namelen = size_of::<libc::sockaddr_in>() as u32;
-        h.msg_iov = &mut rx.iovs[i];
-        h.msg_iovlen = 1;
-        h.msg_flags = 0;
-    }
-    let r = loop {
-        let r = libc::recvmmsg(fd, rx.hdrs.as_mut_ptr(), want as u32, libc::MSG_DONTWAIT, std::ptr::null_mut());
-        if r >= 0 || errno() != libc::EINTR {
-            break r;
-        }
-    };
-    let n = r.max(0) as usize;
-    t.pool.finish_batch(&t.slots[n..want]);
-    if r < 0 {
-        let e = errno();
-        if e == libc::EAGAIN {
-            return Fill { count: 0, err: 0, dry: true };
-        }
-        STATS.rx_errors.fetch_add(1, Relaxed);
-        return Fill { count: 0, err: e, dry: false };
-    }
-    // Records (and their slots) are compacted as datagrams merge into the run before them.
-    let mut count = 0;
-    let mut run: Option<coalesce::Run> = None;
-    for i in 0..n {
-        let slot = t.slots[i];
-        let (dgram, len) = (t.pool.data_offset(slot), rx.hdrs[i].msg_len as usize);
-        let inner = dgram + rx.inner_offset.min(len);
-        let mut rec = [0u32; META_WORDS];
-        wire::parse(&t.arena[inner..dgram + len], false, inner as u32, &mut rec);
-        rec[M_SOURCE] = t.source;
-        rec[M_SLOT] = slot;
-        rec[M_PEER_ADDR] = u32::from_be(rx.names[i].sin_addr.s_addr);
-        rec[M_PEER_PORT] = u16::from_be(rx.names[i].sin_port) as u32;
-        rec[M_DGRAM_OFF] = dgram as u32;
-        rec[M_DGRAM_LEN] = len as u32;
-        STATS.rx_packets.fetch_add(1, Relaxed);
-        STATS.rx_bytes.fetch_add(len as u64, Relaxed);
-        if rx.coalesce {
-            if let Some(r) = run.as_mut() {
-                let first = &t.meta[(count - 1) * META_WORDS..count * META_WORDS];
-                if coalesce::append(t.arena, r, first, &rec) {
-                    t.pool.finish_batch(&[slot]);
-                    continue;
-                }
-            }
-            if let Some(r) = run.take() {
-                coalesce::finish(t.arena, &r, &mut t.meta[(count - 1) * META_WORDS..count * META_WORDS]);
-            }
-            run = coalesce::start(&rec, rx.inner_offset, t.pool.capacity());
-        }
-        t.meta[count * META_WORDS..(count + 1) * META_WORDS].copy_from_slice(&rec);
-        t.slots[count] = slot;
-        count += 1;
-    }
-    if let Some(r) = run {
-        coalesce::finish(t.arena, &r, &mut t.meta[(count - 1) * META_WORDS..count * META_WORDS]);
-    }
-    Fill { count, err: 0, dry: n < want }
+/// Asks the kernel to hand over GSO/GRO trains of datagrams as single messages; false where it cannot.
+pub fn enable_gro(fd: i32) -> bool {
+    unsafe { setsockopt_int(fd, libc::SOL_UDP, UDP_GRO, 1) }
 }
 
 /// udpCapabilities() → { gso }: what the kernel offers the UDP writer.

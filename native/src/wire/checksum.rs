@@ -5,24 +5,26 @@ use super::*;
 /// Ones-complement sum of `data` (big-endian 16-bit words, odd tail padded with zero) plus `initial`.
 /// The result is not folded to 16 bits; chain calls as long as every chunk but the last is even.
 pub fn csum_partial(data: &[u8], initial: u32) -> u32 {
-    // 32-bit halves of each 8-byte word pile up in a u64; carries are folded back at the end.
-    let mut acc = initial as u64;
-    let mut words = data.chunks_exact(8);
+    // Native-order 32-bit words summed into a u64 (the compiler vectorizes this); the sum is
+    // byte-order independent up to one swap at the end (RFC 1071, 2.B).
+    let mut acc: u64 = 0;
+    let mut words = data.chunks_exact(4);
     for w in &mut words {
-        let v = u64::from_be_bytes(w.try_into().unwrap_or_default());
-        acc += (v >> 32) + (v & 0xffff_ffff);
+        acc += u32::from_ne_bytes([w[0], w[1], w[2], w[3]]) as u64;
     }
     let rest = words.remainder();
     if !rest.is_empty() {
-        // Zero padding at the end keeps each byte in its big-endian position.
-        let mut tail = [0u8; 8];
+        // Zero padding at the end keeps each byte in its position.
+        let mut tail = [0u8; 4];
         tail[..rest.len()].copy_from_slice(rest);
-        let v = u64::from_be_bytes(tail);
-        acc += (v >> 32) + (v & 0xffff_ffff);
+        acc += u32::from_ne_bytes(tail) as u64;
     }
-    acc = (acc & 0xffff_ffff) + (acc >> 32);
-    acc = (acc & 0xffff_ffff) + (acc >> 32);
-    acc as u32
+    let mut s = (acc & 0xffff_ffff) + (acc >> 32);
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    let sum = u16::from_be(s as u16) as u64 + initial as u64;
+    ((sum & 0xffff_ffff) + (sum >> 32)) as u32
 }
 
 // Folds a 32-bit ones-complement sum to 16 bits without complementing it.

@@ -150,7 +150,8 @@ function ipv4Policy(ctx: PacketContext, dp: Datapath): number {
   if (ctx.revNatDone) return 0;
   const ct = ctx.ct;
   dp.ct.lookup(ctx, TUPLE_F_IN);
-  ctx.report = ctx.report || ct.report;
+  // Monitor aggregation: a pod's packet reports if either CT lookup saw news; one from the host or the tunnel had no egress CT, so only this one decides.
+  ctx.report = (ctx.fromEndpoint && ctx.report) || ct.report;
   const icmpError = (ctx.flags & F_ICMP_ERROR) !== 0;
   // A server on another node or beyond the stack answering the proxy's upstream leg (it spoke as
   // this pod): to the proxy's socket; toUpstream finds it only for a redirected client connection.
