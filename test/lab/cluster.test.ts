@@ -127,7 +127,7 @@ describe.skipIf(!root)('netns lab: scripts/netns/cluster.sh', () => {
       expect(started.argv).toEqual(['--node-name', n, '--node-ip', `${net}.${100 + i}`, '--cluster-pool-ipv4-cidr', '172.20.0.0/16',
         '--kvstore', 'etcd', '--kvstore-opt', `etcd.address=http://${net}.100:2379`,
         '--routing-mode', 'native', '--auto-direct-node-routes=true', '--ipv4-native-routing-cidr', '172.20.0.0/16',
-        '--state-dir', join(stateRoot, n), '--api-socket', sock, ...(n === 'k8s-ctr' ? ['--node-labels', 'node-role.kubernetes.io/control-plane=', '--kube-apiserver-listen-address', `${net}.100:6443`,
+        '--state-dir', join(stateRoot, n), '--api-socket', sock, '--resolv-conf', join(stateRoot, 'outside', 'resolv.conf'), ...(n === 'k8s-ctr' ? ['--node-labels', 'node-role.kubernetes.io/control-plane=', '--kube-apiserver-listen-address', `${net}.100:6443`,
           '--hubble-relay-listen-address', ':4245', '--hubble-relay-peers', nodes.map((_, j) => `${net}.${100 + j}:4244`).join(',')] : []), '--debug=true']);
     }
   });
