@@ -183,9 +183,12 @@ export class Lab {
     return this.podIP(node, name);
   }
 
-  async podIP(node: NodeName, name: string): Promise<string> {
-    const line = (await this.ok(node, 'get', 'pods', name, '-o', 'wide')).split('\n')[1];
-    return line.split(/\s+/)[5];
+  /** The pod's IP once it has one (a pod placed on another node is created there after `apply` returns). */
+  async podIP(node: NodeName, name: string, timeoutMs = 30_000): Promise<string> {
+    return until(`an IP for pod ${name} on ${node}`, async () => {
+      const ip = (await this.ok(node, 'get', 'pods', name, '-o', 'wide')).split('\n')[1].split(/\s+/)[5];
+      return /^\d+\.\d+\.\d+\.\d+$/.test(ip) ? ip : undefined;
+    }, timeoutMs);
   }
 
   /** The pod's namespace as the agent names it (no lab prefix: the pod name's tag keeps it apart). */
