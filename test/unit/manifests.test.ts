@@ -233,6 +233,10 @@ describe('manifest validation and conversion', () => {
     expect(path({ ...svc('s'), spec: { ports: [{ port: 80, targetPort: 'http' }, { port: 81 }] } })).toBe('spec.ports[0].name: required when there are several ports');
     expect(path({ ...pod('a'), metadata: { name: 'a', labels: { n: 1 } } })).toBe('metadata.labels.n: must be a string, not number 1 (quote it)');
     expect(path({ ...cnp, spec: { ...cnp.spec, bogus: 1 } })).toMatch(/^spec\.bogus: /);
+    const ep = { apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'ext' }, subsets: [{ addresses: [{ ip: '203.0.113.9' }], ports: [{ port: 8080 }] }] };
+    expect(path(ep)).toBe('ok');
+    expect(path({ ...ep, subsets: [{ addresses: [{ ip: '203.0.113.9', zone: 'a' }] }] })).toBe('subsets[0].addresses[0].zone: unknown field "zone"');
+    expect(path({ ...ep, subsets: [{ addresses: [{ ip: 'nope' }] }] })).toBe('subsets[0].addresses[0].ip: Invalid value: "nope": must be a valid IPv4 address');
     expect(path(deploy('w', 2))).toBe('ok');
   });
 
