@@ -1,7 +1,7 @@
 // toServices for a Service without a selector: its user-written Endpoints point at a host outside the
 // cluster (addresses on the node's lo). The ClusterIP balances to those addresses, the egress policy
 // `toServices: [{k8sService}]` allows exactly them (as /32 CIDR identities), and moving the Endpoints
-// to another address moves the allow.
+// to another address (or replacing them by an EndpointSlice) moves the allow.
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestAgent } from '../helpers/agent.ts';
@@ -74,6 +74,19 @@ describe.skipIf(!root)('toServices of a selector-less service', () => {
     expect((await curl(SECOND_IP, PORT)).stdout).toBe(`served by ${SECOND_IP}\n`);
     expect((await curl(clusterIP, 80)).stdout).toBe(`served by ${SECOND_IP}\n`);
     await denied(FIRST_IP);
+  });
+
+  it('an EndpointSlice in place of the Endpoints serves the same way', async () => {
+    const slice = {
+      apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'outside-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'outside' } },
+      addressType: 'IPv4', endpoints: [{ addresses: [FIRST_IP] }], ports: [{ port: PORT, protocol: 'TCP' }],
+    };
+    expect((await apply([slice])).results.map((r) => `${r.kind} ${r.result}`)).toEqual(['EndpointSlice created']);
+    const del = await agent.api('POST', '/v1/delete', { objects: [endpoints(SECOND_IP)] });
+    expect(del.status).toBe(200);
+    expect((await curl(FIRST_IP, PORT)).stdout).toBe(`served by ${FIRST_IP}\n`);
+    expect((await curl(clusterIP, 80)).stdout).toBe(`served by ${FIRST_IP}\n`);
+    await denied(SECOND_IP);
   });
 
   it('Endpoints for a service with a selector are refused', async () => {

@@ -137,7 +137,7 @@ export function leaseHandler(c: HandlerContext, info: KindInfo): KindHandler {
 
 /** Everything in a namespace goes before it: workloads, services, namespaced policies. */
 async function deleteNamespaceContents(c: HandlerContext, ns: string): Promise<void> {
-  for (const kind of ['Deployment', 'Pod', 'Endpoints', 'Service', 'CiliumNetworkPolicy', 'NetworkPolicy'] as const) {
+  for (const kind of ['Deployment', 'Pod', 'Endpoints', 'EndpointSlice', 'Service', 'CiliumNetworkPolicy', 'NetworkPolicy'] as const) {
     const h = c.handler(kind);
     for (const v of h.views()) if (v.namespace === ns) await h.delete(ns, v.name).catch((e: unknown) => { if (!(e instanceof ApiError && e.statusCode === 404)) throw e; });
   }

@@ -68,7 +68,7 @@ export class ResourceManager implements ResourceApi {
       const h = info.kind === 'Namespace' || info.kind === 'CiliumLoadBalancerIPPool' || info.kind === 'CiliumL2AnnouncementPolicy' ? recordHandler(ctx, info)
         : info.kind === 'Lease' ? leaseHandler(ctx, info)
         : info.kind === 'Service' ? serviceHandler(ctx, info)
-        : info.kind === 'Endpoints' ? endpointsHandler(ctx, info)
+        : info.kind === 'Endpoints' || info.kind === 'EndpointSlice' ? endpointsHandler(ctx, info)
           : info.kind === 'Pod' ? podHandler(ctx, info, this.scheduler)
             : info.kind === 'Deployment' ? deploymentHandler(ctx, info, this.scheduler)
               : policyHandler(ctx, info);
