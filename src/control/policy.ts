@@ -4,7 +4,7 @@
 import { LOCAL_IDENTITY_BASE } from '../dataplane/vocab/reserved-identities.ts';
 import type { Logger } from 'pino';
 import type { KVStore, KVWatch } from './kvstore.ts';
-import { ApiError, type PolicyImportResult, type PolicySummary, type ResourceView } from './types.ts';
+import { ApiError, type PolicyImportResult, type PolicySummary, type ResourceView, type Service } from './types.ts';
 import type { ResourceDeps } from './resources/handlers.ts';
 import type { LpmTrieMap } from '../maps/index.ts';
 import { PolicyError, PolicyRepository, RESERVED_IDENTITIES, parsePolicy, encodeKey, decodeEntry, formatPolicyEntries, POLICY_KEY_SIZE, POLICY_FLAG_DENY, type PolicyEntry, type PolicyRules, type ResolvedPolicy, type SourceInfo } from '../policy/index.ts';
@@ -329,12 +329,15 @@ export class PolicyManager {
   }
 }
 
-/** What toServices peers read of each service: its labels (from the manifest) and pod selector. */
+/** What toServices peers read of each service: its labels (from the manifest), pod selector, or (selector-less) its Endpoints' addresses. */
 export function serviceInfosOf(views: ResourceView[]): ServiceInfo[] {
   return views.map((v) => {
     const meta = (v.manifest.metadata ?? {}) as { labels?: Record<string, string> };
     const spec = (v.manifest.spec ?? {}) as { selector?: Record<string, string> };
-    return { namespace: v.namespace ?? 'default', name: v.name, labels: meta.labels, selector: spec.selector };
+    const live = (v.status as { service?: Service } | undefined)?.service;
+    const info: ServiceInfo = { namespace: v.namespace ?? 'default', name: v.name, labels: meta.labels, selector: spec.selector };
+    if (!spec.selector && live?.backends?.length) info.addresses = [...new Set(live.backends.map((b) => b.ip))];
+    return info;
   });
 }
 

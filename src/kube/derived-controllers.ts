@@ -54,7 +54,10 @@ function sliceName(service: string): string {
 }
 
 export function endpointSliceObjects(backend: KubeBackend, namespace?: string): KubeObject[] {
-  return endpointsObjects(backend, namespace).map((ep) => {
+  // A selector-less service's user-written slices stand in place of the one mirrored from its Endpoints.
+  const written = backend.list('EndpointSlice', namespace);
+  const served = new Set(written.map((s) => `${s.metadata.namespace}/${s.metadata.labels?.['kubernetes.io/service-name']}`));
+  return [...written, ...endpointsObjects(backend, namespace).filter((ep) => !served.has(`${ep.metadata.namespace}/${ep.metadata.name}`)).map((ep) => {
     const subsets = (ep.subsets ?? []) as Array<{ addresses?: Array<Record<string, unknown>>; notReadyAddresses?: Array<Record<string, unknown>>; ports: unknown[] }>;
     const endpoint = (a: Record<string, unknown>, ready: boolean) => ({
       addresses: [a.ip], conditions: { ready, serving: ready, terminating: false }, ...(a.nodeName ? { nodeName: a.nodeName } : {}), targetRef: a.targetRef,
@@ -70,5 +73,5 @@ export function endpointSliceObjects(backend: KubeBackend, namespace?: string): 
       endpoints: subsets.flatMap((s) => [...(s.addresses ?? []).map((a) => endpoint(a, true)), ...(s.notReadyAddresses ?? []).map((a) => endpoint(a, false))]),
       ports: subsets[0]?.ports ?? null,
     };
-  });
+  })];
 }

@@ -21,7 +21,11 @@ function targetPort(port: { port: number; targetPort?: number | string }, pod: P
 
 export function endpointsObjects(backend: KubeBackend, namespace?: string): KubeObject[] {
   const pods = backend.list('Pod', namespace) as PodLike[];
+  // A selector-less service's Endpoints are the user's own (src/control/resources/user-endpoints.ts).
+  const written = new Map(backend.list('Endpoints', namespace).map((e) => [`${e.metadata.namespace}/${e.metadata.name}`, e]));
   return (backend.list('Service', namespace) as ServiceLike[]).map((svc) => {
+    const own = svc.spec.selector ? undefined : written.get(`${svc.metadata.namespace}/${svc.metadata.name}`);
+    if (own) return own;
     const selected = (svc.spec.selector ? pods.filter((p) => p.metadata.namespace === svc.metadata.namespace && p.status?.podIP && matches(svc.spec.selector!, p.metadata.labels)) : [])
       .sort((a, b) => ipOrder(a.status!.podIP!) - ipOrder(b.status!.podIP!));
     const address = (p: PodLike) => ({ ip: p.status!.podIP!, nodeName: p.spec.nodeName, targetRef: { kind: 'Pod', namespace: p.metadata.namespace, name: p.metadata.name } });

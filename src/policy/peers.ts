@@ -1,7 +1,7 @@
 // Selectors for the peers whose identities depend on more than labels: toServices (the backends
 // of services, as they change) and fromNodes/toNodes (node identities by node labels).
 import { valuesOf } from './labels.ts';
-import type { IdentitySelector, IdentityView } from './selector-cache.ts';
+import { CidrSelector, type IdentitySelector, type IdentityView } from './selector-cache.ts';
 import { EndpointSelector, POD_NAMESPACE_KEY } from './selector.ts';
 
 /** What toServices needs of a service: its own labels and the pod selector choosing its backends. */
@@ -11,6 +11,8 @@ export interface ServiceInfo {
   labels?: Record<string, string>;
   /** Selector-less services have no pod backends to select. */
   selector?: Record<string, string>;
+  /** A selector-less service's addresses from its user-written Endpoints: toServices allows them as /32 CIDRs. */
+  addresses?: string[];
 }
 
 export type ServicePeer = { namespace?: string; name?: string; selector?: EndpointSelector };
@@ -33,19 +35,30 @@ export class ServiceCatalog {
     return this.gen;
   }
 
+  /** The services a peer names. */
+  private named(peer: ServicePeer): ServiceInfo[] {
+    return this.services
+      .filter((s) => peer.namespace === undefined || s.namespace === peer.namespace)
+      .filter((s) => (peer.name !== undefined ? s.name === peer.name : peer.selector!.matches(Object.entries(s.labels ?? {}).map(([k, v]) => `k8s:${k}=${v}`))));
+  }
+
   /** Pod selectors (scoped to each service's namespace) of the services a peer names. */
   backendSelectors(peer: ServicePeer): EndpointSelector[] {
-    return this.services
-      .filter((s) => s.selector && (peer.namespace === undefined || s.namespace === peer.namespace))
-      .filter((s) => (peer.name !== undefined ? s.name === peer.name : peer.selector!.matches(Object.entries(s.labels ?? {}).map(([k, v]) => `k8s:${k}=${v}`))))
+    return this.named(peer).filter((s) => s.selector)
       .map((s) => EndpointSelector.fromSpec({ matchLabels: s.selector }, 'k8s').with({ source: 'k8s', key: POD_NAMESPACE_KEY, op: 'In', values: [s.namespace] }));
+  }
+
+  /** The /32 CIDRs of the endpoint addresses of the selector-less services a peer names. */
+  addressCidrs(peer: ServicePeer): string[] {
+    return [...new Set(this.named(peer).filter((s) => !s.selector).flatMap((s) => (s.addresses ?? []).map((a) => `${a}/32`)))].sort();
   }
 }
 
-/** toServices: the identities of the named services' backend pods. */
+/** toServices: the identities of the named services' backend pods, or of their endpoint addresses' CIDRs. */
 export class ServiceBackendSelector implements IdentitySelector {
   readonly key: string;
   private cached: EndpointSelector[] = [];
+  private cachedCidrs: CidrSelector[] = [];
   private cachedGen = -1;
   constructor(
     private readonly peer: ServicePeer,
@@ -56,9 +69,10 @@ export class ServiceBackendSelector implements IdentitySelector {
   selects(id: IdentityView): boolean {
     if (this.cachedGen !== this.catalog.generation) {
       this.cached = this.catalog.backendSelectors(this.peer);
+      this.cachedCidrs = this.catalog.addressCidrs(this.peer).map((c) => new CidrSelector(c, []));
       this.cachedGen = this.catalog.generation;
     }
-    return this.cached.some((s) => s.matchesIndex(id.index));
+    return this.cached.some((s) => s.matchesIndex(id.index)) || this.cachedCidrs.some((c) => c.selects(id));
   }
 }
 

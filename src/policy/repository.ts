@@ -118,7 +118,9 @@ export class PolicyRepository {
   /** The services toServices peers read; returns the tracked endpoints whose policy changes. */
   setServices(list: readonly ServiceInfo[]): number[] {
     if (!this.selectorCache.services.set(list)) return [];
-    return this.affectedEndpoints(this.selectorCache.refresh(SERVICE_SELECTOR_PREFIX));
+    const changed = this.selectorCache.refresh(SERVICE_SELECTOR_PREFIX);
+    // Every reader re-resolves: a selector-less service's new address has no CIDR identity until then.
+    return this.affectedEndpoints([...new Set([...changed, ...[...this.readers.keys()].filter((k) => k.startsWith(SERVICE_SELECTOR_PREFIX))])]);
   }
 
   /** Every toFQDNs selector text of every policy. */
@@ -166,7 +168,7 @@ export class PolicyRepository {
     const rules = this.rules();
     const selected = rules.filter((r) => r.subject.matches(ep.labels));
     const cidrs = new Set<string>();
-    for (const r of selected) for (const c of cidrsOfRule(r)) cidrs.add(c);
+    for (const r of selected) for (const c of cidrsOfRule(r, this.selectorCache.services)) cidrs.add(c);
     for (const c of cidrs) this.ensureCidrIdentity(c, ctx);
     const res = resolveRules(rules, ep, ctx, this.selectorCache);
     this.track(ep, res.usedSelectors);

@@ -54,10 +54,15 @@ export function fqdnSelectorsOfRule(rule: Rule): string[] {
   return out;
 }
 
-/** CIDRs (and except prefixes) a rule's peers name. */
-export function cidrsOfRule(rule: Rule): string[] {
+/** CIDRs (and except prefixes) a rule's peers name, with the /32s of selector-less services toServices names. */
+export function cidrsOfRule(rule: Rule, services: ServiceCatalog): string[] {
   const out: string[] = [];
-  for (const pr of peerRulesOf(rule)) for (const p of pr.peers ?? []) if (p.kind === 'cidr') out.push(p.cidr, ...p.except);
+  for (const pr of peerRulesOf(rule)) {
+    for (const p of pr.peers ?? []) {
+      if (p.kind === 'cidr') out.push(p.cidr, ...p.except);
+      if (p.kind === 'service') out.push(...services.addressCidrs(p));
+    }
+  }
   return out;
 }
 

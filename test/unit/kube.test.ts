@@ -1,5 +1,5 @@
 // Pure parts of the kube API and the cilium-dbg verbs: resourceVersions from the store's revisions, the
-// metrics list parser, endpoint label matching, and the tables of the derived kinds.
+// metrics list parser, endpoint label matching, and the tables of the derived kinds, derived Endpoints.
 import { describe, expect, it } from 'vitest';
 import { LocalKVStore } from '../../src/control/kvstore.ts';
 import type { ResourceApi } from '../../src/control/types.ts';
@@ -9,6 +9,8 @@ import { parseMetrics } from '../../src/cli/dbg-agent.ts';
 import { hasLabel } from '../../src/cli/dbg-endpoint.ts';
 import type { Endpoint } from '../../src/control/types.ts';
 import { patchedManifest } from '../../src/kube/patch.ts';
+import { endpointsObjects } from '../../src/kube/derived.ts';
+import type { KubeBackend, KubeObject } from '../../src/kube/backend.ts';
 
 describe('StoreRevisions', () => {
   it('gives each record the revision of its last change and resolves a write once its event arrived', async () => {
@@ -82,5 +84,21 @@ describe('PATCH of a Service back to ClusterIP (the API server\'s dropTypeDepend
     const changed = patchedManifest(nodePort, 'application/merge-patch+json', { spec: { type: 'ClusterIP', ports: [{ port: 9090, targetPort: 9090, nodePort: 30002 }] } });
     expect((changed.spec as { ports: unknown[] }).ports).toEqual([{ port: 9090, targetPort: 9090, nodePort: 30002 }]);
     expect(patchedManifest(nodePort, 'application/merge-patch+json', { metadata: { labels: { a: 'b' } } }).spec).toEqual(nodePort.spec);
+  });
+});
+
+describe('derived Endpoints', () => {
+  it("a selector-less service shows the user's Endpoints; a service with a selector keeps the derived one", () => {
+    const meta = (name: string) => ({ name, namespace: 'default', creationTimestamp: '2026-01-01T00:00:00Z' });
+    const written = { apiVersion: 'v1', kind: 'Endpoints', metadata: meta('outside'), subsets: [{ addresses: [{ ip: '203.0.113.9' }], ports: [{ port: 8080 }] }] };
+    const objects: Record<string, KubeObject[]> = {
+      Pod: [],
+      Service: [{ apiVersion: 'v1', kind: 'Service', metadata: meta('outside'), spec: { ports: [{ port: 80 }] } }, { apiVersion: 'v1', kind: 'Service', metadata: meta('web'), spec: { selector: { app: 'web' }, ports: [{ port: 80 }] } }],
+      Endpoints: [written, { ...written, metadata: meta('web') }],
+    } as unknown as Record<string, KubeObject[]>;
+    const backend = { list: (kind: string) => objects[kind] ?? [] } as unknown as KubeBackend;
+    const eps = endpointsObjects(backend);
+    expect(eps.find((e) => e.metadata.name === 'outside')).toEqual(written);
+    expect(eps.find((e) => e.metadata.name === 'web')).not.toHaveProperty('subsets');
   });
 });

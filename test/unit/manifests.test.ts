@@ -233,6 +233,14 @@ describe('manifest validation and conversion', () => {
     expect(path({ ...svc('s'), spec: { ports: [{ port: 80, targetPort: 'http' }, { port: 81 }] } })).toBe('spec.ports[0].name: required when there are several ports');
     expect(path({ ...pod('a'), metadata: { name: 'a', labels: { n: 1 } } })).toBe('metadata.labels.n: must be a string, not number 1 (quote it)');
     expect(path({ ...cnp, spec: { ...cnp.spec, bogus: 1 } })).toMatch(/^spec\.bogus: /);
+    const ep = { apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'ext' }, subsets: [{ addresses: [{ ip: '203.0.113.9' }], ports: [{ port: 8080 }] }] };
+    expect(path(ep)).toBe('ok');
+    expect(path({ ...ep, subsets: [{ addresses: [{ ip: '203.0.113.9', zone: 'a' }] }] })).toBe('subsets[0].addresses[0].zone: unknown field "zone"');
+    expect(path({ ...ep, subsets: [{ addresses: [{ ip: 'nope' }] }] })).toBe('subsets[0].addresses[0].ip: Invalid value: "nope": must be a valid IPv4 address');
+    const slice = { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'ext-1', labels: { 'kubernetes.io/service-name': 'ext' } }, addressType: 'IPv4', endpoints: [{ addresses: ['203.0.113.9'] }] };
+    expect(path(slice)).toBe('ok');
+    expect(path({ ...slice, metadata: { name: 'ext-1' } })).toBe('metadata.labels.kubernetes.io/service-name: required: the service these endpoints belong to');
+    expect(path({ ...slice, addressType: 'IPv6' })).toMatch(/^addressType: /);
     expect(path(deploy('w', 2))).toBe('ok');
   });
 

@@ -42,6 +42,21 @@ describe('more policy peers', () => {
     expect(a.bpfPolicy(ep('client').id)).not.toContain('k8s:app=web');
   });
 
+  it('toServices of a selector-less service allows its Endpoints addresses as /32 CIDRs and follows them', async () => {
+    const a = await start();
+    const outside = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'outside', namespace: 'default' }, spec: { ports: [{ port: 80, targetPort: 8080 }] } };
+    const endpoints = (ip: string) => ({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'outside', namespace: 'default' }, subsets: [{ addresses: [{ ip }], ports: [{ port: 8080 }] }] });
+    await a.resources.apply([pod('client', { app: 'client' }), outside, cnp('to-outside', { endpointSelector: { matchLabels: { app: 'client' } }, egress: [{ toServices: [{ k8sService: { serviceName: 'outside', namespace: 'default' } }] }] })]);
+    const client = () => a.listEndpoints().find((e) => e.podName === 'default/client')!;
+    expect(egressRows(a.bpfPolicy(client().id)!)).toEqual([]);
+    await a.resources.apply([endpoints('203.0.113.9')]);
+    await until(() => egressRows(a.bpfPolicy(client().id)!).some((r) => r.includes('cidr:203.0.113.9/32')), 'the allow of the Endpoints address');
+    expect(a.listServices().find((s) => s.name === 'outside')!.frontends[0].backends.map((b) => `${b.ip}:${b.port}`)).toEqual(['203.0.113.9:8080']);
+    await a.resources.apply([endpoints('203.0.113.10')]);
+    await until(() => egressRows(a.bpfPolicy(client().id)!).some((r) => r.includes('cidr:203.0.113.10/32')), 'the allow to follow the Endpoints');
+    expect(a.bpfPolicy(client().id)).not.toContain('cidr:203.0.113.9/32');
+  });
+
   it('k8sServiceSelector selects services by their labels, in the namespace given', async () => {
     const a = await start();
     const labelled = { ...service({ app: 'web' }), metadata: { name: 'web', namespace: 'default', labels: { tier: 'front' } } };

@@ -5,7 +5,8 @@ import type { KVStore } from '../kvstore.ts';
 import { ApiError, type ManifestResult, type Pod, type PodSpec, type PolicyImportResult, type PolicySummary, type ResourceView, type Service, type ServiceSpec } from '../types.ts';
 import { BUILTIN_NAMESPACES, type KindInfo, type KindName } from './kinds.ts';
 import { poolStatuses } from '../lbipam/status.ts';
-import { canonical, serviceManifestOf, toServiceSpec, type Manifest } from './convert.ts';
+import { canonical, serviceManifestOf, type Manifest } from './convert.ts';
+import { serviceSpecOf } from './user-endpoints.ts';
 import type { WorkloadFor } from './workloads.ts';
 
 /** What the manager drives: the endpoint, service and policy managers of the agent. */
@@ -136,7 +137,7 @@ export function leaseHandler(c: HandlerContext, info: KindInfo): KindHandler {
 
 /** Everything in a namespace goes before it: workloads, services, namespaced policies. */
 async function deleteNamespaceContents(c: HandlerContext, ns: string): Promise<void> {
-  for (const kind of ['Deployment', 'Pod', 'Service', 'CiliumNetworkPolicy', 'NetworkPolicy'] as const) {
+  for (const kind of ['Deployment', 'Pod', 'Endpoints', 'EndpointSlice', 'Service', 'CiliumNetworkPolicy', 'NetworkPolicy'] as const) {
     const h = c.handler(kind);
     for (const v of h.views()) if (v.namespace === ns) await h.delete(ns, v.name).catch((e: unknown) => { if (!(e instanceof ApiError && e.statusCode === 404)) throw e; });
   }
@@ -162,7 +163,7 @@ export function serviceHandler(c: HandlerContext, info: KindInfo): KindHandler {
     // The status belongs to the cluster (LB-IPAM's addresses), as the API server's status subresource: an apply keeps it.
     const m = withStatus(given, old?.manifest.status);
     if (sameAs(old, m) && svc.get(m.metadata.namespace!, m.metadata.name)) return 'unchanged';
-    const r = await svc.apply(toServiceSpec(m));
+    const r = await svc.apply(serviceSpecOf(c, m));
     // The allocated nodePorts go into the stored spec, as the API server writes them: every node reads the same ports.
     const allocated = withNodePorts(m, r.service);
     await c.save('Service', key, { manifest: allocated, createdAt: old?.createdAt ?? r.service.createdAt ?? new Date().toISOString() });
@@ -194,7 +195,7 @@ export function serviceHandler(c: HandlerContext, info: KindInfo): KindHandler {
     }),
     reconcile: async (key, stored) => {
       const [ns, name] = key.split('/');
-      if (stored) await svc.apply(toServiceSpec(stored.manifest));
+      if (stored) await svc.apply(serviceSpecOf(c, stored.manifest));
       else if (svc.get(ns, name)) await svc.delete(ns, name);
     },
   };

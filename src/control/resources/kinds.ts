@@ -3,7 +3,7 @@
 export type KindName =
   | 'Namespace' | 'Pod' | 'Deployment' | 'Service'
   | 'CiliumNetworkPolicy' | 'CiliumClusterwideNetworkPolicy' | 'NetworkPolicy' | 'CiliumLoadBalancerIPPool'
-  | 'CiliumL2AnnouncementPolicy' | 'Lease';
+  | 'CiliumL2AnnouncementPolicy' | 'Lease' | 'Endpoints' | 'EndpointSlice';
 
 export interface KindInfo {
   kind: KindName;
@@ -27,6 +27,9 @@ export const KINDS: readonly KindInfo[] = [
   { kind: 'CiliumClusterwideNetworkPolicy', apiVersions: ['cilium.io/v2'], resource: 'ciliumclusterwidenetworkpolicy.cilium.io', plural: 'ciliumclusterwidenetworkpolicies.cilium.io', aliases: ['ccnp', 'ciliumclusterwidenetworkpolicy', 'ciliumclusterwidenetworkpolicies'], namespaced: false, order: 1 },
   { kind: 'NetworkPolicy', apiVersions: ['networking.k8s.io/v1'], resource: 'networkpolicy.networking.k8s.io', plural: 'networkpolicies.networking.k8s.io', aliases: ['netpol', 'networkpolicy', 'networkpolicies'], namespaced: true, order: 1 },
   { kind: 'Service', apiVersions: ['v1'], resource: 'service', plural: 'services', aliases: ['svc', 'service', 'services'], namespaced: true, order: 2 },
+  // User-written only for a selector-less Service (its backends); a selector's are derived (src/kube/derived.ts).
+  { kind: 'Endpoints', apiVersions: ['v1'], resource: 'endpoints', plural: 'endpoints', aliases: ['ep', 'endpoints'], namespaced: true, order: 3 },
+  { kind: 'EndpointSlice', apiVersions: ['discovery.k8s.io/v1'], resource: 'endpointslice.discovery.k8s.io', plural: 'endpointslices.discovery.k8s.io', aliases: ['endpointslice', 'endpointslices'], namespaced: true, order: 3 },
   // Read-only here: the holders of the L2 announcement leases (and other kvstore leases) as kubectl lists them.
   { kind: 'Lease', apiVersions: ['coordination.k8s.io/v1'], resource: 'lease.coordination.k8s.io', plural: 'leases.coordination.k8s.io', aliases: ['lease', 'leases'], namespaced: true, order: 3 },
   { kind: 'Pod', apiVersions: ['v1'], resource: 'pod', plural: 'pods', aliases: ['po', 'pod', 'pods'], namespaced: true, order: 3 },

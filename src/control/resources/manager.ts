@@ -14,6 +14,7 @@ import {
   keyOf, leaseHandler, policyHandler, recordHandler, serviceHandler, withStatus, type HandlerContext, type KindHandler, type ResourceDeps, type Stored,
 } from './handlers.ts';
 import { deploymentHandler, podHandler, Scheduler } from './pods.ts';
+import { endpointsHandler } from './user-endpoints.ts';
 import { ClusterView } from './placement.ts';
 import { evictFromNotReadyNodes } from './node-lifecycle.ts';
 import { LeaderLease } from './leader.ts';
@@ -67,6 +68,7 @@ export class ResourceManager implements ResourceApi {
       const h = info.kind === 'Namespace' || info.kind === 'CiliumLoadBalancerIPPool' || info.kind === 'CiliumL2AnnouncementPolicy' ? recordHandler(ctx, info)
         : info.kind === 'Lease' ? leaseHandler(ctx, info)
         : info.kind === 'Service' ? serviceHandler(ctx, info)
+        : info.kind === 'Endpoints' || info.kind === 'EndpointSlice' ? endpointsHandler(ctx, info)
           : info.kind === 'Pod' ? podHandler(ctx, info, this.scheduler)
             : info.kind === 'Deployment' ? deploymentHandler(ctx, info, this.scheduler)
               : policyHandler(ctx, info);

@@ -5,6 +5,7 @@ import { parsePolicy, PolicyError } from '../../policy/index.ts';
 import { kindInfo, KINDS, type KindInfo } from './kinds.ts';
 import { tryParseCidr, tryParseIPv4 } from '../../wire/ip-text.ts';
 import { NODE_PORT_MAX, NODE_PORT_MIN } from '../../nat/node-ports.ts';
+import { validateEndpointSlice, validateEndpointsSubsets } from './user-endpoints.ts';
 
 /** A manifest problem: the field path (as yamlLineMapper reads it) and what is wrong. */
 export class FieldError extends Error {
@@ -90,6 +91,19 @@ const SCHEMAS: Partial<Record<KindInfo['kind'], (k: KindInfo) => Schema>> = {
       loadBalancerSourceRanges: LIST, allocateLoadBalancerNodePorts: B, publishNotReadyAddresses: B, healthCheckNodePort: I,
     }),
   }, ['metadata', 'spec']),
+  Endpoints: () => obj({
+    apiVersion: S, kind: S, metadata: metadata(true),
+    subsets: arr(obj({
+      addresses: arr(obj({ ip: S, hostname: S, nodeName: S, targetRef: ANY }, ['ip'])),
+      notReadyAddresses: arr(obj({ ip: S, hostname: S, nodeName: S, targetRef: ANY }, ['ip'])),
+      ports: arr(obj({ name: S, port: I, protocol: oneOf('TCP', 'UDP', 'SCTP'), appProtocol: S }, ['port'])),
+    })),
+  }, ['metadata']),
+  EndpointSlice: () => obj({
+    apiVersion: S, kind: S, metadata: metadata(true), addressType: oneOf('IPv4'),
+    endpoints: arr(obj({ addresses: LIST, conditions: obj({ ready: B, serving: B, terminating: B }), hostname: S, nodeName: S, zone: S, targetRef: ANY, hints: ANY }, ['addresses'])),
+    ports: arr(obj({ name: S, port: I, protocol: oneOf('TCP', 'UDP', 'SCTP'), appProtocol: S })),
+  }, ['metadata', 'addressType', 'endpoints']),
   CiliumLoadBalancerIPPool: () => obj({
     apiVersion: S, kind: S, metadata: metadata(false), status: ANY,
     spec: obj({
@@ -232,6 +246,8 @@ function validateSemantics(info: KindInfo, o: Record<string, unknown>): void {
     const t = (spec.sessionAffinityConfig as { clientIP?: { timeoutSeconds?: number } } | undefined)?.clientIP?.timeoutSeconds;
     if (t !== undefined && (t < 1 || t > 86400)) throw new FieldError('spec.sessionAffinityConfig.clientIP.timeoutSeconds', `must be between 1 and 86400, not ${t}`);
   }
+  if (info.kind === 'Endpoints') validateEndpointsSubsets(o.subsets);
+  if (info.kind === 'EndpointSlice') validateEndpointSlice(o);
   if (info.kind === 'CiliumL2AnnouncementPolicy') validateL2Policy(spec);
   if (info.kind === 'CiliumLoadBalancerIPPool') {
     const blocks = [...((spec.blocks ?? []) as Array<Record<string, string>>)];
