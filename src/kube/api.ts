@@ -52,7 +52,7 @@ export class KubeApi {
   list(r: KubeResource, namespace?: string): KubeObject[] {
     const ns = r.namespaced ? namespace : undefined;
     const objects = r.kind === 'Pod' ? [...agentPodObjects(this.backend, ns), ...this.backend.list('Pod', ns)]
-      : r.stored ? this.backend.list(r.stored, ns) : DERIVED[r.kind](this.backend, ns);
+      : r.stored && !DERIVED[r.kind] ? this.backend.list(r.stored, ns) : DERIVED[r.kind](this.backend, ns);
     return objects.map((o) => this.decorate(r, o))
       .sort((a, b) => (a.metadata.namespace ?? '').localeCompare(b.metadata.namespace ?? '') || a.metadata.name.localeCompare(b.metadata.name));
   }
@@ -69,7 +69,7 @@ export class KubeApi {
   }
 
   private find(r: KubeResource, ns: string | undefined, name: string): KubeObject | undefined {
-    if (r.stored && !this.isAgentPod(r.kind, ns, name)) {
+    if (r.stored && !DERIVED[r.kind] && !this.isAgentPod(r.kind, ns, name)) {
       const o = this.backend.get(r.stored, r.namespaced ? ns : undefined, name);
       return o && this.decorate(r, o);
     }

@@ -23,10 +23,13 @@ export function endpointsObjects(backend: KubeBackend, namespace?: string): Kube
   const pods = backend.list('Pod', namespace) as PodLike[];
   // A selector-less service's Endpoints are the user's own (src/control/resources/user-endpoints.ts).
   const written = new Map(backend.list('Endpoints', namespace).map((e) => [`${e.metadata.namespace}/${e.metadata.name}`, e]));
-  return (backend.list('Service', namespace) as ServiceLike[]).map((svc) => {
-    const own = svc.spec.selector ? undefined : written.get(`${svc.metadata.namespace}/${svc.metadata.name}`);
-    if (own) return own;
-    const selected = (svc.spec.selector ? pods.filter((p) => p.metadata.namespace === svc.metadata.namespace && p.status?.podIP && matches(svc.spec.selector!, p.metadata.labels)) : [])
+  return (backend.list('Service', namespace) as ServiceLike[]).flatMap((svc): KubeObject[] => {
+    // The endpoints controller leaves selector-less services alone: they have only what the user wrote.
+    if (!svc.spec.selector) {
+      const own = written.get(`${svc.metadata.namespace}/${svc.metadata.name}`);
+      return own ? [own] : [];
+    }
+    const selected = pods.filter((p) => p.metadata.namespace === svc.metadata.namespace && p.status?.podIP && matches(svc.spec.selector!, p.metadata.labels))
       .sort((a, b) => ipOrder(a.status!.podIP!) - ipOrder(b.status!.podIP!));
     const address = (p: PodLike) => ({ ip: p.status!.podIP!, nodeName: p.spec.nodeName, targetRef: { kind: 'Pod', namespace: p.metadata.namespace, name: p.metadata.name } });
     const ports = (svc.spec.ports ?? []).flatMap((sp) => {
@@ -37,11 +40,11 @@ export function endpointsObjects(backend: KubeBackend, namespace?: string): Kube
     const notReady = selected.filter((p) => !isReady(p));
     const subsets = selected.length && ports.length
       ? [{ ...(ready.length ? { addresses: ready.map(address) } : {}), ...(notReady.length ? { notReadyAddresses: notReady.map(address) } : {}), ports }] : [];
-    return {
+    return [{
       apiVersion: 'v1', kind: 'Endpoints',
       metadata: { name: svc.metadata.name, namespace: svc.metadata.namespace, creationTimestamp: svc.metadata.creationTimestamp, ...(svc.metadata.labels ? { labels: svc.metadata.labels } : {}) },
       ...(subsets.length ? { subsets } : {}),
-    };
+    }];
   });
 }
 

@@ -53,6 +53,19 @@ describe.skipIf(!root || !haveKubectl)('kubectl: controllers, conflicts, explain
     expect(row[3].split(',').sort()).toEqual(await podIPs('deathstar-'));
   });
 
+  it('kubectl apply writes Endpoints for a selector-less service; one for a service with a selector is refused', async () => {
+    const svc = 'apiVersion: v1\nkind: Service\nmetadata: {name: outside}\nspec:\n  ports: [{port: 80, targetPort: 8080}]\n';
+    const ep = (name: string) => `apiVersion: v1\nkind: Endpoints\nmetadata: {name: ${name}}\nsubsets:\n- addresses: [{ip: 203.0.113.30}]\n  ports: [{port: 8080}]\n`;
+    const applied = await kubectl(['apply', '-f', '-'], `${svc}---\n${ep('outside')}`);
+    expect(applied.stdout).toBe('service/outside created\nendpoints/outside created\n');
+    const got = await kubectl(['get', 'endpoints', 'outside']);
+    expect(cols(lines(got.stdout)[1]).slice(0, 2)).toEqual(['outside', '203.0.113.30:8080']);
+    const refused = await kubectl(['apply', '-f', '-'], ep('deathstar'));
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('service "deathstar" has a selector');
+    await kubectl(['delete', 'svc,endpoints', 'outside']);
+  });
+
   it('get leases -n kube-system shows the controllers\' lease held by this node', async () => {
     const r = await kubectl(['get', 'leases', '-n', 'kube-system']);
     expect(cols(lines(r.stdout)[0])).toEqual(['NAME', 'HOLDER', 'AGE']);
