@@ -18,6 +18,13 @@ const TTL_S = 10;
 const lab = root ? new Lab('fq', [`CILIARY_LAB_DNS_TTL=${TTL_S}`, 'CILIARY_AGENT_ARGS=--tofqdns-min-ttl 2 --enable-host-firewall']) : (undefined as unknown as Lab);
 const esc = (s: string) => s.replace(/\./g, '\\.');
 
+/** The egress rule both policies start with: DNS to kube-dns through the DNS proxy. */
+const DNS_VIA_PROXY = `  - toEndpoints: [{matchLabels: {"k8s:io.kubernetes.pod.namespace": kube-system, "k8s:k8s-app": kube-dns}}]
+    toPorts:
+    - ports: [{port: "53", protocol: ANY}]
+      rules: {dns: [{matchPattern: "*"}]}
+`;
+
 describe.skipIf(!root)('outside DNS through CoreDNS and toFQDNs, two nodes', () => {
   const client = root ? lab.pod('client') : '';
   let clientIP = '';
@@ -62,11 +69,7 @@ metadata: {name: ${lab.tag}-fqdn, namespace: default}
 spec:
   endpointSelector: {matchLabels: {app: fqdn-client}}
   egress:
-  - toEndpoints: [{matchLabels: {"k8s:io.kubernetes.pod.namespace": kube-system, "k8s:k8s-app": kube-dns}}]
-    toPorts:
-    - ports: [{port: "53", protocol: ANY}]
-      rules: {dns: [{matchPattern: "*"}]}
-  - toFQDNs: [{matchName: internet.ciliary.test}]
+${DNS_VIA_PROXY}  - toFQDNs: [{matchName: internet.ciliary.test}]
     toPorts: [{ports: [{port: "80", protocol: TCP}]}]
 `);
     await lab.ok('k8s-ctr', 'apply', '-f', policy);
@@ -95,11 +98,7 @@ metadata: {name: ${lab.tag}-l7, namespace: default}
 spec:
   endpointSelector: {matchLabels: {app: fqdn-client}}
   egress:
-  - toEndpoints: [{matchLabels: {"k8s:io.kubernetes.pod.namespace": kube-system, "k8s:k8s-app": kube-dns}}]
-    toPorts:
-    - ports: [{port: "53", protocol: ANY}]
-      rules: {dns: [{matchPattern: "*"}]}
-  - toEndpoints: [{matchLabels: {app: fqdn-web}}]
+${DNS_VIA_PROXY}  - toEndpoints: [{matchLabels: {app: fqdn-web}}]
     toPorts:
     - ports: [{port: "80", protocol: TCP}]
       rules: {http: [{}]}
