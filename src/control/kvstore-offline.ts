@@ -64,7 +64,13 @@ export class WriteBehindKVStore implements KVStore {
     } catch {
       return [];
     }
-    return JSON.parse(text) as Array<[string, string | null]>;
+    try {
+      return JSON.parse(text) as Array<[string, string | null]>;
+    } catch (e) {
+      // Written whole and renamed, so only a hand-edited file gets here: reported, not fatal.
+      this.onReplayError(this.file, e as Error);
+      return [];
+    }
   }
 
   /** Keeps the unleased queued writes on disk (written whole, then renamed: never torn). */
