@@ -15,11 +15,12 @@ type Verb = (args: ParsedArgs, client: AgentClient, io: Out) => Promise<number>;
 
 const configValue = (v: unknown) => (Array.isArray(v) ? v.join(' ') : String(v));
 
-/** `config view`: cilium config view's two columns; `config`: cilium-dbg's `Key : Value` list. */
+/** `config view`: cilium config view's two columns; `config [--all]`: cilium-dbg's `Key : Value` list. */
 export const configCommand: Verb = async (args, client, io) => {
   const [view, ...extra] = args.positionals;
   if ((view !== undefined && view !== 'view') || extra.length) throw new UsageError('config supports: config, config view');
-  checkFlags(args, 'config', ['output']);
+  // --all adds cilium-dbg's read-only options to its read-write ones: ciliary's are all read-only.
+  checkFlags(args, 'config', ['output', 'all']);
   const config = await client.get<Record<string, unknown>>('/v1/config');
   const keys = Object.keys(config).sort();
   if (str(args, 'output') === 'json') io.out(JSON.stringify(config, null, 2) + '\n');

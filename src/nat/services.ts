@@ -56,6 +56,8 @@ export class ServiceManager {
   private watch?: KVWatch;
   /** Map updates for services changed in the store by others, one after the other. */
   private storeSyncs: Promise<void> = Promise.resolve();
+  /** Map writes one after the other: a write computed from older pods must not land after a newer one. */
+  private mapWrites: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly kv: KVStore,
@@ -154,8 +156,19 @@ export class ServiceManager {
     await this.syncService(undefined, s);
   }
 
+  /** Runs one map write after those queued before it; its error goes to its caller only. */
+  private serialized(write: () => Promise<void>): Promise<void> {
+    const done = this.mapWrites.then(write);
+    this.mapWrites = done.catch(() => undefined);
+    return done;
+  }
+
   /** Writes one service's frontends and removes those it no longer has; cheap with many services. */
-  private async syncService(s: Stored | undefined, old: Stored | undefined): Promise<void> {
+  private syncService(s: Stored | undefined, old: Stored | undefined): Promise<void> {
+    return this.serialized(() => this.writeService(s, old));
+  }
+
+  private async writeService(s: Stored | undefined, old: Stored | undefined): Promise<void> {
     const pods = this.pods();
     const live = new Set<number>();
     for (const fe of s ? await this.frontends(s, pods) : []) {
@@ -177,7 +190,11 @@ export class ServiceManager {
   }
 
   /** Recomputes every frontend from the services and the pods that exist now. */
-  async syncAll(): Promise<void> {
+  syncAll(): Promise<void> {
+    return this.serialized(() => this.writeAll());
+  }
+
+  private async writeAll(): Promise<void> {
     const pods = this.pods();
     const live = new Set<number>();
     const referenced = new Set<number>();

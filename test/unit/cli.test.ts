@@ -516,6 +516,12 @@ describe('ciliary against the agent core', () => {
     return r.out;
   }
 
+  it('config --all (seed 002: c0 config --all |grep L2) lists the same options as config', async () => {
+    const all = await ok('config', '--all');
+    expect(all).toBe(await ok('config'));
+    expect(all).toMatch(/^enable-l2-announcements +: false$/m);
+  });
+
   it('runs, lists and deletes pods', async () => {
     expect(await cli('run', 'netpod', '-n', 'lab', '--labels', 'app=netpod', '--', 'sleep', 'infinity')).toEqual({ code: 0, out: 'pod/netpod created\n', err: '' });
     expect(agent.getPod('lab', 'netpod')).toMatchObject({ labels: { app: 'netpod' }, command: ['sleep', 'infinity'] });
