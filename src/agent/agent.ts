@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { native } from '../native/index.ts';
 import type { MapRegistry } from '../maps/index.ts';
 import { Datapath } from '../dataplane/datapath.ts';
+import { VERDICT_LOG_EGRESS, VERDICT_LOG_INGRESS } from '../dataplane/lib/policy.ts';
 import { dumpEntries, formatterFor } from '../maps/cilium/index.ts';
 import { durationMs, type AgentConfig } from '../control/config.ts';
 import type { KVStore } from '../control/kvstore.ts';
@@ -142,6 +143,7 @@ export class Agent implements AgentFacade {
       endpoints: () => this.endpointsMgr.policyEndpoints(),
       identities: () => identities.known,
       policyMap: (id) => this.dp.policy[id],
+      setVerdictLogFilter: (id, ingress, egress) => (this.dp.verdictLogFilter[id] = (ingress ? VERDICT_LOG_INGRESS : 0) | (egress ? VERDICT_LOG_EGRESS : 0)),
       setIpcache: (cidr, id) => this.endpointsMgr.setIpcache(cidr, id),
       services: () => (this.resources ? serviceInfosOf(this.resources.list('Service')) : []),
       fqdnMinTtl: cfg['tofqdns-min-ttl'],

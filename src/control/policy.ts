@@ -33,6 +33,8 @@ export interface PolicyManagerDeps {
   endpoints: () => PolicyEndpoint[];
   identities: () => Map<number, string[]>;
   policyMap: (endpointId: number) => LpmTrieMap | undefined;
+  /** Tells the datapath which directions of the endpoint are enforced, so only those report policy verdicts. */
+  setVerdictLogFilter?: (endpointId: number, ingress: boolean, egress: boolean) => void;
   /** Writes (or removes, identity 0) an ipcache prefix for a CIDR identity. */
   setIpcache: (cidr: string, identity: number) => void;
   /** L7 redirects: entries with HTTP or DNS rules get a proxy port from here. */
@@ -163,6 +165,7 @@ export class PolicyManager {
   endpointRemoved(id: number): void {
     this.repo.forgetEndpoint(id);
     this.enforced.delete(id);
+    this.d.setVerdictLogFilter?.(id, false, false);
   }
 
   /** Recomputes stale endpoints (all of them with `all`, or when new ones appeared). */
@@ -264,6 +267,7 @@ export class PolicyManager {
       if (!res) resolved.set(key, (res = this.repo.resolve(ep, ctx)));
       writePolicyMap(map, this.withProxyPorts(ep.id, res.entries), this.key);
       this.enforced.set(ep.id, { ingress: res.ingressEnforced, egress: res.egressEnforced });
+      this.d.setVerdictLogFilter?.(ep.id, res.ingressEnforced, res.egressEnforced);
       for (const w of res.warnings) this.d.log.warn({ endpoint: ep.id }, w);
       n++;
     }

@@ -88,6 +88,8 @@ export class Datapath {
   readonly epFd = new Int32Array(MAX_ENDPOINTS).fill(-1);
   readonly epIp = new Uint32Array(MAX_ENDPOINTS);
   readonly epIdentity = new Uint32Array(MAX_ENDPOINTS);
+  /** Directions whose new connections get policy-verdict events (1 ingress, 2 egress): those with policy enforced, as Cilium's POLICY_VERDICT_LOG_FILTER. */
+  readonly verdictLogFilter = new Uint8Array(MAX_ENDPOINTS);
   readonly epIfindex = new Uint32Array(MAX_ENDPOINTS);
   /** Entry hook of each endpoint's device (Datapath.attach); devices without one drop. */
   readonly hooks: Program[] = new Array<Program>(MAX_ENDPOINTS).fill(unattached);

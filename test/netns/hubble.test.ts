@@ -80,6 +80,8 @@ describe.skipIf(!root)('hubble observe with real traffic', () => {
     expect(replies).toContain(`default/xwing:${port} (ID:${id.xwing}) <- default/deathstar:80 (ID:${id.deathstar}) to-endpoint FORWARDED (TCP Flags: SYN, ACK)`);
     expect(await observe('--from-pod', 'deathstar', '--to-pod', 'xwing', '--type', 'trace-sock', '--last', '1'))
       .toEqual([`default/deathstar:80 (ID:${id.deathstar}) <> default/xwing (ID:${id.xwing}) pre-xlate-rev TRACED (TCP)`]);
+    // No policy selects any pod yet: as Cilium's, no direction is enforced, so no policy verdicts.
+    expect(await observe('--type', 'policy-verdict', '--last', '100')).toEqual([]);
   });
 
   it('a policy drop prints "Policy denied DROPPED (TCP Flags: SYN)"; filters combine as hubble\'s', async () => {

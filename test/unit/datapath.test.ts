@@ -15,6 +15,7 @@ import * as R from '../../src/dataplane/drop-reasons.ts';
 import * as M from '../../src/dataplane/vocab/policy-match.ts';
 import * as P from '../../src/maps/cilium/policy.ts';
 import { CTX_ACT_REDIRECT, DIR_INGRESS } from '../../src/dataplane/context.ts';
+import { VERDICT_LOG_EGRESS, VERDICT_LOG_INGRESS } from '../../src/dataplane/lib/policy.ts';
 
 const A = 10;
 const B = 20;
@@ -159,6 +160,7 @@ describe('datapath engine', () => {
     ];
 
     it.each(cases)('%s', (_name, allow, match) => {
+      dp.verdictLogFilter[B] = VERDICT_LOG_INGRESS; // B's ingress enforced
       const map = dp.installPolicyMap(B, 16);
       const key = new Uint8Array(P.POLICY_KEY_SIZE);
       const value = new Uint8Array(P.POLICY_VALUE_SIZE);
@@ -173,11 +175,21 @@ describe('datapath engine', () => {
     });
 
     it('no allow: match none, dropped with 133', () => {
+      dp.verdictLogFilter[B] = VERDICT_LOG_INGRESS;
       dp.installPolicyMap(B, 16);
       const verdicts = vi.spyOn(dp.events, 'emitVerdict');
       inject(tcpPacket(IP_A, IP_B, 40000, 80), A);
       expect(verdicts.mock.calls.map((c) => c.slice(1))).toEqual([[false, M.POLICY_MATCH_NONE, R.DROP_POLICY, B, PEER]]);
       expect(written(B).length).toBe(0);
+    });
+
+    it('a direction without enforcement reports no verdict (Cilium\'s POLICY_VERDICT_LOG_FILTER), though the packet is decided the same', () => {
+      dp.verdictLogFilter[B] = VERDICT_LOG_EGRESS; // only B's egress enforced
+      dp.installPolicyMap(B, 16);
+      const verdicts = vi.spyOn(dp.events, 'emitVerdict');
+      inject(tcpPacket(IP_A, IP_B, 40000, 80), A);
+      expect(verdicts).not.toHaveBeenCalled();
+      expect(drops(R.DROP_POLICY)).toBe(1);
     });
   });
 });

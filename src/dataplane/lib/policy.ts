@@ -115,16 +115,19 @@ export class PolicyLookup {
   }
 }
 
+export const VERDICT_LOG_INGRESS = 1;
+export const VERDICT_LOG_EGRESS = 2;
+
 /**
  * Egress or ingress enforcement for the packet in ctx against endpoint `ep`'s policy; `peer` is the
- * remote identity. Emits a policy-verdict event for new connections. Returns 0 or a drop reason.
+ * remote identity. Emits a policy-verdict event for new connections in an enforced direction. Returns 0 or a drop reason.
  */
 export function enforcePolicy(ctx: PacketContext, dp: Datapath, ep: number, egress: boolean, peer: number): number {
   const map = dp.policy[ep];
   if (map === undefined) return 0; // the host endpoint has no policy here
   const reason = dp.policyLookup.decide(ctx, map, egress, peer);
   const pl = ctx.policy;
-  if (ctx.ct.state === CT_NEW) dp.events.emitVerdict(ctx, egress, pl.match, reason, ep, peer);
+  if (ctx.ct.state === CT_NEW && (dp.verdictLogFilter[ep] & (egress ? VERDICT_LOG_EGRESS : VERDICT_LOG_INGRESS)) !== 0) dp.events.emitVerdict(ctx, egress, pl.match, reason, ep, peer);
   if (ctx.traced) {
     dp.tracer!.policy(ep, peer, egress, ctx.proto, pl.tracePort, pl.traceHits, reason, pl.match, pl.proxyPort);
     if (ctx.ct.state === CT_NEW) dp.tracer!.event(EVENT_POLICY_VERDICT, egress ? 1 : 0, true);
