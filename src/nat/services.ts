@@ -54,9 +54,7 @@ export class ServiceManager {
   private readonly kv4 = new Uint8Array(4);
   private readonly value = new Uint8Array(16);
   private watch?: KVWatch;
-  /** Map updates for services changed in the store by others, one after the other. */
-  private storeSyncs: Promise<void> = Promise.resolve();
-  /** Map writes one after the other: a write computed from older pods must not land after a newer one. */
+  /** Map writes one after the other (services changed here or by others in the store, pod resyncs): a write computed from older pods must not land after a newer one. */
   private mapWrites: Promise<void> = Promise.resolve();
 
   constructor(
@@ -76,7 +74,7 @@ export class ServiceManager {
     let following = false;
     this.watch = this.kv.watch(SPEC_PREFIX, (e) => {
       const sync = this.fromStore(e.key.slice(SPEC_PREFIX.length), e.type === 'put' ? e.value : undefined);
-      if (sync && following) this.storeSyncs = this.storeSyncs.then(sync).catch((err: Error) => this.log.warn({ key: e.key, err: err.message }, 'service from the store failed'));
+      if (sync && following) sync().catch((err: Error) => this.log.warn({ key: e.key, err: err.message }, 'service from the store failed'));
     });
     await this.watch.ready;
     following = true;
