@@ -168,7 +168,6 @@ export class Agent implements AgentFacade {
       onSteeredFrontends: (f) => this.masquerade?.steerFrontends(f, this.log),
     }, this.log);
     const restored = await this.endpointsMgr.restore();
-    await this.endpointsMgr.follow();
     this.multiNode = await MultiNode.start(this.kv, {
       node: this.nodeName, nodeIP: cfg['node-ip'], clusterId: cfg['cluster-id'], podCidr: formatCidr(cidr), routingMode: cfg['routing-mode'],
       autoDirectNodeRoutes: cfg['auto-direct-node-routes'], podMtu: podMtu(cfg), ipcache: this.dp.ipcache, tunnel: this.registry.open(tunnelSpec() as never) as HashMap, lease,
@@ -246,7 +245,6 @@ export class Agent implements AgentFacade {
     await this.resources?.close();
     this.services?.close();
     this.policy?.close();
-    this.endpointsMgr?.close();
     this.identities?.close();
     this.multiNode?.close();
     await this.observability?.close();

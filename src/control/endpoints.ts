@@ -8,12 +8,11 @@ import type { Datapath } from '../dataplane/datapath.ts';
 import { securityLabels } from '../identity/labels.ts';
 import type { IdentityAllocator } from '../identity/allocator.ts';
 import type { Ipam } from './ipam.ts';
-import { KVUnreachableError, type KVStore, type KVWatch } from './kvstore.ts';
+import { KVUnreachableError, type KVStore } from './kvstore.ts';
 import { ApiError, type ContainerPort, type Endpoint, type Pod, type PodProcessSpec, type PodSpec } from './types.ts';
 import type { PolicyEndpoint } from './policy.ts';
 import { POD_IFNAME, type PodNetwork } from './podnet.ts';
 import { EndpointMaps, HOST_IDENTITY } from './endpoint-maps.ts';
-import { followRemoteEndpoints } from './remote-endpoints.ts';
 import { PodProcesses } from './pod-processes.ts';
 
 const MAX_ENDPOINT_ID = 4095;
@@ -72,7 +71,6 @@ export class EndpointManager {
   private readonly processes: PodProcesses;
   hostEndpointID = 0;
   private readonly maps: EndpointMaps;
-  private watch?: KVWatch;
 
   constructor(
     private readonly o: EndpointManagerOptions,
@@ -237,16 +235,6 @@ export class EndpointManager {
       }
     }
     return n;
-  }
-
-  /** Other nodes' pods enter the ipcache with their identity (and leave it with them). */
-  async follow(): Promise<void> {
-    this.watch = followRemoteEndpoints(this.kv, ENDPOINTS_PREFIX, this.o.node, this.maps, this.log);
-    await this.watch.ready;
-  }
-
-  close(): void {
-    this.watch?.close();
   }
 
   /** Ends the pods' processes and stops reading devices; namespaces, devices and maps stay for the next agent process. */

@@ -88,14 +88,19 @@ describe('agent core and the store', () => {
     expect(a.listPolicies().policies).toEqual([]);
   });
 
-  it("another node's identities and endpoints enter this node's identity list and ipcache, and leave them", async () => {
+  it("another node's identities and published pod addresses enter this node's identity list and ipcache (behind its node IP), and leave them", async () => {
     const a = await start();
+    const pair = { IP: '172.20.1.5', Mask: null, HostIP: '192.168.10.101', ID: 4242, Key: 0, Metadata: '', K8sNamespace: 'default', K8sPodName: 'far', NamedPorts: [], Labels: { app: 'far' } };
     await kv.put('cilium/state/identities/v1/id/4242', 'k8s:app=far;k8s:io.kubernetes.pod.namespace=default');
-    await kv.put('ciliary/endpoints/n2/default/far', JSON.stringify({ id: 7, name: 'far', namespace: 'default', podIP: '172.20.1.5', identity: 4242, securityLabels: ['k8s:app=far'] }));
+    await kv.put('cilium/state/ip/v1/default/172.20.1.5', JSON.stringify(pair));
     await until(() => a.ipList().some((e) => e.prefix === '172.20.1.5/32'), 'the remote pod in the ipcache');
     expect(a.ipList().find((e) => e.prefix === '172.20.1.5/32')).toMatchObject({ identity: 4242, labels: ['k8s:app=far', 'k8s:io.kubernetes.pod.namespace=default'] });
     expect(a.listIdentities()).toContainEqual({ id: 4242, labels: ['k8s:app=far', 'k8s:io.kubernetes.pod.namespace=default'] });
-    await kv.delete('ciliary/endpoints/n2/default/far');
+    // The node's endpoint record (rewritten whenever the pod's process restarts) does not touch the entry.
+    await kv.put('ciliary/endpoints/n2/default/far', JSON.stringify({ id: 7, name: 'far', namespace: 'default', podIP: '172.20.1.5', identity: 4242, securityLabels: ['k8s:app=far'] }));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(a.dumpMap('cilium_ipcache')!.find((e) => e.key === '172.20.1.5/32')?.value).toBe('identity=4242 encryptkey=0 tunnelendpoint=192.168.10.101');
+    await kv.delete('cilium/state/ip/v1/default/172.20.1.5');
     await kv.delete('cilium/state/identities/v1/id/4242');
     await until(() => !a.ipList().some((e) => e.prefix === '172.20.1.5/32'), 'the remote pod to leave the ipcache');
     expect(a.listIdentities().some((i) => i.id === 4242)).toBe(false);
