@@ -46,9 +46,10 @@ import { natListLines } from '../maps/cilium/nat.ts';
 import { LBIPAM } from '../control/lbipam/controller.ts';
 import { L2Announcer } from '../control/l2announce/announcer.ts';
 import { announceableDevices, ProxyArpResponder } from '../control/l2announce/proxy-arp.ts';
+import { advertisedAddress, followKubeApiServerIPs, KUBERNETES_SVC_IP, KubernetesServiceController } from '../control/kubernetes-service.ts';
+import type { KVLease } from '../control/kvstore.ts';
 
 export const VERSION = '0.1.0';
-const KUBERNETES_SVC_IP = '10.96.0.1';
 const CT_GC_BUDGET = 16384;
 
 export class Agent implements AgentFacade {
@@ -76,6 +77,9 @@ export class Agent implements AgentFacade {
   private lbipam?: LBIPAM;
   private l2?: L2Announcer;
   private clusterDns?: Promise<void>;
+  private lease?: KVLease;
+  private kubernetesService?: KubernetesServiceController;
+  private stopFollowingApiServers?: () => void;
 
   constructor(private readonly cfg: AgentConfig, private readonly log: Logger, private readonly platform: AgentPlatform = linuxPlatform()) {
     this.nodeName = cfg['node-name'];
@@ -105,7 +109,7 @@ export class Agent implements AgentFacade {
     const cidr = await claimPodCidr(this.kv, this.nodeName, cfg['ipv4-pod-cidr'], cfg['cluster-pool-ipv4-cidr'], cfg['cluster-pool-ipv4-mask-size']);
     this.ipam = await Ipam.open(this.kv, this.nodeName, cidr);
     // One lease for this node: its registration and its identity claims end with it.
-    const lease = await this.kv.grantLease(NODE_LEASE_TTL);
+    const lease = (this.lease = await this.kv.grantLease(NODE_LEASE_TTL));
     await registerNode(this.kv, lease, {
       name: this.nodeName, nodeIP: cfg['node-ip'], podCIDR: formatCidr(cidr), routerIP: this.ipam.routerIP, version: VERSION, labels: nodeLabels(this.nodeName, cfg['node-labels']),
     });
@@ -172,7 +176,7 @@ export class Agent implements AgentFacade {
       node: this.nodeName, nodeIP: cfg['node-ip'], clusterId: cfg['cluster-id'], podCidr: formatCidr(cidr), routingMode: cfg['routing-mode'],
       autoDirectNodeRoutes: cfg['auto-direct-node-routes'], podMtu: podMtu(cfg), ipcache: this.dp.ipcache, tunnel: this.registry.open(tunnelSpec() as never) as HashMap, lease,
       onRemotePods: () => void this.services.syncAll().catch((e: Error) => this.log.warn({ err: e.message }, 'services: resync after remote pods failed')),
-      nodeIdentity: cfg['enable-node-selector-labels'] ? { up: (n) => this.policy.nodeIdentity(n.name, n.labels), down: (n) => this.policy.nodeGone(n.name) } : undefined,
+      nodeIdentity: cfg['enable-node-selector-labels'] ? { up: (n, api) => this.policy.nodeIdentity(n.name, n.labels, api), down: (n) => this.policy.nodeGone(n.name) } : undefined,
     }, this.log);
     await this.multiNode.publish(this.endpointsMgr.list(), this.endpointsMgr.endpoints());
     await this.services.restore();
@@ -196,6 +200,7 @@ export class Agent implements AgentFacade {
       leases: () => this.l2?.leaseViews() ?? [],
     });
     await this.resources.restore();
+    this.stopFollowingApiServers = followKubeApiServerIPs(this.resources, (ips) => this.kubeApiServersAt(ips));
     this.lbipam = new LBIPAM({ kv: this.kv, node: this.nodeName, log: this.log, leaseTtlSeconds: NODE_LEASE_TTL, resources: this.resources });
     await this.lbipam.start();
     if (cfg['enable-l2-announcements']) {
@@ -230,9 +235,24 @@ export class Agent implements AgentFacade {
     }
     // The Kubernetes API subset for kubectl (kube-apiserver-listen-address): a busy port is logged, not fatal.
     if (cfg['kube-apiserver-listen-address']) {
-      this.kubeApi = await startKubeApiServer({ address: cfg['kube-apiserver-listen-address'], stateDir: cfg['state-dir'], backend: new ManagerBackend(this.resources, this, this.kv), log: this.log })
-        .catch((err: Error) => { this.log.warn({ err: err.message }, 'kube-apiserver: not serving'); return undefined; });
+      this.kubeApi = await startKubeApiServer({
+        address: cfg['kube-apiserver-listen-address'], stateDir: cfg['state-dir'], backend: new ManagerBackend(this.resources, this, this.kv), log: this.log, serviceIP: KUBERNETES_SVC_IP,
+      }).catch((err: Error) => { this.log.warn({ err: err.message }, 'kube-apiserver: not serving'); return undefined; });
     }
+    // As kube-apiserver: the API it serves is the kubernetes service's endpoint (unless pods cannot reach its address).
+    const self = this.kubeApi && advertisedAddress(cfg['kube-apiserver-listen-address'], cfg['node-ip']);
+    if (this.kubeApi && !self) this.log.warn({ address: cfg['kube-apiserver-listen-address'] }, 'kube-apiserver: listening where pods cannot reach it; not an endpoint of default/kubernetes');
+    if (self) {
+      this.kubernetesService = new KubernetesServiceController({ kv: this.kv, lease: this.lease!, node: this.nodeName, self, resources: this.resources, log: this.log });
+      await this.kubernetesService.start().catch((err: Error) => this.log.warn({ err: err.message }, 'kubernetes service: not kept'));
+    }
+  }
+
+  /** The kubernetes service's endpoints: those addresses are kube-apiserver in the ipcache (this node's: the host identity carries the label). */
+  private kubeApiServersAt(ips: string[]): void {
+    this.multiNode?.setKubeApiServers(ips);
+    const remoteNodes = new Set(this.multiNode?.nodes().filter((n) => n.name !== this.nodeName).map((n) => n.nodeIP));
+    this.policy.setKubeApiServer({ host: ips.includes(this.cfg['node-ip']), remoteNode: ips.some((ip) => remoteNodes.has(ip)) });
   }
 
   /** Stops the datapath; pods, devices and pinned maps stay for the next agent process. */
@@ -242,6 +262,8 @@ export class Agent implements AgentFacade {
     await this.l2?.close();
     await this.lbipam?.close();
     await this.clusterDns;
+    this.stopFollowingApiServers?.();
+    await this.kubernetesService?.close();
     await this.resources?.close();
     this.services?.close();
     this.policy?.close();

@@ -1,7 +1,8 @@
 // The ipcache across nodes (Cilium's kvstore ipcache): every agent publishes its pods' addresses
 // with their identity and its node IP under cilium/state/ip/v1/default/<ip> (the node's lease), and writes
 // the other nodes' pods into its cilium_ipcache with tunnelendpoint = their node IP. Other nodes'
-// own addresses carry remote-node.
+// own addresses carry remote-node, or kube-apiserver where the API server runs (Cilium's identity 7 for a
+// remote node serving it; an API server outside the cluster gets it too).
 import type { Logger } from 'pino';
 import type { LpmTrieMap } from '../maps/index.ts';
 import { ipcacheDef, IPCACHE_KEY, IPCACHE_VALUE } from '../maps/cilium/ipcache.ts';
@@ -10,6 +11,7 @@ import type { KVLease, KVStore, KVWatch } from './kvstore.ts';
 import type { NodeRecord } from './nodes.ts';
 
 const REMOTE_NODE_ID = RESERVED_IDENTITIES['remote-node'];
+const KUBE_APISERVER_ID = RESERVED_IDENTITIES['kube-apiserver'];
 
 export const IP_PREFIX = 'cilium/state/ip/v1/default/';
 
@@ -53,6 +55,12 @@ export class IpcacheSync {
   private watch?: KVWatch;
   private chain: Promise<void> = Promise.resolve();
   private changeQueued = false;
+  /** The API servers' addresses (the kubernetes service's Endpoints). */
+  private apiServers = new Set<string>();
+  /** Of those, the ones no node has: written here, not by nodeUp. */
+  private readonly outsideApiServers = new Set<string>();
+  /** Other nodes by name, for rewriting their address when the API servers change. */
+  private readonly nodes = new Map<string, NodeRecord>();
 
   /** `onRemoteChange` runs after other nodes' pods appeared, changed or went (services reselect backends). */
   constructor(private readonly kv: KVStore, private readonly hostIP: string, private readonly ipcache: LpmTrieMap, private readonly lease: KVLease,
@@ -108,16 +116,47 @@ export class IpcacheSync {
    * or the node's own identity with enable-node-selector-labels.
    */
   nodeUp(n: NodeRecord, identity: number = REMOTE_NODE_ID): void {
-    this.write(n.nodeIP, 32, identity, '0.0.0.0');
+    this.nodes.set(n.name, n);
+    this.outsideApiServers.delete(n.nodeIP);
+    // A per-node identity (enable-node-selector-labels) carries the kube-apiserver label itself.
+    const own = identity === REMOTE_NODE_ID && this.apiServers.has(n.nodeIP) ? KUBE_APISERVER_ID : identity;
+    this.write(n.nodeIP, 32, own, '0.0.0.0');
     if (n.routerIP) this.write(n.routerIP, 32, identity, n.nodeIP);
   }
 
-  /** A node is gone: its addresses and every pod it hosted leave the ipcache at once. */
+  /** A node is gone: its addresses and every pod it hosted leave the ipcache at once (an API server's address stays kube-apiserver). */
   nodeDown(n: NodeRecord): void {
     const ip = n.nodeIP;
+    this.nodes.delete(n.name);
     this.erase(ip, 32);
     if (n.routerIP) this.erase(n.routerIP, 32);
     for (const [podIP, e] of this.remote) if (e.hostIP === ip) this.forget(podIP);
+    this.writeOutsideApiServers();
+  }
+
+  isApiServer(ip: string): boolean {
+    return this.apiServers.has(ip);
+  }
+
+  /** The API servers' addresses changed; the caller then brings the nodes up again (their identity follows). */
+  setApiServers(ips: string[]): void {
+    this.apiServers = new Set(ips);
+    for (const ip of this.outsideApiServers) {
+      if (this.apiServers.has(ip)) continue;
+      this.erase(ip, 32);
+      this.outsideApiServers.delete(ip);
+    }
+    this.writeOutsideApiServers();
+  }
+
+  /** API server addresses that are neither this node's nor another node's: kube-apiserver, reached directly. */
+  private writeOutsideApiServers(): void {
+    const nodeIPs = new Set([...this.nodes.values()].map((n) => n.nodeIP));
+    for (const ip of this.apiServers) {
+      if (ip === this.hostIP || nodeIPs.has(ip)) continue;
+      this.write(ip, 32, KUBE_APISERVER_ID, '0.0.0.0');
+      this.outsideApiServers.add(ip);
+    }
   }
 
   /** The other nodes' pods. */

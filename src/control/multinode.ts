@@ -31,7 +31,7 @@ export interface MultiNodeOptions {
   /** Other nodes' pods appeared, changed or went. */
   onRemotePods: () => void;
   /** enable-node-selector-labels: the identity of another node's addresses (default remote-node), and its release. */
-  nodeIdentity?: { up: (n: NodeRecord) => number; down: (n: NodeRecord) => void };
+  nodeIdentity?: { up: (n: NodeRecord, kubeApiServer: boolean) => number; down: (n: NodeRecord) => void };
 }
 
 export class MultiNode {
@@ -43,7 +43,7 @@ export class MultiNode {
     await ipcache.start();
     const registry = await NodeRegistry.start(kv, o.node, {
       upsert: (n) => {
-        ipcache.nodeUp(n, o.nodeIdentity?.up(n));
+        ipcache.nodeUp(n, o.nodeIdentity?.up(n, ipcache.isApiServer(n.nodeIP)));
         routes.upsert(n);
       },
       remove: (n) => {
@@ -63,6 +63,12 @@ export class MultiNode {
       ip: p.podIP, identity: identity.get(p.endpointID)!, namespace: p.namespace, name: p.name, labels: p.labels,
       ports: (p.ports ?? []).filter((c) => c.name).map((c) => ({ name: c.name!, port: c.containerPort, protocol: c.protocol ?? 'TCP' })),
     })));
+  }
+
+  /** The API servers' addresses (the kubernetes service's Endpoints): their ipcache identity becomes kube-apiserver. */
+  setKubeApiServers(ips: string[]): void {
+    this.ipcache.setApiServers(ips);
+    for (const n of this.registry.remotes) this.ipcache.nodeUp(n, this.o.nodeIdentity?.up(n, this.ipcache.isApiServer(n.nodeIP)));
   }
 
   /** The other nodes' pods as service backends see them (ready, on their node). */

@@ -17,6 +17,7 @@ import { FqdnManager } from '../fqdn/manager.ts';
 import type { ServiceInfo } from '../policy/peers.ts';
 
 const STORE_PREFIX = 'ciliary/policies/';
+const KUBE_APISERVER_LABEL = 'reserved:kube-apiserver';
 /** Node-local CIDR identities have bit 24 set, as Cilium's. */
 
 export interface PolicyEndpoint {
@@ -61,6 +62,8 @@ export class PolicyManager {
   private regenerating = false;
   /** enable-node-selector-labels: node name → its node-local identity and labels. */
   private readonly nodeIds = new Map<string, { id: number; labels: string[] }>();
+  /** Where the API servers run, as far as identities go (see setKubeApiServer). */
+  private kubeApiServer = { host: false, remoteNode: false };
   private readonly enforced = new Map<number, { ingress: boolean; egress: boolean }>();
   /** Redirect keys each endpoint's policy uses, so unused proxy listeners can close. */
   private readonly redirectKeys = new Map<number, Set<string>>();
@@ -211,15 +214,25 @@ export class PolicyManager {
     if (!this.regenerating && this.watch) this.regenerate();
   }
 
-  /** Another node's identity (enable-node-selector-labels): reserved:remote-node plus its labels, for fromNodes/toNodes. */
-  nodeIdentity(name: string, labels: Record<string, string> = {}): number {
-    const want = ['reserved:remote-node', ...nodeLabelStrings(labels)];
+  /** Another node's identity (enable-node-selector-labels): reserved:remote-node (and kube-apiserver where it serves the API) plus its labels, for fromNodes/toNodes. */
+  nodeIdentity(name: string, labels: Record<string, string> = {}, kubeApiServer = false): number {
+    const want = ['reserved:remote-node', ...(kubeApiServer ? [KUBE_APISERVER_LABEL] : []), ...nodeLabelStrings(labels)];
     let n = this.nodeIds.get(name);
     if (!n) this.nodeIds.set(name, (n = { id: this.nextLocalId++, labels: want }));
     n.labels = want;
     this.repo.addIdentity(n.id, want);
     if (!this.regenerating && this.watch) this.regenerate();
     return n.id;
+  }
+
+  /**
+   * Where the API servers are (Cilium's ipcache labels): on this node the host identity carries
+   * reserved:kube-apiserver too; on a remote node identity 7 is that node (kube-apiserver and remote-node).
+   */
+  setKubeApiServer(where: { host: boolean; remoteNode: boolean }): void {
+    if (where.host === this.kubeApiServer.host && where.remoteNode === this.kubeApiServer.remoteNode) return;
+    this.kubeApiServer = where;
+    if (!this.regenerating && this.watch) this.regenerate(true);
   }
 
   nodeGone(name: string): void {
@@ -319,6 +332,8 @@ export class PolicyManager {
     for (const [cidr, id] of this.cidrIds) m.set(id, this.cidrLabels(cidr));
     for (const n of this.nodeIds.values()) m.set(n.id, n.labels);
     if (this.d.hostNodeLabels) m.set(RESERVED_IDENTITIES.host, this.d.hostNodeLabels);
+    if (this.kubeApiServer.host) m.set(RESERVED_IDENTITIES.host, [...m.get(RESERVED_IDENTITIES.host)!, KUBE_APISERVER_LABEL]);
+    if (this.kubeApiServer.remoteNode) m.set(RESERVED_IDENTITIES['kube-apiserver'], [KUBE_APISERVER_LABEL, 'reserved:remote-node']);
     return m;
   }
 

@@ -44,8 +44,8 @@ export function listenHost(address: string): string {
   return host || '0.0.0.0';
 }
 
-/** Writes (or reuses) the PKI under `<stateDir>/kube` and the kubeconfig for `https://<address>`. */
-export function ensurePki(stateDir: string, address: string): KubePki {
+/** Writes (or reuses) the PKI under `<stateDir>/kube` and the kubeconfig for `https://<address>`; `extraIPs` are more names of the server. */
+export function ensurePki(stateDir: string, address: string, extraIPs: string[] = []): KubePki {
   const dir = join(stateDir, 'kube');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (!existsSync(join(dir, 'ca.crt')) || !existsSync(join(dir, 'ca.key'))) {
@@ -56,7 +56,7 @@ export function ensurePki(stateDir: string, address: string): KubePki {
     chmodSync(join(dir, 'ca.crt'), 0o600);
   }
   const host = listenHost(address);
-  const ips = [...new Set(['127.0.0.1', ...(host === '0.0.0.0' || host === '::' ? [] : /^[\d.]+$|:/.test(host) ? [host] : [])])];
+  const ips = [...new Set(['127.0.0.1', ...extraIPs, ...(host === '0.0.0.0' || host === '::' ? [] : /^[\d.]+$|:/.test(host) ? [host] : [])])];
   const names = ['kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local', 'localhost',
     ...(/^[\d.]+$|:/.test(host) ? [] : [host])];
   // The serving certificate follows the address; the CA and client credentials stay valid across restarts.

@@ -87,16 +87,21 @@ export function parseResourcePath(path: string): Route | { discovery: unknown } 
   return { resource, namespace, name: rest[1], subresource: rest[2] };
 }
 
-export async function startKubeApiServer(o: { address: string; stateDir: string; backend: KubeBackend; log: Logger }): Promise<KubeApiServer> {
-  const pki = ensurePki(o.stateDir, o.address);
+/** Paths anyone may GET (kubeadm's default RBAC for system:unauthenticated). */
+const PUBLIC_PATHS = new Set(['/version', '/healthz', '/livez', '/readyz']);
+
+/** `serviceIP`: the kubernetes service's ClusterIP, in the serving certificate as kube-apiserver puts it. */
+export async function startKubeApiServer(o: { address: string; stateDir: string; backend: KubeBackend; log: Logger; serviceIP?: string }): Promise<KubeApiServer> {
+  const pki = ensurePki(o.stateDir, o.address, o.serviceIP ? [o.serviceIP] : []);
   const api = new KubeApi(o.backend);
   const watches = new Set<() => void>();
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    if (!authenticated(req, pki.token)) return send(res, 401, UNAUTHORIZED);
     const url = new URL(req.url ?? '/', 'https://localhost');
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
+    // As kube-apiserver's system:public-info-viewer: version and health need no credential (a pod's curl).
+    if (!(method === 'GET' && PUBLIC_PATHS.has(path)) && !authenticated(req, pki.token)) return send(res, 401, UNAUTHORIZED);
     if (method === 'GET') {
       if (path === '/version') return send(res, 200, KUBE_VERSION);
       if (path === '/api') return send(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: o.address }] });
