@@ -101,3 +101,36 @@ spec:
     expect((await curl('k8s-w1', 'https://10.96.0.1/version')).code).toBe(0);
   });
 });
+
+describe.skipIf(!root)('one node: the agent serves the API itself', () => {
+  const one = root ? new Lab('o') : (undefined as unknown as Lab);
+  const client = () => one.pod('api-client');
+  beforeAll(async () => {
+    await one.up(1);
+    await one.ok('k8s-ctr', 'run', client(), '--labels', 'kind=api-client');
+  }, 300_000);
+
+  afterAll(async () => {
+    if (root) await one.down();
+  }, 120_000);
+
+  it('a pod allowed only toEntities kube-apiserver reaches https://10.96.0.1/version; its own node is host with the kube-apiserver label', async () => {
+    const cnp = `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: ${one.pod('to-k8s')}}
+spec:
+  endpointSelector: {matchLabels: {kind: api-client}}
+  egress: [{toEntities: [kube-apiserver]}]
+`;
+    await one.ok('k8s-ctr', 'apply', '-f', one.file('to-k8s.yaml', cnp));
+    const body = await until('/version through the kubernetes service', async () => {
+      const r = await one.exec('k8s-ctr', client(), ['curl', '-sk', '--max-time', '3', 'https://10.96.0.1/version']);
+      return r.code === 0 ? r.stdout : undefined;
+    });
+    expect(JSON.parse(body)).toMatchObject({ major: '1' });
+    expect(Lab.ipcacheEntry(await one.ok('k8s-ctr', 'bpf', 'ipcache', 'list'), `${one.nodeIP(0)}/32`)).toMatch(/^identity=1 /);
+    expect(await one.ok('k8s-ctr', 'identity', 'get', '1')).toMatch(/reserved:kube-apiserver/);
+    // Egress is enforced: the lab's outside host is not the API server.
+    expect((await one.exec('k8s-ctr', client(), ['curl', '-s', '--max-time', '2', `http://${one.testpcIP}/`])).code).not.toBe(0);
+  }, 60_000);
+});
