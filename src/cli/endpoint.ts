@@ -14,7 +14,8 @@ export function formatEndpointList(eps: Endpoint[]): string {
   ];
   for (const ep of [...eps].sort((a, b) => a.id - b.id)) {
     const labels = ep.labels.length ? ep.labels : ['no labels'];
-    rows.push([String(ep.id), ep.policyIngress, ep.policyEgress, String(ep.identity), labels[0], '', ep.ipv4, ep.state]);
+    // As Cilium: an endpoint waiting for its identity has none to print.
+    rows.push([String(ep.id), ep.policyIngress, ep.policyEgress, ep.identity ? String(ep.identity) : '<no label id>', labels[0], '', ep.ipv4, ep.state]);
     for (const l of labels.slice(1)) rows.push(['', '', '', '', l, '', '', '']);
   }
   return formatTable(rows, { padding: 3, minWidth: 5 });

@@ -68,6 +68,8 @@ export class EndpointManager {
   private readonly records = new Map<string, EndpointRecord>(); // "ns/name" → record
   private readonly fds = new Map<number, number>(); // endpoint id → TUN fd
   private readonly busy = new Set<string>(); // pods being created or deleted
+  /** Pods whose start waits for the store (a new label set's identity): their endpoint id, as Cilium lists them waiting-for-identity. */
+  private readonly waiting = new Map<string, { id: number; podName: string; labels: string[] }>();
   private readonly processes: PodProcesses;
   hostEndpointID = 0;
   private readonly maps: EndpointMaps;
@@ -131,7 +133,11 @@ export class EndpointManager {
         ifindex: r.ifindex, ifname: POD_IFNAME, state: 'ready', policyIngress: e.ingress ? 'Enabled' : 'Disabled', policyEgress: e.egress ? 'Enabled' : 'Disabled', isHost: false,
       };
     });
-    return [host, ...pods].sort((a, b) => a.id - b.id);
+    const waiting = [...this.waiting.values()].map((w): Endpoint => ({
+      id: w.id, podName: w.podName, identity: 0, labels: w.labels, ipv4: '', ifindex: 0, ifname: '', state: 'waiting-for-identity',
+      policyIngress: 'Disabled', policyEgress: 'Disabled', isHost: false,
+    }));
+    return [host, ...pods, ...waiting].sort((a, b) => a.id - b.id);
   }
 
   async create(spec: PodSpec): Promise<Pod> {
@@ -145,13 +151,14 @@ export class EndpointManager {
     if (netns.length > 200) throw new ApiError(400, 'name: too long');
     this.busy.add(key);
     const undo: Array<() => Promise<void> | void> = [];
+    const labels = spec.labels ?? {};
+    const secLabels = securityLabels(labels, namespace, this.o.cluster, spec.serviceAccount);
+    // A pod that waited for its identity keeps the endpoint id it was listed with.
+    let id = this.waiting.get(key)?.id ?? 0;
     try {
-      const id = await this.allocateId();
-      undo.push(() => this.kv.delete(`${this.prefix}id/${id}`).then(() => undefined));
+      if (!id) id = await this.allocateId();
       const podIP = await this.ipam.allocate(key);
       undo.push(() => this.ipam.release(podIP));
-      const labels = spec.labels ?? {};
-      const secLabels = securityLabels(labels, namespace, this.o.cluster, spec.serviceAccount);
       const identity = await this.identities.acquire(secLabels);
       undo.push(() => this.identities.release(identity));
       const dev = await this.o.podNetwork.create({
@@ -174,11 +181,17 @@ export class EndpointManager {
       undo.push(() => this.processes.stop(r));
       await this.kv.put(this.prefix + key, JSON.stringify(r));
       this.log.info({ pod: key, id, ip: podIP, identity }, 'endpoint created');
+      this.waiting.delete(key);
       await this.o.onChange?.();
       return this.toPod(r);
     } catch (e) {
       for (const u of undo.reverse()) await Promise.resolve(u()).catch((err) => this.log.warn({ err }, 'cleanup step failed'));
-      // The store is away (a new label set's identity): the caller may wait for it.
+      // The store is away (a new label set's identity): listed as waiting-for-identity while the caller waits for it.
+      if (e instanceof KVUnreachableError && id) {
+        this.waiting.set(key, { id, podName: key, labels: secLabels });
+        throw e;
+      }
+      if (id) await this.releaseWaiting(key, id);
       if (e instanceof ApiError || e instanceof KVUnreachableError) throw e;
       throw new ApiError(500, `creating pod "${key}": ${(e as Error).message}`);
     } finally {
@@ -189,6 +202,8 @@ export class EndpointManager {
   async delete(namespace: string, name: string): Promise<void> {
     const key = `${namespace}/${name}`;
     const r = this.records.get(key);
+    const waiting = this.waiting.get(key);
+    if (!r && waiting) return this.releaseWaiting(key, waiting.id);
     if (!r) throw new ApiError(404, `pod "${key}" not found`);
     if (this.busy.has(key)) throw new ApiError(409, `pod "${key}" is busy`);
     this.busy.add(key);
@@ -249,6 +264,12 @@ export class EndpointManager {
   }
 
   // ---- pieces ----------------------------------------------------------------------------------
+
+  /** A pod that waited (or failed) gives its endpoint id back. */
+  private async releaseWaiting(key: string, id: number): Promise<void> {
+    this.waiting.delete(key);
+    await this.kv.delete(`${this.prefix}id/${id}`).catch((err: Error) => this.log.warn({ pod: key, err: err.message }, 'releasing the endpoint id failed'));
+  }
 
   private async allocateId(): Promise<number> {
     for (let tries = 0; tries < 10_000; tries++) {

@@ -5,14 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/agent/agent.ts';
-import { LocalKVStore, type KVStore } from '../../src/control/kvstore.ts';
+import { KVUnreachableError, LocalKVStore, type KVStore } from '../../src/control/kvstore.ts';
 import { readStoreFile } from '../../src/control/kvstore-file.ts';
 import { NODES_PREFIX } from '../../src/control/nodes.ts';
 import { startAgentCore } from './agent-core.ts';
+import { formatEndpointList } from '../../src/cli/endpoint.ts';
 
 /** Resolves when cond() holds, checking after every turn of the event loop (store events are asynchronous). */
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+async function until(cond: () => boolean, what: string, tries = 200): Promise<void> {
+  for (let i = 0; i < tries; i++) {
     if (cond()) return;
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -104,6 +105,35 @@ describe('agent core and the store', () => {
     await kv.delete('cilium/state/identities/v1/id/4242');
     await until(() => !a.ipList().some((e) => e.prefix === '172.20.1.5/32'), 'the remote pod to leave the ipcache');
     expect(a.listIdentities().some((i) => i.id === 4242)).toBe(false);
+  });
+
+  it('a pod whose new labels need the away store is listed waiting-for-identity with its endpoint id, keeps the id when it starts, and leaves the list when deleted', async () => {
+    const inner = LocalKVStore.inMemory();
+    let away = false;
+    // The store refuses new identities (etcd away): every other key still answers.
+    const store: KVStore = Object.assign(Object.create(inner) as KVStore, {
+      createOnly: (k: string, v: string, o?: Parameters<KVStore['createOnly']>[2]) => (away && k.startsWith('cilium/state/identities/')
+        ? Promise.reject(new KVUnreachableError('kvstore etcd unreachable at test')) : inner.createOnly(k, v, o)),
+      health: () => (away ? { ok: false, message: 'kvstore etcd unreachable at test' } : inner.health()),
+    });
+    const a = await start(store);
+    away = true;
+    const pod = (name: string) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default', labels: { app: name } }, spec: { containers: [{ name: 'c', image: 'ciliary/run' }] } });
+    await a.resources.apply([pod('fresh'), pod('gone')]);
+    const waiting = a.listEndpoints().filter((e) => e.state === 'waiting-for-identity');
+    expect(waiting.map((e) => [e.podName, e.identity, e.ipv4])).toEqual(expect.arrayContaining([['default/fresh', 0, ''], ['default/gone', 0, '']]));
+    const fresh = waiting.find((e) => e.podName === 'default/fresh')!;
+    expect(fresh.labels).toContain('k8s:app=fresh');
+    expect(formatEndpointList(a.listEndpoints())).toMatch(new RegExp(`^${fresh.id} +Disabled +Disabled +<no label id> +k8s:app=fresh +waiting-for-identity`, 'm'));
+    const goneId = waiting.find((e) => e.podName === 'default/gone')!.id;
+    await a.resources.delete('pod', 'default', 'gone');
+    expect(a.listEndpoints().some((e) => e.podName === 'default/gone')).toBe(false);
+    expect(await inner.get(`ciliary/endpoints/n1/id/${goneId}`)).toBeUndefined();
+    away = false;
+    await until(() => a.getEndpoint(fresh.id)?.state === 'ready', 'the waiting pod to start', 600);
+    expect(a.getEndpoint(fresh.id)).toMatchObject({ podName: 'default/fresh', state: 'ready' });
+    expect(a.getEndpoint(fresh.id)!.identity).toBeGreaterThanOrEqual(256);
+    expect(a.listEndpoints().filter((e) => e.podName === 'default/fresh')).toHaveLength(1);
   });
 
   it("holds the node's registration and identity claims under its lease: they are not in the file a restart reads", async () => {

@@ -149,7 +149,7 @@ export class Scheduler {
     for (const key of [...this.waiting.keys()]) {
       const rec = this.records.get(key);
       const [ns, name] = key.split('/');
-      if (!rec || nodeOf(rec) !== this.self || this.livePod(ns, name)) this.waiting.delete(key);
+      if (!rec || nodeOf(rec) !== this.self || this.livePod(ns, name)) await this.stopWaiting(key);
       else await this.start(rec).catch((e: Error) => this.c.d.log.warn({ pod: key, err: e.message }, 'starting a pod that waited for the kvstore failed'));
     }
   }
@@ -185,9 +185,16 @@ export class Scheduler {
     }
   }
 
+  /** A waiting pod that is gone or placed elsewhere: its endpoint row goes too. */
+  private async stopWaiting(key: string): Promise<void> {
+    if (!this.waiting.delete(key)) return;
+    const [ns, name] = key.split('/');
+    if (!this.livePod(ns, name)) await this.c.d.pods.delete(ns, name).catch(() => undefined);
+  }
+
   async deletePod(key: string): Promise<void> {
     const [ns, name] = key.split('/');
-    this.waiting.delete(key);
+    await this.stopWaiting(key);
     if (this.livePod(ns, name)) await this.c.d.pods.delete(ns, name);
     if (this.records.has(key)) await this.c.forget('Pod', key);
   }
