@@ -75,6 +75,7 @@ describe.skipIf(!root)('faults in a three-node lab over etcd', () => {
       // New labels need an identity the cluster agrees on: accepted, the pod waits for the store (Cilium's waiting-for-identity).
       expect(await lab.ok('k8s-w1', 'run', fresh, '--node', 'k8s-w1', '--labels', 'app=fresh', '--', ...HTTP_SERVER)).toBe(`pod/${fresh} created\n`);
       expect((await lab.ok('k8s-w1', 'get', 'pods', fresh)).split('\n')[1]).toMatch(new RegExp(`^${fresh} +0/1 +ContainerCreating `));
+      expect(await lab.ok('k8s-w1', 'endpoint', 'list')).toMatch(/^\d+ +Disabled +Disabled +<no label id> +k8s:app=fresh +waiting-for-identity *$/m);
       expect(await kvstoreLine('k8s-w1')).toMatch(/^KVStore: +Failure .*write\(s\) queued for the store/);
       // A Service needs a ClusterIP the cluster agrees on: refused with the reason, nothing half made.
       const svcRefused = await lab.cli('k8s-w1', 'apply', '-f', lab.file('late-svc.yaml', serviceYaml(pod('late-svc'), 'web1')));
