@@ -65,7 +65,7 @@ crossNodeSuite('native', 'm', 'three nodes over etcd, native routing', ({ lab, p
     expect(receiver).toMatch(new RegExp(`default/${pod('client')}:\\d+ \\(ID:\\d+\\) <- default/${pod('web1')}:80 \\(ID:\\d+\\) to-network FORWARDED \\(TCP Flags: SYN, ACK\\)`));
   });
 
-  it('another node\'s own traffic to a pod arrives as remote-node; the local host\'s as host', async () => {
+  it('another node\'s own traffic to a pod arrives with its identity (k8s-ctr serves the API: kube-apiserver, as Cilium\'s 7); the local host\'s as host', async () => {
     const fromNode = async (i: number) => {
       const r = await run('ip', ['netns', 'exec', lab.ns((['k8s-ctr', 'k8s-w1'] as const)[i]), 'curl', '-s', '--max-time', '2', `http://${ip.web1}/`]);
       return r.code === 0 ? r.stdout : undefined;
@@ -76,11 +76,11 @@ crossNodeSuite('native', 'm', 'three nodes over etcd, native routing', ({ lab, p
       const out = await lab.ok('k8s-w1', 'observe', '--last', '100');
       return out.includes(`${nodeIP(0)}:`) && /\(host\) -> /.test(out) ? out : undefined;
     });
-    expect(flows).toMatch(new RegExp(`${nodeIP(0).replace(/\./g, '\\.')}:\\d+ \\(remote-node\\) -> default/${pod('web1')}:80 \\(ID:\\d+\\) to-endpoint FORWARDED`));
+    expect(flows).toMatch(new RegExp(`${nodeIP(0).replace(/\./g, '\\.')}:\\d+ \\(kube-apiserver\\) -> default/${pod('web1')}:80 \\(ID:\\d+\\) to-endpoint FORWARDED`));
     expect(flows).toMatch(new RegExp(`\\(host\\) -> default/${pod('web1')}:80 \\(ID:\\d+\\) to-endpoint FORWARDED`));
   });
 
-  it('ingress fromEntities remote-node on w1: the k8s-ctr node gets in, the k8s-ctr pod is denied (Policy denied)', async () => {
+  it('ingress fromEntities remote-node on w1: the k8s-ctr node gets in (kube-apiserver is a remote node too), the k8s-ctr pod is denied (Policy denied)', async () => {
     const file = lab.file('remote-node.yaml', [
       'apiVersion: cilium.io/v2', 'kind: CiliumNetworkPolicy', `metadata: {name: ${pod('from-nodes')}}`, 'spec:',
       '  endpointSelector: {matchLabels: {app: web1}}', '  ingress:', '  - fromEntities: [remote-node]', '',
