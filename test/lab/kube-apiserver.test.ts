@@ -2,7 +2,8 @@
 // k8s-ctr:6443): the cluster's `default/kubernetes` service (10.96.0.1:443 → k8s-ctr:6443, put back when
 // deleted), k8s-ctr's address as kube-apiserver (identity 7) in w1's ipcache and the host identity
 // with the kube-apiserver label on k8s-ctr, and a pod whose only egress is `toEntities: [kube-apiserver]`
-// reaching https://10.96.0.1/version from either node while another pod stays denied.
+// reaching https://10.96.0.1/version from either node while another pod stays denied; `fromEntities:
+// [kube-apiserver]` admitting k8s-ctr's own connections.
 // The lab carries a per-run prefix, net and state root.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
@@ -90,6 +91,23 @@ spec:
     expect(flows).toMatch(new RegExp(`default/${re(pod('api-k8s-w1'))}:\\d+ \\(ID:\\d+\\) <> default/${re(pod('web'))}:80 \\(ID:\\d+\\) Policy denied DROPPED`));
     await lab.ok('k8s-ctr', 'delete', 'cnp', pod('to-k8s'));
   }, 90_000);
+
+  it('ingress fromEntities kube-apiserver on w1: the k8s-ctr node (the API server) gets in, a pod does not', async () => {
+    const web1IP = await lab.runPod('k8s-w1', pod('web1'), 'app=web1', HTTP_SERVER);
+    const fromCtrNode = () => lab.inHost('k8s-ctr', ['curl', '-s', '--max-time', '2', `http://${web1IP}/`]);
+    expect(await until('web1 from the k8s-ctr node', fromCtrNode)).toBe(`${pod('web1')} ${lab.nodeIP(0)}\n`);
+    const cnp = `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: ${pod('from-k8s')}}
+spec:
+  endpointSelector: {matchLabels: {app: web1}}
+  ingress: [{fromEntities: [kube-apiserver]}]
+`;
+    await lab.ok('k8s-w1', 'apply', '-f', lab.file('from-k8s.yaml', cnp));
+    await until('the pod denied', async () => ((await curl('k8s-ctr', `http://${web1IP}/`)).code !== 0 ? true : undefined));
+    expect(await fromCtrNode()).toBe(`${pod('web1')} ${lab.nodeIP(0)}\n`);
+    await lab.ok('k8s-w1', 'delete', 'cnp', pod('from-k8s'));
+  }, 60_000);
 
   it('kubectl delete svc kubernetes: the cluster puts it back', async () => {
     await lab.ok('k8s-w1', 'delete', 'svc', 'kubernetes');
