@@ -1,5 +1,6 @@
 // npx tsx bench/l7-cpu.ts: where the CPU goes per request, L4 vs L7 (`http: [{}]`), at full load —
-// user+system time of each thread of the agent (datapath thread, proxy worker, the rest), of the
+// (or at L7_CPU_RATE requests/s, the same wake-ups for every variant) — user+system time of each
+// thread of the agent (datapath thread, proxy worker, the rest), of the
 // load generator and of the server, from /proc, divided by the requests answered.
 import { readdirSync, readFileSync } from 'node:fs';
 import { TestAgent } from '../test/helpers/agent.ts';
@@ -7,6 +8,7 @@ import { sh, waitListening } from '../test/helpers/sys.ts';
 import { load, rule, SERVER } from './l7.ts';
 
 const TICK_US = 1e6 / 100; // USER_HZ
+const RATE = Number(process.env.L7_CPU_RATE ?? 0);
 
 /** utime+stime (or only stime) in µs of every thread of `pid`, by tid. */
 function threads(pid: number, sysOnly = false): Map<number, number> {
@@ -39,13 +41,13 @@ async function main(): Promise<void> {
     const serverPid = pidsIn(agent.podNetns('bench-server'))[0];
     for (const mode of ['l4', 'l7', 'l4', 'l7']) {
       await agent.api('PUT', '/v1/policy', [rule(mode === 'l7')]);
-      await load(client, server.podIP); // warm-up and the policy in place
+      await load(client, server.podIP, RATE); // warm-up and the policy in place
       const a0 = threads(agentPid);
       const k0 = threads(agentPid, true);
       const s0 = threads(serverPid);
       const q0 = softirq();
       const before = process.hrtime.bigint();
-      const r = await load(client, server.podIP);
+      const r = await load(client, server.podIP, RATE);
       const wall = Number(process.hrtime.bigint() - before) / 1e3;
       const a1 = threads(agentPid);
       const k1 = threads(agentPid, true);
