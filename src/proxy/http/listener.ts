@@ -150,7 +150,9 @@ export class HttpProxyListener {
       } else res.destroy();
       this.d.onEvent({ ...base, type: 'response', verdict: 'Error', status: 503, latencyMs: elapsed(started), headers: flowHeaders(reply, requestId) });
     });
-    req.pipe(up); // streamed both ways: a large upload never sits in memory
+    // A request without a body ends here; one with a body streams: a large upload never sits in memory.
+    if (req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0') up.end();
+    else req.pipe(up);
   }
 }
 
