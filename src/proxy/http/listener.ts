@@ -28,6 +28,8 @@ interface Connection extends Downstream {
   client: string;
   clientPort: number;
   agent: Agent;
+  /** The records' peers, made once per connection: every record of it shares them (none changes them). */
+  peers: Pick<L7Event, 'client' | 'server'>;
 }
 
 const ACCESS_DENIED = 'Access denied\r\n';
@@ -78,7 +80,8 @@ export class HttpProxyListener {
       s.destroy();
       return undefined;
     }
-    const c: Connection = { ...down, client, clientPort, agent: this.upstreamAgent(client, clientPort, () => c) };
+    const peers = { client: { ip: client, port: clientPort }, server: { ip: down.server, port: down.serverPort } };
+    const c: Connection = { ...down, client, clientPort, peers, agent: this.upstreamAgent(client, clientPort, () => c) };
     this.ready.set(s, c);
     s.once('close', () => {
       c.agent.destroy();
@@ -117,9 +120,8 @@ export class HttpProxyListener {
     const path = req.url ?? '/';
     const requestId = randomUUID();
     const base = {
-      method, url: `http://${host}${path}`, protocol: `HTTP/${req.httpVersion}`,
-      client: { ip: c.client, port: c.clientPort }, server: { ip: c.server, port: c.serverPort },
-      endpoint: c.endpoint, proxyPort: this.port,
+      method, url: `http://${host}${path}`, protocol: req.httpVersion === '1.1' ? 'HTTP/1.1' : `HTTP/${req.httpVersion}`,
+      client: c.peers.client, server: c.peers.server, endpoint: c.endpoint, proxyPort: this.port,
     };
     const fixes = allowed(this.rules, { method, path, host, header: (n) => headerValue(req, n) });
     // Without header fixes the client's header lines go on as they came (a flat list: no object to build).
