@@ -8,7 +8,7 @@ import { spawnTracked, waitListening } from '../test/helpers/sys.ts';
 import { DURATION, REPEAT, round, runAsync, tcpGbps } from './lib.ts';
 import { rssKiB } from './pipeline.ts';
 
-// argv: host port concurrency durationMs [rate] → {rps, p50, p99} (latencies in microseconds). Without a
+// argv: host port concurrency durationMs [rate] → {rps, p50, p99, cpuUs} (latencies and its own CPU time in microseconds). Without a
 // rate each connection sends its next request when the last one is answered; with one, requests
 // start on a fixed schedule (rate per second) whatever the answers do.
 const CLIENT = `const http = require('http');
@@ -28,19 +28,20 @@ setTimeout(() => {
   done = true;
   lat.sort((a, b) => a - b);
   const q = (p) => lat[Math.min(lat.length - 1, Math.floor(lat.length * p))];
-  console.log(JSON.stringify({ rps: lat.length / ((performance.now() - t0) / 1000), p50: q(0.5), p99: q(0.99) }));
+  const cpu = process.cpuUsage();
+  console.log(JSON.stringify({ rps: lat.length / ((performance.now() - t0) / 1000), p50: q(0.5), p99: q(0.99), cpuUs: cpu.user + cpu.system }));
   process.exit(0);
 }, dur);`;
 
-const SERVER = `require('http').createServer((q, s) => { q.resume(); q.on('end', () => s.end('ok')); }).listen(8080, '0.0.0.0')`;
+export const SERVER = `require('http').createServer((q, s) => { q.resume(); q.on('end', () => s.end('ok')); }).listen(8080, '0.0.0.0')`;
 const CONCURRENCY = 8;
 /** The fixed moderate rate of the latency test (requests/s over up to 4 connections). */
 const RATE = 200;
 const GIB = 1 << 30;
 
-interface Load { rps: number; p50: number; p99: number }
+interface Load { rps: number; p50: number; p99: number; cpuUs: number }
 
-function load(ns: string, ip: string, rate = 0): Promise<Load> {
+export function load(ns: string, ip: string, rate = 0): Promise<Load> {
   return new Promise((resolve, reject) => {
     const c = spawnTracked('ip', ['netns', 'exec', ns, 'node', '-e', CLIENT, ip, '8080', String(rate ? 4 : CONCURRENCY), String(DURATION * 1000), String(rate)]);
     let out = '';
@@ -49,7 +50,7 @@ function load(ns: string, ip: string, rate = 0): Promise<Load> {
   });
 }
 
-const rule = (http: boolean) => ({
+export const rule = (http: boolean) => ({
   apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', metadata: { name: 'bench-l7', namespace: 'default' },
   spec: {
     endpointSelector: { matchLabels: { app: 'bench-server' } },

@@ -366,8 +366,8 @@ export class Agent implements AgentFacade {
 
   /** Endpoint id, identity and labels of an address, for L7 event lines. */
   private describePeer(ip: string): { id: number; identity: number; labels: string[] } {
-    const ep = this.endpointsMgr.endpoints().find((e) => e.ipv4 === ip);
-    if (ep) return { id: ep.id, identity: ep.identity, labels: ep.labels };
+    const ep = this.endpointsMgr.endpointAt(ip);
+    if (ep) return ep;
     const identity = this.dp.lookupIdentity(parseIPv4(ip));
     return { id: 0, identity, labels: this.policy.allIdentities().get(identity) ?? [] };
   }

@@ -140,6 +140,13 @@ export class EndpointManager {
     return [host, ...pods, ...waiting].sort((a, b) => a.id - b.id);
   }
 
+  /** The endpoint holding `ip` (the host's for the router IP) as endpoints() has it, without building that list: L7 records ask twice each. */
+  endpointAt(ip: string): Pick<Endpoint, 'id' | 'identity' | 'labels'> | undefined {
+    if (ip === this.ipam.routerIP) return { id: this.hostEndpointID, identity: HOST_IDENTITY, labels: ['reserved:host'] };
+    for (const r of this.records.values()) if (r.podIP === ip) return { id: r.id, identity: r.identity, labels: r.securityLabels };
+    return undefined;
+  }
+
   async create(spec: PodSpec): Promise<Pod> {
     const namespace = spec.namespace || 'default';
     const key = `${namespace}/${spec.name}`;

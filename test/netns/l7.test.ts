@@ -9,6 +9,7 @@ const root = requireRoot();
 const SERVER = ['node', '-e', `require('http').createServer((q,s)=>{
   if(q.method==='POST'&&q.url==='/v1/request-landing'){q.resume();return s.end('Ship landed\\n')}
   if(q.method==='PUT'&&q.url==='/v1/exhaust-port'){q.resume();return s.end('Panic: deathstar exploded\\n')}
+  if(q.url==='/headers'){q.resume();return s.end(JSON.stringify(q.rawHeaders))}
   if(q.url==='/upload'){let n=0;q.on('data',d=>n+=d.length);q.on('end',()=>s.end(String(n)));return}
   q.resume();s.end('remote '+q.socket.remoteAddress+':'+q.socket.remotePort+' '+q.method+' '+q.url+' x-version='+(q.headers['x-version']||'')+'\\n')
 }).listen(80,'0.0.0.0')`];
@@ -77,6 +78,17 @@ describe.skipIf(!root)('L7 HTTP policy', () => {
     expect((await inPod('tiefighter', ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'X-Version: 2', `http://${vip}/v2`])).stdout).toBe('200');
     // The whole path must match: a prefix is not enough.
     expect((await inPod('tiefighter', ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${vip}/xpublic/a`])).stdout).toBe('403');
+  });
+
+  it('the server gets the client\'s headers as sent, with the proxy\'s own X-Forwarded-Proto and X-Request-Id in place of the client\'s', async () => {
+    await policy(rule1([{}]));
+    const r = await inPod('tiefighter', ['curl', '-s', '-H', 'X-Request-Id: mine', '-H', 'x-forwarded-proto: https', '-H', 'X-Dup: a', '-H', 'X-Dup: b', url('/headers')]);
+    const raw: string[] = JSON.parse(r.stdout);
+    const lines = raw.flatMap((v, i) => (i % 2 ? [] : [`${v.toLowerCase()}: ${raw[i + 1]}`]));
+    expect(lines.filter((l) => l.startsWith('x-request-id: '))).toEqual([expect.stringMatching(/^x-request-id: [0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)]);
+    expect(lines.filter((l) => l.startsWith('x-forwarded-proto: '))).toEqual(['x-forwarded-proto: http']);
+    expect(lines.filter((l) => l.startsWith('x-dup: ')).map((l) => l.slice(7)).join(', ')).toBe('a, b');
+    expect(lines).toContain('host: deathstar.default.svc.cluster.local');
   });
 
   it('streams a 1 GiB upload without growing the agent', async () => {

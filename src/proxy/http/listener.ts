@@ -28,6 +28,8 @@ interface Connection extends Downstream {
   client: string;
   clientPort: number;
   agent: Agent;
+  /** The records' peers, made once per connection: every record of it shares them (none changes them). */
+  peers: Pick<L7Event, 'client' | 'server'>;
 }
 
 const ACCESS_DENIED = 'Access denied\r\n';
@@ -39,6 +41,8 @@ export class HttpProxyListener {
   private rules: ReturnType<typeof compileRules>;
   private readonly server: Server;
   private readonly connections = new WeakMap<Socket, Promise<Connection | undefined>>();
+  /** Connections whose accept has answered: their requests go on without a wait. */
+  private readonly ready = new WeakMap<Socket, Connection>();
 
   constructor(readonly port: number, rules: HttpRule[], private readonly d: ListenerDeps) {
     this.rules = compileRules(rules);
@@ -76,7 +80,9 @@ export class HttpProxyListener {
       s.destroy();
       return undefined;
     }
-    const c: Connection = { ...down, client, clientPort, agent: this.upstreamAgent(client, clientPort, () => c) };
+    const peers = { client: { ip: client, port: clientPort }, server: { ip: down.server, port: down.serverPort } };
+    const c: Connection = { ...down, client, clientPort, peers, agent: this.upstreamAgent(client, clientPort, () => c) };
+    this.ready.set(s, c);
     s.once('close', () => {
       c.agent.destroy();
       if (c.upstreamPort) this.d.release(c.upstreamPort);
@@ -106,19 +112,20 @@ export class HttpProxyListener {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();
-    const c = await this.connections.get(req.socket);
+    const c = this.ready.get(req.socket) ?? (await this.connections.get(req.socket));
     if (!c) return;
-    const host = req.headers.host ?? '';
+    const raw = req.rawHeaders;
+    const host = rawHeader(raw, 'host') ?? '';
     const method = req.method ?? 'GET';
     const path = req.url ?? '/';
     const requestId = randomUUID();
     const base = {
-      method, url: `http://${host}${path}`, protocol: `HTTP/${req.httpVersion}`,
-      client: { ip: c.client, port: c.clientPort }, server: { ip: c.server, port: c.serverPort },
-      endpoint: c.endpoint, proxyPort: this.port,
+      method, url: `http://${host}${path}`, protocol: req.httpVersion === '1.1' ? 'HTTP/1.1' : `HTTP/${req.httpVersion}`,
+      client: c.peers.client, server: c.peers.server, endpoint: c.endpoint, proxyPort: this.port,
     };
     const fixes = allowed(this.rules, { method, path, host, header: (n) => headerValue(req, n) });
-    const headers = applyFixes({ ...req.headers, 'x-forwarded-proto': 'http', 'x-request-id': requestId }, fixes ?? []);
+    // Without header fixes the client's header lines go on as they came (a flat list: no object to build).
+    const headers = fixes?.length ? applyFixes({ ...req.headers, 'x-forwarded-proto': 'http', 'x-request-id': requestId }, fixes) : forwarded(raw, requestId);
     if (!fixes) {
       this.d.onEvent({ ...base, type: 'request', verdict: 'Denied', status: 403, headers: flowHeaders(headers) }); // as Cilium logs a denied request
       req.resume(); // drain the body so the connection stays usable
@@ -145,8 +152,27 @@ export class HttpProxyListener {
       } else res.destroy();
       this.d.onEvent({ ...base, type: 'response', verdict: 'Error', status: 503, latencyMs: elapsed(started), headers: flowHeaders(reply, requestId) });
     });
-    req.pipe(up); // streamed both ways: a large upload never sits in memory
+    // A request without a body ends here; one with a body streams: a large upload never sits in memory.
+    if (req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0') up.end();
+    else req.pipe(up);
   }
+}
+
+/** The first value of header `name` (lower case) in a raw [name, value, …] list. */
+function rawHeader(raw: string[], name: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].length === name.length && raw[i].toLowerCase() === name) return raw[i + 1];
+  return undefined;
+}
+
+/** The request's header lines for the server: the client's, with our X-Forwarded-Proto and X-Request-Id in place of any it sent. */
+function forwarded(raw: string[], requestId: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i].toLowerCase();
+    if (k !== 'x-forwarded-proto' && k !== 'x-request-id') out.push(raw[i], raw[i + 1]);
+  }
+  out.push('x-forwarded-proto', 'http', 'x-request-id', requestId);
+  return out;
 }
 
 function headerValue(req: IncomingMessage, name: string): string | undefined {
@@ -173,13 +199,16 @@ function canonicalHeaderKey(k: string): string {
   return c;
 }
 
-/** A message's headers for the flow; a response's start with the request's X-Request-Id. */
-function flowHeaders(h: OutgoingHttpHeaders, requestId?: string): Array<{ key: string; value: string }> {
+/** A message's headers (an object, or a flat [name, value, …] list) for the flow; a response's start with the request's X-Request-Id. */
+function flowHeaders(h: OutgoingHttpHeaders | string[], requestId?: string): Array<{ key: string; value: string }> {
   const out: Array<{ key: string; value: string }> = requestId === undefined ? [] : [{ key: 'X-Request-Id', value: requestId }];
-  for (const [k, v] of Object.entries(h)) {
-    if (v === undefined || NOT_LOGGED.has(k) || (requestId !== undefined && k === 'x-request-id' && v === requestId)) continue;
-    for (const one of Array.isArray(v) ? v : [v]) out.push({ key: canonicalHeaderKey(k), value: String(one) });
-  }
+  const add = (k: string, v: string) => {
+    const lower = k.toLowerCase();
+    if (NOT_LOGGED.has(lower) || (requestId !== undefined && lower === 'x-request-id' && v === requestId)) return;
+    out.push({ key: canonicalHeaderKey(k), value: v });
+  };
+  if (Array.isArray(h)) for (let i = 0; i < h.length; i += 2) add(h[i], h[i + 1]);
+  else for (const [k, v] of Object.entries(h)) if (v !== undefined) for (const one of Array.isArray(v) ? v : [v]) add(k, String(one));
   return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
