@@ -252,7 +252,7 @@ const STATUS: AgentStatus = {
     routing: 'native', monitor: { cpus: 1, ringEvents: 65536 }, hubble: true, backendSelection: { algorithm: 'random' },
     services: { clusterIP: true, nodePort: false, loadBalancer: false, externalIPs: true, hostPort: false },
   },
-  datapath: { devices: 3, rxPackets: 10, rxBytes: 1000, txPackets: 9, txBytes: 900, drops: 1, forwards: 8 }, controllers: { total: 35, failing: 0 },
+  datapath: { devices: 3, rxPackets: 10, rxBytes: 1000, txPackets: 9, txBytes: 900, drops: 1, forwards: 8, tunnelGsoTx: 0, tunnelGsoRx: 0 }, controllers: { total: 35, failing: 0 },
 };
 
 describe('status formatting (REFERENCE.md)', () => {

@@ -118,3 +118,24 @@ pub fn finish(arena: &mut [u8], run: &Run, rec: &mut [u32]) {
     rec[M_CSUM_START] = (run.l4 - run.l3) as u32;
     rec[M_CSUM_OFFSET] = TCP_CSUM_OFFSET;
 }
+
+/// A datagram whose inner TCP packet is longer than any the wire carries (`max_ip_len`, the pod
+/// MTU) is a super-packet the sender's kernel left whole (UDP-tunnel GSO across a bridge): its TCP
+/// checksum is partial. Its record becomes a TCPv4 GSO one cut at what the wire would have carried.
+pub fn mark_whole(rec: &mut [u32], max_ip_len: u32) -> bool {
+    if max_ip_len == 0 || !mergeable(rec) || rec[M_TOT_LEN] <= max_ip_len {
+        return false;
+    }
+    let hdr_len = rec[M_PAYLOAD_OFF] - rec[M_L3_OFF];
+    if hdr_len >= max_ip_len {
+        return false;
+    }
+    rec[M_FLAGS] |= F_GSO | F_NEEDS_CSUM;
+    rec[M_VNET_FLAGS] = VIRTIO_NET_HDR_F_NEEDS_CSUM as u32;
+    rec[M_GSO_TYPE] = VIRTIO_NET_HDR_GSO_TCPV4 as u32;
+    rec[M_GSO_SIZE] = max_ip_len - hdr_len;
+    rec[M_HDR_LEN] = hdr_len;
+    rec[M_CSUM_START] = rec[M_L4_OFF] - rec[M_L3_OFF];
+    rec[M_CSUM_OFFSET] = TCP_CSUM_OFFSET;
+    true
+}

@@ -5,7 +5,9 @@ use std::fmt;
 
 pub mod coalesce;
 mod encap;
+mod tunnel;
 pub use encap::{encap_datagrams, Datagrams};
+pub use tunnel::{tunnel_head, TUNNEL_HEAD_LEN};
 
 use crate::meta::*;
 use crate::wire::{
