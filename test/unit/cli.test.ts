@@ -283,6 +283,15 @@ describe('status formatting (REFERENCE.md)', () => {
     ]) expect(out).toContain(want);
     expect(out.join('\n')).not.toMatch(/vxlan|Tunnel|2 CPUs/);
   });
+  it('--verbose prints how tunnelled super-packets leave, only in tunnel mode: whole through the GSO device, or cut by the agent', () => {
+    const tunnel = (tunnelGso?: string): AgentStatus => ({
+      ...STATUS, features: { ...STATUS.features, routing: 'tunnel', tunnelProtocol: 'vxlan', ...(tunnelGso ? { tunnelGso } : {}) },
+      datapath: { ...STATUS.datapath, tunnelGsoTx: 12, tunnelGsoRx: 3 },
+    });
+    expect(lines(formatStatus(tunnel('cilium_vxlan'), true))).toContain('Tunnel GSO:             cilium_vxlan: 12 super-packets sent whole, 3 received whole');
+    expect(lines(formatStatus(tunnel(), true))).toContain('Tunnel GSO:             Disabled (super-packets segmented by the agent), 3 received whole');
+    expect(lines(formatStatus(STATUS, true)).join('\n')).not.toContain('Tunnel GSO');
+  });
   it('prints the reference lines for features that run, a failing store, and hides addresses without --verbose', () => {
     const ref = refBlock('`status --verbose` (excerpt)');
     const running: AgentStatus = {

@@ -212,3 +212,5 @@ fn fold_add(a: u32, b: u32) -> u32 {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tunnel_tests;
