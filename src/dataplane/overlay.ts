@@ -81,9 +81,15 @@ function openTunnelDevice(log: Logger): number {
     log.warn({ err: (e as Error).message }, `overlay: no UDP-tunnel GSO device ${TUNNEL_IFNAME}; super-packets are segmented by the agent`);
     return -1;
   }
-  for (const [key, value] of [['accept_local', '1'], ['rp_filter', '0']]) writeFileSync(`/proc/sys/net/ipv4/conf/${TUNNEL_IFNAME}/${key}`, value);
-  writeFileSync(`/proc/sys/net/ipv6/conf/${TUNNEL_IFNAME}/disable_ipv6`, '1');
-  native.setLinkUp(TUNNEL_IFNAME, null, true);
+  try {
+    for (const [key, value] of [['accept_local', '1'], ['rp_filter', '0']]) writeFileSync(`/proc/sys/net/ipv4/conf/${TUNNEL_IFNAME}/${key}`, value);
+    writeFileSync(`/proc/sys/net/ipv6/conf/${TUNNEL_IFNAME}/disable_ipv6`, '1');
+    native.setLinkUp(TUNNEL_IFNAME, null, true);
+  } catch (e) {
+    // Without accept_local the stack drops its frames as martians: the device would be a black hole.
+    native.closeFd(fd);
+    log.warn({ err: (e as Error).message }, `overlay: ${TUNNEL_IFNAME} cannot be set up; super-packets are segmented by the agent`);
+    return -1;
+  }
   return fd;
 }
-

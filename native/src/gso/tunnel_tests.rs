@@ -79,4 +79,13 @@ fn a_whole_super_packet_becomes_a_gso_record_cut_at_the_pod_mtu() {
     let syn = ipv4_addrs(1, 2, 6, &[], &tcp(1, 2, 3, 4, 0x02, &[], &vec![0u8; 3000]));
     parse(&syn, false, 0, &mut rec);
     assert!(!coalesce::mark_whole(&mut rec, 1450));
+    // The end of a stream (FIN, PSH) and a congestion-window reduction (CWR) stay super-packets.
+    let fin = ipv4_addrs(1, 2, 6, &[], &tcp(1, 2, 3, 4, ACK | 0x01 | 0x08, &[], &vec![0u8; 3000]));
+    parse(&fin, false, 0, &mut rec);
+    assert!(coalesce::mark_whole(&mut rec, 1450));
+    assert_eq!(rec[M_GSO_TYPE], 1);
+    let cwr = ipv4_addrs(1, 2, 6, &[], &tcp(1, 2, 3, 4, ACK | 0x80, &[], &vec![0u8; 3000]));
+    parse(&cwr, false, 0, &mut rec);
+    assert!(coalesce::mark_whole(&mut rec, 1450));
+    assert_eq!(rec[M_GSO_TYPE], 1 | 0x80);
 }
