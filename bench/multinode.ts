@@ -1,6 +1,7 @@
 // Across nodes: pod → pod TCP between two nodes of a real lab (scripts/netns/cluster.sh up 2 over
 // etcd) in native routing against two kernel namespaces routed over a bridge of their own, in VXLAN
-// tunnel mode against two kernel vxlan devices over such a bridge, and pod → pod on one node against
+// tunnel mode against two kernel vxlan devices over such a bridge (and again with enable-tunnel-gso=false:
+// super-packets cut by the agent instead of the kernel's UDP-tunnel GSO), and pod → pod on one node against
 // a veth pair — each pair measured in the same run, taking turns, so the machine's load hits both.
 import { loadavg } from 'node:os';
 import { Lab } from '../test/helpers/lab.ts';
@@ -64,7 +65,8 @@ function vxlanPair(): { a: string; b: string; inner: string; close(): void } {
 
 /** One lab with a client and a server pod on k8s-ctr and k8s-w1 (and a same-node server on k8s-ctr); removed after `use`. */
 async function withLab<T>(mode: 'native' | 'tunnel', use: (l: Lab, ns: { client: string; remote: string; remoteIP: string; local: string; localIP: string }) => Promise<T>): Promise<T> {
-  const lab = new Lab(mode === 'native' ? 'bn' : 'bt');
+  // The routing mode in the environment too: an agent restarted with other arguments keeps it.
+  const lab = new Lab(mode === 'native' ? 'bn' : 'bt', [`CILIARY_ROUTING_MODE=${mode}`]);
   try {
     await lab.up(2, '--routing-mode', mode);
     await lab.ok('k8s-ctr', 'run', lab.pod('client'), '--labels', 'app=bench-client');
@@ -97,11 +99,16 @@ export async function benchMultinode(): Promise<Record<string, number>> {
       out.ratio_native_cross_node_vs_kernel = routedPair.ratio;
       out.ratio_same_node_vs_veth = sameNode.ratio;
     });
-    await withLab('tunnel', async (_lab, p) => {
+    await withLab('tunnel', async (lab, p) => {
       const tunnelPair = await paired(() => tcpGbps(vx.a, vx.b, vx.inner, 1), () => tcpGbps(p.client, p.remote, p.remoteIP, 1));
       out.kernel_vxlan_tcp_gbps = tunnelPair.baseline;
       out.tunnel_cross_node_tcp_gbps = tunnelPair.ours;
       out.ratio_tunnel_cross_node_vs_kernel_vxlan = tunnelPair.ratio;
+      // The same pods with super-packets cut by the agent (no cilium_vxlan): what the kernel's UDP-tunnel GSO buys.
+      for (const node of ['k8s-ctr', 'k8s-w1'] as const) await lab.restartAgent(node, 2, '--enable-tunnel-gso=false');
+      const cutPair = await paired(() => tcpGbps(vx.a, vx.b, vx.inner, 1), () => tcpGbps(p.client, p.remote, p.remoteIP, 1));
+      out.tunnel_agent_segmented_tcp_gbps = cutPair.ours;
+      out.ratio_tunnel_agent_segmented_vs_kernel_vxlan = cutPair.ratio;
     });
   } finally {
     routed.close();

@@ -13,7 +13,7 @@ fn netns_arg(a: &Args, i: usize) -> Result<tun::Netns, String> {
     }
 }
 
-/// tunOpen(name, netns, vnetHdr, offloads, persist, create) → { fd, ifindex, offloads, vnetHdr }
+/// tunOpen(name, netns, vnetHdr, offloads, persist, create, tunnelGso) → { fd, ifindex, offloads, vnetHdr }
 fn tun_open(a: &Args) -> JsResult {
     let name = a.string(0, "name")?;
     let ns = netns_arg(a, 1)?;
@@ -22,6 +22,7 @@ fn tun_open(a: &Args) -> JsResult {
         offloads: a.bool_or(3, "offloads", true)?,
         persist: a.bool_or(4, "persist", true)?,
         create: a.bool_or(5, "create", true)?,
+        tunnel_gso: a.bool_or(6, "tunnelGso", false)?,
     };
     let t = tun::open(&name, &ns, &o)?;
     let env = a.env;
@@ -208,6 +209,7 @@ fn constants(a: &Args) -> JsResult {
     set_num(env, o, "TUN_F_CSUM", tun::TUN_F_CSUM as f64)?;
     set_num(env, o, "TUN_F_TSO4", tun::TUN_F_TSO4 as f64)?;
     set_num(env, o, "TUN_F_USO4", tun::TUN_F_USO4 as f64)?;
+    set_num(env, o, "TUNNEL_HEAD_LEN", gso::TUNNEL_HEAD_LEN as f64)?;
     Ok(o)
 }
 
@@ -232,6 +234,7 @@ const EXPORTS: &[(&str, Exported)] = &[
     ("readerStop", io::reader_stop),
     ("writeBatch", io::write_batch),
     ("udpWriteBatch", io::udp_write_batch),
+    ("tunnelGsoWrite", io::tunnel_gso_write),
     ("readOnce", io::read_once),
     ("ioStats", io::io_stats),
     ("parse", parse),

@@ -10,6 +10,7 @@ const TUNGETIFF: libc::c_ulong = 0x800454d2;
 const TUNSETVNETHDRSZ: libc::c_ulong = 0x400454d8;
 
 const IFF_TUN: i16 = 0x0001;
+const IFF_TAP: i16 = 0x0002;
 const IFF_NO_PI: i16 = 0x1000;
 const IFF_VNET_HDR: i16 = 0x4000;
 const IFF_TUN_EXCL: i16 = -0x8000; // 0x8000 as i16
@@ -18,6 +19,12 @@ pub const TUN_F_CSUM: u32 = 0x01;
 pub const TUN_F_TSO4: u32 = 0x02;
 pub const TUN_F_TSO_ECN: u32 = 0x08;
 pub const TUN_F_USO4: u32 = 0x20;
+/// GSO over UDP tunnels in the virtio-net header (Linux 6.17): the kernel segments a VXLAN super-frame.
+pub const TUN_F_UDP_TUNNEL_GSO: u32 = 0x80;
+/// struct virtio_net_hdr_v1_hash_tunnel: the header size that carries the tunnel offsets.
+pub const VNET_TNL_HDR_LEN: i32 = 24;
+/// The tunnel TAP's MAC: frames written to it must be addressed to it (locally administered, fixed).
+pub const TUNNEL_TAP_MAC: [u8; 6] = [0x02, 0xc1, 0x1a, 0x00, 0x00, 0x02];
 
 #[repr(C)]
 struct IfReqFlags {
@@ -112,6 +119,9 @@ pub struct TunOptions {
     pub persist: bool,
     /// true: fail if the device exists; false: the device must exist (attach)
     pub create: bool,
+    /// An Ethernet (TAP) device whose writes may be UDP-tunnel GSO frames (24-byte header, offload
+    /// TUN_F_UDP_TUNNEL_GSO): the kernel's offset checks need an outer Ethernet header.
+    pub tunnel_gso: bool,
 }
 
 pub struct Tun {
@@ -150,7 +160,7 @@ pub fn open(name: &str, ns: &Netns, o: &TunOptions) -> Result<Tun, String> {
         unsafe { libc::close(fd) };
         Err(e)
     };
-    let mut flags = IFF_TUN | IFF_NO_PI;
+    let mut flags = if o.tunnel_gso { IFF_TAP | IFF_NO_PI | IFF_VNET_HDR } else { IFF_TUN | IFF_NO_PI };
     if o.vnet_hdr {
         flags |= IFF_VNET_HDR;
     }
@@ -160,6 +170,26 @@ pub fn open(name: &str, ns: &Netns, o: &TunOptions) -> Result<Tun, String> {
     let mut req = IfReqFlags { name: n, flags, _pad: [0; 22] };
     if unsafe { libc::ioctl(fd, TUNSETIFF, &mut req) } < 0 {
         return fail(os_err(&format!("TUNSETIFF {name}")));
+    }
+    if o.tunnel_gso {
+        let sz = VNET_TNL_HDR_LEN;
+        if unsafe { libc::ioctl(fd, TUNSETVNETHDRSZ, &sz) } < 0 {
+            return fail(os_err("TUNSETVNETHDRSZ"));
+        }
+        let want = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN | TUN_F_UDP_TUNNEL_GSO;
+        if unsafe { libc::ioctl(fd, TUNSETOFFLOAD, want as libc::c_ulong) } < 0 {
+            return fail(os_err("TUNSETOFFLOAD (UDP tunnel GSO needs Linux 6.17)"));
+        }
+        // SIOCSIFHWADDR on a TUN fd sets its device's address: struct ifreq { name, sockaddr { family, data } }.
+        let mut hw = IfReqFlags { name: n, flags: 1 /* ARPHRD_ETHER */, _pad: [0; 22] };
+        hw._pad[..6].copy_from_slice(&TUNNEL_TAP_MAC);
+        if unsafe { libc::ioctl(fd, libc::SIOCSIFHWADDR, &mut hw) } < 0 {
+            return fail(os_err("SIOCSIFHWADDR"));
+        }
+        if unsafe { libc::ioctl(fd, TUNSETPERSIST, o.persist as libc::c_ulong) } < 0 {
+            return fail(os_err("TUNSETPERSIST"));
+        }
+        return Ok(Tun { fd, ifindex: index_of(&n), offloads: want, vnet_hdr: true });
     }
     if o.vnet_hdr {
         let sz: i32 = crate::meta::VNET_HDR_LEN as i32;
@@ -211,7 +241,7 @@ pub fn delete(name: &str, ns: &Netns) -> Result<bool, String> {
     }
     // The device's own flags must match to attach; try both header settings.
     let mut ok = false;
-    for f in [IFF_TUN | IFF_NO_PI | IFF_VNET_HDR, IFF_TUN | IFF_NO_PI] {
+    for f in [IFF_TUN | IFF_NO_PI | IFF_VNET_HDR, IFF_TUN | IFF_NO_PI, IFF_TAP | IFF_NO_PI | IFF_VNET_HDR] {
         let mut req = IfReqFlags { name: n, flags: f, _pad: [0; 22] };
         if unsafe { libc::ioctl(fd, TUNSETIFF, &mut req) } == 0 {
             ok = true;

@@ -40,7 +40,7 @@ import { startKubeApiServer, type KubeApiServer } from '../kube/server.ts';
 import { MultiNode } from '../control/multinode.ts';
 import { tunnelSpec } from '../maps/cilium/tunnel.ts';
 import type { HashMap } from '../maps/index.ts';
-import { podMtu, startOverlay, type Overlay } from '../dataplane/overlay.ts';
+import { podMtu, startOverlay, TUNNEL_IFNAME, type Overlay } from '../dataplane/overlay.ts';
 import { Masquerade } from '../nat/masquerade.ts';
 import { natListLines } from '../maps/cilium/nat.ts';
 import { LBIPAM } from '../control/lbipam/controller.ts';
@@ -298,6 +298,7 @@ export class Agent implements AgentFacade {
       maps: this.listMaps(),
       datapath: {
         devices: eps.length, rxPackets: io.rxPackets, rxBytes: io.rxBytes, txPackets: io.txPackets, txBytes: io.txBytes,
+        tunnelGsoTx: io.txTunnelGso, tunnelGsoRx: io.rxTunnelGso,
         ...this.dp.totals(),
       },
       controllers: { total: 0, failing: 0 },
@@ -312,7 +313,7 @@ export class Agent implements AgentFacade {
     const steered = this.masquerade?.steered === true && this.cfg['node-ip'] !== '';
     return {
       ...(masquerade ? { masquerade } : {}),
-      ...(this.overlay ? { routing: 'tunnel', tunnelProtocol: 'vxlan' } : this.multiNode?.routing() ?? { routing: 'native' }),
+      ...(this.overlay ? { routing: 'tunnel', tunnelProtocol: 'vxlan', ...(this.overlay.tunnelGso ? { tunnelGso: TUNNEL_IFNAME } : {}) } : this.multiNode?.routing() ?? { routing: 'native' }),
       monitor: { cpus: 1, ringEvents: this.dp.events.capacity },
       services: { clusterIP: true, nodePort: steered, loadBalancer: true, externalIPs: true, hostPort: steered },
       ...(steered ? { nodePortRange: this.services.nodePorts.range, nativeDevice: this.masquerade!.device } : {}),

@@ -31,6 +31,7 @@ export const AgentStatusSchema = {
       description: 'what the datapath really does now: routing, masquerading, monitor, service kinds, proxy, hubble',
       properties: {
         routing: { type: 'string', enum: ['tunnel', 'native'] },
+        tunnelGso: { type: 'string' },
         monitor: { type: 'object', properties: { cpus: int, ringEvents: int } },
         services: { type: 'object', additionalProperties: { type: 'boolean' } },
         hubble: { type: 'boolean' },
@@ -41,7 +42,7 @@ export const AgentStatusSchema = {
     datapath: {
       type: 'object',
       additionalProperties: true,
-      properties: { devices: int, rxPackets: int, rxBytes: int, txPackets: int, txBytes: int, drops: int, forwards: int },
+      properties: { devices: int, rxPackets: int, rxBytes: int, txPackets: int, txBytes: int, drops: int, forwards: int, tunnelGsoTx: int, tunnelGsoRx: int },
     },
     controllers: { type: 'object', properties: { total: int, failing: int } },
   },

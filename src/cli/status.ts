@@ -92,7 +92,15 @@ function datapathLine(s: AgentStatus): string {
     ['Endpoints:', `${s.endpoints.ready}/${s.endpoints.total} ready`],
     ...(s.edtQueues?.endpoints ? [edtLine(s.edtQueues)] : []),
     ['Datapath:', `${d.devices} devices, rx ${d.rxPackets} packets (${d.rxBytes} bytes), tx ${d.txPackets} packets (${d.txBytes} bytes), ${d.forwards} forwarded, ${d.drops} dropped`],
+    ...(s.features.routing === 'tunnel' ? [tunnelGsoLine(s)] : []),
   ], WIDTH);
+}
+
+/** How tunnelled super-packets leave: whole into the kernel's UDP-tunnel GSO, or cut by the agent. */
+function tunnelGsoLine(s: AgentStatus): [string, string] {
+  const dev = s.features.tunnelGso;
+  const rx = `${s.datapath.tunnelGsoRx} received whole`;
+  return ['Tunnel GSO:', dev ? `${dev}: ${s.datapath.tunnelGsoTx} super-packets sent whole, ${rx}` : `Disabled (super-packets segmented by the agent), ${rx}`];
 }
 
 /** The bandwidth manager's queues: packets held for their departure time, and the pool memory they pin. */

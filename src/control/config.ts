@@ -80,6 +80,7 @@ export interface AgentConfig {
   'kvstore-opt': Record<string, string>;
   mtu: number;
   'enable-offloads': boolean;
+  'enable-tunnel-gso': boolean;
   debug: boolean;
   'log-format': 'json' | 'pretty' | 'auto';
   'monitor-queue-size': number;
@@ -187,6 +188,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'kvstore-opt', kind: { type: 'map' }, default: {}, help: 'kvstore options, e.g. etcd.address=http://host:2379' },
   { key: 'mtu', kind: num(68, 65535), default: 1500, help: 'MTU of pod devices' },
   { key: 'enable-offloads', kind: bool, default: true, help: 'TSO/checksum offloads on TUN devices' },
+  { key: 'enable-tunnel-gso', kind: bool, default: true, help: 'tunnel mode: TCP super-packets leave whole through cilium_vxlan for the kernel to segment (Linux 6.17+)' },
   { key: 'debug', kind: bool, default: false, help: 'debug logging' },
   { key: 'log-format', kind: oneOf('json', 'pretty', 'auto'), default: 'auto', help: 'json, pretty, or auto (pretty on a terminal)' },
   { key: 'monitor-queue-size', kind: num(1, 1 << 24), default: 65536, help: 'monitor events buffered before dropping' },

@@ -138,6 +138,8 @@ export interface DatapathFeatures {
   /** Routing between nodes: native until a tunnel device runs. */
   routing: 'native' | 'tunnel';
   tunnelProtocol?: 'vxlan';
+  /** The TAP TCP super-packets leave through whole, for the kernel's UDP-tunnel GSO (tunnel mode on Linux 6.17+). */
+  tunnelGso?: string;
   /** SNAT of pod traffic leaving the cluster, when it runs: mode, the native devices it runs on, the CIDR not masqueraded. */
   /** BPF masquerade lists its devices and CIDR; the iptables mode has neither (devices empty). */
   masquerade?: { mode: 'BPF' | 'BPF (ip-masq-agent)' | 'IPTables'; devices: string[]; cidr: string };
@@ -175,6 +177,8 @@ export interface AgentStatus {
     devices: number;
     rxPackets: number; rxBytes: number; txPackets: number; txBytes: number;
     drops: number; forwards: number;
+    /** Tunnel super-packets sent whole into the GSO device, and received whole. */
+    tunnelGsoTx: number; tunnelGsoRx: number;
   };
   controllers: { total: number; failing: number };
   /** How full the bandwidth manager's EDT queues are (when it runs). */

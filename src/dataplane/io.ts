@@ -19,10 +19,11 @@ export class DeviceIo {
     this.readers.set(id, native.readerStart(fd, this.pool.handle, this.meta, BATCH, true, id, this.onBatch));
   }
 
-  /** Reads a UDP socket; records parse the packet `innerOffset` bytes into each datagram (coalesce: GRO of TCP segments). */
-  attachUdp(id: number, fd: number, innerOffset: number, coalesce = false): void {
+  /** Reads a UDP socket; records parse the packet `innerOffset` bytes into each datagram (coalesce: GRO of TCP segments;
+   *  an inner TCP packet longer than wholeAbove is a whole super-packet). */
+  attachUdp(id: number, fd: number, innerOffset: number, coalesce = false, wholeAbove = 0): void {
     this.detach(id);
-    this.readers.set(id, native.udpReaderStart(fd, this.pool.handle, this.meta, BATCH, innerOffset, id, this.onBatch, coalesce));
+    this.readers.set(id, native.udpReaderStart(fd, this.pool.handle, this.meta, BATCH, innerOffset, id, this.onBatch, coalesce, wholeAbove));
   }
 
   detach(id: number): void {

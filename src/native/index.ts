@@ -36,10 +36,15 @@ export interface IoStats {
   txPackets: number; txBytes: number; txEagain: number; txEnobufs: number; txErrors: number;
   /** UDP sends segmented by the kernel (UDP_SEGMENT). */
   txGso: number;
+  /** TCP super-packets written to the tunnel TAP for the kernel's UDP-tunnel GSO. */
+  txTunnelGso: number;
+  /** Tunnel datagrams that arrived as one whole super-packet. */
+  rxTunnelGso: number;
 }
 
 export interface Native {
-  tunOpen(name: string, netns: Netns, vnetHdr: boolean, offloads: boolean, persist: boolean, create: boolean): TunDevice;
+  /** tunnelGso: a TAP (Ethernet) device with 24-byte virtio-net headers and TUN_F_UDP_TUNNEL_GSO (Linux 6.17); throws without it. */
+  tunOpen(name: string, netns: Netns, vnetHdr: boolean, offloads: boolean, persist: boolean, create: boolean, tunnelGso?: boolean): TunDevice;
   tunDelete(name: string, netns: Netns): boolean;
   tunFlags(fd: number): number;
   setMtu(name: string, netns: Netns, mtu: number): void;
@@ -62,9 +67,10 @@ export interface Native {
   readerStart(fd: number, pool: PoolHandle, meta: Uint32Array, batch: number, vnet: boolean, source: number,
     cb: (count: number) => void): ReaderHandle;
   /** The same for a UDP socket (recvmmsg): records keep the sender and the datagram, and parse the packet innerOffset bytes in.
-   *  coalesce: consecutive in-order TCP segments of one flow behind the same prefix merge into one GSO record (GRO). */
+   *  coalesce: consecutive in-order TCP segments of one flow behind the same prefix merge into one GSO record (GRO).
+   *  wholeAbove: an inner TCP packet longer than this (the pod MTU) is a whole super-packet, recorded as GSO (0: none). */
   udpReaderStart(fd: number, pool: PoolHandle, meta: Uint32Array, batch: number, innerOffset: number, source: number,
-    cb: (count: number) => void, coalesce?: boolean): ReaderHandle;
+    cb: (count: number) => void, coalesce?: boolean, wholeAbove?: number): ReaderHandle;
   forwardStart(fdIn: number, fdOut: number): ReaderHandle;
   readerStop(h: ReaderHandle): void;
   /** desc: [fd, off, len, status] per packet; status gets bytes written or -errno. Returns packets written. */
@@ -72,6 +78,11 @@ export interface Native {
   /** desc: [off, len, addr, port, segSize, status] per row (UDP_TX_WORDS); segSize > 0 cuts the row into datagrams of
    *  that size, by the kernel when gso. status gets bytes sent or -errno. Returns rows sent. */
   udpWriteBatch(fd: number, buf: ArrayBuffer | Uint8Array, desc: Int32Array, count: number, gso: boolean): number;
+  /** Writes a TCPv4 super-packet frame (behind its virtio-net header) into a tunnelGso TAP as one UDP-tunnel GSO frame: `head`
+   *  (TUNNEL_HEAD_LEN bytes: outer Ethernet to the TAP's MAC, source address, UDP ports, VXLAN + inner Ethernet already in
+   *  it) is completed for `daddr`, then written with the packet in place. Bytes written; 0 when the frame is not one the
+   *  kernel can segment (send it the other way); -errno when the write failed. */
+  tunnelGsoWrite(fd: number, buf: ArrayBuffer | Uint8Array, off: number, len: number, head: Uint8Array, daddr: number): number;
   readOnce(fd: number, buf: ArrayBuffer | Uint8Array): number;
   ioStats(): IoStats;
   parse(buf: ArrayBuffer | Uint8Array, off: number, len: number, vnet: boolean, meta: Uint32Array, index: number): number;

@@ -1,6 +1,8 @@
 // routing-mode tunnel with real traffic: two node namespaces on a veth pair, one agent each; a pod
 // on node A reaches a pod on node B through VXLAN (UDP 8472, VNI = source identity), tcpdump decodes
 // the frames with correct inner checksums, and node B's ingress policy judges the VNI identity.
+// Run twice: super-packets leaving whole through cilium_vxlan (the kernel's UDP-tunnel GSO), and
+// with enable-tunnel-gso=false, cut by the agent.
 // The agents share no kvstore: each one's cilium_ipcache gets the other's pod with its identity and
 // tunnel endpoint written into the pinned map file, as the node/ipcache sync will write it.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
@@ -53,13 +55,15 @@ function waitForOutput(child: ChildProcess, re: RegExp, stream: 'stdout' | 'stde
   });
 }
 
-describe.skipIf(!root)('overlay: routing-mode tunnel (VXLAN)', () => {
-  const tunnelArgs = (ip: string, cidr: string) => ['--routing-mode', 'tunnel', '--tunnel-port', '8472', '--node-ip', ip, '--ipv4-pod-cidr', cidr];
+describe.skipIf(!root).each([{ gso: true }, { gso: false }])('overlay: routing-mode tunnel (VXLAN), enable-tunnel-gso=$gso', ({ gso }) => {
+  const tunnelArgs = (ip: string, cidr: string) => ['--routing-mode', 'tunnel', '--tunnel-port', '8472', '--node-ip', ip, '--ipv4-pod-cidr', cidr,
+    `--enable-tunnel-gso=${gso}`];
   const a = new TestAgent(tunnelArgs(NODE_A, '172.20.1.0/24'));
   const b = new TestAgent(tunnelArgs(NODE_B, '172.20.2.0/24'));
   let client: PodInfo;
   let server: PodInfo;
   let localIP = '';
+  let bigSha = '';
   const servers: ChildProcess[] = [];
 
   beforeAll(async () => {
@@ -76,12 +80,15 @@ describe.skipIf(!root)('overlay: routing-mode tunnel (VXLAN)', () => {
     server = await pod(b, 'server', { app: 'server' });
     seedIpcache(a, server.ip, server.identity, NODE_B);
     seedIpcache(b, client.ip, client.identity, NODE_A);
-    const http = nsSpawn(server.netns, ['node', '-e', "require('http').createServer((q,s)=>s.end('hello from B\\n')).listen(80,()=>console.log('listening'))"]);
+    // /big: 20 MiB of random bytes, their sha256 printed first.
+    const http = nsSpawn(server.netns, ['node', '-e', "const big=require('crypto').randomBytes(20<<20);console.log('sha256 '+require('crypto').createHash('sha256').update(big).digest('hex'));"
+      + "require('http').createServer((q,s)=>s.end(q.url==='/big'?big:'hello from B\\n')).listen(80,()=>console.log('listening'))"]);
     const iperf = nsSpawn(server.netns, ['iperf3', '-s', '--forceflush']);
     const localIperf = nsSpawn(local.netns, ['iperf3', '-s', '--forceflush']);
     localIP = local.ip;
     servers.push(http, iperf, localIperf);
-    await Promise.all([waitForOutput(http, /listening/, 'stdout', 10_000), ...[iperf, localIperf].map((p) => waitForOutput(p, /Server listening/, 'stdout', 10_000))]);
+    const [httpOut] = await Promise.all([waitForOutput(http, /listening/, 'stdout', 10_000), ...[iperf, localIperf].map((p) => waitForOutput(p, /Server listening/, 'stdout', 10_000))]);
+    bigSha = /sha256 ([0-9a-f]{64})/.exec(httpOut)![1];
   }, 120_000);
 
   afterAll(async () => {
@@ -138,10 +145,28 @@ describe.skipIf(!root)('overlay: routing-mode tunnel (VXLAN)', () => {
     return { packets: Number(packets), bytes: Number(bytes) };
   };
 
+  /** Super-packets an agent sent whole into cilium_vxlan and received whole (status datapath counters). */
+  const tunnelGso = async (agent: TestAgent): Promise<{ tx: number; rx: number }> => {
+    const d = (await agent.api('GET', '/v1/status')).body.datapath as { tunnelGsoTx: number; tunnelGsoRx: number };
+    return { tx: d.tunnelGsoTx, rx: d.tunnelGsoRx };
+  };
+
+  it(`status names the UDP-tunnel GSO device only when it runs; cilium_vxlan ${gso ? 'exists' : 'does not exist'} on the node`, async () => {
+    for (const agent of [a, b]) {
+      const features = (await agent.api('GET', '/v1/status')).body.features as { tunnelGso?: string };
+      expect(features.tunnelGso).toBe(gso ? 'cilium_vxlan' : undefined);
+      expect(native.ifindex('cilium_vxlan', `/var/run/netns/${agent.nodeNetns}`) > 0).toBe(gso);
+    }
+  });
+
   it('a bulk TCP transfer runs through the tunnel (iperf3), coalesced on receive, measured against same-node pod → pod', async () => {
     const before = await ingressForwards();
+    const [gsoA, gsoB] = [await tunnelGso(a), await tunnelGso(b)];
     const tunnel = await iperf(server.ip);
     const after = await ingressForwards();
+    // With the GSO device A's super-packets leave whole and, across the veth, reach B whole.
+    expect((await tunnelGso(a)).tx - gsoA.tx > 100).toBe(gso);
+    expect((await tunnelGso(b)).rx - gsoB.rx > 100).toBe(gso);
     // GRO: node B hands its pod super-packets, not one write per 1,450-byte datagram.
     const perPacket = (after.bytes - before.bytes) / (after.packets - before.packets);
     console.log(`overlay GRO: ${Math.round(perPacket)} bytes per packet written into the receiving pod`);
@@ -150,6 +175,14 @@ describe.skipIf(!root)('overlay: routing-mode tunnel (VXLAN)', () => {
     console.log(`overlay iperf3: pod A → pod B over VXLAN ${(tunnel / 1e9).toFixed(2)} Gbit/s, same-node pod → pod ${(sameNode / 1e9).toFixed(2)} Gbit/s (ratio ${(tunnel / sameNode).toFixed(2)})`);
     expect(tunnel).toBeGreaterThan(50e6);
   }, 60_000);
+
+  it('a 20 MiB download from the pod on B arrives intact on A (sha256), B\'s super-packets through the tunnel', async () => {
+    const [gsoA, gsoB] = [await tunnelGso(a), await tunnelGso(b)];
+    const r = await run('ip', ['netns', 'exec', client.netns, 'sh', '-c', `curl -s --max-time 20 http://${server.ip}/big | sha256sum`], 30_000);
+    expect(r.stdout.split(' ')[0]).toBe(bigSha);
+    expect((await tunnelGso(b)).tx - gsoB.tx > 10).toBe(gso);
+    expect((await tunnelGso(a)).rx - gsoA.rx > 10).toBe(gso);
+  }, 40_000);
 
   it('node A itself reaches the pod on node B through the tunnel (remote-node to the receiver)', async () => {
     const routerA = (await a.api('GET', '/v1/status')).body.routerIP as string;

@@ -252,7 +252,7 @@ const STATUS: AgentStatus = {
     routing: 'native', monitor: { cpus: 1, ringEvents: 65536 }, hubble: true, backendSelection: { algorithm: 'random' },
     services: { clusterIP: true, nodePort: false, loadBalancer: false, externalIPs: true, hostPort: false },
   },
-  datapath: { devices: 3, rxPackets: 10, rxBytes: 1000, txPackets: 9, txBytes: 900, drops: 1, forwards: 8 }, controllers: { total: 35, failing: 0 },
+  datapath: { devices: 3, rxPackets: 10, rxBytes: 1000, txPackets: 9, txBytes: 900, drops: 1, forwards: 8, tunnelGsoTx: 0, tunnelGsoRx: 0 }, controllers: { total: 35, failing: 0 },
 };
 
 describe('status formatting (REFERENCE.md)', () => {
@@ -282,6 +282,15 @@ describe('status formatting (REFERENCE.md)', () => {
       'Cluster health:         Probe disabled',
     ]) expect(out).toContain(want);
     expect(out.join('\n')).not.toMatch(/vxlan|Tunnel|2 CPUs/);
+  });
+  it('--verbose prints how tunnelled super-packets leave, only in tunnel mode: whole through the GSO device, or cut by the agent', () => {
+    const tunnel = (tunnelGso?: string): AgentStatus => ({
+      ...STATUS, features: { ...STATUS.features, routing: 'tunnel', tunnelProtocol: 'vxlan', ...(tunnelGso ? { tunnelGso } : {}) },
+      datapath: { ...STATUS.datapath, tunnelGsoTx: 12, tunnelGsoRx: 3 },
+    });
+    expect(lines(formatStatus(tunnel('cilium_vxlan'), true))).toContain('Tunnel GSO:             cilium_vxlan: 12 super-packets sent whole, 3 received whole');
+    expect(lines(formatStatus(tunnel(), true))).toContain('Tunnel GSO:             Disabled (super-packets segmented by the agent), 3 received whole');
+    expect(lines(formatStatus(STATUS, true)).join('\n')).not.toContain('Tunnel GSO');
   });
   it('prints the reference lines for features that run, a failing store, and hides addresses without --verbose', () => {
     const ref = refBlock('`status --verbose` (excerpt)');

@@ -4,9 +4,10 @@
 //! partial checksum) that the datapath handles once and writes into the pod with a GSO header.
 
 use crate::meta::*;
-use crate::wire::{get8, put16, set_ipv4_header_checksum, set_l4_partial_checksum, IPPROTO_TCP, IP_CHECK, IP_FRAG, IP_TOT_LEN, TCP_CHECK, TCP_FLAGS, TCP_PSH, TCP_SEQ};
+use crate::wire::{get8, put16, set_ipv4_header_checksum, set_l4_partial_checksum, IPPROTO_TCP, IP_CHECK, IP_FRAG, IP_TOT_LEN, TCP_CHECK, TCP_CWR, TCP_FLAGS, TCP_PSH, TCP_SEQ};
 
 const TCP_ACK_FLAG: u32 = 0x10;
+const TCP_SYN_RST: u32 = 0x02 | 0x04;
 const TCP_CSUM_OFFSET: u32 = TCP_CHECK as u32;
 const IP_MAX_LEN: usize = 65535;
 
@@ -117,4 +118,28 @@ pub fn finish(arena: &mut [u8], run: &Run, rec: &mut [u32]) {
     rec[M_HDR_LEN] = run.hdr_len as u32;
     rec[M_CSUM_START] = (run.l4 - run.l3) as u32;
     rec[M_CSUM_OFFSET] = TCP_CSUM_OFFSET;
+}
+
+/// A datagram whose inner TCP packet is longer than any the wire carries (`max_ip_len`, the pod
+/// MTU) is a super-packet the sender's kernel left whole (UDP-tunnel GSO across a bridge): its TCP
+/// checksum is partial. Its record becomes a TCPv4 GSO one cut at what the wire would have carried;
+/// FIN and PSH go to its last segment, CWR (the ECN GSO type) to its first, as the kernel cuts.
+pub fn mark_whole(rec: &mut [u32], max_ip_len: u32) -> bool {
+    let whole_tcp = rec[M_FLAGS] & (F_IPV4 | F_L4 | F_FRAGMENT | F_TRUNCATED | F_BAD_TOT_LEN) == F_IPV4 | F_L4
+        && rec[M_PROTO] == IPPROTO_TCP as u32
+        && rec[M_TCP_FLAGS] & TCP_SYN_RST == 0
+        && rec[M_PAYLOAD_LEN] > 0;
+    let hdr_len = rec[M_PAYLOAD_OFF].wrapping_sub(rec[M_L3_OFF]);
+    if max_ip_len == 0 || !whole_tcp || rec[M_TOT_LEN] <= max_ip_len || hdr_len >= max_ip_len {
+        return false;
+    }
+    let ecn = if rec[M_TCP_FLAGS] & TCP_CWR as u32 != 0 { VIRTIO_NET_HDR_GSO_ECN } else { 0 };
+    rec[M_FLAGS] |= F_GSO | F_NEEDS_CSUM;
+    rec[M_VNET_FLAGS] = VIRTIO_NET_HDR_F_NEEDS_CSUM as u32;
+    rec[M_GSO_TYPE] = (VIRTIO_NET_HDR_GSO_TCPV4 | ecn) as u32;
+    rec[M_GSO_SIZE] = max_ip_len - hdr_len;
+    rec[M_HDR_LEN] = hdr_len;
+    rec[M_CSUM_START] = rec[M_L4_OFF] - rec[M_L3_OFF];
+    rec[M_CSUM_OFFSET] = TCP_CSUM_OFFSET;
+    true
 }

@@ -5,7 +5,9 @@ use std::fmt;
 
 pub mod coalesce;
 mod encap;
+mod tunnel;
 pub use encap::{encap_datagrams, Datagrams};
+pub use tunnel::{tunnel_head, TUNNEL_HEAD_LEN};
 
 use crate::meta::*;
 use crate::wire::{
@@ -210,3 +212,5 @@ fn fold_add(a: u32, b: u32) -> u32 {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tunnel_tests;

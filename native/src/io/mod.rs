@@ -6,6 +6,7 @@ mod fd;
 mod pool;
 mod pool_handle;
 mod reader;
+mod tunnel_tx;
 mod udp;
 mod udp_rx;
 mod udp_tx;
@@ -15,6 +16,7 @@ pub use pool::NO_SLOT;
 pub use pool_handle::{pool_create, pool_hold, pool_release, pool_stats};
 pub use reader::{forward_start, reader_start, reader_stop, udp_reader_start};
 pub use udp::{bind as udp_bind, capabilities as udp_capabilities};
+pub use tunnel_tx::tunnel_gso_write;
 pub use udp_tx::udp_write_batch;
 
 use crate::napi::*;
@@ -32,6 +34,10 @@ pub struct Stats {
     pub tx_errors: AtomicU64,
     /// UDP sends the kernel segmented (UDP_SEGMENT).
     pub tx_gso: AtomicU64,
+    /// TCP super-packets written to the tunnel TAP for the kernel's UDP-tunnel GSO.
+    pub tx_tunnel_gso: AtomicU64,
+    /// Tunnel datagrams that arrived whole as one TCP super-packet (a UDP-tunnel GSO sender across a bridge).
+    pub rx_tunnel_gso: AtomicU64,
 }
 
 pub static STATS: Stats = Stats {
@@ -45,6 +51,8 @@ pub static STATS: Stats = Stats {
     tx_enobufs: AtomicU64::new(0),
     tx_errors: AtomicU64::new(0),
     tx_gso: AtomicU64::new(0),
+    tx_tunnel_gso: AtomicU64::new(0),
+    rx_tunnel_gso: AtomicU64::new(0),
 };
 
 fn errno() -> i32 {
@@ -91,6 +99,8 @@ pub fn io_stats(a: &Args) -> JsResult {
         ("txEnobufs", &STATS.tx_enobufs),
         ("txErrors", &STATS.tx_errors),
         ("txGso", &STATS.tx_gso),
+        ("txTunnelGso", &STATS.tx_tunnel_gso),
+        ("rxTunnelGso", &STATS.rx_tunnel_gso),
     ] {
         set_num(env, o, k, v.load(Relaxed) as f64)?;
     }

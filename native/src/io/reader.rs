@@ -333,9 +333,10 @@ pub fn reader_start(a: &Args) -> JsResult {
 pub fn udp_reader_start(a: &Args) -> JsResult {
     let inner = a.usize_max(4, "innerOffset", 256)?;
     let coalesce = a.bool_or(7, "coalesce", false)?;
+    let whole_above = if a.kind(8) == ValueType::Undefined { 0 } else { a.int(8, "wholeAbove", 0, 65535)? as u32 };
     // Coalescing readers take trains of datagrams in one message (UDP_GRO) where the kernel can.
     let gro = coalesce && udp::enable_gro(a.fd(0)?);
-    let (fd, s) = sink(a, "ciliary.udp", |p, batch| UdpRx::new(batch, inner, p.pool.capacity(), coalesce, gro).map(Device::Udp))?;
+    let (fd, s) = sink(a, "ciliary.udp", |p, batch| UdpRx::new(batch, inner, p.pool.capacity(), coalesce, gro, whole_above).map(Device::Udp))?;
     unsafe { start(a.env, fd, Mode::Js(s)) }
 }
 

@@ -39,7 +39,7 @@ impl Rx {
         assert!(!gro || enable_gro(fd));
         let pool = Pool::new(slots, 64, 65600).unwrap();
         let arena = vec![0u8; pool.bytes()];
-        Rx { fd, port, pool, arena, meta: vec![0; META_WORDS * batch], slots: vec![0; batch], rx: UdpRx::new(batch, inner, 65600, coalesce, gro).unwrap() }
+        Rx { fd, port, pool, arena, meta: vec![0; META_WORDS * batch], slots: vec![0; batch], rx: UdpRx::new(batch, inner, 65600, coalesce, gro, 0).unwrap() }
     }
 
     fn finish(&mut self, n: usize) {

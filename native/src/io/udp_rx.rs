@@ -34,10 +34,12 @@ pub struct UdpRx {
     coalesce: bool,
     /// The socket has UDP_GRO on: a message may hold several datagrams.
     gro: bool,
+    /// Inner IP packets longer than this (the pod MTU) are whole super-packets (coalesce::mark_whole); 0: none.
+    whole_above: u32,
 }
 
 impl UdpRx {
-    pub fn new(batch: usize, inner_offset: usize, capacity: usize, coalesce: bool, gro: bool) -> Result<UdpRx, String> {
+    pub fn new(batch: usize, inner_offset: usize, capacity: usize, coalesce: bool, gro: bool, whole_above: u32) -> Result<UdpRx, String> {
         if capacity < MAX_DATAGRAM {
             return Err(format!("udpReaderStart: pool slots hold {capacity} bytes, a datagram needs up to {MAX_DATAGRAM}"));
         }
@@ -46,7 +48,7 @@ impl UdpRx {
         }
         Ok(UdpRx {
             hdrs: zeroed_vec(batch), iovs: zeroed_vec(batch), names: zeroed_vec(batch), cmsgs: zeroed_vec(batch),
-            msg_slots: vec![0; batch], next: 0, received: 0, inner_offset, coalesce, gro,
+            msg_slots: vec![0; batch], next: 0, received: 0, inner_offset, coalesce, gro, whole_above,
         })
     }
 
@@ -206,10 +208,14 @@ unsafe fn datagram(rx: &UdpRx, t: &mut BatchTarget, b: &mut Batch, i: usize, at:
         t.arena.copy_within(at..at + len, to);
         rec = parse(rx, t, i, to, len, slot);
     }
+    let whole = coalesce::mark_whole(&mut rec, rx.whole_above);
+    if whole {
+        STATS.rx_tunnel_gso.fetch_add(1, Relaxed);
+    }
     t.meta[b.count * META_WORDS..(b.count + 1) * META_WORDS].copy_from_slice(&rec);
     t.slots[b.count] = slot;
     b.count += 1;
-    b.run = if rx.coalesce { coalesce::start(&rec, rx.inner_offset, t.pool.capacity()) } else { None };
+    b.run = if rx.coalesce && !whole { coalesce::start(&rec, rx.inner_offset, t.pool.capacity()) } else { None };
     true
 }
 

@@ -1,8 +1,9 @@
 // The tunnel's transmit side (Cilium's bpf/lib/encap.h): a packet for a pod on another node leaves
 // as VXLAN datagrams (RFC 7348) on the overlay UDP socket, VNI = the source security identity; the
-// kernel writes the outer IPv4/UDP (node IP → tunnel endpoint, DF). A TCP super-packet is cut into
-// MSS segments in native code, each with its own VXLAN, Ethernet, IPv4 and TCP headers, and all of
-// them leave in one UDP GSO send.
+// kernel writes the outer IPv4/UDP (node IP → tunnel endpoint, DF). A TCP super-packet goes whole
+// into the cilium_vxlan TAP behind prepared outer headers, for the kernel's UDP-tunnel GSO to cut;
+// without that device it is cut into MSS segments in native code, each with its own VXLAN,
+// Ethernet, IPv4 and TCP headers, and all of them leave in one UDP GSO send.
 import { native } from '../../native/index.ts';
 import { M_L3_OFF, M_OFF } from '../../native/meta.ts';
 import { BATCH, UDP_TX_WORDS } from '../../native/pool.ts';
@@ -27,6 +28,14 @@ const OUT_BYTES = 4 * 1024 * 1024;
 const MAX_SEND_BYTES = 65507;
 const ROWS_PER_PACKET = 3;
 const MAX_ROWS = ROWS_PER_PACKET * BATCH;
+/** The UDP-tunnel GSO frame's header (native gso::tunnel): virtio-net 24, Ethernet 14, IPv4 20, UDP 8, VXLAN 8, inner Ethernet 14. */
+export const TUNNEL_HEAD_LEN = 88;
+const HEAD_ETH = 24;
+const HEAD_SADDR = HEAD_ETH + 14 + 12;
+const HEAD_UDP = HEAD_ETH + 14 + 20;
+const HEAD_VXLAN = HEAD_UDP + 8;
+const VIRTIO_NET_HDR_GSO_TCPV4 = 1;
+const VIRTIO_NET_HDR_GSO_ECN = 0x80;
 
 export class TunnelTx {
   /** The overlay UDP socket; -1 when the node does not run a tunnel (routing-mode native). */
@@ -36,7 +45,10 @@ export class TunnelTx {
   nodeIP = 0;
   /** The kernel cuts datagrams (UDP_SEGMENT); otherwise the writer sends each one itself. */
   gso = false;
+  /** The TAP taking UDP-tunnel GSO frames (cilium_vxlan); -1: super-packets are cut here. */
+  gsoFd = -1;
   private readonly prefix = new Uint8Array(vxlan.VXLAN_INNER_OFFSET);
+  private readonly head = new Uint8Array(TUNNEL_HEAD_LEN);
   private readonly out = new Uint8Array(OUT_BYTES);
   private readonly desc = new Int32Array(UDP_TX_WORDS * MAX_ROWS);
   private readonly result = new Uint32Array(2);
@@ -48,6 +60,20 @@ export class TunnelTx {
     vxlan.setInnerEthernet(this.prefix, 0, INNER_DST_MAC, INNER_SRC_MAC, vxlan.ETH_P_IP);
   }
 
+  /** Super-packets leave through `fd`, a tunnelGso TAP whose MAC is `mac`, from this node's address and port. */
+  useTunnelGso(fd: number, mac: readonly number[]): void {
+    const h = this.head;
+    h.fill(0);
+    h.set(mac, HEAD_ETH);
+    h.set(INNER_SRC_MAC, HEAD_ETH + 6);
+    h[HEAD_ETH + 12] = 0x08;
+    const ip = this.nodeIP >>> 0;
+    h.set([ip >>> 24, (ip >>> 16) & 0xff, (ip >>> 8) & 0xff, ip & 0xff], HEAD_SADDR);
+    h.set([this.port >> 8, this.port & 0xff, this.port >> 8, this.port & 0xff], HEAD_UDP);
+    h.set(this.prefix, HEAD_VXLAN);
+    this.gsoFd = fd;
+  }
+
   /** Queues ctx's frame as datagrams for `endpoint` (VNI `vni`); false when it cannot be encapsulated. */
   queue(ctx: PacketContext, endpoint: number, vni: number): boolean {
     return this.queueFrame(ctx.buf, ctx.off, ctx.len, hasVnetHeader(ctx), endpoint, vni);
@@ -55,6 +81,7 @@ export class TunnelTx {
 
   /** queue() for a frame held outside a context (a paced packet leaving its EDT queue). */
   queueFrame(buf: Uint8Array, off: number, len: number, vnet: boolean, endpoint: number, vni: number): boolean {
+    if (vnet && this.gsoFd >= 0 && (buf[off + 1] & ~VIRTIO_NET_HDR_GSO_ECN) === VIRTIO_NET_HDR_GSO_TCPV4 && this.writeWhole(buf, off, len, endpoint, vni)) return true;
     if (this.rows + ROWS_PER_PACKET > MAX_ROWS) this.flush();
     vxlan.setHeader(this.prefix, 0, vni);
     let n = native.encapDatagrams(buf, off, len, vnet, this.prefix, this.out, this.used, this.result);
@@ -70,6 +97,16 @@ export class TunnelTx {
     for (let at = 0; at < bytes; at += perSend) this.row(this.used + at, Math.min(perSend, bytes - at), endpoint, seg);
     this.used += bytes;
     return true;
+  }
+
+  /** A super-packet into the TAP, whole (the kernel segments it); false when the kernel could not (cut it here). */
+  private writeWhole(buf: Uint8Array, off: number, len: number, endpoint: number, vni: number): boolean {
+    // What is queued leaves first: the TAP write goes out now, and a flow's packets keep their order.
+    this.flush();
+    vxlan.setHeader(this.head, HEAD_VXLAN, vni);
+    const r = native.tunnelGsoWrite(this.gsoFd, buf, off, len, this.head, endpoint >>> 0);
+    if (r < 0) this.onWriteError(len);
+    return r !== 0;
   }
 
   private row(off: number, len: number, endpoint: number, seg: number): void {
