@@ -40,6 +40,7 @@ import { startKubeApiServer, type KubeApiServer } from '../kube/server.ts';
 import { MultiNode } from '../control/multinode.ts';
 import { tunnelSpec } from '../maps/cilium/tunnel.ts';
 import type { HashMap } from '../maps/index.ts';
+import { installForwardAccept, removeForwardAccept } from '../control/iptables-forward.ts';
 import { podMtu, startOverlay, TUNNEL_IFNAME, type Overlay } from '../dataplane/overlay.ts';
 import { Masquerade } from '../nat/masquerade.ts';
 import { natListLines } from '../maps/cilium/nat.ts';
@@ -74,6 +75,8 @@ export class Agent implements AgentFacade {
   private multiNode?: MultiNode;
   private overlay?: Overlay;
   private masquerade?: Masquerade;
+  /** CILIUM_FORWARD is installed (removed at stop). */
+  private forwardAccept = false;
   private lbipam?: LBIPAM;
   private l2?: L2Announcer;
   private clusterDns?: Promise<void>;
@@ -166,6 +169,7 @@ export class Agent implements AgentFacade {
       await installProxyUpstreamRouting(this.ipam.routerIP, this.log).catch((e: Error) => this.log.warn({ err: e.message }, 'proxy: upstream routing not installed; its leg leaves from the router IP'));
     }
     this.overlay = startOverlay(this.dp, cfg, this.log);
+    if (host.fd >= 0) this.forwardAccept = await installForwardAccept(this.overlay?.tunnelGso ? TUNNEL_IFNAME : undefined, this.log);
     this.services = new ServiceManager(this.kv, this.dp.lb, () => [...this.endpointsMgr.list(), ...(this.multiNode?.remoteBackendPods() ?? [])], {
       serviceCidr: cfg['service-cluster-ip-range'], maglev: cfg['bpf-lb-algorithm'] === 'maglev', reservedIPs: [KUBERNETES_SVC_IP, KUBE_DNS_IP],
       node: this.nodeName, nodeIPs: cfg['node-ip'] ? [cfg['node-ip']] : [],
@@ -259,6 +263,7 @@ export class Agent implements AgentFacade {
   async stop(): Promise<void> {
     clearInterval(this.gcTimer);
     await this.masquerade?.close(this.log);
+    if (this.forwardAccept) await removeForwardAccept();
     await this.l2?.close();
     await this.lbipam?.close();
     await this.clusterDns;
