@@ -5,6 +5,7 @@
 import { readFileSync, renameSync, statSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import process from 'node:process';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(repo, '.build');
