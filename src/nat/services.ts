@@ -175,14 +175,14 @@ export class ServiceManager {
       this.writeFrontend(fe, s!.spec, fe.backends.map((b) => b.id));
     }
     for (const fe of old ? await this.frontends(old, []) : []) if (!live.has(fe.id) && this.written.has(fe.id)) this.removeFrontend(fe.id);
-    this.reportSteered();
+    // Only a service with such addresses changes the steered set: the report goes over every service.
+    if ((s && steeredAddresses(s).length > 0) || (old && steeredAddresses(old).length > 0)) this.reportSteered();
   }
 
   /** The externalIPs and LoadBalancer addresses of every service and the hostPorts of this node's pods, to the steering. */
   private reportSteered(): void {
     if (!this.o.onSteeredFrontends) return;
-    const addressesOf = (s: Stored) => [...(s.spec.externalIPs ?? []), ...(s.spec.type === 'LoadBalancer' ? s.spec.loadBalancerIngress ?? [] : [])];
-    const addresses = [...new Set([...this.services.values()].flatMap(addressesOf))].sort();
+    const addresses = [...new Set([...this.services.values()].flatMap(steeredAddresses))].sort();
     const hostPorts = this.hostPortList.filter((f) => f.address === SURROGATE_ADDRESS).map((f) => ({ protocol: f.protocol === 'UDP' ? 'udp' as const : 'tcp' as const, port: f.port }));
     this.o.onSteeredFrontends({ addresses, hostPorts });
   }
@@ -438,4 +438,9 @@ function targetPort(target: number | string, pod: Pod, protocol: string): number
   if (typeof target === 'number') return target;
   if (/^\d+$/.test(target)) return Number(target);
   return pod.ports?.find((p) => p.name === target && (p.protocol ?? 'TCP') === protocol)?.containerPort;
+}
+
+/** The addresses of a service that the node steers to the agent: its externalIPs and LoadBalancer ingress. */
+function steeredAddresses(s: Stored): string[] {
+  return [...(s.spec.externalIPs ?? []), ...(s.spec.type === 'LoadBalancer' ? s.spec.loadBalancerIngress ?? [] : [])];
 }
