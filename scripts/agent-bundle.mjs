@@ -59,7 +59,8 @@ async function build() {
     absWorkingDir: repo, target: 'node20', packages: 'external', sourcemap: 'linked', sourcesContent: false, metafile: true, logLevel: 'error',
     plugins: [ownImportMeta],
   });
-  const inputs = { [relative(repo, fileURLToPath(import.meta.url))]: stamp(fileURLToPath(import.meta.url)) };
+  // This script and tsconfig.json (esbuild reads its compiler options) decide the output as much as the sources.
+  const inputs = { [relative(repo, fileURLToPath(import.meta.url))]: stamp(fileURLToPath(import.meta.url)), 'tsconfig.json': stamp(join(repo, 'tsconfig.json')) };
   for (const path of Object.keys(r.metafile.inputs)) inputs[path] = stamp(join(repo, path));
   // The map is named after the bundle's final name (esbuild wrote the temporary one into it).
   const text = readFileSync(tmp, 'utf8').replace(/sourceMappingURL=agent\.\d+\.mjs\.map/, 'sourceMappingURL=agent.mjs.map');
