@@ -74,16 +74,19 @@ export function connRate(ns: string, ip: string, port: number): Promise<number> 
   });
 }
 
+/** One DURATION-long iperf3 run's TCP throughput in Gbit/s from `ns` to the server at `ip`:`port`, received side. */
+export async function tcpGbpsOnceTo(ns: string, ip: string, port: number): Promise<number> {
+  const j = JSON.parse(await run(['ip', 'netns', 'exec', ns, 'iperf3', '-c', ip, '-p', String(port), '-J', '-t', String(DURATION), '-O', '1']));
+  return j.end.sum_received.bits_per_second / 1e9;
+}
+
 /** TCP throughput in Gbit/s from each `[ns, ip, port]`'s client namespace to its server, received side:
  *  the median of REPEAT runs per target, the targets taking turns so that drift in the machine's load
  *  hits them alike. */
 export async function tcpGbpsTo(targets: [string, string, number][]): Promise<number[]> {
   const runs: number[][] = targets.map(() => []);
   for (let r = 0; r < REPEAT; r++) {
-    for (const [i, [ns, ip, port]] of targets.entries()) {
-      const j = JSON.parse(await run(['ip', 'netns', 'exec', ns, 'iperf3', '-c', ip, '-p', String(port), '-J', '-t', String(DURATION), '-O', '1']));
-      runs[i].push(j.end.sum_received.bits_per_second / 1e9);
-    }
+    for (const [i, [ns, ip, port]] of targets.entries()) runs[i].push(await tcpGbpsOnceTo(ns, ip, port));
   }
   return runs.map((xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]);
 }

@@ -5,7 +5,8 @@
 // addresses and the same C client and server, and the ratios of (c) and (d) against (b). Hubble's
 // cost: (c) again on a second agent with enable-hubble=false, plus pod → pod iperf3 TCP on both.
 import { TestAgent } from '../test/helpers/agent.ts';
-import { iperfServer, tcpGbpsTo, type Server } from './conn-rate.ts';
+import { iperfServer, tcpGbpsOnceTo, type Server } from './conn-rate.ts';
+import { paired } from './paired.ts';
 import { PROFILE_DIR, profiled, startAgent } from './baseline/profile.ts';
 import { buildBaselines, pingpongClient, startReady, stopAll, type Baselines } from './baseline/tools.ts';
 import { DURATION, REPEAT, netns, round, sh } from './lib.ts';
@@ -153,7 +154,9 @@ export async function benchLatency(): Promise<Record<string, number>> {
     const pod: Path = { name: 'pod', client, ip: serverPod.podIP, tcpPort: PORT, udpPort: PORT };
     // First, while both agents are fresh: after the connect loops the Hubble-on agent alone would also
     // carry the ClusterIP's CT entries.
-    const [tcpOn, tcpOff] = await tcpGbpsTo([[client, serverPod.podIP, IPERF_PORT], [off.client, off.serverPod.podIP, IPERF_PORT]]);
+    // Paired runs, alternating which agent goes first, and the median of the pairs' ratios: a single
+    // pair of runs moved this ratio by ±0.08 with others' load drifting (0.92 and 1.08 on one commit).
+    const hubble = await paired(() => tcpGbpsOnceTo(client, serverPod.podIP, IPERF_PORT), () => tcpGbpsOnceTo(off.client, off.serverPod.podIP, IPERF_PORT), 'Hubble on/off Gbit/s');
     const results = await measureAll(bin, [
       await vethPath(bin, clientPod.podIP, serverPod.podIP),
       await forwarderPath(bin, clientPod.podIP, serverPod.podIP),
@@ -165,7 +168,7 @@ export async function benchLatency(): Promise<Record<string, number>> {
     const raw = Object.entries(results).flatMap(([k, r]) => Object.entries(r).map(([m, v]) => [`latency_${k}_${m}`, v]));
     return {
       ...Object.fromEntries(raw), ...ratiosVsForwarder(results), ...ratiosHubbleOnVsOff(results),
-      latency_pod_tcp_gbps: round(tcpOn), latency_pod_hubble_off_tcp_gbps: round(tcpOff), ratio_pod_hubble_on_vs_off_tcp: round(tcpOn / tcpOff),
+      latency_pod_tcp_gbps: round(hubble.ours), latency_pod_hubble_off_tcp_gbps: round(hubble.baseline), ratio_pod_hubble_on_vs_off_tcp: round(hubble.ratio),
     };
   } finally {
     for (const s of servers) s.stop();

@@ -6,22 +6,7 @@
 import { loadavg } from 'node:os';
 import { Lab } from '../test/helpers/lab.ts';
 import { DURATION, REPEAT, netns, round, sh, tcpGbps, vethPair } from './lib.ts';
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-/**
- * REPEAT rounds of one baseline run then one run of ours, back to back, so a change of the shared
- * machine's load hits both sides of a round: each side's median and the median of the rounds' ratios.
- */
-async function paired(baseline: () => Promise<number>, ours: () => Promise<number>): Promise<{ baseline: number; ours: number; ratio: number }> {
-  const b: number[] = [];
-  const o: number[] = [];
-  for (let i = 0; i < REPEAT; i++) {
-    b.push(await baseline());
-    o.push(await ours());
-  }
-  return { baseline: round(median(b)), ours: round(median(o)), ratio: round(median(o.map((x, i) => x / b[i]))) };
-}
+import { paired } from './paired.ts';
 
 const VXLAN_ID = '42';
 const VXLAN_PORT = '8472';
@@ -90,25 +75,25 @@ export async function benchMultinode(): Promise<Record<string, number>> {
   const veth = vethPair();
   try {
     await withLab('native', async (_lab, p) => {
-      const routedPair = await paired(() => tcpGbps(routed.a, routed.b, routed.ipB, 1), () => tcpGbps(p.client, p.remote, p.remoteIP, 1));
-      out.kernel_routed_tcp_gbps = routedPair.baseline;
-      out.native_cross_node_tcp_gbps = routedPair.ours;
-      const sameNode = await paired(() => tcpGbps(veth.a, veth.b, undefined, 1), () => tcpGbps(p.client, p.local, p.localIP, 1));
-      out.kernel_veth_tcp_gbps = sameNode.baseline;
-      out.same_node_tcp_gbps = sameNode.ours;
-      out.ratio_native_cross_node_vs_kernel = routedPair.ratio;
-      out.ratio_same_node_vs_veth = sameNode.ratio;
+      const routedPair = await paired(() => tcpGbps(p.client, p.remote, p.remoteIP, 1), () => tcpGbps(routed.a, routed.b, routed.ipB, 1), 'cross-node/routed Gbit/s');
+      out.kernel_routed_tcp_gbps = round(routedPair.baseline);
+      out.native_cross_node_tcp_gbps = round(routedPair.ours);
+      const sameNode = await paired(() => tcpGbps(p.client, p.local, p.localIP, 1), () => tcpGbps(veth.a, veth.b, undefined, 1), 'same-node/veth Gbit/s');
+      out.kernel_veth_tcp_gbps = round(sameNode.baseline);
+      out.same_node_tcp_gbps = round(sameNode.ours);
+      out.ratio_native_cross_node_vs_kernel = round(routedPair.ratio);
+      out.ratio_same_node_vs_veth = round(sameNode.ratio);
     });
     await withLab('tunnel', async (lab, p) => {
-      const tunnelPair = await paired(() => tcpGbps(vx.a, vx.b, vx.inner, 1), () => tcpGbps(p.client, p.remote, p.remoteIP, 1));
-      out.kernel_vxlan_tcp_gbps = tunnelPair.baseline;
-      out.tunnel_cross_node_tcp_gbps = tunnelPair.ours;
-      out.ratio_tunnel_cross_node_vs_kernel_vxlan = tunnelPair.ratio;
+      const tunnelPair = await paired(() => tcpGbps(p.client, p.remote, p.remoteIP, 1), () => tcpGbps(vx.a, vx.b, vx.inner, 1), 'tunnel/vxlan Gbit/s');
+      out.kernel_vxlan_tcp_gbps = round(tunnelPair.baseline);
+      out.tunnel_cross_node_tcp_gbps = round(tunnelPair.ours);
+      out.ratio_tunnel_cross_node_vs_kernel_vxlan = round(tunnelPair.ratio);
       // The same pods with super-packets cut by the agent (no cilium_vxlan): what the kernel's UDP-tunnel GSO buys.
       for (const node of ['k8s-ctr', 'k8s-w1'] as const) await lab.restartAgent(node, 2, '--enable-tunnel-gso=false');
-      const cutPair = await paired(() => tcpGbps(vx.a, vx.b, vx.inner, 1), () => tcpGbps(p.client, p.remote, p.remoteIP, 1));
-      out.tunnel_agent_segmented_tcp_gbps = cutPair.ours;
-      out.ratio_tunnel_agent_segmented_vs_kernel_vxlan = cutPair.ratio;
+      const cutPair = await paired(() => tcpGbps(p.client, p.remote, p.remoteIP, 1), () => tcpGbps(vx.a, vx.b, vx.inner, 1), 'tunnel agent-segmented/vxlan Gbit/s');
+      out.tunnel_agent_segmented_tcp_gbps = round(cutPair.ours);
+      out.ratio_tunnel_agent_segmented_vs_kernel_vxlan = round(cutPair.ratio);
     });
   } finally {
     routed.close();

@@ -61,6 +61,8 @@ export function setup(): void {
   before = new Set([...namedNetns().values(), ...processes('').map((p) => p.netns)]);
   runDir = mkdtempSync(join(tmpdir(), 'ciliary-test-run-'));
   process.env.CILIARY_TEST_RUN_DIR = runDir;
+  // The agent's bundle, built once here rather than by the first agents of parallel test files at once.
+  execFileSync(process.execPath, [join(import.meta.dirname, '..', 'scripts', 'agent-bundle.mjs')], { stdio: 'ignore' });
 }
 
 export function teardown(): void {

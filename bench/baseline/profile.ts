@@ -1,7 +1,9 @@
 // BENCH_CPU_PROF=DIR: V8 CPU profiles of the agent during single measurements (cpu-profile.mjs
 // toggled by SIGUSR2), summarised on stderr as the functions with the most self time.
 import { existsSync, readFileSync } from 'node:fs';
+import { SourceMap } from 'node:module';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { TestAgent } from '../../test/helpers/agent.ts';
 
 export const PROFILE_DIR = process.env.BENCH_CPU_PROF;
@@ -20,7 +22,26 @@ export async function startAgent(agent: TestAgent): Promise<void> {
   }
 }
 
-interface ProfileNode { id: number; callFrame: { functionName: string; url: string }; hitCount?: number }
+interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number }; hitCount?: number }
+
+const maps = new Map<string, SourceMap | undefined>();
+/** The source map next to a bundled script (the agent runs from .build/agent.mjs), if it has one. */
+function sourceMap(url: string): SourceMap | undefined {
+  if (!maps.has(url)) {
+    const map = `${fileURLToPath(url)}.map`;
+    maps.set(url, existsSync(map) ? new SourceMap(JSON.parse(readFileSync(map, 'utf8'))) : undefined);
+  }
+  return maps.get(url);
+}
+
+/** The .ts file a frame's code came from: its own URL, or through the bundle's source map. */
+function sourceOf(f: ProfileNode['callFrame']): string {
+  const map = f.url.endsWith('.mjs') && f.url.startsWith('file:') ? sourceMap(f.url) : undefined;
+  const entry = map?.findEntry(f.lineNumber, f.columnNumber);
+  const source = entry && 'originalSource' in entry ? entry.originalSource : undefined;
+  const url = source ? new URL(source, f.url).href : f.url;
+  return url.replace(/^file:\/\/.*?\/(src|node_modules)\//, '$1/');
+}
 
 /** Self-time share per function, largest first. */
 function summarise(file: string): string[] {
@@ -29,8 +50,8 @@ function summarise(file: string): string[] {
   let total = 0;
   for (const n of nodes) {
     const f = n.callFrame;
-    // Line numbers are of tsx's transpiled output, so the file alone names the place.
-    const where = f.url.replace(/^file:\/\/.*?\/(src|node_modules)\//, '$1/');
+    // Per function and file: a function's lines differ between its samples.
+    const where = sourceOf(f);
     const key = `${f.functionName || '(anonymous)'} ${where}`.trim();
     self.set(key, (self.get(key) ?? 0) + (n.hitCount ?? 0));
     total += n.hitCount ?? 0;

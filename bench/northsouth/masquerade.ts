@@ -3,7 +3,7 @@
 // a veth "pod" in its own namespace, forwarded by the node's stack and SNATed by iptables MASQUERADE.
 import type { Lab } from '../../test/helpers/lab.ts';
 import { netns, round, sh, tcpGbpsOnce } from '../lib.ts';
-import { paired } from './paired.ts';
+import { paired } from '../paired.ts';
 
 const KERNEL_POD_NET = '10.250.0';
 
@@ -25,7 +25,7 @@ export async function benchMasquerade(lab: Lab): Promise<Record<string, number>>
   await lab.ok('k8s-ctr', 'delete', 'pod', pod);
   return {
     northsouth_masquerade_tcp_gbps: round(r.ours),
-    northsouth_kernel_masquerade_tcp_gbps: round(r.kernel),
+    northsouth_kernel_masquerade_tcp_gbps: round(r.baseline),
     ratio_masquerade_vs_kernel_tcp: round(r.ratio),
   };
 }

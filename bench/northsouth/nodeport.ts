@@ -4,7 +4,7 @@
 // (KUBE-MARK-MASQ), DNATs it to the same pod and MASQUERADEs marked packets.
 import type { Lab } from '../../test/helpers/lab.ts';
 import { DURATION, round, runAsync, sh } from '../lib.ts';
-import { paired } from './paired.ts';
+import { paired } from '../paired.ts';
 
 const NODE_PORT = 30201;
 const KERNEL_PORT = 40201; // outside the NodePort range: not steered, the kernel's own path
@@ -40,7 +40,7 @@ export async function benchNodePort(lab: Lab): Promise<Record<string, number>> {
   await lab.ok('k8s-w1', 'delete', 'pod', server);
   return {
     northsouth_nodeport_remote_tcp_gbps: round(r.ours),
-    northsouth_kernel_nodeport_remote_tcp_gbps: round(r.kernel),
+    northsouth_kernel_nodeport_remote_tcp_gbps: round(r.baseline),
     ratio_nodeport_vs_kernel_nodeport_tcp: round(r.ratio),
   };
 }

@@ -50,6 +50,10 @@ pub fn map_file(a: &Args) -> JsResult {
         if addr == libc::MAP_FAILED {
             return Err(os_err(&format!("mmap {path}")));
         }
+        // Maps are touched at hashed, scattered slots: without MADV_RANDOM each fault reads ahead and
+        // maps ~64 KiB of the sparse file around it (one write per 64 KiB slot made a 64 MiB map 51 MiB
+        // resident); with it, only the pages really touched. Advice only: a failure changes nothing.
+        unsafe { libc::madvise(addr, size, libc::MADV_RANDOM) };
         Ok(addr)
     })();
     unsafe { libc::close(fd) };

@@ -386,6 +386,10 @@ export class Agent implements AgentFacade {
     return this.services.hostPorts();
   }
 
+  serviceAddresses() {
+    return this.services.addresses();
+  }
+
   getService(namespace: string, name: string): Service | undefined {
     return this.services.get(namespace, name);
   }

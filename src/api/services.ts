@@ -112,6 +112,17 @@ export const servicesPlugin: FastifyPluginAsync<ApiPluginOptions<ServiceService>
     schema: { summary: 'List services', tags: ['services'], response: { 200: ServiceList } },
   }, async () => sorted());
 
+  // What CoreDNS serves, read every few seconds: name, namespace and clusterIP only, and 304 while
+  // nothing changed (the full list of 10,000 services kept the agent's thread busy for ~1 s).
+  app.get('/v1/service-addresses', {
+    schema: { summary: 'Names and cluster IPs of the services (ETag / If-None-Match)', tags: ['services'] },
+  }, async (req, reply) => {
+    const a = agent.serviceAddresses?.() ?? { etag: '', json: JSON.stringify(sorted().map(({ name, namespace, clusterIP }) => ({ name, namespace, clusterIP }))) };
+    if (a.etag) reply.header('etag', a.etag);
+    if (a.etag && req.headers['if-none-match'] === a.etag) return reply.code(304).send();
+    return reply.type('application/json').send(a.json);
+  });
+
   // cilium-dbg's `service list` reads GET /v1/service: the same objects, their frontends carry the table;
   // pods' HostPort frontends (no service of their own) follow in one nameless entry.
   app.get('/v1/service', {

@@ -175,7 +175,8 @@ export class PolicyManager {
   regenerate(all = false): number {
     this.regenerating = true;
     try {
-      if (this.d.services) this.repo.setServices(this.d.services());
+      const services = this.d.services;
+      if (services) this.repo.setServices(() => services());
       this.fqdn.setSelectors(this.repo.fqdnSelectors());
       let n = this.regenerateOnce(all);
       // Resolving may reveal identities that change other endpoints' policy: settle them too.

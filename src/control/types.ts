@@ -268,6 +268,8 @@ export interface AgentFacade {
   listServices(): Service[];
   /** HostPort frontends of this node's pods (no service of their own). */
   hostPortFrontends?(): ServiceFrontend[];
+  /** Every service's name, namespace and clusterIP (JSON) and an ETag that changes with them. */
+  serviceAddresses?(): { etag: string; json: string };
   getService(namespace: string, name: string): Service | undefined;
   /** `bpf lb list` rows: [service address, backend address] with the continuation rows' first column empty. */
   lbList(revnat: boolean): Array<[string, string]>;
@@ -300,7 +302,7 @@ export interface AgentFacade {
 export type StatusService = Pick<AgentFacade, 'status' | 'config'>;
 /** /v1/pods: reads from the endpoints, writes through the resource manager. */
 export type PodService = Pick<AgentFacade, 'nodeName' | 'listPods' | 'getPod' | 'resources'>;
-export type ServiceService = Pick<AgentFacade, 'listServices' | 'getService' | 'resources' | 'hostPortFrontends'>;
+export type ServiceService = Pick<AgentFacade, 'listServices' | 'getService' | 'resources' | 'hostPortFrontends' | 'serviceAddresses'>;
 export type PolicyService = Pick<AgentFacade, 'listPolicies' | 'bpfPolicy' | 'resources'>;
 export type EndpointService = Pick<AgentFacade, 'listEndpoints' | 'getEndpoint'>;
 export type MapService = Pick<AgentFacade, 'listMaps' | 'dumpMap'>;

@@ -40,7 +40,10 @@ export interface ServiceManagerOptions {
 }
 
 export class ServiceManager {
-  private readonly services = new Map<string, Stored>();
+  private readonly services = new ServiceTable();
+  private addressList?: { generation: number; etag: string; json: string };
+  /** Tells this run's ETags from an earlier run's (the generation starts again at 0). */
+  private readonly instance = Date.now().toString(36);
   private readonly frontendIds = new Map<string, number>(); // "ip:port/PROTO" → id
   private readonly backendIds = new Map<string, number>(); // "ip:port/PROTO" → id
   private readonly backendNames = new Map<number, string>();
@@ -106,6 +109,17 @@ export class ServiceManager {
   list(): Service[] {
     const pods = this.pods();
     return [...this.services.values()].map((s) => this.view(s, pods)).sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+  }
+
+  /** Every service's name, namespace and clusterIP as JSON with an ETag, made again only after a
+   *  change: CoreDNS reads it every few seconds, and the full list of 10,000 services took ~1 s. */
+  addresses(): { etag: string; json: string } {
+    const generation = this.services.generation;
+    if (this.addressList?.generation !== generation) {
+      const list = [...this.services.values()].map((s) => ({ name: s.spec.name, namespace: s.spec.namespace ?? 'default', clusterIP: s.clusterIP }));
+      this.addressList = { generation, etag: `"${this.instance}-${generation}"`, json: JSON.stringify(list) };
+    }
+    return this.addressList;
   }
 
   get(namespace: string, name: string): Service | undefined {
@@ -175,14 +189,14 @@ export class ServiceManager {
       this.writeFrontend(fe, s!.spec, fe.backends.map((b) => b.id));
     }
     for (const fe of old ? await this.frontends(old, []) : []) if (!live.has(fe.id) && this.written.has(fe.id)) this.removeFrontend(fe.id);
-    this.reportSteered();
+    // Only a service with such addresses changes the steered set: the report goes over every service.
+    if ((s && steeredAddresses(s).length > 0) || (old && steeredAddresses(old).length > 0)) this.reportSteered();
   }
 
   /** The externalIPs and LoadBalancer addresses of every service and the hostPorts of this node's pods, to the steering. */
   private reportSteered(): void {
     if (!this.o.onSteeredFrontends) return;
-    const addressesOf = (s: Stored) => [...(s.spec.externalIPs ?? []), ...(s.spec.type === 'LoadBalancer' ? s.spec.loadBalancerIngress ?? [] : [])];
-    const addresses = [...new Set([...this.services.values()].flatMap(addressesOf))].sort();
+    const addresses = [...new Set([...this.services.values()].flatMap(steeredAddresses))].sort();
     const hostPorts = this.hostPortList.filter((f) => f.address === SURROGATE_ADDRESS).map((f) => ({ protocol: f.protocol === 'UDP' ? 'udp' as const : 'tcp' as const, port: f.port }));
     this.o.onSteeredFrontends({ addresses, hostPorts });
   }
@@ -438,4 +452,22 @@ function targetPort(target: number | string, pod: Pod, protocol: string): number
   if (typeof target === 'number') return target;
   if (/^\d+$/.test(target)) return Number(target);
   return pod.ports?.find((p) => p.name === target && (p.protocol ?? 'TCP') === protocol)?.containerPort;
+}
+
+/** The addresses of a service that the node steers to the agent: its externalIPs and LoadBalancer ingress. */
+function steeredAddresses(s: Stored): string[] {
+  return [...(s.spec.externalIPs ?? []), ...(s.spec.type === 'LoadBalancer' ? s.spec.loadBalancerIngress ?? [] : [])];
+}
+
+/** The services by namespace/name, counting their changes (what the cached address list follows). */
+class ServiceTable extends Map<string, Stored> {
+  generation = 0;
+  override set(key: string, value: Stored): this {
+    this.generation++;
+    return super.set(key, value);
+  }
+  override delete(key: string): boolean {
+    this.generation++;
+    return super.delete(key);
+  }
 }

@@ -21,9 +21,12 @@ export type ServicePeer = { namespace?: string; name?: string; selector?: Endpoi
 export class ServiceCatalog {
   private services: ServiceInfo[] = [];
   private gen = 0;
+  /** Where the services are read from when they changed since (see invalidate()). */
+  private source?: () => readonly ServiceInfo[];
 
   /** Replace the catalog; true when something a toServices peer can read changed. */
   set(list: readonly ServiceInfo[]): boolean {
+    this.source = undefined;
     const next = [...list].sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
     if (JSON.stringify(next) === JSON.stringify(this.services)) return false;
     this.services = next;
@@ -31,12 +34,25 @@ export class ServiceCatalog {
     return true;
   }
 
+  /** The services changed: read them from `source` when a peer next asks, not now. Listing every
+   *  service on each service change made creating n services O(n²) with no toServices rule at all. */
+  invalidate(source: () => readonly ServiceInfo[]): void {
+    this.source = source;
+  }
+
+  /** Reads the services now if they changed since; true when what a peer can read changed. */
+  load(): boolean {
+    return this.source ? this.set(this.source()) : false;
+  }
+
   get generation(): number {
+    this.load();
     return this.gen;
   }
 
   /** The services a peer names. */
   private named(peer: ServicePeer): ServiceInfo[] {
+    this.load();
     return this.services
       .filter((s) => peer.namespace === undefined || s.namespace === peer.namespace)
       .filter((s) => (peer.name !== undefined ? s.name === peer.name : peer.selector!.matches(Object.entries(s.labels ?? {}).map(([k, v]) => `k8s:${k}=${v}`))));

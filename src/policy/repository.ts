@@ -116,8 +116,13 @@ export class PolicyRepository {
   }
 
   /** The services toServices peers read; returns the tracked endpoints whose policy changes. */
-  setServices(list: readonly ServiceInfo[]): number[] {
-    if (!this.selectorCache.services.set(list)) return [];
+  setServices(source: () => readonly ServiceInfo[]): number[] {
+    const catalog = this.selectorCache.services;
+    catalog.invalidate(source);
+    // With no toServices peer nothing reads them: the catalog reads them when one first does.
+    const reads = (k: string) => k.startsWith(SERVICE_SELECTOR_PREFIX);
+    if (!this.selectorCache.hasKey(reads) && ![...this.readers.keys()].some(reads)) return [];
+    if (!catalog.load()) return [];
     const changed = this.selectorCache.refresh(SERVICE_SELECTOR_PREFIX);
     // Every reader re-resolves: a selector-less service's new address has no CIDR identity until then.
     return this.affectedEndpoints([...new Set([...changed, ...[...this.readers.keys()].filter((k) => k.startsWith(SERVICE_SELECTOR_PREFIX))])]);

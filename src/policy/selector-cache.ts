@@ -131,6 +131,12 @@ export class SelectorCache {
     return changed;
   }
 
+  /** Is a selector registered under a key that `match` accepts? */
+  hasKey(match: (key: string) => boolean): boolean {
+    for (const key of this.entries.keys()) if (match(key)) return true;
+    return false;
+  }
+
   hasIdentity(id: number): boolean {
     return this.identities.has(id);
   }

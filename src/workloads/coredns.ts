@@ -19,19 +19,23 @@ const dnsPort = Number(flagValue(argv, 'dns.port') ?? 53);
 let services = new Map<string, string>();
 let lastRead = 0;
 let reading: Promise<void> | undefined;
+/** The ETag of the table we hold: the agent answers 304 while it is current. */
+let etag = '';
 
-/** GET /v1/services from the agent: "name.namespace" → clusterIP. A failed read keeps the last table. */
+/** GET /v1/service-addresses from the agent: "name.namespace" → clusterIP. A failed read keeps the last table. */
 function readServices(): Promise<void> {
   reading ??= new Promise<void>((resolve) => {
     lastRead = Date.now();
-    const req = request({ socketPath: socket, path: '/v1/services', timeout: 2000 }, (res) => {
+    const req = request({ socketPath: socket, path: '/v1/service-addresses', timeout: 2000, headers: etag ? { 'if-none-match': etag } : {} }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (text += d));
       res.on('end', () => {
+        if (res.statusCode === 304) return resolve();
         try {
           const list = JSON.parse(text) as Array<{ name: string; namespace: string; clusterIP: string }>;
           services = new Map(list.map((s) => [`${s.name}.${s.namespace}`, s.clusterIP]));
+          etag = String(res.headers.etag ?? '');
         } catch {
           process.stderr.write(`[WARNING] services from the agent did not parse (${res.statusCode})\n`);
         }

@@ -15,16 +15,16 @@ let tap: MonitorTap;
 const emit = (e: Partial<MonitorEvent>) => tap.emit(e);
 const subscribers = () => tap.readers.size;
 
-interface Reply { status: number; body: any; raw: string }
+interface Reply { status: number; body: any; raw: string; headers: Record<string, string | string[] | undefined> }
 
-function call(socketPath: string, method: string, path: string, body?: unknown): Promise<Reply> {
+function call(socketPath: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-    const req = request({ socketPath, method, path, headers: payload ? { 'content-type': 'application/json' } : {} }, (res) => {
+    const req = request({ socketPath, method, path, headers: { ...(payload ? { 'content-type': 'application/json' } : {}), ...headers } }, (res) => {
       let raw = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (raw += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, raw, body: raw ? JSON.parse(raw) : undefined }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, raw, body: raw ? JSON.parse(raw) : undefined, headers: res.headers }));
     });
     req.on('error', reject);
     req.end(payload);
@@ -179,6 +179,16 @@ describe('agent API on a unix socket', () => {
     expect((await call(sock, 'POST', '/v1/services', dns)).body.result).toBe('created');
     const names = (await call(sock, 'GET', '/v1/services')).body.map((s: Service) => `${s.namespace}/${s.name}`);
     expect(names).toEqual(expect.arrayContaining(['default/deathstar', 'kube-system/dns']));
+    // CoreDNS's table: name, namespace and clusterIP; 304 while unchanged, a new ETag after a change.
+    const table = await call(sock, 'GET', '/v1/service-addresses');
+    expect(table.body).toEqual(expect.arrayContaining([{ name: 'deathstar', namespace: 'default', clusterIP: svc.clusterIP }, { name: 'dns', namespace: 'kube-system', clusterIP: '10.96.0.53' }]));
+    const etag = String(table.headers.etag);
+    expect((await call(sock, 'GET', '/v1/service-addresses', undefined, { 'if-none-match': etag })).status).toBe(304);
+    await call(sock, 'POST', '/v1/services', { ...spec, name: 'deathstar2' });
+    const changed = await call(sock, 'GET', '/v1/service-addresses', undefined, { 'if-none-match': etag });
+    expect(changed.status).toBe(200);
+    expect(changed.body.map((s: Service) => s.name)).toContain('deathstar2');
+    await call(sock, 'DELETE', '/v1/services/default/deathstar2');
     expect((await call(sock, 'GET', '/v1/service')).body.find((s: Service) => s.name === 'dns').frontends.map((f: { address: string; port: number; protocol: string }) => `${f.address}:${f.port}/${f.protocol}`))
       .toEqual(['10.96.0.53:53/UDP', '10.96.0.53:53/TCP']);
     expect((await call(sock, 'GET', '/v1/lb')).body.rows).toContainEqual([`${svc.clusterIP}:80`, expect.stringContaining('[ClusterIP, non-routable]')]);
@@ -453,7 +463,7 @@ describe('agent API on a unix socket', () => {
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/v1/config', '/v1/ct', '/v1/endpoint', '/v1/endpoint/{id}', '/v1/healthz', '/v1/lb', '/v1/map', '/v1/map/{name}', '/v1/monitor', '/v1/openapi.json',
-      '/v1/pods', '/v1/pods/{namespace}/{name}', '/v1/service', '/v1/services', '/v1/services/{namespace}/{name}', '/v1/status',
+      '/v1/pods', '/v1/pods/{namespace}/{name}', '/v1/service', '/v1/service-addresses', '/v1/services', '/v1/services/{namespace}/{name}', '/v1/status',
     ].concat(['/v1/bpf/policy/{id}', '/v1/identity', '/v1/ip', '/v1/policy'])
       .concat(['/v1/apply', '/v1/delete', '/v1/resources/{kind}', '/v1/resources/{kind}/{name}', '/v1/pods/{namespace}/{name}/logs'])
       .concat(['/v1/flows', '/v1/hubble/status', '/v1/hubble/nodes'])

@@ -1,6 +1,6 @@
 // More policy peers in the agent core: toServices selects a service's backends (and follows them),
 // fromNodes selects nodes by their labels, a host policy (CCNP nodeSelector) fills the host endpoint's map.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Agent } from '../../src/agent/agent.ts';
 import type { AgentConfig } from '../../src/control/config.ts';
 import { LocalKVStore } from '../../src/control/kvstore.ts';
@@ -55,6 +55,21 @@ describe('more policy peers', () => {
     await a.resources.apply([endpoints('203.0.113.10')]);
     await until(() => egressRows(a.bpfPolicy(client().id)!).some((r) => r.includes('cidr:203.0.113.10/32')), 'the allow to follow the Endpoints');
     expect(a.bpfPolicy(client().id)).not.toContain('cidr:203.0.113.9/32');
+  });
+
+  // Listing every service per service change made creating n services O(n²) (10,000 took minutes).
+  it('with no toServices rule a service change reads no other service; a toServices rule added later sees them all', async () => {
+    const a = await start();
+    await a.resources.apply([pod('client', { app: 'client' }), pod('web-1', { app: 'web' })]);
+    // The policy manager's view of the services (what toServices reads), as the agent wired it.
+    const deps = (a as unknown as { policy: { d: { services: () => unknown[] } } }).policy.d;
+    const reads = vi.spyOn(deps, 'services');
+    for (let i = 0; i < 20; i++) await a.resources.apply([{ ...service({ app: 'web' }), metadata: { name: `s-${i}`, namespace: 'default' } }]);
+    expect(reads).not.toHaveBeenCalled();
+    await a.resources.apply([cnp('to-s7', { endpointSelector: { matchLabels: { app: 'client' } }, egress: [{ toServices: [{ k8sService: { serviceName: 's-7', namespace: 'default' } }], toPorts: [{ ports: [{ port: '8080', protocol: 'TCP' }] }] }] })]);
+    const ep = (name: string) => a.listEndpoints().find((e) => e.podName === `default/${name}`)!;
+    const web = [...a.listIdentities().find((i) => i.id === ep('web-1').identity)!.labels].sort()[0];
+    expect(egressRows(a.bpfPolicy(ep('client').id)!)).toEqual([`${web} 8080/TCP`]);
   });
 
   it('k8sServiceSelector selects services by their labels, in the namespace given', async () => {

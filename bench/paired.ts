@@ -5,11 +5,11 @@
 // entries are made); the ratio is the median of the pairs' ratios. Measured under a load of 14 on
 // two cores, the kernel path swung most (1.4-3.4 Gbit/s between runs a few seconds apart: it scales
 // with the CPU others leave free), so one pair can still be far off: five pairs, their median.
-import { REPEAT } from '../lib.ts';
+import { REPEAT } from './lib.ts';
 
 export interface PairedResult {
   ours: number;
-  kernel: number;
+  baseline: number;
   ratio: number;
 }
 
@@ -17,27 +17,28 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 const PAIRS = Math.max(REPEAT, 5);
 
-/** Medians of both paths' Gbit/s and of their per-pair ratios, over PAIRS pairs; the pairs go to stderr. */
-export async function paired(ours: () => Promise<number>, kernel: () => Promise<number>): Promise<PairedResult> {
+/** Medians of both paths' figures and of their per-pair ratios (ours / baseline), over PAIRS pairs;
+ *  the pairs go to stderr under `label`. */
+export async function paired(ours: () => Promise<number>, baseline: () => Promise<number>, label = 'ours/kernel Gbit/s'): Promise<PairedResult> {
   await ours();
-  await kernel();
+  await baseline();
   const o: number[] = [];
-  const k: number[] = [];
+  const b: number[] = [];
   const r: number[] = [];
   for (let i = 0; i < PAIRS; i++) {
-    let a: number;
-    let b: number;
+    let x: number;
+    let y: number;
     if (i % 2 === 0) {
-      a = await ours();
-      b = await kernel();
+      x = await ours();
+      y = await baseline();
     } else {
-      b = await kernel();
-      a = await ours();
+      y = await baseline();
+      x = await ours();
     }
-    o.push(a);
-    k.push(b);
-    r.push(a / b);
+    o.push(x);
+    b.push(y);
+    r.push(x / y);
   }
-  console.error(`paired Gbit/s (ours, kernel): ${o.map((x, i) => `${x.toFixed(2)}/${k[i].toFixed(2)}`).join(' ')}`);
-  return { ours: median(o), kernel: median(k), ratio: median(r) };
+  console.error(`paired ${label}: ${o.map((x, i) => `${x.toFixed(2)}/${b[i].toFixed(2)}`).join(' ')}`);
+  return { ours: median(o), baseline: median(b), ratio: median(r) };
 }
