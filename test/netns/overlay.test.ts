@@ -74,6 +74,8 @@ describe.skipIf(!root).each([{ gso: true }, { gso: false }])('overlay: routing-m
     }
     await a.start();
     await b.start();
+    // A host whose FORWARD policy is DROP (as Docker leaves it): the agent's CILIUM_FORWARD lets cilium_vxlan's super-packets through.
+    for (const ns of [a.nodeNetns, b.nodeNetns]) sh('ip', ['netns', 'exec', ns, 'iptables', '-w', '-P', 'FORWARD', 'DROP']);
     // A first pod on A takes A's first identity, so the client's differs from the server's (each agent allocates its own).
     const local = await pod(a, 'local', { app: 'local' });
     client = await pod(a, 'client', { app: 'client' });
@@ -157,6 +159,15 @@ describe.skipIf(!root).each([{ gso: true }, { gso: false }])('overlay: routing-m
       expect(features.tunnelGso).toBe(gso ? 'cilium_vxlan' : undefined);
       expect(native.ifindex('cilium_vxlan', `/var/run/netns/${agent.nodeNetns}`) > 0).toBe(gso);
     }
+  });
+
+  it('CILIUM_FORWARD comes first in FORWARD and accepts cilium_host both ways and, with the GSO device, cilium_vxlan', () => {
+    const forward = sh('ip', ['netns', 'exec', a.nodeNetns, 'iptables', '-w', '-S', 'FORWARD']).split('\n');
+    expect(forward[1]).toContain('-j CILIUM_FORWARD');
+    const chain = sh('ip', ['netns', 'exec', a.nodeNetns, 'iptables', '-w', '-S', 'CILIUM_FORWARD']);
+    expect(chain).toContain('-A CILIUM_FORWARD -o cilium_host -m comment --comment "cilium: any->cluster on cilium_host forward accept" -j ACCEPT');
+    expect(chain).toContain('-A CILIUM_FORWARD -i cilium_host');
+    expect(chain.includes('-A CILIUM_FORWARD -i cilium_vxlan')).toBe(gso);
   });
 
   it('a bulk TCP transfer runs through the tunnel (iperf3), coalesced on receive, measured against same-node pod → pod', async () => {
