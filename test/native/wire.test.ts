@@ -2,6 +2,7 @@
 import { describe, it, expect } from 'vitest';
 import { native } from '../../src/native/index.ts';
 import * as M from '../../src/native/meta.ts';
+import { TUNNEL_HEAD_LEN } from '../../src/dataplane/lib/encap.ts';
 
 /** A 10-byte zero virtio-net header followed by an IPv4/TCP|UDP|ICMP packet with valid checksums. */
 function packet(proto: number, payload: number, opts: { src?: number; dst?: number; sport?: number; dport?: number } = {}): Uint8Array {
@@ -35,6 +36,11 @@ function packet(proto: number, payload: number, opts: { src?: number; dst?: numb
 }
 
 describe('parse through the JS API', () => {
+  it('the JS side lays out what native code reads: metadata words, virtio-net and tunnel GSO header sizes', () => {
+    const c = native.constants();
+    expect([c.META_WORDS, c.VNET_HDR_LEN, c.TUNNEL_HEAD_LEN]).toEqual([M.META_WORDS, M.VNET_HDR_LEN, TUNNEL_HEAD_LEN]);
+  });
+
   it('fills the metadata record of a TCP packet', () => {
     const b = packet(M.IPPROTO_TCP, 100, { sport: 12345, dport: 8080 });
     const meta = new Uint32Array(M.META_WORDS * 2);
