@@ -42,7 +42,8 @@ Policies:
   policy import FILE|-             import CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy / NetworkPolicy
                                    objects from YAML (multi-document) or JSON, all in one request;
                                    an invalid one is reported with its document and line
-  policy get [NAME] [-n NS]        the imported policies as JSON, then Revision: N
+  policy get [NAME] [-n NS] [-o json|jsonpath={.revision}]
+                                   the imported policies as JSON, then Revision: N
   policy delete NAME [-n NS] [--kind cnp|ccnp|netpol]
   policy delete --all              delete one policy, or all of them; prints Revision: N
   get cnp|ccnp|netpol [NAME...] [-n NS | -A] [-o json|yaml]

@@ -7,6 +7,7 @@ import { bool, checkFlags, str, type ParsedArgs } from './args.ts';
 import type { AgentClient } from './client.ts';
 import { AgentError, CliError, UsageError } from './errors.ts';
 import { humanAge, type Out } from './pods.ts';
+import { jsonPath } from './resources.ts';
 import { splitKind } from './services.ts';
 import { formatTable } from './table.ts';
 
@@ -187,8 +188,22 @@ export function formatPolicyGet(list: PolicyList, filter: { name?: string; names
   return `${JSON.stringify(objects, null, 2)}\nRevision: ${list.revision}\n`;
 }
 
+/**
+ * `policy get -o json|jsonpath=…` as cilium-dbg's (its API's Policy model: the rules as one JSON
+ * string, and the revision): `cilium connectivity test` reads `-o jsonpath='{.revision}'` before
+ * and after applying policies.
+ */
+export function formatPolicyGetOutput(list: PolicyList, output: string, filter: { name?: string; namespace?: string } = {}): string {
+  const text = formatPolicyGet(list, filter);
+  const model = { policy: text.slice(0, text.lastIndexOf('\nRevision: ')), revision: list.revision };
+  if (output === 'json') return `${JSON.stringify(model, null, 2)}\n`;
+  if (output.startsWith('jsonpath=')) return jsonPath(output.slice('jsonpath='.length), model);
+  throw new UsageError(`--output must be json or jsonpath={...}, not "${output}"`);
+}
+
 async function getCommand(args: ParsedArgs, client: AgentClient, io: Out, rest: string[]): Promise<number> {
-  checkFlags(args, 'policy get', ['namespace']);
+  checkFlags(args, 'policy get', ['namespace', 'output']);
+  const output = str(args, 'output');
   const [name, ...extra] = rest;
   if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
   const list = await client.get<PolicyList>('/v1/policy');
@@ -196,7 +211,7 @@ async function getCommand(args: ParsedArgs, client: AgentClient, io: Out, rest: 
   if (name !== undefined && !list.policies.some((p) => p.name === name && (namespace === undefined || p.namespace === undefined || p.namespace === namespace))) {
     throw new CliError(`policy "${name}" not found${namespace ? ` in namespace ${namespace}` : ''}`);
   }
-  io.out(formatPolicyGet(list, { name, namespace }));
+  io.out(output === undefined ? formatPolicyGet(list, { name, namespace }) : formatPolicyGetOutput(list, output, { name, namespace }));
   return 0;
 }
 

@@ -92,7 +92,10 @@ export function ciliumEndpointObjects(backend: KubeBackend, namespace?: string):
 
 export function configMapObjects(backend: KubeBackend, namespace?: string): KubeObject[] {
   if (namespace !== undefined && namespace !== 'kube-system') return [];
-  const data = Object.fromEntries(Object.entries(backend.config()).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, Array.isArray(v) ? v.join(' ') : String(v)]));
+  // The address families are no agent keys (ciliary is IPv4 only), but Cilium's map always says them:
+  // `cilium connectivity test` runs no IPv4 action unless enable-ipv4 is "true".
+  const entries = { 'enable-ipv4': 'true', 'enable-ipv6': 'false', ...backend.config() };
+  const data = Object.fromEntries(Object.entries(entries).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, Array.isArray(v) ? v.join(' ') : String(v)]));
   return [{
     apiVersion: 'v1', kind: 'ConfigMap',
     metadata: { name: 'cilium-config', namespace: 'kube-system', creationTimestamp: backend.node().createdAt.replace(/\.\d+Z$/, 'Z'), labels: { 'app.kubernetes.io/managed-by': 'ciliary' } },

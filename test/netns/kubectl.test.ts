@@ -148,6 +148,9 @@ describe.skipIf(!root || !haveKubectl)('kubectl against the agent', () => {
     expect(events.stderr).toBe('No resources found in default namespace.\n');
     const mode = await kubectl(['get', 'cm', '-n', 'kube-system', 'cilium-config', '-o', 'jsonpath={.data.routing-mode}']);
     expect(mode.stdout).toBe('native');
+    // What `cilium connectivity test` reads for its IP families: IPv4 only.
+    const families = await kubectl(['get', 'cm', '-n', 'kube-system', 'cilium-config', '-o', 'jsonpath={.data.enable-ipv4} {.data.enable-ipv6}']);
+    expect(families.stdout).toBe('true false');
   });
 
   it('exec runs the command in the pod (stdout, stdin, exit code); logs prints the pod log', async () => {

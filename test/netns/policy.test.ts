@@ -245,6 +245,16 @@ describe.skipIf(!root)('policy cases (default enforcement)', () => {
     expect(drop.summary).toMatch(/^xx drop \(Policy denied by denylist\) /);
   });
 
+  it("a deny rule's policy verdict names the deny entry's match (L3-Only), as Cilium's; the default deny's is none", async () => {
+    await lab.clear();
+    await lab.policy(cnp('p', { endpointSelector: sel({ app: 'srv' }), ingress: [{ fromEndpoints: [sel({ app: 'b' })], toPorts: tcpPorts(81) }], ingressDeny: [{ fromEndpoints: [sel({ app: 'a' })] }] }));
+    const verdict = (from: 'a' | 'b') => lab.agent.expectEvent('?type=policy-verdict', `a policy verdict for ${from} -> srv:80`,
+      (e) => e.summary.startsWith('Policy verdict log: ') && e.summary.includes(` ${lab.ips[from]}:`) && e.summary.endsWith(`-> ${lab.ips.srv}:80 tcp SYN`),
+      (signal) => lab.probe('tcp', from, lab.ips.srv, 80, signal), { stopAction: true });
+    expect((await verdict('a')).event.summary).toMatch(/, ingress, action deny, auth: disabled, match L3-Only, /);
+    expect((await verdict('b')).event.summary).toMatch(/, ingress, action deny, auth: disabled, match none, /);
+  });
+
   it('removing an allow cuts a live connection', async () => {
     await lab.clear();
     await lab.policy(cnp('p', { endpointSelector: sel({ app: 'srv' }), ingress: [{ fromEndpoints: [sel({ app: 'a' })] }] }));

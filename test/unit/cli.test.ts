@@ -10,7 +10,7 @@ import { parseArgs } from '../../src/cli/args.ts';
 import { BPF_LISTS, formatBpfList, formatLbList, formatMapGet, formatMapList, formatPolicyGetAll, policyMapPath } from '../../src/cli/bpf.ts';
 import { formatIdentityEndpoints, formatIdentityList, formatIpList } from '../../src/cli/identity.ts';
 import {
-  formatImportResult, formatPodSelector, formatPoliciesTable, formatPolicyGet, locateImportError, parsePolicyFile, policyKindOf, resourceName,
+  formatImportResult, formatPodSelector, formatPoliciesTable, formatPolicyGet, formatPolicyGetOutput, locateImportError, parsePolicyFile, policyKindOf, resourceName,
 } from '../../src/cli/policy.ts';
 import { resolveTarget } from '../../src/cli/client.ts';
 import { formatEndpointList } from '../../src/cli/endpoint.ts';
@@ -401,6 +401,12 @@ describe('policy formatting and YAML line mapping', () => {
     ];
     expect(formatPolicyGet({ revision: 3, policies: ps }, { name: 'rule1', namespace: 'lab' })).toBe('[\n  {\n    "metadata": {\n      "name": "rule1",\n      "namespace": "lab"\n    }\n  }\n]\nRevision: 3\n');
     expect(formatPolicyGet({ revision: 3, policies: [] })).toBe('[]\nRevision: 3\n');
+  });
+
+  it("policy get -o jsonpath='{.revision}' and -o json as cilium-dbg's (what cilium connectivity test reads)", () => {
+    expect(formatPolicyGetOutput({ revision: 7, policies: [] }, "jsonpath={.revision}")).toBe('7');
+    expect(JSON.parse(formatPolicyGetOutput({ revision: 7, policies: [] }, 'json'))).toEqual({ policy: '[]', revision: 7 });
+    expect(() => formatPolicyGetOutput({ revision: 7, policies: [] }, 'yaml')).toThrow(/--output must be json or jsonpath/);
   });
 
   it('tables like kubectl get cnp / netpol', () => {

@@ -62,39 +62,34 @@ export class PolicyLookup {
     const bytes = map.bytes;
     const state = ctx.policy;
     if (ctx.traced) this.traceLookups(ctx, bytes, a, b, c, d, port);
+    // Deny wins over allow, whatever the specificity; else the most specific allow. `keyed` says
+    // what the deciding lookup's key named (1 identity, 2 protocol) for its match type, which a
+    // deny's verdict carries too, as Cilium's (policy-verdict:L3-Only INGRESS DENIED).
     let decided = -1;
-    // Deny wins over allow, whatever the specificity.
-    if (a >= 0 && bytes[a + P.V_FLAGS] & P.FLAG_DENY) decided = a;
-    else if (b >= 0 && bytes[b + P.V_FLAGS] & P.FLAG_DENY) decided = b;
-    else if (c >= 0 && bytes[c + P.V_FLAGS] & P.FLAG_DENY) decided = c;
-    else if (d >= 0 && bytes[d + P.V_FLAGS] & P.FLAG_DENY) decided = d;
-    if (decided >= 0) {
-      this.count(map, decided, ctx);
-      state.match = M.POLICY_MATCH_NONE;
-      state.proxyPort = 0;
-      return DROP_POLICY_DENY;
+    let keyed = 0;
+    if (a >= 0 && bytes[a + P.V_FLAGS] & P.FLAG_DENY) { decided = a; keyed = 3; }
+    else if (b >= 0 && bytes[b + P.V_FLAGS] & P.FLAG_DENY) { decided = b; keyed = 1; }
+    else if (c >= 0 && bytes[c + P.V_FLAGS] & P.FLAG_DENY) { decided = c; keyed = 2; }
+    else if (d >= 0 && bytes[d + P.V_FLAGS] & P.FLAG_DENY) { decided = d; keyed = 0; }
+    const deny = decided >= 0;
+    if (!deny) {
+      if (a >= 0) { decided = a; keyed = 3; }
+      else if (b >= 0) { decided = b; keyed = 1; }
+      else if (c >= 0) { decided = c; keyed = 2; }
+      else if (d >= 0) { decided = d; keyed = 0; }
     }
-    let match = M.POLICY_MATCH_NONE;
-    if (a >= 0) {
-      decided = a;
-      match = matchType(identity !== 0, proto !== 0, this.prefixOf(map, a));
-    } else if (b >= 0) {
-      decided = b;
-      match = matchType(identity !== 0, false, this.prefixOf(map, b));
-    } else if (c >= 0) {
-      decided = c;
-      match = matchType(false, proto !== 0, this.prefixOf(map, c));
-    } else if (d >= 0) {
-      decided = d;
-      match = matchType(false, false, this.prefixOf(map, d));
-    }
-    state.match = match;
     if (decided < 0) {
+      state.match = M.POLICY_MATCH_NONE;
       state.proxyPort = 0;
       return DROP_POLICY;
     }
-    state.proxyPort = map.view.getUint16(decided + P.V_PROXY_PORT, true);
+    state.match = matchType(identity !== 0 && (keyed & 1) !== 0, proto !== 0 && (keyed & 2) !== 0, this.prefixOf(map, decided));
     this.count(map, decided, ctx);
+    if (deny) {
+      state.proxyPort = 0;
+      return DROP_POLICY_DENY;
+    }
+    state.proxyPort = map.view.getUint16(decided + P.V_PROXY_PORT, true);
     return 0;
   }
 
