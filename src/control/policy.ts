@@ -175,8 +175,7 @@ export class PolicyManager {
   regenerate(all = false): number {
     this.regenerating = true;
     try {
-      const services = this.d.services;
-      if (services) this.repo.setServices(() => services());
+      if (this.d.services) this.repo.setServices(this.d.services);
       this.fqdn.setSelectors(this.repo.fqdnSelectors());
       let n = this.regenerateOnce(all);
       // Resolving may reveal identities that change other endpoints' policy: settle them too.
