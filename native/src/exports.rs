@@ -210,6 +210,8 @@ fn constants(a: &Args) -> JsResult {
     set_num(env, o, "TUN_F_TSO4", tun::TUN_F_TSO4 as f64)?;
     set_num(env, o, "TUN_F_USO4", tun::TUN_F_USO4 as f64)?;
     set_num(env, o, "TUNNEL_HEAD_LEN", gso::TUNNEL_HEAD_LEN as f64)?;
+    // The tunnel TAP's MAC as one 48-bit number: the frames the agent writes there must be addressed to it.
+    set_num(env, o, "TUNNEL_TAP_MAC", tun::TUNNEL_TAP_MAC.iter().fold(0u64, |m, b| m << 8 | *b as u64) as f64)?;
     Ok(o)
 }
 

@@ -14,8 +14,8 @@ import { parseIPv4 } from '../wire/ip-text.ts';
 const SOCKET_BUFFER = 8 * 1024 * 1024;
 /** Cilium's name for its tunnel device. */
 export const TUNNEL_IFNAME = 'cilium_vxlan';
-/** The MAC native tun.rs gives it (TUNNEL_TAP_MAC): the frames written there are addressed to it. */
-const TUNNEL_TAP_MAC = [0x02, 0xc1, 0x1a, 0x00, 0x00, 0x02];
+/** The MAC native code gives it: the frames written there are addressed to it. */
+const tapMac = (m = native.constants().TUNNEL_TAP_MAC) => [40, 32, 24, 16, 8, 0].map((shift) => Math.floor(m / 2 ** shift) % 256);
 
 export interface OverlayConfig {
   'routing-mode': string;
@@ -52,7 +52,7 @@ export function startOverlay(dp: Datapath, cfg: OverlayConfig, log: Logger): Ove
   // A sender's super-packet may arrive whole (UDP-tunnel GSO over a bridge): longer than a pod packet.
   dp.io.attachUdp(OVERLAY_DEVICE, fd, VXLAN_INNER_OFFSET, true, podMtu(cfg));
   const tap = cfg['enable-tunnel-gso'] && nodeIP !== 0 ? openTunnelDevice(log) : -1;
-  if (tap >= 0) dp.tunnel.useTunnelGso(tap, TUNNEL_TAP_MAC);
+  if (tap >= 0) dp.tunnel.useTunnelGso(tap, tapMac());
   log.info({ nodeIP: cfg['node-ip'] || '0.0.0.0', port, protocol: 'vxlan', gso: dp.tunnel.gso, tunnelGso: tap >= 0 }, 'overlay: tunnel socket open');
   return {
     port,

@@ -103,7 +103,7 @@ export interface Native {
   mapFile(path: string, size: number): ArrayBuffer;
   syncMap(buf: ArrayBuffer): void;
   residentBytes(buf: ArrayBuffer): number;
-  constants(): { META_WORDS: number; VNET_HDR_LEN: number; TUN_F_CSUM: number; TUN_F_TSO4: number; TUN_F_USO4: number; TUNNEL_HEAD_LEN: number };
+  constants(): { META_WORDS: number; VNET_HDR_LEN: number; TUN_F_CSUM: number; TUN_F_TSO4: number; TUN_F_USO4: number; TUNNEL_HEAD_LEN: number; TUNNEL_TAP_MAC: number };
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
